@@ -1,0 +1,57 @@
+# Omnivisor — every target does its own set-up on a fresh machine (as root): Debian packages,
+# Node 24, npm dependencies, the Go-built control plane and simulators (cached under
+# ~/.cache/omnivisor), and the host services.
+SHELL := /bin/bash
+export OMNIVISOR_CACHE ?= $(HOME)/.cache/omnivisor
+NODE_BIN := $(OMNIVISOR_CACHE)/node-24/node_modules/.bin
+export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+export npm_config_nodedir :=
+STAMP := node_modules/.omnivisor-installed
+
+.PHONY: services-stop run test test-unit test-integration lint build tools services packages node deps crds clean help
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+run: deps tools services ## the product on its embedded default: local control plane + local libvirt and Docker
+	node src/cmd/local.ts
+
+test: deps tools services ## the whole suite: unit, integration and end-to-end, against real services
+	vitest run
+
+test-unit: deps ## unit tests only (no services)
+	vitest run --project unit
+
+test-integration: deps tools services ## integration and end-to-end scenarios only
+	vitest run --project integration
+
+lint: deps ## typescript-eslint (type-aware, no floating promises) and the type checker
+	tsc -p tsconfig.json --noEmit
+	eslint .
+
+build: deps ## compile to dist/
+	tsc -p tsconfig.build.json
+
+packages: ## Debian packages (apt), only those missing
+	@bash scripts/install-packages.sh
+
+node: ## Node 24 LTS from the npm registry, into the cache
+	@bash scripts/install-node.sh >/dev/null
+
+deps: node $(STAMP) ## npm dependencies
+
+$(STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+tools: packages ## kube-apiserver, kube-controller-manager, kubectl, etcd, vcsim (Go, cached)
+	@bash scripts/build-tools.sh
+
+services: packages tools ## libvirtd, dockerd, vcsim and the tiny VM image (idempotent)
+	@bash scripts/host-services.sh
+
+clean: ## remove build output (the tool cache stays; rm -rf ~/.cache/omnivisor for a cold start)
+	rm -rf dist node_modules
+
+services-stop: ## stop libvirtd, dockerd and vcsim started by `make services`
+	@bash scripts/host-services.sh stop

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the Go-built test and demo tools from the module proxy into a cache outside the repo:
+#   kube-apiserver, kube-controller-manager, kubectl (Kubernetes 1.36.3, tools/kube wrapper module)
+#   etcd 3.6.8 (tools/etcd wrapper module)
+#   vcsim and govc 0.46.3 (ESXi simulator)
+# Idempotent: a tool already in the cache is not rebuilt. Prints where everything is.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/versions.sh
+source "$here/scripts/versions.sh"
+
+export GOMODCACHE="$OMNIVISOR_CACHE/go/mod" GOCACHE="$OMNIVISOR_CACHE/go/build" GOFLAGS=-mod=mod CGO_ENABLED=0
+mkdir -p "$GOMODCACHE" "$GOCACHE" "$KUBE_BIN" "$ETCD_BIN" "$VCSIM_BIN"
+
+built() { [ -x "$1" ] && [ -f "$1.ok" ]; }
+stamp() { touch "$1.ok"; }
+
+# supervise: a tiny C process supervisor (die-with-parent, child subreaper); see tools/supervise.
+mkdir -p "$OMNIVISOR_CACHE/bin"
+if [ ! -x "$OMNIVISOR_CACHE/bin/supervise" ] || [ "$here/tools/supervise/supervise.c" -nt "$OMNIVISOR_CACHE/bin/supervise" ]; then
+  gcc -O2 -Wall -Wextra -o "$OMNIVISOR_CACHE/bin/supervise" "$here/tools/supervise/supervise.c"
+fi
+
+kube_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=${KUBE_VERSION%%.*} -X k8s.io/component-base/version.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2)"
+for cmd in kube-apiserver kubectl kube-controller-manager; do
+  out="$KUBE_BIN/$cmd"
+  if built "$out"; then continue; fi
+  echo "building $cmd $KUBE_VERSION (cold: minutes; cached afterwards)" >&2
+  start=$SECONDS
+  (cd "$here/tools/kube" && go build -trimpath -ldflags "$kube_ldflags" -o "$out" "k8s.io/kubernetes/cmd/$cmd")
+  stamp "$out"
+  echo "built $cmd in $((SECONDS - start)) s" >&2
+done
+
+if ! built "$ETCD_BIN/etcd"; then
+  echo "building etcd $ETCD_VERSION" >&2
+  start=$SECONDS
+  (cd "$here/tools/etcd" && go build -trimpath -ldflags "-s -w" -o "$ETCD_BIN/etcd" go.etcd.io/etcd/server/v3)
+  stamp "$ETCD_BIN/etcd"
+  echo "built etcd in $((SECONDS - start)) s" >&2
+fi
+
+for cmd in vcsim govc; do
+  if built "$VCSIM_BIN/$cmd"; then continue; fi
+  echo "building $cmd $VCSIM_VERSION" >&2
+  start=$SECONDS
+  (cd "$here/tools/vcsim" && go build -trimpath -ldflags "-s -w" -o "$VCSIM_BIN/$cmd" "github.com/vmware/govmomi/$cmd")
+  stamp "$VCSIM_BIN/$cmd"
+  echo "built $cmd in $((SECONDS - start)) s" >&2
+done

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds the tiny test VM used by KVM tests and the demo into $OMNIVISOR_CACHE/images/tiny-vm/:
+#   vmlinuz      Debian's kernel (extracted from the linux-image .deb, not installed)
+#   initrd.img   a busybox initramfs whose /init prints a known banner on the serial console,
+#                loads virtio drivers, tries DHCP, then prints a heartbeat every second
+#   disk.qcow2   a small blank base disk (the driver puts qcow2 overlays over it)
+# The guest boots by direct kernel boot (no BIOS boot loader), so a VM is up in about a second.
+# Idempotent: does nothing when the image is already built.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/scripts/versions.sh"
+out="$OMNIVISOR_CACHE/images/tiny-vm"
+[ -f "$out/.ok" ] && { echo "$out"; exit 0; }
+
+need() { command -v "$1" >/dev/null || { echo "tiny-vm: $1 is missing (apt-get install $2)" >&2; exit 1; }; }
+need busybox busybox-static; need cpio cpio; need qemu-img qemu-utils
+[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || true
+
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+if [ -z "$kpkg" ]; then apt-get update -qq; kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'); fi
+[ -n "$kpkg" ] || { echo "tiny-vm: cannot find Debian's kernel package (linux-image-amd64)" >&2; exit 1; }
+(cd "$work" && apt-get download -qq "$kpkg" >/dev/null)
+dpkg-deb -x "$work"/"$kpkg"_*.deb "$work/kernel"
+kver=${kpkg#linux-image-}
+
+root="$work/initramfs"
+mkdir -p "$root"/{bin,sbin,proc,sys,dev,etc,tmp,run,lib/modules,usr/share/udhcpc}
+cp "$(readlink -f /bin/busybox)" "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+file "$root/bin/busybox" | grep -q 'statically linked' || { echo "tiny-vm: /bin/busybox is not static (install busybox-static)" >&2; exit 1; }
+# virtio block and network drivers (modules in Debian's kernel), in dependency order.
+moddir="$work/kernel/lib/modules/$kver/kernel"
+# Whatever of these Debian builds as modules goes into the initramfs, in dependency order.
+for m in virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk; do
+  src=$(find "$moddir" -name "$m.ko" -o -name "$m.ko.xz" | head -1)
+  [ -n "$src" ] || continue
+  case "$src" in *.xz) xz -dc "$src" > "$root/lib/modules/$m.ko" ;; *) cp "$src" "$root/lib/modules/$m.ko" ;; esac
+  echo "$m.ko" >> "$root/lib/modules/order"
+done
+cat > "$root/usr/share/udhcpc/default.script" <<'SH'
+#!/bin/sh
+case "$1" in
+  bound|renew) ip addr add "$ip/${mask:-24}" dev "$interface"; [ -n "$router" ] && ip route add default via "$router"; echo "omnivisor-tiny-vm: address $ip" ;;
+esac
+SH
+cat > "$root/init" <<'SH'
+#!/bin/sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
+echo "omnivisor-tiny-vm: booted kernel $(uname -r)"
+# insmod knows no dependencies: retry until a pass loads nothing new.
+todo=$(cat /lib/modules/order 2>/dev/null)
+for pass in 1 2 3 4 5; do left=""; for m in $todo; do insmod "/lib/modules/$m" 2>/dev/null || left="$left $m"; done; todo=$left; done
+[ -n "$todo" ] && echo "omnivisor-tiny-vm: modules not loaded:$todo"
+hostname "$(sed -n 's/.*omnivisor.hostname=\([^ ]*\).*/\1/p' /proc/cmdline)"
+ip link set lo up
+if [ -e /sys/class/net/eth0 ]; then ip link set eth0 up; udhcpc -i eth0 -q -n -t 3 -T 1 -s /usr/share/udhcpc/default.script >/dev/null 2>&1 & fi
+[ -b /dev/vda ] && echo "omnivisor-tiny-vm: disk vda $(cat /sys/block/vda/size) sectors"
+echo "omnivisor-tiny-vm: ready"
+n=0
+while true; do n=$((n+1)); echo "omnivisor-tiny-vm: heartbeat $n"; sleep 1; done
+SH
+chmod +x "$root/init" "$root/usr/share/udhcpc/default.script"
+mkdir -p "$out.tmp"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) > "$out.tmp/initrd.img"
+cp "$work/kernel/boot/vmlinuz-$kver" "$out.tmp/vmlinuz"
+qemu-img create -q -f qcow2 "$out.tmp/disk.qcow2" 64M
+echo "$kver" > "$out.tmp/kernel-version"
+rm -rf "$out"; mv "$out.tmp" "$out"; touch "$out/.ok"
+echo "$out"

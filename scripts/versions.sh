@@ -1,0 +1,10 @@
+# Pinned versions and cache locations, sourced by the scripts and read by the TypeScript harness
+# (tests/harness/paths.ts mirrors these; keep them in step).
+KUBE_VERSION=1.36.3
+ETCD_VERSION=3.6.8
+VCSIM_VERSION=0.46.3
+NODE_MAJOR=24
+OMNIVISOR_CACHE=${OMNIVISOR_CACHE:-$HOME/.cache/omnivisor}
+KUBE_BIN=$OMNIVISOR_CACHE/kubernetes-v$KUBE_VERSION
+ETCD_BIN=$OMNIVISOR_CACHE/etcd-v$ETCD_VERSION
+VCSIM_BIN=$OMNIVISOR_CACHE/govmomi-v$VCSIM_VERSION

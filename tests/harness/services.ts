@@ -1,0 +1,66 @@
+// Checks that a host service the tests need is up. A missing service fails the test with a
+// message naming it and how to start it — never a silent skip.
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { get as httpsGet } from "node:https";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { toolchain } from "../../src/local/toolchain.ts";
+
+const run = promisify(execFile);
+const hint = "start host services with `make services` (scripts/host-services.sh)";
+
+async function check(name: string, probe: () => Promise<unknown>): Promise<void> {
+  try {
+    await probe();
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`required host service ${name} is not available: ${(e.stderr || e.message).trim()} — ${hint}`);
+  }
+}
+
+export const libvirtUri = "qemu:///system";
+export const dockerSocket = "/var/run/docker.sock";
+export const vcsimUrl = `https://${process.env["VCSIM_ADDR"] ?? "127.0.0.1:8989"}/sdk`;
+
+export async function requireLibvirt(): Promise<{ accelerator: string }> {
+  await check("libvirtd (qemu:///system)", () => run("virsh", ["-c", libvirtUri, "version"]));
+  let accelerator = "unknown";
+  try {
+    accelerator = readFileSync(join(toolchain().cache, "services", "libvirt-accel"), "utf8").trim();
+  } catch {
+    /* reported by host-services.sh; unknown when it was not run */
+  }
+  return { accelerator };
+}
+
+export async function requireDocker(): Promise<void> {
+  await check(`dockerd (${dockerSocket})`, () => run("docker", ["-H", `unix://${dockerSocket}`, "info"]));
+  await check("docker image busybox:local", () => run("docker", ["-H", `unix://${dockerSocket}`, "image", "inspect", "busybox:local"]));
+}
+
+export async function requireVcsim(): Promise<void> {
+  // vcsim serves a self-signed certificate; this reachability probe does not verify it
+  // (the ESXi driver's own tests pin vcsim's certificate).
+  await check(`vcsim (${vcsimUrl})`, () =>
+    new Promise<void>((resolve, reject) => {
+      const req = httpsGet(vcsimUrl.replace(/\/sdk$/, "/about"), { rejectUnauthorized: false, timeout: 3_000 }, (res) => {
+        res.resume();
+        if (res.statusCode === 200) resolve();
+        else reject(new Error(`HTTP ${res.statusCode}`));
+      });
+      req.on("timeout", () => req.destroy(new Error("no answer within 3 s")));
+      req.on("error", reject);
+    }),
+  );
+}
+
+export function tinyVmImage(): { kernel: string; initrd: string; disk: string } {
+  const dir = join(toolchain().cache, "images", "tiny-vm");
+  try {
+    readFileSync(join(dir, ".ok"));
+  } catch {
+    throw new Error(`required tiny VM image is missing in ${dir} — ${hint}`);
+  }
+  return { kernel: join(dir, "vmlinuz"), initrd: join(dir, "initrd.img"), disk: join(dir, "disk.qcow2") };
+}
