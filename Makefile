@@ -17,7 +17,7 @@ run: deps tools services ## the product on its embedded default: local control p
 	node src/cmd/local.ts
 
 test: deps tools services ## the whole suite: unit, integration and end-to-end, against real services
-	vitest run
+	vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest.json
 
 test-unit: deps ## unit tests only (no services)
 	vitest run --project unit
