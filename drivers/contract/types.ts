@@ -1,0 +1,237 @@
+// The driver contract: what every hypervisor driver (libvirt, docker, esxi, xenserver, hyperv)
+// offers the controllers and the status watcher. Only plain data crosses it — no sockets, no
+// vendor objects — so a controller can be tested against any driver, and a driver against the
+// conformance suite (drivers/conformance) without Kubernetes.
+//
+// Rules every method follows (as crossplane's external clients do):
+// - idempotent: calling twice with the same arguments leaves the same state and does not fail
+//   because the first call already did the work;
+// - non-blocking: nothing waits for a long job (a guest shutting down, a migration); the next
+//   observe reports how far it got;
+// - errors are DriverError subclasses (./errors.ts) with a `kind` saying what the caller should do.
+
+export type DriverKind = "libvirt" | "docker" | "esxi" | "xenserver" | "hyperv";
+
+/** A hypervisor endpoint, as the Host resource describes it. */
+export interface HostConnection {
+  /**
+   * Endpoint URI, in the form the hypervisor's own tools use: "qemu:///system",
+   * "test+unix:///default?socket=/run/x.sock", "qemu+tcp://10.0.0.2/system",
+   * "unix:///var/run/docker.sock", "tcp://10.0.0.3:2376", "https://127.0.0.1:8989/sdk".
+   */
+  endpoint: string;
+  tls?: TlsSettings;
+  libvirt?: LibvirtOptions;
+  docker?: DockerOptions;
+}
+
+export interface TlsSettings {
+  /** PEM of the CA that signed the host's certificate; the system roots when absent. */
+  caPem?: string;
+  /** Server name to verify instead of the endpoint's host name. */
+  serverName?: string;
+  /** Only for simulators in tests; never set by the operator for a real host. */
+  insecureSkipVerify?: boolean;
+}
+
+export interface LibvirtOptions {
+  /** Domain type: "kvm" needs /dev/kvm, "qemu" is TCG emulation, "auto" picks kvm when offered. */
+  virtType?: "kvm" | "qemu" | "auto";
+  /** Directory of the host's image store: one sub-directory per image (disk.qcow2, vmlinuz, initrd.img, cmdline). */
+  imageStore?: string;
+  /** Directory where VM disks (overlays, blank disks) are created. */
+  diskDir?: string;
+  /** Bridge or libvirt network a spec network maps to when it names neither. */
+  defaultBridge?: string;
+  defaultNetwork?: string;
+}
+
+export interface DockerOptions {
+  /** Docker network a spec network maps to when it names none ("bridge" when absent). */
+  defaultNetwork?: string;
+}
+
+/** Secret material, resolved by the controller from the Host's credentials Secret. Never logged. */
+export interface Credentials {
+  username?: string;
+  password?: string;
+  /** Client certificate and key (PEM) for mutual TLS (Docker over TCP, libvirt TLS). */
+  certPem?: string;
+  keyPem?: string;
+  token?: string;
+}
+
+/**
+ * Who a VM is. `uid` is the Kubernetes UID of the VirtualMachine; every driver stores it in the
+ * hypervisor's own metadata (libvirt metadata element, Docker label, ESX extraConfig, ...) so
+ * create is idempotent by uid and a restarted operator finds what it created.
+ */
+export interface VmIdentity {
+  uid: string;
+  /** Hypervisor-side name; use hypervisorName() (./identity.ts) to derive it from namespace/name. */
+  name: string;
+  /** Kubernetes namespace and name, stored beside the uid for people reading the hypervisor. */
+  namespace?: string;
+  kubeName?: string;
+  /**
+   * The hypervisor's id (libvirt domain UUID, container id, ESX moref). When set, lookups fall
+   * back to it if no VM carries `uid` — this is how an unmanaged VM is adopted in place.
+   */
+  externalId?: string;
+}
+
+export type PowerState = "Running" | "Stopped" | "Paused";
+
+export interface PowerTarget {
+  state: PowerState;
+  /**
+   * How to reach Stopped: Soft asks the guest (ACPI / SIGTERM) and gives it deadlineSeconds,
+   * Hard pulls the plug, TrySoft is soft then hard after the deadline (vm-operator's meaning).
+   * Default TrySoft. Ignored for other states.
+   */
+  mode?: "Soft" | "Hard" | "TrySoft";
+  deadlineSeconds?: number;
+}
+
+export interface DiskSpec {
+  name: string;
+  /** Size of a blank disk, or the minimum size of a disk from an image. */
+  sizeGiB?: number;
+  /**
+   * Image name, resolved by the driver in its host's image store: libvirt — a directory in
+   * imageStore; docker — an image reference such as "busybox:local" (the first disk's image is
+   * the container image).
+   */
+  image?: string;
+}
+
+export interface NetworkSpec {
+  name: string;
+  /** A bridge device on the host (libvirt). */
+  bridge?: string;
+  /** A hypervisor network: libvirt network, Docker network, ESX port group. */
+  network?: string;
+}
+
+export interface VmSpec {
+  cpus: number;
+  memoryMiB: number;
+  disks: DiskSpec[];
+  /** Absent: one NIC on the host's default network. Empty: no network at all. */
+  networks?: NetworkSpec[];
+  /** Serial console (libvirt) / TTY (docker). */
+  console?: boolean;
+  /** cloud-init user data, resolved from the VM's Secret. Never logged. */
+  cloudInitUserData?: string;
+  /** Power state right after createVm; default Stopped (defined, not started). */
+  power?: PowerTarget;
+  /** Settings that only container drivers use (docker); VM drivers ignore them. */
+  container?: { command?: string[]; env?: Record<string, string> };
+}
+
+export type ObservedPower = PowerState | "Crashed" | "Unknown";
+
+export interface VmObservation {
+  /** Present for managed VMs (they carry a uid); absent for unmanaged ones. */
+  identity?: VmIdentity;
+  externalId: string;
+  /** Hypervisor-side name. */
+  name: string;
+  managed: boolean;
+  power: ObservedPower;
+  cpus: number;
+  memoryMiB: number;
+  addresses: string[];
+}
+
+export interface HostObservation {
+  reachable: boolean;
+  hypervisor: string;
+  version: string;
+  capacity: { cpus: number; memoryMiB: number; storageGiB?: number };
+  /** Live usage of the host; absent when the hypervisor does not report it. */
+  usage?: { cpuPercent: number; memoryUsedMiB: number };
+  vms: { total: number; running: number; paused: number; stopped: number };
+}
+
+export interface Capabilities {
+  pause: boolean;
+  softPowerOff: boolean;
+  liveMigration: boolean;
+  snapshots: boolean;
+  clone: boolean;
+  /** updateVm can change CPUs and memory of a running VM without a restart. */
+  liveResize: boolean;
+}
+
+export type VmEventType =
+  | "defined"
+  | "started"
+  | "stopped"
+  | "paused"
+  | "resumed"
+  | "deleted"
+  | "migrated"
+  | "crashed";
+
+export interface VmEvent {
+  type: VmEventType;
+  externalId: string;
+  /** Present when the VM is managed and the driver could still read its metadata. */
+  identity?: VmIdentity;
+  name?: string;
+  at: Date;
+  /** Free text for people (exit code, libvirt reason, "missed while disconnected"). */
+  detail?: string;
+}
+
+/** Where migrateVm moves a VM: another host of the same driver kind. */
+export interface MigrationTarget {
+  host: HostConnection;
+  credentials?: Credentials;
+  live: boolean;
+}
+
+export interface Driver {
+  readonly kind: DriverKind;
+  /**
+   * Opens a session to one host. Fails with RetryableError when the host cannot be reached and
+   * TerminalError when the credentials or endpoint are wrong. `signal` aborts the attempt.
+   */
+  connect(host: HostConnection, credentials: Credentials | undefined, signal: AbortSignal): Promise<Session>;
+}
+
+export interface Session {
+  capabilities(): Capabilities;
+  /** Capacity, live usage and VM counts. Never changes anything. */
+  observeHost(): Promise<HostObservation>;
+  /** Every VM on the host, managed (with identity) and unmanaged (without). */
+  listVms(): Promise<VmObservation[]>;
+  /** The VM carrying identity.uid (or, failing that, identity.externalId); undefined when absent. */
+  observeVm(identity: VmIdentity): Promise<VmObservation | undefined>;
+  /**
+   * Creates the VM, then applies spec.power. Idempotent by uid: when a VM with this uid exists it
+   * is returned unchanged. Fails with TerminalError (reason "name-taken") when another VM already
+   * has identity.name.
+   */
+  createVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation>;
+  /** Changes CPUs and memory (and what else the driver can change in place). NotFoundError when absent. */
+  updateVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation>;
+  /**
+   * Moves the VM toward target. Already there: success. Impossible from the current state (e.g.
+   * Paused from Stopped): InvalidTransitionError. NotFoundError when absent.
+   */
+  setPower(identity: VmIdentity, target: PowerTarget): Promise<void>;
+  /** Stops (hard) and removes the VM and the disks it created. Absent counts as success. */
+  deleteVm(identity: VmIdentity): Promise<void>;
+  /** Only when capabilities().liveMigration; otherwise UnsupportedError. */
+  migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<void>;
+  /**
+   * Subscribes to the host's VM events. The promise resolves once the subscription is live: every
+   * change after that is delivered, including changes made outside the driver. The iteration
+   * ends when `signal` aborts and throws RetryableError when the connection drops.
+   */
+  watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>>;
+  /** Releases the connection; a watch in progress ends. Idempotent. */
+  close(): Promise<void>;
+}
