@@ -53,5 +53,8 @@ services: packages tools ## libvirtd, dockerd, vcsim and the tiny VM image (idem
 clean: ## remove build output (the tool cache stays; rm -rf ~/.cache/omnivisor for a cold start)
 	rm -rf dist node_modules
 
+crds: deps ## regenerate crds/ from the zod schema in src/api
+	node src/cmd/gen-crds.ts
+
 services-stop: ## stop libvirtd, dockerd and vcsim started by `make services`
 	@bash scripts/host-services.sh stop

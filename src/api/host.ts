@@ -1,0 +1,171 @@
+// Host: one hypervisor endpoint, its credentials, TLS trust, fencing and reserved capacity.
+import { z } from "zod";
+import { cel, immutable, listMap } from "./crd-meta.ts";
+import { driver, objectName, quantity, secretKeyRef } from "./fields.ts";
+import { readyAndAge, type KindDefinition, type Resource } from "./kind.ts";
+import { conditions, observedGeneration, resources } from "./status.ts";
+
+const sha256Thumbprint = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/;
+
+const tls = cel(
+  z
+    .object({
+      insecureSkipVerify: z
+        .boolean()
+        .default(false)
+        .describe("Accept any server certificate. Only for labs; never implied, and exclusive with caBundle and thumbprint."),
+      caBundle: z.string().max(65536).optional().describe("PEM CA certificates that sign the endpoint's certificate."),
+      thumbprint: z
+        .string()
+        .max(95)
+        .regex(sha256Thumbprint)
+        .optional()
+        .describe("Pinned SHA-256 fingerprint of the endpoint's certificate (AA:BB:...), as ESXi shows it; replaces CA verification."),
+      serverName: z.string().max(253).optional().describe("Name to verify in the certificate when it differs from the endpoint's host."),
+    })
+    .describe("How the endpoint's TLS certificate is verified. Default: the system trust store."),
+  {
+    rule: "!self.insecureSkipVerify || (!has(self.caBundle) && !has(self.thumbprint))",
+    message: "insecureSkipVerify cannot be combined with caBundle or thumbprint",
+    fieldPath: ".insecureSkipVerify",
+    reason: "FieldValueForbidden",
+  },
+);
+
+const fencing = cel(
+  z
+    .object({
+      method: z
+        .enum(["OutOfBand", "HypervisorAPI", "Watchdog", "None"])
+        .describe(
+          "How the host is powered off before its VMs restart elsewhere: OutOfBand (BMC via IPMI or Redfish), HypervisorAPI (host shutdown through the endpoint), Watchdog (the status watcher's self-fence) or None (HA cannot restart this host's VMs while fencing is required).",
+        ),
+      outOfBand: z
+        .object({
+          protocol: z.enum(["IPMI", "Redfish"]).describe("BMC protocol."),
+          address: z.string().min(1).max(2048).describe("BMC address: host[:port] for IPMI, https URL for Redfish."),
+          credentialsSecretRef: secretKeyRef.describe("Secret with username and password keys for the BMC."),
+          tls: tls.optional(),
+        })
+        .optional()
+        .describe("BMC settings; required when method is OutOfBand."),
+      timeoutSeconds: z.int().min(1).max(600).default(30).describe("How long to wait for confirmation that the host is off."),
+    })
+    .describe("Fencing: how HA makes sure a failed host's VMs are not running before restarting them."),
+  {
+    rule: "self.method != 'OutOfBand' || has(self.outOfBand)",
+    message: "method OutOfBand needs outOfBand settings",
+    fieldPath: ".outOfBand",
+    reason: "FieldValueRequired",
+  },
+);
+
+export const hostSpec = cel(
+  z
+    .object({
+      datacenter: objectName("Datacenter the host belongs to."),
+      pool: objectName("HostPool the host belongs to (a pool may also select hosts by label).").optional(),
+      driver: immutable(driver("Hypervisor driver that manages the host; cannot change after creation."), "driver"),
+      endpoint: z
+        .string()
+        .min(1)
+        .max(2048)
+        .describe(
+          "How to reach the hypervisor: qemu+tcp://10.0.0.5/system or qemu:///system (libvirt), https://esx1.example.com/sdk (esxi), https://xen1.example.com (xenserver), https://hv1.example.com:5986/wsman (hyperv), unix:///var/run/docker.sock or tcp://host:2376 (docker).",
+        ),
+      credentialsSecretRef: secretKeyRef
+        .optional()
+        .describe("Secret with the endpoint's credentials (keys: username, password; or token). Required for esxi, xenserver and hyperv."),
+      tls: tls.optional(),
+      fencing: fencing.optional(),
+      maintenance: z.boolean().default(false).describe("Take no new VMs and drain the host (see drainPolicy)."),
+      drainPolicy: z
+        .enum(["Migrate", "Shutdown"])
+        .default("Migrate")
+        .describe("How a host in maintenance is emptied: live-migrate its VMs, or shut them down."),
+      reserved: resources("Capacity kept for the hypervisor itself; allocatable = capacity - reserved.").optional(),
+      cpuOvercommit: z.number().min(1).max(32).default(1).describe("vCPUs allocatable per physical CPU (1 = no overcommit)."),
+      memoryOvercommit: z.number().min(1).max(4).default(1).describe("Memory allocatable per byte of physical memory (1 = no overcommit)."),
+    })
+    .describe("Desired state of the Host."),
+  {
+    rule: "!(self.driver in ['esxi', 'xenserver', 'hyperv']) || has(self.credentialsSecretRef)",
+    message: "drivers esxi, xenserver and hyperv need credentialsSecretRef",
+    fieldPath: ".credentialsSecretRef",
+    reason: "FieldValueRequired",
+  },
+);
+
+const unmanagedVm = z
+  .object({
+    externalId: z.string().min(1).max(253).describe("The hypervisor's id of the VM (domain UUID, moref, container id...)."),
+    name: z.string().max(253).optional().describe("The VM's name on the hypervisor."),
+    powerState: z.enum(["Running", "Stopped", "Paused", "Unknown"]).optional().describe("Power state on the hypervisor."),
+    cpus: z.int().min(0).optional().describe("vCPUs of the VM."),
+    memory: quantity("Memory of the VM.").optional(),
+  })
+  .describe("A VM found on the host that no VirtualMachine manages (candidate for spec.adopt).");
+
+export const hostPhases = ["Pending", "Ready", "NotReady", "Suspect", "Fencing", "Fenced", "Maintenance"] as const;
+
+export const hostStatus = z
+  .object({
+    observedGeneration,
+    conditions,
+    phase: z.enum(hostPhases).optional().describe("Summary of the host's state, for people; conditions carry the detail."),
+    hypervisor: z
+      .object({
+        type: z.string().max(253).optional().describe("Hypervisor product, e.g. QEMU/KVM, VMware ESXi, Docker Engine."),
+        version: z.string().max(253).optional().describe("Hypervisor version."),
+      })
+      .optional()
+      .describe("What answers at the endpoint."),
+    capacity: resources("Physical capacity of the host.").optional(),
+    allocatable: resources("What placement may hand out: (capacity - reserved) x overcommit.").optional(),
+    allocated: resources("Sum of what managed VMs on the host have been given.").optional(),
+    usage: z
+      .object({
+        cpuPercent: z.number().min(0).max(100).optional().describe("CPU load in percent of capacity."),
+        memory: quantity("Memory in use.").optional(),
+        storage: quantity("Storage in use.").optional(),
+        sampledAt: z.iso.datetime().optional().describe("When the figures were sampled."),
+      })
+      .optional()
+      .describe("Live usage reported by the hypervisor."),
+    virtualMachines: z
+      .object({
+        total: z.int().min(0).optional().describe("All VMs on the host, managed or not."),
+        running: z.int().min(0).optional().describe("VMs powered on."),
+        managed: z.int().min(0).optional().describe("VMs that a VirtualMachine manages."),
+      })
+      .optional()
+      .describe("VM counts on the host."),
+    unmanagedVms: listMap(z.array(unmanagedVm).max(1000).optional().describe("VMs on the host that no VirtualMachine manages."), "externalId"),
+    fencedAt: z.iso.datetime().optional().describe("When the host was last fenced (confirmed off)."),
+  })
+  .describe("Observed state of the Host.");
+
+export type HostSpec = z.output<typeof hostSpec>;
+export type HostStatus = z.output<typeof hostStatus>;
+export type Host = Resource<HostSpec, HostStatus>;
+
+export const hostKind: KindDefinition = {
+  kind: "Host",
+  plural: "hosts",
+  shortNames: ["ohost"],
+  scope: "Cluster",
+  description: "One hypervisor endpoint (libvirt, ESXi, XenServer, Hyper-V or Docker) with its credentials, fencing method and reserved capacity.",
+  spec: hostSpec,
+  status: hostStatus,
+  printerColumns: readyAndAge(
+    { name: "Driver", type: "string", jsonPath: ".spec.driver", description: "Hypervisor driver." },
+    { name: "Datacenter", type: "string", jsonPath: ".spec.datacenter", description: "Datacenter of the host." },
+    { name: "Pool", type: "string", jsonPath: ".spec.pool", description: "HostPool of the host." },
+    { name: "Phase", type: "string", jsonPath: ".status.phase", description: "Summary of the host's state." },
+    { name: "CPUs", type: "integer", jsonPath: ".status.capacity.cpus", description: "Physical CPUs." },
+    { name: "Memory", type: "string", jsonPath: ".status.capacity.memory", description: "Physical memory." },
+    { name: "VMs", type: "integer", jsonPath: ".status.virtualMachines.total", description: "VMs on the host." },
+    { name: "Maintenance", type: "boolean", jsonPath: ".spec.maintenance", description: "Host is in maintenance.", priority: 1 },
+    { name: "Version", type: "string", jsonPath: ".status.hypervisor.version", description: "Hypervisor version.", priority: 1 },
+  ),
+};

@@ -1,0 +1,99 @@
+// VApp: N VMs provisioned in parallel, then powered on at once or in ordered groups.
+import { z } from "zod";
+import { cel, listMap, listSet } from "./crd-meta.ts";
+import { labelName, seconds } from "./fields.ts";
+import { readyAndAge, type KindDefinition, type Resource } from "./kind.ts";
+import { conditions, observedGeneration } from "./status.ts";
+import { virtualMachineTemplateSpec, vmPhases } from "./virtual-machine.ts";
+
+const member = z
+  .object({
+    name: labelName("Member name; the VirtualMachine is named <vapp>-<member>."),
+    labels: z.record(z.string().max(317), z.string().max(63)).optional().describe("Labels of the member's VirtualMachine (affinity rules match them)."),
+    spec: virtualMachineTemplateSpec,
+  })
+  .describe("A VM of the vApp.");
+
+const startGroup = z
+  .object({
+    name: labelName("Group name."),
+    members: listSet(z.array(labelName("A member name (spec.members[].name).")).min(1).max(64).describe("Members powered on together in this group.")),
+    delaySeconds: seconds("Wait after the previous group before powering on this one.", 0, 3600, 0),
+    waitFor: z
+      .enum(["Started", "Ready"])
+      .default("Started")
+      .describe("The previous group is done when its VMs are started, or when they are Ready."),
+  })
+  .describe("A start-order group.");
+
+export const vAppSpec = cel(
+  z
+    .object({
+      members: listMap(z.array(member).min(1).max(64).describe("The vApp's VMs, provisioned in parallel."), "name"),
+      startOrder: listMap(
+        z.array(startGroup).max(16).optional().describe("Ordered power-on groups; absent = all members at once. Members in no group start last."),
+        "name",
+      ),
+      powerState: z.enum(["Running", "Stopped"]).default("Running").describe("Desired power state of the whole vApp (stops in reverse order)."),
+      failurePolicy: z
+        .enum(["Rollback", "Keep"])
+        .default("Rollback")
+        .describe("When a member fails to provision or start: Rollback deletes what was created; Keep leaves it for inspection."),
+    })
+    .describe("Desired state of the VApp."),
+  {
+    rule: "!has(self.startOrder) || self.startOrder.all(g, g.members.all(m, self.members.exists(v, v.name == m)))",
+    message: "every startOrder member must name one of spec.members",
+    fieldPath: ".startOrder",
+    reason: "FieldValueInvalid",
+  },
+);
+
+export const vAppStatus = z
+  .object({
+    observedGeneration,
+    conditions,
+    phase: z
+      .enum(["Pending", "Provisioning", "Starting", "Running", "Stopping", "Stopped", "RollingBack", "Failed"])
+      .optional()
+      .describe("Where the vApp is."),
+    ready: z.int().min(0).optional().describe("Members whose VirtualMachine is Ready."),
+    total: z.int().min(0).optional().describe("Members in the vApp."),
+    members: listMap(
+      z
+        .array(
+          z
+            .object({
+              name: labelName("Member name."),
+              virtualMachine: z.string().max(253).optional().describe("Name of the member's VirtualMachine."),
+              phase: z.enum(vmPhases).optional().describe("Phase of that VirtualMachine."),
+            })
+            .describe("State of one member."),
+        )
+        .max(64)
+        .optional()
+        .describe("State of each member."),
+      "name",
+    ),
+  })
+  .describe("Observed state of the VApp.");
+
+export type VAppSpec = z.output<typeof vAppSpec>;
+export type VAppStatus = z.output<typeof vAppStatus>;
+export type VApp = Resource<VAppSpec, VAppStatus>;
+
+export const vAppKind: KindDefinition = {
+  kind: "VApp",
+  plural: "vapps",
+  shortNames: ["ovapp"],
+  scope: "Namespaced",
+  description: "A group of VMs provisioned together and powered on at once or in ordered groups, with a failure policy.",
+  spec: vAppSpec,
+  status: vAppStatus,
+  printerColumns: readyAndAge(
+    { name: "Phase", type: "string", jsonPath: ".status.phase", description: "Where the vApp is." },
+    { name: "Ready VMs", type: "integer", jsonPath: ".status.ready", description: "Members Ready." },
+    { name: "Total", type: "integer", jsonPath: ".status.total", description: "Members." },
+    { name: "Failure Policy", type: "string", jsonPath: ".spec.failurePolicy", description: "Rollback or Keep.", priority: 1 },
+  ),
+};
