@@ -1,0 +1,230 @@
+// One controller per kind: an informer cache feeds a keyed work queue; workers run a level-based
+// reconcile for one key at a time, then the framework writes status once, only if it changed.
+// Caches run on every replica (a standby is warm and ready); workers run only on the leader.
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { BackoffOptions } from "./backoff.ts";
+import { Synced, setCondition, type ConditionInput, type WithConditions } from "./conditions.ts";
+import type { EventRecorder, EventType } from "./events.ts";
+import { ensureFinalizer, removeFinalizer } from "./finalizers.ts";
+import { Informer, type IndexFn } from "./informer.ts";
+import { describeError, statusCode, type Logger } from "./log.ts";
+import type { RuntimeMetrics } from "./metrics.ts";
+import { ResourceClient, keyOf, type KubeObject, type ResourceType } from "./resource.ts";
+import { OwnWrites, sameJson, statusOnlyChange } from "./status.ts";
+import { WorkQueue } from "./work-queue.ts";
+
+export interface ReconcileResult {
+  /** Reconcile this key again after so long (polling an operation), without counting a failure. */
+  requeueAfterMs?: number;
+}
+
+/** An error retrying cannot fix (invalid spec): recorded in Synced, not retried until the object changes. */
+export class TerminalError extends Error {
+  override name = "TerminalError";
+}
+
+export interface Status extends WithConditions {
+  observedGeneration?: number;
+}
+
+export interface ReconcileContext<T extends KubeObject, S extends Status> {
+  readonly key: string;
+  /** The object as the cache holds it; do not mutate. */
+  readonly object: T;
+  /** A copy of the object's status: change it, and it is written once when the pass ends. */
+  readonly status: S;
+  /** Aborts when this replica stops reconciling (shutdown, lost leadership). */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  /** Sets a condition in `status` with this object's generation as observedGeneration. */
+  setCondition(condition: Omit<ConditionInput, "observedGeneration">): void;
+  /** Records an aggregated Kubernetes Event on the object. */
+  event(type: EventType, reason: string, message: string): void;
+  ensureFinalizer(name: string): Promise<boolean>;
+  removeFinalizer(name: string): Promise<boolean>;
+  /** Read access to the whole cache (other objects of the kind, indexes). */
+  readonly cache: Pick<Informer<T>, "get" | "list" | "byIndex">;
+}
+
+export interface Reconciler<T extends KubeObject, S extends Status> {
+  reconcile(ctx: ReconcileContext<T, S>): Promise<ReconcileResult | void>;
+}
+
+export interface ControllerOptions<T extends KubeObject, S extends Status> {
+  name: string;
+  resource: ResourceType;
+  reconciler: Reconciler<T, S>;
+  /** Keys reconciled at the same time (default 2). */
+  concurrency?: number;
+  /** Per-key failure backoff (default 100 ms doubling to 5 min). */
+  backoff?: BackoffOptions;
+  /** Reconcile every cached object this often even without changes (drift correction). */
+  resyncPeriodMs?: number;
+  namespace?: string;
+  indexes?: Record<string, IndexFn<T>>;
+}
+
+export interface ControllerDeps {
+  kc: KubeConfig;
+  log: Logger;
+  metrics: RuntimeMetrics;
+  events: EventRecorder;
+}
+
+export class Controller<T extends KubeObject, S extends Status = Status> {
+  readonly name: string;
+  readonly informer: Informer<T>;
+  readonly queue: WorkQueue;
+  private readonly client: ResourceClient<T>;
+  private readonly ownWrites = new OwnWrites();
+  private readonly options: ControllerOptions<T, S>;
+  private readonly deps: ControllerDeps;
+  private readonly log: Logger;
+  private readonly stopWorkers = new AbortController();
+  private workers: Promise<void>[] = [];
+  private resync: NodeJS.Timeout | undefined;
+
+  constructor(options: ControllerOptions<T, S>, deps: ControllerDeps) {
+    this.name = options.name;
+    this.options = options;
+    this.deps = deps;
+    this.log = deps.log.with({ controller: options.name });
+    this.client = new ResourceClient<T>(deps.kc, options.resource);
+    this.informer = new Informer<T>(deps.kc, this.client, this.log, { namespace: options.namespace, indexes: options.indexes });
+    this.queue = new WorkQueue(options.backoff ?? { baseMs: 100, capMs: 300_000 }, deps.metrics.queueObserver(options.name));
+    this.informer.on({
+      added: (obj) => this.queue.add(keyOf(obj.metadata)),
+      updated: (old, obj) => {
+        // Our own status write comes back as an update: it needs no pass of its own.
+        if (this.ownWrites.consume(obj.metadata.resourceVersion) && statusOnlyChange(old, obj)) return;
+        this.queue.add(keyOf(obj.metadata));
+      },
+      deleted: (obj) => this.queue.forget(keyOf(obj.metadata)),
+    });
+  }
+
+  /** Starts the cache (every replica). */
+  startCache(): void {
+    this.informer.start();
+  }
+
+  /** Starts the workers (leader only), once the cache is synced. */
+  async startWorkers(): Promise<void> {
+    await this.informer.waitForSync();
+    if (this.stopWorkers.signal.aborted) return;
+    const n = this.options.concurrency ?? 2;
+    this.workers = Array.from({ length: n }, () => this.work());
+    if (this.options.resyncPeriodMs) {
+      this.resync = setInterval(() => this.informer.keys().forEach((k) => this.queue.add(k)), this.options.resyncPeriodMs);
+    }
+    this.log.info("workers started", { concurrency: n });
+  }
+
+  /** Graceful: stop taking keys, let in-flight reconciles finish, stop the cache. */
+  async stop(): Promise<void> {
+    clearInterval(this.resync);
+    await this.queue.shutdown();
+    await Promise.all(this.workers);
+    await this.informer.shutdown();
+  }
+
+  /** Immediate: abort every in-flight reconcile now (lost leadership). */
+  abort(): void {
+    clearInterval(this.resync);
+    this.stopWorkers.abort();
+    void this.queue.shutdown();
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined || this.stopWorkers.signal.aborted) return;
+      try {
+        await this.process(key);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  private async process(key: string): Promise<void> {
+    const obj = this.informer.get(key);
+    if (!obj) return this.queue.forget(key); // gone: finalizers did the cleanup already
+    const log = this.log.with({ key });
+    const { metrics } = this.deps;
+    const stopTimer = metrics.reconcileDuration.startTimer({ controller: this.name });
+    const status = structuredClone((obj.status ?? {}) as S);
+    const generation = obj.metadata.generation;
+    const ctx = this.context(key, obj, status, log);
+    let result: ReconcileResult | void = undefined;
+    let failure: unknown;
+    try {
+      result = await this.options.reconciler.reconcile(ctx);
+      status.observedGeneration = generation;
+      setCondition(status, { type: Synced, status: "True", reason: "ReconcileSuccess", observedGeneration: generation });
+    } catch (err) {
+      failure = err;
+      setCondition(status, { type: Synced, status: "False", reason: "ReconcileError", message: describeError(err), observedGeneration: generation });
+    }
+    if (this.stopWorkers.signal.aborted) return; // leadership lost mid-pass: write nothing more
+    try {
+      await this.writeStatus(obj, status, log);
+    } catch (err) {
+      failure ??= err;
+    }
+    stopTimer();
+    this.finish(key, obj, failure, result, log);
+  }
+
+  private finish(key: string, obj: T, failure: unknown, result: ReconcileResult | void, log: Logger): void {
+    const { metrics } = this.deps;
+    if (failure === undefined) {
+      this.queue.forget(key);
+      const after = result?.requeueAfterMs;
+      metrics.reconcileTotal.inc({ controller: this.name, result: after ? "requeue" : "success" });
+      log.debug("reconciled", after ? { requeueAfterMs: after } : {});
+      if (after) this.queue.addAfter(key, after);
+      return;
+    }
+    metrics.reconcileTotal.inc({ controller: this.name, result: "error" });
+    metrics.reconcileErrors.inc({ controller: this.name });
+    const message = describeError(failure);
+    void this.deps.events.record(obj, "Warning", "ReconcileError", message);
+    if (failure instanceof TerminalError) {
+      this.queue.forget(key);
+      log.error("reconcile failed; not retrying until the object changes", { error: message });
+      return;
+    }
+    const delay = this.queue.addRateLimited(key);
+    log.warn("reconcile failed; retrying after backoff", { error: message, attempt: this.queue.failuresOf(key), delayMs: delay });
+  }
+
+  private async writeStatus(obj: T, status: S, log: Logger): Promise<void> {
+    if (sameJson(status, obj.status ?? {})) return;
+    try {
+      const written = await this.client.applyStatus(obj.metadata, status);
+      this.ownWrites.record(written.metadata?.resourceVersion);
+      this.deps.metrics.statusWrites.inc({ controller: this.name });
+      log.debug("status written", { resourceVersion: written.metadata?.resourceVersion });
+    } catch (err) {
+      if (statusCode(err) === 404) return; // deleted meanwhile
+      throw err;
+    }
+  }
+
+  private context(key: string, obj: T, status: S, log: Logger): ReconcileContext<T, S> {
+    const generation = obj.metadata.generation;
+    return {
+      key,
+      object: obj,
+      status,
+      signal: this.stopWorkers.signal,
+      log,
+      cache: this.informer,
+      setCondition: (c) => void setCondition(status, { ...c, observedGeneration: generation }),
+      event: (type, reason, message) => void this.deps.events.record(obj, type, reason, message),
+      ensureFinalizer: (name) => ensureFinalizer(this.client, obj, name),
+      removeFinalizer: (name) => removeFinalizer(this.client, obj, name),
+    };
+  }
+}

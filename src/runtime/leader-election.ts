@@ -1,0 +1,148 @@
+// Leader election on a coordination.k8s.io Lease, the algorithm of client-go's leaderelection
+// (which @kubernetes/client-node does not have): a candidate takes the lease when it is free or
+// when its record has not changed for a whole lease duration *as observed by this process's own
+// clock* (no clock-skew assumptions); the leader renews every retry period and gives up when it
+// could not renew for the renew deadline. Updates carry the resourceVersion, so two candidates
+// cannot both win a round. Release on graceful shutdown empties the holder so a standby takes
+// over at its next retry instead of waiting out the lease.
+import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
+import { jitter, sleep } from "./backoff.ts";
+import { describeError, statusCode, type Logger } from "./log.ts";
+
+export interface LeaderElectionOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+export class LeaderElector {
+  private readonly api: CoordinationV1Api;
+  private readonly log: Logger;
+  readonly identity: string;
+  readonly leaseDurationMs: number;
+  readonly renewDeadlineMs: number;
+  readonly retryPeriodMs: number;
+  private readonly namespace: string;
+  private readonly name: string;
+  private observed: { record: string; at: number } | undefined;
+  private leading = false;
+
+  constructor(kc: KubeConfig, log: Logger, options: LeaderElectionOptions) {
+    this.api = kc.makeApiClient(CoordinationV1Api);
+    this.namespace = options.namespace;
+    this.name = options.name;
+    this.identity = options.identity;
+    this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
+    this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
+    this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
+    if (!(this.leaseDurationMs > this.renewDeadlineMs && this.renewDeadlineMs > this.retryPeriodMs * 1.2)) {
+      throw new Error("leader election needs lease duration > renew deadline > 1.2 × retry period");
+    }
+    this.log = log.with({ lease: `${options.namespace}/${options.name}`, identity: options.identity });
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Resolves once this replica holds the lease (or never, if the signal aborts first: then false). */
+  async acquire(signal: AbortSignal): Promise<boolean> {
+    while (!signal.aborted) {
+      if (await this.tryAcquireOrRenew()) {
+        this.leading = true;
+        this.log.info("became leader");
+        return true;
+      }
+      await sleep(jitter(this.retryPeriodMs), signal);
+    }
+    return false;
+  }
+
+  /** Renews until the renew deadline passes without a successful renewal (or the signal aborts). */
+  async holdUntilLost(signal: AbortSignal): Promise<void> {
+    let lastRenew = Date.now();
+    while (!signal.aborted) {
+      await sleep(this.retryPeriodMs, signal);
+      if (signal.aborted) return;
+      // A hung request must not stretch leadership past the renew deadline.
+      const left = this.renewDeadlineMs - (Date.now() - lastRenew);
+      const renewed = await Promise.race([this.tryAcquireOrRenew(), sleep(Math.max(left, 0)).then(() => false)]);
+      if (renewed) {
+        lastRenew = Date.now();
+        continue;
+      }
+      if (Date.now() - lastRenew >= this.renewDeadlineMs) {
+        this.leading = false;
+        this.log.error("lost leadership: could not renew the lease within the renew deadline");
+        return;
+      }
+    }
+  }
+
+  /** Gives the lease up (graceful shutdown), so a standby need not wait out the lease duration. */
+  async release(): Promise<void> {
+    if (!this.leading) return;
+    this.leading = false;
+    try {
+      const lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
+      if (lease.spec?.holderIdentity !== this.identity) return;
+      const now = new Date();
+      lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: now, acquireTime: now };
+      await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: lease });
+      this.log.info("released the lease");
+    } catch (err) {
+      this.log.warn("could not release the lease", { error: describeError(err) });
+    }
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const now = new Date();
+    try {
+      let lease: V1Lease;
+      try {
+        lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
+      } catch (err) {
+        if (statusCode(err) !== 404) throw err;
+        await this.api.createNamespacedLease({ namespace: this.namespace, body: this.newLease(now) });
+        return true;
+      }
+      const spec = lease.spec ?? {};
+      const record = JSON.stringify([spec.holderIdentity, spec.renewTime, spec.leaseDurationSeconds, spec.leaseTransitions]);
+      if (this.observed?.record !== record) this.observed = { record, at: Date.now() };
+      const holder = spec.holderIdentity;
+      const duration = (spec.leaseDurationSeconds ?? 0) * 1000;
+      if (holder && holder !== this.identity && this.observed.at + duration > Date.now()) return false;
+      const ours = holder === this.identity;
+      lease.spec = {
+        holderIdentity: this.identity,
+        leaseDurationSeconds: Math.round(this.leaseDurationMs / 1000),
+        acquireTime: ours ? spec.acquireTime : now,
+        renewTime: now,
+        leaseTransitions: ours ? spec.leaseTransitions : (spec.leaseTransitions ?? 0) + 1,
+      };
+      const updated = await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: lease });
+      const s = updated.spec ?? {};
+      this.observed = { record: JSON.stringify([s.holderIdentity, s.renewTime, s.leaseDurationSeconds, s.leaseTransitions]), at: Date.now() };
+      return true;
+    } catch (err) {
+      if (statusCode(err) !== 409) this.log.warn("lease update failed", { error: describeError(err) });
+      return false;
+    }
+  }
+
+  private newLease(now: Date): V1Lease {
+    return {
+      metadata: { name: this.name, namespace: this.namespace },
+      spec: {
+        holderIdentity: this.identity,
+        leaseDurationSeconds: Math.round(this.leaseDurationMs / 1000),
+        acquireTime: now,
+        renewTime: now,
+        leaseTransitions: 0,
+      },
+    };
+  }
+}

@@ -1,0 +1,90 @@
+// The controller manager: every replica runs the caches, /metrics, /healthz and /readyz; the one
+// holding the Lease runs the controllers' workers. Losing the lease aborts every reconcile at once
+// and ends run() (the process then exits, as client-go's managers do: a clean restart is safer
+// than resuming with state from a term it no longer owns). A graceful stop drains in-flight
+// reconciles and releases the lease for an immediate takeover.
+import type { KubeConfig } from "@kubernetes/client-node";
+import { EventRecorder } from "./events.ts";
+import { HealthServer } from "./health-server.ts";
+import { LeaderElector, type LeaderElectionOptions } from "./leader-election.ts";
+import type { Logger } from "./log.ts";
+import { RuntimeMetrics } from "./metrics.ts";
+import type { ControllerRegistration, ManagedController } from "./registry.ts";
+
+export interface ManagerOptions {
+  kc: KubeConfig;
+  log: Logger;
+  controllers: ControllerRegistration[];
+  /** undefined: no leader election (a single replica reconciles unconditionally). */
+  leaderElection?: LeaderElectionOptions;
+  /** Port for /metrics, /healthz, /readyz (0: any free one; undefined: no server). */
+  metricsPort?: number;
+  metricsHost?: string;
+}
+
+export type ManagerExit = "stopped" | "lost-leadership";
+
+export class Manager {
+  readonly metrics = new RuntimeMetrics();
+  readonly controllers: ManagedController[];
+  readonly elector: LeaderElector | undefined;
+  private readonly server: HealthServer;
+  private readonly options: ManagerOptions;
+  private readonly log: Logger;
+  port: number | undefined;
+
+  constructor(options: ManagerOptions) {
+    this.options = options;
+    this.log = options.log;
+    const events = new EventRecorder(options.kc, options.log);
+    const deps = { kc: options.kc, log: options.log, metrics: this.metrics, events };
+    this.controllers = options.controllers.map((r) => r.create(deps));
+    this.elector = options.leaderElection ? new LeaderElector(options.kc, options.log, options.leaderElection) : undefined;
+    this.server = new HealthServer({ registry: this.metrics.registry, ready: () => this.ready() });
+  }
+
+  ready(): boolean {
+    return this.controllers.every((c) => c.informer.synced);
+  }
+
+  /** Runs until the signal aborts (graceful) or leadership is lost. */
+  async run(signal: AbortSignal): Promise<ManagerExit> {
+    if (this.options.metricsPort !== undefined) {
+      this.port = await this.server.listen(this.options.metricsPort, this.options.metricsHost);
+      this.log.info("serving /metrics, /healthz, /readyz", { port: this.port });
+    }
+    for (const c of this.controllers) c.startCache();
+    const leaseLabel = { lease: this.options.leaderElection?.name ?? "none" };
+    let lost = false;
+    try {
+      if (this.elector && !(await this.elector.acquire(signal))) return "stopped";
+      this.metrics.leader.set(leaseLabel, 1);
+      await Promise.all(this.controllers.map((c) => c.startWorkers()));
+      if (this.elector) {
+        await this.elector.holdUntilLost(signal);
+        if (!signal.aborted) {
+          // Another replica may already reconcile: stop everything now, write nothing more.
+          for (const c of this.controllers) c.abort();
+          this.metrics.leader.set(leaseLabel, 0);
+          lost = true;
+          return "lost-leadership";
+        }
+      } else {
+        await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+      }
+      return "stopped";
+    } finally {
+      // After a lost lease nothing is drained: the process exits and in-flight work is abandoned.
+      if (lost) await this.server.close();
+      else await this.shutdown(leaseLabel);
+    }
+  }
+
+  private async shutdown(leaseLabel: { lease: string }): Promise<void> {
+    this.log.info("shutting down: draining in-flight reconciles");
+    await Promise.all(this.controllers.map((c) => c.stop()));
+    await this.elector?.release();
+    this.metrics.leader.set(leaseLabel, 0);
+    await this.server.close();
+  }
+}

@@ -1,0 +1,20 @@
+// How a controller plugs into the manager: a name and a factory. Controllers for the Omnivisor
+// kinds live in controllers/<kind>/ and export one ControllerRegistration each; the manager
+// entry point (src/cmd/manager.ts) lists them.
+import type { ControllerDeps } from "./controller.ts";
+
+/** What the manager needs from a controller, whatever kind it handles. */
+export interface ManagedController {
+  readonly name: string;
+  readonly informer: { readonly synced: boolean };
+  startCache(): void;
+  startWorkers(): Promise<void>;
+  stop(): Promise<void>;
+  abort(): void;
+}
+
+export interface ControllerRegistration {
+  /** Unique; used for --controllers selection, metric labels and log lines. */
+  name: string;
+  create(deps: ControllerDeps): ManagedController;
+}

@@ -1,0 +1,89 @@
+// Scenario: a controller built on the runtime reconciles Widgets on the shared API server as the
+// RBAC-limited operator identity. Status is applied once, with conditions carrying the
+// generation; a finalizer guards deletion; a widget whose reconcile keeps failing is retried with
+// growing gaps (not hot-looped), reported in Synced=False, and produces one aggregated Event.
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { waitFor } from "../../src/local/wait.ts";
+import { widgetController, widgetFinalizer } from "./fixtures/widget-controller.ts";
+import { applyWidget, cleanupNamespace, createNamespace, getWidget, installWidgets, kubectl, runController, type InProcessController } from "./fixtures/widgets.ts";
+
+const admin = inject("kubeconfig");
+const operator = inject("operatorKubeconfig");
+const ns = `rt-reconcile-${process.pid}`;
+
+describe("reconciling widgets", () => {
+  let running: InProcessController;
+  const attempts = new Map<string, number[]>();
+
+  beforeAll(async () => {
+    await installWidgets(admin, operator);
+    await createNamespace(admin, ns);
+    running = await runController(
+      operator,
+      widgetController({
+        identity: "in-process",
+        namespace: ns,
+        backoff: { baseMs: 100, capMs: 60_000 },
+        onAttempt: (key) => attempts.set(key, [...(attempts.get(key) ?? []), performance.now()]),
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await running?.stop();
+    await cleanupNamespace(admin, ns);
+  });
+
+  it("given a widget, then its status is applied with Ready and Synced for its generation, and a finalizer guards it", async () => {
+    await applyWidget(admin, ns, "w1", { size: 21 });
+    const w = await waitFor("w1 reconciled", async () => {
+      const got = await getWidget(admin, ns, "w1");
+      return got.status?.doubled === 42 ? got : undefined;
+    });
+    expect(w.status?.observedGeneration).toBe(w.metadata.generation);
+    expect(w.status?.conditions?.map((c) => [c.type, c.status])).toEqual(expect.arrayContaining([["Ready", "True"], ["Synced", "True"]]));
+    expect(w.metadata.finalizers).toContain(widgetFinalizer);
+    const managers = JSON.parse(await kubectl(admin, ["get", "widget.test.omnivisor.io", "-n", ns, "w1", "-o", "json", "--show-managed-fields"])) as {
+      metadata: { managedFields: { manager: string; subresource?: string; operation: string }[] };
+    };
+    expect(managers.metadata.managedFields).toEqual(expect.arrayContaining([expect.objectContaining({ manager: "omnivisor", subresource: "status", operation: "Apply" })]));
+
+    // when the spec changes, then the new generation is observed
+    await applyWidget(admin, ns, "w1", { size: 5 });
+    const changed = await waitFor("w1 re-reconciled", async () => {
+      const got = await getWidget(admin, ns, "w1");
+      return got.status?.doubled === 10 ? got : undefined;
+    });
+    expect(changed.status?.observedGeneration).toBe(changed.metadata.generation);
+    expect(changed.status?.conditions?.find((c) => c.type === "Ready")?.lastTransitionTime).toBe(
+      w.status?.conditions?.find((c) => c.type === "Ready")?.lastTransitionTime,
+    );
+
+    // when it is deleted, then the controller releases the finalizer and it goes
+    await kubectl(admin, ["delete", "widget.test.omnivisor.io", "-n", ns, "w1", "--wait=true", "--timeout=30s"]);
+    expect(await kubectl(admin, ["get", "widgets.test.omnivisor.io", "-n", ns, "-o", "name"])).not.toContain("w1");
+  });
+
+  it("given a widget whose reconcile keeps failing, then retries back off exponentially and one Event aggregates them", async () => {
+    await applyWidget(admin, ns, "broken", { fail: true });
+    const key = `${ns}/broken`;
+    const times = await waitFor("six failed attempts", () => {
+      const t = attempts.get(key) ?? [];
+      return t.length >= 6 ? [...t] : undefined;
+    }, { timeoutMs: 30_000 });
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    // Each gap at least 1.5× the one before (doubling, minus timer and API latency jitter).
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]!, `gaps ${gaps.map(Math.round).join(", ")} ms`).toBeGreaterThan(gaps[i - 1]! * 1.5);
+
+    const w = await getWidget(admin, ns, "broken");
+    expect(w.status?.conditions?.find((c) => c.type === "Synced")).toMatchObject({ status: "False", reason: "ReconcileError", message: "widget asked to fail" });
+
+    const events = JSON.parse(await kubectl(admin, ["get", "events", "-n", ns, "--field-selector", "involvedObject.name=broken,reason=ReconcileError", "-o", "json"])) as { items: unknown[] };
+    expect(events.items).toHaveLength(1);
+
+    // when the spec is fixed, then it recovers at once (a spec change is not held back by the backoff)
+    await applyWidget(admin, ns, "broken", { fail: false, size: 1 });
+    await waitFor("broken to recover", async () => ((await getWidget(admin, ns, "broken")).status?.conditions?.find((c) => c.type === "Synced")?.status === "True" ? true : undefined));
+    console.log(`failing reconcile: attempt gaps ${gaps.map(Math.round).join(", ")} ms`);
+  });
+});
