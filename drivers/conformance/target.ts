@@ -37,7 +37,7 @@ export interface ConformanceHooks {
    * progress must end with RetryableError — never crash the process. `dispose()` frees what the
    * hook set up (the session is closed by the suite).
    */
-  droppableSession(signal: AbortSignal): Promise<{ session: Session; drop(): Promise<void>; dispose(): Promise<void> }>;
+  droppableSession(signal: AbortSignal): Promise<{ session: Session; drop: () => Promise<void>; dispose: () => Promise<void> }>;
   /** Removes every VM whose name starts with `prefix` (the afterAll safety net). */
   cleanup(prefix: string): Promise<void>;
 }

@@ -1,0 +1,256 @@
+// One connection to a Docker host, implementing the contract's Session. Each call is one or two
+// Docker API requests; nothing here waits for a workload except a TrySoft stop, which is left
+// running in dockerd (it enforces the deadline itself) once it takes longer than a moment.
+import type { Readable } from "node:stream";
+import type Dockerode from "dockerode";
+import {
+  type Capabilities,
+  type HostConnection,
+  type HostObservation,
+  identityKeys,
+  InvalidTransitionError,
+  type MigrationTarget,
+  NotFoundError,
+  type PowerTarget,
+  RetryableError,
+  type Session,
+  TerminalError,
+  UnsupportedError,
+  type VmEvent,
+  type VmIdentity,
+  type VmObservation,
+  type VmSpec,
+} from "../contract/index.ts";
+import { containerNetworks, createOptions, resourceLimits } from "./container-spec.ts";
+import { translateDockerError } from "./errors.ts";
+import { vmEvents } from "./events.ts";
+import { hostFromInfo, LocalUsage, type DockerInfo } from "./host.ts";
+import { observation, powerOf } from "./observe.ts";
+
+/** How long setPower waits for a TrySoft stop before leaving it to dockerd. */
+const stopWaitMs = 2_000;
+const defaultDeadlineSeconds = 30;
+
+export class DockerSession implements Session {
+  private readonly docker: Dockerode;
+  private readonly host: HostConnection;
+  private readonly local: boolean;
+  private readonly usage = new LocalUsage();
+  private readonly closed = new AbortController();
+  private hostSize: { cpus: number; memoryMiB: number } | undefined;
+
+  constructor(docker: Dockerode, host: HostConnection) {
+    this.docker = docker;
+    this.host = host;
+    this.local = host.endpoint.startsWith("unix:");
+  }
+
+  capabilities(): Capabilities {
+    return { pause: true, softPowerOff: true, liveMigration: false, snapshots: false, clone: false, liveResize: true };
+  }
+
+  async observeHost(): Promise<HostObservation> {
+    const info = (await this.call("docker info", () => this.docker.info())) as DockerInfo;
+    const host = hostFromInfo(info);
+    this.hostSize = { cpus: host.capacity.cpus, memoryMiB: host.capacity.memoryMiB };
+    if (this.local) {
+      const storage = await this.usage.storageGiB(info.DockerRootDir);
+      if (storage !== undefined) host.capacity.storageGiB = storage;
+      host.usage = await this.usage.usage();
+    }
+    return host;
+  }
+
+  async listVms(): Promise<VmObservation[]> {
+    const containers = await this.call("list containers", () => this.docker.listContainers({ all: true }));
+    const observed = await Promise.all(containers.map((c) => this.inspect(c.Id)));
+    return observed.filter((o): o is VmObservation => o !== undefined);
+  }
+
+  async observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {
+    const id = await this.find(identity);
+    return id === undefined ? undefined : this.inspect(id);
+  }
+
+  async createVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    let existing = await this.observeVm({ uid: identity.uid, name: identity.name });
+    if (existing === undefined) {
+      const options = createOptions(identity, spec, this.defaultNetwork());
+      try {
+        const container = await this.docker.createContainer(options);
+        await this.joinExtraNetworks(container.id, spec);
+      } catch (err) {
+        const e = translateDockerError(err, `create ${identity.name}`);
+        // A concurrent create of the same uid may hold the name: that is the same VM, not a conflict.
+        if (e.reason !== "name-taken") throw e;
+        return this.nameHolder(identity, e);
+      }
+      if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);
+      existing = await this.observeVm(identity);
+    }
+    if (existing === undefined) throw new RetryableError(`docker: ${identity.name} vanished right after create`, { reason: "race" });
+    return existing;
+  }
+
+  async updateVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    const id = await this.require(identity);
+    await this.call(`update ${identity.name}`, () => this.docker.getContainer(id).update(resourceLimits(spec)));
+    const after = await this.inspect(id);
+    if (after === undefined) throw new NotFoundError(`docker: ${identity.name} vanished during update`);
+    return after;
+  }
+
+  async setPower(identity: VmIdentity, target: PowerTarget): Promise<void> {
+    const id = await this.require(identity);
+    const container = this.docker.getContainer(id);
+    const state = powerOf((await this.call(`inspect ${identity.name}`, () => container.inspect())).State);
+    const what = `${target.state} ${identity.name}`;
+    switch (target.state) {
+      case "Running":
+        if (state === "Paused") await this.idempotent(what, () => container.unpause());
+        else if (state !== "Running") await this.idempotent(what, () => container.start());
+        return;
+      case "Paused":
+        if (state === "Paused") return;
+        if (state !== "Running") throw new InvalidTransitionError(`docker: cannot pause ${identity.name}: it is ${state}`, { reason: "state" });
+        await this.call(what, () => container.pause());
+        return;
+      case "Stopped":
+        if (state !== "Running" && state !== "Paused") return;
+        await this.stop(container, target, what);
+        return;
+    }
+  }
+
+  async deleteVm(identity: VmIdentity): Promise<void> {
+    const id = await this.find(identity);
+    if (id === undefined) return;
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      const e = translateDockerError(err, `delete ${identity.name}`);
+      // Gone already, or a removal already in progress: either way it is going away.
+      if (e.kind === "not-found" || /already in progress/i.test(e.message)) return;
+      throw e;
+    }
+  }
+
+  migrateVm(_identity: VmIdentity, _target: MigrationTarget): Promise<void> {
+    return Promise.reject(new UnsupportedError("docker: containers cannot be migrated", { reason: "no-migration" }));
+  }
+
+  async watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
+    const both = AbortSignal.any([signal, this.closed.signal]);
+    const stream = await this.call("watch events", () =>
+      this.docker.getEvents({ filters: { type: ["container"] }, abortSignal: both }),
+    );
+    // docker-modem hands back the HTTP response itself, a node Readable.
+    return vmEvents(stream as Readable, both);
+  }
+
+  close(): Promise<void> {
+    this.closed.abort();
+    return Promise.resolve();
+  }
+
+  private defaultNetwork(): string {
+    return this.host.docker?.defaultNetwork ?? "bridge";
+  }
+
+  private async joinExtraNetworks(id: string, spec: VmSpec): Promise<void> {
+    for (const network of containerNetworks(spec, this.defaultNetwork()).slice(1)) {
+      await this.call(`connect ${id} to ${network}`, () => this.docker.getNetwork(network).connect({ Container: id }));
+    }
+  }
+
+  private async stop(container: Dockerode.Container, target: PowerTarget, what: string): Promise<void> {
+    const mode = target.mode ?? "TrySoft";
+    if (mode === "Hard") return this.idempotent(what, () => container.kill());
+    if (mode === "Soft") return this.idempotent(what, () => container.kill({ signal: "SIGTERM" }));
+    // TrySoft is `docker stop -t deadline`: SIGTERM, then SIGKILL after the deadline, enforced
+    // by dockerd. Wait briefly (most workloads stop at once), then let dockerd finish it.
+    const t = target.deadlineSeconds ?? defaultDeadlineSeconds;
+    const stopping = this.idempotent(what, () => container.stop({ t })).then(
+      () => true,
+      () => false, // the next observe reports the outcome
+    );
+    await Promise.race([stopping, new Promise((resolve) => setTimeout(resolve, stopWaitMs).unref())]);
+  }
+
+  /**
+   * Who holds identity.name after a name conflict. Docker reserves the name before the other
+   * create finishes, so a racing create of the same uid may not be visible yet: wait for it.
+   */
+  private async nameHolder(identity: VmIdentity, conflict: Error): Promise<VmObservation> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const holder = await this.inspect(identity.name);
+      if (holder !== undefined && holder.identity?.uid === identity.uid) return holder;
+      if (holder !== undefined) {
+        throw new TerminalError(`docker: the name ${identity.name} is taken by another container`, { reason: "name-taken", cause: conflict });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new RetryableError(`docker: the name ${identity.name} is reserved but no container holds it yet`, { reason: "race", cause: conflict });
+  }
+
+  private async inspect(id: string): Promise<VmObservation | undefined> {
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      const size = this.hostSize ?? (await this.observeSize());
+      return observation(info, size.cpus, size.memoryMiB);
+    } catch (err) {
+      const e = translateDockerError(err, `inspect ${id}`);
+      if (e.kind === "not-found") return undefined;
+      throw e;
+    }
+  }
+
+  private async observeSize(): Promise<{ cpus: number; memoryMiB: number }> {
+    const host = hostFromInfo((await this.call("docker info", () => this.docker.info())) as DockerInfo);
+    this.hostSize = { cpus: host.capacity.cpus, memoryMiB: host.capacity.memoryMiB };
+    return this.hostSize;
+  }
+
+  /** The container id of a VM: by the uid label, else by the external id (adoption). */
+  private async find(identity: VmIdentity): Promise<string | undefined> {
+    const labelled = await this.call(`find ${identity.name}`, () =>
+      this.docker.listContainers({ all: true, filters: { label: [`${identityKeys.uid}=${identity.uid}`] } }),
+    );
+    if (labelled[0] !== undefined) return labelled[0].Id;
+    if (identity.externalId === undefined) return undefined;
+    try {
+      return (await this.docker.getContainer(identity.externalId).inspect()).Id;
+    } catch (err) {
+      const e = translateDockerError(err, `find ${identity.externalId}`);
+      if (e.kind === "not-found") return undefined;
+      throw e;
+    }
+  }
+
+  private async require(identity: VmIdentity): Promise<string> {
+    const id = await this.find(identity);
+    if (id === undefined) throw new NotFoundError(`docker: no container for ${identity.name} (uid ${identity.uid})`);
+    return id;
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw translateDockerError(err, `docker: ${what}`);
+    }
+  }
+
+  /** A request whose "already done" answers (304 Not Modified; 409 not running on kill) are success. */
+  private async idempotent(what: string, fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status === 304) return;
+      const e = translateDockerError(err, `docker: ${what}`);
+      if (e.kind === "invalid-transition" && /is not running/i.test(e.message)) return;
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,55 @@
+// A unix-socket proxy in front of a daemon's socket, so a test can cut a client's connection
+// (as a daemon restart or a network failure would) without touching the shared daemon.
+import { mkdtemp, rm } from "node:fs/promises";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export class SocketProxy {
+  /** The proxy's own socket path: point the client here. */
+  readonly path: string;
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly dir: string;
+
+  private constructor(dir: string, server: Server) {
+    this.dir = dir;
+    this.path = join(dir, "proxy.sock");
+    this.server = server;
+  }
+
+  static async start(target: string): Promise<SocketProxy> {
+    const dir = await mkdtemp(join(tmpdir(), "omni-proxy-"));
+    const proxy = new SocketProxy(dir, createServer());
+    proxy.server.on("connection", (client) => {
+      const upstream = createConnection(target);
+      for (const s of [client, upstream]) {
+        proxy.sockets.add(s);
+        s.on("close", () => proxy.sockets.delete(s));
+        s.on("error", () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      proxy.server.once("error", reject);
+      proxy.server.listen(proxy.path, resolve);
+    });
+    return proxy;
+  }
+
+  /** Cuts every open connection and stops accepting new ones (the socket file goes away). */
+  async drop(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.server.listening) await this.drop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
