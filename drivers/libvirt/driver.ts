@@ -1,0 +1,98 @@
+// The libvirt driver: connect() opens the remote protocol connection, works out what the host
+// offers (virt type, migration) and returns a Session.
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { RetryableError, TerminalError, type Credentials, type Driver, type HostConnection, type Session } from "../contract/index.ts";
+import { toDriverError } from "./errors.ts";
+import { Feature } from "./rpc/procedures.ts";
+import { LibvirtRemote, type OpenOptions } from "./rpc/remote.ts";
+import type { TlsFiles } from "./rpc/transport.ts";
+import { LibvirtSession } from "./session.ts";
+
+export const defaultImageStore = "/var/lib/omnivisor/images";
+/** Not under /var/lib/libvirt: a private daemon (tests, one mount namespace per simulated host) hides that. */
+export const defaultDiskDir = "/var/lib/omnivisor/disks";
+
+/** libvirt version numbers are major*1e6 + minor*1e3 + release. */
+export function versionString(v: bigint): string {
+  const n = Number(v);
+  return `${Math.floor(n / 1e6)}.${Math.floor(n / 1e3) % 1000}.${n % 1000}`;
+}
+
+async function pickVirtType(remote: LibvirtRemote, wanted: "kvm" | "qemu" | "auto"): Promise<"kvm" | "qemu"> {
+  if (wanted !== "auto") return wanted;
+  const caps = await remote.getCapabilities();
+  return /<domain type=['"]kvm['"]/.test(caps) ? "kvm" : "qemu";
+}
+
+async function supports(remote: LibvirtRemote, feature: number): Promise<boolean> {
+  try {
+    return await remote.supportsFeature(feature);
+  } catch {
+    return false;
+  }
+}
+
+function tlsFiles(host: HostConnection, credentials: Credentials | undefined): TlsFiles {
+  const tls: TlsFiles = {};
+  if (host.tls?.caPem) tls.ca = host.tls.caPem;
+  if (host.tls?.serverName) tls.serverName = host.tls.serverName;
+  if (credentials?.certPem) tls.cert = credentials.certPem;
+  if (credentials?.keyPem) tls.key = credentials.keyPem;
+  return tls;
+}
+
+export class LibvirtDriver implements Driver {
+  readonly kind = "libvirt";
+  private readonly keepalive: OpenOptions["keepalive"];
+
+  /** keepalive: seconds between pings and missed pings before the connection counts as lost. */
+  constructor(opts: { keepalive?: OpenOptions["keepalive"] } = {}) {
+    this.keepalive = opts.keepalive;
+  }
+
+  async connect(host: HostConnection, credentials: Credentials | undefined, signal: AbortSignal): Promise<Session> {
+    const opts: OpenOptions = { tls: tlsFiles(host, credentials) };
+    if (this.keepalive) opts.keepalive = this.keepalive;
+    let remote: LibvirtRemote;
+    try {
+      remote = await LibvirtRemote.open(host.endpoint, signal, opts);
+    } catch (err) {
+      if (err instanceof Error && /^not a libvirt URI|transport .* is not supported|needs a host/.test(err.message)) {
+        throw new TerminalError(`libvirt endpoint ${host.endpoint}: ${err.message}`, { reason: "bad-endpoint", cause: err });
+      }
+      throw toDriverError(err, `connecting to ${host.endpoint}`);
+    }
+    try {
+      const simulated = remote.uri.driver === "test";
+      const options = host.libvirt ?? {};
+      const diskDir = options.diskDir ?? defaultDiskDir;
+      const [type, version, virtType, p2p, params] = await Promise.all([
+        remote.getType(),
+        remote.getVersion(),
+        simulated ? Promise.resolve("qemu" as const) : pickVirtType(remote, options.virtType ?? "auto"),
+        supports(remote, Feature.MIGRATION_P2P),
+        supports(remote, Feature.MIGRATION_PARAMS),
+      ]);
+      const session = new LibvirtSession(remote, {
+        virtType,
+        simulated,
+        imageStore: options.imageStore ?? defaultImageStore,
+        diskDir,
+        ...(options.defaultNetwork === undefined ? {} : { defaultNetwork: options.defaultNetwork }),
+        ...(options.defaultBridge === undefined ? {} : { defaultBridge: options.defaultBridge }),
+        host: { hypervisor: type, version: versionString(version), ...(simulated ? {} : { diskDir }) },
+        liveMigration: !simulated && p2p && params,
+      });
+      return session;
+    } catch (err) {
+      remote.close();
+      throw err instanceof RetryableError ? err : toDriverError(err, `connecting to ${host.endpoint}`);
+    }
+  }
+}
+
+/** The tiny test VM's image store (scripts/tiny-vm.sh). */
+export function omnivisorImageStore(): string {
+  return join(process.env["OMNIVISOR_CACHE"] ?? join(homedir(), ".cache", "omnivisor"), "images");
+}

@@ -1,0 +1,177 @@
+// One connection to a libvirt daemon: calls matched to replies by serial, asynchronous messages
+// (domain events) handed to a listener, and keepalive in both directions so a daemon that
+// vanished without closing the socket (kill -9 behind NAT, a dead host) is noticed.
+import type { Socket } from "node:net";
+import {
+  KEEPALIVE_PROC_PING,
+  KEEPALIVE_PROC_PONG,
+  KEEPALIVE_PROGRAM,
+  KEEPALIVE_PROTOCOL_VERSION,
+  MessageStatus,
+  MessageType,
+  PacketSplitter,
+  REMOTE_PROGRAM,
+  REMOTE_PROTOCOL_VERSION,
+  decodePacket,
+  encodePacket,
+  readRemoteError,
+  type MessageHeader,
+  type RemoteError,
+} from "./protocol.ts";
+import { XdrWriter, type XdrReader } from "./xdr.ts";
+
+/** The daemon answered a call with an error (a virError: code and domain from virterror.h). */
+export class LibvirtCallError extends Error {
+  override name = "LibvirtCallError";
+  readonly remote: RemoteError;
+  readonly proc: number;
+  constructor(proc: number, remote: RemoteError) {
+    super(remote.message || `libvirt error ${remote.code}`);
+    this.remote = remote;
+    this.proc = proc;
+  }
+}
+
+/** The connection to the daemon is gone (closed, reset, keepalive timeout, or closed by us). */
+export class ConnectionLostError extends Error {
+  override name = "ConnectionLostError";
+}
+
+export interface KeepaliveOptions {
+  /** Seconds of silence before we ping; 0 disables keepalive. */
+  intervalSeconds: number;
+  /** Unanswered intervals before the connection is declared dead. */
+  count: number;
+}
+
+type Pending = { proc: number; resolve: (body: XdrReader) => void; reject: (err: Error) => void };
+export type EventListener = (proc: number, body: XdrReader) => void;
+
+export class RpcClient {
+  private readonly socket: Socket;
+  private readonly splitter = new PacketSplitter();
+  private readonly pending = new Map<number, Pending>();
+  private readonly eventListeners = new Set<EventListener>();
+  private readonly closeListeners = new Set<(err: Error) => void>();
+  private serial = 1;
+  private lastReceived = Date.now();
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private closedWith: Error | undefined;
+
+  constructor(socket: Socket, keepalive: KeepaliveOptions = { intervalSeconds: 5, count: 5 }) {
+    this.socket = socket;
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("error", (err) => this.fail(new ConnectionLostError(`libvirt connection failed: ${err.message}`)));
+    socket.on("close", () => this.fail(new ConnectionLostError("libvirt connection closed by the daemon")));
+    if (keepalive.intervalSeconds > 0) this.startKeepalive(keepalive);
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  /** Calls a procedure of the remote program; resolves with a reader over the reply payload. */
+  call(proc: number, args?: (w: XdrWriter) => void): Promise<XdrReader> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    const serial = this.serial++;
+    const payload = args ? buildPayload(args) : undefined;
+    const header: MessageHeader = { prog: REMOTE_PROGRAM, vers: REMOTE_PROTOCOL_VERSION, proc, type: MessageType.Call, serial, status: MessageStatus.Ok };
+    return new Promise<XdrReader>((resolve, reject) => {
+      this.pending.set(serial, { proc, resolve, reject });
+      this.socket.write(encodePacket(header, payload));
+    });
+  }
+
+  onEvent(listener: EventListener): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  /** Called once, with the reason, when the connection ends for any reason. */
+  onClose(listener: (err: Error) => void): () => void {
+    if (this.closedWith) {
+      listener(this.closedWith);
+      return () => undefined;
+    }
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
+  }
+
+  close(): void {
+    this.fail(new ConnectionLostError("libvirt connection closed by the client"));
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastReceived = Date.now();
+    let packets: Buffer[];
+    try {
+      packets = this.splitter.push(chunk);
+    } catch (err) {
+      this.fail(new ConnectionLostError((err as Error).message));
+      return;
+    }
+    for (const packet of packets) this.dispatch(packet);
+  }
+
+  private dispatch(packet: Buffer): void {
+    const { header, body } = decodePacket(packet);
+    if (header.prog === KEEPALIVE_PROGRAM) {
+      if (header.proc === KEEPALIVE_PROC_PING) this.sendKeepalive(KEEPALIVE_PROC_PONG);
+      return;
+    }
+    if (header.prog !== REMOTE_PROGRAM) return;
+    if (header.type === MessageType.Reply || header.type === MessageType.ReplyWithFds) {
+      const call = this.pending.get(header.serial);
+      if (!call) return;
+      this.pending.delete(header.serial);
+      if (header.type === MessageType.ReplyWithFds) body.fixedOpaque(0);
+      try {
+        if (header.status === MessageStatus.Ok) call.resolve(body);
+        else call.reject(new LibvirtCallError(call.proc, readRemoteError(body)));
+      } catch (err) {
+        call.reject(err as Error);
+      }
+      return;
+    }
+    if (header.type === MessageType.Message) {
+      for (const listener of this.eventListeners) listener(header.proc, body);
+    }
+  }
+
+  private sendKeepalive(proc: number): void {
+    if (this.closedWith) return;
+    const header: MessageHeader = { prog: KEEPALIVE_PROGRAM, vers: KEEPALIVE_PROTOCOL_VERSION, proc, type: MessageType.Message, serial: 0, status: MessageStatus.Ok };
+    this.socket.write(encodePacket(header));
+  }
+
+  private startKeepalive({ intervalSeconds, count }: KeepaliveOptions): void {
+    const intervalMs = intervalSeconds * 1000;
+    this.keepaliveTimer = setInterval(() => {
+      const silent = Date.now() - this.lastReceived;
+      if (silent > intervalMs * count) {
+        this.fail(new ConnectionLostError(`libvirt daemon silent for ${Math.round(silent / 1000)} s (keepalive timeout)`));
+      } else if (silent >= intervalMs) {
+        this.sendKeepalive(KEEPALIVE_PROC_PING);
+      }
+    }, intervalMs);
+    this.keepaliveTimer.unref();
+  }
+
+  private fail(err: Error): void {
+    if (this.closedWith) return;
+    this.closedWith = err;
+    clearInterval(this.keepaliveTimer);
+    this.socket.destroy();
+    for (const call of this.pending.values()) call.reject(err);
+    this.pending.clear();
+    for (const listener of this.closeListeners) listener(err);
+    this.closeListeners.clear();
+    this.eventListeners.clear();
+  }
+}
+
+function buildPayload(args: (w: XdrWriter) => void): Buffer {
+  const w = new XdrWriter();
+  args(w);
+  return w.bytes();
+}

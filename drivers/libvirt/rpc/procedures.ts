@@ -1,0 +1,86 @@
+// Procedure numbers of the remote program (remote_procedure in src/remote/remote_protocol.x) —
+// only the ones this driver calls. The numbers are wire ABI and never change.
+export const Proc = {
+  CONNECT_OPEN: 1,
+  CONNECT_CLOSE: 2,
+  CONNECT_GET_TYPE: 3,
+  CONNECT_GET_VERSION: 4,
+  NODE_GET_INFO: 6,
+  DOMAIN_GET_XML_DESC: 14,
+  DOMAIN_GET_INFO: 16,
+  DOMAIN_LOOKUP_BY_NAME: 23,
+  DOMAIN_LOOKUP_BY_UUID: 24,
+  DOMAIN_RESUME: 28,
+  DOMAIN_SHUTDOWN: 33,
+  DOMAIN_SUSPEND: 34,
+  CONNECT_GET_CAPABILITIES: 7,
+  CONNECT_GET_HOSTNAME: 59,
+  CONNECT_SUPPORTS_FEATURE: 60,
+  AUTH_LIST: 66,
+  CONNECT_GET_LIB_VERSION: 157,
+  DOMAIN_CREATE_WITH_FLAGS: 196,
+  DOMAIN_GET_STATE: 212,
+  NODE_GET_CPU_STATS: 227,
+  NODE_GET_MEMORY_STATS: 228,
+  DOMAIN_UNDEFINE_FLAGS: 231,
+  DOMAIN_DESTROY_FLAGS: 234,
+  DOMAIN_SHUTDOWN_FLAGS: 258,
+  DOMAIN_SET_METADATA: 264,
+  DOMAIN_GET_METADATA: 265,
+  CONNECT_LIST_ALL_DOMAINS: 273,
+  DOMAIN_MIGRATE_PERFORM3_PARAMS: 305,
+  CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY: 316,
+  CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY: 317,
+  DOMAIN_EVENT_CALLBACK_LIFECYCLE: 318,
+  DOMAIN_DEFINE_XML_FLAGS: 350,
+} as const;
+
+/** virDrvFeature values asked with CONNECT_SUPPORTS_FEATURE. */
+export const Feature = {
+  MIGRATION_P2P: 4,
+  MIGRATION_V3: 6,
+  TYPED_PARAM_STRING: 9,
+  /** Asking for this also tells the daemon to start pinging us. */
+  PROGRAM_KEEPALIVE: 10,
+  MIGRATION_PARAMS: 13,
+} as const;
+
+/** remote_auth_type */
+export const AuthType = { None: 0, Sasl: 1, Polkit: 2 } as const;
+
+/** virDomainState */
+export const DomainState = { NoState: 0, Running: 1, Blocked: 2, Paused: 3, Shutdown: 4, Shutoff: 5, Crashed: 6, PmSuspended: 7 } as const;
+
+/** virDomainEventType (lifecycle events) */
+export const LifecycleEvent = { Defined: 0, Undefined: 1, Started: 2, Suspended: 3, Resumed: 4, Stopped: 5, Shutdown: 6, PmSuspended: 7, Crashed: 8 } as const;
+/** VIR_DOMAIN_EVENT_STARTED_MIGRATED / VIR_DOMAIN_EVENT_STOPPED_* details that matter to us */
+export const StartedDetail = { Booted: 0, Migrated: 1 } as const;
+export const StoppedDetail = { Shutdown: 0, Destroyed: 1, Crashed: 2, Migrated: 3, Saved: 4, Failed: 5 } as const;
+
+/** virDomainEventID */
+export const EventId = { Lifecycle: 0 } as const;
+
+/** virDomainMetadataType and virDomainModificationImpact */
+export const MetadataType = { Description: 0, Title: 1, Element: 2 } as const;
+export const Affect = { Current: 0, Live: 1, Config: 2 } as const;
+
+/** Flags of the calls we make. */
+export const Flags = {
+  DEFINE_VALIDATE: 1,
+  UNDEFINE_MANAGED_SAVE: 1,
+  UNDEFINE_SNAPSHOTS_METADATA: 2,
+  UNDEFINE_NVRAM: 4,
+  UNDEFINE_CHECKPOINTS_METADATA: 16,
+  SHUTDOWN_ACPI_POWER_BTN: 1,
+  DESTROY_GRACEFUL: 1,
+  XML_INACTIVE: 2,
+  MIGRATE_LIVE: 1,
+  MIGRATE_PEER2PEER: 2,
+  MIGRATE_PERSIST_DEST: 8,
+  MIGRATE_UNDEFINE_SOURCE: 16,
+  MIGRATE_UNSAFE: 512,
+  MIGRATE_OFFLINE: 1024,
+} as const;
+
+/** virTypedParameterType */
+export const TypedParam = { Int: 1, UInt: 2, LLong: 3, ULLong: 4, Double: 5, Boolean: 6, String: 7 } as const;

@@ -1,0 +1,252 @@
+// The remote program's procedures this driver needs, as typed methods over one RpcClient.
+// Argument and reply layouts follow the remote_*_args / remote_*_ret structs of remote_protocol.x.
+import { ConnectionLostError, RpcClient, type KeepaliveOptions } from "./client.ts";
+import { readDomainRef, writeDomainRef, type DomainRef } from "./protocol.ts";
+import { Affect, AuthType, EventId, Feature, MetadataType, Proc } from "./procedures.ts";
+import { openTransport, type TlsFiles } from "./transport.ts";
+import { writeTypedParam, type TypedParameter } from "./typed-params.ts";
+import { parseLibvirtUri, type ParsedUri } from "./uri.ts";
+import type { XdrReader } from "./xdr.ts";
+
+export interface NodeInfo {
+  model: string;
+  /** KiB */
+  memoryKiB: bigint;
+  cpus: number;
+  mhz: number;
+  nodes: number;
+  sockets: number;
+  cores: number;
+  threads: number;
+}
+
+export interface DomainInfo {
+  state: number;
+  maxMemKiB: bigint;
+  memoryKiB: bigint;
+  vcpus: number;
+  cpuTimeNs: bigint;
+}
+
+export interface LifecycleMessage {
+  callbackId: number;
+  domain: DomainRef;
+  event: number;
+  detail: number;
+}
+
+export interface OpenOptions {
+  tls?: TlsFiles;
+  keepalive?: KeepaliveOptions;
+}
+
+export class LibvirtRemote {
+  readonly rpc: RpcClient;
+  readonly uri: ParsedUri;
+
+  private constructor(rpc: RpcClient, uri: ParsedUri) {
+    this.rpc = rpc;
+    this.uri = uri;
+  }
+
+  /** Connects, checks that no authentication is required, enables keepalive and opens the URI. */
+  static async open(uri: string, signal: AbortSignal, opts: OpenOptions = {}): Promise<LibvirtRemote> {
+    const parsed = parseLibvirtUri(uri);
+    const socket = await openTransport(parsed.transport, signal, opts.tls);
+    const remote = new LibvirtRemote(new RpcClient(socket, opts.keepalive), parsed);
+    const onAbort = (): void => remote.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const auth = await remote.authList();
+      if (auth.length > 0 && !auth.includes(AuthType.None)) {
+        throw new ConnectionLostError(`libvirt at ${uri} requires authentication (types ${auth.join(", ")}); only none is supported (unix socket as root, or TLS client certificates)`);
+      }
+      await remote.supportsFeature(Feature.PROGRAM_KEEPALIVE);
+      await remote.rpc.call(Proc.CONNECT_OPEN, (w) => w.optionalString(parsed.name).uint(0));
+      return remote;
+    } catch (err) {
+      remote.close();
+      throw err;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  close(): void {
+    this.rpc.close();
+  }
+
+  /** Polite close: tells the daemon first (it then drops our event callbacks at once). */
+  async closeGracefully(): Promise<void> {
+    try {
+      if (!this.rpc.closed) await this.rpc.call(Proc.CONNECT_CLOSE);
+    } catch {
+      /* the connection is going away either way */
+    }
+    this.rpc.close();
+  }
+
+  async authList(): Promise<number[]> {
+    const r = await this.rpc.call(Proc.AUTH_LIST);
+    return r.array((x) => x.int());
+  }
+
+  async supportsFeature(feature: number): Promise<boolean> {
+    const r = await this.rpc.call(Proc.CONNECT_SUPPORTS_FEATURE, (w) => w.int(feature));
+    return r.int() !== 0;
+  }
+
+  async getType(): Promise<string> {
+    return (await this.rpc.call(Proc.CONNECT_GET_TYPE)).string();
+  }
+
+  /** Hypervisor version as major*1e6 + minor*1e3 + release. */
+  async getVersion(): Promise<bigint> {
+    return (await this.rpc.call(Proc.CONNECT_GET_VERSION)).uhyper();
+  }
+
+  async getLibVersion(): Promise<bigint> {
+    return (await this.rpc.call(Proc.CONNECT_GET_LIB_VERSION)).uhyper();
+  }
+
+  /** The capabilities XML (guest types, e.g. whether domain type kvm is offered). */
+  async getCapabilities(): Promise<string> {
+    return (await this.rpc.call(Proc.CONNECT_GET_CAPABILITIES)).string();
+  }
+
+  async getHostname(): Promise<string> {
+    return (await this.rpc.call(Proc.CONNECT_GET_HOSTNAME)).string();
+  }
+
+  async nodeGetInfo(): Promise<NodeInfo> {
+    const r = await this.rpc.call(Proc.NODE_GET_INFO);
+    // char model[32] is a fixed array of 32 XDR chars, each a 4-byte word.
+    const chars: number[] = [];
+    for (let i = 0; i < 32; i++) chars.push(r.int());
+    const model = String.fromCharCode(...chars.filter((c) => c > 0));
+    return { model, memoryKiB: r.uhyper(), cpus: r.int(), mhz: r.int(), nodes: r.int(), sockets: r.int(), cores: r.int(), threads: r.int() };
+  }
+
+  /** Cumulative CPU times (ns) summed over all CPUs: fields kernel, user, idle, iowait. */
+  async nodeGetCpuStats(): Promise<Map<string, bigint>> {
+    const probe = await this.rpc.call(Proc.NODE_GET_CPU_STATS, (w) => w.int(-1).int(0).uint(0));
+    probe.array(readStat);
+    const n = probe.int();
+    const r = await this.rpc.call(Proc.NODE_GET_CPU_STATS, (w) => w.int(-1).int(n).uint(0));
+    return new Map(r.array(readStat));
+  }
+
+  /** Memory figures (KiB) over all cells: fields total, free, buffers, cached. */
+  async nodeGetMemoryStats(): Promise<Map<string, bigint>> {
+    const probe = await this.rpc.call(Proc.NODE_GET_MEMORY_STATS, (w) => w.int(0).int(-1).uint(0));
+    probe.array(readStat);
+    const n = probe.int();
+    const r = await this.rpc.call(Proc.NODE_GET_MEMORY_STATS, (w) => w.int(n).int(-1).uint(0));
+    return new Map(r.array(readStat));
+  }
+
+  /** flags: virConnectListAllDomainsFlags, 0 = every domain. */
+  async listAllDomains(flags = 0): Promise<DomainRef[]> {
+    const r = await this.rpc.call(Proc.CONNECT_LIST_ALL_DOMAINS, (w) => w.int(1).uint(flags));
+    return r.array(readDomainRef);
+  }
+
+  async lookupByName(name: string): Promise<DomainRef> {
+    return readDomainRef(await this.rpc.call(Proc.DOMAIN_LOOKUP_BY_NAME, (w) => w.string(name)));
+  }
+
+  async lookupByUuid(uuid: Buffer): Promise<DomainRef> {
+    return readDomainRef(await this.rpc.call(Proc.DOMAIN_LOOKUP_BY_UUID, (w) => w.fixedOpaque(uuid)));
+  }
+
+  async defineXml(xml: string, flags = 0): Promise<DomainRef> {
+    return readDomainRef(await this.rpc.call(Proc.DOMAIN_DEFINE_XML_FLAGS, (w) => w.string(xml).uint(flags)));
+  }
+
+  async createWithFlags(dom: DomainRef, flags = 0): Promise<DomainRef> {
+    return readDomainRef(await this.rpc.call(Proc.DOMAIN_CREATE_WITH_FLAGS, (w) => (writeDomainRef(w, dom), w.uint(flags))));
+  }
+
+  async shutdown(dom: DomainRef, flags = 0): Promise<void> {
+    await this.rpc.call(Proc.DOMAIN_SHUTDOWN_FLAGS, (w) => (writeDomainRef(w, dom), w.uint(flags)));
+  }
+
+  async destroy(dom: DomainRef, flags = 0): Promise<void> {
+    await this.rpc.call(Proc.DOMAIN_DESTROY_FLAGS, (w) => (writeDomainRef(w, dom), w.uint(flags)));
+  }
+
+  async undefine(dom: DomainRef, flags = 0): Promise<void> {
+    await this.rpc.call(Proc.DOMAIN_UNDEFINE_FLAGS, (w) => (writeDomainRef(w, dom), w.uint(flags)));
+  }
+
+  async suspend(dom: DomainRef): Promise<void> {
+    await this.rpc.call(Proc.DOMAIN_SUSPEND, (w) => writeDomainRef(w, dom));
+  }
+
+  async resume(dom: DomainRef): Promise<void> {
+    await this.rpc.call(Proc.DOMAIN_RESUME, (w) => writeDomainRef(w, dom));
+  }
+
+  async getState(dom: DomainRef): Promise<{ state: number; reason: number }> {
+    const r = await this.rpc.call(Proc.DOMAIN_GET_STATE, (w) => (writeDomainRef(w, dom), w.uint(0)));
+    return { state: r.int(), reason: r.int() };
+  }
+
+  async getInfo(dom: DomainRef): Promise<DomainInfo> {
+    const r = await this.rpc.call(Proc.DOMAIN_GET_INFO, (w) => writeDomainRef(w, dom));
+    // unsigned char and unsigned short travel as 4-byte XDR words.
+    return { state: r.uint(), maxMemKiB: r.uhyper(), memoryKiB: r.uhyper(), vcpus: r.uint(), cpuTimeNs: r.uhyper() };
+  }
+
+  async getXmlDesc(dom: DomainRef, flags = 0): Promise<string> {
+    return (await this.rpc.call(Proc.DOMAIN_GET_XML_DESC, (w) => (writeDomainRef(w, dom), w.uint(flags)))).string();
+  }
+
+  /** An element in our own namespace under <metadata>; rejects with VIR_ERR_NO_DOMAIN_METADATA when absent. */
+  async getMetadata(dom: DomainRef, nsUri: string, impact = Affect.Current): Promise<string> {
+    const r = await this.rpc.call(Proc.DOMAIN_GET_METADATA, (w) => {
+      writeDomainRef(w, dom);
+      w.int(MetadataType.Element).optionalString(nsUri).uint(impact);
+    });
+    return r.string();
+  }
+
+  /** Sets (or with xml undefined removes) our namespaced metadata element. */
+  async setMetadata(dom: DomainRef, meta: { xml: string | undefined; key: string; nsUri: string }, impact = Affect.Current): Promise<void> {
+    await this.rpc.call(Proc.DOMAIN_SET_METADATA, (w) => {
+      writeDomainRef(w, dom);
+      w.int(MetadataType.Element).optionalString(meta.xml).optionalString(meta.key).optionalString(meta.nsUri).uint(impact);
+    });
+  }
+
+  /** Registers for lifecycle events of every domain; returns the daemon's callback id. */
+  async registerLifecycleEvents(): Promise<number> {
+    const r = await this.rpc.call(Proc.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, (w) => w.int(EventId.Lifecycle).optional(undefined, () => undefined));
+    return r.int();
+  }
+
+  async deregisterEvents(callbackId: number): Promise<void> {
+    await this.rpc.call(Proc.CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, (w) => w.int(callbackId));
+  }
+
+  /** Subscribes to decoded lifecycle messages; returns an unsubscribe function. */
+  onLifecycle(listener: (msg: LifecycleMessage) => void): () => void {
+    return this.rpc.onEvent((proc, body) => {
+      if (proc !== Proc.DOMAIN_EVENT_CALLBACK_LIFECYCLE) return;
+      const callbackId = body.int();
+      listener({ callbackId, domain: readDomainRef(body), event: body.int(), detail: body.int() });
+    });
+  }
+
+  /** Peer-to-peer migration driven by the source daemon (dconnuri = the destination's URI). */
+  async migratePerform3Params(dom: DomainRef, dconnuri: string, params: TypedParameter[], flags: number): Promise<void> {
+    await this.rpc.call(Proc.DOMAIN_MIGRATE_PERFORM3_PARAMS, (w) => {
+      writeDomainRef(w, dom);
+      w.optionalString(dconnuri).array(params, writeTypedParam).opaque(Buffer.alloc(0)).uint(flags);
+    });
+  }
+}
+
+function readStat(r: XdrReader): [string, bigint] {
+  return [r.string(), r.uhyper()];
+}

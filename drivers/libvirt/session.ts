@@ -1,0 +1,222 @@
+// A Session on one libvirt host (see drivers/contract/types.ts for each method's promise).
+import { join } from "node:path";
+import {
+  NotFoundError,
+  TerminalError,
+  UnsupportedError,
+  type Capabilities,
+  type HostObservation,
+  type MigrationTarget,
+  type PowerTarget,
+  type Session,
+  type VmEvent,
+  type VmIdentity,
+  type VmObservation,
+  type VmSpec,
+} from "../contract/index.ts";
+import { createDisk, removeOwnFiles, resolveImage } from "./disks.ts";
+import { domainXml, type DomainPlan } from "./domain-xml.ts";
+import { isVirError, toDriverError, VirErr } from "./errors.ts";
+import { IdentityCache, watchLifecycle } from "./events.ts";
+import { observeHost, type HostFacts } from "./host.ts";
+import { migrate } from "./migrate.ts";
+import { findDomain, isUuid, observeDomain, type Observed } from "./observe.ts";
+import { applyPower, Escalations } from "./power.ts";
+import { uuidToString } from "./rpc/protocol.ts";
+import { Flags } from "./rpc/procedures.ts";
+import type { LibvirtRemote } from "./rpc/remote.ts";
+
+export interface SessionSettings {
+  virtType: "kvm" | "qemu";
+  /** The test driver: nothing exists on disk, so no files are created or resolved. */
+  simulated: boolean;
+  imageStore: string;
+  diskDir: string;
+  defaultNetwork?: string;
+  defaultBridge?: string;
+  host: HostFacts;
+  liveMigration: boolean;
+}
+
+export class LibvirtSession implements Session {
+  private readonly remote: LibvirtRemote;
+  private readonly settings: SessionSettings;
+  private readonly escalations = new Escalations();
+  private readonly identities = new IdentityCache();
+
+  constructor(remote: LibvirtRemote, settings: SessionSettings) {
+    this.remote = remote;
+    this.settings = settings;
+  }
+
+  capabilities(): Capabilities {
+    return { pause: true, softPowerOff: true, liveMigration: this.settings.liveMigration, snapshots: false, clone: false, liveResize: false };
+  }
+
+  observeHost(): Promise<HostObservation> {
+    return this.guard("observing the host", () => observeHost(this.remote, this.settings.host));
+  }
+
+  listVms(): Promise<VmObservation[]> {
+    return this.guard("listing domains", async () => {
+      const all = await Promise.all((await this.remote.listAllDomains()).map((d) => observeDomain(this.remote, d)));
+      return all.filter((o): o is Observed => o !== undefined).map((o) => this.seen(o));
+    });
+  }
+
+  observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {
+    return this.guard(`observing ${identity.name}`, async () => {
+      const found = await findDomain(this.remote, identity);
+      return found && this.seen(found);
+    });
+  }
+
+  createVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    return this.guard(`creating ${identity.name}`, async () => {
+      const existing = await findDomain(this.remote, identity);
+      if (existing) return this.seen(existing);
+      await this.refuseTakenName(identity);
+      const plan = await this.plan(identity, spec);
+      let observed: Observed | undefined;
+      try {
+        observed = await observeDomain(this.remote, await this.remote.defineXml(domainXml(plan)));
+      } catch (err) {
+        // A parallel create of the same identity won the race: return what it made.
+        if (!isVirError(err, VirErr.OPERATION_FAILED) && !isVirError(err, VirErr.DOM_EXIST)) throw err;
+        observed = await findDomain(this.remote, identity);
+        if (!observed) throw err;
+      }
+      if (!observed) throw new NotFoundError(`${identity.name} vanished right after it was defined`, { reason: "no-domain" });
+      if (spec.power && spec.power.state !== "Stopped") {
+        await applyPower(this.remote, observed.dom, observed.observation.power, spec.power, this.escalations);
+        observed = (await observeDomain(this.remote, observed.dom)) ?? observed;
+      }
+      return this.seen(observed);
+    });
+  }
+
+  updateVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    return this.guard(`updating ${identity.name}`, async () => {
+      const found = await this.mustFind(identity);
+      // CPUs and memory change in the persistent definition; a running guest sees them at its next boot.
+      const xml = (await this.remote.getXmlDesc(found.dom, Flags.XML_INACTIVE))
+        .replace(/<vcpu([^>]*)>\d+<\/vcpu>/, `<vcpu$1>${spec.cpus}</vcpu>`)
+        .replace(/<memory[^>]*>\d+<\/memory>/, `<memory unit='MiB'>${spec.memoryMiB}</memory>`)
+        .replace(/<currentMemory[^>]*>\d+<\/currentMemory>/, `<currentMemory unit='MiB'>${spec.memoryMiB}</currentMemory>`);
+      await this.remote.defineXml(xml);
+      return this.seen((await observeDomain(this.remote, found.dom)) ?? found);
+    });
+  }
+
+  setPower(identity: VmIdentity, target: PowerTarget): Promise<void> {
+    return this.guard(`setting ${identity.name} ${target.state}`, async () => {
+      const found = await this.mustFind(identity);
+      await applyPower(this.remote, found.dom, found.observation.power, target, this.escalations);
+    });
+  }
+
+  deleteVm(identity: VmIdentity): Promise<void> {
+    return this.guard(`deleting ${identity.name}`, async () => {
+      const found = await findDomain(this.remote, identity);
+      if (!found) return;
+      this.escalations.cancel(found.dom.uuid.toString("hex"));
+      try {
+        if (found.observation.power !== "Stopped" && found.observation.power !== "Crashed") await this.remote.destroy(found.dom);
+      } catch (err) {
+        if (!isVirError(err, VirErr.OPERATION_INVALID) && !isVirError(err, VirErr.NO_DOMAIN)) throw err;
+      }
+      const flags = Flags.UNDEFINE_MANAGED_SAVE | Flags.UNDEFINE_SNAPSHOTS_METADATA | Flags.UNDEFINE_NVRAM | Flags.UNDEFINE_CHECKPOINTS_METADATA;
+      try {
+        await this.remote.undefine(found.dom, flags).catch((err: unknown) => {
+          // Drivers without NVRAM or checkpoints (the test driver) reject those flags.
+          if (isVirError(err, VirErr.INVALID_ARG)) return this.remote.undefine(found.dom, Flags.UNDEFINE_MANAGED_SAVE | Flags.UNDEFINE_SNAPSHOTS_METADATA);
+          throw err;
+        });
+      } catch (err) {
+        if (!isVirError(err, VirErr.NO_DOMAIN)) throw err;
+      }
+      if (!this.settings.simulated) {
+        const files = [...found.facts.diskFiles, ...(found.facts.consoleLog ? [found.facts.consoleLog] : [])];
+        await removeOwnFiles(this.settings.diskDir, files);
+      }
+    });
+  }
+
+  migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<void> {
+    return this.guard(`migrating ${identity.name}`, async () => {
+      if (!this.settings.liveMigration) throw new UnsupportedError(`${this.remote.uri.name} cannot migrate domains`, { reason: "no-migration" });
+      const found = await this.mustFind(identity);
+      await migrate(this.remote, found, target);
+    });
+  }
+
+  async watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
+    return watchLifecycle(this.remote, this.identities, signal);
+  }
+
+  async close(): Promise<void> {
+    this.escalations.cancelAll();
+    await this.remote.closeGracefully();
+  }
+
+  /** The console log file of a VM this driver created (for tests and `kubectl omnivisor console`). */
+  consoleLogOf(identity: VmIdentity): string {
+    return join(this.settings.diskDir, `${identity.name}.console.log`);
+  }
+
+  private seen(o: Observed): VmObservation {
+    this.identities.remember(o.observation.externalId, o.observation.identity);
+    return o.observation;
+  }
+
+  private async mustFind(identity: VmIdentity): Promise<Observed> {
+    const found = await findDomain(this.remote, identity);
+    if (!found) throw new NotFoundError(`no domain carries uid ${identity.uid} (${identity.name})`, { reason: "no-domain" });
+    return found;
+  }
+
+  private async refuseTakenName(identity: VmIdentity): Promise<void> {
+    try {
+      const other = await this.remote.lookupByName(identity.name);
+      throw new TerminalError(`domain name ${identity.name} is taken by ${uuidToString(other.uuid)}, which is not VM ${identity.uid}`, { reason: "name-taken" });
+    } catch (err) {
+      if (!isVirError(err, VirErr.NO_DOMAIN)) throw err;
+    }
+  }
+
+  private async plan(identity: VmIdentity, spec: VmSpec): Promise<DomainPlan> {
+    const { simulated, diskDir, imageStore } = this.settings;
+    const plan: DomainPlan = { identity, virtType: this.settings.virtType, cpus: spec.cpus, memoryMiB: spec.memoryMiB, disks: [], nics: [] };
+    if (isUuid(identity.uid)) plan.uuid = identity.uid;
+    for (const disk of spec.disks) {
+      const path = join(diskDir, `${identity.name}-${disk.name}.qcow2`);
+      plan.disks.push({ path, format: "qcow2" });
+      if (simulated) continue;
+      const image = disk.image === undefined ? undefined : await resolveImage(imageStore, disk.image);
+      if (image?.kernel && !plan.kernel) {
+        plan.kernel = { path: image.kernel, cmdline: image.cmdline ?? `console=ttyS0 quiet omnivisor.hostname=${identity.name}` };
+        if (image.initrd) plan.kernel.initrd = image.initrd;
+      }
+      const opts: { backing?: string; sizeGiB?: number } = {};
+      if (image?.disk) opts.backing = image.disk;
+      if (disk.sizeGiB !== undefined) opts.sizeGiB = disk.sizeGiB;
+      await createDisk(path, opts);
+    }
+    const networks = spec.networks ?? [{ name: "default" }];
+    for (const n of networks) {
+      const bridge = n.bridge ?? (n.network ? undefined : this.settings.defaultBridge);
+      if (bridge) plan.nics.push({ kind: "bridge", bridge });
+      else plan.nics.push({ kind: "network", network: n.network ?? this.settings.defaultNetwork ?? "default" });
+    }
+    if (spec.console !== false) plan.consoleLog = this.consoleLogOf(identity);
+    return plan;
+  }
+
+  private async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toDriverError(err, what);
+    }
+  }
+}
