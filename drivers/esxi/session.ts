@@ -1,0 +1,228 @@
+// The ESXi Session: the driver contract over one vim25 connection to a standalone host.
+import {
+  InvalidTransitionError,
+  NotFoundError,
+  RetryableError,
+  TerminalError,
+  UnsupportedError,
+  type Capabilities,
+  type HostObservation,
+  type PowerTarget,
+  type Session,
+  type VmEvent,
+  type VmIdentity,
+  type VmObservation,
+  type VmSpec,
+} from "../contract/index.ts";
+import { toDriverError } from "./errors.ts";
+import { readDatastores, readInventory, type Inventory } from "./inventory.ts";
+import { readHost, readVms, type EsxPowerState } from "./observe.ts";
+import { defaultSoftDeadlineSeconds, nextPowerStep, type SoftStop } from "./power.ts";
+import { waitTask, type PendingTask } from "./tasks.ts";
+import { createSpec, esxMemoryMiB, resizeSpec } from "./vm-config.ts";
+import { openWatch } from "./watch.ts";
+import type { VimClient } from "./vim25/client.ts";
+import { moRef, type MoRef } from "./vim25/encode.ts";
+import { VimFault } from "./vim25/faults.ts";
+import { createContainerView, destroyView } from "./vim25/property-collector.ts";
+import { resultRef, startTask } from "./vim25/tasks.ts";
+
+export interface SessionOptions {
+  /** How long a call waits for its vim25 task before leaving it to finish on its own. */
+  taskWaitMs?: number;
+}
+
+const esxPower: Record<string, EsxPowerState | undefined> = { Running: "poweredOn", Stopped: "poweredOff", Paused: "suspended" };
+
+export class EsxiSession implements Session {
+  readonly #client: VimClient;
+  readonly #inventory: Inventory;
+  readonly #view: MoRef;
+  readonly #taskWaitMs: number;
+  /** Creates in flight, by uid; VM tasks in flight, by externalId. */
+  readonly #creating = new Map<string, PendingTask>();
+  readonly #tasks = new Map<string, PendingTask>();
+  readonly #softStops = new Map<string, SoftStop>();
+  readonly #createAttempts = new Map<string, Promise<VmObservation>>();
+  readonly #closing = new AbortController();
+  #closed = false;
+
+  private constructor(client: VimClient, inventory: Inventory, view: MoRef, options: SessionOptions) {
+    this.#client = client;
+    this.#inventory = inventory;
+    this.#view = view;
+    this.#taskWaitMs = options.taskWaitMs ?? 15_000;
+  }
+
+  /** Reads the inventory of a logged-in client and opens the view every VM read goes through. */
+  static async open(client: VimClient, options: SessionOptions = {}): Promise<EsxiSession> {
+    const inventory = await readInventory(client);
+    const view = await createContainerView(client, client.content.rootFolder, "VirtualMachine");
+    return new EsxiSession(client, inventory, view, options);
+  }
+
+  capabilities(): Capabilities {
+    // pause = ESX suspend (memory to disk). Clone is NotSupported by a standalone host (clone by
+    // disk copy comes later); live migration needs vCenter; snapshots are not implemented yet.
+    return { pause: true, softPowerOff: true, liveMigration: false, snapshots: false, clone: false, liveResize: false };
+  }
+
+  async #guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new RetryableError(`${what}: session is closed`, { reason: "session-closed" });
+    try {
+      return await fn();
+    } catch (err) {
+      throw toDriverError(err, what);
+    }
+  }
+
+  observeHost(): Promise<HostObservation> {
+    return this.#guard("observe ESXi host", async () => readHost(this.#client, this.#inventory, await readVms(this.#client, this.#view)));
+  }
+
+  listVms(): Promise<VmObservation[]> {
+    return this.#guard("list ESXi VMs", () => readVms(this.#client, this.#view));
+  }
+
+  observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {
+    return this.#guard(`observe VM ${identity.name}`, () => this.#find(identity));
+  }
+
+  async #find(identity: VmIdentity): Promise<VmObservation | undefined> {
+    const vms = await readVms(this.#client, this.#view);
+    const byUid = vms.find((v) => v.identity?.uid === identity.uid);
+    if (byUid || identity.externalId === undefined) return byUid;
+    // Adoption: the VM the user named by its moref, as long as it is not another VM's.
+    return vms.find((v) => v.externalId === identity.externalId && (v.identity === undefined || v.identity.uid === identity.uid));
+  }
+
+  async #mustFind(identity: VmIdentity): Promise<VmObservation> {
+    const vm = await this.#find(identity);
+    if (!vm) throw new NotFoundError(`VM ${identity.name} (uid ${identity.uid}) does not exist on this host`, { reason: "vm-missing" });
+    return vm;
+  }
+
+  createVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    // Concurrent creates of one uid share one attempt; the VM's extraConfig covers everything else.
+    let attempt = this.#createAttempts.get(identity.uid);
+    if (!attempt) {
+      attempt = this.#guard(`create VM ${identity.name}`, () => this.#create(identity, spec)).finally(() => this.#createAttempts.delete(identity.uid));
+      this.#createAttempts.set(identity.uid, attempt);
+    }
+    return attempt;
+  }
+
+  async #create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    const existing = (await readVms(this.#client, this.#view)).filter((v) => v.identity?.uid === identity.uid || v.name === identity.name);
+    const mine = existing.find((v) => v.identity?.uid === identity.uid);
+    if (mine) return mine;
+    if (existing.length) throw new TerminalError(`VM name ${identity.name} is taken by another VM`, { reason: "name-taken" });
+    let pending = this.#creating.get(identity.uid);
+    if (!pending) {
+      const datastore = await this.#pickDatastore();
+      const config = createSpec(identity, spec, { datastore, networks: this.#inventory.networks });
+      const task = await startTask(this.#client, "CreateVM_Task", this.#inventory.vmFolder, { config, pool: this.#inventory.resourcePool, host: this.#inventory.host });
+      pending = { task, method: "CreateVM_Task" };
+      this.#creating.set(identity.uid, pending);
+    }
+    const info = await waitTask(this.#client, pending.task, pending.method, this.#taskWaitMs);
+    if (info.state !== "success" && info.state !== "error") throw new RetryableError(`VM ${identity.name} is still being created`, { reason: "in-progress" });
+    this.#creating.delete(identity.uid);
+    if (info.error) throw info.error;
+    const created = resultRef(info);
+    const withId = { ...identity, externalId: created?.value ?? identity.externalId };
+    if (spec.power && spec.power.state !== "Stopped") await this.#setPower(withId, spec.power);
+    return this.#mustFind(withId);
+  }
+
+  async #pickDatastore(): Promise<string> {
+    const stores = await readDatastores(this.#client, this.#inventory.datastores);
+    const roomiest = stores.sort((a, b) => b.freeBytes - a.freeBytes)[0];
+    if (!roomiest) throw new TerminalError("the host has no datastore for VM files", { reason: "no-datastore" });
+    return roomiest.name;
+  }
+
+  updateVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    return this.#guard(`update VM ${identity.name}`, async () => {
+      const vm = await this.#mustFind(identity);
+      if (vm.cpus === spec.cpus && vm.memoryMiB === esxMemoryMiB(spec.memoryMiB)) return vm;
+      if (vm.power !== "Stopped") {
+        throw new InvalidTransitionError(`VM ${identity.name} must be stopped to change CPUs or memory (no live resize)`, { reason: "requires-stopped" });
+      }
+      await this.#runTask(vm.externalId, "ReconfigVM_Task", { spec: resizeSpec(spec) });
+      return this.#mustFind(identity);
+    });
+  }
+
+  /** Starts a VM task (unless the same one is still running) and waits for it up to the bound. */
+  async #runTask(externalId: string, method: string, args: Parameters<typeof startTask>[3]): Promise<void> {
+    const running = this.#tasks.get(externalId);
+    if (running) {
+      const info = await waitTask(this.#client, running.task, running.method, 0);
+      if (info.state === "queued" || info.state === "running") {
+        if (running.method === method) return;
+        throw new RetryableError(`${running.method} is still running on this VM`, { reason: "task-in-progress" });
+      }
+      this.#tasks.delete(externalId);
+    }
+    const task = await startTask(this.#client, method, moRef("VirtualMachine", externalId), args);
+    const info = await waitTask(this.#client, task, method, this.#taskWaitMs);
+    if (info.error) throw info.error;
+    if (info.state !== "success") this.#tasks.set(externalId, { task, method });
+  }
+
+  setPower(identity: VmIdentity, target: PowerTarget): Promise<void> {
+    return this.#guard(`set power of VM ${identity.name} to ${target.state}`, () => this.#setPower(identity, target));
+  }
+
+  async #setPower(identity: VmIdentity, target: PowerTarget): Promise<void> {
+    const vm = await this.#mustFind(identity);
+    const current = esxPower[vm.power];
+    if (!current) throw new RetryableError(`VM ${identity.name} is in power state ${vm.power}`, { reason: "power-unknown" });
+    if (current !== "poweredOn" || target.state !== "Stopped") this.#softStops.delete(vm.externalId);
+    const step = nextPowerStep(current, target, this.#softStops.get(vm.externalId), Date.now());
+    if (step.kind === "none") return;
+    if (step.kind === "invalid") throw new InvalidTransitionError(`VM ${identity.name}: ${step.why}`, { reason: "invalid-power-transition" });
+    if (step.method !== "ShutdownGuest") return this.#runTask(vm.externalId, step.method, {});
+    try {
+      await this.#client.invoke("ShutdownGuest", moRef("VirtualMachine", vm.externalId), {});
+      this.#softStops.set(vm.externalId, { deadlineAt: Date.now() + (target.deadlineSeconds ?? defaultSoftDeadlineSeconds) * 1000 });
+    } catch (err) {
+      // No VMware Tools in the guest: TrySoft goes straight to the hard step it would reach anyway.
+      if (!(err instanceof VimFault && err.fault === "ToolsUnavailable" && (target.mode ?? "TrySoft") === "TrySoft")) throw err;
+      await this.#runTask(vm.externalId, "PowerOffVM_Task", {});
+    }
+  }
+
+  deleteVm(identity: VmIdentity): Promise<void> {
+    return this.#guard(`delete VM ${identity.name}`, async () => {
+      const vm = await this.#find(identity);
+      if (!vm) return;
+      try {
+        if (vm.power !== "Stopped") await this.#runTask(vm.externalId, "PowerOffVM_Task", {});
+        this.#tasks.delete(vm.externalId);
+        await this.#runTask(vm.externalId, "Destroy_Task", {});
+      } catch (err) {
+        if (err instanceof VimFault && err.fault === "ManagedObjectNotFound") return; // gone meanwhile
+        throw err;
+      }
+      this.#softStops.delete(vm.externalId);
+    });
+  }
+
+  migrateVm(identity: VmIdentity): Promise<void> {
+    return Promise.reject(new UnsupportedError(`migrate VM ${identity.name}: a standalone ESXi host cannot migrate VMs (that needs vCenter)`, { reason: "no-live-migration" }));
+  }
+
+  watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
+    return this.#guard("watch ESXi VMs", () => openWatch(this.#client, this.#view, AbortSignal.any([signal, this.#closing.signal])));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing.abort();
+    await destroyView(this.#client, this.#view).catch(() => undefined);
+    await this.#client.close();
+  }
+}
