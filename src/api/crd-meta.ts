@@ -1,6 +1,6 @@
 // CRD-only metadata attached to zod schemas through `.meta()`: CEL rules, list types, int-or-string.
 // zod carries these keys through z.toJSONSchema untouched, so the schema stays the one place where
-// a field, its documentation and its server-side rules are written (ADR 0004).
+// a field, its documentation and its server-side rules are written (ADR 0006).
 import type { z } from "zod";
 
 export interface CelRule {

@@ -34,10 +34,11 @@ export function nameList(description: string, itemDescription: string, maxItems 
   return listSet(z.array(objectName(itemDescription)).min(minItems).max(maxItems).describe(description));
 }
 
-// Kubernetes' resource.Quantity grammar, as controller-gen emits it for int-or-string quantities.
-const quantityPattern = /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
+// Kubernetes' resource.Quantity grammar (as controller-gen emits it), without the minus sign:
+// memory and storage are never negative.
+const quantityPattern = /^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
 
-/** A Kubernetes quantity: "512Mi", "20Gi" or a plain number of bytes. */
+/** A non-negative Kubernetes quantity: "512Mi", "20Gi" or a plain number of bytes. */
 export function quantity(description: string) {
   return z.union([z.int().min(0), z.string().max(64).regex(quantityPattern)]).describe(description);
 }

@@ -63,9 +63,11 @@ function intOrString(node: Schema, path: string): Schema {
     throw new NotStructuralError(`${path}: only integer-or-string unions are supported, got ${JSON.stringify(types)}`);
   }
   const text = branches.find((b) => b.type === "string")!;
+  const integer = branches.find((b) => b.type === "integer")!;
   const out: Schema = {};
   for (const [key, value] of Object.entries(node)) if (key !== "anyOf") out[key] = value;
   out.anyOf = [{ type: "integer" }, { type: "string" }];
+  if (typeof integer.minimum === "number" && integer.minimum !== -safeIntegerBound) out.minimum = integer.minimum;
   if (typeof text.pattern === "string") out.pattern = text.pattern;
   if (typeof text.maxLength === "number") out.maxLength = text.maxLength;
   out["x-kubernetes-int-or-string"] = true;

@@ -43,14 +43,14 @@ const nic = z
 
 const affinityTerm = z
   .object({
-    labelSelector: labelSelector("VMs in the same namespace whose labels match."),
-    topology: z.enum(["Host", "Pool"]).default("Host").describe("What together / apart means: the same host, or the same pool."),
-    mode: z
-      .enum(["Required", "Preferred"])
-      .default("Required")
-      .describe("Required filters hosts out; Preferred only scores them."),
+    labelSelector: labelSelector("VMs whose labels match (in this VM's namespace unless namespaces is set)."),
+    topology: z
+      .enum(["Host", "HostPool", "Datacenter"])
+      .default("Host")
+      .describe("What together / apart means: the same host, the same pool, or the same datacenter."),
+    namespaces: nameList("Namespaces whose VMs the selector applies to; default: this VM's namespace.", "A namespace.", 16).optional(),
   })
-  .describe("A rule relating this VM to other VMs by their labels.");
+  .describe("A required rule relating this VM to other VMs by their labels.");
 
 const placement = z
   .object({
