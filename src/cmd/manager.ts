@@ -27,6 +27,7 @@ Flags (environment variable in brackets):
   --no-leader-elect         reconcile without a Lease (a single replica only)
   --metrics-port PORT       port for /metrics, /healthz, /readyz [OMNIVISOR_METRICS_PORT] (default 8080, 0: any)
   --metrics-host HOST       address to bind (default 0.0.0.0)
+  --watch-namespace NS      watch objects in this namespace only [OMNIVISOR_WATCH_NAMESPACE] (default: all)
   --controllers A,B         run only these controllers (default: all)
   --resync-period S         reconcile every object this often even without changes (default 600)
   --log-level LEVEL         debug | info | warn | error (default info)
@@ -48,6 +49,7 @@ async function main(): Promise<number> {
       "metrics-port": { type: "string" },
       "metrics-host": { type: "string", default: "0.0.0.0" },
       controllers: { type: "string" },
+      "watch-namespace": { type: "string" },
       "resync-period": { type: "string", default: "600" },
       "log-level": { type: "string", default: "info" },
       "test-widget-controller": { type: "boolean", default: false },
@@ -79,6 +81,7 @@ async function main(): Promise<number> {
     controllers: selected,
     metricsPort: Number(values["metrics-port"] ?? env.OMNIVISOR_METRICS_PORT ?? 8080),
     metricsHost: values["metrics-host"],
+    watchNamespace: values["watch-namespace"] ?? env.OMNIVISOR_WATCH_NAMESPACE,
     leaderElection: values["no-leader-elect"]
       ? undefined
       : {

@@ -66,6 +66,8 @@ export interface ControllerOptions<T extends KubeObject, S extends Status> {
 
 export interface ControllerDeps {
   kc: KubeConfig;
+  /** Watch only this namespace (the manager's --watch-namespace); a controller's own option wins. */
+  namespace?: string;
   log: Logger;
   metrics: RuntimeMetrics;
   events: EventRecorder;
@@ -90,7 +92,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     this.deps = deps;
     this.log = deps.log.with({ controller: options.name });
     this.client = new ResourceClient<T>(deps.kc, options.resource);
-    this.informer = new Informer<T>(deps.kc, this.client, this.log, { namespace: options.namespace, indexes: options.indexes });
+    this.informer = new Informer<T>(deps.kc, this.client, this.log, { namespace: options.namespace ?? deps.namespace, indexes: options.indexes });
     this.queue = new WorkQueue(options.backoff ?? { baseMs: 100, capMs: 300_000 }, deps.metrics.queueObserver(options.name));
     this.informer.on({
       added: (obj) => this.queue.add(keyOf(obj.metadata)),

@@ -5,9 +5,31 @@
 // could not renew for the renew deadline. Updates carry the resourceVersion, so two candidates
 // cannot both win a round. Release on graceful shutdown empties the holder so a standby takes
 // over at its next retry instead of waiting out the lease.
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
+// Leases go through CustomObjectsApi as plain JSON: client-node 2.0's typed CoordinationV1Api
+// serialises MicroTime with millisecond precision, which the API server rejects (HTTP 400).
+import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { jitter, sleep } from "./backoff.ts";
 import { describeError, statusCode, type Logger } from "./log.ts";
+
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+
+interface Lease {
+  apiVersion: "coordination.k8s.io/v1";
+  kind: "Lease";
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  spec?: LeaseSpec;
+}
+
+/** metav1.MicroTime: RFC 3339 with exactly six fractional digits. */
+function microTime(d: Date): string {
+  return d.toISOString().replace(/Z$/, "000Z");
+}
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -19,7 +41,7 @@ export interface LeaderElectionOptions {
 }
 
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
+  private readonly api: CustomObjectsApi;
   private readonly log: Logger;
   readonly identity: string;
   readonly leaseDurationMs: number;
@@ -31,7 +53,7 @@ export class LeaderElector {
   private leading = false;
 
   constructor(kc: KubeConfig, log: Logger, options: LeaderElectionOptions) {
-    this.api = kc.makeApiClient(CoordinationV1Api);
+    this.api = kc.makeApiClient(CustomObjectsApi);
     this.namespace = options.namespace;
     this.name = options.name;
     this.identity = options.identity;
@@ -87,11 +109,11 @@ export class LeaderElector {
     if (!this.leading) return;
     this.leading = false;
     try {
-      const lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
+      const lease = await this.read();
       if (lease.spec?.holderIdentity !== this.identity) return;
-      const now = new Date();
+      const now = microTime(new Date());
       lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: now, acquireTime: now };
-      await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: lease });
+      await this.replace(lease);
       this.log.info("released the lease");
     } catch (err) {
       this.log.warn("could not release the lease", { error: describeError(err) });
@@ -99,14 +121,14 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const now = new Date();
+    const now = microTime(new Date());
     try {
-      let lease: V1Lease;
+      let lease: Lease;
       try {
-        lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
+        lease = await this.read();
       } catch (err) {
         if (statusCode(err) !== 404) throw err;
-        await this.api.createNamespacedLease({ namespace: this.namespace, body: this.newLease(now) });
+        await this.api.createNamespacedCustomObject({ ...this.coordinates(), namespace: this.namespace, body: this.newLease(now) });
         return true;
       }
       const spec = lease.spec ?? {};
@@ -123,7 +145,7 @@ export class LeaderElector {
         renewTime: now,
         leaseTransitions: ours ? spec.leaseTransitions : (spec.leaseTransitions ?? 0) + 1,
       };
-      const updated = await this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: lease });
+      const updated = await this.replace(lease);
       const s = updated.spec ?? {};
       this.observed = { record: JSON.stringify([s.holderIdentity, s.renewTime, s.leaseDurationSeconds, s.leaseTransitions]), at: Date.now() };
       return true;
@@ -133,8 +155,23 @@ export class LeaderElector {
     }
   }
 
-  private newLease(now: Date): V1Lease {
+  private coordinates(): { group: string; version: string; plural: string } {
+    return { group: "coordination.k8s.io", version: "v1", plural: "leases" };
+  }
+
+  private async read(): Promise<Lease> {
+    return (await this.api.getNamespacedCustomObject({ ...this.coordinates(), namespace: this.namespace, name: this.name })) as Lease;
+  }
+
+  /** Replace carries the resourceVersion read: a concurrent winner makes this fail with 409. */
+  private async replace(lease: Lease): Promise<Lease> {
+    return (await this.api.replaceNamespacedCustomObject({ ...this.coordinates(), namespace: this.namespace, name: this.name, body: lease })) as Lease;
+  }
+
+  private newLease(now: string): Lease {
     return {
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
       metadata: { name: this.name, namespace: this.namespace },
       spec: {
         holderIdentity: this.identity,

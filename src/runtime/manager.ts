@@ -20,6 +20,8 @@ export interface ManagerOptions {
   /** Port for /metrics, /healthz, /readyz (0: any free one; undefined: no server). */
   metricsPort?: number;
   metricsHost?: string;
+  /** Watch only this namespace (default: all). */
+  watchNamespace?: string;
 }
 
 export type ManagerExit = "stopped" | "lost-leadership";
@@ -37,7 +39,7 @@ export class Manager {
     this.options = options;
     this.log = options.log;
     const events = new EventRecorder(options.kc, options.log);
-    const deps = { kc: options.kc, log: options.log, metrics: this.metrics, events };
+    const deps = { kc: options.kc, log: options.log, metrics: this.metrics, events, namespace: options.watchNamespace };
     this.controllers = options.controllers.map((r) => r.create(deps));
     this.elector = options.leaderElection ? new LeaderElector(options.kc, options.log, options.leaderElection) : undefined;
     this.server = new HealthServer({ registry: this.metrics.registry, ready: () => this.ready() });
@@ -56,6 +58,7 @@ export class Manager {
     for (const c of this.controllers) c.startCache();
     const leaseLabel = { lease: this.options.leaderElection?.name ?? "none" };
     let lost = false;
+    this.metrics.leader.set(leaseLabel, 0);
     try {
       if (this.elector && !(await this.elector.acquire(signal))) return "stopped";
       this.metrics.leader.set(leaseLabel, 1);
