@@ -34,7 +34,7 @@ export class Escalations {
   }
 }
 
-/** Ignores "domain is not running" from a stop racing with the guest powering off by itself. */
+/** Ignores "domain is (not) running" from a call racing with a change made elsewhere. */
 async function ignoreNotRunning(call: Promise<void>): Promise<void> {
   try {
     await call;
@@ -56,8 +56,8 @@ export async function applyPower(
       escalations.cancel(key);
       if (current === "Running") return;
       if (current === "Paused") return remote.resume(dom);
-      await remote.createWithFlags(dom);
-      return;
+      // Started meanwhile by someone else (a racing create, virsh): already where we want it.
+      return ignoreNotRunning(remote.createWithFlags(dom).then(() => undefined));
     case "Paused":
       if (current === "Paused") return;
       if (current !== "Running") throw new InvalidTransitionError(`cannot pause ${dom.name}: it is ${current}, not Running`, { reason: "not-running" });

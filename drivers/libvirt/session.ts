@@ -43,6 +43,8 @@ export class LibvirtSession implements Session {
   private readonly settings: SessionSettings;
   private readonly escalations = new Escalations();
   private readonly identities = new IdentityCache();
+  /** Creates in flight by uid: a second create of the same VM waits for the first (no double disks). */
+  private readonly creating = new Map<string, Promise<VmObservation>>();
 
   constructor(remote: LibvirtRemote, settings: SessionSettings) {
     this.remote = remote;
@@ -72,6 +74,14 @@ export class LibvirtSession implements Session {
   }
 
   createVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    const inFlight = this.creating.get(identity.uid);
+    if (inFlight) return inFlight;
+    const created = this.create(identity, spec).finally(() => this.creating.delete(identity.uid));
+    this.creating.set(identity.uid, created);
+    return created;
+  }
+
+  private create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
     return this.guard(`creating ${identity.name}`, async () => {
       const existing = await findDomain(this.remote, identity);
       if (existing) return this.seen(existing);
