@@ -37,7 +37,8 @@ const esxPower: Record<string, EsxPowerState | undefined> = { Running: "poweredO
 export class EsxiSession implements Session {
   readonly #client: VimClient;
   readonly #inventory: Inventory;
-  readonly #view: MoRef;
+  /** Session-scoped on the server: a re-login (expired session) needs a new one. */
+  #view: MoRef;
   readonly #taskWaitMs: number;
   /** Creates in flight, by uid; VM tasks in flight, by externalId. */
   readonly #creating = new Map<string, PendingTask>();
@@ -61,6 +62,17 @@ export class EsxiSession implements Session {
     return new EsxiSession(client, inventory, view, options);
   }
 
+  async #readVms(): Promise<VmObservation[]> {
+    try {
+      return await readVms(this.#client, this.#view);
+    } catch (err) {
+      if (!(err instanceof VimFault && err.fault === "ManagedObjectNotFound")) throw err;
+      // The view died with an expired session that the client has logged back into.
+      this.#view = await createContainerView(this.#client, this.#client.content.rootFolder, "VirtualMachine");
+      return readVms(this.#client, this.#view);
+    }
+  }
+
   capabilities(): Capabilities {
     // pause = ESX suspend (memory to disk). Clone is NotSupported by a standalone host (clone by
     // disk copy comes later); live migration needs vCenter; snapshots are not implemented yet.
@@ -77,11 +89,11 @@ export class EsxiSession implements Session {
   }
 
   observeHost(): Promise<HostObservation> {
-    return this.#guard("observe ESXi host", async () => readHost(this.#client, this.#inventory, await readVms(this.#client, this.#view)));
+    return this.#guard("observe ESXi host", async () => readHost(this.#client, this.#inventory, await this.#readVms()));
   }
 
   listVms(): Promise<VmObservation[]> {
-    return this.#guard("list ESXi VMs", () => readVms(this.#client, this.#view));
+    return this.#guard("list ESXi VMs", () => this.#readVms());
   }
 
   observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {
@@ -89,7 +101,7 @@ export class EsxiSession implements Session {
   }
 
   async #find(identity: VmIdentity): Promise<VmObservation | undefined> {
-    const vms = await readVms(this.#client, this.#view);
+    const vms = await this.#readVms();
     const byUid = vms.find((v) => v.identity?.uid === identity.uid);
     if (byUid || identity.externalId === undefined) return byUid;
     // Adoption: the VM the user named by its moref, as long as it is not another VM's.
@@ -113,7 +125,7 @@ export class EsxiSession implements Session {
   }
 
   async #create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
-    const existing = (await readVms(this.#client, this.#view)).filter((v) => v.identity?.uid === identity.uid || v.name === identity.name);
+    const existing = (await this.#readVms()).filter((v) => v.identity?.uid === identity.uid || v.name === identity.name);
     const mine = existing.find((v) => v.identity?.uid === identity.uid);
     if (mine) return mine;
     if (existing.length) throw new TerminalError(`VM name ${identity.name} is taken by another VM`, { reason: "name-taken" });
@@ -215,7 +227,10 @@ export class EsxiSession implements Session {
   }
 
   watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
-    return this.#guard("watch ESXi VMs", () => openWatch(this.#client, this.#view, AbortSignal.any([signal, this.#closing.signal])));
+    return this.#guard("watch ESXi VMs", async () => {
+      await this.#readVms(); // renews the view if the session was renewed
+      return openWatch(this.#client, this.#view, AbortSignal.any([signal, this.#closing.signal]));
+    });
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
 // thumbprint read over TLS so the driver's connection is pinned like a real host's.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { connect } from "node:tls";
 import { promisify } from "node:util";
 import type { Credentials, HostConnection } from "../../drivers/contract/index.ts";
 import type { EsxiTlsSettings } from "../../drivers/esxi/driver.ts";
@@ -25,6 +26,19 @@ export async function pinnedHost(url: string): Promise<HostConnection> {
 export async function sharedVcsim(): Promise<HostConnection> {
   await requireVcsim();
   return pinnedHost(vcsimUrl);
+}
+
+/** The PEM of the certificate a TLS server presents (used as the CA a Host trusts). */
+export function serverCertificatePem(url: string): Promise<string> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false }, () => {
+      const der = socket.getPeerCertificate().raw;
+      socket.end();
+      resolve(`-----BEGIN CERTIFICATE-----\n${der.toString("base64").replace(/.{64}/g, "$&\n")}\n-----END CERTIFICATE-----\n`);
+    });
+    socket.once("error", reject);
+  });
 }
 
 /** govc against `url`, for acting on the host outside the driver (govc's own TLS check is off: it is test tooling). */

@@ -1,0 +1,160 @@
+// Scenarios for what the ESXi driver adds beyond the conformance suite: TLS trust (pinned
+// thumbprint, CA, explicit insecure, and refusal otherwise), an expired vim25 session that the
+// driver logs back into, credentials that never show in errors, and host capacity as ESXi reports it.
+import { randomBytes } from "node:crypto";
+import { inspect } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { HostConnection, Session } from "../../drivers/contract/index.ts";
+import { errorKind } from "../../drivers/contract/index.ts";
+import { EsxiDriver } from "../../drivers/esxi/driver.ts";
+import { VimClient } from "../../drivers/esxi/vim25/client.ts";
+import { createContainerView, retrieve } from "../../drivers/esxi/vim25/property-collector.ts";
+import { readThumbprint } from "../../drivers/esxi/vim25/tls.ts";
+import { vcsimUrl } from "../harness/services.ts";
+import { anyCredentials, govc, PrivateVcsim, serverCertificatePem, sharedVcsim } from "./esxi-vcsim.ts";
+
+const driver = new EsxiDriver();
+const connect = (host: HostConnection, credentials = anyCredentials) => driver.connect(host, credentials, AbortSignal.timeout(30_000));
+let pinned: HostConnection;
+
+beforeAll(async () => {
+  pinned = await sharedVcsim();
+});
+
+describe("TLS trust", () => {
+  it("given no pinned thumbprint, no CA and no explicit insecure, when connecting, then the host is refused with a clear error", async () => {
+    const err: unknown = await connect({ endpoint: vcsimUrl }).catch((e: unknown) => e);
+    expect(errorKind(err)).toBe("terminal");
+    expect((err as { reason?: string }).reason).toBe("tls-untrusted");
+    expect(String(err)).toMatch(/not trusted.*thumbprint/);
+  });
+
+  it("given a thumbprint that is not the host's, when connecting, then the host is refused", async () => {
+    const err: unknown = await connect({ endpoint: vcsimUrl, tls: { thumbprintSha256: "00".repeat(32) } as HostConnection["tls"] }).catch((e: unknown) => e);
+    expect(errorKind(err)).toBe("terminal");
+    expect((err as { reason?: string }).reason).toBe("tls-untrusted");
+    expect(String(err)).toContain("does not match the pinned thumbprint");
+  });
+
+  it("given the host's certificate as CA, or an explicit insecure Host, when connecting, then the session works", async () => {
+    for (const tls of [{ caPem: await serverCertificatePem(vcsimUrl) }, { insecureSkipVerify: true }]) {
+      const session = await connect({ endpoint: vcsimUrl, tls });
+      try {
+        expect((await session.observeHost()).reachable).toBe(true);
+      } finally {
+        await session.close();
+      }
+    }
+  });
+});
+
+describe("vim25 session", () => {
+  it("given a logged-in client whose session the server ended, when it reads again, then it logs in again and the read succeeds", async () => {
+    const u = new URL(vcsimUrl);
+    const client = new VimClient({ url: vcsimUrl, trust: { thumbprint: await readThumbprint(u.hostname, Number(u.port)) }, username: "relogin", password: "x" });
+    await client.connect();
+    try {
+      const root = { objects: [client.content.rootFolder] };
+      expect(await retrieve(client, "Folder", ["name"], root)).toHaveLength(1);
+      // Expired, as an idle ESXi session would be: reads report it in missingSet, other calls as a SOAP fault.
+      await client.invoke("Logout", client.content.sessionManager, {});
+      expect(await retrieve(client, "Folder", ["name"], root)).toHaveLength(1);
+      await client.invoke("Logout", client.content.sessionManager, {});
+      const view = await createContainerView(client, client.content.rootFolder, "VirtualMachine");
+      await client.invoke("DestroyView", view, {});
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("given a driver session terminated by another admin, when listing VMs, then the driver logs in again; a watch in progress ends retryable", async () => {
+    const user = `esxi-terminated-${randomBytes(3).toString("hex")}`;
+    const session = await connect(pinned, { username: user, password: "x" });
+    const watching = new AbortController();
+    try {
+      const stream = await session.watch(watching.signal);
+      const ended = (async (): Promise<unknown> => {
+        try {
+          for await (const _ of stream) {
+            /* other tests' VMs make events too */
+          }
+          return new Error("the watch ended quietly");
+        } catch (err) {
+          return err;
+        }
+      })();
+      const admin = new VimClient({ url: vcsimUrl, trust: { insecure: true }, username: "admin", password: "x" });
+      await admin.connect();
+      try {
+        const [sm] = await retrieve(admin, "SessionManager", ["sessionList"], { objects: [admin.content.sessionManager] });
+        const keys = (sm?.props.get("sessionList")?.children ?? []).filter((s) => s.children.find((c) => c.name === "userName")?.text === user);
+        expect(keys.length).toBeGreaterThan(0);
+        const sessionId = keys.map((s) => s.children.find((c) => c.name === "key")?.text ?? "");
+        await admin.invoke("TerminateSession", admin.content.sessionManager, { sessionId });
+      } finally {
+        await admin.close();
+      }
+      expect(Array.isArray(await session.listVms())).toBe(true);
+      // Make a change so a watch that survived would have something to report.
+      await govc(vcsimUrl, ["vm.power", "-off", "-force", "ha-host_VM1"]).catch(() => undefined);
+      await govc(vcsimUrl, ["vm.power", "-on", "ha-host_VM1"]).catch(() => undefined);
+      expect(errorKind(await ended)).toBe("retryable");
+    } finally {
+      watching.abort();
+      await session.close();
+    }
+  });
+});
+
+describe("credentials", () => {
+  const username = "esxi-admin";
+  const password = `S3cret-${randomBytes(4).toString("hex")}`;
+  let vcsim: PrivateVcsim;
+
+  beforeAll(async () => {
+    vcsim = await PrivateVcsim.start(["-username", username, "-password", password]);
+  });
+  afterAll(async () => {
+    await vcsim.kill();
+  });
+
+  it("given a wrong password, when connecting, then the error is terminal and names neither the user nor any password", async () => {
+    const u = new URL(vcsim.url);
+    const host: HostConnection = { endpoint: vcsim.url, tls: { thumbprintSha256: await readThumbprint(u.hostname, Number(u.port)) } as HostConnection["tls"] };
+    const wrong = `Wrong-${randomBytes(4).toString("hex")}`;
+    const err: unknown = await connect(host, { username, password: wrong }).catch((e: unknown) => e);
+    expect(errorKind(err)).toBe("terminal");
+    expect((err as { reason?: string }).reason).toBe("invalid-login");
+    const shown = `${String(err)} ${inspect(err, { depth: 10 })} ${JSON.stringify(err)}`;
+    expect(shown).not.toContain(wrong);
+    expect(shown).not.toContain(username);
+
+    const session: Session = await connect(host, { username, password });
+    try {
+      expect((await session.observeHost()).reachable).toBe(true);
+      expect(inspect(session, { depth: 10 })).not.toContain(password);
+    } finally {
+      await session.close();
+    }
+  });
+});
+
+describe("host", () => {
+  it("given the simulated ESXi host, when observed, then capacity is what the host reports and clone and live migration are not offered", async () => {
+    const session = await connect(pinned);
+    try {
+      const host = await session.observeHost();
+      const info = JSON.parse(await govc(vcsimUrl, ["host.info", "-json"])) as {
+        hostSystems: { summary: { hardware: { memorySize: number; numCpuThreads: number } } }[];
+      };
+      const hw = info.hostSystems[0]!.summary.hardware;
+      expect(host.capacity).toMatchObject({ cpus: hw.numCpuThreads, memoryMiB: Math.floor(hw.memorySize / 1024 / 1024) });
+      expect(host.hypervisor).toBe("esxi");
+      expect(session.capabilities()).toMatchObject({ clone: false, liveMigration: false });
+      const err: unknown = await session.migrateVm({ uid: "x", name: "x" }, { host: pinned, live: true }).catch((e: unknown) => e);
+      expect(errorKind(err)).toBe("unsupported");
+    } finally {
+      await session.close();
+    }
+  });
+});
