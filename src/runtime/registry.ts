@@ -2,11 +2,13 @@
 // kinds live in controllers/<kind>/ and export one ControllerRegistration each; the manager
 // entry point (src/cmd/manager.ts) lists them.
 import type { ControllerDeps } from "./controller.ts";
+import type { InformerStats } from "./informer.ts";
+import type { KubeObject } from "./resource.ts";
 
 /** What the manager needs from a controller, whatever kind it handles. */
 export interface ManagedController {
   readonly name: string;
-  readonly informer: { readonly synced: boolean };
+  readonly informer: { readonly synced: boolean; readonly stats: InformerStats; get(key: string): KubeObject | undefined };
   startCache(): void;
   startWorkers(): Promise<void>;
   stop(): Promise<void>;

@@ -104,7 +104,13 @@ describe("two manager replicas with leader election", () => {
     expect(termTakeover).toBeLessThan(15_000);
 
     console.log(`takeover after kill -9: ${killTakeover} ms; after SIGTERM: ${termTakeover} ms`);
-    c.child.kill("SIGTERM");
-    expect(await c.exited).toBe(0);
+
+    // when another holder takes the lease from under c, then c stops reconciling and exits 1
+    const micro = new Date().toISOString().replace(/Z$/, "000Z");
+    await kubectl(admin, ["patch", "lease", "-n", ns, lease, "--type=merge", "-p", JSON.stringify({ spec: { holderIdentity: "intruder", renewTime: micro, leaseDurationSeconds: 15 } })]);
+    expect(await c.exited).toBe(1);
+    const lost = lineAt(c, "lost leadership: another replica holds the lease");
+    expect(lost).toBeDefined();
+    expect(Math.max(...attempts(c).map((l) => l.receivedAt as number))).toBeLessThanOrEqual(lost!);
   });
 });
