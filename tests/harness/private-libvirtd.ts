@@ -144,7 +144,7 @@ export async function startPrivateLibvirtd(name: string, opts: PrivateLibvirtdOp
         }
       }
       for (const s of supervisors) if (s.exitCode === null) s.kill("SIGTERM");
-      await Promise.all(supervisors.map((s) => (s.exitCode === null ? new Promise((r) => s.once("exit", r)) : undefined)));
+      await Promise.all(supervisors.map((s) => (s.exitCode === null ? new Promise<void>((r) => s.once("exit", () => r())) : Promise.resolve())));
       await rm(dir, { recursive: true, force: true });
     },
   };
