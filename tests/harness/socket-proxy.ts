@@ -8,37 +8,45 @@ import { join } from "node:path";
 export class SocketProxy {
   /** The proxy's own socket path: point the client here. */
   readonly path: string;
-  private readonly server: Server;
+  private readonly target: string;
+  private server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly dir: string;
 
-  private constructor(dir: string, server: Server) {
+  private constructor(dir: string, target: string) {
     this.dir = dir;
+    this.target = target;
     this.path = join(dir, "proxy.sock");
-    this.server = server;
+    this.server = createServer();
   }
 
   static async start(target: string): Promise<SocketProxy> {
-    const dir = await mkdtemp(join(tmpdir(), "omni-proxy-"));
-    const proxy = new SocketProxy(dir, createServer());
-    proxy.server.on("connection", (client) => {
-      const upstream = createConnection(target);
-      for (const s of [client, upstream]) {
-        proxy.sockets.add(s);
-        s.on("close", () => proxy.sockets.delete(s));
-        s.on("error", () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      proxy.server.once("error", reject);
-      proxy.server.listen(proxy.path, resolve);
-    });
+    const proxy = new SocketProxy(await mkdtemp(join(tmpdir(), "omni-proxy-")), target);
+    await proxy.resume();
     return proxy;
+  }
+
+  /** Accepts connections (again, after drop()). */
+  async resume(): Promise<void> {
+    this.server = createServer((client) => this.pipe(client));
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.path, resolve);
+    });
+  }
+
+  private pipe(client: Socket): void {
+    const upstream = createConnection(this.target);
+    for (const s of [client, upstream]) {
+      this.sockets.add(s);
+      s.on("close", () => this.sockets.delete(s));
+      s.on("error", () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
   }
 
   /** Cuts every open connection and stops accepting new ones (the socket file goes away). */
