@@ -62,7 +62,9 @@ export class Manager {
     try {
       if (this.elector && !(await this.elector.acquire(signal))) return "stopped";
       this.metrics.leader.set(leaseLabel, 1);
-      await Promise.all(this.controllers.map((c) => c.startWorkers()));
+      // Workers start once their caches sync; renewing starts now, so a cache that is slow to
+      // sync cannot let the lease lapse while this replica still believes it leads.
+      void Promise.all(this.controllers.map((c) => c.startWorkers()));
       if (this.elector) {
         await this.elector.holdUntilLost(signal);
         if (!signal.aborted) {
