@@ -1,7 +1,27 @@
 // Finalizers guard external cleanup (a VM on a hypervisor) against the object vanishing first.
 // They are written by server-side apply of metadata.finalizers only: spec is never touched and
 // finalizers owned by others are kept.
-import type { KubeObject, ResourceClient } from "./resource.ts";
+import { fieldManager, type KubeObject, type ResourceClient } from "./resource.ts";
+
+interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: string;
+  subresource?: string;
+  fieldsV1?: { "f:metadata"?: { "f:finalizers"?: Record<string, unknown> } };
+}
+
+/**
+ * The finalizers our field manager owns, from managedFields: an apply must list all of them, or
+ * the ones left out are removed.
+ */
+export function ownedFinalizers(obj: KubeObject): string[] {
+  const entries = (obj.metadata.managedFields ?? []) as ManagedFieldsEntry[];
+  const ours = entries.find((e) => e.manager === fieldManager && e.operation === "Apply" && !e.subresource);
+  const set = ours?.fieldsV1?.["f:metadata"]?.["f:finalizers"] ?? {};
+  return Object.keys(set)
+    .filter((k) => k.startsWith("v:"))
+    .map((k) => JSON.parse(k.slice(2)) as string);
+}
 
 export function hasFinalizer(obj: KubeObject, finalizer: string): boolean {
   return obj.metadata.finalizers?.includes(finalizer) ?? false;
@@ -14,7 +34,7 @@ export function isBeingDeleted(obj: KubeObject): boolean {
 /** Adds the finalizer unless present. Returns true if it wrote. */
 export async function ensureFinalizer<T extends KubeObject>(client: ResourceClient<T>, obj: T, finalizer: string): Promise<boolean> {
   if (hasFinalizer(obj, finalizer)) return false;
-  await client.applyMetadata(obj.metadata, { finalizers: [finalizer] });
+  await client.applyMetadata(obj.metadata, { finalizers: [...ownedFinalizers(obj).filter((f) => f !== finalizer), finalizer] });
   return true;
 }
 
@@ -22,7 +42,7 @@ export async function ensureFinalizer<T extends KubeObject>(client: ResourceClie
 export async function removeFinalizer<T extends KubeObject>(client: ResourceClient<T>, obj: T, finalizer: string): Promise<boolean> {
   if (!hasFinalizer(obj, finalizer)) return false;
   try {
-    await client.applyMetadata(obj.metadata, { finalizers: [] });
+    await client.applyMetadata(obj.metadata, { finalizers: ownedFinalizers(obj).filter((f) => f !== finalizer) });
   } catch (err) {
     if ((err as { code?: number }).code === 404) return true; // already gone: nothing to release
     throw err;

@@ -2,9 +2,13 @@
 // RBAC-limited operator identity. Status is applied once, with conditions carrying the
 // generation; a finalizer guards deletion; a widget whose reconcile keeps failing is retried with
 // growing gaps (not hot-looped), reported in Synced=False, and produces one aggregated Event.
+import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { waitFor } from "../../src/local/wait.ts";
-import { widgetController, widgetFinalizer } from "./fixtures/widget-controller.ts";
+import { Informer } from "../../src/runtime/informer.ts";
+import { createLogger } from "../../src/runtime/log.ts";
+import { ResourceClient } from "../../src/runtime/resource.ts";
+import { widgetController, widgetFinalizer, widgets, type Widget } from "./fixtures/widget-controller.ts";
 import { applyWidget, cleanupNamespace, createNamespace, getWidget, installWidgets, kubectl, runController, type InProcessController } from "./fixtures/widgets.ts";
 
 const admin = inject("kubeconfig");
@@ -85,5 +89,30 @@ describe("reconciling widgets", () => {
     await applyWidget(admin, ns, "broken", { fail: false, size: 1 });
     await waitFor("broken to recover", async () => ((await getWidget(admin, ns, "broken")).status?.conditions?.find((c) => c.type === "Synced")?.status === "True" ? true : undefined));
     console.log(`failing reconcile: attempt gaps ${gaps.map(Math.round).join(", ")} ms`);
+  });
+
+  it("given an informer with an index, then lookups by index follow creates, changes and deletes", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(operator);
+    const informer = new Informer<Widget>(kc, new ResourceClient<Widget>(kc, widgets), createLogger({ write: () => {} }), {
+      namespace: ns,
+      indexes: { bySize: (w) => [String(w.spec?.size ?? 0)] },
+    });
+    informer.start();
+    try {
+      await informer.waitForSync();
+      expect(informer.synced).toBe(true);
+      await applyWidget(admin, ns, "idx-a", { size: 3 });
+      await applyWidget(admin, ns, "idx-b", { size: 3 });
+      const names = (size: number) => informer.byIndex("bySize", String(size)).map((w) => w.metadata.name).filter((n) => n.startsWith("idx-")).sort();
+      await waitFor("both in index 3", () => (names(3).length === 2 ? true : undefined));
+      await applyWidget(admin, ns, "idx-b", { size: 4 });
+      await waitFor("idx-b moved to index 4", () => (names(4).join() === "idx-b" && names(3).join() === "idx-a" ? true : undefined));
+      await kubectl(admin, ["patch", "widget.test.omnivisor.io", "-n", ns, "idx-a", "--type=merge", "-p", '{"metadata":{"finalizers":null}}']);
+      await kubectl(admin, ["delete", "widget.test.omnivisor.io", "-n", ns, "idx-a", "--wait=true"]);
+      await waitFor("idx-a gone from the index", () => (names(3).length === 0 ? true : undefined));
+    } finally {
+      await informer.shutdown();
+    }
   });
 });
