@@ -285,6 +285,12 @@ export class ControlPlane {
     if (this.options.removeOnStop) await rm(this.dir, { recursive: true, force: true });
   }
 
+  /** The last lines of one component's log, for failure messages. */
+  logTail(component: "etcd" | "kube-apiserver" | "kube-controller-manager", lines = 30): string {
+    const p = { etcd: this.etcd, "kube-apiserver": this.apiServer, "kube-controller-manager": this.controllerManager }[component];
+    return p ? `--- ${component} log ---\n${p.tail(lines)}` : `${component} is not running`;
+  }
+
   /** Process ids of the running components (tests check nothing is left behind). */
   pids(): number[] {
     return [this.etcd, this.apiServer, this.controllerManager]

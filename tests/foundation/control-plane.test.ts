@@ -35,6 +35,40 @@ describe("local control plane", () => {
     expect(await cp.kubectl(["get", "ns", "-o", "name"])).toContain("namespace/default");
   });
 
+  it("garbage-collects owned objects and deletes namespaces (kube-controller-manager)", { timeout: 320_000 }, async () => {
+    await cp.kubectl(["create", "namespace", "gc-test"]);
+    const owner = JSON.parse(await cp.kubectl(["-n", "gc-test", "create", "configmap", "owner", "-o", "json"])) as {
+      metadata: { uid: string };
+    };
+    await cp.kubectl(["-n", "gc-test", "apply", "-f", "-"], JSON.stringify({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "dependent", ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name: "owner", uid: owner.metadata.uid }] },
+    }));
+    await cp.kubectl(["-n", "gc-test", "delete", "configmap", "owner"]);
+    // The garbage collector first builds its dependency graph from every resource type; on a
+    // loaded 2-core machine that can take a while, hence the generous bound.
+    await waitFor("the dependent ConfigMap to be garbage-collected", async () => {
+      const res = await kubeRequest(cp.admin, "GET", "/api/v1/namespaces/gc-test/configmaps/dependent");
+      return res.status === 404 ? true : undefined;
+    }, { timeoutMs: 150_000, intervalMs: 500, onTimeout: () => cp.logTail("kube-controller-manager") });
+
+    await cp.kubectl(["delete", "namespace", "gc-test", "--wait=false"]);
+    await waitFor("namespace gc-test to be deleted", async () => {
+      const res = await kubeRequest(cp.admin, "GET", "/api/v1/namespaces/gc-test");
+      return res.status === 404 ? true : undefined;
+    }, { timeoutMs: 150_000, intervalMs: 500, onTimeout: () => cp.logTail("kube-controller-manager") });
+  });
+
+  it("gives the operator identity only the rights the operator needs (RBAC)", async () => {
+    const can = async (verb: string, resource: string): Promise<string> =>
+      (await cp.kubectlResult(["auth", "can-i", verb, resource, "--as", "omnivisor-operator"])).stdout.trim();
+    expect(await can("create", "leases.coordination.k8s.io")).toBe("yes");
+    expect(await can("get", "secrets")).toBe("yes");
+    expect(await can("create", "namespaces")).toBe("no");
+    expect(await can("delete", "secrets")).toBe("no");
+  });
+
   it("keeps a watch going across an API server restart without missing an object", async () => {
     const first = await kubeRequest(cp.admin, "POST", "/api/v1/namespaces/default/configmaps", {
       metadata: { name: "before-restart" },
@@ -84,38 +118,6 @@ describe("local control plane", () => {
       return res.status === 200 ? res : undefined;
     });
     expect(JSON.parse(cm.body)).toMatchObject({ metadata: { name: "after-restart" } });
-  });
-
-  it("garbage-collects owned objects and deletes namespaces (kube-controller-manager)", async () => {
-    await cp.kubectl(["create", "namespace", "gc-test"]);
-    const owner = JSON.parse(await cp.kubectl(["-n", "gc-test", "create", "configmap", "owner", "-o", "json"])) as {
-      metadata: { uid: string };
-    };
-    await cp.kubectl(["-n", "gc-test", "apply", "-f", "-"], JSON.stringify({
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name: "dependent", ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name: "owner", uid: owner.metadata.uid }] },
-    }));
-    await cp.kubectl(["-n", "gc-test", "delete", "configmap", "owner"]);
-    await waitFor("the dependent ConfigMap to be garbage-collected", async () => {
-      const res = await kubeRequest(cp.admin, "GET", "/api/v1/namespaces/gc-test/configmaps/dependent");
-      return res.status === 404 ? true : undefined;
-    });
-
-    await cp.kubectl(["delete", "namespace", "gc-test", "--wait=false"]);
-    await waitFor("namespace gc-test to be deleted", async () => {
-      const res = await kubeRequest(cp.admin, "GET", "/api/v1/namespaces/gc-test");
-      return res.status === 404 ? true : undefined;
-    });
-  });
-
-  it("gives the operator identity only the rights the operator needs (RBAC)", async () => {
-    const can = async (verb: string, resource: string): Promise<string> =>
-      (await cp.kubectlResult(["auth", "can-i", verb, resource, "--as", "omnivisor-operator"])).stdout.trim();
-    expect(await can("create", "leases.coordination.k8s.io")).toBe("yes");
-    expect(await can("get", "secrets")).toBe("yes");
-    expect(await can("create", "namespaces")).toBe("no");
-    expect(await can("delete", "secrets")).toBe("no");
   });
 
   it("stops every process and removes its directory", async () => {
