@@ -79,6 +79,8 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
   readonly queue: WorkQueue;
   private readonly client: ResourceClient<T>;
   private readonly ownWrites = new OwnWrites();
+  /** The status we last applied per key and the version it produced (the cache may lag behind it). */
+  private readonly lastWritten = new Map<string, { resourceVersion: string; status: unknown }>();
   private readonly options: ControllerOptions<T, S>;
   private readonly deps: ControllerDeps;
   private readonly log: Logger;
@@ -101,7 +103,10 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
         if (this.ownWrites.consume(obj.metadata.resourceVersion) && statusOnlyChange(old, obj)) return;
         this.queue.add(keyOf(obj.metadata));
       },
-      deleted: (obj) => this.queue.forget(keyOf(obj.metadata)),
+      deleted: (obj) => {
+        this.queue.forget(keyOf(obj.metadata));
+        this.lastWritten.delete(keyOf(obj.metadata));
+      },
     });
   }
 
@@ -170,7 +175,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     }
     if (this.stopWorkers.signal.aborted) return; // leadership lost mid-pass: write nothing more
     try {
-      await this.writeStatus(obj, status, log);
+      await this.writeStatus(key, obj, status, log);
     } catch (err) {
       failure ??= err;
     }
@@ -201,11 +206,15 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     log.warn("reconcile failed; retrying after backoff", { error: message, attempt: this.queue.failuresOf(key), delayMs: delay });
   }
 
-  private async writeStatus(obj: T, status: S, log: Logger): Promise<void> {
-    if (sameJson(status, obj.status ?? {})) return;
+  private async writeStatus(key: string, obj: T, status: S, log: Logger): Promise<void> {
+    const last = this.lastWritten.get(key);
+    const current = last && newer(last.resourceVersion, obj.metadata.resourceVersion) ? last.status : (obj.status ?? {});
+    if (sameJson(status, current)) return;
     try {
       const written = await this.client.applyStatus(obj.metadata, status);
-      this.ownWrites.record(written.metadata?.resourceVersion);
+      const rv = written.metadata?.resourceVersion;
+      this.ownWrites.record(rv);
+      if (rv) this.lastWritten.set(key, { resourceVersion: rv, status });
       this.deps.metrics.statusWrites.inc({ controller: this.name });
       log.debug("status written", { resourceVersion: written.metadata?.resourceVersion });
     } catch (err) {
@@ -229,4 +238,10 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
       removeFinalizer: (name) => removeFinalizer(this.client, obj, name),
     };
   }
+}
+
+/** resourceVersions are opaque, but etcd's are integers; anything else is never "newer". */
+function newer(a: string, b: string | undefined): boolean {
+  if (!b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return BigInt(a) > BigInt(b);
 }
