@@ -1,0 +1,74 @@
+// Scenario: live migration between two libvirt hosts, peer to peer. Two private daemons (own mount
+// namespaces, distinct host UUIDs) listen on loopback TCP and share /tmp for the disks.
+//   given  a running VM on host A, and a watch on A
+//   when   the driver migrates it live to host B
+//   then   B runs the VM with the same identity and UUID, A no longer has it, and A's watch
+//          reported it migrated
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import { networkInterfaces, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { HostConnection, VmEvent } from "../../drivers/contract/index.ts";
+import { LibvirtDriver } from "../../drivers/libvirt/index.ts";
+import { freePort } from "../../src/local/ports.ts";
+import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
+import { requireLibvirt } from "../harness/services.ts";
+
+const run = randomBytes(3).toString("hex");
+const diskDir = join(tmpdir(), `omni-lv-migrate-${run}`);
+const driver = new LibvirtDriver();
+let a: PrivateLibvirtd;
+let b: PrivateLibvirtd;
+let hostA: HostConnection;
+let hostB: HostConnection;
+
+beforeAll(async () => {
+  await requireLibvirt();
+  await mkdir(diskDir, { recursive: true });
+  // libvirt refuses a loopback migration_host: use this machine's own non-loopback address.
+  const ip = Object.values(networkInterfaces()).flat().find((i) => i?.family === "IPv4" && !i.internal)?.address;
+  if (!ip) throw new Error("migration test needs a non-loopback IPv4 address on this machine");
+  const qemuConf = [`migration_address = "${ip}"`, `migration_host = "${ip}"`];
+  const [portA, portB] = [await freePort(), await freePort()];
+  [a, b] = await Promise.all([
+    startPrivateLibvirtd(`mig-a-${run}`, { tcp: { address: "127.0.0.1", port: portA }, qemuConf: [...qemuConf, "migration_port_min = 49300", "migration_port_max = 49349"] }),
+    startPrivateLibvirtd(`mig-b-${run}`, { tcp: { address: "127.0.0.1", port: portB }, qemuConf: [...qemuConf, "migration_port_min = 49350", "migration_port_max = 49399"] }),
+  ]);
+  hostA = { endpoint: `qemu+tcp://127.0.0.1:${portA}/system`, libvirt: { virtType: "qemu", diskDir } };
+  hostB = { endpoint: `qemu+tcp://127.0.0.1:${portB}/system`, libvirt: { virtType: "qemu", diskDir } };
+});
+
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+  await rm(diskDir, { recursive: true, force: true });
+});
+
+describe("libvirt driver: live migration (peer to peer, over TCP)", () => {
+  it("moves a running VM to another host, keeping its identity", async () => {
+    const [sa, sb] = await Promise.all([driver.connect(hostA, undefined, AbortSignal.timeout(10_000)), driver.connect(hostB, undefined, AbortSignal.timeout(10_000))]);
+    const identity = { uid: randomUUID(), name: `lv-mig-${run}`, namespace: "migrate", kubeName: "vm" };
+    const watching = new AbortController();
+    const events: VmEvent[] = [];
+    try {
+      expect(sa.capabilities().liveMigration).toBe(true);
+      const vm = await sa.createVm(identity, { cpus: 1, memoryMiB: 64, disks: [{ name: "root", sizeGiB: 1 }], networks: [], power: { state: "Running" } });
+      const stream = await sa.watch(watching.signal);
+      const collecting = (async () => {
+        for await (const e of stream) events.push(e);
+      })();
+
+      await sa.migrateVm(identity, { host: hostB, live: true });
+
+      expect(await sb.observeVm(identity)).toMatchObject({ externalId: vm.externalId, power: "Running", managed: true, identity: { uid: identity.uid } });
+      expect(await sa.observeVm(identity)).toBeUndefined();
+      await vi.waitFor(() => expect(events.filter((e) => e.externalId === vm.externalId).map((e) => e.type)).toContain("migrated"), { timeout: 10_000 });
+      watching.abort();
+      await collecting;
+    } finally {
+      watching.abort();
+      await Promise.all([sa.deleteVm(identity), sb.deleteVm(identity)]);
+      await Promise.all([sa.close(), sb.close()]);
+    }
+  });
+});
