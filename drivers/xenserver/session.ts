@@ -1,0 +1,309 @@
+// One session with a XenServer / XCP-ng pool, implementing the contract's Session over XAPI.
+// Create follows `xe vm-install`: VM.clone of a template, then VM.provision (which un-templates
+// it). The identity is written into other_config right after the clone, so a crash half-way
+// leaves a VM the next createVm finds and finishes instead of cloning again.
+import {
+  type Capabilities,
+  type HostConnection,
+  type HostObservation,
+  identityKeys,
+  identityMetadata,
+  InvalidTransitionError,
+  isDriverError,
+  type MigrationTarget,
+  NotFoundError,
+  type PowerState,
+  type PowerTarget,
+  RetryableError,
+  type Session,
+  TerminalError,
+  UnsupportedError,
+  type VmEvent,
+  type VmIdentity,
+  type VmObservation,
+  type VmSpec,
+} from "../contract/index.ts";
+import type { XapiClient } from "./client.ts";
+import { hostObservation, pickHost, type HostCpuRecord, type HostMetricsRecord, type HostRecord } from "./host.ts";
+import { isGuest, nullRef, observation, powerOf, type VmRecord, type VmRecords } from "./records.ts";
+import { VmEventFeed } from "./watch.ts";
+
+/** The template a VM is cloned from when its first disk names no image: present on every host. */
+export const defaultTemplate = "Other install media";
+const defaultDeadlineSeconds = 30;
+const MiB = 1024 ** 2;
+
+export class XenServerSession implements Session {
+  private readonly client: XapiClient;
+  private readonly endpointHost: string;
+  private readonly closed = new AbortController();
+  /** Creates in flight by VM name: a second create of the same name waits for the first. */
+  private readonly creating = new Map<string, Promise<VmObservation>>();
+  /** TrySoft escalations waiting for their deadline. */
+  private readonly escalations = new Set<NodeJS.Timeout>();
+
+  constructor(client: XapiClient, host: HostConnection) {
+    this.client = client;
+    this.endpointHost = new URL(host.endpoint).hostname;
+  }
+
+  capabilities(): Capabilities {
+    // Live migration within the pool (VM.pool_migrate); across pools is not offered.
+    return { pause: true, softPowerOff: true, liveMigration: true, snapshots: false, clone: false, liveResize: false };
+  }
+
+  async observeHost(): Promise<HostObservation> {
+    const [ref, host] = await this.host();
+    const [metrics, cpus, vms] = await Promise.all([
+      this.client.call<HostMetricsRecord>("read host metrics", "host_metrics.get_record", host.metrics),
+      this.client.call<Record<string, HostCpuRecord>>("read host CPUs", "host_cpu.get_all_records"),
+      this.listVms(),
+    ]);
+    return hostObservation(ref, host, metrics, Object.values(cpus), vms);
+  }
+
+  async listVms(): Promise<VmObservation[]> {
+    return Object.values(await this.records()).filter(isGuest).map(observation);
+  }
+
+  async observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {
+    const found = await this.find(identity);
+    return found === undefined || !isGuest(found[1]) ? undefined : observation(found[1]);
+  }
+
+  createVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    const running = this.creating.get(identity.name);
+    const next = (running ?? Promise.resolve(undefined))
+      .catch(() => undefined)
+      .then(() => this.create(identity, spec))
+      .finally(() => {
+        if (this.creating.get(identity.name) === next) this.creating.delete(identity.name);
+      });
+    this.creating.set(identity.name, next);
+    return next;
+  }
+
+  async updateVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    const [ref, vm] = await this.require(identity);
+    const same = Number(vm.VCPUs_at_startup) === spec.cpus && Number(vm.memory_static_max) === spec.memoryMiB * MiB;
+    if (!same) {
+      if (vm.power_state !== "Halted") {
+        throw new InvalidTransitionError(`xenserver: ${identity.name} must be stopped to change CPUs or memory (it is ${vm.power_state})`, { reason: "needs-stopped" });
+      }
+      await this.resize(ref, vm, spec);
+    }
+    const after = await this.record(ref);
+    if (after === undefined) throw new NotFoundError(`xenserver: ${identity.name} vanished during update`);
+    return observation(after);
+  }
+
+  async setPower(identity: VmIdentity, target: PowerTarget): Promise<void> {
+    const [ref, vm] = await this.require(identity);
+    try {
+      await this.powerStep(ref, vm, target, identity.name);
+    } catch (err) {
+      // Someone else moved the VM meanwhile: reaching the target anyway is success.
+      if (isDriverError(err) && err.kind === "invalid-transition" && (await this.powerNow(ref)) === target.state) return;
+      throw err;
+    }
+  }
+
+  async deleteVm(identity: VmIdentity): Promise<void> {
+    const found = await this.find(identity);
+    if (found === undefined) return;
+    const [ref, vm] = found;
+    try {
+      if (vm.power_state !== "Halted") await this.ignoreState(this.client.call("hard shutdown", "VM.hard_shutdown", ref));
+      const disks = await this.ownDisks(vm);
+      await this.client.call(`destroy ${identity.name}`, "VM.destroy", ref);
+      for (const vdi of disks) await this.client.call("destroy disk", "VDI.destroy", vdi).catch(() => undefined);
+    } catch (err) {
+      if (isDriverError(err) && err.kind === "not-found") return;
+      throw err;
+    }
+  }
+
+  async migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<void> {
+    const [ref, vm] = await this.require(identity);
+    const targetHost = new URL(target.host.endpoint).hostname;
+    const hosts = await this.client.call<Record<string, HostRecord>>("list hosts", "host.get_all_records");
+    const destination = Object.entries(hosts).find(([, h]) => h.address === targetHost || h.hostname === targetHost);
+    if (destination === undefined) {
+      throw new UnsupportedError(`xenserver: ${targetHost} is not a host of this pool; migration across pools (VM.migrate_send) is not offered`, { reason: "cross-pool" });
+    }
+    const [hostRef] = destination;
+    if (vm.resident_on === hostRef) return;
+    if (vm.power_state === "Halted") {
+      await this.client.call(`place ${identity.name}`, "VM.set_affinity", ref, hostRef);
+      return;
+    }
+    if (!target.live) throw new InvalidTransitionError(`xenserver: ${identity.name} is ${vm.power_state}; stop it for an offline move`, { reason: "needs-stopped" });
+    // Async: the next observe shows where the VM runs; the task is XAPI's to finish.
+    await this.client.call(`migrate ${identity.name}`, "Async.VM.pool_migrate", ref, hostRef, { live: "true" });
+  }
+
+  async watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
+    const feed = new VmEventFeed(this.client);
+    await feed.start();
+    return feed.events(AbortSignal.any([signal, this.closed.signal]));
+  }
+
+  async close(): Promise<void> {
+    this.closed.abort();
+    for (const timer of this.escalations) clearTimeout(timer);
+    this.escalations.clear();
+    await this.client.close();
+  }
+
+  private async create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    let found = await this.find(identity);
+    if (found === undefined) {
+      const taken = Object.values(await this.records()).find((vm) => isGuest(vm) && vm.name_label === identity.name);
+      if (taken !== undefined) throw new TerminalError(`xenserver: the name ${identity.name} is taken by another VM (${taken.uuid})`, { reason: "name-taken" });
+      const ref = await this.client.call<string>(`clone ${identity.name}`, "VM.clone", await this.template(spec), identity.name);
+      for (const [key, value] of Object.entries(identityMetadata(identity))) {
+        await this.client.call(`label ${identity.name}`, "VM.add_to_other_config", ref, key, value);
+      }
+      const record = await this.record(ref);
+      if (record === undefined) throw new RetryableError(`xenserver: ${identity.name} vanished right after clone`, { reason: "race" });
+      found = [ref, record];
+    }
+    const [ref, vm] = found;
+    if (vm.is_a_template) {
+      // Not yet provisioned (fresh, or left half-made by a crash): size it and install it.
+      await this.resize(ref, vm, spec);
+      await this.client.call(`provision ${identity.name}`, "VM.provision", ref);
+      if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);
+    }
+    const after = await this.record(ref);
+    if (after === undefined) throw new RetryableError(`xenserver: ${identity.name} vanished right after create`, { reason: "race" });
+    return observation(after);
+  }
+
+  private async template(spec: VmSpec): Promise<string> {
+    const name = spec.disks[0]?.image ?? defaultTemplate;
+    const refs = await this.client.call<string[]>(`find template ${name}`, "VM.get_by_name_label", name);
+    for (const ref of refs) {
+      const vm = await this.record(ref);
+      if (vm?.is_a_template === true) return ref;
+    }
+    throw new NotFoundError(`xenserver: no template named ${name}`, { reason: "image-missing" });
+  }
+
+  private async resize(ref: string, vm: VmRecord, spec: VmSpec): Promise<void> {
+    const cpus = Math.max(1, Math.ceil(spec.cpus));
+    // VCPUs_at_startup may never exceed VCPUs_max: grow the maximum first, shrink it last.
+    if (cpus >= Number(vm.VCPUs_at_startup)) {
+      await this.client.call("set VCPUs", "VM.set_VCPUs_max", ref, cpus);
+      await this.client.call("set VCPUs", "VM.set_VCPUs_at_startup", ref, cpus);
+    } else {
+      await this.client.call("set VCPUs", "VM.set_VCPUs_at_startup", ref, cpus);
+      await this.client.call("set VCPUs", "VM.set_VCPUs_max", ref, cpus);
+    }
+    const bytes = spec.memoryMiB * MiB;
+    const min = Math.min(Number(vm.memory_static_min), bytes);
+    await this.client.call("set memory", "VM.set_memory_limits", ref, min, bytes, bytes, bytes);
+  }
+
+  private async powerStep(ref: string, vm: VmRecord, target: PowerTarget, name: string): Promise<void> {
+    const state = vm.power_state;
+    const what = `${target.state} ${name}`;
+    switch (target.state) {
+      case "Running":
+        if (state === "Running") return;
+        if (state === "Paused") await this.client.call(what, "VM.unpause", ref);
+        else if (state === "Suspended") await this.client.call(what, "VM.resume", ref, false, false);
+        else await this.client.call(what, "VM.start", ref, false, false);
+        return;
+      case "Paused":
+        if (state === "Paused") return;
+        if (state !== "Running") throw new InvalidTransitionError(`xenserver: cannot pause ${name}: it is ${state}`, { reason: "state" });
+        await this.client.call(what, "VM.pause", ref);
+        return;
+      case "Stopped":
+        if (state === "Halted") return;
+        await this.stop(ref, state, target, what);
+        return;
+    }
+  }
+
+  private async stop(ref: string, state: string, target: PowerTarget, what: string): Promise<void> {
+    const mode = target.mode ?? "TrySoft";
+    // Only a running guest can be asked to shut down; paused or suspended ones are pulled.
+    if (mode === "Hard" || state !== "Running") {
+      await this.client.call(what, "VM.hard_shutdown", ref);
+      return;
+    }
+    // Async: the guest takes its time, and nothing here may block on it.
+    await this.client.call(what, "Async.VM.clean_shutdown", ref);
+    if (mode === "Soft") return;
+    const timer = setTimeout(() => {
+      this.escalations.delete(timer);
+      void this.client.call(what, "VM.hard_shutdown", ref).catch(() => undefined); // already halted, or gone
+    }, (target.deadlineSeconds ?? defaultDeadlineSeconds) * 1000);
+    timer.unref();
+    this.escalations.add(timer);
+  }
+
+  private async powerNow(ref: string): Promise<PowerState | undefined> {
+    const vm = await this.record(ref);
+    const power = vm === undefined ? undefined : powerOf(vm.power_state);
+    return power === "Running" || power === "Paused" || power === "Stopped" ? power : undefined;
+  }
+
+  /** The VM disks to destroy with the VM: VDIs behind its disk VBDs. */
+  private async ownDisks(vm: VmRecord): Promise<string[]> {
+    const vdis: string[] = [];
+    for (const vbd of vm.VBDs ?? []) {
+      const record = await this.client.call<{ type: string; VDI: string }>("read disk", "VBD.get_record", vbd).catch(() => undefined);
+      if (record?.type === "Disk" && record.VDI !== nullRef) vdis.push(record.VDI);
+    }
+    return vdis;
+  }
+
+  private async ignoreState(call: Promise<unknown>): Promise<void> {
+    try {
+      await call;
+    } catch (err) {
+      if (!(isDriverError(err) && err.kind === "invalid-transition")) throw err;
+    }
+  }
+
+  private async host(): Promise<[string, HostRecord]> {
+    const [hosts, pools] = await Promise.all([
+      this.client.call<Record<string, HostRecord>>("list hosts", "host.get_all_records"),
+      this.client.call<Record<string, { master: string }>>("read pool", "pool.get_all_records"),
+    ]);
+    const picked = pickHost(hosts, this.endpointHost, Object.values(pools)[0]?.master ?? nullRef);
+    if (picked === undefined) throw new RetryableError("xenserver: the pool reports no host", { reason: "no-host" });
+    return picked;
+  }
+
+  private records(): Promise<VmRecords> {
+    return this.client.call<VmRecords>("list VMs", "VM.get_all_records");
+  }
+
+  private async record(ref: string): Promise<VmRecord | undefined> {
+    try {
+      return await this.client.call<VmRecord>("read VM", "VM.get_record", ref);
+    } catch (err) {
+      if (isDriverError(err) && err.kind === "not-found") return undefined;
+      throw err;
+    }
+  }
+
+  /** The VM carrying identity.uid (templates included: a half-made one), else the VM with uuid externalId. */
+  private async find(identity: VmIdentity): Promise<[string, VmRecord] | undefined> {
+    const entries = Object.entries(await this.records()).filter(([, vm]) => !vm.is_control_domain && vm.is_a_snapshot !== true);
+    const byUid = entries.find(([, vm]) => vm.other_config[identityKeys.uid] === identity.uid);
+    if (byUid !== undefined) return byUid;
+    if (identity.externalId === undefined) return undefined;
+    return entries.find(([, vm]) => vm.uuid === identity.externalId && !vm.is_a_template);
+  }
+
+  private async require(identity: VmIdentity): Promise<[string, VmRecord]> {
+    const found = await this.find(identity);
+    if (found === undefined || !isGuest(found[1])) throw new NotFoundError(`xenserver: no VM ${identity.name} (uid ${identity.uid})`);
+    return found;
+  }
+}

@@ -1,0 +1,110 @@
+// Scenarios beyond the conformance suite for the XenServer driver, against the FAKE XAPI
+// (tests/fakes/xapi): session expiry, host capacity, pool migration limits and credentials that
+// never leak into errors.
+import { randomUUID } from "node:crypto";
+import { inspect } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import { errorKind, type Session, type VmIdentity } from "../../drivers/contract/index.ts";
+import { XenServerDriver } from "../../drivers/xenserver/driver.ts";
+import { FakeXapiServer } from "../fakes/xapi/server.ts";
+
+const credentials = { username: "root", password: "s3cret-xapi-Pa55word" };
+const fake = await FakeXapiServer.start({ ...credentials, host: { cpus: 4, memoryGiB: 8 } });
+const driver = new XenServerDriver();
+const spec = { cpus: 1, memoryMiB: 256, disks: [{ name: "root" }] };
+
+afterAll(() => fake.stop());
+
+function identity(label: string): VmIdentity {
+  return { uid: randomUUID(), name: `xen-${label}`, namespace: "team-a", kubeName: label };
+}
+
+async function connected<T>(use: (session: Session) => Promise<T>): Promise<T> {
+  const session = await driver.connect({ endpoint: fake.url }, credentials, AbortSignal.timeout(10_000));
+  try {
+    return await use(session);
+  } finally {
+    await session.close();
+  }
+}
+
+describe("xenserver driver (FAKE XAPI)", () => {
+  it("given the host forgot every session (toolstack restart), when the driver calls again, then it logs in again and succeeds", async () => {
+    await connected(async (session) => {
+      await session.listVms();
+      const logins = fake.calls.filter((m) => m === "session.login_with_password").length;
+      fake.invalidateSessions();
+      await expect(session.listVms()).resolves.toBeInstanceOf(Array);
+      expect(fake.calls.filter((m) => m === "session.login_with_password").length).toBe(logins + 1);
+    });
+  });
+
+  it("given a VM bigger than the host's free memory, when it is started, then the error is capacity and the VM stays stopped", async () => {
+    await connected(async (session) => {
+      const big = identity("big");
+      await session.createVm(big, { ...spec, memoryMiB: 16 * 1024 });
+      const err: unknown = await session.setPower(big, { state: "Running" }).catch((e: unknown) => e);
+      expect(errorKind(err), String(err)).toBe("capacity");
+      expect((await session.observeVm(big))?.power).toBe("Stopped");
+      await session.deleteVm(big);
+    });
+  });
+
+  it("a running VM cannot be resized in place: invalid-transition, and the VM keeps its size", async () => {
+    await connected(async (session) => {
+      const vm = identity("resize");
+      await session.createVm(vm, { ...spec, power: { state: "Running" } });
+      const err: unknown = await session.updateVm(vm, { ...spec, cpus: 2 }).catch((e: unknown) => e);
+      expect(errorKind(err)).toBe("invalid-transition");
+      expect((await session.observeVm(vm))?.cpus).toBe(1);
+      await session.deleteVm(vm);
+    });
+  });
+
+  it("migration stays inside the pool: to a host outside it is unsupported, to the host the VM is on is done", async () => {
+    await connected(async (session) => {
+      const vm = identity("migrate");
+      await session.createVm(vm, { ...spec, power: { state: "Running" } });
+      const outside: unknown = await session.migrateVm(vm, { host: { endpoint: "https://10.99.0.42" }, live: true }).catch((e: unknown) => e);
+      expect(errorKind(outside)).toBe("unsupported");
+      await session.migrateVm(vm, { host: { endpoint: fake.url }, live: true });
+      expect((await session.observeVm(vm))?.power).toBe("Running");
+      await session.deleteVm(vm);
+    });
+  });
+
+  it("reports host capacity and usage from host, host_metrics and host_cpu", async () => {
+    const host = await connected((session) => session.observeHost());
+    expect(host).toMatchObject({ reachable: true, hypervisor: "XCP-ng", version: "8.3.0", capacity: { cpus: 4, memoryMiB: 8192 } });
+    expect(host.usage?.memoryUsedMiB).toBeGreaterThanOrEqual(1024); // dom0's share
+  });
+
+  describe("credentials never appear in errors", () => {
+    it("a wrong password fails as terminal, and the error does not carry the password", async () => {
+      const wrong = { username: "root", password: "wr0ng-Pa55word-do-not-leak" };
+      const err: unknown = await driver.connect({ endpoint: fake.url }, wrong, AbortSignal.timeout(10_000)).catch((e: unknown) => e);
+      expect(errorKind(err)).toBe("terminal");
+      expect((err as { reason?: string }).reason).toBe("session-authentication-failed");
+      expect(String((err as Error).message)).not.toContain(wrong.password);
+      expect(inspect(err, { depth: 10 })).not.toContain(wrong.password);
+    });
+
+    it("an error after login (host gone) does not carry the password either", async () => {
+      const doomed = await FakeXapiServer.start(credentials);
+      const session = await driver.connect({ endpoint: doomed.url }, credentials, AbortSignal.timeout(10_000));
+      await doomed.stop();
+      const err: unknown = await session.createVm(identity("gone"), spec).catch((e: unknown) => e);
+      await session.close();
+      expect(errorKind(err)).toBe("retryable");
+      expect(inspect(err, { depth: 10 })).not.toContain(credentials.password);
+    });
+
+    it("missing credentials fail as terminal before anything is sent", async () => {
+      const err: unknown = await driver.connect({ endpoint: fake.url }, undefined, AbortSignal.timeout(10_000)).catch((e: unknown) => e);
+      expect(errorKind(err)).toBe("terminal");
+      const inUrl: unknown = await driver.connect({ endpoint: `http://root:${credentials.password}@127.0.0.1:1` }, credentials, AbortSignal.timeout(10_000)).catch((e: unknown) => e);
+      expect(errorKind(inUrl)).toBe("terminal");
+      expect(String((inUrl as Error).message)).not.toContain(credentials.password);
+    });
+  });
+});

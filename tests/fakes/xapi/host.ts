@@ -1,0 +1,94 @@
+// FAKE XAPI — the one host of the fake pool: pool, host, host_metrics, host_cpu and the
+// templates and control domain every XenServer / XCP-ng host has.
+import type { XapiDatabase } from "./database.ts";
+
+const GiB = 1024 ** 3;
+
+export interface FakeHostSize {
+  cpus: number;
+  memoryGiB: number;
+}
+
+export interface FakeHostRefs {
+  pool: string;
+  host: string;
+  metrics: string;
+  dom0: string;
+  template: string;
+}
+
+/** Memory the control domain (dom0) keeps for itself. */
+export const dom0MemoryBytes = 1 * GiB;
+
+export function seedHost(db: XapiDatabase, size: FakeHostSize): FakeHostRefs {
+  const host = db.newRef();
+  const metrics = db.add("host_metrics", { memory_total: size.memoryGiB * GiB, memory_free: size.memoryGiB * GiB - dom0MemoryBytes, live: true });
+  const cpus: string[] = [];
+  for (let i = 0; i < size.cpus; i++) cpus.push(db.add("host_cpu", { number: i, host, utilisation: 0.05 + 0.01 * i, vendor: "GenuineIntel" }));
+  const dom0 = db.add("VM", vmDefaults({
+    name_label: "Control domain on host: fake-xcp-1",
+    is_control_domain: true,
+    power_state: "Running",
+    resident_on: host,
+    domid: 0,
+    memory_static_max: dom0MemoryBytes,
+    memory_dynamic_max: dom0MemoryBytes,
+    VCPUs_max: size.cpus,
+    VCPUs_at_startup: size.cpus,
+  }));
+  db.add("host", {
+    name_label: "fake-xcp-1",
+    hostname: "fake-xcp-1",
+    address: "127.0.0.1",
+    enabled: true,
+    API_version_major: 2,
+    API_version_minor: 21,
+    software_version: { product_brand: "XCP-ng", product_version: "8.3.0", platform_name: "XCP", xapi: "24.19" },
+    cpu_info: { cpu_count: String(size.cpus), vendor: "GenuineIntel" },
+    host_CPUs: cpus,
+    metrics,
+    resident_VMs: [dom0],
+    other_config: {},
+  }, host);
+  const template = db.add("VM", vmDefaults({
+    name_label: "Other install media",
+    is_a_template: true,
+    is_default_template: true,
+    memory_static_max: 256 * 1024 ** 2,
+    memory_dynamic_max: 256 * 1024 ** 2,
+    other_config: { disks: '<provision><disk device="0" size="10737418240" sr="" bootable="true" type="system"/></provision>' },
+  }));
+  const pool = db.add("pool", { name_label: "fake-pool", master: host, other_config: {} });
+  return { pool, host, metrics, dom0, template };
+}
+
+/** The fields of a VM record the fake keeps (a subset of the XenAPI VM class). */
+export function vmDefaults(fields: Record<string, unknown>): Record<string, unknown> {
+  return {
+    name_label: "",
+    name_description: "",
+    power_state: "Halted",
+    is_a_template: false,
+    is_default_template: false,
+    is_a_snapshot: false,
+    is_control_domain: false,
+    resident_on: "OpaqueRef:NULL",
+    affinity: "OpaqueRef:NULL",
+    domid: -1,
+    VCPUs_max: 1,
+    VCPUs_at_startup: 1,
+    memory_static_min: 128 * 1024 ** 2,
+    memory_static_max: 256 * 1024 ** 2,
+    memory_dynamic_min: 128 * 1024 ** 2,
+    memory_dynamic_max: 256 * 1024 ** 2,
+    other_config: {},
+    tags: [],
+    VBDs: [],
+    VIFs: [],
+    guest_metrics: "OpaqueRef:NULL",
+    allowed_operations: [],
+    current_operations: {},
+    blocked_operations: {},
+    ...fields,
+  };
+}

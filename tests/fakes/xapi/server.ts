@@ -1,0 +1,196 @@
+// FAKE XAPI — a XenServer / XCP-ng host's JSON-RPC endpoint (POST /jsonrpc), in-process on a
+// loopback port, for the XenServer driver's tests. Written from the published XenAPI reference:
+// session.login_with_password, <class>.get_all_records / get_record / get_by_uuid, the VM
+// lifecycle, Async.* calls returning tasks, event.inject and event.from with tokens. It keeps
+// state, enforces the power-state rules and answers with XAPI's own error codes. It is a fake:
+// no hypervisor runs behind it.
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { XapiDatabase, type XapiRecord } from "./database.ts";
+import { type FakeHostRefs, type FakeHostSize, seedHost } from "./host.ts";
+import { FakeVms, XapiFault } from "./vm.ts";
+
+export interface FakeXapiOptions {
+  username?: string;
+  password?: string;
+  host?: FakeHostSize;
+}
+
+type Handler = (args: unknown[]) => unknown;
+
+export class FakeXapiServer {
+  readonly db = new XapiDatabase();
+  readonly refs: FakeHostRefs;
+  readonly vms: FakeVms;
+  /** Every method called, in order (tests check e.g. that a re-login happened). */
+  readonly calls: string[] = [];
+  private readonly username: string;
+  private readonly password: string;
+  private readonly sessions = new Set<string>();
+  private readonly methods: Record<string, Handler>;
+  private readonly server: Server;
+  private readonly stopping = new AbortController();
+
+  private constructor(options: FakeXapiOptions) {
+    this.username = options.username ?? "root";
+    this.password = options.password ?? "fake-xapi-password";
+    const size = options.host ?? { cpus: 8, memoryGiB: 32 };
+    this.refs = seedHost(this.db, size);
+    this.vms = new FakeVms(this.db, this.refs, size.memoryGiB * 1024 ** 3);
+    this.methods = this.table();
+    this.server = createServer((req, res) => void this.serve(req, res));
+  }
+
+  static async start(options: FakeXapiOptions = {}): Promise<FakeXapiServer> {
+    const fake = new FakeXapiServer(options);
+    await new Promise<void>((resolve) => fake.server.listen(0, "127.0.0.1", resolve));
+    return fake;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Forgets every session, as a toolstack restart does: the next call gets SESSION_INVALID. */
+  invalidateSessions(): void {
+    this.sessions.clear();
+  }
+
+  /** Stops listening and cuts every open connection (long-polling event.from included). */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let id: unknown = null;
+    try {
+      if (req.method !== "POST" || req.url?.split("?")[0] !== "/jsonrpc") {
+        res.writeHead(404).end();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const request = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { id?: unknown; method?: unknown; params?: unknown };
+      id = request.id ?? null;
+      const result = await this.call(String(request.method), Array.isArray(request.params) ? request.params : []);
+      reply(res, { jsonrpc: "2.0", result: result ?? "", id });
+    } catch (err) {
+      const fault = err instanceof XapiFault ? err : new XapiFault("INTERNAL_ERROR", [String(err)]);
+      reply(res, { jsonrpc: "2.0", error: { code: 1, message: fault.code, data: fault.params }, id });
+    }
+  }
+
+  private call(method: string, params: unknown[]): unknown {
+    this.calls.push(method);
+    if (method === "session.login_with_password") return this.login(params);
+    if (method === "system.listMethods") return Object.keys(this.methods);
+    const [session, ...args] = params;
+    if (method === "session.logout") {
+      this.sessions.delete(String(session));
+      return "";
+    }
+    const async = method.startsWith("Async.");
+    const handler = this.methods[async ? method.slice("Async.".length) : method];
+    if (handler === undefined) throw new XapiFault("MESSAGE_METHOD_UNKNOWN", [method]);
+    if (!this.sessions.has(String(session))) throw new XapiFault("SESSION_INVALID", [String(session)]);
+    if (!async) return handler(args);
+    return this.task(method, () => handler(args));
+  }
+
+  private login(params: unknown[]): string {
+    const [user, password] = params;
+    if (user !== this.username || password !== this.password) throw new XapiFault("SESSION_AUTHENTICATION_FAILED", [String(user), "Authentication failure"]);
+    const session = `OpaqueRef:${randomUUID()}`;
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** An Async.* call: a task object that settles when the work does. */
+  private task(name: string, work: () => unknown): string {
+    const ref = this.db.add("task", { name_label: name, status: "pending", progress: 0, result: "", error_info: [] });
+    void (async () => {
+      try {
+        const result = await work();
+        this.db.update(ref, { status: "success", progress: 1, result: typeof result === "string" ? result : "" });
+      } catch (err) {
+        const fault = err instanceof XapiFault ? err : new XapiFault("INTERNAL_ERROR", [String(err)]);
+        this.db.update(ref, { status: "failure", progress: 1, error_info: [fault.code, ...fault.params] });
+      }
+    })();
+    return ref;
+  }
+
+  private async eventFrom(classes: string[], token: string, timeoutSeconds: number): Promise<unknown> {
+    const lowered = classes.map((c) => c.toLowerCase());
+    if (token === "") return { events: this.db.snapshot(lowered), valid_ref_counts: this.db.validRefCounts(lowered), token: this.db.token() };
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    for (;;) {
+      const events = this.db.since(token, lowered);
+      if (events === undefined) throw new XapiFault("EVENTS_LOST");
+      const left = deadline - Date.now();
+      if (events.length > 0 || left <= 0 || this.stopping.signal.aborted) {
+        return { events, valid_ref_counts: this.db.validRefCounts(lowered), token: this.db.token() };
+      }
+      await this.db.waitForEvent(left, this.stopping.signal);
+    }
+  }
+
+  private table(): Record<string, Handler> {
+    const vms = this.vms;
+    const db = this.db;
+    const table: Record<string, Handler> = {
+      "event.from": ([classes, token, timeout]) => this.eventFrom(classes as string[], String(token), Number(timeout)),
+      "event.inject": ([cls, ref]) => {
+        db.update(String(ref), {});
+        void cls;
+        return db.token();
+      },
+      "VM.get_by_name_label": ([name]) => db.all("VM").filter(([, r]) => r["name_label"] === name).map(([ref]) => ref),
+      "VM.clone": ([vm, name]) => vms.clone(vm, name),
+      "VM.provision": ([vm]) => vms.provision(vm),
+      "VM.set_is_a_template": ([vm, value]) => vms.set(vm, { is_a_template: value === true }),
+      "VM.set_name_description": ([vm, value]) => vms.set(vm, { name_description: String(value) }),
+      "VM.add_to_other_config": ([vm, key, value]) => vms.addToOtherConfig(vm, key, value),
+      "VM.remove_from_other_config": ([vm, key]) => vms.removeFromOtherConfig(vm, key),
+      "VM.set_VCPUs_max": ([vm, n]) => vms.setHalted(vm, { VCPUs_max: Number(n) }),
+      "VM.set_VCPUs_at_startup": ([vm, n]) => vms.setHalted(vm, { VCPUs_at_startup: Number(n) }),
+      "VM.set_memory_limits": ([vm, smin, smax, dmin, dmax]) =>
+        vms.setHalted(vm, { memory_static_min: Number(smin), memory_static_max: Number(smax), memory_dynamic_min: Number(dmin), memory_dynamic_max: Number(dmax) }),
+      "VM.set_affinity": ([vm, host]) => vms.set(vm, { affinity: String(host) }),
+      "VM.start": ([vm, paused]) => vms.start(vm, paused === true),
+      "VM.clean_shutdown": ([vm]) => vms.cleanShutdown(vm),
+      "VM.hard_shutdown": ([vm]) => vms.hardShutdown(vm),
+      "VM.pause": ([vm]) => vms.pause(vm),
+      "VM.unpause": ([vm]) => vms.unpause(vm),
+      "VM.destroy": ([vm]) => vms.destroy(vm),
+      "task.destroy": ([task]) => db.remove(String(task)),
+    };
+    for (const cls of ["VM", "host", "host_metrics", "host_cpu", "pool", "task"]) {
+      table[`${cls}.get_all_records`] = () => Object.fromEntries(db.all(cls));
+      table[`${cls}.get_all`] = () => db.all(cls).map(([ref]) => ref);
+      table[`${cls}.get_record`] = ([ref]) => this.record(cls, ref);
+      table[`${cls}.get_by_uuid`] = ([uuid]) => {
+        const found = db.all(cls).find(([, r]) => r["uuid"] === uuid);
+        if (found === undefined) throw new XapiFault("UUID_INVALID", [cls, String(uuid)]);
+        return found[0];
+      };
+    }
+    return table;
+  }
+
+  private record(cls: string, ref: unknown): XapiRecord {
+    const record = typeof ref === "string" ? this.db.get(cls, ref) : undefined;
+    if (record === undefined) throw new XapiFault("HANDLE_INVALID", [cls, String(ref)]);
+    return record;
+  }
+}
+
+function reply(res: ServerResponse, body: unknown): void {
+  const text = JSON.stringify(body);
+  // xen-api checks the content type exactly: anything else means "no JSON-RPC, try XML-RPC".
+  res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
+}
