@@ -109,10 +109,15 @@ export function toDriverError(err: unknown, what: string): DriverError {
   }
   if (err instanceof ConnectionLostError) return new RetryableError(`${what}: ${err.message}`, { reason: "connection-lost", cause: err });
   if (err instanceof XdrError) return new RetryableError(`${what}: malformed reply (${err.message})`, { reason: "protocol", cause: err });
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code === "ECONNREFUSED" || e?.code === "ENOENT" || e?.code === "ECONNRESET" || e?.code === "EPIPE" || e?.code === "ETIMEDOUT") {
-    return new RetryableError(`${what}: ${e.message}`, { reason: "connection-refused", cause: err });
-  }
+  return fromSystemError(err, what);
+}
+
+const connectionErrnos = new Set(["ECONNREFUSED", "ENOENT", "ECONNRESET", "EPIPE", "ETIMEDOUT"]);
+
+/** Socket errors (daemon down, stale socket file) and aborts: all worth retrying. */
+function fromSystemError(err: unknown, what: string): DriverError {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e?.code !== undefined && connectionErrnos.has(e.code)) return new RetryableError(`${what}: ${e.message}`, { reason: "connection-refused", cause: err });
   if (e?.name === "AbortError" || e?.name === "TimeoutError") return new RetryableError(`${what}: ${e.message}`, { reason: "aborted", cause: err });
   return new RetryableError(`${what}: ${e?.message ?? String(err)}`, { cause: err });
 }

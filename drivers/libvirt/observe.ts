@@ -46,21 +46,32 @@ export async function observeDomain(remote: LibvirtRemote, dom: DomainRef): Prom
   try {
     const [xml, state] = await Promise.all([remote.getXmlDesc(dom), remote.getState(dom)]);
     const facts = parseDomainXml(xml);
+    const power = powerOf(state.state, state.reason);
+    const addresses = power === "Running" && facts.macs.length > 0 ? await addressesOf(remote, dom) : [];
     const identity = identityOf(facts);
     const observation: VmObservation = {
       externalId: uuidToString(dom.uuid),
       name: dom.name,
       managed: identity !== undefined,
-      power: powerOf(state.state, state.reason),
+      power,
       cpus: facts.cpus,
       memoryMiB: facts.memoryMiB,
-      addresses: [],
+      addresses,
     };
     if (identity) observation.identity = identity;
     return { dom, facts, observation };
   } catch (err) {
     if (isVirError(err, VirErr.NO_DOMAIN)) return undefined;
     throw err;
+  }
+}
+
+/** DHCP-leased addresses; none (not an error) when the host cannot tell, e.g. a bridge without leases. */
+async function addressesOf(remote: LibvirtRemote, dom: DomainRef): Promise<string[]> {
+  try {
+    return (await remote.interfaceAddresses(dom)).flatMap((i) => i.addrs);
+  } catch {
+    return [];
   }
 }
 

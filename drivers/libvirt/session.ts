@@ -212,14 +212,17 @@ export class LibvirtSession implements Session {
       if (disk.sizeGiB !== undefined) opts.sizeGiB = disk.sizeGiB;
       await createDisk(path, opts);
     }
-    const networks = spec.networks ?? [{ name: "default" }];
-    for (const n of networks) {
-      const bridge = n.bridge ?? (n.network ? undefined : this.settings.defaultBridge);
-      if (bridge) plan.nics.push({ kind: "bridge", bridge });
-      else plan.nics.push({ kind: "network", network: n.network ?? this.settings.defaultNetwork ?? "default" });
-    }
+    plan.nics = this.nics(spec);
     if (spec.console !== false) plan.consoleLog = this.consoleLogOf(identity);
     return plan;
+  }
+
+  /** Spec networks to NICs: a named bridge or libvirt network, else the host's defaults. */
+  private nics(spec: VmSpec): DomainPlan["nics"] {
+    return (spec.networks ?? [{ name: "default" }]).map((n) => {
+      const bridge = n.bridge ?? (n.network ? undefined : this.settings.defaultBridge);
+      return bridge ? { kind: "bridge", bridge } : { kind: "network", network: n.network ?? this.settings.defaultNetwork ?? "default" };
+    });
   }
 
   private async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {

@@ -62,7 +62,6 @@ describe("libvirt driver on qemu:///system", () => {
       const log = session.consoleLogOf(identity);
       await vi.waitFor(async () => expect(await readFile(log, "utf8").catch(() => "")).toContain("omnivisor-tiny-vm: ready"), { timeout: 60_000, interval: 500 });
       expect(await readFile(log, "utf8")).toMatch(/omnivisor-tiny-vm: disk vda \d+ sectors/);
-
       // when it is deleted, the overlay and the log go with it; the base image stays
       await session.deleteVm(identity);
       expect(await exists(overlay)).toBe(false);
@@ -94,6 +93,22 @@ describe("libvirt driver on a simulated host (test driver, node XML)", () => {
       expect((await session.observeHost()).vms).toEqual({ total: 1, running: 1, paused: 0, stopped: 0 });
       await session.deleteVm(identity);
     } finally {
+      await session.close();
+    }
+  });
+});
+
+describe("libvirt driver: guest addresses", () => {
+  it("observes the interface addresses of a running VM (test driver: it leases fake ones on its default network)", async () => {
+    const session = await driver.connect({ endpoint: "test+unix:///default?socket=/run/libvirt/libvirt-sock" }, undefined, AbortSignal.timeout(10_000));
+    const identity = { uid: randomUUID(), name: `lv-addr-${id}`, namespace: "sim", kubeName: "addr" };
+    try {
+      const stopped = await session.createVm(identity, { cpus: 1, memoryMiB: 64, disks: [], networks: [{ name: "nic0", network: "default" }] });
+      expect(stopped.addresses).toEqual([]);
+      await session.setPower(identity, { state: "Running" });
+      expect((await session.observeVm(identity))?.addresses).toEqual([expect.stringMatching(/^\d+\.\d+\.\d+\.\d+$/)]);
+    } finally {
+      await session.deleteVm(identity);
       await session.close();
     }
   });

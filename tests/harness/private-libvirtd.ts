@@ -114,7 +114,14 @@ export async function startPrivateLibvirtd(name: string, opts: PrivateLibvirtdOp
     return Number(text.trim()) || undefined;
   };
 
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    // Leave nothing behind when the daemon never came up.
+    for (const s of supervisors) if (s.exitCode === null) s.kill("SIGTERM");
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   pid = await readPid();
 
   const daemon: PrivateLibvirtd = {

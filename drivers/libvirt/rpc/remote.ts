@@ -202,6 +202,23 @@ export class LibvirtRemote {
     return (await this.rpc.call(Proc.DOMAIN_GET_XML_DESC, (w) => (writeDomainRef(w, dom), w.uint(flags)))).string();
   }
 
+  /** Guest IP addresses; source 0 = the libvirt network's DHCP leases (no guest agent needed). */
+  async interfaceAddresses(dom: DomainRef, source = 0): Promise<{ name: string; mac?: string; addrs: string[] }[]> {
+    const r = await this.rpc.call(Proc.DOMAIN_INTERFACE_ADDRESSES, (w) => (writeDomainRef(w, dom), w.uint(source).uint(0)));
+    return r.array((x) => {
+      const name = x.string();
+      const mac = x.optionalString();
+      // remote_domain_ip_addr: type, address, prefix length
+      const addrs = x.array((a) => {
+        a.int();
+        const addr = a.string();
+        a.uint();
+        return addr;
+      });
+      return mac === undefined ? { name, addrs } : { name, mac, addrs };
+    });
+  }
+
   /** An element in our own namespace under <metadata>; rejects with VIR_ERR_NO_DOMAIN_METADATA when absent. */
   async getMetadata(dom: DomainRef, nsUri: string, impact = Affect.Current): Promise<string> {
     const r = await this.rpc.call(Proc.DOMAIN_GET_METADATA, (w) => {

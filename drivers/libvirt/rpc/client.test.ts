@@ -1,0 +1,106 @@
+// The RPC client against a scripted fake daemon on a unix socket: replies matched by serial even
+// out of order, errors carried as LibvirtCallError, PING answered with PONG, and a daemon that
+// goes silent (no close, as behind a dead network) detected by keepalive.
+import { mkdtemp, rm } from "node:fs/promises";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { ConnectionLostError, LibvirtCallError, RpcClient } from "./client.ts";
+import { KEEPALIVE_PROC_PING, KEEPALIVE_PROC_PONG, KEEPALIVE_PROGRAM, MessageStatus, MessageType, PacketSplitter, REMOTE_PROGRAM, decodePacket, encodePacket, type Packet } from "./protocol.ts";
+import { XdrWriter } from "./xdr.ts";
+
+let cleanup: (() => Promise<void>) | undefined;
+afterEach(async () => {
+  await cleanup?.();
+  cleanup = undefined;
+});
+
+/** A fake daemon: hands every decoded packet to `onPacket` with the socket to answer on. */
+interface FakeDaemon {
+  client: (k?: { intervalSeconds: number; count: number }) => Promise<RpcClient>;
+  /** The daemon's side of each accepted connection. */
+  sockets: Socket[];
+}
+
+async function fakeDaemon(onPacket: (p: Packet, socket: Socket) => void): Promise<FakeDaemon> {
+  const dir = await mkdtemp(join(tmpdir(), "omni-rpc-"));
+  const path = join(dir, "sock");
+  const sockets: Socket[] = [];
+  const server: Server = createServer((socket) => {
+    sockets.push(socket);
+    const splitter = new PacketSplitter();
+    socket.on("data", (chunk: Buffer) => splitter.push(chunk).forEach((p) => onPacket(decodePacket(p), socket)));
+    socket.on("error", () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  const clients: RpcClient[] = [];
+  cleanup = async () => {
+    clients.forEach((c) => c.close());
+    await new Promise((r) => server.close(r));
+    await rm(dir, { recursive: true, force: true });
+  };
+  return {
+    sockets,
+    client: async (keepalive = { intervalSeconds: 0, count: 0 }) => {
+      const socket = createConnection(path);
+      await new Promise((r) => socket.once("connect", r));
+      const c = new RpcClient(socket, keepalive);
+      clients.push(c);
+      return c;
+    },
+  };
+}
+
+function reply(socket: Socket, serial: number, proc: number, body: Buffer, status: number = MessageStatus.Ok): void {
+  socket.write(encodePacket({ prog: REMOTE_PROGRAM, vers: 1, proc, type: MessageType.Reply, serial, status }, body));
+}
+
+describe("RpcClient", () => {
+  it("matches replies to calls by serial, also when the daemon answers out of order", async () => {
+    const held: Packet[] = [];
+    const daemon = await fakeDaemon((p, socket) => {
+      held.push(p);
+      if (held.length < 2) return;
+      // Answer the second call first.
+      for (const call of held.reverse()) reply(socket, call.header.serial, call.header.proc, new XdrWriter().int(call.header.proc * 10).bytes());
+    });
+    const client = await daemon.client();
+    const [a, b] = await Promise.all([client.call(3), client.call(4)]);
+    expect([a.int(), b.int()]).toEqual([30, 40]);
+  });
+
+  it("rejects a failed call with the daemon's virError code and message", async () => {
+    const daemon = await fakeDaemon((p, socket) => {
+      const err = new XdrWriter().int(42).int(10).optionalString("Domain not found: no domain with matching name 'x'").int(2);
+      err.bool(false).optionalString(undefined).optionalString(undefined).optionalString(undefined).int(0).int(0).bool(false);
+      reply(socket, p.header.serial, p.header.proc, err.bytes(), MessageStatus.Error);
+    });
+    const err = (await (await daemon.client()).call(23).catch((e: unknown) => e)) as LibvirtCallError;
+    expect(err).toBeInstanceOf(LibvirtCallError);
+    expect(err.remote.code).toBe(42);
+    expect(err.message).toMatch(/Domain not found/);
+  });
+
+  it("answers the daemon's PING with PONG", async () => {
+    let pong: (() => void) | undefined;
+    const gotPong = new Promise<void>((r) => (pong = r));
+    const daemon = await fakeDaemon((p) => {
+      if (p.header.prog === KEEPALIVE_PROGRAM && p.header.proc === KEEPALIVE_PROC_PONG) pong?.();
+    });
+    await daemon.client();
+    await new Promise((r) => setImmediate(r)); // let the server accept
+    daemon.sockets[0]?.write(encodePacket({ prog: KEEPALIVE_PROGRAM, vers: 1, proc: KEEPALIVE_PROC_PING, type: MessageType.Message, serial: 0, status: MessageStatus.Ok }));
+    await gotPong;
+  });
+
+  it("declares a silent daemon lost after the keepalive count, failing calls in flight as ConnectionLostError", async () => {
+    const daemon = await fakeDaemon(() => undefined); // never answers anything, never closes
+    const client = await daemon.client({ intervalSeconds: 0.05, count: 3 });
+    const closed = new Promise<Error>((r) => client.onClose(r));
+    const call = client.call(4).catch((e: unknown) => e);
+    expect(await call).toBeInstanceOf(ConnectionLostError);
+    expect((await closed).message).toMatch(/keepalive timeout/);
+    expect(client.closed).toBe(true);
+  });
+});
