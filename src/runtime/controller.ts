@@ -10,7 +10,7 @@ import { Informer, type IndexFn } from "./informer.ts";
 import { describeError, statusCode, type Logger } from "./log.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import { ResourceClient, keyOf, type KubeObject, type ResourceType } from "./resource.ts";
-import { OwnWrites, sameJson, statusOnlyChange } from "./status.ts";
+import { sameJson, statusOnlyChange } from "./status.ts";
 import { WorkQueue } from "./work-queue.ts";
 
 export interface ReconcileResult {
@@ -78,9 +78,11 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
   readonly informer: Informer<T>;
   readonly queue: WorkQueue;
   private readonly client: ResourceClient<T>;
-  private readonly ownWrites = new OwnWrites();
-  /** The status we last applied per key and the version it produced (the cache may lag behind it). */
-  private readonly lastWritten = new Map<string, { resourceVersion: string; status: unknown }>();
+  /**
+   * The status we last applied (or are applying) per key, and the version it produced. Recorded
+   * before the apply: its watch event can arrive before the apply's response does.
+   */
+  private readonly ourStatus = new Map<string, { status: unknown; resourceVersion?: string }>();
   private readonly options: ControllerOptions<T, S>;
   private readonly deps: ControllerDeps;
   private readonly log: Logger;
@@ -100,12 +102,14 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
       added: (obj) => this.queue.add(keyOf(obj.metadata)),
       updated: (old, obj) => {
         // Our own status write comes back as an update: it needs no pass of its own.
-        if (this.ownWrites.consume(obj.metadata.resourceVersion) && statusOnlyChange(old, obj)) return;
-        this.queue.add(keyOf(obj.metadata));
+        const key = keyOf(obj.metadata);
+        const ours = this.ourStatus.get(key);
+        if (ours && statusOnlyChange(old, obj) && sameJson(obj.status, ours.status)) return;
+        this.queue.add(key);
       },
       deleted: (obj) => {
         this.queue.forget(keyOf(obj.metadata));
-        this.lastWritten.delete(keyOf(obj.metadata));
+        this.ourStatus.delete(keyOf(obj.metadata));
       },
     });
   }
@@ -160,7 +164,12 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     const log = this.log.with({ key });
     const { metrics } = this.deps;
     const stopTimer = metrics.reconcileDuration.startTimer({ controller: this.name });
-    const status = structuredClone((obj.status ?? {}) as S);
+    // Start from the newest status known: the cache may not have seen our last write yet, and a
+    // pass built on an older status would rewrite it (with fresh transition times).
+    const last = this.ourStatus.get(key);
+    const cacheLags = last?.resourceVersion !== undefined && newer(last.resourceVersion, obj.metadata.resourceVersion);
+    const current = cacheLags ? last.status : (obj.status ?? {});
+    const status = structuredClone(current) as S;
     const generation = obj.metadata.generation;
     const ctx = this.context(key, obj, status, log);
     let result: ReconcileResult | void = undefined;
@@ -175,7 +184,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     }
     if (this.stopWorkers.signal.aborted) return; // leadership lost mid-pass: write nothing more
     try {
-      await this.writeStatus(key, obj, status, log);
+      await this.writeStatus(key, obj, { current, next: status }, log);
     } catch (err) {
       failure ??= err;
     }
@@ -206,18 +215,17 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     log.warn("reconcile failed; retrying after backoff", { error: message, attempt: this.queue.failuresOf(key), delayMs: delay });
   }
 
-  private async writeStatus(key: string, obj: T, status: S, log: Logger): Promise<void> {
-    const last = this.lastWritten.get(key);
-    const current = last && newer(last.resourceVersion, obj.metadata.resourceVersion) ? last.status : (obj.status ?? {});
+  private async writeStatus(key: string, obj: T, { current, next: status }: { current: unknown; next: S }, log: Logger): Promise<void> {
     if (sameJson(status, current)) return;
+    this.ourStatus.set(key, { status });
     try {
       const written = await this.client.applyStatus(obj.metadata, status);
       const rv = written.metadata?.resourceVersion;
-      this.ownWrites.record(rv);
-      if (rv) this.lastWritten.set(key, { resourceVersion: rv, status });
+      this.ourStatus.set(key, { status, resourceVersion: rv });
       this.deps.metrics.statusWrites.inc({ controller: this.name });
-      log.debug("status written", { resourceVersion: written.metadata?.resourceVersion });
+      log.debug("status written", { resourceVersion: rv });
     } catch (err) {
+      this.ourStatus.delete(key);
       if (statusCode(err) === 404) return; // deleted meanwhile
       throw err;
     }

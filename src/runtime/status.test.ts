@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { OwnWrites, sameJson, statusOnlyChange } from "./status.ts";
+import { sameJson, statusOnlyChange } from "./status.ts";
 
 describe("status helpers", () => {
   it("compares JSON regardless of key order and undefined fields", () => {
@@ -12,12 +12,5 @@ describe("status helpers", () => {
     expect(statusOnlyChange(base, { ...base, metadata: { ...base.metadata, resourceVersion: "2" }, status: { doubled: 4 } })).toBe(true);
     expect(statusOnlyChange(base, { ...base, spec: { size: 2 } })).toBe(false);
     expect(statusOnlyChange(base, { ...base, metadata: { ...base.metadata, finalizers: ["x"] } })).toBe(false);
-  });
-
-  it("recognises each of our own writes once", () => {
-    const own = new OwnWrites(2);
-    own.record("5");
-    expect(own.consume("5")).toBe(true);
-    expect(own.consume("5")).toBe(false);
   });
 });

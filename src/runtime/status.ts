@@ -1,6 +1,6 @@
-// Status is written once per reconcile pass, and only when it differs from what the cache holds.
-// The writes are remembered by resourceVersion so the watch event each one causes is recognised
-// as our own status-only update and does not trigger another pass.
+// Status is written once per reconcile pass, and only when it differs from what the cache holds;
+// the watch event each write causes is recognised as our own status-only update (same status as
+// we applied, nothing else changed) and does not trigger another pass.
 import type { KubeObject } from "./resource.ts";
 
 /** JSON equality with key order ignored (what the API server gives back is reordered). */
@@ -23,25 +23,4 @@ export function statusOnlyChange(old: KubeObject, next: KubeObject): boolean {
     return { ...o, metadata: meta, status: undefined };
   };
   return sameJson(strip(old), strip(next));
-}
-
-/** resourceVersions our own status writes produced, bounded. */
-export class OwnWrites {
-  private readonly versions = new Set<string>();
-  private readonly limit: number;
-
-  constructor(limit = 10_000) {
-    this.limit = limit;
-  }
-
-  record(resourceVersion: string | undefined): void {
-    if (!resourceVersion) return;
-    if (this.versions.size >= this.limit) this.versions.delete(this.versions.values().next().value!);
-    this.versions.add(resourceVersion);
-  }
-
-  /** True (once) if this version came from our own write. */
-  consume(resourceVersion: string | undefined): boolean {
-    return resourceVersion !== undefined && this.versions.delete(resourceVersion);
-  }
 }

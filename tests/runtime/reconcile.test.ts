@@ -17,7 +17,7 @@ const ns = `rt-reconcile-${process.pid}`;
 
 describe("reconciling widgets", () => {
   let running: InProcessController;
-  const attempts = new Map<string, number[]>();
+  const attempts = new Map<string, number[]>(); // "key@generation" → times of passes
 
   beforeAll(async () => {
     await installWidgets(admin, operator);
@@ -28,7 +28,10 @@ describe("reconciling widgets", () => {
         identity: "in-process",
         namespace: ns,
         backoff: { baseMs: 100, capMs: 60_000 },
-        onAttempt: (key) => attempts.set(key, [...(attempts.get(key) ?? []), performance.now()]),
+        onAttempt: (key, generation) => {
+          const k = `${key}@${generation}`;
+          attempts.set(k, [...(attempts.get(k) ?? []), performance.now()]);
+        },
       }),
     );
   });
@@ -69,15 +72,22 @@ describe("reconciling widgets", () => {
   });
 
   it("given a widget whose reconcile keeps failing, then retries back off exponentially and one Event aggregates them", async () => {
+    // reconciled once while healthy (finalizer in place), so later passes come only from retries
+    await applyWidget(admin, ns, "broken", { size: 1 });
+    await waitFor("broken reconciled", async () => ((await getWidget(admin, ns, "broken")).status?.doubled === 2 ? true : undefined));
     await applyWidget(admin, ns, "broken", { fail: true });
-    const key = `${ns}/broken`;
+    const key = `${ns}/broken@${(await getWidget(admin, ns, "broken")).metadata.generation}`;
     const times = await waitFor("six failed attempts", () => {
       const t = attempts.get(key) ?? [];
       return t.length >= 6 ? [...t] : undefined;
     }, { timeoutMs: 30_000 });
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
-    // Each gap at least 1.5× the one before (doubling, minus timer and API latency jitter).
-    for (let i = 1; i < gaps.length; i++) expect(gaps[i]!, `gaps ${gaps.map(Math.round).join(", ")} ms`).toBeGreaterThan(gaps[i - 1]! * 1.5);
+    // Timers never fire early: the n-th retry waits at least base · 2^n (100, 200, 400, …), and
+    // each gap is longer than the one before — growing, not a hot loop. (The first gap also holds
+    // the one status write, Synced=False, so growth is compared from the second on.)
+    const shown = `gaps ${gaps.map(Math.round).join(", ")} ms`;
+    gaps.forEach((gap, i) => expect(gap, shown).toBeGreaterThanOrEqual(100 * 2 ** i - 2));
+    for (let i = 2; i < gaps.length; i++) expect(gaps[i]!, shown).toBeGreaterThan(gaps[i - 1]!);
 
     const w = await getWidget(admin, ns, "broken");
     expect(w.status?.conditions?.find((c) => c.type === "Synced")).toMatchObject({ status: "False", reason: "ReconcileError", message: "widget asked to fail" });
