@@ -1,14 +1,10 @@
-// libvirt driver micro-benchmark: define+start+stop+undefine of N VMs (default 20) through the
-// driver vs the same through virsh, in the same run, on the same libvirtd, with the same domain
-// XML and the same qcow2 disks. Guests are started without waiting for them to boot (virsh does
-// not wait either); stop is a hard stop (destroy) in both.
-//   driver, one at a time   the driver's own cost per VM (one session, calls in sequence)
-//   driver, all at once     what the operator does: N creates in parallel on one connection
-//   virsh, one session      `virsh "define a; start a; ..."`: one process, one connection
-//   virsh, per command      one virsh process per command, as a shell loop would run it
-// Usage: node bench/drivers-libvirt.ts [--vms N] [--uri qemu:///system] [--virt-type qemu|kvm] [--json FILE]
+// The libvirt side of the driver micro-benchmark (bench/drivers.ts runs it beside Docker's): the
+// libvirt driver (remote protocol, one session) vs virsh (one process per step), on the same
+// libvirtd, with the same domain XML and the same qcow2 disks. Guests are started without waiting
+// for them to boot (virsh does not wait either); stop is a hard stop (destroy) in both.
+// Run alone: node bench/drivers-libvirt.ts [--vms N] [--uri qemu:///system] [--virt-type qemu|kvm]
 import { execFile } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,119 +14,88 @@ import { domainXml } from "../drivers/libvirt/domain-xml.ts";
 import { LibvirtDriver } from "../drivers/libvirt/index.ts";
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { vms: { type: "string" }, uri: { type: "string" }, "virt-type": { type: "string" }, json: { type: "string" } } });
-const count = Number(values.vms ?? 20);
-const uri = values.uri ?? "qemu:///system";
-const virtType = (values["virt-type"] ?? "qemu") as "qemu" | "kvm";
-const tag = randomBytes(3).toString("hex");
-const dir = join(tmpdir(), `omni-bench-lv-${tag}`);
 const spec: VmSpec = { cpus: 1, memoryMiB: 64, disks: [{ name: "root", sizeGiB: 1 }], networks: [], console: true };
 
-interface Result {
-  method: string;
-  defineStartMs: number;
-  stopUndefineMs: number;
-  totalMs: number;
-  perVmMs: number;
+const phases = ["define", "start", "stop", "undefine"] as const;
+/** One way of driving a VM's lifecycle, phase by phase (the shape bench/drivers.ts expects). */
+type Steps = Record<(typeof phases)[number], (name: string) => Promise<void>>;
+
+export function libvirtBench(uri = "qemu:///system", virtType: "qemu" | "kvm" = "qemu") {
+  return {
+    name: `libvirt (${uri}, ${virtType})`,
+    labels: { driver: "libvirt driver (remote protocol)", cli: "virsh" },
+    async setup(prefix: string): Promise<{ driver: Steps; cli: Steps; cleanup: () => Promise<void> }> {
+      const dir = join(tmpdir(), `omni-${prefix}`);
+      await mkdir(dir, { recursive: true });
+      const session = await new LibvirtDriver().connect({ endpoint: uri, libvirt: { virtType, diskDir: dir } }, undefined, AbortSignal.timeout(10_000));
+      const identities = new Map<string, VmIdentity>();
+      const id = (name: string): VmIdentity => {
+        const known = identities.get(name) ?? { uid: randomUUID(), name, namespace: "bench", kubeName: name };
+        identities.set(name, known);
+        return known;
+      };
+      const driver: Steps = {
+        define: async (name) => void (await session.createVm(id(name), spec)),
+        start: (name) => session.setPower(id(name), { state: "Running" }),
+        stop: (name) => session.setPower(id(name), { state: "Stopped", mode: "Hard" }),
+        undefine: (name) => session.deleteVm(id(name)),
+      };
+      const virsh = async (...args: string[]): Promise<void> => void (await run("virsh", ["-q", "-c", uri, ...args]));
+      const disk = (name: string): string => join(dir, `${name}-root.qcow2`);
+      const cli: Steps = {
+        // What an admin's script does: make the disk, write the XML the driver would, define it.
+        define: async (name) => {
+          const identity = id(name);
+          await run("qemu-img", ["create", "-q", "-f", "qcow2", disk(name), "1G"]);
+          const xml = domainXml({ identity, virtType, cpus: 1, memoryMiB: 64, uuid: identity.uid, disks: [{ path: disk(name), format: "qcow2" }], nics: [], consoleLog: join(dir, `${name}.console.log`) });
+          await writeFile(join(dir, `${name}.xml`), xml);
+          await virsh("define", join(dir, `${name}.xml`));
+        },
+        start: (name) => virsh("start", name),
+        stop: (name) => virsh("destroy", name),
+        undefine: async (name) => {
+          await virsh("undefine", name, "--nvram");
+          await Promise.all([disk(name), join(dir, `${name}.xml`), join(dir, `${name}.console.log`)].map((f) => rm(f, { force: true })));
+        },
+      };
+      const cleanup = async (): Promise<void> => {
+        const names = (await run("virsh", ["-q", "-c", uri, "list", "--all", "--name"])).stdout.split("\n").filter((n) => n.startsWith(prefix));
+        for (const n of names) {
+          await virsh("destroy", n).catch(() => undefined);
+          await virsh("undefine", n, "--nvram").catch(() => undefined);
+        }
+        await session.close();
+        await rm(dir, { recursive: true, force: true });
+      };
+      return { driver, cli, cleanup };
+    },
+  };
 }
 
-function identities(label: string): VmIdentity[] {
-  return Array.from({ length: count }, (_, i) => ({ uid: randomUUID(), name: `bench-lv-${tag}-${label}-${String(i).padStart(2, "0")}`, namespace: "bench", kubeName: `${label}${i}` }));
-}
-
-async function timed(fn: () => Promise<void>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
-
-function result(method: string, defineStartMs: number, stopUndefineMs: number): Result {
-  const totalMs = defineStartMs + stopUndefineMs;
-  return { method, defineStartMs: Math.round(defineStartMs), stopUndefineMs: Math.round(stopUndefineMs), totalMs: Math.round(totalMs), perVmMs: Math.round((totalMs / count) * 10) / 10 };
-}
-
-async function viaDriver(parallel: boolean): Promise<Result> {
-  const session = await new LibvirtDriver().connect({ endpoint: uri, libvirt: { virtType, diskDir: dir } }, undefined, AbortSignal.timeout(10_000));
-  const ids = identities(parallel ? "dp" : "ds");
-  const each = async (fn: (id: VmIdentity) => Promise<unknown>): Promise<void> => {
-    if (parallel) await Promise.all(ids.map(fn));
-    else for (const id of ids) await fn(id);
+/** Standalone: the same measurement bench/drivers.ts makes, for libvirt only. */
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { vms: { type: "string" }, uri: { type: "string" }, "virt-type": { type: "string" } } });
+  const vms = Number(values.vms ?? 20);
+  const bench = libvirtBench(values.uri, (values["virt-type"] ?? "qemu") as "qemu" | "kvm");
+  const prefix = `bench-libvirt-${process.pid}`;
+  const ways = await bench.setup(prefix);
+  const time = async (fn: () => Promise<unknown>): Promise<number> => {
+    const t = performance.now();
+    await fn();
+    return performance.now() - t;
   };
   try {
-    const up = await timed(() => each((id) => session.createVm(id, { ...spec, power: { state: "Running" } })));
-    const down = await timed(() => each((id) => session.deleteVm(id)));
-    return result(parallel ? "driver, all at once" : "driver, one at a time", up, down);
-  } finally {
-    await Promise.all(ids.map((id) => session.deleteVm(id).catch(() => undefined)));
-    await session.close();
-  }
-}
-
-/** The same domain XML and disks the driver makes, written for virsh. */
-async function prepareForVirsh(ids: VmIdentity[]): Promise<{ files: string[]; disks: string[] }> {
-  const files: string[] = [];
-  const disks: string[] = [];
-  for (const identity of ids) {
-    const disk = join(dir, `${identity.name}-root.qcow2`);
-    const xml = domainXml({ identity, virtType, cpus: spec.cpus, memoryMiB: spec.memoryMiB, uuid: identity.uid, disks: [{ path: disk, format: "qcow2" }], nics: [], consoleLog: join(dir, `${identity.name}.console.log`) });
-    const file = join(dir, `${identity.name}.xml`);
-    await writeFile(file, xml);
-    files.push(file);
-    disks.push(disk);
-  }
-  return { files, disks };
-}
-
-async function viaVirsh(perCommand: boolean): Promise<Result> {
-  const ids = identities(perCommand ? "vc" : "vs");
-  const { files, disks } = await prepareForVirsh(ids);
-  const virsh = (args: string[]): Promise<unknown> => run("virsh", ["-q", "-c", uri, ...args]);
-  try {
-    const up = await timed(async () => {
-      for (const disk of disks) await run("qemu-img", ["create", "-q", "-f", "qcow2", disk, "1G"]);
-      if (perCommand) {
-        for (const [i, id] of ids.entries()) {
-          await virsh(["define", files[i]!]);
-          await virsh(["start", id.name]);
-        }
-      } else await virsh([ids.flatMap((id, i) => [`define ${files[i]}`, `start ${id.name}`]).join("; ")]);
-    });
-    const down = await timed(async () => {
-      if (perCommand) {
-        for (const id of ids) {
-          await virsh(["destroy", id.name]);
-          await virsh(["undefine", id.name, "--nvram"]);
-        }
-      } else await virsh([ids.flatMap((id) => [`destroy ${id.name}`, `undefine ${id.name} --nvram`]).join("; ")]);
-      await Promise.all(disks.map((d) => rm(d, { force: true })));
-    });
-    return result(perCommand ? "virsh, per command" : "virsh, one session", up, down);
-  } finally {
-    for (const id of ids) {
-      await virsh(["destroy", id.name]).catch(() => undefined);
-      await virsh(["undefine", id.name, "--nvram"]).catch(() => undefined);
+    for (const [label, steps] of [["driver", ways.driver], ["cli", ways.cli]] as const) {
+      const names = Array.from({ length: vms }, (_, i) => `${prefix}-${label}-${String(i).padStart(2, "0")}`);
+      let sequential = 0;
+      for (const n of names) for (const p of phases) sequential += await time(() => steps[p](`${n}s`));
+      let parallel = 0;
+      for (const p of phases) parallel += await time(() => Promise.all(names.map((n) => steps[p](`${n}p`))));
+      console.log(`${bench.name} ${label === "driver" ? bench.labels.driver : bench.labels.cli}: ${vms} VMs ${Math.round(sequential)} ms one after another, ${Math.round(parallel)} ms all at once`);
     }
+  } finally {
+    await ways.cleanup();
   }
 }
 
-await mkdir(dir, { recursive: true });
-try {
-  const results: Result[] = [];
-  // One after another, never two at once: they share the host's two cores.
-  results.push(await viaDriver(false));
-  results.push(await viaVirsh(false));
-  results.push(await viaDriver(true));
-  results.push(await viaVirsh(true));
-  console.log(`libvirt: ${count} VMs define+start+stop+undefine on ${uri} (domain type ${virtType}, not waiting for boot)`);
-  console.table(results);
-  const bySession = results[1]!.totalMs / results[0]!.totalMs;
-  const byCommand = results[3]!.totalMs / results[0]!.totalMs;
-  const parallel = results[1]!.totalMs / results[2]!.totalMs;
-  console.log(
-    `virsh (one session) / driver (one at a time) = ${bySession.toFixed(2)}; virsh (per command) / driver = ${byCommand.toFixed(2)}; ` +
-      `virsh (one session) / driver (all at once) = ${parallel.toFixed(2)}`,
-  );
-  if (values.json) await writeFile(values.json, JSON.stringify({ uri, virtType, vms: count, results, ratios: { bySession, byCommand, parallel } }, null, 2));
-} finally {
-  await rm(dir, { recursive: true, force: true });
-}
+if (import.meta.main) await main();
