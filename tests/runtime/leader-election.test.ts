@@ -66,7 +66,11 @@ describe("two manager replicas with leader election", () => {
     expect(attempts(a).every((l) => l.key === `${ns}/w1`)).toBe(true);
     expect(attempts(b)).toHaveLength(0);
     expect(leaderGauge((await httpGet(b, "/metrics")).body)).toBe("0");
-    expect(leaderGauge((await httpGet(a, "/metrics")).body)).toBe("1");
+    const leaderMetrics = (await httpGet(a, "/metrics")).body;
+    expect(leaderGauge(leaderMetrics)).toBe("1");
+    expect(leaderMetrics).toMatch(/^omnivisor_reconcile_total\{controller="widget",result="success"\} [1-9]/m);
+    expect(leaderMetrics).toMatch(/^omnivisor_workqueue_adds_total\{name="widget"\} [1-9]/m);
+    expect(leaderMetrics).toMatch(/^process_cpu_seconds_total /m);
     expect((await httpGet(b, "/healthz")).status).toBe(200);
 
     // when the leader is killed with SIGKILL, then the standby takes over once the lease runs out

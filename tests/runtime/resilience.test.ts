@@ -2,7 +2,8 @@
 // restarted and its request counters belong to this test alone).
 // 1. Steady state: after convergence, resync passes keep reconciling every widget, and the API
 //    server records no write at all to widgets.
-// 2. The API server restarts: the watch resumes and a change made afterwards is reconciled.
+// 2. The API server restarts, or the connection drops: the watch resumes and a change made
+//    afterwards is reconciled.
 // 3. The connection drops; while the operator is cut off widgets are created, changed and deleted,
 //    etcd is compacted and the API server restarted, so resuming the watch answers 410 Gone: the
 //    informer relists and misses none of the changes.
@@ -85,6 +86,15 @@ describe("informer and controller resilience against a real API server", () => {
     const stats = running.controller.informer.stats;
     expect(stats.watchRestarts).toBeGreaterThan(restartsBefore);
     console.log(`after API server restart: ${JSON.stringify(stats)}`);
+  });
+
+  it("when the connection drops, then the informer reconnects and later changes are reconciled", async () => {
+    const restartsBefore = running.controller.informer.stats.watchRestarts;
+    proxy.sever();
+    proxy.restore();
+    await applyWidget(admin, ns, "after-drop", { size: 4 });
+    await doubled("after-drop", 8);
+    expect(running.controller.informer.stats.watchRestarts).toBeGreaterThan(restartsBefore);
   });
 
   it("when the connection drops and the history is compacted meanwhile, then a 410 relist misses no change", async () => {
