@@ -33,6 +33,7 @@ describe("reconciling widgets", () => {
           attempts.set(k, [...(attempts.get(k) ?? []), performance.now()]);
         },
       }),
+      { eventUpdateIntervalMs: 500 }, // short, so the scenario sees the count go up
     );
   });
 
@@ -92,8 +93,12 @@ describe("reconciling widgets", () => {
     const w = await getWidget(admin, ns, "broken");
     expect(w.status?.conditions?.find((c) => c.type === "Synced")).toMatchObject({ status: "False", reason: "ReconcileError", message: "widget asked to fail" });
 
-    const events = JSON.parse(await kubectl(admin, ["get", "events", "-n", ns, "--field-selector", "involvedObject.name=broken,reason=ReconcileError", "-o", "json"])) as { items: unknown[] };
+    const events = JSON.parse(await kubectl(admin, ["get", "events", "-n", ns, "--field-selector", "involvedObject.name=broken,reason=ReconcileError", "-o", "json"])) as {
+      items: { count: number; type: string }[];
+    };
     expect(events.items).toHaveLength(1);
+    expect(events.items[0]).toMatchObject({ type: "Warning" });
+    expect(events.items[0]!.count).toBeGreaterThan(1);
 
     // when the spec is fixed, then it recovers at once (a spec change is not held back by the backoff)
     await applyWidget(admin, ns, "broken", { fail: false, size: 1 });
