@@ -67,9 +67,10 @@ export class LibvirtDriver implements Driver {
       const simulated = remote.uri.driver === "test";
       const options = host.libvirt ?? {};
       const diskDir = options.diskDir ?? defaultDiskDir;
-      const [type, version, virtType, p2p, params] = await Promise.all([
+      const [type, version, libVersion, virtType, p2p, params] = await Promise.all([
         remote.getType(),
         remote.getVersion(),
+        remote.getLibVersion(),
         simulated ? Promise.resolve("qemu" as const) : pickVirtType(remote, options.virtType ?? "auto"),
         supports(remote, Feature.MIGRATION_P2P),
         supports(remote, Feature.MIGRATION_PARAMS),
@@ -81,7 +82,7 @@ export class LibvirtDriver implements Driver {
         diskDir,
         ...(options.defaultNetwork === undefined ? {} : { defaultNetwork: options.defaultNetwork }),
         ...(options.defaultBridge === undefined ? {} : { defaultBridge: options.defaultBridge }),
-        host: { hypervisor: type, version: versionString(version), ...(simulated ? {} : { diskDir }) },
+        host: { hypervisor: type, version: `${versionString(version)} (libvirt ${versionString(libVersion)})`, ...(simulated ? {} : { diskDir }) },
         liveMigration: !simulated && p2p && params,
       });
       return session;

@@ -103,4 +103,14 @@ describe("RpcClient", () => {
     expect((await closed).message).toMatch(/keepalive timeout/);
     expect(client.closed).toBe(true);
   });
+
+  it("drops the connection (instead of crashing the process) on an event it cannot decode", async () => {
+    const daemon = await fakeDaemon(() => undefined);
+    const client = await daemon.client();
+    client.onEvent((_, body) => body.string()); // expects a string; the fake sends 2 bytes
+    const closed = new Promise<Error>((r) => client.onClose(r));
+    await new Promise((r) => setImmediate(r));
+    daemon.sockets[0]?.write(encodePacket({ prog: REMOTE_PROGRAM, vers: 1, proc: 318, type: MessageType.Message, serial: 0, status: MessageStatus.Ok }, Buffer.from([0, 0, 0, 9])));
+    expect((await closed).message).toMatch(/undecodable message 318/);
+  });
 });

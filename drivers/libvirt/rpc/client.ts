@@ -134,7 +134,15 @@ export class RpcClient {
       return;
     }
     if (header.type === MessageType.Message) {
-      for (const listener of this.eventListeners) listener(header.proc, body);
+      for (const listener of this.eventListeners) {
+        try {
+          listener(header.proc, body);
+        } catch (err) {
+          // A message we cannot decode means we no longer understand the stream: drop the connection.
+          this.fail(new ConnectionLostError(`libvirt RPC: undecodable message ${header.proc}: ${(err as Error).message}`));
+          return;
+        }
+      }
     }
   }
 

@@ -79,7 +79,8 @@ export class LibvirtRemote {
   /** Polite close: tells the daemon first (it then drops our event callbacks at once). */
   async closeGracefully(): Promise<void> {
     try {
-      if (!this.rpc.closed) await this.rpc.call(Proc.CONNECT_CLOSE);
+      // A hung daemon must not hang close(): give it a moment, then just drop the socket.
+      if (!this.rpc.closed) await Promise.race([this.rpc.call(Proc.CONNECT_CLOSE), new Promise((r) => setTimeout(r, 2_000).unref())]);
     } catch {
       /* the connection is going away either way */
     }
