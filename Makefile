@@ -58,3 +58,7 @@ crds: deps ## regenerate crds/ from the zod schema in src/api
 
 services-stop: ## stop libvirtd, dockerd and vcsim started by `make services`
 	@bash scripts/host-services.sh stop
+
+.PHONY: bench-drivers
+bench-drivers: deps services ## driver micro-benchmark: 20 VMs through each driver vs its CLI (bench/results/drivers.md)
+	node bench/drivers.ts --json bench/results/drivers.json --markdown bench/results/drivers.md

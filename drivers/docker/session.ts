@@ -68,8 +68,8 @@ export class DockerSession implements Session {
   }
 
   async observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {
-    const id = await this.find(identity);
-    return id === undefined ? undefined : this.inspect(id);
+    const info = await this.find(identity);
+    return info === undefined ? undefined : this.observation(info);
   }
 
   async createVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
@@ -93,7 +93,7 @@ export class DockerSession implements Session {
   }
 
   async updateVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
-    const id = await this.require(identity);
+    const id = (await this.require(identity)).Id;
     await this.call(`update ${identity.name}`, () => this.docker.getContainer(id).update(resourceLimits(spec)));
     const after = await this.inspect(id);
     if (after === undefined) throw new NotFoundError(`docker: ${identity.name} vanished during update`);
@@ -101,9 +101,9 @@ export class DockerSession implements Session {
   }
 
   async setPower(identity: VmIdentity, target: PowerTarget): Promise<void> {
-    const id = await this.require(identity);
-    const container = this.docker.getContainer(id);
-    const state = powerOf((await this.call(`inspect ${identity.name}`, () => container.inspect())).State);
+    const info = await this.require(identity);
+    const container = this.docker.getContainer(info.Id);
+    const state = powerOf(info.State);
     const what = `${target.state} ${identity.name}`;
     switch (target.state) {
       case "Running":
@@ -123,10 +123,10 @@ export class DockerSession implements Session {
   }
 
   async deleteVm(identity: VmIdentity): Promise<void> {
-    const id = await this.find(identity);
-    if (id === undefined) return;
+    const info = await this.find(identity);
+    if (info === undefined) return;
     try {
-      await this.docker.getContainer(id).remove({ force: true, v: true });
+      await this.docker.getContainer(info.Id).remove({ force: true, v: true });
     } catch (err) {
       const e = translateDockerError(err, `delete ${identity.name}`);
       // Gone already, or a removal already in progress: either way it is going away.
@@ -193,13 +193,22 @@ export class DockerSession implements Session {
     throw new RetryableError(`docker: the name ${identity.name} is reserved but no container holds it yet`, { reason: "race", cause: conflict });
   }
 
-  private async inspect(id: string): Promise<VmObservation | undefined> {
+  private async inspect(ref: string): Promise<VmObservation | undefined> {
+    const info = await this.inspectInfo(ref);
+    return info === undefined ? undefined : this.observation(info);
+  }
+
+  private async observation(info: Dockerode.ContainerInspectInfo): Promise<VmObservation> {
+    const size = this.hostSize ?? (await this.observeSize());
+    return observation(info, size.cpus, size.memoryMiB);
+  }
+
+  /** A container by id or name; undefined when there is none. */
+  private async inspectInfo(ref: string): Promise<Dockerode.ContainerInspectInfo | undefined> {
     try {
-      const info = await this.docker.getContainer(id).inspect();
-      const size = this.hostSize ?? (await this.observeSize());
-      return observation(info, size.cpus, size.memoryMiB);
+      return await this.docker.getContainer(ref).inspect();
     } catch (err) {
-      const e = translateDockerError(err, `inspect ${id}`);
+      const e = translateDockerError(err, `inspect ${ref}`);
       if (e.kind === "not-found") return undefined;
       throw e;
     }
@@ -211,26 +220,29 @@ export class DockerSession implements Session {
     return this.hostSize;
   }
 
-  /** The container id of a VM: by the uid label, else by the external id (adoption). */
-  private async find(identity: VmIdentity): Promise<string | undefined> {
+  /**
+   * The container of a VM, inspected. Cheap lookups first — by external id, then by name — each
+   * accepted only when the container carries the uid; then the uid label across all containers
+   * (a renamed container); last, the external id of a container without any uid (adoption).
+   */
+  private async find(identity: VmIdentity): Promise<Dockerode.ContainerInspectInfo | undefined> {
+    const uidOf = (info: Dockerode.ContainerInspectInfo): string | undefined => info.Config.Labels?.[identityKeys.uid];
+    const byId = identity.externalId === undefined ? undefined : await this.inspectInfo(identity.externalId);
+    if (byId !== undefined && uidOf(byId) === identity.uid) return byId;
+    const byName = await this.inspectInfo(identity.name);
+    if (byName !== undefined && uidOf(byName) === identity.uid) return byName;
     const labelled = await this.call(`find ${identity.name}`, () =>
       this.docker.listContainers({ all: true, filters: { label: [`${identityKeys.uid}=${identity.uid}`] } }),
     );
-    if (labelled[0] !== undefined) return labelled[0].Id;
-    if (identity.externalId === undefined) return undefined;
-    try {
-      return (await this.docker.getContainer(identity.externalId).inspect()).Id;
-    } catch (err) {
-      const e = translateDockerError(err, `find ${identity.externalId}`);
-      if (e.kind === "not-found") return undefined;
-      throw e;
-    }
+    if (labelled[0] !== undefined) return this.inspectInfo(labelled[0].Id);
+    if (byId !== undefined && uidOf(byId) === undefined) return byId;
+    return undefined;
   }
 
-  private async require(identity: VmIdentity): Promise<string> {
-    const id = await this.find(identity);
-    if (id === undefined) throw new NotFoundError(`docker: no container for ${identity.name} (uid ${identity.uid})`);
-    return id;
+  private async require(identity: VmIdentity): Promise<Dockerode.ContainerInspectInfo> {
+    const info = await this.find(identity);
+    if (info === undefined) throw new NotFoundError(`docker: no container for ${identity.name} (uid ${identity.uid})`);
+    return info;
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
