@@ -141,8 +141,13 @@ export class DockerSession implements Session {
 
   async watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
     const both = AbortSignal.any([signal, this.closed.signal]);
+    // dockerd answers the events request before it subscribes; `since` closes that gap by
+    // replaying from its event log. Whole seconds (dockerd reads a fraction as nanoseconds), one
+    // back for margin: this may repeat an event from just before — harmless, events carry the new
+    // state and keep their order.
+    const since = Math.floor(Date.now() / 1000) - 1;
     const stream = await this.call("watch events", () =>
-      this.docker.getEvents({ filters: { type: ["container"] }, abortSignal: both }),
+      this.docker.getEvents({ since, filters: { type: ["container"] }, abortSignal: both }),
     );
     // docker-modem hands back the HTTP response itself, a node Readable.
     return vmEvents(stream as Readable, both);
