@@ -1,0 +1,91 @@
+// Hyper-V VM objects (Get-VM | Select-Object … | ConvertTo-Json) as contract data. The identity
+// lives in the VM's Notes, on one line: `omnivisor: {"io.omnivisor.uid":"…",…}` — the rest of
+// the Notes stays free for people.
+import { identityFromMetadata, identityMetadata, type ObservedPower, type VmIdentity, type VmObservation } from "../contract/index.ts";
+
+/** The properties the driver selects from Get-VM. */
+export const vmProperties = ["Id", "Name", "State", "ProcessorCount", "MemoryStartup", "Notes"] as const;
+
+export interface VmJson {
+  /** A Guid: a string, or {"Guid": "…"} / {"value": "…"} depending on the PowerShell version. */
+  Id: unknown;
+  Name: string;
+  /** VMState: a number (ConvertTo-Json writes enums as numbers) or its name. */
+  State: number | string;
+  ProcessorCount: number;
+  MemoryStartup: number;
+  Notes: string | null;
+}
+
+const notesPrefix = "omnivisor:";
+
+/** Microsoft.HyperV.PowerShell.VMState values and names, as the contract's power. */
+const states: Record<string, ObservedPower> = {
+  "2": "Running", Running: "Running",
+  "3": "Stopped", Off: "Stopped",
+  "4": "Running", Stopping: "Running",
+  "6": "Stopped", Saved: "Stopped",
+  "9": "Paused", Paused: "Paused",
+  "10": "Running", Starting: "Running",
+  "11": "Running", Reset: "Running",
+  "32773": "Running", Saving: "Running",
+  "32776": "Running", Pausing: "Running",
+  "32777": "Paused", Resuming: "Paused",
+  "32779": "Stopped", FastSaved: "Stopped",
+  "32780": "Running", FastSaving: "Running",
+};
+
+export function powerOf(state: number | string): ObservedPower {
+  return states[String(state)] ?? "Unknown";
+}
+
+/** The raw state name: Off, Running, Paused, Saved, ... */
+export function stateName(state: number | string): string {
+  const names: Record<string, string> = { "2": "Running", "3": "Off", "4": "Stopping", "6": "Saved", "9": "Paused", "10": "Starting", "32779": "FastSaved" };
+  return names[String(state)] ?? String(state);
+}
+
+export function vmId(vm: VmJson): string {
+  const id = vm.Id as string | { Guid?: string; value?: string } | null;
+  if (typeof id === "string") return id.toLowerCase();
+  return String(id?.Guid ?? id?.value ?? "").toLowerCase();
+}
+
+export function notesWithIdentity(identity: VmIdentity): string {
+  return `${notesPrefix} ${JSON.stringify(identityMetadata(identity))}`;
+}
+
+export function metadataFromNotes(notes: string | null): Record<string, string> | undefined {
+  const line = (notes ?? "").split(/\r?\n/).find((l) => l.startsWith(notesPrefix));
+  if (line === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(line.slice(notesPrefix.length)) as unknown;
+    return typeof parsed === "object" && parsed !== null ? (parsed as Record<string, string>) : undefined;
+  } catch {
+    return undefined; // someone edited the line by hand: treat the VM as unmanaged
+  }
+}
+
+export function observation(vm: VmJson): VmObservation {
+  const id = vmId(vm);
+  const identity = identityFromMetadata(metadataFromNotes(vm.Notes), vm.Name, id);
+  const observed: VmObservation = {
+    externalId: id,
+    name: vm.Name,
+    managed: identity !== undefined,
+    power: powerOf(vm.State),
+    cpus: Number(vm.ProcessorCount),
+    memoryMiB: Math.round(Number(vm.MemoryStartup) / 1024 ** 2),
+    addresses: [],
+  };
+  if (identity !== undefined) observed.identity = identity;
+  return observed;
+}
+
+/** ConvertTo-Json writes one object for one input, an array for several and nothing for none. */
+export function jsonList<T>(output: string): T[] {
+  const text = output.trim();
+  if (text === "") return [];
+  const parsed = JSON.parse(text) as T | T[];
+  return Array.isArray(parsed) ? parsed : [parsed];
+}

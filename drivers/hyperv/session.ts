@@ -1,0 +1,230 @@
+// One session with a Hyper-V host, implementing the contract's Session by running Hyper-V
+// PowerShell cmdlets over WinRM. Each call is one short script; a soft stop, which Stop-VM
+// would wait out, is given a moment and then left running on the host.
+import {
+  type Capabilities,
+  InvalidTransitionError,
+  isDriverError,
+  type MigrationTarget,
+  NotFoundError,
+  type PowerTarget,
+  RetryableError,
+  type Session,
+  TerminalError,
+  type VmEvent,
+  type VmIdentity,
+  type VmObservation,
+  type VmSpec,
+  type HostObservation,
+} from "../contract/index.ts";
+import { type CpuJson, hostObservation, type OsJson, type VmHostJson } from "./host.ts";
+import { jsonList, notesWithIdentity, observation, type VmJson } from "./records.ts";
+import type { RemotePowerShell } from "./remote-powershell.ts";
+import * as scripts from "./scripts.ts";
+import { ChangeFeed, poll, snapshot } from "./watch.ts";
+
+const MiB = 1024 ** 2;
+const defaultDeadlineSeconds = 30;
+/** How long setPower waits for a guest shutdown before leaving Stop-VM running on the host. */
+const softStopWaitMs = 2_000;
+/** Hyper-V's default VirtualMachinePath, where a moved VM's files go on the target. */
+const defaultVmPath = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V";
+
+export interface HyperVSessionOptions {
+  /** How often watch() polls Get-VM. */
+  pollIntervalMs: number;
+}
+
+export class HyperVSession implements Session {
+  private readonly ps: RemotePowerShell;
+  private readonly options: HyperVSessionOptions;
+  private readonly onClose: () => void;
+  private readonly closed = new AbortController();
+  private readonly creating = new Map<string, Promise<VmObservation>>();
+  private readonly escalations = new Set<NodeJS.Timeout>();
+  /** The change detectors of the watches in progress, fed by every Get-VM listing. */
+  private readonly feeds = new Set<ChangeFeed>();
+  private listings = 0;
+
+  constructor(ps: RemotePowerShell, options: HyperVSessionOptions, onClose: () => void) {
+    this.ps = ps;
+    this.options = options;
+    this.onClose = onClose;
+  }
+
+  capabilities(): Capabilities {
+    // Shared-nothing live migration: Move-VM with -IncludeStorage (see migrateVm).
+    return { pause: true, softPowerOff: true, liveMigration: true, snapshots: false, clone: false, liveResize: false };
+  }
+
+  async observeHost(): Promise<HostObservation> {
+    const [out, vms] = await Promise.all([this.ps.run("observe host", scripts.observeHost(), this.closed.signal), this.listVms()]);
+    const [host, os, cpus] = out.split(/\r?\n/).filter((l) => l.trim() !== "");
+    if (host === undefined || os === undefined) throw new RetryableError("hyperv: observe host: Get-VMHost printed nothing", { reason: "no-output" });
+    return hostObservation(JSON.parse(host) as VmHostJson, JSON.parse(os) as OsJson, cpus === undefined ? [] : jsonList<CpuJson>(cpus), vms);
+  }
+
+  async listVms(): Promise<VmObservation[]> {
+    const seq = ++this.listings;
+    const vms = jsonList<VmJson>(await this.ps.run("list VMs", scripts.listVms(), this.closed.signal)).map(observation);
+    for (const feed of this.feeds) feed.observe(seq, vms);
+    return vms;
+  }
+
+  async observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {
+    return find(await this.listVms(), identity);
+  }
+
+  createVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    const running = this.creating.get(identity.name);
+    const next = (running ?? Promise.resolve(undefined))
+      .catch(() => undefined)
+      .then(() => this.create(identity, spec))
+      .finally(() => {
+        if (this.creating.get(identity.name) === next) this.creating.delete(identity.name);
+      });
+    this.creating.set(identity.name, next);
+    return next;
+  }
+
+  async updateVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    const vm = await this.require(identity);
+    const cpus = Math.max(1, Math.ceil(spec.cpus));
+    if (vm.cpus !== cpus || vm.memoryMiB !== spec.memoryMiB) {
+      if (vm.power !== "Stopped") throw new InvalidTransitionError(`hyperv: ${identity.name} must be stopped to change CPUs or memory (it is ${vm.power})`, { reason: "needs-stopped" });
+      await this.ps.run(`resize ${identity.name}`, scripts.resizeVm(vm.externalId, cpus, spec.memoryMiB * MiB), this.closed.signal);
+    }
+    const after = await this.observeVm({ ...identity, externalId: vm.externalId });
+    if (after === undefined) throw new NotFoundError(`hyperv: ${identity.name} vanished during update`);
+    return after;
+  }
+
+  async setPower(identity: VmIdentity, target: PowerTarget): Promise<void> {
+    const vm = await this.require(identity);
+    const what = `${target.state} ${identity.name}`;
+    try {
+      await this.powerStep(vm, target, what);
+    } catch (err) {
+      // Someone else moved the VM meanwhile: reaching the target anyway is success.
+      if (isDriverError(err) && err.kind === "invalid-transition" && (await this.observeVm(identity))?.power === target.state) return;
+      throw err;
+    }
+  }
+
+  async deleteVm(identity: VmIdentity): Promise<void> {
+    const vm = await this.observeVm(identity);
+    if (vm === undefined) return;
+    try {
+      if (vm.power !== "Stopped") await this.ps.run(`turn off ${identity.name}`, scripts.power(vm.externalId, "turn-off"), this.closed.signal);
+      await this.ps.run(`remove ${identity.name}`, scripts.power(vm.externalId, "remove"), this.closed.signal);
+    } catch (err) {
+      if (isDriverError(err) && err.kind === "not-found") return;
+      throw err;
+    }
+  }
+
+  async migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<void> {
+    const vm = await this.require(identity);
+    if (vm.power !== "Stopped" && !target.live) throw new InvalidTransitionError(`hyperv: ${identity.name} is ${vm.power}; stop it for an offline move`, { reason: "needs-stopped" });
+    const destination = new URL(target.host.endpoint).hostname;
+    const storage = `${defaultVmPath}\\${identity.name}`;
+    // Move-VM returns when the move is done; give it a moment, then let it finish on the host.
+    const moving = this.ps.run(`move ${identity.name} to ${destination}`, scripts.moveVm(vm.externalId, destination, storage), this.closed.signal).then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    );
+    const outcome = await Promise.race([moving, new Promise<"waiting">((resolve) => setTimeout(() => resolve("waiting"), softStopWaitMs).unref())]);
+    if (outcome instanceof Error) throw outcome;
+  }
+
+  async watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
+    const seq = this.listings + 1;
+    const feed = new ChangeFeed(snapshot(await this.listVms()), seq);
+    this.feeds.add(feed);
+    const both = AbortSignal.any([signal, this.closed.signal]);
+    void poll(() => this.listVms(), feed, this.options.pollIntervalMs, both).finally(() => this.feeds.delete(feed));
+    return feed.events();
+  }
+
+  close(): Promise<void> {
+    if (!this.closed.signal.aborted) {
+      this.closed.abort();
+      for (const timer of this.escalations) clearTimeout(timer);
+      this.escalations.clear();
+      this.onClose();
+    }
+    return Promise.resolve();
+  }
+
+  private async create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
+    const vms = await this.listVms();
+    const existing = vms.find((vm) => vm.identity?.uid === identity.uid);
+    if (existing !== undefined) return existing;
+    const taken = vms.find((vm) => vm.name === identity.name);
+    if (taken !== undefined) throw new TerminalError(`hyperv: the name ${identity.name} is taken by another VM (${taken.externalId})`, { reason: "name-taken" });
+    const switchName = spec.networks?.[0]?.network ?? spec.networks?.[0]?.bridge;
+    const request: scripts.NewVm = { name: identity.name, cpus: Math.max(1, Math.ceil(spec.cpus)), memoryBytes: spec.memoryMiB * MiB, notes: notesWithIdentity(identity) };
+    if (switchName !== undefined) request.switchName = switchName;
+    await this.ps.run(`create ${identity.name}`, scripts.createVm(request), this.closed.signal);
+    if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);
+    const created = await this.observeVm(identity);
+    if (created === undefined) throw new RetryableError(`hyperv: ${identity.name} vanished right after create`, { reason: "race" });
+    return created;
+  }
+
+  private async powerStep(vm: VmObservation, target: PowerTarget, what: string): Promise<void> {
+    const id = vm.externalId;
+    switch (target.state) {
+      case "Running":
+        if (vm.power === "Running") return;
+        await this.ps.run(what, scripts.power(id, vm.power === "Paused" ? "resume" : "start"), this.closed.signal);
+        return;
+      case "Paused":
+        if (vm.power === "Paused") return;
+        if (vm.power !== "Running") throw new InvalidTransitionError(`hyperv: cannot pause ${vm.name}: it is ${vm.power}`, { reason: "state" });
+        await this.ps.run(what, scripts.power(id, "suspend"), this.closed.signal);
+        return;
+      case "Stopped":
+        if (vm.power === "Stopped") return;
+        await this.stop(vm, target, what);
+        return;
+    }
+  }
+
+  private async stop(vm: VmObservation, target: PowerTarget, what: string): Promise<void> {
+    const mode = target.mode ?? "TrySoft";
+    // A paused guest cannot be asked to shut down: turn it off.
+    if (mode === "Hard" || vm.power !== "Running") {
+      await this.ps.run(what, scripts.power(vm.externalId, "turn-off"), this.closed.signal);
+      return;
+    }
+    // Stop-VM waits for the guest; give it a moment, then let it finish on the host.
+    const shuttingDown = this.ps.run(what, scripts.power(vm.externalId, "shut-down"), this.closed.signal).then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    );
+    const outcome = await Promise.race([shuttingDown, new Promise<"waiting">((resolve) => setTimeout(() => resolve("waiting"), softStopWaitMs).unref())]);
+    if (outcome instanceof Error) throw outcome;
+    if (mode === "Soft" || outcome === undefined) return;
+    const timer = setTimeout(() => {
+      this.escalations.delete(timer);
+      void this.ps.run(what, scripts.power(vm.externalId, "turn-off"), this.closed.signal).catch(() => undefined); // already off, or gone
+    }, (target.deadlineSeconds ?? defaultDeadlineSeconds) * 1000);
+    timer.unref();
+    this.escalations.add(timer);
+  }
+
+  private async require(identity: VmIdentity): Promise<VmObservation> {
+    const vm = await this.observeVm(identity);
+    if (vm === undefined) throw new NotFoundError(`hyperv: no VM ${identity.name} (uid ${identity.uid})`);
+    return vm;
+  }
+}
+
+/** The VM carrying identity.uid, else the VM with Id externalId (adoption). */
+function find(vms: VmObservation[], identity: VmIdentity): VmObservation | undefined {
+  const byUid = vms.find((vm) => vm.identity?.uid === identity.uid);
+  const externalId = identity.externalId?.toLowerCase();
+  return byUid ?? (externalId === undefined ? undefined : vms.find((vm) => vm.externalId === externalId));
+}
+

@@ -1,0 +1,39 @@
+// Scenario: the Hyper-V driver passes the driver conformance suite against the FAKE WinRM
+// endpoint (tests/fakes/winrm: WS-Management shell over HTTPS running a fake Hyper-V's
+// PowerShell cmdlets — Hyper-V cannot run on this machine). Outside changes are made on the
+// fake as Hyper-V Manager would; the connection is dropped by stopping a second fake.
+import { randomBytes } from "node:crypto";
+import { afterAll } from "vitest";
+import { describeDriverConformance } from "../../drivers/conformance/suite.ts";
+import { HyperVDriver } from "../../drivers/hyperv/driver.ts";
+import { FakeHyperVAdmin } from "../fakes/winrm/outside.ts";
+import { FakeWinrmServer } from "../fakes/winrm/server.ts";
+
+const credentials = { username: "Administrator", password: "conformance-winrm-secret" };
+const fake = await FakeWinrmServer.start(credentials);
+const admin = new FakeHyperVAdmin(fake);
+// Poll fast: the fake answers in a millisecond, and the suite waits for outside changes.
+const driver = new HyperVDriver({ pollIntervalMs: 100, operationTimeoutSeconds: 5 });
+
+afterAll(() => fake.stop());
+
+describeDriverConformance({
+  name: "hyperv (FAKE WinRM)",
+  driver: () => driver,
+  host: { endpoint: fake.url, tls: { caPem: fake.caPem } },
+  credentials,
+  prefix: `ct-hyperv-${randomBytes(3).toString("hex")}`,
+  spec: () => ({ cpus: 1, memoryMiB: 256, disks: [{ name: "root", sizeGiB: 1 }] }),
+  eventTimeoutMs: 5_000,
+  hooks: {
+    createUnmanagedVm: (name) => Promise.resolve(admin.createRunningVm(name)),
+    setPowerOutside: (id, state) => Promise.resolve(admin.setPower(id, state)),
+    deleteOutside: (id) => Promise.resolve(admin.delete(id)),
+    async droppableSession(signal) {
+      const doomed = await FakeWinrmServer.start(credentials);
+      const session = await driver.connect({ endpoint: doomed.url, tls: { caPem: doomed.caPem } }, credentials, signal);
+      return { session, drop: () => doomed.stop(), dispose: () => doomed.stop().catch(() => undefined) };
+    },
+    cleanup: (prefix) => Promise.resolve(admin.deletePrefixed(prefix)),
+  },
+});

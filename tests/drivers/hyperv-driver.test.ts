@@ -1,0 +1,138 @@
+// Scenarios beyond the conformance suite for the Hyper-V driver, against the FAKE WinRM
+// endpoint (tests/fakes/winrm): PowerShell injection through names, credentials that never leak
+// into errors, TLS trust, host capacity, long commands across Receive timeouts, and the shells
+// the driver leaves behind (none).
+import { randomUUID } from "node:crypto";
+import { inspect } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import { errorKind, type HostConnection, type Session, type VmIdentity } from "../../drivers/contract/index.ts";
+import { HyperVDriver } from "../../drivers/hyperv/driver.ts";
+import { FakeWinrmServer } from "../fakes/winrm/server.ts";
+
+const credentials = { username: "Administrator", password: "s3cret-WinRM-Pa55word" };
+const fake = await FakeWinrmServer.start(credentials);
+const host: HostConnection = { endpoint: fake.url, tls: { caPem: fake.caPem } };
+const driver = new HyperVDriver({ pollIntervalMs: 100, operationTimeoutSeconds: 1 });
+const spec = { cpus: 1, memoryMiB: 256, disks: [] };
+
+afterAll(() => fake.stop());
+
+function identity(name: string): VmIdentity {
+  return { uid: randomUUID(), name, namespace: "team-a", kubeName: "vm" };
+}
+
+async function connected<T>(use: (session: Session) => Promise<T>): Promise<T> {
+  const session = await driver.connect(host, credentials, AbortSignal.timeout(10_000));
+  try {
+    return await use(session);
+  } finally {
+    await session.close();
+  }
+}
+
+describe("hyperv driver (FAKE WinRM)", () => {
+  it("given hostile VM names, when they are created, then each is one literal name and no other VM is touched", async () => {
+    const bystander = fake.hyperv.addVm("hv-bystander");
+    const names = ["hv-evil'; Remove-VM -Name * -Force; '", "hv-evil\u2019; Stop-VM -Name * -TurnOff; \u2018", "hv-$(Stop-Computer)"];
+    await connected(async (session) => {
+      for (const name of names) {
+        const vm = await session.createVm(identity(name), spec);
+        expect(vm.name).toBe(name);
+        expect(fake.hyperv.vms.get(vm.externalId)?.Name).toBe(name);
+      }
+      expect(fake.hyperv.vms.get(bystander.Id)).toBeDefined();
+      for (const name of names) await session.deleteVm({ ...identity(name), uid: (await session.listVms()).find((v) => v.name === name)!.identity!.uid });
+    });
+    expect([...fake.hyperv.vms.values()].filter((v) => v.Name.startsWith("hv-evil") || v.Name.startsWith("hv-$"))).toEqual([]);
+    fake.hyperv.vms.delete(bystander.Id);
+  });
+
+  it("given a VM bigger than the host's free memory, when it is started, then the error is capacity", async () => {
+    await connected(async (session) => {
+      const big = identity("hv-big");
+      await session.createVm(big, { ...spec, memoryMiB: 128 * 1024 });
+      const err: unknown = await session.setPower(big, { state: "Running" }).catch((e: unknown) => e);
+      expect(errorKind(err), String(err)).toBe("capacity");
+      expect((await session.observeVm(big))?.power).toBe("Stopped");
+      await session.deleteVm(big);
+    });
+  });
+
+  it("a running VM cannot be resized in place; a shared-nothing move is attempted and the fake answers unsupported", async () => {
+    await connected(async (session) => {
+      const vm = identity("hv-move");
+      await session.createVm(vm, { ...spec, power: { state: "Running" } });
+      expect(errorKind(await session.updateVm(vm, { ...spec, cpus: 2 }).catch((e: unknown) => e))).toBe("invalid-transition");
+      expect(session.capabilities().liveMigration).toBe(true);
+      const moved: unknown = await session.migrateVm(vm, { host: { endpoint: "https://hv2.example:5986/wsman" }, live: true }).catch((e: unknown) => e);
+      expect(errorKind(moved), String(moved)).toBe("unsupported");
+      expect(fake.scripts.some((s) => s.includes("Move-VM -DestinationHost 'hv2.example' -IncludeStorage"))).toBe(true);
+      await session.deleteVm(vm);
+    });
+  });
+
+  it("a guest shutdown that outlasts the WS-Man OperationTimeout is received across timed-out Receives", async () => {
+    fake.hyperv.guestShutdownMs = 1_500;
+    try {
+      await connected(async (session) => {
+        const vm = identity("hv-slow");
+        await session.createVm(vm, { ...spec, power: { state: "Running" } });
+        const faults = fake.faults.length;
+        await session.setPower(vm, { state: "Stopped", mode: "Soft" });
+        expect((await session.observeVm(vm))?.power).toBe("Stopped");
+        expect(fake.faults.slice(faults)).toContain("2150858793"); // w:TimedOut, then Receive again
+        await session.deleteVm(vm);
+      });
+    } finally {
+      fake.hyperv.guestShutdownMs = 100;
+    }
+  });
+
+  it("reports the host and closes every shell it opened", async () => {
+    const observed = await connected((session) => session.observeHost());
+    expect(observed).toMatchObject({ reachable: true, hypervisor: "Hyper-V", version: "10.0.20348", capacity: { cpus: 16, memoryMiB: 65536 } });
+    expect(fake.openShells).toBe(0);
+  });
+
+  describe("credentials and trust", () => {
+    it("a wrong password fails as terminal, and the error does not carry the password", async () => {
+      const wrong = { username: "Administrator", password: "wr0ng-Pa55word-do-not-leak" };
+      const err: unknown = await driver.connect(host, wrong, AbortSignal.timeout(10_000)).catch((e: unknown) => e);
+      expect(errorKind(err)).toBe("terminal");
+      expect((err as { reason?: string }).reason).toBe("auth-failed");
+      expect(inspect(err, { depth: 10 })).not.toContain(wrong.password);
+      expect(inspect(err, { depth: 10 })).not.toContain(Buffer.from(`${wrong.username}:${wrong.password}`).toString("base64"));
+    });
+
+    it("an error after login (host gone) is retryable and does not carry the password either", async () => {
+      const doomed = await FakeWinrmServer.start(credentials);
+      const session = await driver.connect({ endpoint: doomed.url, tls: { caPem: doomed.caPem } }, credentials, AbortSignal.timeout(10_000));
+      await doomed.stop();
+      const err: unknown = await session.createVm(identity("hv-gone"), spec).catch((e: unknown) => e);
+      await session.close();
+      expect(errorKind(err)).toBe("retryable");
+      expect(inspect(err, { depth: 10 })).not.toContain(credentials.password);
+    });
+
+    it("an untrusted certificate is terminal; trusting it explicitly (insecure) works", async () => {
+      const untrusted: unknown = await driver.connect({ endpoint: fake.url }, credentials, AbortSignal.timeout(10_000)).catch((e: unknown) => e);
+      expect([errorKind(untrusted), (untrusted as { reason?: string }).reason]).toEqual(["terminal", "tls"]);
+      const insecure = await driver.connect({ endpoint: fake.url, tls: { insecureSkipVerify: true } }, credentials, AbortSignal.timeout(10_000));
+      await insecure.close();
+    });
+
+    it("plain http, credentials in the URL and missing credentials are refused before anything is sent", async () => {
+      const sent = fake.scripts.length;
+      for (const [endpoint, creds] of [
+        [fake.url.replace("https:", "http:"), credentials],
+        [fake.url.replace("https://", `https://Administrator:${credentials.password}@`), credentials],
+        [fake.url, undefined],
+      ] as const) {
+        const err: unknown = await driver.connect({ endpoint, tls: { caPem: fake.caPem } }, creds, AbortSignal.timeout(10_000)).catch((e: unknown) => e);
+        expect(errorKind(err)).toBe("terminal");
+        expect(String((err as Error).message)).not.toContain(credentials.password);
+      }
+      expect(fake.scripts.length).toBe(sent);
+    });
+  });
+});

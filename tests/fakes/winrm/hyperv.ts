@@ -1,0 +1,239 @@
+// FAKE WinRM — an in-memory Hyper-V host and the cmdlets the driver runs against it: Get-VM,
+// New-VM, Set-VM, Start-VM, Stop-VM (-TurnOff / guest shutdown), Suspend-VM, Resume-VM,
+// Remove-VM, Move-VM (answers "not implemented"), Get-VMHost, Get-CimInstance, Select-Object,
+// ConvertTo-Json, Out-Null. State rules and error records follow Hyper-V's documented
+// behaviour (VMState values, InvalidState errors); it is a fake, no VM runs.
+import { randomUUID } from "node:crypto";
+import { convertToJson, parse, PsError, type PsCommand, type PsValue } from "./powershell.ts";
+
+/** Microsoft.HyperV.PowerShell.VMState: ConvertTo-Json writes the number. */
+export const VMState = { Running: 2, Off: 3, Stopping: 4, Saved: 6, Paused: 9 } as const;
+
+export interface FakeVm {
+  Id: string;
+  Name: string;
+  State: number;
+  ProcessorCount: number;
+  MemoryStartup: number;
+  Notes: string;
+  Generation: number;
+  DynamicMemoryEnabled: boolean;
+  SwitchName: string | null;
+}
+
+const GiB = 1024 ** 3;
+
+class VmRef {
+  readonly vm: FakeVm;
+  constructor(vm: FakeVm) {
+    this.vm = vm;
+  }
+}
+
+export class FakeHyperV {
+  readonly vms = new Map<string, FakeVm>();
+  readonly cpus: number;
+  readonly memoryBytes: number;
+  /** How long a guest takes to shut down when asked (it always obeys). */
+  guestShutdownMs = 100;
+  /** Memory Windows itself uses. */
+  private readonly hostUsedBytes = 2 * GiB;
+
+  constructor(cpus = 16, memoryGiB = 64) {
+    this.cpus = cpus;
+    this.memoryBytes = memoryGiB * GiB;
+  }
+
+  /** A VM made by an administrator in Hyper-V Manager (no identity in its Notes). */
+  addVm(name: string, state: number = VMState.Off): FakeVm {
+    const vm: FakeVm = { Id: randomUUID(), Name: name, State: state, ProcessorCount: 1, MemoryStartup: 512 * 1024 ** 2, Notes: "", Generation: 2, DynamicMemoryEnabled: false, SwitchName: null };
+    this.vms.set(vm.Id, vm);
+    return vm;
+  }
+
+  /** Runs a script; returns stdout lines, throws PsError on the first (terminating) error. */
+  async run(script: string): Promise<string[]> {
+    const out: string[] = [];
+    const variables = new Map<string, PsValue[]>();
+    for (const statement of parse(script)) {
+      if (statement.literal !== undefined) {
+        variables.set(statement.assign!, [statement.literal]);
+        continue;
+      }
+      let items: PsValue[] = statement.source === undefined ? [] : (variables.get(statement.source) ?? []);
+      for (const command of statement.commands) items = await this.cmdlet(command, items, variables);
+      if (statement.assign !== undefined) variables.set(statement.assign, items);
+      else for (const item of items) out.push(typeof item === "string" ? item : String(convertToJson([this.plain(item)], false)));
+    }
+    return out;
+  }
+
+  private async cmdlet(command: PsCommand, input: PsValue[], variables: Map<string, PsValue[]>): Promise<PsValue[]> {
+    const p = command.params;
+    const vmsIn = (): FakeVm[] => {
+      const fromVar = p["vm"] !== undefined ? (variables.get((p["vm"] as { variable: string }).variable) ?? []) : input;
+      return fromVar.filter((x): x is VmRef => x instanceof VmRef).map((r) => this.live(command.name, r.vm));
+    };
+    switch (command.name.toLowerCase()) {
+      case "get-vm":
+        return this.getVm(p).map((vm) => new VmRef(vm));
+      case "new-vm":
+        return [new VmRef(this.newVm(p))];
+      case "set-vm":
+        for (const vm of vmsIn()) this.setVm(vm, p);
+        return [];
+      case "start-vm":
+        for (const vm of vmsIn()) this.startVm(vm);
+        return [];
+      case "stop-vm":
+        for (const vm of vmsIn()) await this.stopVm(vm, p["turnoff"] === true);
+        return [];
+      case "suspend-vm":
+        for (const vm of vmsIn()) this.transition("Suspend-VM", vm, [VMState.Running], VMState.Paused, VMState.Paused);
+        return [];
+      case "resume-vm":
+        for (const vm of vmsIn()) this.transition("Resume-VM", vm, [VMState.Paused], VMState.Running, VMState.Running);
+        return [];
+      case "remove-vm":
+        for (const vm of vmsIn()) {
+          if (vm.State !== VMState.Off && vm.State !== VMState.Saved) throw invalidState("Remove-VM", vm);
+          this.vms.delete(vm.Id);
+        }
+        return [];
+      case "move-vm":
+        vmsIn();
+        throw new PsError("Move-VM", "FAKE: this fake Hyper-V host has no second host to move a virtual machine to; Move-VM is not implemented by the fake.", "NotImplemented", "NotImplemented");
+      default:
+        return this.utility(command, input);
+    }
+  }
+
+  /** The cmdlets that are not about one VM: host facts and pipeline formatting. */
+  private utility(command: PsCommand, input: PsValue[]): PsValue[] {
+    const p = command.params;
+    switch (command.name.toLowerCase()) {
+      case "get-vmhost":
+        return [{ ComputerName: "FAKE-HYPERV-1", LogicalProcessorCount: this.cpus, MemoryCapacity: this.memoryBytes, VirtualMachinePath: "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V" }];
+      case "get-ciminstance":
+        return this.cim(text(p["classname"]));
+      case "select-object":
+        return input.map((item) => this.select(item, p["property"]));
+      case "convertto-json": {
+        const json = convertToJson(input.map((i) => this.plain(i)), p["compress"] === true);
+        return json === undefined ? [] : [json];
+      }
+      case "out-null":
+        return [];
+      default:
+        throw new PsError("", `The term '${command.name}' is not recognized as the name of a cmdlet, function, script file, or operable program.`, "ObjectNotFound", "CommandNotFoundException");
+    }
+  }
+
+  private getVm(p: Record<string, PsValue>): FakeVm[] {
+    if (p["id"] !== undefined) {
+      const vm = this.vms.get(text(p["id"]).toLowerCase());
+      if (vm === undefined) throw new PsError("Get-VM", `Hyper-V was unable to find a virtual machine with id "${text(p["id"])}".`, "InvalidArgument", "InvalidParameter");
+      return [vm];
+    }
+    if (p["name"] !== undefined) {
+      const found = [...this.vms.values()].filter((vm) => vm.Name.toLowerCase() === text(p["name"]).toLowerCase());
+      if (found.length === 0) throw new PsError("Get-VM", `Hyper-V was unable to find a virtual machine with name "${text(p["name"])}".`, "InvalidArgument", "InvalidParameter");
+      return found;
+    }
+    return [...this.vms.values()];
+  }
+
+  private newVm(p: Record<string, PsValue>): FakeVm {
+    if (typeof p["name"] !== "string" || p["name"] === "") throw new PsError("New-VM", "Cannot validate argument on parameter 'Name'.", "InvalidData", "ParameterArgumentValidationError");
+    const vm = this.addVm(p["name"]);
+    if (p["memorystartupbytes"] !== undefined) vm.MemoryStartup = Number(p["memorystartupbytes"]);
+    if (p["generation"] !== undefined) vm.Generation = Number(p["generation"]);
+    if (p["switchname"] !== undefined) {
+      if (p["switchname"] !== "Default Switch") {
+        this.vms.delete(vm.Id);
+        throw new PsError("New-VM", `Hyper-V was unable to find a virtual switch with name "${text(p["switchname"])}".`, "ObjectNotFound", "InvalidParameter");
+      }
+      vm.SwitchName = p["switchname"];
+    }
+    return vm;
+  }
+
+  private setVm(vm: FakeVm, p: Record<string, PsValue>): void {
+    const resizing = p["processorcount"] !== undefined || p["memorystartupbytes"] !== undefined;
+    if (resizing && vm.State !== VMState.Off) throw invalidState("Set-VM", vm);
+    if (p["processorcount"] !== undefined) vm.ProcessorCount = Number(p["processorcount"]);
+    if (p["memorystartupbytes"] !== undefined) vm.MemoryStartup = Number(p["memorystartupbytes"]);
+    if (p["staticmemory"] === true) vm.DynamicMemoryEnabled = false;
+    if (p["notes"] !== undefined) vm.Notes = text(p["notes"]);
+  }
+
+  private startVm(vm: FakeVm): void {
+    if (vm.State === VMState.Running) return; // Hyper-V only warns
+    if (vm.State !== VMState.Off && vm.State !== VMState.Saved) throw invalidState("Start-VM", vm);
+    if (vm.MemoryStartup > this.freeBytes()) {
+      throw new PsError("Start-VM", `'${vm.Name}' could not initialize. Not enough memory in the system to start the virtual machine ${vm.Name}.`, "NotSpecified", "OutOfMemory");
+    }
+    vm.State = VMState.Running;
+  }
+
+  private async stopVm(vm: FakeVm, turnOff: boolean): Promise<void> {
+    if (vm.State === VMState.Off) return; // Hyper-V only warns
+    if (turnOff) {
+      vm.State = VMState.Off;
+      return;
+    }
+    // A guest shutdown through the integration services: only a running guest can do it, and
+    // Stop-VM returns once the guest is off.
+    if (vm.State !== VMState.Running) throw invalidState("Stop-VM", vm);
+    vm.State = VMState.Stopping;
+    await new Promise((resolve) => setTimeout(resolve, this.guestShutdownMs));
+    if (vm.State === VMState.Stopping) vm.State = VMState.Off;
+  }
+
+  private transition(command: string, vm: FakeVm, from: number[], to: number, already: number): void {
+    if (vm.State === already) return;
+    if (!from.includes(vm.State)) throw invalidState(command, vm);
+    vm.State = to;
+  }
+
+  private freeBytes(): number {
+    let used = this.hostUsedBytes;
+    for (const vm of this.vms.values()) if (vm.State !== VMState.Off && vm.State !== VMState.Saved) used += vm.MemoryStartup;
+    return this.memoryBytes - used;
+  }
+
+  private cim(className: string): PsValue[] {
+    if (className === "Win32_OperatingSystem") {
+      return [{ Caption: "Microsoft Windows Server 2022 Datacenter (FAKE)", Version: "10.0.20348", FreePhysicalMemory: Math.floor(this.freeBytes() / 1024), TotalVisibleMemorySize: Math.floor(this.memoryBytes / 1024) }];
+    }
+    if (className === "Win32_Processor") return [{ LoadPercentage: 7 }, { LoadPercentage: 9 }];
+    throw new PsError("Get-CimInstance", `Invalid class "${className}"`, "MetadataError", "HRESULT 0x80041010");
+  }
+
+  /** The VM as it is now (a VmRef from an earlier statement may have been removed since). */
+  private live(command: string, vm: FakeVm): FakeVm {
+    const now = this.vms.get(vm.Id);
+    if (now === undefined) throw new PsError(command, `Hyper-V was unable to find a virtual machine with id "${vm.Id}".`, "InvalidArgument", "InvalidParameter");
+    return now;
+  }
+
+  private select(item: PsValue, properties: PsValue | undefined): PsValue {
+    const source = this.plain(item) as Record<string, PsValue>;
+    const names = (Array.isArray(properties) ? properties : [properties]).map(String);
+    return Object.fromEntries(names.map((n) => [n, source[n] ?? null]));
+  }
+
+  private plain(item: PsValue): PsValue {
+    return item instanceof VmRef ? { ...item.vm } : item;
+  }
+}
+
+function invalidState(command: string, vm: FakeVm): PsError {
+  return new PsError(command, `'${vm.Name}' failed to change state. The operation cannot be performed while the object is in its current state.`, "InvalidOperation", "InvalidState");
+}
+
+/** A parameter value as the text PowerShell would bind to a [string] parameter. */
+function text(value: PsValue | undefined): string {
+  if (value === undefined || value === null) return "";
+  return typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? String(value) : JSON.stringify(value);
+}
