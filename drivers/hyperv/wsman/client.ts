@@ -1,6 +1,6 @@
 // A small WS-Management client for Windows Remote Shell: runs one program per shell (Create,
 // Command, Receive until the command is Done, Delete) over HTTPS with Basic authentication.
-// Why our own and not winrm-client: see docs/adr (Hyper-V over our own WS-Management client).
+// Why our own and not winrm-client: docs/adr/0009-xenserver-and-hyperv-drivers.md.
 import { Agent, request } from "node:https";
 import type { TlsSettings } from "../../contract/index.ts";
 import * as envelopes from "./envelope.ts";
