@@ -29,6 +29,8 @@ export interface StatusWatcherOptions {
   onResync?: (vms: VmObservation[], reconnect: boolean) => void;
   onConnection?: (state: ConnectionState) => void;
   backoff?: BackoffOptions;
+  /** How long one connection attempt may take before it counts as failed (default 15 s). */
+  connectTimeoutMs?: number;
 }
 
 /** A callback threw: that is the consumer's bug, not a connection problem — stop and report it. */
@@ -52,7 +54,8 @@ export class StatusWatcher {
     while (!signal.aborted) {
       let session: Session | undefined;
       try {
-        session = await this.options.connect(signal);
+        // A host that swallows packets would otherwise hang the attempt forever.
+        session = await this.options.connect(AbortSignal.any([signal, AbortSignal.timeout(this.options.connectTimeoutMs ?? 15_000)]));
         await this.follow(session, signal);
       } catch (err) {
         if (err instanceof ConsumerError) throw err.cause;
