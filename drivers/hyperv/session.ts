@@ -203,13 +203,16 @@ export class HyperVSession implements Session {
       () => undefined,
       (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
     );
+    const started = Date.now();
     const outcome = await Promise.race([shuttingDown, new Promise<"waiting">((resolve) => setTimeout(() => resolve("waiting"), softStopWaitMs).unref())]);
     if (outcome instanceof Error) throw outcome;
     if (mode === "Soft" || outcome === undefined) return;
+    // The deadline counts from the shutdown request, not from the end of our short wait.
+    const left = Math.max(0, (target.deadlineSeconds ?? defaultDeadlineSeconds) * 1000 - (Date.now() - started));
     const timer = setTimeout(() => {
       this.escalations.delete(timer);
       void this.ps.run(what, scripts.power(vm.externalId, "turn-off"), this.closed.signal).catch(() => undefined); // already off, or gone
-    }, (target.deadlineSeconds ?? defaultDeadlineSeconds) * 1000);
+    }, left);
     timer.unref();
     this.escalations.add(timer);
   }

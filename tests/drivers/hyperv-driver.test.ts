@@ -88,6 +88,22 @@ describe("hyperv driver (FAKE WinRM)", () => {
     }
   });
 
+  it("given a guest that ignores shutdown, when it is stopped TrySoft with a deadline, then it is turned off after the deadline", async () => {
+    fake.hyperv.guestsIgnoreShutdown = true;
+    try {
+      await connected(async (session) => {
+        const stubborn = identity("hv-stubborn");
+        const { externalId } = await session.createVm(stubborn, { ...spec, power: { state: "Running" } });
+        await session.setPower(stubborn, { state: "Stopped", mode: "TrySoft", deadlineSeconds: 3 });
+        await expect.poll(async () => (await session.observeVm(stubborn))?.power, { timeout: 10_000, interval: 100 }).toBe("Stopped");
+        expect(fake.scripts.some((script) => script.includes(`Get-VM -Id '${externalId}' | Stop-VM -TurnOff -Force`))).toBe(true);
+        await session.deleteVm(stubborn);
+      });
+    } finally {
+      fake.hyperv.guestsIgnoreShutdown = false;
+    }
+  });
+
   it("reports the host and closes every shell it opened", async () => {
     const observed = await connected((session) => session.observeHost());
     expect(observed).toMatchObject({ reachable: true, hypervisor: "Hyper-V", version: "10.0.20348", capacity: { cpus: 16, memoryMiB: 65536 } });

@@ -6,6 +6,7 @@ import { inspect } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { errorKind, type Session, type VmIdentity } from "../../drivers/contract/index.ts";
 import { XenServerDriver } from "../../drivers/xenserver/driver.ts";
+import { FakeXapiAdmin } from "../fakes/xapi/outside.ts";
 import { FakeXapiServer } from "../fakes/xapi/server.ts";
 
 const credentials = { username: "root", password: "s3cret-xapi-Pa55word" };
@@ -70,6 +71,41 @@ describe("xenserver driver (FAKE XAPI)", () => {
       await session.migrateVm(vm, { host: { endpoint: fake.url }, live: true });
       expect((await session.observeVm(vm))?.power).toBe("Running");
       await session.deleteVm(vm);
+    });
+  });
+
+  it("given a guest that ignores shutdown, when it is stopped TrySoft with a deadline, then it is stopped hard after the deadline", async () => {
+    fake.vms.guestsIgnoreShutdown = true;
+    try {
+      await connected(async (session) => {
+        const stubborn = identity("stubborn");
+        await session.createVm(stubborn, { ...spec, power: { state: "Running" } });
+        await session.setPower(stubborn, { state: "Stopped", mode: "TrySoft", deadlineSeconds: 1 });
+        await expect.poll(async () => (await session.observeVm(stubborn))?.power, { timeout: 10_000, interval: 100 }).toBe("Stopped");
+        const soft = fake.calls.lastIndexOf("Async.VM.clean_shutdown");
+        expect(soft).toBeGreaterThanOrEqual(0);
+        expect(fake.calls.indexOf("VM.hard_shutdown", soft), "a hard shutdown followed the ignored clean one").toBeGreaterThan(soft);
+        await session.deleteVm(stubborn);
+      });
+    } finally {
+      fake.vms.guestsIgnoreShutdown = false;
+    }
+  });
+
+  it("given the event feed fell behind (EVENTS_LOST), when it resumes, then it reports what changed meanwhile", async () => {
+    await connected(async (session) => {
+      const watching = new AbortController();
+      const stream = (await session.watch(watching.signal))[Symbol.asyncIterator]();
+      fake.loseEvents();
+      const uuid = new FakeXapiAdmin(fake).createRunningVm("xen-while-behind");
+      const first = await stream.next();
+      const second = await stream.next();
+      watching.abort();
+      expect([first.value, second.value]).toMatchObject([
+        { type: "defined", externalId: uuid, detail: "missed while the feed was behind" },
+        { type: "started", externalId: uuid },
+      ]);
+      new FakeXapiAdmin(fake).delete(uuid);
     });
   });
 

@@ -36,6 +36,8 @@ export class FakeHyperV {
   readonly memoryBytes: number;
   /** How long a guest takes to shut down when asked (it always obeys). */
   guestShutdownMs = 100;
+  /** Guests that ignore the shutdown request: Stop-VM waits until something else turns the VM off. */
+  guestsIgnoreShutdown = false;
   /** Memory Windows itself uses. */
   private readonly hostUsedBytes = 2 * GiB;
 
@@ -185,6 +187,10 @@ export class FakeHyperV {
     // A guest shutdown through the integration services: only a running guest can do it, and
     // Stop-VM returns once the guest is off.
     if (vm.State !== VMState.Running) throw invalidState("Stop-VM", vm);
+    if (this.guestsIgnoreShutdown) {
+      while (this.vms.get(vm.Id)?.State === VMState.Running) await new Promise((resolve) => setTimeout(resolve, 20));
+      return;
+    }
     vm.State = VMState.Stopping;
     await new Promise((resolve) => setTimeout(resolve, this.guestShutdownMs));
     if (vm.State === VMState.Stopping) vm.State = VMState.Off;

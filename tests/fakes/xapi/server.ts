@@ -31,6 +31,7 @@ export class FakeXapiServer {
   private readonly methods: Record<string, Handler>;
   private readonly server: Server;
   private readonly stopping = new AbortController();
+  private losingEvents = false;
 
   private constructor(options: FakeXapiOptions) {
     this.username = options.username ?? "root";
@@ -50,6 +51,11 @@ export class FakeXapiServer {
 
   get url(): string {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** The event.from call in progress (or the next one) fails with EVENTS_LOST, as when a client falls too far behind. */
+  loseEvents(): void {
+    this.losingEvents = true;
   }
 
   /** Forgets every session, as a toolstack restart does: the next call gets SESSION_INVALID. */
@@ -130,7 +136,10 @@ export class FakeXapiServer {
     const deadline = Date.now() + timeoutSeconds * 1000;
     for (;;) {
       const events = this.db.since(token, lowered);
-      if (events === undefined) throw new XapiFault("EVENTS_LOST");
+      if (events === undefined || this.losingEvents) {
+        this.losingEvents = false;
+        throw new XapiFault("EVENTS_LOST");
+      }
       const left = deadline - Date.now();
       if (events.length > 0 || left <= 0 || this.stopping.signal.aborted) {
         return { events, valid_ref_counts: this.db.validRefCounts(lowered), token: this.db.token() };

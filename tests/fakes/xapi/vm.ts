@@ -25,6 +25,8 @@ export class FakeVms {
   private readonly db: XapiDatabase;
   private readonly refs: FakeHostRefs;
   private readonly memoryTotal: number;
+  /** Guests that ignore clean_shutdown (no PV tools answering): the call waits until something else halts the VM. */
+  guestsIgnoreShutdown = false;
 
   constructor(db: XapiDatabase, refs: FakeHostRefs, memoryTotal: number) {
     this.db = db;
@@ -68,6 +70,7 @@ export class FakeVms {
 
   cleanShutdown(ref: unknown): Promise<void> {
     this.expectPower(ref, this.vm(ref), "Running");
+    if (this.guestsIgnoreShutdown) return this.untilHalted(ref as string);
     // The guest takes a moment to shut down; the call returns when it has (XAPI's is synchronous).
     return new Promise((resolve) =>
       setTimeout(() => {
@@ -75,6 +78,18 @@ export class FakeVms {
         resolve();
       }, guestShutdownMs),
     );
+  }
+
+  private untilHalted(ref: string): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setInterval(() => {
+        if (this.db.get("VM", ref)?.["power_state"] !== "Running") {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 20);
+      timer.unref();
+    });
   }
 
   hardShutdown(ref: unknown): void {
