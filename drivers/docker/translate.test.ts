@@ -24,6 +24,8 @@ describe("translateDockerError", () => {
     "a daemon error is retryable": { err: httpError(500, "something broke"), kind: "retryable" },
     "connection refused is retryable": { err: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }), kind: "retryable", reason: "connection" },
     "a missing socket is retryable": { err: Object.assign(new Error("connect ENOENT /x.sock"), { code: "ENOENT" }), kind: "retryable", reason: "connection" },
+    "a refused client certificate is terminal (tls)": { err: Object.assign(new Error("alert bad certificate"), { code: "ERR_SSL_SSL/TLS_ALERT_BAD_CERTIFICATE" }), kind: "terminal", reason: "tls" },
+    "an unverifiable server certificate is terminal (tls)": { err: Object.assign(new Error("unable to verify"), { code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" }), kind: "terminal", reason: "tls" },
     "a hung-up socket is retryable": { err: new Error("socket hang up"), kind: "retryable", reason: "connection" },
   };
   for (const [reason, c] of Object.entries(cases)) {

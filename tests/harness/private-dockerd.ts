@@ -8,9 +8,11 @@
 import { execFile } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { generatePki, type Pki } from "../../src/local/pki.ts";
+import { freePort } from "../../src/local/ports.ts";
 import { ManagedProcess } from "../../src/local/process.ts";
 import { toolchain } from "../../src/local/toolchain.ts";
 import { dockerSocket } from "./services.ts";
@@ -24,6 +26,8 @@ export class PrivateDockerd {
   readonly subnet: string;
   private process: ManagedProcess | undefined;
   private starts = 0;
+  /** With `tls`: the daemon also listens on tcp://127.0.0.1:port, verifying client certificates. */
+  tls: { port: number; pki: Pki } | undefined;
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -36,10 +40,15 @@ export class PrivateDockerd {
     return `unix://${this.socket}`;
   }
 
-  /** Starts a private daemon with busybox:local loaded. */
-  static async start(): Promise<PrivateDockerd> {
+  /** Starts a private daemon with busybox:local loaded; `tls` adds a TLS listener (as for a remote host). */
+  static async start(options: { tls?: boolean } = {}): Promise<PrivateDockerd> {
     const d = new PrivateDockerd(await mkdtemp("/tmp/omni-dockerd-"));
     try {
+      if (options.tls === true) {
+        const pkiDir = join(d.dir, "pki");
+        await mkdir(pkiDir);
+        d.tls = { port: await freePort(), pki: await generatePki(pkiDir, [{ name: "client", user: "omnivisor", groups: [] }]) };
+      }
       await run("ip", ["link", "add", d.bridge, "type", "bridge"]);
       await run("ip", ["addr", "add", `${d.subnet}.1/24`, "dev", d.bridge]);
       await run("ip", ["link", "set", d.bridge, "up"]);
@@ -73,6 +82,7 @@ export class PrivateDockerd {
         "--ip-masq=false",
         "--ip-forward=false",
         "--userland-proxy=false",
+        ...this.tlsArgs(),
       ],
       logFile: join(this.dir, "dockerd.log"),
       supervise: join(toolchain().cache, "bin", "supervise"),
@@ -90,6 +100,12 @@ export class PrivateDockerd {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     throw new Error(`private dockerd did not answer on ${this.socket} within 30 s:\n${p.tail()}`);
+  }
+
+  private tlsArgs(): string[] {
+    if (this.tls === undefined) return [];
+    const { pki, port } = this.tls;
+    return [`--host=tcp://127.0.0.1:${port}`, "--tlsverify", `--tlscacert=${pki.caCert}`, `--tlscert=${pki.serverCert}`, `--tlskey=${pki.serverKey}`];
   }
 
   private async forgetDeadContainerd(): Promise<void> {
