@@ -62,3 +62,7 @@ services-stop: ## stop libvirtd, dockerd and vcsim started by `make services`
 .PHONY: bench-drivers
 bench-drivers: deps services ## driver micro-benchmark: 20 VMs through each driver vs its CLI (bench/results/drivers.md)
 	node bench/drivers.ts --json bench/results/drivers.json --markdown bench/results/drivers.md
+
+.PHONY: bench
+bench: bench-drivers ## all benchmarks: placement latency and driver lifecycle vs CLI (bench/results/)
+	node bench/placement.ts --json bench/results/placement.json

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { dockerBench } from "./drivers-docker.ts";
+import { libvirtBench } from "./drivers-libvirt.ts";
 
 export const phases = ["define", "start", "stop", "undefine"] as const;
 export type Phase = (typeof phases)[number];
@@ -24,7 +25,7 @@ export interface LifecycleBench {
   setup(prefix: string): Promise<{ driver: Steps; cli: Steps; cleanup: () => Promise<void> }>;
 }
 
-const benches: LifecycleBench[] = [dockerBench];
+const benches: LifecycleBench[] = [dockerBench, libvirtBench()];
 
 interface WayResult {
   way: string;
