@@ -3,6 +3,7 @@
 import { type Credentials, type Driver, type HostConnection, type Session, TerminalError } from "../contract/index.ts";
 import { translateWinrmError } from "./errors.ts";
 import { RemotePowerShell } from "./remote-powershell.ts";
+import * as scripts from "./scripts.ts";
 import { HyperVSession } from "./session.ts";
 import { WsmanClient } from "./wsman/client.ts";
 
@@ -11,6 +12,10 @@ export interface HyperVDriverOptions {
   pollIntervalMs?: number;
   /** WS-Management OperationTimeout for a Receive with no output yet. Default 20 s. */
   operationTimeoutSeconds?: number;
+  /** Folder on the host for the disks the driver creates; default: the host's VirtualHardDiskPath. */
+  diskDir?: string;
+  /** Folder of image VHDXs (`<image>.vhdx`), the parents of image disks; default `<diskDir>\\images`. */
+  imageStore?: string;
 }
 
 export class HyperVDriver implements Driver {
@@ -26,19 +31,22 @@ export class HyperVDriver implements Driver {
     if (credentials?.username === undefined || credentials.password === undefined) {
       throw new TerminalError("hyperv: the Host's credentials need a username and a password", { reason: "credentials-missing" });
     }
-    const options: ConstructorParameters<typeof WsmanClient>[0] = { url, username: credentials.username, password: credentials.password };
-    if (host.tls !== undefined) options.tls = host.tls;
-    if (this.options.operationTimeoutSeconds !== undefined) options.operationTimeoutSeconds = this.options.operationTimeoutSeconds;
-    const client = new WsmanClient(options);
+    const wsman: ConstructorParameters<typeof WsmanClient>[0] = { url, username: credentials.username, password: credentials.password };
+    if (host.tls !== undefined) wsman.tls = host.tls;
+    if (this.options.operationTimeoutSeconds !== undefined) wsman.operationTimeoutSeconds = this.options.operationTimeoutSeconds;
+    const client = new WsmanClient(wsman);
     const ps = new RemotePowerShell(client);
+    let facts: { VirtualHardDiskPath: string };
     try {
       // A round trip that proves the credentials and the Hyper-V module.
-      await ps.run("connect", "$ErrorActionPreference = 'Stop'\nGet-VMHost | Select-Object -Property ComputerName | ConvertTo-Json -Compress", signal);
+      facts = JSON.parse(await ps.run("connect", scripts.hostFacts(), signal)) as { VirtualHardDiskPath: string };
     } catch (err) {
       client.close();
       throw translateWinrmError(err, `${url.host} does not answer`);
     }
-    return new HyperVSession(ps, { pollIntervalMs: this.options.pollIntervalMs ?? 2_000 }, () => client.close());
+    const diskDir = this.options.diskDir ?? facts.VirtualHardDiskPath;
+    const options = { pollIntervalMs: this.options.pollIntervalMs ?? 2_000, diskDir, imageStore: this.options.imageStore ?? `${diskDir}\\images` };
+    return new HyperVSession(ps, options, () => client.close());
   }
 }
 

@@ -51,8 +51,19 @@ export function vmId(vm: VmJson): string {
   return String(id?.Guid ?? id?.value ?? "").toLowerCase();
 }
 
-export function notesWithIdentity(identity: VmIdentity): string {
-  return `${notesPrefix} ${JSON.stringify(identityMetadata(identity))}`;
+/** The key that marks a VM whose create has not finished (its disks may be missing). */
+const pendingKey = "io.omnivisor.pending";
+
+/** The Notes line with the identity; `pending` while the create script still runs. */
+export function notesWithIdentity(identity: VmIdentity, pending = false): string {
+  const meta = identityMetadata(identity);
+  if (pending) meta[pendingKey] = "true";
+  return `${notesPrefix} ${JSON.stringify(meta)}`;
+}
+
+/** Whether a VM was left half-made by a create that failed or crashed. */
+export function isPending(vm: VmJson): boolean {
+  return metadataFromNotes(vm.Notes)?.[pendingKey] === "true";
 }
 
 export function metadataFromNotes(notes: string | null): Record<string, string> | undefined {

@@ -21,22 +21,57 @@ export function observeHost(): string {
   );
 }
 
+export interface NewDisk {
+  /** Where the VHDX goes. */
+  path: string;
+  sizeBytes?: number;
+  /** A parent VHDX (an image): the disk is a differencing disk on top of it. */
+  parentPath?: string;
+}
+
 export interface NewVm {
   name: string;
   cpus: number;
   memoryBytes: number;
+  /** Notes while the script runs (marked pending) and once it is done. */
+  pendingNotes: string;
   notes: string;
   switchName?: string;
+  disks: NewDisk[];
 }
 
-/** A generation 2 VM without disks, sized and labelled; prints nothing (the next list shows it). */
+/**
+ * A generation 2 VM, sized, labelled and with its disks; prints nothing (the next list shows it).
+ * The identity goes in first, marked pending, and the final Notes last: a VM left half-made by a
+ * failure or a crash is recognisable as such (see HyperVSession.create).
+ */
 export function createVm(vm: NewVm): string {
   const network = vm.switchName === undefined ? "" : ` -SwitchName ${psQuote(vm.switchName)}`;
+  const disks = vm.disks.map((d) => {
+    const source = d.parentPath === undefined ? `-SizeBytes ${psInt(d.sizeBytes ?? 10 * 1024 ** 3)} -Dynamic` : `-ParentPath ${psQuote(d.parentPath)} -Differencing`;
+    return `New-VHD -Path ${psQuote(d.path)} ${source} | Out-Null\nAdd-VMHardDiskDrive -VM $vm -Path ${psQuote(d.path)}\n`;
+  });
   return (
     preamble +
     `$vm = New-VM -Name ${psQuote(vm.name)} -MemoryStartupBytes ${psInt(vm.memoryBytes)} -Generation 2 -NoVHD${network}\n` +
-    `$vm | Set-VM -ProcessorCount ${psInt(vm.cpus)} -StaticMemory -Notes ${psQuote(vm.notes)}`
+    `$vm | Set-VM -ProcessorCount ${psInt(vm.cpus)} -StaticMemory -Notes ${psQuote(vm.pendingNotes)}\n` +
+    disks.join("") +
+    `$vm | Set-VM -Notes ${psQuote(vm.notes)}`
   );
+}
+
+/** The paths of a VM's disks, as JSON. */
+export function listDisks(id: string): string {
+  return `${preamble}Get-VM -Id ${psQuote(id)} | Get-VMHardDiskDrive | Select-Object -Property Path | ConvertTo-Json -Compress`;
+}
+
+export function removeFiles(paths: string[]): string {
+  return `${preamble}Remove-Item -LiteralPath ${paths.map(psQuote).join(",")} -Force`;
+}
+
+/** Facts connect() needs: the host's name and its default folder for virtual disks. */
+export function hostFacts(): string {
+  return `${preamble}Get-VMHost | Select-Object -Property ComputerName,VirtualHardDiskPath | ConvertTo-Json -Compress`;
 }
 
 export function resizeVm(id: string, cpus: number, memoryBytes: number): string {

@@ -16,9 +16,10 @@ import {
   type VmObservation,
   type VmSpec,
   type HostObservation,
+  type DiskSpec,
 } from "../contract/index.ts";
 import { type CpuJson, hostObservation, type OsJson, type VmHostJson } from "./host.ts";
-import { jsonList, notesWithIdentity, observation, type VmJson } from "./records.ts";
+import { isPending, jsonList, notesWithIdentity, observation, type VmJson } from "./records.ts";
 import type { RemotePowerShell } from "./remote-powershell.ts";
 import * as scripts from "./scripts.ts";
 import { ChangeFeed, poll, snapshot } from "./watch.ts";
@@ -33,6 +34,9 @@ const defaultVmPath = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V";
 export interface HyperVSessionOptions {
   /** How often watch() polls Get-VM. */
   pollIntervalMs: number;
+  /** Where new VHDXs go, and where image VHDXs are (Windows paths on the host). */
+  diskDir: string;
+  imageStore: string;
 }
 
 export class HyperVSession implements Session {
@@ -65,10 +69,7 @@ export class HyperVSession implements Session {
   }
 
   async listVms(): Promise<VmObservation[]> {
-    const seq = ++this.listings;
-    const vms = jsonList<VmJson>(await this.ps.run("list VMs", scripts.listVms(), this.closed.signal)).map(observation);
-    for (const feed of this.feeds) feed.observe(seq, vms);
-    return vms;
+    return (await this.listRaw()).map(observation);
   }
 
   async observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {
@@ -116,7 +117,10 @@ export class HyperVSession implements Session {
     if (vm === undefined) return;
     try {
       if (vm.power !== "Stopped") await this.ps.run(`turn off ${identity.name}`, scripts.power(vm.externalId, "turn-off"), this.closed.signal);
+      const disks = await this.ownDisks(vm);
       await this.ps.run(`remove ${identity.name}`, scripts.power(vm.externalId, "remove"), this.closed.signal);
+      // Remove-VM keeps the VHDXs; the ones this driver made go with the VM.
+      if (disks.length > 0) await this.ps.run(`remove disks of ${identity.name}`, scripts.removeFiles(disks), this.closed.signal);
     } catch (err) {
       if (isDriverError(err) && err.kind === "not-found") return;
       throw err;
@@ -127,7 +131,7 @@ export class HyperVSession implements Session {
     const vm = await this.require(identity);
     if (vm.power !== "Stopped" && !target.live) throw new InvalidTransitionError(`hyperv: ${identity.name} is ${vm.power}; stop it for an offline move`, { reason: "needs-stopped" });
     const destination = new URL(target.host.endpoint).hostname;
-    const storage = `${defaultVmPath}\\${identity.name}`;
+    const storage = `${defaultVmPath}\\${fileSafe(identity.name)}`;
     // Move-VM returns when the move is done; give it a moment, then let it finish on the host.
     const moving = this.ps.run(`move ${identity.name} to ${destination}`, scripts.moveVm(vm.externalId, destination, storage), this.closed.signal).then(
       () => undefined,
@@ -156,20 +160,60 @@ export class HyperVSession implements Session {
     return Promise.resolve();
   }
 
+  /** Get-VM as JSON; every listing also feeds the watches' change detectors. */
+  private async listRaw(): Promise<VmJson[]> {
+    const seq = ++this.listings;
+    const raw = jsonList<VmJson>(await this.ps.run("list VMs", scripts.listVms(), this.closed.signal));
+    const vms = raw.map(observation);
+    for (const feed of this.feeds) feed.observe(seq, vms);
+    return raw;
+  }
+
   private async create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
-    const vms = await this.listVms();
-    const existing = vms.find((vm) => vm.identity?.uid === identity.uid);
-    if (existing !== undefined) return existing;
+    const raw = await this.listRaw();
+    const mine = raw.find((vm) => observation(vm).identity?.uid === identity.uid);
+    // Half-made by an earlier attempt: remove it (and its disks) and start over.
+    if (mine !== undefined && isPending(mine)) await this.deleteVm({ ...identity, externalId: observation(mine).externalId });
+    else if (mine !== undefined) return observation(mine);
+    const vms = raw.map(observation).filter((vm) => vm.identity?.uid !== identity.uid);
     const taken = vms.find((vm) => vm.name === identity.name);
     if (taken !== undefined) throw new TerminalError(`hyperv: the name ${identity.name} is taken by another VM (${taken.externalId})`, { reason: "name-taken" });
     const switchName = spec.networks?.[0]?.network ?? spec.networks?.[0]?.bridge;
-    const request: scripts.NewVm = { name: identity.name, cpus: Math.max(1, Math.ceil(spec.cpus)), memoryBytes: spec.memoryMiB * MiB, notes: notesWithIdentity(identity) };
+    const request: scripts.NewVm = {
+      name: identity.name,
+      cpus: Math.max(1, Math.ceil(spec.cpus)),
+      memoryBytes: spec.memoryMiB * MiB,
+      pendingNotes: notesWithIdentity(identity, true),
+      notes: notesWithIdentity(identity),
+      disks: spec.disks.map((disk) => this.disk(identity, disk)),
+    };
     if (switchName !== undefined) request.switchName = switchName;
-    await this.ps.run(`create ${identity.name}`, scripts.createVm(request), this.closed.signal);
+    try {
+      await this.ps.run(`create ${identity.name}`, scripts.createVm(request), this.closed.signal);
+    } catch (err) {
+      await this.deleteVm(identity).catch(() => undefined); // the pending half, if New-VM got that far
+      throw err;
+    }
     if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);
     const created = await this.observeVm(identity);
     if (created === undefined) throw new RetryableError(`hyperv: ${identity.name} vanished right after create`, { reason: "race" });
     return created;
+  }
+
+  /** A disk of the VM: `<diskDir>\\<vm>-<uid>-<disk>.vhdx`, blank or on top of an image. */
+  private disk(identity: VmIdentity, disk: DiskSpec): scripts.NewDisk {
+    const created: scripts.NewDisk = { path: `${this.options.diskDir}\\${diskPrefix(identity)}${fileSafe(disk.name)}.vhdx` };
+    if (disk.image !== undefined) created.parentPath = `${this.options.imageStore}\\${fileSafe(disk.image)}.vhdx`;
+    else if (disk.sizeGiB !== undefined) created.sizeBytes = Math.ceil(disk.sizeGiB * 1024 ** 3);
+    return created;
+  }
+
+  /** The VHDXs this driver created for the VM (named with its prefix, in diskDir). */
+  private async ownDisks(vm: VmObservation): Promise<string[]> {
+    const prefix = vm.identity === undefined ? undefined : `${this.options.diskDir}\\${diskPrefix(vm.identity)}`.toLowerCase();
+    if (prefix === undefined) return [];
+    const drives = jsonList<{ Path: string }>(await this.ps.run(`list disks of ${vm.name}`, scripts.listDisks(vm.externalId), this.closed.signal));
+    return drives.map((d) => d.Path).filter((p) => p.toLowerCase().startsWith(prefix));
   }
 
   private async powerStep(vm: VmObservation, target: PowerTarget, what: string): Promise<void> {
@@ -222,6 +266,16 @@ export class HyperVSession implements Session {
     if (vm === undefined) throw new NotFoundError(`hyperv: no VM ${identity.name} (uid ${identity.uid})`);
     return vm;
   }
+}
+
+/** File names of a VM's disks start with this: its name (file-safe) and the start of its uid. */
+function diskPrefix(identity: VmIdentity): string {
+  return `${fileSafe(identity.name)}-${identity.uid.slice(0, 8)}-`;
+}
+
+/** Windows forbids \\ / : * ? " < > | in file names; keep names readable and safe. */
+function fileSafe(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, "-");
 }
 
 /** The VM carrying identity.uid, else the VM with Id externalId (adoption). */

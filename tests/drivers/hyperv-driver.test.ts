@@ -7,6 +7,7 @@ import { inspect } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { errorKind, type HostConnection, type Session, type VmIdentity } from "../../drivers/contract/index.ts";
 import { HyperVDriver } from "../../drivers/hyperv/driver.ts";
+import { FakeHyperVAdmin } from "../fakes/winrm/outside.ts";
 import { FakeWinrmServer } from "../fakes/winrm/server.ts";
 
 const credentials = { username: "Administrator", password: "s3cret-WinRM-Pa55word" };
@@ -45,6 +46,41 @@ describe("hyperv driver (FAKE WinRM)", () => {
     });
     expect([...fake.hyperv.vms.values()].filter((v) => v.Name.startsWith("hv-evil") || v.Name.startsWith("hv-$"))).toEqual([]);
     fake.hyperv.vms.delete(bystander.Id);
+  });
+
+  it("given an image, when a VM is created with an image disk and a blank disk, then both VHDXs exist and go away with the VM (the image stays)", async () => {
+    const admin = new FakeHyperVAdmin(fake);
+    const image = admin.addImage("debian-12", 2 * 1024 ** 3);
+    await connected(async (session) => {
+      const vm = identity("hv-disks");
+      const created = await session.createVm(vm, { ...spec, disks: [{ name: "root", image: "debian-12" }, { name: "data", sizeGiB: 5 }] });
+      const drives = fake.hyperv.vms.get(created.externalId)?.HardDrives ?? [];
+      expect(drives).toHaveLength(2);
+      const [root, data] = drives.map((d) => fake.hyperv.files.get(d.toLowerCase()));
+      expect(root).toEqual({ sizeBytes: 2 * 1024 ** 3, parentPath: image });
+      expect(data).toEqual({ sizeBytes: 5 * 1024 ** 3, parentPath: null });
+      await session.deleteVm(vm);
+      for (const d of drives) expect(fake.hyperv.files.has(d.toLowerCase())).toBe(false);
+      expect(fake.hyperv.files.has(image.toLowerCase())).toBe(true);
+
+      const missing: unknown = await session.createVm(identity("hv-noimage"), { ...spec, disks: [{ name: "root", image: "no-such-image" }] }).catch((e: unknown) => e);
+      expect(errorKind(missing), String(missing)).toBe("not-found");
+      expect([...fake.hyperv.vms.values()].filter((v) => v.Name === "hv-noimage"), "the half-made VM is removed").toEqual([]);
+    });
+  });
+
+  it("given a VM left half-made (pending) by a crashed create, when it is created again, then it is made anew, whole", async () => {
+    await connected(async (session) => {
+      const vm = identity("hv-crashed");
+      const half = fake.hyperv.addVm(vm.name);
+      half.Notes = `omnivisor: ${JSON.stringify({ "io.omnivisor.uid": vm.uid, "io.omnivisor.pending": "true" })}`;
+      const created = await session.createVm(vm, { ...spec, disks: [{ name: "root", sizeGiB: 1 }] });
+      expect(created.externalId).not.toBe(half.Id);
+      expect(fake.hyperv.vms.has(half.Id)).toBe(false);
+      expect(fake.hyperv.vms.get(created.externalId)?.HardDrives).toHaveLength(1);
+      expect(fake.hyperv.vms.get(created.externalId)?.Notes).not.toContain("pending");
+      await session.deleteVm(vm);
+    });
   });
 
   it("given a VM bigger than the host's free memory, when it is started, then the error is capacity", async () => {

@@ -19,6 +19,12 @@ export interface FakeVm {
   Generation: number;
   DynamicMemoryEnabled: boolean;
   SwitchName: string | null;
+  HardDrives: string[];
+}
+
+export interface FakeVhd {
+  sizeBytes: number;
+  parentPath: string | null;
 }
 
 const GiB = 1024 ** 3;
@@ -32,6 +38,9 @@ class VmRef {
 
 export class FakeHyperV {
   readonly vms = new Map<string, FakeVm>();
+  /** The host's disk files by path (lower case, as NTFS compares them). */
+  readonly files = new Map<string, FakeVhd>();
+  readonly virtualHardDiskPath = "C:\\ProgramData\\Microsoft\\Windows\\Virtual Hard Disks";
   readonly cpus: number;
   readonly memoryBytes: number;
   /** How long a guest takes to shut down when asked (it always obeys). */
@@ -48,7 +57,7 @@ export class FakeHyperV {
 
   /** A VM made by an administrator in Hyper-V Manager (no identity in its Notes). */
   addVm(name: string, state: number = VMState.Off): FakeVm {
-    const vm: FakeVm = { Id: randomUUID(), Name: name, State: state, ProcessorCount: 1, MemoryStartup: 512 * 1024 ** 2, Notes: "", Generation: 2, DynamicMemoryEnabled: false, SwitchName: null };
+    const vm: FakeVm = { Id: randomUUID(), Name: name, State: state, ProcessorCount: 1, MemoryStartup: 512 * 1024 ** 2, Notes: "", Generation: 2, DynamicMemoryEnabled: false, SwitchName: null, HardDrives: [] };
     this.vms.set(vm.Id, vm);
     return vm;
   }
@@ -102,6 +111,15 @@ export class FakeHyperV {
           this.vms.delete(vm.Id);
         }
         return [];
+      case "add-vmharddiskdrive":
+        for (const vm of vmsIn()) {
+          const path = text(p["path"]);
+          if (!this.files.has(path.toLowerCase())) throw new PsError("Add-VMHardDiskDrive", `Failed to add device 'Virtual Hard Disk'. The system cannot find the file specified. ('${path}')`, "ObjectNotFound", "ObjectNotFound");
+          vm.HardDrives.push(path);
+        }
+        return [];
+      case "get-vmharddiskdrive":
+        return vmsIn().flatMap((vm) => vm.HardDrives.map((path, i) => ({ VMName: vm.Name, ControllerType: "SCSI", ControllerLocation: i, Path: path })));
       case "move-vm":
         vmsIn();
         throw new PsError("Move-VM", "FAKE: this fake Hyper-V host has no second host to move a virtual machine to; Move-VM is not implemented by the fake.", "NotImplemented", "NotImplemented");
@@ -115,7 +133,14 @@ export class FakeHyperV {
     const p = command.params;
     switch (command.name.toLowerCase()) {
       case "get-vmhost":
-        return [{ ComputerName: "FAKE-HYPERV-1", LogicalProcessorCount: this.cpus, MemoryCapacity: this.memoryBytes, VirtualMachinePath: "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V" }];
+        return [{ ComputerName: "FAKE-HYPERV-1", LogicalProcessorCount: this.cpus, MemoryCapacity: this.memoryBytes, VirtualMachinePath: "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V", VirtualHardDiskPath: this.virtualHardDiskPath }];
+      case "new-vhd":
+        return [this.newVhd(p)];
+      case "remove-item":
+        for (const path of [p["literalpath"]].flat()) {
+          if (!this.files.delete(text(path).toLowerCase())) throw new PsError("Remove-Item", `Cannot find path '${text(path)}' because it does not exist.`, "ObjectNotFound", "PathNotFound");
+        }
+        return [];
       case "get-ciminstance":
         return this.cim(text(p["classname"]));
       case "select-object":
@@ -158,6 +183,17 @@ export class FakeHyperV {
       vm.SwitchName = p["switchname"];
     }
     return vm;
+  }
+
+  private newVhd(p: Record<string, PsValue>): PsValue {
+    const path = text(p["path"]);
+    if (this.files.has(path.toLowerCase())) throw new PsError("New-VHD", `Failed to create the virtual hard disk. The file exists. ('${path}')`, "ResourceExists", "ResourceExists");
+    const parentPath = p["parentpath"] === undefined ? null : text(p["parentpath"]);
+    const parent = parentPath === null ? undefined : this.files.get(parentPath.toLowerCase());
+    if (parentPath !== null && parent === undefined) throw new PsError("New-VHD", `Failed to create the virtual hard disk. The system cannot find the file specified. ('${parentPath}')`, "ObjectNotFound", "ObjectNotFound");
+    const vhd: FakeVhd = { sizeBytes: parent?.sizeBytes ?? Number(p["sizebytes"] ?? 0), parentPath };
+    this.files.set(path.toLowerCase(), vhd);
+    return { Path: path, Size: vhd.sizeBytes, VhdType: parentPath === null ? 3 : 4 };
   }
 
   private setVm(vm: FakeVm, p: Record<string, PsValue>): void {

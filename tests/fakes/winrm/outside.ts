@@ -25,7 +25,19 @@ export class FakeHyperVAdmin {
     this.fake.hyperv.vms.delete(id);
   }
 
+  /** Removes the VMs named with prefix and their disk files. */
   deletePrefixed(prefix: string): void {
-    for (const [id, vm] of this.fake.hyperv.vms) if (vm.Name.startsWith(prefix)) this.fake.hyperv.vms.delete(id);
+    for (const [id, vm] of this.fake.hyperv.vms) {
+      if (!vm.Name.startsWith(prefix)) continue;
+      for (const path of vm.HardDrives) this.fake.hyperv.files.delete(path.toLowerCase());
+      this.fake.hyperv.vms.delete(id);
+    }
+  }
+
+  /** An image VHDX in the driver's default image store (`<VirtualHardDiskPath>\\images`). */
+  addImage(name: string, sizeBytes: number): string {
+    const path = `${this.fake.hyperv.virtualHardDiskPath}\\images\\${name}.vhdx`;
+    this.fake.hyperv.files.set(path.toLowerCase(), { sizeBytes, parentPath: null });
+    return path;
   }
 }

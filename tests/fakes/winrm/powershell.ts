@@ -106,7 +106,7 @@ export function tokenize(script: string): Token[] {
 }
 
 /** Parameters that take no value, per the cmdlets the fake knows. */
-const switches = new Set(["force", "turnoff", "asjob", "novhd", "compress", "staticmemory", "passthru", "includestorage"]);
+const switches = new Set(["force", "turnoff", "asjob", "novhd", "compress", "staticmemory", "passthru", "includestorage", "dynamic", "differencing"]);
 
 export function parse(script: string): PsStatement[] {
   const tokens = tokenize(script);
