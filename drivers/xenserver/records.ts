@@ -20,7 +20,13 @@ export interface VmRecord {
   memory_static_min: number | string;
   resident_on: string;
   VBDs?: string[];
+  VIFs?: string[];
+  /** VM_guest_metrics, reported by the guest tools; OpaqueRef:NULL without them. */
+  guest_metrics?: string;
 }
+
+/** VM_guest_metrics.networks: "0/ip", "0/ipv4/0", "0/ipv6/0", … → address. */
+export type GuestNetworks = Record<string, string>;
 
 export type VmRecords = Record<string, VmRecord>;
 
@@ -44,7 +50,15 @@ export function powerOf(state: string): ObservedPower {
   }
 }
 
-export function observation(vm: VmRecord): VmObservation {
+/** The guest's addresses, IPv4 first, without duplicates. */
+export function addresses(networks: GuestNetworks | undefined): string[] {
+  const entries = Object.entries(networks ?? {}).filter(([key]) => /^\d+\/ip(v[46]\/\d+)?$/.test(key));
+  const v4 = entries.filter(([key]) => !key.includes("v6")).map(([, value]) => value);
+  const v6 = entries.filter(([key]) => key.includes("v6")).map(([, value]) => value);
+  return [...new Set([...v4, ...v6])].filter((a) => a !== "");
+}
+
+export function observation(vm: VmRecord, networks?: GuestNetworks): VmObservation {
   const identity = identityFromMetadata(vm.other_config, vm.name_label, vm.uuid);
   const observed: VmObservation = {
     externalId: vm.uuid,
@@ -53,7 +67,7 @@ export function observation(vm: VmRecord): VmObservation {
     power: powerOf(vm.power_state),
     cpus: Number(vm.VCPUs_at_startup),
     memoryMiB: Math.round(Number(vm.memory_static_max) / 1024 ** 2),
-    addresses: [],
+    addresses: addresses(networks),
   };
   if (identity !== undefined) observed.identity = identity;
   return observed;

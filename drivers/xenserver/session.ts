@@ -25,7 +25,7 @@ import {
 } from "../contract/index.ts";
 import type { XapiClient } from "./client.ts";
 import { hostObservation, pickHost, type HostCpuRecord, type HostMetricsRecord, type HostRecord } from "./host.ts";
-import { isGuest, nullRef, observation, powerOf, type VmRecord, type VmRecords } from "./records.ts";
+import { type GuestNetworks, isGuest, nullRef, observation, powerOf, type VmRecord, type VmRecords } from "./records.ts";
 import { VmEventFeed } from "./watch.ts";
 
 /** The template a VM is cloned from when its first disk names no image: present on every host. */
@@ -63,12 +63,18 @@ export class XenServerSession implements Session {
   }
 
   async listVms(): Promise<VmObservation[]> {
-    return Object.values(await this.records()).filter(isGuest).map(observation);
+    const [records, metrics] = await Promise.all([
+      this.records(),
+      this.client.call<Record<string, { networks: GuestNetworks }>>("read guest metrics", "VM_guest_metrics.get_all_records"),
+    ]);
+    return Object.values(records)
+      .filter(isGuest)
+      .map((vm) => observation(vm, metrics[vm.guest_metrics ?? nullRef]?.networks));
   }
 
   async observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {
     const found = await this.find(identity);
-    return found === undefined || !isGuest(found[1]) ? undefined : observation(found[1]);
+    return found === undefined || !isGuest(found[1]) ? undefined : this.observed(found[1]);
   }
 
   createVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
@@ -94,7 +100,7 @@ export class XenServerSession implements Session {
     }
     const after = await this.record(ref);
     if (after === undefined) throw new NotFoundError(`xenserver: ${identity.name} vanished during update`);
-    return observation(after);
+    return this.observed(after);
   }
 
   async setPower(identity: VmIdentity, target: PowerTarget): Promise<void> {
@@ -170,14 +176,17 @@ export class XenServerSession implements Session {
     }
     const [ref, vm] = found;
     if (vm.is_a_template) {
-      // Not yet provisioned (fresh, or left half-made by a crash): size it and install it.
+      // Not yet provisioned (fresh, or left half-made by a crash): size it, give it its disks and
+      // NICs, and install it — provision un-templates it, so it comes last.
       await this.resize(ref, vm, spec);
+      await this.describeDisks(ref, vm, spec);
+      if ((vm.VIFs ?? []).length === 0) await this.addNics(ref, spec);
       await this.client.call(`provision ${identity.name}`, "VM.provision", ref);
       if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);
     }
     const after = await this.record(ref);
     if (after === undefined) throw new RetryableError(`xenserver: ${identity.name} vanished right after create`, { reason: "race" });
-    return observation(after);
+    return this.observed(after);
   }
 
   private async template(spec: VmSpec): Promise<string> {
@@ -188,6 +197,55 @@ export class XenServerSession implements Session {
       if (vm?.is_a_template === true) return ref;
     }
     throw new NotFoundError(`xenserver: no template named ${name}`, { reason: "image-missing" });
+  }
+
+  /**
+   * Blank disks go into the "disks" provision XML that VM.provision reads (as `xe vm-install`
+   * does), on the pool's default SR; a template's own disks (an image) stay first.
+   */
+  private async describeDisks(ref: string, vm: VmRecord, spec: VmSpec): Promise<void> {
+    const fromImage = spec.disks[0]?.image !== undefined;
+    const blank = spec.disks.filter((d, i) => d.image === undefined && !(fromImage && i === 0));
+    const existing = fromImage ? (vm.other_config["disks"] ?? "<provision></provision>") : "<provision></provision>";
+    const used = (existing.match(/<disk\b/g) ?? []).length;
+    const disks = blank.map((d, i) => `<disk device="${used + i}" size="${Math.ceil((d.sizeGiB ?? 10) * 1024 ** 3)}" sr="" bootable="${used + i === 0}" type="system"/>`);
+    const xml = existing.replace("</provision>", `${disks.join("")}</provision>`);
+    if (xml === vm.other_config["disks"]) return;
+    await this.client.call("describe disks", "VM.remove_from_other_config", ref, "disks");
+    await this.client.call("describe disks", "VM.add_to_other_config", ref, "disks", xml);
+  }
+
+  /** One VIF per spec network (absent: the pool's default network; empty: none). */
+  private async addNics(ref: string, spec: VmSpec): Promise<void> {
+    const wanted = spec.networks ?? [{ name: "default" }];
+    if (wanted.length === 0) return;
+    const networks = await this.client.call<Record<string, { name_label: string; bridge: string; other_config: Record<string, string> }>>("list networks", "network.get_all_records");
+    const entries = Object.entries(networks);
+    for (const [device, nic] of wanted.entries()) {
+      const named = nic.network ?? nic.bridge;
+      const found =
+        named === undefined
+          ? (entries.find(([, n]) => n.bridge === "xenbr0") ?? entries.find(([, n]) => n.other_config["is_host_internal_management_network"] !== "true"))
+          : entries.find(([, n]) => n.name_label === named || n.bridge === named);
+      if (found === undefined) throw new NotFoundError(`xenserver: no network ${named ?? "(default)"} in the pool`, { reason: "network-missing" });
+      await this.client.call(`add NIC ${nic.name}`, "VIF.create", {
+        device: String(device),
+        network: found[0],
+        VM: ref,
+        MAC: "",
+        MTU: 1500,
+        other_config: {},
+        qos_algorithm_type: "",
+        qos_algorithm_params: {},
+      });
+    }
+  }
+
+  /** The observation of one VM, with the addresses its guest tools report. */
+  private async observed(vm: VmRecord): Promise<VmObservation> {
+    if (vm.guest_metrics === undefined || vm.guest_metrics === nullRef) return observation(vm);
+    const metrics = await this.client.call<{ networks: GuestNetworks }>("read guest metrics", "VM_guest_metrics.get_record", vm.guest_metrics).catch(() => undefined);
+    return observation(vm, metrics?.networks);
   }
 
   private async resize(ref: string, vm: VmRecord, spec: VmSpec): Promise<void> {

@@ -40,6 +40,42 @@ describe("xenserver driver (FAKE XAPI)", () => {
     });
   });
 
+  it("given a spec with two blank disks and the default network, when the VM is created and started, then it has both disks, a NIC and an address; delete takes the disks too", async () => {
+    await connected(async (session) => {
+      const vm = identity("disks");
+      const created = await session.createVm(vm, { ...spec, disks: [{ name: "root", sizeGiB: 2 }, { name: "data", sizeGiB: 5 }], power: { state: "Running" } });
+      const record = fake.db.all("VM").find(([, r]) => r["uuid"] === created.externalId)?.[1];
+      const vdis = (record?.["VBDs"] as string[]).map((vbd) => fake.db.get("VDI", String(fake.db.get("VBD", vbd)?.["VDI"])));
+      expect(vdis.map((v) => v?.["virtual_size"])).toEqual([2 * 1024 ** 3, 5 * 1024 ** 3]);
+      const vifs = (record?.["VIFs"] as string[]).map((vif) => fake.db.get("VIF", vif));
+      expect(vifs.map((v) => v?.["network"])).toEqual([fake.refs.network]);
+      expect(created.addresses).toEqual([expect.stringMatching(/^10\.0\.0\.\d+$/)]);
+      expect((await session.listVms()).find((v) => v.externalId === created.externalId)?.addresses).toEqual(created.addresses);
+      await session.deleteVm(vm);
+      expect(fake.db.all("VDI")).toEqual([]);
+
+      const noNic = await session.createVm(identity("nonic"), { ...spec, networks: [] });
+      expect(fake.db.all("VM").find(([, r]) => r["uuid"] === noNic.externalId)?.[1]["VIFs"]).toEqual([]);
+      await session.deleteVm({ ...identity("nonic"), uid: noNic.identity!.uid });
+      const missing: unknown = await session.createVm(identity("badnet"), { ...spec, networks: [{ name: "n", network: "no-such-network" }] }).catch((e: unknown) => e);
+      expect([errorKind(missing), (missing as { reason?: string }).reason]).toEqual(["not-found", "network-missing"]);
+      new FakeXapiAdmin(fake).deletePrefixed("xen-badnet");
+    });
+  });
+
+  it("given a clone left unprovisioned by a crash (a template carrying the uid), when the VM is created again, then that clone is finished, not cloned twice", async () => {
+    await connected(async (session) => {
+      const vm = identity("crashed");
+      const half = fake.vms.clone(fake.refs.template, vm.name);
+      fake.vms.addToOtherConfig(half, "io.omnivisor.uid", vm.uid);
+      const created = await session.createVm(vm, spec);
+      expect(created.externalId).toBe(fake.db.get("VM", half)?.["uuid"]);
+      expect(fake.db.get("VM", half)?.["is_a_template"]).toBe(false);
+      expect(fake.db.all("VM").filter(([, r]) => r["name_label"] === vm.name)).toHaveLength(1);
+      await session.deleteVm(vm);
+    });
+  });
+
   it("given a VM bigger than the host's free memory, when it is started, then the error is capacity and the VM stays stopped", async () => {
     await connected(async (session) => {
       const big = identity("big");

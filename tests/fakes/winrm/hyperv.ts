@@ -112,14 +112,8 @@ export class FakeHyperV {
         }
         return [];
       case "add-vmharddiskdrive":
-        for (const vm of vmsIn()) {
-          const path = text(p["path"]);
-          if (!this.files.has(path.toLowerCase())) throw new PsError("Add-VMHardDiskDrive", `Failed to add device 'Virtual Hard Disk'. The system cannot find the file specified. ('${path}')`, "ObjectNotFound", "ObjectNotFound");
-          vm.HardDrives.push(path);
-        }
-        return [];
       case "get-vmharddiskdrive":
-        return vmsIn().flatMap((vm) => vm.HardDrives.map((path, i) => ({ VMName: vm.Name, ControllerType: "SCSI", ControllerLocation: i, Path: path })));
+        return this.hardDrives(command, vmsIn());
       case "move-vm":
         vmsIn();
         throw new PsError("Move-VM", "FAKE: this fake Hyper-V host has no second host to move a virtual machine to; Move-VM is not implemented by the fake.", "NotImplemented", "NotImplemented");
@@ -183,6 +177,18 @@ export class FakeHyperV {
       vm.SwitchName = p["switchname"];
     }
     return vm;
+  }
+
+  private hardDrives(command: PsCommand, vms: FakeVm[]): PsValue[] {
+    if (command.name.toLowerCase() === "get-vmharddiskdrive") {
+      return vms.flatMap((vm) => vm.HardDrives.map((path, i) => ({ VMName: vm.Name, ControllerType: "SCSI", ControllerLocation: i, Path: path })));
+    }
+    const path = text(command.params["path"]);
+    for (const vm of vms) {
+      if (!this.files.has(path.toLowerCase())) throw new PsError("Add-VMHardDiskDrive", `Failed to add device 'Virtual Hard Disk'. The system cannot find the file specified. ('${path}')`, "ObjectNotFound", "ObjectNotFound");
+      vm.HardDrives.push(path);
+    }
+    return [];
   }
 
   private newVhd(p: Record<string, PsValue>): PsValue {

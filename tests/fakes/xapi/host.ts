@@ -15,6 +15,8 @@ export interface FakeHostRefs {
   metrics: string;
   dom0: string;
   template: string;
+  sr: string;
+  network: string;
 }
 
 /** Memory the control domain (dom0) keeps for itself. */
@@ -58,8 +60,11 @@ export function seedHost(db: XapiDatabase, size: FakeHostSize): FakeHostRefs {
     memory_dynamic_max: 256 * 1024 ** 2,
     other_config: { disks: '<provision><disk device="0" size="10737418240" sr="" bootable="true" type="system"/></provision>' },
   }));
-  const pool = db.add("pool", { name_label: "fake-pool", master: host, other_config: {} });
-  return { pool, host, metrics, dom0, template };
+  const sr = db.add("SR", { name_label: "Local storage", type: "ext", physical_size: 500 * GiB, physical_utilisation: 20 * GiB, shared: false });
+  const network = db.add("network", { name_label: "Pool-wide network associated with eth0", bridge: "xenbr0", PIFs: ["OpaqueRef:pif-eth0"], other_config: {} });
+  db.add("network", { name_label: "Host internal management network", bridge: "xenapi", PIFs: [], other_config: { is_host_internal_management_network: "true" } });
+  const pool = db.add("pool", { name_label: "fake-pool", master: host, default_SR: sr, other_config: {} });
+  return { pool, host, metrics, dom0, template, sr, network };
 }
 
 /** The fields of a VM record the fake keeps (a subset of the XenAPI VM class). */

@@ -178,7 +178,10 @@ export class FakeXapiServer {
       "VM.destroy": ([vm]) => vms.destroy(vm),
       "task.destroy": ([task]) => db.remove(String(task)),
     };
-    for (const cls of ["VM", "host", "host_metrics", "host_cpu", "pool", "task"]) {
+    table["VIF.create"] = ([record]) => vms.createVif(record as XapiRecord);
+    table["VDI.destroy"] = ([vdi]) => vms.destroyVdi(vdi);
+    table["network.get_by_name_label"] = ([name]) => db.all("network").filter(([, r]) => r["name_label"] === name).map(([ref]) => ref);
+    for (const cls of ["VM", "host", "host_metrics", "host_cpu", "pool", "task", "SR", "VDI", "VBD", "VIF", "network", "VM_guest_metrics"]) {
       table[`${cls}.get_all_records`] = () => Object.fromEntries(db.all(cls));
       table[`${cls}.get_all`] = () => db.all(cls).map(([ref]) => ref);
       table[`${cls}.get_record`] = ([ref]) => this.record(cls, ref);

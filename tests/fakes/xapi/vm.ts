@@ -27,6 +27,7 @@ export class FakeVms {
   private readonly memoryTotal: number;
   /** Guests that ignore clean_shutdown (no PV tools answering): the call waits until something else halts the VM. */
   guestsIgnoreShutdown = false;
+  private nextAddress = 0;
 
   constructor(db: XapiDatabase, refs: FakeHostRefs, memoryTotal: number) {
     this.db = db;
@@ -52,10 +53,37 @@ export class FakeVms {
     return this.db.add("VM", { ...structuredClone(source), uuid: undefined, name_label: String(name), other_config: { ...(source["other_config"] as object) } });
   }
 
+  /**
+   * As XAPI's provision: creates the disks the VM's other_config "disks" XML describes
+   * (`<provision><disk device="0" size="…" sr="" bootable="true" type="system"/></provision>`)
+   * on the default SR, and un-templates the VM ("install time").
+   */
   provision(ref: unknown): void {
     const vm = this.vm(ref);
-    // As XAPI's provision: "install time" un-templates the VM (the fake creates no disks).
-    this.db.update(ref as string, { is_a_template: false, other_config: { ...(vm["other_config"] as object), "install-time": new Date().toISOString() } });
+    const xml = String((vm["other_config"] as Record<string, string>)["disks"] ?? "");
+    const vbds = [...(vm["VBDs"] as string[])];
+    for (const m of xml.matchAll(/<disk\b([^>]*)\/>/g)) {
+      const attr = (name: string): string => new RegExp(`${name}="([^"]*)"`).exec(m[1] ?? "")?.[1] ?? "";
+      const vdi = this.db.add("VDI", { name_label: `${String(vm["name_label"])} ${attr("device")}`, virtual_size: Number(attr("size")), SR: this.refs.sr, type: attr("type") || "user", VBDs: [] });
+      const vbd = this.db.add("VBD", { VM: ref, VDI: vdi, type: "Disk", userdevice: attr("device"), bootable: attr("bootable") === "true", mode: "RW" });
+      this.db.update(vdi, { VBDs: [vbd] });
+      vbds.push(vbd);
+    }
+    this.db.update(ref as string, { is_a_template: false, VBDs: vbds });
+  }
+
+  createVif(record: XapiRecord): string {
+    const vm = this.vm(record["VM"]);
+    if (this.db.get("network", String(record["network"])) === undefined) throw new XapiFault("HANDLE_INVALID", ["network", String(record["network"])]);
+    const vif = this.db.add("VIF", { device: String(record["device"]), network: record["network"], VM: record["VM"], MAC: record["MAC"] || "aa:bb:cc:00:00:01", MTU: Number(record["MTU"] ?? 1500) });
+    this.db.update(String(record["VM"]), { VIFs: [...(vm["VIFs"] as string[]), vif] });
+    return vif;
+  }
+
+  destroyVdi(ref: unknown): void {
+    const vdi = typeof ref === "string" ? this.db.get("VDI", ref) : undefined;
+    if (vdi === undefined) throw new XapiFault("HANDLE_INVALID", ["VDI", String(ref)]);
+    this.db.remove(ref as string);
   }
 
   start(ref: unknown, startPaused: boolean): void {
@@ -113,6 +141,9 @@ export class FakeVms {
     if (vm["power_state"] !== "Halted" && vm["power_state"] !== "Suspended") {
       throw new XapiFault("VM_BAD_POWER_STATE", [String(ref), "halted", lower(vm["power_state"])]);
     }
+    // VM.destroy takes the VM's VBDs and VIFs with it; its VDIs stay (the caller destroys them).
+    for (const vbd of vm["VBDs"] as string[]) this.db.remove(vbd);
+    for (const vif of vm["VIFs"] as string[]) this.db.remove(vif);
     this.db.remove(ref as string);
   }
 
@@ -150,12 +181,26 @@ export class FakeVms {
     return this.memoryTotal - used;
   }
 
+  /** A running guest with a NIC reports its address through its guest tools (VM_guest_metrics). */
+  private guestMetrics(ref: string, running: boolean): void {
+    const vm = this.db.get("VM", ref);
+    if (vm === undefined) return;
+    const old = String(vm["guest_metrics"]);
+    if (old !== "OpaqueRef:NULL") this.db.remove(old);
+    let metrics = "OpaqueRef:NULL";
+    if (running && (vm["VIFs"] as string[]).length > 0) {
+      metrics = this.db.add("VM_guest_metrics", { networks: { "0/ip": `10.0.0.${2 + (this.nextAddress++ % 250)}` }, PV_drivers_detected: true });
+    }
+    this.db.update(ref, { guest_metrics: metrics });
+  }
+
   private expectPower(ref: unknown, vm: XapiRecord, expected: PowerState): void {
     if (vm["power_state"] !== expected) throw new XapiFault("VM_BAD_POWER_STATE", [String(ref), lower(expected), lower(vm["power_state"])]);
   }
 
   private setPower(ref: string, state: PowerState): void {
     const running = state === "Running" || state === "Paused";
+    this.guestMetrics(ref, running);
     this.db.update(ref, { power_state: state, resident_on: running ? this.refs.host : "OpaqueRef:NULL", domid: running ? 1 + Math.floor(Math.random() * 1000) : -1 });
     const metrics = this.refs.metrics;
     this.db.update(metrics, { memory_free: this.freeMemory() });
