@@ -4,7 +4,7 @@ import { type Credentials, type Driver, type HostConnection, type Session, Termi
 import { translateWinrmError } from "./errors.ts";
 import { RemotePowerShell } from "./remote-powershell.ts";
 import * as scripts from "./scripts.ts";
-import { HyperVSession } from "./session.ts";
+import { HyperVSession, type HyperVSessionOptions } from "./session.ts";
 import { WsmanClient } from "./wsman/client.ts";
 
 export interface HyperVDriverOptions {
@@ -14,6 +14,8 @@ export interface HyperVDriverOptions {
   operationTimeoutSeconds?: number;
   /** Folder on the host for the disks the driver creates; default: the host's VirtualHardDiskPath. */
   diskDir?: string;
+  /** The virtual switch a VM network that names none connects to (e.g. "Default Switch"). */
+  defaultSwitch?: string;
   /** Folder of image VHDXs (`<image>.vhdx`), the parents of image disks; default `<diskDir>\\images`. */
   imageStore?: string;
 }
@@ -45,7 +47,8 @@ export class HyperVDriver implements Driver {
       throw translateWinrmError(err, `${url.host} does not answer`);
     }
     const diskDir = this.options.diskDir ?? facts.VirtualHardDiskPath;
-    const options = { pollIntervalMs: this.options.pollIntervalMs ?? 2_000, diskDir, imageStore: this.options.imageStore ?? `${diskDir}\\images` };
+    const options: HyperVSessionOptions = { pollIntervalMs: this.options.pollIntervalMs ?? 2_000, diskDir, imageStore: this.options.imageStore ?? `${diskDir}\\images` };
+    if (this.options.defaultSwitch !== undefined) options.defaultSwitch = this.options.defaultSwitch;
     return new HyperVSession(ps, options, () => client.close());
   }
 }

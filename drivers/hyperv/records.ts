@@ -77,7 +77,22 @@ export function metadataFromNotes(notes: string | null): Record<string, string> 
   }
 }
 
-export function observation(vm: VmJson): VmObservation {
+export interface AdapterJson {
+  VMId: unknown;
+  IPAddresses: string[] | null;
+}
+
+/** Addresses by VM id, from Get-VMNetworkAdapter (the guest's integration services report them). */
+export function addressesByVm(adapters: AdapterJson[]): Map<string, string[]> {
+  const byVm = new Map<string, string[]>();
+  for (const a of adapters) {
+    const id = vmId({ Id: a.VMId } as VmJson);
+    byVm.set(id, [...(byVm.get(id) ?? []), ...(a.IPAddresses ?? [])]);
+  }
+  return byVm;
+}
+
+export function observation(vm: VmJson, addresses: string[] = []): VmObservation {
   const id = vmId(vm);
   const identity = identityFromMetadata(metadataFromNotes(vm.Notes), vm.Name, id);
   const observed: VmObservation = {
@@ -87,7 +102,8 @@ export function observation(vm: VmJson): VmObservation {
     power: powerOf(vm.State),
     cpus: Number(vm.ProcessorCount),
     memoryMiB: Math.round(Number(vm.MemoryStartup) / 1024 ** 2),
-    addresses: [],
+    // IPv4 first: what people and health checks usually want.
+    addresses: [...addresses.filter((a) => !a.includes(":")), ...addresses.filter((a) => a.includes(":"))],
   };
   if (identity !== undefined) observed.identity = identity;
   return observed;

@@ -7,8 +7,9 @@ import { vmProperties } from "./records.ts";
 const preamble = "$ErrorActionPreference = 'Stop'\n$ProgressPreference = 'SilentlyContinue'\n";
 const selectVm = `Select-Object -Property ${vmProperties.join(",")} | ConvertTo-Json -Compress`;
 
+/** Two JSON lines: the VMs, then their network adapters' addresses (absent when there are none). */
 export function listVms(): string {
-  return `${preamble}Get-VM | ${selectVm}`;
+  return `${preamble}Get-VM | ${selectVm}\nGet-VM | Get-VMNetworkAdapter | Select-Object -Property VMId,IPAddresses | ConvertTo-Json -Compress`;
 }
 
 /** Three JSON lines: the VM host, the operating system and the processors' load. */
@@ -36,7 +37,8 @@ export interface NewVm {
   /** Notes while the script runs (marked pending) and once it is done. */
   pendingNotes: string;
   notes: string;
-  switchName?: string;
+  /** Virtual switches, one network adapter each; empty: no adapter at all. */
+  switches: (string | undefined)[];
   disks: NewDisk[];
 }
 
@@ -46,7 +48,16 @@ export interface NewVm {
  * failure or a crash is recognisable as such (see HyperVSession.create).
  */
 export function createVm(vm: NewVm): string {
-  const network = vm.switchName === undefined ? "" : ` -SwitchName ${psQuote(vm.switchName)}`;
+  // New-VM always adds one adapter: connected to the first switch, or to none.
+  const first = vm.switches[0];
+  const network = first === undefined ? "" : ` -SwitchName ${psQuote(first)}`;
+  const adapters =
+    vm.switches.length === 0
+      ? "$vm | Get-VMNetworkAdapter | Remove-VMNetworkAdapter\n"
+      : vm.switches
+          .slice(1)
+          .map((s) => `Add-VMNetworkAdapter -VM $vm${s === undefined ? "" : ` -SwitchName ${psQuote(s)}`}\n`)
+          .join("");
   const disks = vm.disks.map((d) => {
     const source = d.parentPath === undefined ? `-SizeBytes ${psInt(d.sizeBytes ?? 10 * 1024 ** 3)} -Dynamic` : `-ParentPath ${psQuote(d.parentPath)} -Differencing`;
     return `New-VHD -Path ${psQuote(d.path)} ${source} | Out-Null\nAdd-VMHardDiskDrive -VM $vm -Path ${psQuote(d.path)}\n`;
@@ -55,6 +66,7 @@ export function createVm(vm: NewVm): string {
     preamble +
     `$vm = New-VM -Name ${psQuote(vm.name)} -MemoryStartupBytes ${psInt(vm.memoryBytes)} -Generation 2 -NoVHD${network}\n` +
     `$vm | Set-VM -ProcessorCount ${psInt(vm.cpus)} -StaticMemory -Notes ${psQuote(vm.pendingNotes)}\n` +
+    adapters +
     disks.join("") +
     `$vm | Set-VM -Notes ${psQuote(vm.notes)}`
   );

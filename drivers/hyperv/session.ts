@@ -19,7 +19,7 @@ import {
   type DiskSpec,
 } from "../contract/index.ts";
 import { type CpuJson, hostObservation, type OsJson, type VmHostJson } from "./host.ts";
-import { isPending, jsonList, notesWithIdentity, observation, type VmJson } from "./records.ts";
+import { type AdapterJson, addressesByVm, isPending, jsonList, notesWithIdentity, observation, vmId, type VmJson } from "./records.ts";
 import type { RemotePowerShell } from "./remote-powershell.ts";
 import * as scripts from "./scripts.ts";
 import { ChangeFeed, poll, snapshot } from "./watch.ts";
@@ -37,6 +37,8 @@ export interface HyperVSessionOptions {
   /** Where new VHDXs go, and where image VHDXs are (Windows paths on the host). */
   diskDir: string;
   imageStore: string;
+  /** The virtual switch a network that names none connects to; unset: the adapter stays unconnected. */
+  defaultSwitch?: string;
 }
 
 export class HyperVSession implements Session {
@@ -69,7 +71,7 @@ export class HyperVSession implements Session {
   }
 
   async listVms(): Promise<VmObservation[]> {
-    return (await this.listRaw()).map(observation);
+    return (await this.listRaw()).map((vm) => vm.observed);
   }
 
   async observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {
@@ -161,33 +163,33 @@ export class HyperVSession implements Session {
   }
 
   /** Get-VM as JSON; every listing also feeds the watches' change detectors. */
-  private async listRaw(): Promise<VmJson[]> {
+  private async listRaw(): Promise<(VmJson & { observed: VmObservation })[]> {
     const seq = ++this.listings;
-    const raw = jsonList<VmJson>(await this.ps.run("list VMs", scripts.listVms(), this.closed.signal));
-    const vms = raw.map(observation);
-    for (const feed of this.feeds) feed.observe(seq, vms);
+    const [vmLine, adapterLine] = (await this.ps.run("list VMs", scripts.listVms(), this.closed.signal)).split(/\r?\n/).filter((l) => l.trim() !== "");
+    const addresses = addressesByVm(jsonList<AdapterJson>(adapterLine ?? ""));
+    const raw = jsonList<VmJson>(vmLine ?? "").map((vm) => ({ ...vm, observed: observation(vm, addresses.get(vmId(vm))) }));
+    for (const feed of this.feeds) feed.observe(seq, raw.map((vm) => vm.observed));
     return raw;
   }
 
   private async create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
     const raw = await this.listRaw();
-    const mine = raw.find((vm) => observation(vm).identity?.uid === identity.uid);
+    const mine = raw.find((vm) => vm.observed.identity?.uid === identity.uid);
     // Half-made by an earlier attempt: remove it (and its disks) and start over.
-    if (mine !== undefined && isPending(mine)) await this.deleteVm({ ...identity, externalId: observation(mine).externalId });
-    else if (mine !== undefined) return observation(mine);
-    const vms = raw.map(observation).filter((vm) => vm.identity?.uid !== identity.uid);
+    if (mine !== undefined && isPending(mine)) await this.deleteVm({ ...identity, externalId: mine.observed.externalId });
+    else if (mine !== undefined) return mine.observed;
+    const vms = raw.map((vm) => vm.observed).filter((vm) => vm.identity?.uid !== identity.uid);
     const taken = vms.find((vm) => vm.name === identity.name);
     if (taken !== undefined) throw new TerminalError(`hyperv: the name ${identity.name} is taken by another VM (${taken.externalId})`, { reason: "name-taken" });
-    const switchName = spec.networks?.[0]?.network ?? spec.networks?.[0]?.bridge;
     const request: scripts.NewVm = {
       name: identity.name,
       cpus: Math.max(1, Math.ceil(spec.cpus)),
       memoryBytes: spec.memoryMiB * MiB,
       pendingNotes: notesWithIdentity(identity, true),
+      switches: (spec.networks ?? [{ name: "default" }]).map((n) => n.network ?? n.bridge ?? this.options.defaultSwitch),
       notes: notesWithIdentity(identity),
       disks: spec.disks.map((disk) => this.disk(identity, disk)),
     };
-    if (switchName !== undefined) request.switchName = switchName;
     try {
       await this.ps.run(`create ${identity.name}`, scripts.createVm(request), this.closed.signal);
     } catch (err) {

@@ -69,6 +69,29 @@ describe("hyperv driver (FAKE WinRM)", () => {
     });
   });
 
+  it("given networks, when VMs are created and started, then each has its adapters on the right switches and reports its addresses", async () => {
+    const withDefault = new HyperVDriver({ pollIntervalMs: 100, defaultSwitch: "Default Switch" });
+    const session = await withDefault.connect(host, credentials, AbortSignal.timeout(10_000));
+    try {
+      const two = identity("hv-two-nics");
+      const created = await session.createVm(two, { ...spec, networks: [{ name: "a" }, { name: "b", network: "lab" }], power: { state: "Running" } });
+      expect(fake.hyperv.vms.get(created.externalId)?.NetworkAdapters.map((a) => a.SwitchName)).toEqual(["Default Switch", "lab"]);
+      expect(created.addresses).toHaveLength(4);
+      expect(created.addresses[0]).toMatch(/^10\.1\.\d+\.\d+$/);
+      expect(created.addresses[3]).toContain(":"); // IPv4 first, then IPv6
+      const none = identity("hv-no-nic");
+      const isolated = await session.createVm(none, { ...spec, networks: [], power: { state: "Running" } });
+      expect(fake.hyperv.vms.get(isolated.externalId)?.NetworkAdapters).toEqual([]);
+      expect(isolated.addresses).toEqual([]);
+      const missing: unknown = await session.createVm(identity("hv-bad-switch"), { ...spec, networks: [{ name: "x", network: "no-such-switch" }] }).catch((e: unknown) => e);
+      expect(errorKind(missing), String(missing)).toBe("not-found");
+      await session.deleteVm(two);
+      await session.deleteVm(none);
+    } finally {
+      await session.close();
+    }
+  });
+
   it("given a VM left half-made (pending) by a crashed create, when it is created again, then it is made anew, whole", async () => {
     await connected(async (session) => {
       const vm = identity("hv-crashed");

@@ -18,8 +18,14 @@ export interface FakeVm {
   Notes: string;
   Generation: number;
   DynamicMemoryEnabled: boolean;
-  SwitchName: string | null;
   HardDrives: string[];
+  NetworkAdapters: FakeAdapter[];
+}
+
+export interface FakeAdapter {
+  SwitchName: string | null;
+  /** What the guest reports once running on a switch. */
+  address: string;
 }
 
 export interface FakeVhd {
@@ -28,6 +34,24 @@ export interface FakeVhd {
 }
 
 const GiB = 1024 ** 3;
+
+class AdapterRef {
+  readonly vm: FakeVm;
+  readonly adapter: FakeAdapter;
+  constructor(vm: FakeVm, adapter: FakeAdapter) {
+    this.vm = vm;
+    this.adapter = adapter;
+  }
+}
+
+/** Suspend-VM and Resume-VM: from one state to the other; already there is fine. */
+const pauseTransitions: Record<string, { from: number; to: number } | undefined> = {
+  "suspend-vm": { from: VMState.Running, to: VMState.Paused },
+  "resume-vm": { from: VMState.Paused, to: VMState.Running },
+};
+
+/** The virtual switches of the fake host. */
+const switchNames = new Set(["Default Switch", "lab"]);
 
 class VmRef {
   readonly vm: FakeVm;
@@ -47,6 +71,7 @@ export class FakeHyperV {
   guestShutdownMs = 100;
   /** Guests that ignore the shutdown request: Stop-VM waits until something else turns the VM off. */
   guestsIgnoreShutdown = false;
+  private addresses = 0;
   /** Memory Windows itself uses. */
   private readonly hostUsedBytes = 2 * GiB;
 
@@ -57,7 +82,8 @@ export class FakeHyperV {
 
   /** A VM made by an administrator in Hyper-V Manager (no identity in its Notes). */
   addVm(name: string, state: number = VMState.Off): FakeVm {
-    const vm: FakeVm = { Id: randomUUID(), Name: name, State: state, ProcessorCount: 1, MemoryStartup: 512 * 1024 ** 2, Notes: "", Generation: 2, DynamicMemoryEnabled: false, SwitchName: null, HardDrives: [] };
+    const vm: FakeVm = { Id: randomUUID(), Name: name, State: state, ProcessorCount: 1, MemoryStartup: 512 * 1024 ** 2, Notes: "", Generation: 2, DynamicMemoryEnabled: false, HardDrives: [], NetworkAdapters: [] };
+    vm.NetworkAdapters.push(this.adapter(null));
     this.vms.set(vm.Id, vm);
     return vm;
   }
@@ -85,7 +111,15 @@ export class FakeHyperV {
       const fromVar = p["vm"] !== undefined ? (variables.get((p["vm"] as { variable: string }).variable) ?? []) : input;
       return fromVar.filter((x): x is VmRef => x instanceof VmRef).map((r) => this.live(command.name, r.vm));
     };
-    switch (command.name.toLowerCase()) {
+    const name = command.name.toLowerCase();
+    if (name.endsWith("-vmharddiskdrive")) return this.hardDrives(command, vmsIn());
+    const pauses = pauseTransitions[name];
+    if (pauses !== undefined) {
+      for (const vm of vmsIn()) this.transition(command.name, vm, [pauses.from], pauses.to, pauses.to);
+      return [];
+    }
+    if (name.endsWith("-vmnetworkadapter")) return this.networkAdapters(command, name === "remove-vmnetworkadapter" ? [] : vmsIn(), input);
+    switch (name) {
       case "get-vm":
         return this.getVm(p).map((vm) => new VmRef(vm));
       case "new-vm":
@@ -99,21 +133,12 @@ export class FakeHyperV {
       case "stop-vm":
         for (const vm of vmsIn()) await this.stopVm(vm, p["turnoff"] === true);
         return [];
-      case "suspend-vm":
-        for (const vm of vmsIn()) this.transition("Suspend-VM", vm, [VMState.Running], VMState.Paused, VMState.Paused);
-        return [];
-      case "resume-vm":
-        for (const vm of vmsIn()) this.transition("Resume-VM", vm, [VMState.Paused], VMState.Running, VMState.Running);
-        return [];
       case "remove-vm":
         for (const vm of vmsIn()) {
           if (vm.State !== VMState.Off && vm.State !== VMState.Saved) throw invalidState("Remove-VM", vm);
           this.vms.delete(vm.Id);
         }
         return [];
-      case "add-vmharddiskdrive":
-      case "get-vmharddiskdrive":
-        return this.hardDrives(command, vmsIn());
       case "move-vm":
         vmsIn();
         throw new PsError("Move-VM", "FAKE: this fake Hyper-V host has no second host to move a virtual machine to; Move-VM is not implemented by the fake.", "NotImplemented", "NotImplemented");
@@ -170,13 +195,38 @@ export class FakeHyperV {
     if (p["memorystartupbytes"] !== undefined) vm.MemoryStartup = Number(p["memorystartupbytes"]);
     if (p["generation"] !== undefined) vm.Generation = Number(p["generation"]);
     if (p["switchname"] !== undefined) {
-      if (p["switchname"] !== "Default Switch") {
+      try {
+        vm.NetworkAdapters[0]!.SwitchName = this.switchName("New-VM", p["switchname"]);
+      } catch (err) {
         this.vms.delete(vm.Id);
-        throw new PsError("New-VM", `Hyper-V was unable to find a virtual switch with name "${text(p["switchname"])}".`, "ObjectNotFound", "InvalidParameter");
+        throw err;
       }
-      vm.SwitchName = p["switchname"];
     }
     return vm;
+  }
+
+  private switchName(command: string, value: PsValue | undefined): string {
+    const name = text(value);
+    if (!switchNames.has(name)) throw new PsError(command, `Hyper-V was unable to find a virtual switch with name "${name}".`, "ObjectNotFound", "InvalidParameter");
+    return name;
+  }
+
+  private adapter(switchName: string | null): FakeAdapter {
+    this.addresses++;
+    return { SwitchName: switchName, address: `10.1.${Math.floor(this.addresses / 250)}.${2 + (this.addresses % 250)}` };
+  }
+
+  private networkAdapters(command: PsCommand, vms: FakeVm[], input: PsValue[]): PsValue[] {
+    switch (command.name.toLowerCase()) {
+      case "get-vmnetworkadapter":
+        return vms.flatMap((vm) => vm.NetworkAdapters.map((a) => new AdapterRef(vm, a)));
+      case "add-vmnetworkadapter":
+        for (const vm of vms) vm.NetworkAdapters.push(this.adapter(command.params["switchname"] === undefined ? null : this.switchName("Add-VMNetworkAdapter", command.params["switchname"])));
+        return [];
+      default: // remove-vmnetworkadapter
+        for (const ref of input.filter((x): x is AdapterRef => x instanceof AdapterRef)) ref.vm.NetworkAdapters = ref.vm.NetworkAdapters.filter((a) => a !== ref.adapter);
+        return [];
+    }
   }
 
   private hardDrives(command: PsCommand, vms: FakeVm[]): PsValue[] {
@@ -272,7 +322,16 @@ export class FakeHyperV {
   }
 
   private plain(item: PsValue): PsValue {
-    return item instanceof VmRef ? { ...item.vm } : item;
+    if (item instanceof AdapterRef) {
+      const { vm, adapter } = item;
+      const up = vm.State === VMState.Running && adapter.SwitchName !== null;
+      return { VMId: vm.Id, VMName: vm.Name, SwitchName: adapter.SwitchName, IPAddresses: up ? [adapter.address, `fe80::${adapter.address.split(".").join(":")}`] : [] };
+    }
+    if (item instanceof VmRef) {
+      const { NetworkAdapters: _adapters, ...vm } = item.vm;
+      return vm;
+    }
+    return item;
   }
 }
 
