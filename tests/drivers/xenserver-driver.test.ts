@@ -10,7 +10,7 @@ import { FakeXapiAdmin } from "../fakes/xapi/outside.ts";
 import { FakeXapiServer } from "../fakes/xapi/server.ts";
 
 const credentials = { username: "root", password: "s3cret-xapi-Pa55word" };
-const fake = await FakeXapiServer.start({ ...credentials, host: { cpus: 4, memoryGiB: 8 } });
+const fake = await FakeXapiServer.start({ ...credentials, host: { cpus: 4, memoryGiB: 8 }, poolMembers: ["127.0.0.2"] });
 const driver = new XenServerDriver();
 const spec = { cpus: 1, memoryMiB: 256, disks: [{ name: "root" }] };
 
@@ -95,6 +95,35 @@ describe("xenserver driver (FAKE XAPI)", () => {
       expect(errorKind(err)).toBe("invalid-transition");
       expect((await session.observeVm(vm))?.cpus).toBe(1);
       await session.deleteVm(vm);
+    });
+  });
+
+  it("given a pool of two hosts, when a running VM is migrated live to the other, then it runs there", async () => {
+    await connected(async (session) => {
+      const vm = identity("pool-move");
+      const created = await session.createVm(vm, { ...spec, power: { state: "Running" } });
+      await session.migrateVm(vm, { host: { endpoint: "https://127.0.0.2" }, live: true });
+      const record = (): Record<string, unknown> | undefined => fake.db.all("VM").find(([, r]) => r["uuid"] === created.externalId)?.[1];
+      await expect.poll(() => record()?.["resident_on"], { timeout: 5_000, interval: 50 }).toBe(fake.refs.members[0]);
+      expect((await session.observeVm(vm))?.power).toBe("Running");
+      await session.deleteVm(vm);
+    });
+  });
+
+  it("given a pool watch that outlives its session (toolstack restart), when VMs change, then events keep coming", async () => {
+    await connected(async (session) => {
+      const watching = new AbortController();
+      const stream = (await session.watch(watching.signal))[Symbol.asyncIterator]();
+      const admin = new FakeXapiAdmin(fake);
+      fake.invalidateSessions();
+      const first = admin.createRunningVm("xen-after-restart-1");
+      const seen: string[] = [];
+      while (!seen.includes(first)) seen.push(String((await stream.next()).value?.externalId));
+      const second = admin.createRunningVm("xen-after-restart-2"); // the next event.from needs a new session
+      while (!seen.includes(second)) seen.push(String((await stream.next()).value?.externalId));
+      watching.abort();
+      admin.delete(first);
+      admin.delete(second);
     });
   });
 

@@ -17,6 +17,31 @@ export interface FakeHostRefs {
   template: string;
   sr: string;
   network: string;
+  /** Further pool members (only with FakeXapiOptions.poolMembers). */
+  members: string[];
+}
+
+/** Another host of the same pool at address (for pool migration), with its own metrics and CPUs. */
+export function addPoolMember(db: XapiDatabase, size: FakeHostSize, name: string, address: string): string {
+  const host = db.newRef();
+  const metrics = db.add("host_metrics", { memory_total: size.memoryGiB * GiB, memory_free: size.memoryGiB * GiB - dom0MemoryBytes, live: true });
+  const cpus: string[] = [];
+  for (let i = 0; i < size.cpus; i++) cpus.push(db.add("host_cpu", { number: i, host, utilisation: 0.02, vendor: "GenuineIntel" }));
+  db.add("host", {
+    name_label: name,
+    hostname: name,
+    address,
+    enabled: true,
+    API_version_major: 2,
+    API_version_minor: 21,
+    software_version: { product_brand: "XCP-ng", product_version: "8.3.0", platform_name: "XCP", xapi: "24.19" },
+    cpu_info: { cpu_count: String(size.cpus), vendor: "GenuineIntel" },
+    host_CPUs: cpus,
+    metrics,
+    resident_VMs: [],
+    other_config: {},
+  }, host);
+  return host;
 }
 
 /** Memory the control domain (dom0) keeps for itself. */
@@ -64,7 +89,7 @@ export function seedHost(db: XapiDatabase, size: FakeHostSize): FakeHostRefs {
   const network = db.add("network", { name_label: "Pool-wide network associated with eth0", bridge: "xenbr0", PIFs: ["OpaqueRef:pif-eth0"], other_config: {} });
   db.add("network", { name_label: "Host internal management network", bridge: "xenapi", PIFs: [], other_config: { is_host_internal_management_network: "true" } });
   const pool = db.add("pool", { name_label: "fake-pool", master: host, default_SR: sr, other_config: {} });
-  return { pool, host, metrics, dom0, template, sr, network };
+  return { pool, host, metrics, dom0, template, sr, network, members: [] };
 }
 
 /** The fields of a VM record the fake keeps (a subset of the XenAPI VM class). */

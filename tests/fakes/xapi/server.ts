@@ -8,13 +8,15 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { XapiDatabase, type XapiRecord } from "./database.ts";
-import { type FakeHostRefs, type FakeHostSize, seedHost } from "./host.ts";
+import { addPoolMember, type FakeHostRefs, type FakeHostSize, seedHost } from "./host.ts";
 import { FakeVms, XapiFault } from "./vm.ts";
 
 export interface FakeXapiOptions {
   username?: string;
   password?: string;
   host?: FakeHostSize;
+  /** Addresses of further hosts in the pool (e.g. "127.0.0.2"), so VMs can pool_migrate. */
+  poolMembers?: string[];
 }
 
 type Handler = (args: unknown[]) => unknown;
@@ -38,6 +40,7 @@ export class FakeXapiServer {
     this.password = options.password ?? "fake-xapi-password";
     const size = options.host ?? { cpus: 8, memoryGiB: 32 };
     this.refs = seedHost(this.db, size);
+    for (const [i, address] of (options.poolMembers ?? []).entries()) this.refs.members.push(addPoolMember(this.db, size, `fake-xcp-${i + 2}`, address));
     this.vms = new FakeVms(this.db, this.refs, size.memoryGiB * 1024 ** 3);
     this.methods = this.table();
     this.server = createServer((req, res) => void this.serve(req, res));
@@ -169,6 +172,7 @@ export class FakeXapiServer {
       "VM.set_VCPUs_at_startup": ([vm, n]) => vms.setHalted(vm, { VCPUs_at_startup: Number(n) }),
       "VM.set_memory_limits": ([vm, smin, smax, dmin, dmax]) =>
         vms.setHalted(vm, { memory_static_min: Number(smin), memory_static_max: Number(smax), memory_dynamic_min: Number(dmin), memory_dynamic_max: Number(dmax) }),
+      "VM.pool_migrate": ([vm, host]) => vms.poolMigrate(vm, host),
       "VM.set_affinity": ([vm, host]) => vms.set(vm, { affinity: String(host) }),
       "VM.start": ([vm, paused]) => vms.start(vm, paused === true),
       "VM.clean_shutdown": ([vm]) => vms.cleanShutdown(vm),

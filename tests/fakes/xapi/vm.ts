@@ -147,6 +147,14 @@ export class FakeVms {
     this.db.remove(ref as string);
   }
 
+  /** Live migration inside the pool: the VM keeps running, on the other host. */
+  poolMigrate(ref: unknown, host: unknown): void {
+    const vm = this.vm(ref);
+    if (typeof host !== "string" || this.db.get("host", host) === undefined) throw new XapiFault("HANDLE_INVALID", ["host", String(host)]);
+    if (vm["power_state"] !== "Running") throw new XapiFault("VM_BAD_POWER_STATE", [String(ref), "running", lower(vm["power_state"])]);
+    this.db.update(ref as string, { resident_on: host });
+  }
+
   /** set_VCPUs_max and set_memory_limits need a halted VM, as on a real host. */
   setHalted(ref: unknown, patch: XapiRecord): void {
     this.expectPower(ref, this.vm(ref), "Halted");
