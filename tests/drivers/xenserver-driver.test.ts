@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { inspect } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { errorKind, type Session, type VmIdentity } from "../../drivers/contract/index.ts";
+import { errorKind, type Session, type VmEvent, type VmIdentity } from "../../drivers/contract/index.ts";
 import { XenServerDriver } from "../../drivers/xenserver/driver.ts";
 import { FakeXapiAdmin } from "../fakes/xapi/outside.ts";
 import { FakeXapiServer } from "../fakes/xapi/server.ts";
@@ -18,6 +18,12 @@ afterAll(() => fake.stop());
 
 function identity(label: string): VmIdentity {
   return { uid: randomUUID(), name: `xen-${label}`, namespace: "team-a", kubeName: label };
+}
+
+async function nextEvent(events: AsyncIterator<VmEvent>): Promise<VmEvent> {
+  const next = await events.next();
+  if (next.done === true) throw new Error("the event stream ended");
+  return next.value as VmEvent;
 }
 
 async function connected<T>(use: (session: Session) => Promise<T>): Promise<T> {
@@ -118,9 +124,9 @@ describe("xenserver driver (FAKE XAPI)", () => {
       fake.invalidateSessions();
       const first = admin.createRunningVm("xen-after-restart-1");
       const seen: string[] = [];
-      while (!seen.includes(first)) seen.push(String((await stream.next()).value?.externalId));
+      while (!seen.includes(first)) seen.push((await nextEvent(stream)).externalId);
       const second = admin.createRunningVm("xen-after-restart-2"); // the next event.from needs a new session
-      while (!seen.includes(second)) seen.push(String((await stream.next()).value?.externalId));
+      while (!seen.includes(second)) seen.push((await nextEvent(stream)).externalId);
       watching.abort();
       admin.delete(first);
       admin.delete(second);
