@@ -23,7 +23,7 @@ function identity(label: string): VmIdentity {
 async function nextEvent(events: AsyncIterator<VmEvent>): Promise<VmEvent> {
   const next = await events.next();
   if (next.done === true) throw new Error("the event stream ended");
-  return next.value as VmEvent;
+  return next.value;
 }
 
 async function connected<T>(use: (session: Session) => Promise<T>): Promise<T> {
