@@ -24,12 +24,11 @@ import {
   type VmSpec,
 } from "../contract/index.ts";
 import type { XapiClient } from "./client.ts";
+import { addNics, describeDisks, findTemplate, resize } from "./install.ts";
 import { hostObservation, pickHost, type HostCpuRecord, type HostMetricsRecord, type HostRecord } from "./host.ts";
 import { type GuestNetworks, isGuest, nullRef, observation, powerOf, type VmRecord, type VmRecords } from "./records.ts";
 import { VmEventFeed } from "./watch.ts";
 
-/** The template a VM is cloned from when its first disk names no image: present on every host. */
-export const defaultTemplate = "Other install media";
 const defaultDeadlineSeconds = 30;
 const MiB = 1024 ** 2;
 
@@ -91,12 +90,12 @@ export class XenServerSession implements Session {
 
   async updateVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
     const [ref, vm] = await this.require(identity);
-    const same = Number(vm.VCPUs_at_startup) === spec.cpus && Number(vm.memory_static_max) === spec.memoryMiB * MiB;
+    const same = Number(vm.VCPUs_at_startup) === Math.max(1, Math.ceil(spec.cpus)) && Number(vm.memory_static_max) === spec.memoryMiB * MiB;
     if (!same) {
       if (vm.power_state !== "Halted") {
         throw new InvalidTransitionError(`xenserver: ${identity.name} must be stopped to change CPUs or memory (it is ${vm.power_state})`, { reason: "needs-stopped" });
       }
-      await this.resize(ref, vm, spec);
+      await resize(this.client, ref, vm, spec);
     }
     const after = await this.record(ref);
     if (after === undefined) throw new NotFoundError(`xenserver: ${identity.name} vanished during update`);
@@ -166,7 +165,7 @@ export class XenServerSession implements Session {
     if (found === undefined) {
       const taken = Object.values(await this.records()).find((vm) => isGuest(vm) && vm.name_label === identity.name);
       if (taken !== undefined) throw new TerminalError(`xenserver: the name ${identity.name} is taken by another VM (${taken.uuid})`, { reason: "name-taken" });
-      const ref = await this.client.call<string>(`clone ${identity.name}`, "VM.clone", await this.template(spec), identity.name);
+      const ref = await this.client.call<string>(`clone ${identity.name}`, "VM.clone", await findTemplate(this.client, spec), identity.name);
       for (const [key, value] of Object.entries(identityMetadata(identity))) {
         await this.client.call(`label ${identity.name}`, "VM.add_to_other_config", ref, key, value);
       }
@@ -178,9 +177,9 @@ export class XenServerSession implements Session {
     if (vm.is_a_template) {
       // Not yet provisioned (fresh, or left half-made by a crash): size it, give it its disks and
       // NICs, and install it — provision un-templates it, so it comes last.
-      await this.resize(ref, vm, spec);
-      await this.describeDisks(ref, vm, spec);
-      if ((vm.VIFs ?? []).length === 0) await this.addNics(ref, spec);
+      await resize(this.client, ref, vm, spec);
+      await describeDisks(this.client, ref, vm, spec);
+      if ((vm.VIFs ?? []).length === 0) await addNics(this.client, ref, spec);
       await this.client.call(`provision ${identity.name}`, "VM.provision", ref);
       if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);
     }
@@ -189,78 +188,11 @@ export class XenServerSession implements Session {
     return this.observed(after);
   }
 
-  private async template(spec: VmSpec): Promise<string> {
-    const name = spec.disks[0]?.image ?? defaultTemplate;
-    const refs = await this.client.call<string[]>(`find template ${name}`, "VM.get_by_name_label", name);
-    for (const ref of refs) {
-      const vm = await this.record(ref);
-      if (vm?.is_a_template === true) return ref;
-    }
-    throw new NotFoundError(`xenserver: no template named ${name}`, { reason: "image-missing" });
-  }
-
-  /**
-   * Blank disks go into the "disks" provision XML that VM.provision reads (as `xe vm-install`
-   * does), on the pool's default SR; a template's own disks (an image) stay first.
-   */
-  private async describeDisks(ref: string, vm: VmRecord, spec: VmSpec): Promise<void> {
-    const fromImage = spec.disks[0]?.image !== undefined;
-    const blank = spec.disks.filter((d, i) => d.image === undefined && !(fromImage && i === 0));
-    const existing = fromImage ? (vm.other_config["disks"] ?? "<provision></provision>") : "<provision></provision>";
-    const used = (existing.match(/<disk\b/g) ?? []).length;
-    const disks = blank.map((d, i) => `<disk device="${used + i}" size="${Math.ceil((d.sizeGiB ?? 10) * 1024 ** 3)}" sr="" bootable="${used + i === 0}" type="system"/>`);
-    const xml = existing.replace("</provision>", `${disks.join("")}</provision>`);
-    if (xml === vm.other_config["disks"]) return;
-    await this.client.call("describe disks", "VM.remove_from_other_config", ref, "disks");
-    await this.client.call("describe disks", "VM.add_to_other_config", ref, "disks", xml);
-  }
-
-  /** One VIF per spec network (absent: the pool's default network; empty: none). */
-  private async addNics(ref: string, spec: VmSpec): Promise<void> {
-    const wanted = spec.networks ?? [{ name: "default" }];
-    if (wanted.length === 0) return;
-    const networks = await this.client.call<Record<string, { name_label: string; bridge: string; other_config: Record<string, string> }>>("list networks", "network.get_all_records");
-    const entries = Object.entries(networks);
-    for (const [device, nic] of wanted.entries()) {
-      const named = nic.network ?? nic.bridge;
-      const found =
-        named === undefined
-          ? (entries.find(([, n]) => n.bridge === "xenbr0") ?? entries.find(([, n]) => n.other_config["is_host_internal_management_network"] !== "true"))
-          : entries.find(([, n]) => n.name_label === named || n.bridge === named);
-      if (found === undefined) throw new NotFoundError(`xenserver: no network ${named ?? "(default)"} in the pool`, { reason: "network-missing" });
-      await this.client.call(`add NIC ${nic.name}`, "VIF.create", {
-        device: String(device),
-        network: found[0],
-        VM: ref,
-        MAC: "",
-        MTU: 1500,
-        other_config: {},
-        qos_algorithm_type: "",
-        qos_algorithm_params: {},
-      });
-    }
-  }
-
   /** The observation of one VM, with the addresses its guest tools report. */
   private async observed(vm: VmRecord): Promise<VmObservation> {
     if (vm.guest_metrics === undefined || vm.guest_metrics === nullRef) return observation(vm);
     const metrics = await this.client.call<{ networks: GuestNetworks }>("read guest metrics", "VM_guest_metrics.get_record", vm.guest_metrics).catch(() => undefined);
     return observation(vm, metrics?.networks);
-  }
-
-  private async resize(ref: string, vm: VmRecord, spec: VmSpec): Promise<void> {
-    const cpus = Math.max(1, Math.ceil(spec.cpus));
-    // VCPUs_at_startup may never exceed VCPUs_max: grow the maximum first, shrink it last.
-    if (cpus >= Number(vm.VCPUs_at_startup)) {
-      await this.client.call("set VCPUs", "VM.set_VCPUs_max", ref, cpus);
-      await this.client.call("set VCPUs", "VM.set_VCPUs_at_startup", ref, cpus);
-    } else {
-      await this.client.call("set VCPUs", "VM.set_VCPUs_at_startup", ref, cpus);
-      await this.client.call("set VCPUs", "VM.set_VCPUs_max", ref, cpus);
-    }
-    const bytes = spec.memoryMiB * MiB;
-    const min = Math.min(Number(vm.memory_static_min), bytes);
-    await this.client.call("set memory", "VM.set_memory_limits", ref, min, bytes, bytes, bytes);
   }
 
   private async powerStep(ref: string, vm: VmRecord, target: PowerTarget, name: string): Promise<void> {
