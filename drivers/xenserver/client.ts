@@ -41,14 +41,18 @@ export class XapiClient {
 
   async connect(signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
+    let onAbort = (): void => undefined;
     const aborted = new Promise<never>((_, reject) => {
-      signal.addEventListener("abort", () => reject(new RetryableError("xenserver: connect aborted", { reason: "aborted" })), { once: true });
+      onAbort = () => reject(new RetryableError("xenserver: connect aborted", { reason: "aborted" }));
+      signal.addEventListener("abort", onAbort, { once: true });
     });
     try {
       await Promise.race([this.xapi.connect(), aborted]);
     } catch (err) {
       await this.xapi.disconnect().catch(() => undefined);
       throw translateXapiError(err, "login");
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
   }
 
