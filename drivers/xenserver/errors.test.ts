@@ -18,6 +18,11 @@ describe("translateXapiError", () => {
     "a refused connection is retryable": { err: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }), kind: "retryable", reason: "connection" },
     "a socket closed by the host is retryable": { err: Object.assign(new TypeError("fetch failed"), { cause: { code: "UND_ERR_SOCKET", message: "other side closed" } }), kind: "retryable", reason: "connection" },
   };
+  it("never repeats a session reference (a bearer token) in its message", () => {
+    const e = translateXapiError(xapiError("SESSION_INVALID", ["OpaqueRef:1f0e2d3c-aaaa-bbbb-cccc-000000000001"]), "list VMs");
+    expect(e.message).not.toContain("OpaqueRef");
+  });
+
   for (const [name, c] of Object.entries(cases)) {
     it(name, () => {
       const e = translateXapiError(c.err, "step");

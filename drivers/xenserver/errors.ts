@@ -54,7 +54,8 @@ export function translateXapiError(err: unknown, what: string): DriverError {
   const e = (err ?? {}) as NativeError;
   const code = typeof e.code === "string" ? e.code : undefined;
   if (code !== undefined && /^[A-Z][A-Z0-9_]+$/.test(code) && Array.isArray(e.params)) {
-    const params = (e.params as unknown[]).map(String);
+    // A session error's parameter is the session reference, a bearer token: never repeat it.
+    const params = code.startsWith("SESSION_") ? [] : (e.params as unknown[]).map(String);
     const message = `xenserver: ${what}: ${code}(${params.join(", ")})`;
     const kind = xapiKinds[code] ?? "retryable";
     return make(kind, message, code.toLowerCase().replace(/_/g, "-"), err);

@@ -168,7 +168,8 @@ export class FakeWinrmServer {
     const script = Buffer.from(encoded, "base64").toString("utf16le");
     this.scripts.push(script);
     this.hyperv.run(script).then(
-      (lines) => finish(0, lines.map((l) => `${l}\r\n`).join(""), ""),
+      // powershell.exe over WinRM writes progress records to stderr as CLIXML even on success.
+      (lines) => finish(0, lines.map((l) => `${l}\r\n`).join(""), progressClixml),
       (err: unknown) => {
         const e = err instanceof PsError ? err : new PsError("", String(err), "NotSpecified", "FakeInternalError");
         finish(1, "", clixmlError(e, script.split("\n").find((l) => l.includes(e.command)) ?? ""));
@@ -177,6 +178,10 @@ export class FakeWinrmServer {
     return command;
   }
 }
+
+/** The "Preparing modules for first use." progress record real hosts send on stderr. */
+const progressClixml =
+  '#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><MS><I64 N="SourceId">1</I64><PR N="Record"><AV>Preparing modules for first use.</AV><AI>0</AI><Nil /><PI>-1</PI><PC>-1</PC><T>Completed</T><SR>-1</SR><SD> </SD></PR></MS></Obj></Objs>';
 
 class Fault extends Error {
   readonly value: string;
