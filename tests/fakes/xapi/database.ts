@@ -11,6 +11,7 @@ export interface XapiEvent {
   class: string;
   operation: "add" | "mod" | "del";
   ref: string;
+  obj_uuid?: string;
   snapshot?: XapiRecord;
 }
 
@@ -27,6 +28,8 @@ export class XapiDatabase {
   private readonly log: { seq: number; event: XapiEvent }[] = [];
   private seq = 0;
   private readonly waiters = new Set<() => void>();
+  /** The uuids of deleted objects, for the obj_uuid of their "del" events. */
+  private readonly uuids = new Map<string, string>();
 
   newRef(): string {
     return `OpaqueRef:${randomUUID()}`;
@@ -54,6 +57,7 @@ export class XapiDatabase {
   remove(ref: string): void {
     const stored = this.objects.get(ref);
     if (stored === undefined) return;
+    this.uuids.set(ref, String(stored.record["uuid"]));
     this.objects.delete(ref);
     this.emit("del", stored.cls, ref);
   }
@@ -108,10 +112,15 @@ export class XapiDatabase {
     });
   }
 
+  private uuidOf(ref: string): string {
+    const uuid = this.objects.get(ref)?.record["uuid"];
+    return typeof uuid === "string" ? uuid : (this.uuids.get(ref) ?? "");
+  }
+
   private emit(operation: XapiEvent["operation"], cls: string, ref: string): void {
     this.seq++;
     const record = this.objects.get(ref)?.record;
-    const event: XapiEvent = { id: this.token(), timestamp: stamp(), class: cls.toLowerCase(), operation, ref };
+    const event: XapiEvent = { id: this.token(), timestamp: stamp(), class: cls.toLowerCase(), operation, ref, obj_uuid: this.uuidOf(ref) };
     if (operation !== "del" && record !== undefined) event.snapshot = structuredClone(record);
     this.log.push({ seq: this.seq, event });
     if (this.log.length > eventLogSize) this.log.shift();
