@@ -7,6 +7,7 @@ import { retrieve } from "./vim25/property-collector.ts";
 import { childrenNamed, numberAt, type XmlElement } from "./vim25/xml.ts";
 
 export interface Inventory {
+  datacenter: MoRef;
   vmFolder: MoRef;
   resourcePool: MoRef;
   host: MoRef;
@@ -41,6 +42,7 @@ export async function readInventory(client: VimClient, signal?: AbortSignal): Pr
   const networkRefs = refs(hs?.props.get("network"));
   const networkNames = networkRefs.length ? await retrieve(client, "Network", ["name"], { objects: networkRefs }, signal) : [];
   return {
+    datacenter,
     vmFolder: one(dc?.props.get("vmFolder"), "VM folder"),
     resourcePool: one(cr?.props.get("resourcePool"), "resource pool"),
     host,

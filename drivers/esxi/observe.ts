@@ -57,8 +57,8 @@ export function vmObservation(vm: ObjectContent): VmObservation {
   return obs;
 }
 
-export async function readVms(client: VimClient, view: MoRef): Promise<VmObservation[]> {
-  const found = await retrieve(client, "VirtualMachine", vmPaths, { view });
+export async function readVms(client: VimClient, datacenter: MoRef): Promise<VmObservation[]> {
+  const found = await retrieve(client, "VirtualMachine", vmPaths, { vmsOf: datacenter });
   // A VM being registered has no config yet; it shows up on the next read.
   return found.filter((vm) => vm.props.has("name")).map(vmObservation);
 }

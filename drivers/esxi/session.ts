@@ -22,9 +22,8 @@ import { waitTask, type PendingTask } from "./tasks.ts";
 import { createSpec, esxMemoryMiB, resizeSpec } from "./vm-config.ts";
 import { openWatch } from "./watch.ts";
 import type { VimClient } from "./vim25/client.ts";
-import { moRef, type MoRef } from "./vim25/encode.ts";
+import { moRef } from "./vim25/encode.ts";
 import { VimFault } from "./vim25/faults.ts";
-import { createContainerView, destroyView } from "./vim25/property-collector.ts";
 import { resultRef, startTask } from "./vim25/tasks.ts";
 
 export interface SessionOptions {
@@ -37,8 +36,6 @@ const esxPower: Record<string, EsxPowerState | undefined> = { Running: "poweredO
 export class EsxiSession implements Session {
   readonly #client: VimClient;
   readonly #inventory: Inventory;
-  /** Session-scoped on the server: a re-login (expired session) needs a new one. */
-  #view: MoRef;
   readonly #taskWaitMs: number;
   /** Creates in flight, by uid; VM tasks in flight, by externalId. */
   readonly #creating = new Map<string, PendingTask>();
@@ -48,29 +45,19 @@ export class EsxiSession implements Session {
   readonly #closing = new AbortController();
   #closed = false;
 
-  private constructor(client: VimClient, inventory: Inventory, view: MoRef, options: SessionOptions) {
+  private constructor(client: VimClient, inventory: Inventory, options: SessionOptions) {
     this.#client = client;
     this.#inventory = inventory;
-    this.#view = view;
     this.#taskWaitMs = options.taskWaitMs ?? 15_000;
   }
 
-  /** Reads the inventory of a logged-in client and opens the view every VM read goes through. */
+  /** Reads the inventory of a logged-in client. */
   static async open(client: VimClient, options: SessionOptions = {}): Promise<EsxiSession> {
-    const inventory = await readInventory(client);
-    const view = await createContainerView(client, client.content.rootFolder, "VirtualMachine");
-    return new EsxiSession(client, inventory, view, options);
+    return new EsxiSession(client, await readInventory(client), options);
   }
 
-  async #readVms(): Promise<VmObservation[]> {
-    try {
-      return await readVms(this.#client, this.#view);
-    } catch (err) {
-      if (!(err instanceof VimFault && err.fault === "ManagedObjectNotFound")) throw err;
-      // The view died with an expired session that the client has logged back into.
-      this.#view = await createContainerView(this.#client, this.#client.content.rootFolder, "VirtualMachine");
-      return readVms(this.#client, this.#view);
-    }
+  #readVms(): Promise<VmObservation[]> {
+    return readVms(this.#client, this.#inventory.datacenter);
   }
 
   capabilities(): Capabilities {
@@ -227,17 +214,13 @@ export class EsxiSession implements Session {
   }
 
   watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
-    return this.#guard("watch ESXi VMs", async () => {
-      await this.#readVms(); // renews the view if the session was renewed
-      return openWatch(this.#client, this.#view, AbortSignal.any([signal, this.#closing.signal]));
-    });
+    return this.#guard("watch ESXi VMs", () => openWatch(this.#client, this.#inventory.datacenter, AbortSignal.any([signal, this.#closing.signal])));
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing.abort();
-    await destroyView(this.#client, this.#view).catch(() => undefined);
     await this.#client.close();
   }
 }

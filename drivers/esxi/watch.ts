@@ -6,6 +6,7 @@ import { toDriverError } from "./errors.ts";
 import { extraConfig } from "./observe.ts";
 import type { VimClient } from "./vim25/client.ts";
 import type { MoRef } from "./vim25/encode.ts";
+import { VimFault } from "./vim25/faults.ts";
 import { ChangeFeed, filterSpec, type ObjectUpdate } from "./vim25/property-collector.ts";
 
 const watchPaths = ["name", "runtime.powerState", "config.extraConfig"];
@@ -61,37 +62,94 @@ function eventsFor(known: Map<string, KnownVm>, u: ObjectUpdate, at: Date): VmEv
   return out;
 }
 
+/** Events for what changed while no feed was open: the old known state against a new baseline. */
+function missed(known: Map<string, KnownVm>, baseline: ObjectUpdate[], at: Date): VmEvent[] {
+  const detail = "missed while the vim25 session was renewed";
+  const seen = new Set(baseline.map((u) => u.obj.value));
+  const out: VmEvent[] = [];
+  for (const [externalId, vm] of known) {
+    if (seen.has(externalId)) continue;
+    known.delete(externalId);
+    const e: VmEvent = { type: "deleted", externalId, name: vm.name, at, detail };
+    if (vm.identity) e.identity = vm.identity;
+    out.push(e);
+  }
+  for (const u of baseline) out.push(...eventsFor(known, u, at).map((e) => ({ ...e, detail })));
+  return out;
+}
+
+/** Opens a feed over every VM of the datacenter and reads its baseline. */
+async function openFeed(client: VimClient, datacenter: MoRef, signal: AbortSignal): Promise<{ feed: ChangeFeed; baseline: ObjectUpdate[] }> {
+  const feed = await ChangeFeed.open(client, filterSpec("VirtualMachine", watchPaths, { vmsOf: datacenter }));
+  try {
+    return { feed, baseline: (await feed.next(pollSeconds, signal)).updates };
+  } catch (err) {
+    await feed.close();
+    throw err;
+  }
+}
+
 /** Opens the feed and reads the baseline; the returned stream delivers every later change. */
-export async function openWatch(client: VimClient, view: MoRef, signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
-  let feed: ChangeFeed;
+export async function openWatch(client: VimClient, datacenter: MoRef, signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
   const known = new Map<string, KnownVm>();
   try {
-    feed = await ChangeFeed.open(client, filterSpec("VirtualMachine", watchPaths, { view }));
-    const baseline = await feed.next(pollSeconds, signal);
-    for (const u of baseline.updates) apply(known, u);
+    const { feed, baseline } = await openFeed(client, datacenter, signal);
+    for (const u of baseline) apply(known, u);
+    return stream(client, datacenter, feed, known, signal);
   } catch (err) {
     throw toDriverError(err, "watch ESXi VMs");
   }
-  return stream(feed, known, signal);
 }
 
-async function* stream(feed: ChangeFeed, known: Map<string, KnownVm>, signal: AbortSignal): AsyncGenerator<VmEvent> {
+async function* stream(client: VimClient, datacenter: MoRef, first: ChangeFeed, known: Map<string, KnownVm>, signal: AbortSignal): AsyncGenerator<VmEvent> {
+  let feed = first;
+  let reopenedLast = false;
+  // A re-login (by any call of this session) orphans our collector: stop waiting on it at once.
+  let renewal = new AbortController();
+  const unsubscribe = client.onRenewed(() => renewal.abort());
   try {
     while (!signal.aborted) {
-      let batch;
+      let batch: ObjectUpdate[];
       try {
-        batch = await feed.next(pollSeconds, signal);
+        batch = (await feed.next(pollSeconds, AbortSignal.any([signal, renewal.signal]))).updates;
+        reopenedLast = false;
       } catch (err) {
         if (signal.aborted) return;
-        const e = toDriverError(err, "watch ESXi VMs");
-        // Whatever broke the feed (connection, expired session and with it the collector), the
-        // caller's answer is the same: resubscribe and relist.
-        throw e.kind === "retryable" ? e : new RetryableError(e.message, { reason: "watch-lost", cause: e });
+        // The server ended our session (the client has logged in again) and the collector went
+        // with it: open a new feed and report what changed in between. A lost connection is
+        // the caller's to handle (resubscribe and relist). A fault right after a reopen that no
+        // re-login explains is not an expired session: give up rather than spin.
+        const renewed = renewal.signal.aborted;
+        if (!renewed && (!(err instanceof VimFault) || reopenedLast)) throw lost(err);
+        reopenedLast = !renewed;
+        renewal = new AbortController();
+        await feed.close();
+        const reopened = await reopen(client, datacenter, signal);
+        if (!reopened) return;
+        feed = reopened.feed;
+        yield* missed(known, reopened.baseline, new Date());
+        continue;
       }
       const at = new Date();
-      for (const u of batch.updates) yield* eventsFor(known, u, at);
+      for (const u of batch) yield* eventsFor(known, u, at);
     }
   } finally {
+    unsubscribe();
     await feed.close();
   }
+}
+
+/** A new feed after the session was renewed; undefined when the watch was aborted meanwhile. */
+async function reopen(client: VimClient, datacenter: MoRef, signal: AbortSignal): Promise<{ feed: ChangeFeed; baseline: ObjectUpdate[] } | undefined> {
+  try {
+    return await openFeed(client, datacenter, signal);
+  } catch (err) {
+    if (signal.aborted) return undefined;
+    throw lost(err);
+  }
+}
+
+function lost(err: unknown): RetryableError {
+  const e = toDriverError(err, "watch ESXi VMs");
+  return e instanceof RetryableError ? e : new RetryableError(e.message, { reason: "watch-lost", cause: e });
 }

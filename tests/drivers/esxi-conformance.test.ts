@@ -44,7 +44,8 @@ describeDriverConformance({
       return { session, drop: () => vcsim.kill(), dispose: () => vcsim.kill() };
     },
     async cleanup(prefix) {
-      const paths = (await govc(vcsimUrl, ["find", "/", "-type", "m", "-name", `${prefix}*`])).split("\n").filter(Boolean);
+      // `govc ls`, not `govc find`: find makes a ContainerView, which can deadlock vcsim under load.
+      const paths = (await govc(vcsimUrl, ["ls", "/ha-datacenter/vm"])).split("\n").filter((p) => p.split("/").pop()?.startsWith(prefix));
       if (paths.length) await govc(vcsimUrl, ["vm.destroy", ...paths]);
     },
   },

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HostConnection, Session } from "../../drivers/contract/index.ts";
 import { errorKind } from "../../drivers/contract/index.ts";
 import { EsxiDriver } from "../../drivers/esxi/driver.ts";
-import { VimClient } from "../../drivers/esxi/vim25/client.ts";
-import { createContainerView, retrieve } from "../../drivers/esxi/vim25/property-collector.ts";
+import { readMoRef, VimClient } from "../../drivers/esxi/vim25/client.ts";
+import { retrieve } from "../../drivers/esxi/vim25/property-collector.ts";
 import { readThumbprint } from "../../drivers/esxi/vim25/tls.ts";
-import { textAt } from "../../drivers/esxi/vim25/xml.ts";
+import { child, textAt } from "../../drivers/esxi/vim25/xml.ts";
 import { EventRecorder } from "../../drivers/conformance/events.ts";
 import { vcsimUrl } from "../harness/services.ts";
 import { anyCredentials, govc, PrivateVcsim, serverCertificatePem, sharedVcsim, vmExternalId } from "./esxi-vcsim.ts";
@@ -62,8 +62,8 @@ describe("vim25 session", () => {
       await client.invoke("Logout", client.content.sessionManager, {});
       expect(await retrieve(client, "Folder", ["name"], root)).toHaveLength(1);
       await client.invoke("Logout", client.content.sessionManager, {});
-      const view = await createContainerView(client, client.content.rootFolder, "VirtualMachine");
-      await client.invoke("DestroyView", view, {});
+      const collector = await client.invoke("CreatePropertyCollector", client.content.propertyCollector, {});
+      await client.invoke("DestroyPropertyCollector", readMoRef(child(collector, "returnval"))!, {});
     } finally {
       await client.close();
     }

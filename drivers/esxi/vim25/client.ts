@@ -49,6 +49,9 @@ export class VimClient {
   #relogin: Promise<void> | undefined;
   #keepAlive: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #renewed = new Set<() => void>();
+  /** Counts re-logins, so calls that failed on the same expired session log in only once. */
+  #generation = 0;
   readonly #keepAliveMs: number;
 
   constructor(endpoint: VimEndpoint) {
@@ -57,6 +60,11 @@ export class VimClient {
     this.#username = endpoint.username;
     this.#password = endpoint.password;
     this.#keepAliveMs = endpoint.keepAliveMs ?? 600_000;
+  }
+
+  /** How many times the session was renewed; see reauthenticate(). */
+  get generation(): number {
+    return this.#generation;
   }
 
   get content(): ServiceContent {
@@ -98,21 +106,37 @@ export class VimClient {
 
   /** Calls a method; a NotAuthenticated answer (expired session) leads to one re-login and retry. */
   async invoke(method: string, target: MoRef, args: Record<string, Arg>, signal?: AbortSignal): Promise<XmlElement> {
+    const generation = this.#generation;
     try {
       return await this.#raw(method, target, args, signal);
     } catch (err) {
       if (!isNotAuthenticated(err) || this.#closed) throw err;
-      await this.reauthenticate(signal);
+      // Another call may have logged in again while this one was under way.
+      if (generation === this.#generation) await this.reauthenticate(signal);
       return this.#raw(method, target, args, signal);
     }
   }
 
   /** Logs in again once, however many calls noticed the expired session at the same time. */
   reauthenticate(signal?: AbortSignal): Promise<void> {
-    this.#relogin ??= this.#login(signal).finally(() => {
-      this.#relogin = undefined;
-    });
+    this.#relogin ??= this.#login(signal)
+      .then(() => {
+        this.#generation++;
+        for (const listener of this.#renewed) listener();
+      })
+      .finally(() => {
+        this.#relogin = undefined;
+      });
     return this.#relogin;
+  }
+
+  /**
+   * Calls `listener` after each re-login. Server-side objects of the old session (private
+   * property collectors) are gone then, and a long poll on one may never return.
+   */
+  onRenewed(listener: () => void): () => void {
+    this.#renewed.add(listener);
+    return () => this.#renewed.delete(listener);
   }
 
   async #raw(method: string, target: MoRef, args: Record<string, Arg>, signal?: AbortSignal): Promise<XmlElement> {

@@ -12,15 +12,22 @@ export interface ObjectContent {
   props: Map<string, XmlElement>;
 }
 
-/** Which objects to read: a list of objects, or every object of a type below a container view. */
-export type ObjectSelection = { objects: MoRef[] } | { view: MoRef };
+/** Which objects to read: a list of objects, or every VM of a datacenter (sub-folders included). */
+export type ObjectSelection = { objects: MoRef[] } | { vmsOf: MoRef };
 
 function objectSet(sel: ObjectSelection): Arg {
   if ("objects" in sel) return sel.objects.map((obj) => ({ obj, skip: false }));
+  // Datacenter → vmFolder → childEntity (recursively), not a ContainerView and not rooted at the
+  // VM folder: vcsim (govmomi 0.46.3) locks a filter whenever its root object changes, while a
+  // CreateVM_Task holds the folder's lock — rooted there, a watch and a create deadlock the
+  // simulator. The datacenter never changes during VM work; real ESXi does not care either way.
   return {
-    obj: sel.view,
+    obj: sel.vmsOf,
     skip: true,
-    selectSet: [{ $type: "TraversalSpec", name: "traverseView", type: "ContainerView", path: "view", skip: false }],
+    selectSet: [
+      { $type: "TraversalSpec", name: "datacenterVms", type: "Datacenter", path: "vmFolder", skip: false, selectSet: [{ name: "folderChildren" }] },
+      { $type: "TraversalSpec", name: "folderChildren", type: "Folder", path: "childEntity", skip: false, selectSet: [{ name: "folderChildren" }] },
+    ],
   };
 }
 
@@ -43,11 +50,12 @@ function readObject(el: XmlElement, method: string): ObjectContent {
 }
 
 export async function retrieve(client: VimClient, type: string, paths: string[], sel: ObjectSelection, signal?: AbortSignal): Promise<ObjectContent[]> {
+  const generation = client.generation;
   try {
     return await retrieveOnce(client, type, paths, sel, signal);
   } catch (err) {
     if (!(err instanceof VimFault && err.fault === "NotAuthenticated")) throw err;
-    await client.reauthenticate(signal);
+    if (generation === client.generation) await client.reauthenticate(signal);
     return retrieveOnce(client, type, paths, sel, signal);
   }
 }
@@ -63,15 +71,6 @@ async function retrieveOnce(client: VimClient, type: string, paths: string[], se
     if (!token) return out;
     res = await client.invoke("ContinueRetrievePropertiesEx", pc, { token }, signal);
   }
-}
-
-export async function createContainerView(client: VimClient, container: MoRef, type: string): Promise<MoRef> {
-  const res = await client.invoke("CreateContainerView", client.content.viewManager, { container, type: [type], recursive: true });
-  return readMoRef(child(res, "returnval"))!;
-}
-
-export async function destroyView(client: VimClient, view: MoRef): Promise<void> {
-  await client.invoke("DestroyView", view, {});
 }
 
 export interface PropertyChange {
