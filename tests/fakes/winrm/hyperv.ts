@@ -4,7 +4,10 @@
 // ConvertTo-Json, Out-Null. State rules and error records follow Hyper-V's documented
 // behaviour (VMState values, InvalidState errors); it is a fake, no VM runs.
 import { randomUUID } from "node:crypto";
-import { convertToJson, parse, PsError, type PsCommand, type PsValue } from "./powershell.ts";
+import { AdapterRef, type FakeAdapter, FakeDevices, type FakeVhd } from "./devices.ts";
+import { convertToJson, parse, PsError, type PsCommand, type PsValue, text } from "./powershell.ts";
+
+export type { FakeAdapter, FakeVhd } from "./devices.ts";
 
 /** Microsoft.HyperV.PowerShell.VMState: ConvertTo-Json writes the number. */
 export const VMState = { Running: 2, Off: 3, Stopping: 4, Saved: 6, Paused: 9 } as const;
@@ -22,36 +25,13 @@ export interface FakeVm {
   NetworkAdapters: FakeAdapter[];
 }
 
-export interface FakeAdapter {
-  SwitchName: string | null;
-  /** What the guest reports once running on a switch. */
-  address: string;
-}
-
-export interface FakeVhd {
-  sizeBytes: number;
-  parentPath: string | null;
-}
-
 const GiB = 1024 ** 3;
-
-class AdapterRef {
-  readonly vm: FakeVm;
-  readonly adapter: FakeAdapter;
-  constructor(vm: FakeVm, adapter: FakeAdapter) {
-    this.vm = vm;
-    this.adapter = adapter;
-  }
-}
 
 /** Suspend-VM and Resume-VM: from one state to the other; already there is fine. */
 const pauseTransitions: Record<string, { from: number; to: number } | undefined> = {
   "suspend-vm": { from: VMState.Running, to: VMState.Paused },
   "resume-vm": { from: VMState.Paused, to: VMState.Running },
 };
-
-/** The virtual switches of the fake host. */
-const switchNames = new Set(["Default Switch", "lab"]);
 
 class VmRef {
   readonly vm: FakeVm;
@@ -62,18 +42,24 @@ class VmRef {
 
 export class FakeHyperV {
   readonly vms = new Map<string, FakeVm>();
-  /** The host's disk files by path (lower case, as NTFS compares them). */
-  readonly files = new Map<string, FakeVhd>();
-  readonly virtualHardDiskPath = "C:\\ProgramData\\Microsoft\\Windows\\Virtual Hard Disks";
+  readonly devices = new FakeDevices();
   readonly cpus: number;
   readonly memoryBytes: number;
   /** How long a guest takes to shut down when asked (it always obeys). */
   guestShutdownMs = 100;
   /** Guests that ignore the shutdown request: Stop-VM waits until something else turns the VM off. */
   guestsIgnoreShutdown = false;
-  private addresses = 0;
   /** Memory Windows itself uses. */
   private readonly hostUsedBytes = 2 * GiB;
+
+  /** The host's disk files by path (lower case). */
+  get files(): Map<string, FakeVhd> {
+    return this.devices.files;
+  }
+
+  get virtualHardDiskPath(): string {
+    return this.devices.virtualHardDiskPath;
+  }
 
   constructor(cpus = 16, memoryGiB = 64) {
     this.cpus = cpus;
@@ -83,7 +69,7 @@ export class FakeHyperV {
   /** A VM made by an administrator in Hyper-V Manager (no identity in its Notes). */
   addVm(name: string, state: number = VMState.Off): FakeVm {
     const vm: FakeVm = { Id: randomUUID(), Name: name, State: state, ProcessorCount: 1, MemoryStartup: 512 * 1024 ** 2, Notes: "", Generation: 2, DynamicMemoryEnabled: false, HardDrives: [], NetworkAdapters: [] };
-    vm.NetworkAdapters.push(this.adapter(null));
+    vm.NetworkAdapters.push(this.devices.adapter(null));
     this.vms.set(vm.Id, vm);
     return vm;
   }
@@ -112,13 +98,13 @@ export class FakeHyperV {
       return fromVar.filter((x): x is VmRef => x instanceof VmRef).map((r) => this.live(command.name, r.vm));
     };
     const name = command.name.toLowerCase();
-    if (name.endsWith("-vmharddiskdrive")) return this.hardDrives(command, vmsIn());
+    if (name.endsWith("-vmharddiskdrive")) return this.devices.hardDrives(command, vmsIn());
     const pauses = pauseTransitions[name];
     if (pauses !== undefined) {
       for (const vm of vmsIn()) this.transition(command.name, vm, [pauses.from], pauses.to, pauses.to);
       return [];
     }
-    if (name.endsWith("-vmnetworkadapter")) return this.networkAdapters(command, name === "remove-vmnetworkadapter" ? [] : vmsIn(), input);
+    if (name.endsWith("-vmnetworkadapter")) return this.devices.networkAdapters(command, name === "remove-vmnetworkadapter" ? [] : vmsIn(), input);
     switch (name) {
       case "get-vm":
         return this.getVm(p).map((vm) => new VmRef(vm));
@@ -154,11 +140,9 @@ export class FakeHyperV {
       case "get-vmhost":
         return [{ ComputerName: "FAKE-HYPERV-1", LogicalProcessorCount: this.cpus, MemoryCapacity: this.memoryBytes, VirtualMachinePath: "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V", VirtualHardDiskPath: this.virtualHardDiskPath }];
       case "new-vhd":
-        return [this.newVhd(p)];
+        return [this.devices.newVhd(p)];
       case "remove-item":
-        for (const path of [p["literalpath"]].flat()) {
-          if (!this.files.delete(text(path).toLowerCase())) throw new PsError("Remove-Item", `Cannot find path '${text(path)}' because it does not exist.`, "ObjectNotFound", "PathNotFound");
-        }
+        this.devices.removeItems(p["literalpath"]);
         return [];
       case "get-ciminstance":
         return this.cim(text(p["classname"]));
@@ -196,60 +180,13 @@ export class FakeHyperV {
     if (p["generation"] !== undefined) vm.Generation = Number(p["generation"]);
     if (p["switchname"] !== undefined) {
       try {
-        vm.NetworkAdapters[0]!.SwitchName = this.switchName("New-VM", p["switchname"]);
+        vm.NetworkAdapters[0]!.SwitchName = this.devices.switchName("New-VM", p["switchname"]);
       } catch (err) {
         this.vms.delete(vm.Id);
         throw err;
       }
     }
     return vm;
-  }
-
-  private switchName(command: string, value: PsValue | undefined): string {
-    const name = text(value);
-    if (!switchNames.has(name)) throw new PsError(command, `Hyper-V was unable to find a virtual switch with name "${name}".`, "ObjectNotFound", "InvalidParameter");
-    return name;
-  }
-
-  private adapter(switchName: string | null): FakeAdapter {
-    this.addresses++;
-    return { SwitchName: switchName, address: `10.1.${Math.floor(this.addresses / 250)}.${2 + (this.addresses % 250)}` };
-  }
-
-  private networkAdapters(command: PsCommand, vms: FakeVm[], input: PsValue[]): PsValue[] {
-    switch (command.name.toLowerCase()) {
-      case "get-vmnetworkadapter":
-        return vms.flatMap((vm) => vm.NetworkAdapters.map((a) => new AdapterRef(vm, a)));
-      case "add-vmnetworkadapter":
-        for (const vm of vms) vm.NetworkAdapters.push(this.adapter(command.params["switchname"] === undefined ? null : this.switchName("Add-VMNetworkAdapter", command.params["switchname"])));
-        return [];
-      default: // remove-vmnetworkadapter
-        for (const ref of input.filter((x): x is AdapterRef => x instanceof AdapterRef)) ref.vm.NetworkAdapters = ref.vm.NetworkAdapters.filter((a) => a !== ref.adapter);
-        return [];
-    }
-  }
-
-  private hardDrives(command: PsCommand, vms: FakeVm[]): PsValue[] {
-    if (command.name.toLowerCase() === "get-vmharddiskdrive") {
-      return vms.flatMap((vm) => vm.HardDrives.map((path, i) => ({ VMName: vm.Name, ControllerType: "SCSI", ControllerLocation: i, Path: path })));
-    }
-    const path = text(command.params["path"]);
-    for (const vm of vms) {
-      if (!this.files.has(path.toLowerCase())) throw new PsError("Add-VMHardDiskDrive", `Failed to add device 'Virtual Hard Disk'. The system cannot find the file specified. ('${path}')`, "ObjectNotFound", "ObjectNotFound");
-      vm.HardDrives.push(path);
-    }
-    return [];
-  }
-
-  private newVhd(p: Record<string, PsValue>): PsValue {
-    const path = text(p["path"]);
-    if (this.files.has(path.toLowerCase())) throw new PsError("New-VHD", `Failed to create the virtual hard disk. The file exists. ('${path}')`, "ResourceExists", "ResourceExists");
-    const parentPath = p["parentpath"] === undefined ? null : text(p["parentpath"]);
-    const parent = parentPath === null ? undefined : this.files.get(parentPath.toLowerCase());
-    if (parentPath !== null && parent === undefined) throw new PsError("New-VHD", `Failed to create the virtual hard disk. The system cannot find the file specified. ('${parentPath}')`, "ObjectNotFound", "ObjectNotFound");
-    const vhd: FakeVhd = { sizeBytes: parent?.sizeBytes ?? Number(p["sizebytes"] ?? 0), parentPath };
-    this.files.set(path.toLowerCase(), vhd);
-    return { Path: path, Size: vhd.sizeBytes, VhdType: parentPath === null ? 3 : 4 };
   }
 
   private setVm(vm: FakeVm, p: Record<string, PsValue>): void {
@@ -322,11 +259,7 @@ export class FakeHyperV {
   }
 
   private plain(item: PsValue): PsValue {
-    if (item instanceof AdapterRef) {
-      const { vm, adapter } = item;
-      const up = vm.State === VMState.Running && adapter.SwitchName !== null;
-      return { VMId: vm.Id, VMName: vm.Name, SwitchName: adapter.SwitchName, IPAddresses: up ? [adapter.address, `fe80::${adapter.address.split(".").join(":")}`] : [] };
-    }
+    if (item instanceof AdapterRef) return FakeDevices.plain(item, item.vm.State === VMState.Running);
     if (item instanceof VmRef) {
       const { NetworkAdapters: _adapters, ...vm } = item.vm;
       return vm;
@@ -337,10 +270,4 @@ export class FakeHyperV {
 
 function invalidState(command: string, vm: FakeVm): PsError {
   return new PsError(command, `'${vm.Name}' failed to change state. The operation cannot be performed while the object is in its current state.`, "InvalidOperation", "InvalidState");
-}
-
-/** A parameter value as the text PowerShell would bind to a [string] parameter. */
-function text(value: PsValue | undefined): string {
-  if (value === undefined || value === null) return "";
-  return typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? String(value) : JSON.stringify(value);
 }

@@ -199,3 +199,9 @@ export function convertToJson(items: PsValue[], compress: boolean): string | und
   const value = items.length === 1 ? items[0] : items;
   return compress ? JSON.stringify(value) : JSON.stringify(value, null, 4);
 }
+
+/** A parameter value as the text PowerShell would bind to a [string] parameter. */
+export function text(value: PsValue | undefined): string {
+  if (value === undefined || value === null) return "";
+  return typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? String(value) : JSON.stringify(value);
+}
