@@ -7,6 +7,9 @@ import { inspect } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { errorKind, type HostConnection, type Session, type VmIdentity } from "../../drivers/contract/index.ts";
 import { HyperVDriver } from "../../drivers/hyperv/driver.ts";
+import { powershellArguments } from "../../drivers/hyperv/powershell.ts";
+import { WsmanClient, type WsmanError } from "../../drivers/hyperv/wsman/client.ts";
+import { VMState } from "../fakes/winrm/hyperv.ts";
 import { FakeHyperVAdmin } from "../fakes/winrm/outside.ts";
 import { FakeWinrmServer } from "../fakes/winrm/server.ts";
 
@@ -160,6 +163,28 @@ describe("hyperv driver (FAKE WinRM)", () => {
       });
     } finally {
       fake.hyperv.guestsIgnoreShutdown = false;
+    }
+  });
+
+  it("a command aborted while it runs is signalled to terminate and its shell deleted", async () => {
+    fake.hyperv.guestsIgnoreShutdown = true;
+    const vm = fake.hyperv.addVm("hv-abort", VMState.Running);
+    const client = new WsmanClient({ url: new URL(fake.url), username: credentials.username, password: credentials.password, tls: { caPem: fake.caPem }, operationTimeoutSeconds: 1 });
+    try {
+      const abort = new AbortController();
+      const start = fake.actions.length;
+      const running = client.run("powershell.exe", powershellArguments(`Get-VM -Id '${vm.Id}' | Stop-VM -Force`), abort.signal);
+      await expect.poll(() => fake.actions.slice(start)).toContain("Receive");
+      const before = fake.actions.length;
+      abort.abort();
+      const err: unknown = await running.catch((e: unknown) => e);
+      expect((err as WsmanError).failure).toBe("aborted");
+      expect(fake.actions.slice(before)).toEqual(expect.arrayContaining(["Signal", "Delete"]));
+      expect(fake.openShells).toBe(0);
+    } finally {
+      client.close();
+      fake.hyperv.guestsIgnoreShutdown = false;
+      fake.hyperv.vms.delete(vm.Id);
     }
   });
 

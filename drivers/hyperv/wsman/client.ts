@@ -106,6 +106,11 @@ export class WsmanClient {
         response = await this.post(envelopes.receive(this.url.href, this.operationTimeout, shellId, commandId), signal);
       } catch (err) {
         if (err instanceof WsmanError && err.wsmanCode === timedOut) continue;
+        if (signal?.aborted === true) {
+          // Tell the host to end the program too; deleting the shell (by the caller) would as well.
+          await this.post(envelopes.signal(this.url.href, this.operationTimeout, shellId, commandId)).catch(() => undefined);
+          throw new WsmanError("aborted", "the command was aborted", { cause: err });
+        }
         throw err;
       }
       for (const stream of findAll(response, "Stream")) {

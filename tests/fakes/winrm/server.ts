@@ -39,6 +39,8 @@ export class FakeWinrmServer {
   readonly hyperv = new FakeHyperV();
   /** Every script powershell.exe was asked to run, decoded (tests check what was sent). */
   readonly scripts: string[] = [];
+  /** Every WS-Management action received, by its last path segment (Create, Command, Receive, Signal, Delete). */
+  readonly actions: string[] = [];
   /** WSManFault codes answered, in order (e.g. 2150858793: a Receive that timed out). */
   readonly faults: string[] = [];
   /** The PEM of the fake's self-signed certificate (for the Host's CA). */
@@ -85,6 +87,7 @@ export class FakeWinrmServer {
     const body = Buffer.concat(chunks).toString("utf8");
     const action = /<(?:\w+:)?Action\b[^>]*>([^<]+)<\/(?:\w+:)?Action>/.exec(body)?.[1] ?? "";
     const shellId = /<(?:\w+:)?Selector Name="ShellId">([^<]+)</.exec(body)?.[1];
+    this.actions.push(action.slice(action.lastIndexOf("/") + 1));
     const timeout = Number(/<(?:\w+:)?OperationTimeout>PT([\d.]+)S</.exec(body)?.[1] ?? "60");
     try {
       reply(res, 200, await this.handle(action, shellId, body, timeout));
