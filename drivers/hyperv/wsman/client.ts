@@ -97,7 +97,7 @@ export class WsmanClient {
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     for (;;) {
-      if (signal?.aborted === true) {
+      if (isAborted(signal)) {
         await this.post(envelopes.signal(this.url.href, this.operationTimeout, shellId, commandId)).catch(() => undefined);
         throw new WsmanError("aborted", "the command was aborted");
       }
@@ -106,7 +106,7 @@ export class WsmanClient {
         response = await this.post(envelopes.receive(this.url.href, this.operationTimeout, shellId, commandId), signal);
       } catch (err) {
         if (err instanceof WsmanError && err.wsmanCode === timedOut) continue;
-        if (signal?.aborted === true) {
+        if (isAborted(signal)) {
           // Tell the host to end the program too; deleting the shell (by the caller) would as well.
           await this.post(envelopes.signal(this.url.href, this.operationTimeout, shellId, commandId)).catch(() => undefined);
           throw new WsmanError("aborted", "the command was aborted", { cause: err });
@@ -180,6 +180,11 @@ export class WsmanClient {
     if (next !== undefined) next();
     else this.open--;
   }
+}
+
+/** A function, not an inline check: TypeScript would keep the loop-top narrowing inside the catch. */
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
 }
 
 function faultError(fault: XmlElement, status: number): WsmanError {
