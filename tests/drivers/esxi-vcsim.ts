@@ -7,6 +7,9 @@ import { connect } from "node:tls";
 import { promisify } from "node:util";
 import type { Credentials, HostConnection } from "../../drivers/contract/index.ts";
 import type { EsxiTlsSettings } from "../../drivers/esxi/driver.ts";
+import { readInventory } from "../../drivers/esxi/inventory.ts";
+import { VimClient } from "../../drivers/esxi/vim25/client.ts";
+import { retrieve } from "../../drivers/esxi/vim25/property-collector.ts";
 import { readThumbprint } from "../../drivers/esxi/vim25/tls.ts";
 import { toolchain } from "../../src/local/toolchain.ts";
 import { requireVcsim, vcsimUrl } from "../harness/services.ts";
@@ -25,7 +28,30 @@ export async function pinnedHost(url: string): Promise<HostConnection> {
 
 export async function sharedVcsim(): Promise<HostConnection> {
   await requireVcsim();
+  await requireAnswersVim25(vcsimUrl);
   return pinnedHost(vcsimUrl);
+}
+
+/**
+ * vcsim can deadlock (govmomi 0.46.3 lock ordering) and still answer /about, which is all the
+ * harness probes; read the inventory with a deadline so such a vcsim fails the tests at once,
+ * by name, instead of hanging them.
+ */
+async function requireAnswersVim25(url: string): Promise<void> {
+  const client = new VimClient({ url, trust: { insecure: true }, username: "probe", password: "probe" });
+  try {
+    const signal = AbortSignal.timeout(10_000);
+    await client.connect(signal);
+    const inventory = await readInventory(client, signal);
+    await retrieve(client, "VirtualMachine", ["name"], { vmsOf: inventory.datacenter }, signal);
+  } catch (err) {
+    throw new Error(
+      `required host service vcsim (${url}) accepts connections but does not answer vim25 calls (${String(err)}); ` +
+        "it may be deadlocked — restart it: make services-stop && make services",
+    );
+  } finally {
+    await client.close();
+  }
 }
 
 /** The PEM of the certificate a TLS server presents (used as the CA a Host trusts). */
@@ -46,7 +72,10 @@ export async function govc(url: string, args: string[]): Promise<string> {
   const u = new URL(url);
   u.username = "govc";
   u.password = "govc";
-  const { stdout } = await run(toolchain().govc, args, { env: { ...process.env, GOVC_URL: u.href, GOVC_INSECURE: "1", GOVC_PERSIST_SESSION: "false" } });
+  const { stdout } = await run(toolchain().govc, args, {
+    env: { ...process.env, GOVC_URL: u.href, GOVC_INSECURE: "1", GOVC_PERSIST_SESSION: "false" },
+    timeout: 60_000, // a hung simulator fails the test instead of leaving govc behind
+  });
   return stdout;
 }
 
