@@ -42,6 +42,7 @@ export class EsxiSession implements Session {
   readonly #tasks = new Map<string, PendingTask>();
   readonly #softStops = new Map<string, SoftStop>();
   readonly #createAttempts = new Map<string, Promise<VmObservation>>();
+  readonly #timers = new Set<NodeJS.Timeout>();
   readonly #closing = new AbortController();
   #closed = false;
 
@@ -185,12 +186,30 @@ export class EsxiSession implements Session {
     if (step.method !== "ShutdownGuest") return this.#runTask(vm.externalId, step.method, {});
     try {
       await this.#client.invoke("ShutdownGuest", moRef("VirtualMachine", vm.externalId), {});
-      this.#softStops.set(vm.externalId, { deadlineAt: Date.now() + (target.deadlineSeconds ?? defaultSoftDeadlineSeconds) * 1000 });
+      const deadlineMs = (target.deadlineSeconds ?? defaultSoftDeadlineSeconds) * 1000;
+      this.#softStops.set(vm.externalId, { deadlineAt: Date.now() + deadlineMs });
+      if ((target.mode ?? "TrySoft") === "TrySoft") this.#escalateAfter(deadlineMs + 50, { ...identity, externalId: vm.externalId }, target);
     } catch (err) {
       // No VMware Tools in the guest: TrySoft goes straight to the hard step it would reach anyway.
       if (!(err instanceof VimFault && err.fault === "ToolsUnavailable" && (target.mode ?? "TrySoft") === "TrySoft")) throw err;
       await this.#runTask(vm.externalId, "PowerOffVM_Task", {});
     }
+  }
+
+  /**
+   * TrySoft's hard half, without waiting for another call: at the deadline, a guest still
+   * running is powered off. A later setPower call does the same if this session is gone.
+   */
+  #escalateAfter(ms: number, identity: VmIdentity, target: PowerTarget): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (this.#closed || !identity.externalId || !this.#softStops.has(identity.externalId)) return;
+      this.#setPower(identity, target).catch(() => {
+        /* the controller's next setPower retries and reports */
+      });
+    }, ms);
+    timer.unref();
+    this.#timers.add(timer);
   }
 
   deleteVm(identity: VmIdentity): Promise<void> {
@@ -221,6 +240,7 @@ export class EsxiSession implements Session {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing.abort();
+    for (const timer of this.#timers) clearTimeout(timer);
     await this.#client.close();
   }
 }

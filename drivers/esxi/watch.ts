@@ -13,7 +13,7 @@ const watchPaths = ["name", "runtime.powerState", "config.extraConfig"];
 /** Long-poll length; a dropped connection is noticed by the socket, not by this timer. */
 const pollSeconds = 30;
 
-interface KnownVm {
+export interface KnownVm {
   name: string;
   power: string;
   identity: VmIdentity | undefined;
@@ -42,7 +42,7 @@ function powerEvent(before: string | undefined, after: string): VmEvent["type"] 
   return undefined;
 }
 
-function eventsFor(known: Map<string, KnownVm>, u: ObjectUpdate, at: Date): VmEvent[] {
+export function eventsFor(known: Map<string, KnownVm>, u: ObjectUpdate, at: Date): VmEvent[] {
   const event = (type: VmEvent["type"], vm: KnownVm): VmEvent => {
     const e: VmEvent = { type, externalId: u.obj.value, name: vm.name, at };
     if (vm.identity) e.identity = vm.identity;
@@ -63,7 +63,7 @@ function eventsFor(known: Map<string, KnownVm>, u: ObjectUpdate, at: Date): VmEv
 }
 
 /** Events for what changed while no feed was open: the old known state against a new baseline. */
-function missed(known: Map<string, KnownVm>, baseline: ObjectUpdate[], at: Date): VmEvent[] {
+export function missed(known: Map<string, KnownVm>, baseline: ObjectUpdate[], at: Date): VmEvent[] {
   const detail = "missed while the vim25 session was renewed";
   const seen = new Set(baseline.map((u) => u.obj.value));
   const out: VmEvent[] = [];
