@@ -7,17 +7,19 @@ import type { TlsTrust } from "./vim25/tls.ts";
 
 /**
  * TLS settings an ESXi Host can carry: besides a CA, the SHA-256 thumbprint of the host's own
- * (usually self-signed) certificate, as the ESXi console shows it.
+ * (usually self-signed) certificate, as the ESXi console shows it (the Host resource's
+ * spec.tls.thumbprint; the shared contract's TlsSettings does not carry it yet).
  */
 export interface EsxiTlsSettings extends TlsSettings {
-  thumbprintSha256?: string;
+  thumbprint?: string;
 }
 
 function trustFor(tls: EsxiTlsSettings | undefined): TlsTrust {
   if (tls?.insecureSkipVerify === true) return { insecure: true };
   const trust: TlsTrust = {};
-  if (tls?.thumbprintSha256) trust.thumbprint = tls.thumbprintSha256;
+  if (tls?.thumbprint) trust.thumbprint = tls.thumbprint;
   if (tls?.caPem) trust.ca = tls.caPem;
+  if (tls?.serverName) trust.serverName = tls.serverName;
   return trust;
 }
 

@@ -22,7 +22,9 @@ export const anyCredentials: Credentials = { username: "omnivisor", password: "v
 /** A HostConnection to vcsim at `url`, pinned to the certificate it serves right now. */
 export async function pinnedHost(url: string): Promise<HostConnection> {
   const u = new URL(url);
-  const tls: EsxiTlsSettings = { thumbprintSha256: await readThumbprint(u.hostname, Number(u.port)) };
+  // Written as the Host resource takes it (AA:BB:..., as ESXi shows it).
+  const hex = await readThumbprint(u.hostname, Number(u.port));
+  const tls: EsxiTlsSettings = { thumbprint: hex.match(/../g)!.join(":") };
   return { endpoint: url, tls };
 }
 

@@ -12,6 +12,8 @@ export interface TlsTrust {
   thumbprint?: string;
   /** PEM CA bundle that signed the server certificate (the hostname is checked too). */
   ca?: string;
+  /** Name to verify in the certificate (CA mode) when it differs from the endpoint's host. */
+  serverName?: string;
   /** Skip all verification. Only when the Host sets it explicitly. */
   insecure?: boolean;
 }
@@ -56,7 +58,7 @@ export function agentFor(trust: TlsTrust): Agent {
   if (trust.insecure) return new Agent({ ...options, rejectUnauthorized: false });
   if (trust.thumbprint) return new PinnedAgent(trust.thumbprint, options);
   // Default and CA mode: ordinary verification (system roots, or the given CA) plus hostname check.
-  return new Agent({ ...options, rejectUnauthorized: true, ...(trust.ca ? { ca: trust.ca } : {}) });
+  return new Agent({ ...options, rejectUnauthorized: true, ...(trust.ca ? { ca: trust.ca } : {}), ...(trust.serverName ? { servername: trust.serverName } : {}) });
 }
 
 /** Reads a server's certificate thumbprint without trusting it (tests and first-contact tooling). */
