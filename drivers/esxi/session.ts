@@ -15,6 +15,7 @@ import {
   type VmSpec,
 } from "../contract/index.ts";
 import { toDriverError } from "./errors.ts";
+import { copyImageDisks, removeCopiedDisks } from "./images.ts";
 import { readDatastores, readInventory, type Inventory } from "./inventory.ts";
 import { readHost, readVms, type EsxPowerState } from "./observe.ts";
 import { defaultSoftDeadlineSeconds, nextPowerStep, type SoftStop } from "./power.ts";
@@ -22,7 +23,7 @@ import { waitTask, type PendingTask } from "./tasks.ts";
 import { createSpec, esxMemoryMiB, resizeSpec } from "./vm-config.ts";
 import { openWatch } from "./watch.ts";
 import type { VimClient } from "./vim25/client.ts";
-import { moRef } from "./vim25/encode.ts";
+import { moRef, type MoRef } from "./vim25/encode.ts";
 import { VimFault } from "./vim25/faults.ts";
 import { resultRef, startTask } from "./vim25/tasks.ts";
 
@@ -43,6 +44,7 @@ export class EsxiSession implements Session {
   readonly #softStops = new Map<string, SoftStop>();
   readonly #createAttempts = new Map<string, Promise<VmObservation>>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #copies = new Map<string, MoRef>();
   readonly #closing = new AbortController();
   #closed = false;
 
@@ -120,7 +122,8 @@ export class EsxiSession implements Session {
     let pending = this.#creating.get(identity.uid);
     if (!pending) {
       const datastore = await this.#pickDatastore();
-      const config = createSpec(identity, spec, { datastore, networks: this.#inventory.networks });
+      const copies = await copyImageDisks(this.#client, identity, spec, { datacenter: this.#inventory.datacenter, datastore, waitMs: this.#taskWaitMs, running: this.#copies });
+      const config = createSpec(identity, spec, { datastore, networks: this.#inventory.networks, copies });
       const task = await startTask(this.#client, "CreateVM_Task", this.#inventory.vmFolder, { config, pool: this.#inventory.resourcePool, host: this.#inventory.host });
       pending = { task, method: "CreateVM_Task" };
       this.#creating.set(identity.uid, pending);
@@ -225,7 +228,15 @@ export class EsxiSession implements Session {
         throw err;
       }
       this.#softStops.delete(vm.externalId);
+      if (vm.identity) await this.#removeCopies(vm.identity);
     });
+  }
+
+  /** Destroy_Task took the copied disks with the VM; their folder stays unless removed. */
+  async #removeCopies(identity: VmIdentity): Promise<void> {
+    for (const ds of await readDatastores(this.#client, this.#inventory.datastores)) {
+      await removeCopiedDisks(this.#client, this.#inventory.datacenter, identity, ds.name).catch(() => undefined);
+    }
   }
 
   migrateVm(identity: VmIdentity): Promise<void> {

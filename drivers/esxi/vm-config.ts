@@ -1,7 +1,7 @@
 // VmSpec → VirtualMachineConfigSpec. Fields follow the vim25 WSDL's sequence order. Identity goes
 // into extraConfig (the same io.omnivisor.* keys every driver uses), which survives host
 // restarts, re-registration and is visible to admins in the VM's advanced settings.
-import { identityMetadata, NotFoundError, UnsupportedError, type VmIdentity, type VmSpec } from "../contract/index.ts";
+import { identityMetadata, NotFoundError, type VmIdentity, type VmSpec } from "../contract/index.ts";
 import type { Arg, MoRef } from "./vim25/encode.ts";
 
 /** The guest OS id ESX uses for VMs whose guest it does not know. */
@@ -16,18 +16,17 @@ export function esxMemoryMiB(memoryMiB: number): number {
   return Math.ceil(memoryMiB / 4) * 4;
 }
 
-function disks(spec: VmSpec): Arg[] {
+function disks(spec: VmSpec, copies: Map<string, string>): Arg[] {
   return spec.disks.map((d, i) => {
-    // Images on ESXi are VMDKs in a datastore; copying them (VirtualDiskManager.CopyVirtualDisk_Task)
-    // is the same job as clone-by-disk-copy, which comes later.
-    if (d.image !== undefined) throw new UnsupportedError(`disk ${d.name}: images are not supported by the ESXi driver yet`, { reason: "image-unsupported" });
+    // A disk from an image is a copy made beforehand (./images.ts), attached as it is.
+    const copy = copies.get(d.name);
     return {
       operation: "add",
-      fileOperation: "create",
+      fileOperation: copy ? undefined : "create",
       device: {
         $type: "VirtualDisk",
         key: -1 - i,
-        backing: { $type: "VirtualDiskFlatVer2BackingInfo", fileName: "", diskMode: "persistent", thinProvisioned: true },
+        backing: { $type: "VirtualDiskFlatVer2BackingInfo", fileName: copy ?? "", diskMode: "persistent", thinProvisioned: true },
         controllerKey: scsiKey,
         unitNumber: i >= 7 ? i + 1 : i, // unit 7 is the controller itself
         capacityInKB: Math.max(1, Math.round((d.sizeGiB ?? 1) * 1024 * 1024)),
@@ -58,6 +57,8 @@ function nics(spec: VmSpec, networks: Map<string, MoRef>): Arg[] {
 export interface Placement {
   datastore: string;
   networks: Map<string, MoRef>;
+  /** Disk name → VMDK copied from its image. */
+  copies: Map<string, string>;
 }
 
 export function createSpec(identity: VmIdentity, spec: VmSpec, where: Placement): Arg {
@@ -70,7 +71,7 @@ export function createSpec(identity: VmIdentity, spec: VmSpec, where: Placement)
     files: { vmPathName: `[${where.datastore}]` },
     numCPUs: spec.cpus,
     memoryMB: esxMemoryMiB(spec.memoryMiB),
-    deviceChange: [...controller, ...disks(spec), ...nics(spec, where.networks)],
+    deviceChange: [...controller, ...disks(spec, where.copies), ...nics(spec, where.networks)],
     extraConfig: Object.entries(identityMetadata(identity)).map(([key, value]) => ({ $type: "OptionValue", key, value: { $type: "xsd:string", $text: value } })),
   };
 }

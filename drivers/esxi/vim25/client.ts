@@ -25,6 +25,8 @@ export interface ServiceContent {
   propertyCollector: MoRef;
   sessionManager: MoRef;
   viewManager: MoRef;
+  fileManager: MoRef;
+  virtualDiskManager: MoRef;
   about: { fullName: string; version: string; apiType: string; apiVersion: string };
 }
 
@@ -82,6 +84,8 @@ export class VimClient {
       propertyCollector: requireRef(sc, "propertyCollector"),
       sessionManager: requireRef(sc, "sessionManager"),
       viewManager: requireRef(sc, "viewManager"),
+      fileManager: requireRef(sc, "fileManager"),
+      virtualDiskManager: requireRef(sc, "virtualDiskManager"),
       about: {
         fullName: textAt(about, "fullName") ?? "",
         version: textAt(about, "version") ?? "",
