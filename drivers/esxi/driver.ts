@@ -45,7 +45,7 @@ export class EsxiDriver implements Driver {
     const client = new VimClient({ url: url.href, trust: trustFor(host.tls), username: credentials.username, password: credentials.password });
     try {
       await client.connect(signal);
-      return await EsxiSession.open(client, this.#options);
+      return await EsxiSession.open(client, this.#options, signal);
     } catch (err) {
       await client.close();
       throw toDriverError(err, `connect to ESXi ${url.host}`);

@@ -55,8 +55,8 @@ export class EsxiSession implements Session {
   }
 
   /** Reads the inventory of a logged-in client. */
-  static async open(client: VimClient, options: SessionOptions = {}): Promise<EsxiSession> {
-    return new EsxiSession(client, await readInventory(client), options);
+  static async open(client: VimClient, options: SessionOptions = {}, signal?: AbortSignal): Promise<EsxiSession> {
+    return new EsxiSession(client, await readInventory(client, signal), options);
   }
 
   #readVms(): Promise<VmObservation[]> {
