@@ -6,6 +6,7 @@ import { RetryableError, TerminalError, type Credentials, type Driver, type Host
 import { toDriverError } from "./errors.ts";
 import { Feature } from "./rpc/procedures.ts";
 import { LibvirtRemote, type OpenOptions } from "./rpc/remote.ts";
+import { parseLibvirtUri } from "./rpc/uri.ts";
 import type { TlsFiles } from "./rpc/transport.ts";
 import { LibvirtSession } from "./session.ts";
 
@@ -42,6 +43,14 @@ function tlsFiles(host: HostConnection, credentials: Credentials | undefined): T
   return tls;
 }
 
+function usesTls(endpoint: string): boolean {
+  try {
+    return parseLibvirtUri(endpoint).transport.kind === "tls";
+  } catch {
+    return false; // a malformed URI is reported by open() below
+  }
+}
+
 export class LibvirtDriver implements Driver {
   readonly kind = "libvirt";
   private readonly keepalive: OpenOptions["keepalive"];
@@ -53,6 +62,14 @@ export class LibvirtDriver implements Driver {
 
   async connect(host: HostConnection, credentials: Credentials | undefined, signal: AbortSignal): Promise<Session> {
     const opts: OpenOptions = { tls: tlsFiles(host, credentials) };
+    // libvirtd's TLS listener authenticates clients by certificate: without one it never lets
+    // us in, so say what is missing instead of waiting for a handshake that cannot succeed.
+    if (usesTls(host.endpoint) && !(opts.tls?.cert && opts.tls.key)) {
+      throw new TerminalError(
+        `libvirt endpoint ${host.endpoint} uses TLS, which needs a client certificate and key (certPem/keyPem) in the Host's credentials Secret`,
+        { reason: "tls" },
+      );
+    }
     if (this.keepalive) opts.keepalive = this.keepalive;
     let remote: LibvirtRemote;
     try {

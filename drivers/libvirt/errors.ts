@@ -114,9 +114,18 @@ export function toDriverError(err: unknown, what: string): DriverError {
 
 const connectionErrnos = new Set(["ECONNREFUSED", "ENOENT", "ECONNRESET", "EPIPE", "ETIMEDOUT"]);
 
+/** Certificate problems do not heal by retrying: the Host's TLS settings or Secret must change. */
+const tlsCodes = new Set([
+  "TLS_REFUSED", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT", "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID", "CERT_SIGNATURE_FAILURE", "CERT_UNTRUSTED", "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
+  "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE", "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+]);
+
 /** Socket errors (daemon down, stale socket file) and aborts: all worth retrying. */
 function fromSystemError(err: unknown, what: string): DriverError {
   const e = err as NodeJS.ErrnoException | undefined;
+  if (e?.code !== undefined && tlsCodes.has(e.code)) return new TerminalError(`${what}: TLS: ${e.message}`, { reason: "tls", cause: err });
   if (e?.code !== undefined && connectionErrnos.has(e.code)) return new RetryableError(`${what}: ${e.message}`, { reason: "connection-refused", cause: err });
   if (e?.name === "AbortError" || e?.name === "TimeoutError") return new RetryableError(`${what}: ${e.message}`, { reason: "aborted", cause: err });
   return new RetryableError(`${what}: ${e?.message ?? String(err)}`, { cause: err });

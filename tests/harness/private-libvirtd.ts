@@ -21,6 +21,11 @@ const privateDirs = { etc: "/etc/libvirt", run: "/run/libvirt", lib: "/var/lib/l
 export interface PrivateLibvirtdOptions {
   /** Also listen on TCP (auth none), e.g. for migration between private daemons. */
   tcp?: { address: string; port: number };
+  /**
+   * Also listen with TLS (auth none beyond the client certificate, which libvirtd verifies
+   * against caFile), as a remote host reached over qemu+tls:// does.
+   */
+  tls?: { address: string; port: number; certFile: string; keyFile: string; caFile: string };
   /** Extra qemu.conf lines (migration_address, migration_host, ...). */
   qemuConf?: string[];
 }
@@ -62,7 +67,14 @@ async function writeConfig(dir: string, name: string, hostUuid: string, opts: Pr
     `keepalive_interval = 2`,
     `keepalive_count = 3`,
   ];
-  if (opts.tcp) libvirtd.push(`listen_tls = 0`, `listen_tcp = 1`, `auth_tcp = "none"`, `listen_addr = "${opts.tcp.address}"`, `tcp_port = "${opts.tcp.port}"`);
+  if (opts.tcp) libvirtd.push(`listen_tcp = 1`, `auth_tcp = "none"`, `listen_addr = "${opts.tcp.address}"`, `tcp_port = "${opts.tcp.port}"`);
+  if (opts.tls) {
+    const t = opts.tls;
+    libvirtd.push(`listen_tls = 1`, `auth_tls = "none"`, `listen_addr = "${t.address}"`, `tls_port = "${t.port}"`,
+      `key_file = "${t.keyFile}"`, `cert_file = "${t.certFile}"`, `ca_file = "${t.caFile}"`, `tls_no_verify_certificate = 0`);
+  } else {
+    libvirtd.push(`listen_tls = 0`);
+  }
   await writeFile(join(etc, "libvirtd.conf"), libvirtd.join("\n") + "\n");
   // Root QEMU (to open /dev/kvm), no cgroups (both daemons would share one path), and QEMU
   // writes console logs itself (no virtlogd inside the namespace).
@@ -89,7 +101,7 @@ export async function startPrivateLibvirtd(name: string, opts: PrivateLibvirtdOp
   const supervise = join(toolchain().cache, "bin", "supervise");
 
   const binds = Object.entries(privateDirs).map(([key, target]) => `mount --bind ${join(dir, key)} ${target}`);
-  const script = [...binds, `exec libvirtd ${opts.tcp ? "--listen " : ""}-f ${join(dir, "etc", "libvirtd.conf")} -p ${pidFile}`].join(" && ");
+  const script = [...binds, `exec libvirtd ${opts.tcp || opts.tls ? "--listen " : ""}-f ${join(dir, "etc", "libvirtd.conf")} -p ${pidFile}`].join(" && ");
 
   const launch = async (): Promise<void> => {
     await rm(socket, { force: true });

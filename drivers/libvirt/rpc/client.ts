@@ -61,6 +61,7 @@ export class RpcClient {
   constructor(socket: Socket, keepalive: KeepaliveOptions = { intervalSeconds: 5, count: 5 }) {
     this.socket = socket;
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.resume(); // the TLS transport pauses the socket after reading libvirtd's verdict byte
     socket.on("error", (err) => this.fail(new ConnectionLostError(`libvirt connection failed: ${err.message}`)));
     socket.on("close", () => this.fail(new ConnectionLostError("libvirt connection closed by the daemon")));
     if (keepalive.intervalSeconds > 0) this.startKeepalive(keepalive);
