@@ -75,7 +75,14 @@ start_docker() {
 }
 
 vcsim_up() { [ "$(curl -ks --max-time 1 -o /dev/null -w '%{http_code}' "https://$VCSIM_ADDR/about")" = 200 ]; }
+# govmomi 0.46.3's vcsim can deadlock under concurrent clients yet still answer /about; an
+# inventory listing that hangs tells. A deadlocked vcsim is restarted.
+vcsim_live() { timeout 5 "$VCSIM_BIN/govc" ls -u "https://user:pass@$VCSIM_ADDR/sdk" -k /ha-datacenter/vm >/dev/null 2>&1; }
 start_vcsim() {
+  if vcsim_up && ! vcsim_live; then
+    log vcsim "deadlocked (answers /about, inventory hangs): restarting"
+    pkill -f "vcsim -esx -l $VCSIM_ADDR"; sleep 0.5
+  fi
   if ! vcsim_up; then
     [ -x "$VCSIM_BIN/vcsim" ] || { fail vcsim "vcsim is not built ($VCSIM_BIN/vcsim): run make tools"; return; }
     pkill -f "vcsim -esx -l $VCSIM_ADDR" 2>/dev/null

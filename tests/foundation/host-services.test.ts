@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../../src/local/wait.ts";
-import { libvirtUri, requireDocker, requireLibvirt, requireVcsim, tinyVmImage, vcsimUrl } from "../harness/services.ts";
+import { libvirtUri, requireDocker, requireLibvirt, requireLiveVcsim, tinyVmImage, vcsimUrl } from "../harness/services.ts";
 
 const run = promisify(execFile);
 
@@ -96,7 +96,7 @@ describe("dockerd", () => {
 
 describe("vcsim", () => {
   it("answers the vim25 SOAP API as a standalone ESXi host (HostAgent)", async () => {
-    await requireVcsim();
+    await requireLiveVcsim();
     const envelope = `<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:vim25="urn:vim25">
 <soapenv:Body><vim25:RetrieveServiceContent><vim25:_this type="ServiceInstance">ServiceInstance</vim25:_this></vim25:RetrieveServiceContent></soapenv:Body>

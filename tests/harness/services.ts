@@ -55,6 +55,15 @@ export async function requireVcsim(): Promise<void> {
   );
 }
 
+/** vcsim can deadlock and still answer /about: an inventory listing must come back too. */
+export async function requireLiveVcsim(): Promise<void> {
+  await requireVcsim();
+  const addr = new URL(vcsimUrl).host;
+  await check(`vcsim inventory at ${vcsimUrl} (deadlocked? restart it: make services)`, () =>
+    run(toolchain().govc, ["ls", "-u", `https://user:pass@${addr}/sdk`, "-k", "/ha-datacenter/vm"], { timeout: 5_000 }),
+  );
+}
+
 export function tinyVmImage(): { kernel: string; initrd: string; disk: string } {
   const dir = join(toolchain().cache, "images", "tiny-vm");
   try {
