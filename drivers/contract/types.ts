@@ -28,6 +28,11 @@ export interface HostConnection {
 export interface TlsSettings {
   /** PEM of the CA that signed the host's certificate; the system roots when absent. */
   caPem?: string;
+  /**
+   * SHA-256 fingerprint of the host's own (usually self-signed) certificate, hex with or without
+   * colons, as ESXi's console shows it. When set, the certificate must match it exactly.
+   */
+  thumbprint?: string;
   /** Server name to verify instead of the endpoint's host name. */
   serverName?: string;
   /** Only for simulators in tests; never set by the operator for a real host. */

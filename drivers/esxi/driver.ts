@@ -5,14 +5,8 @@ import { EsxiSession, type SessionOptions } from "./session.ts";
 import { VimClient } from "./vim25/client.ts";
 import type { TlsTrust } from "./vim25/tls.ts";
 
-/**
- * TLS settings an ESXi Host can carry: besides a CA, the SHA-256 thumbprint of the host's own
- * (usually self-signed) certificate, as the ESXi console shows it (the Host resource's
- * spec.tls.thumbprint; the shared contract's TlsSettings does not carry it yet).
- */
-export interface EsxiTlsSettings extends TlsSettings {
-  thumbprint?: string;
-}
+/** Kept for callers written before the contract's TlsSettings carried the thumbprint. */
+export type EsxiTlsSettings = TlsSettings;
 
 function trustFor(tls: EsxiTlsSettings | undefined): TlsTrust {
   if (tls?.insecureSkipVerify === true) return { insecure: true };
