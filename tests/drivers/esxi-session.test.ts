@@ -32,7 +32,7 @@ describe("TLS trust", () => {
   });
 
   it("given a thumbprint that is not the host's, when connecting, then the host is refused", async () => {
-    const err: unknown = await connect({ endpoint: vcsimUrl, tls: { thumbprint: "00".repeat(32) } as HostConnection["tls"] }).catch((e: unknown) => e);
+    const err: unknown = await connect({ endpoint: vcsimUrl, tls: { thumbprint: "00".repeat(32) } }).catch((e: unknown) => e);
     expect(errorKind(err)).toBe("terminal");
     expect((err as { reason?: string }).reason).toBe("tls-untrusted");
     expect(String(err)).toContain("does not match the pinned thumbprint");
@@ -124,7 +124,7 @@ describe("credentials", () => {
 
   it("given a wrong password, when connecting, then the error is terminal and names neither the user nor any password", async () => {
     const u = new URL(vcsim.url);
-    const host: HostConnection = { endpoint: vcsim.url, tls: { thumbprint: await readThumbprint(u.hostname, Number(u.port)) } as HostConnection["tls"] };
+    const host: HostConnection = { endpoint: vcsim.url, tls: { thumbprint: await readThumbprint(u.hostname, Number(u.port)) } };
     const wrong = `Wrong-${randomBytes(4).toString("hex")}`;
     const err: unknown = await connect(host, { username, password: wrong }).catch((e: unknown) => e);
     expect(errorKind(err)).toBe("terminal");
