@@ -27,8 +27,7 @@ export function setCondition(status: WithConditions, input: ConditionInput, now:
     type: input.type,
     status: input.status,
     reason: input.reason,
-    // Always present: the omnivisor.io CRDs (metav1.Condition's shape) require message, even empty.
-    message: (input.message ?? "").slice(0, 1024),
+    ...(input.message ? { message: input.message.slice(0, 1024) } : {}),
     ...(input.observedGeneration !== undefined ? { observedGeneration: input.observedGeneration } : {}),
     lastTransitionTime: existing && existing.status === input.status ? existing.lastTransitionTime : rfc3339(now()),
   };
