@@ -8,9 +8,21 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { createLogger, describeError, type LogLevel } from "../runtime/log.ts";
 import { Manager } from "../runtime/manager.ts";
 import type { ControllerRegistration } from "../runtime/registry.ts";
+import { datacenterController } from "../../controllers/datacenter/controller.ts";
+import { hostPoolController } from "../../controllers/host-pool/controller.ts";
+import { hostController } from "../../controllers/host/controller.ts";
+import { HostSessions } from "../../controllers/host/sessions.ts";
+import { virtualMachineController } from "../../controllers/virtual-machine/controller.ts";
 
 /** The controllers of the Omnivisor kinds; each lives in controllers/<kind>/. Add yours here. */
-const controllers: ControllerRegistration[] = [];
+// Host and VirtualMachine share one driver session per Host.
+const sessions = new HostSessions();
+const controllers: ControllerRegistration[] = [
+  datacenterController(),
+  hostPoolController(),
+  hostController({ sessions }),
+  virtualMachineController({ sessions }),
+];
 
 const help = `Usage: node src/cmd/manager.ts [flags]
 
@@ -31,7 +43,7 @@ Flags (environment variable in brackets):
   --controllers A,B         run only these controllers (default: all)
   --resync-period S         reconcile every object this often even without changes (default 600)
   --log-level LEVEL         debug | info | warn | error (default info)
-  --test-widget-controller  TESTS ONLY: also run the Widget controller of tests/runtime/fixtures
+  --test-widget-controller  TESTS ONLY: run (only) the Widget controller of tests/runtime/fixtures
   -h, --help                this text
 `;
 
@@ -70,8 +82,9 @@ async function main(): Promise<number> {
 
   const seconds = (flag: string | undefined): number => Number(flag) * 1000;
   const resyncPeriodMs = seconds(values["resync-period"]);
-  const registrations = [...controllers];
-  if (values["test-widget-controller"]) registrations.push(await testWidgetController(resyncPeriodMs, identity));
+  // The runtime's tests run the Widget controller alone: Hosts are cluster-wide, and a test
+  // manager must not reconcile (and connect to) the Hosts of other scenarios.
+  const registrations = values["test-widget-controller"] ? [await testWidgetController(resyncPeriodMs, identity)] : [...controllers];
   const wanted = values.controllers?.split(",").map((s) => s.trim());
   const selected = wanted ? registrations.filter((r) => wanted.includes(r.name)) : registrations;
 

@@ -27,7 +27,8 @@ export function setCondition(status: WithConditions, input: ConditionInput, now:
     type: input.type,
     status: input.status,
     reason: input.reason,
-    ...(input.message ? { message: input.message.slice(0, 1024) } : {}),
+    // Always present: the omnivisor.io CRDs (metav1.Condition's shape) require message, even empty.
+    message: (input.message ?? "").slice(0, 1024),
     ...(input.observedGeneration !== undefined ? { observedGeneration: input.observedGeneration } : {}),
     lastTransitionTime: existing && existing.status === input.status ? existing.lastTransitionTime : rfc3339(now()),
   };

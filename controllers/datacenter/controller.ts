@@ -1,0 +1,45 @@
+// The Datacenter controller: its pools and hosts (those whose spec names it) and their summed
+// capacity, allocation and VM count.
+import type { DatacenterStatus } from "../../src/api/index.ts";
+import { Ready } from "../../src/runtime/conditions.ts";
+import { Controller, type ReconcileContext } from "../../src/runtime/controller.ts";
+import type { Informer } from "../../src/runtime/informer.ts";
+import type { ControllerRegistration } from "../../src/runtime/registry.ts";
+import type { KubeObject } from "../../src/runtime/resource.ts";
+import { aggregate } from "../host-pool/membership.ts";
+import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, type DatacenterObject, type HostObject, type HostPoolObject, type VmObject } from "../host/kinds.ts";
+import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../host/with-caches.ts";
+
+export function datacenterController(): ControllerRegistration {
+  return {
+    name: "datacenter",
+    create(deps) {
+      const log = deps.log.with({ controller: "datacenter" });
+      const hosts = readOnlyCache<HostObject>(deps.kc, hostsType, log);
+      const pools = readOnlyCache<HostPoolObject>(deps.kc, hostPoolsType, log);
+      const vms = readOnlyCache<VmObject>(deps.kc, virtualMachinesType, log, deps.namespace);
+      const reconcile = (ctx: ReconcileContext<DatacenterObject, DatacenterStatus>): Promise<void> => {
+        const name = ctx.object.metadata.name;
+        const members = hosts.list().filter((h) => h.spec.datacenter === name);
+        const sums = aggregate(members, vms.list());
+        ctx.status.pools = pools.list().filter((p) => p.spec.datacenter === name).length;
+        ctx.status.hosts = sums.hosts;
+        ctx.status.readyHosts = sums.readyHosts;
+        ctx.status.virtualMachines = sums.virtualMachines;
+        ctx.status.capacity = sums.capacity;
+        ctx.status.allocated = sums.allocated;
+        ctx.setCondition(
+          sums.readyHosts > 0
+            ? { type: Ready, status: "True", reason: "HostsReady", message: `${sums.readyHosts} of ${sums.hosts} hosts ready` }
+            : { type: Ready, status: "False", reason: sums.hosts === 0 ? "NoHosts" : "NoReadyHosts", message: `${sums.hosts} hosts, none ready` },
+        );
+        return Promise.resolve();
+      };
+      const controller = new Controller<DatacenterObject, DatacenterStatus>({ name: "datacenter", resource: datacentersType, reconciler: { reconcile } }, clusterScoped(deps));
+      const all = (): void => controller.informer.keys().forEach((k) => controller.queue.add(k));
+      const caches = [hosts, pools, vms] as Informer<KubeObject>[];
+      for (const cache of caches) cache.on({ added: all, updated: all, deleted: all });
+      return new ControllerWithCaches(controller, caches);
+    },
+  };
+}

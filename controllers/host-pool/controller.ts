@@ -1,0 +1,38 @@
+// The HostPool controller: membership (listed hosts, label selector, or hosts naming the pool)
+// and the members' summed capacity, allocation and VM count. Re-reconciles every pool when a
+// Host or VM changes (pools are few; the sums are cheap).
+import type { HostPoolStatus } from "../../src/api/index.ts";
+import { Ready } from "../../src/runtime/conditions.ts";
+import { Controller, type ReconcileContext } from "../../src/runtime/controller.ts";
+import type { Informer } from "../../src/runtime/informer.ts";
+import type { ControllerRegistration } from "../../src/runtime/registry.ts";
+import type { KubeObject } from "../../src/runtime/resource.ts";
+import { hostPoolsType, hostsType, virtualMachinesType, type HostObject, type HostPoolObject, type VmObject } from "../host/kinds.ts";
+import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../host/with-caches.ts";
+import { aggregate, poolMembers } from "./membership.ts";
+
+export function hostPoolController(): ControllerRegistration {
+  return {
+    name: "hostpool",
+    create(deps) {
+      const log = deps.log.with({ controller: "hostpool" });
+      const hosts = readOnlyCache<HostObject>(deps.kc, hostsType, log);
+      const vms = readOnlyCache<VmObject>(deps.kc, virtualMachinesType, log, deps.namespace);
+      const reconcile = (ctx: ReconcileContext<HostPoolObject, HostPoolStatus>): Promise<void> => {
+        const members = poolMembers(ctx.object, hosts.list());
+        const sums = aggregate(members, vms.list());
+        Object.assign(ctx.status, sums);
+        ctx.setCondition(
+          sums.readyHosts > 0
+            ? { type: Ready, status: "True", reason: "HostsReady", message: `${sums.readyHosts} of ${sums.hosts} hosts ready: ${members.map((h) => h.metadata.name).join(", ")}` }
+            : { type: Ready, status: "False", reason: sums.hosts === 0 ? "NoHosts" : "NoReadyHosts", message: `${sums.hosts} hosts, none ready` },
+        );
+        return Promise.resolve();
+      };
+      const controller = new Controller<HostPoolObject, HostPoolStatus>({ name: "hostpool", resource: hostPoolsType, reconciler: { reconcile } }, clusterScoped(deps));
+      const all = (): void => controller.informer.keys().forEach((k) => controller.queue.add(k));
+      for (const cache of [hosts, vms] as Informer<KubeObject>[]) cache.on({ added: all, updated: all, deleted: all });
+      return new ControllerWithCaches(controller, [hosts, vms] as Informer<KubeObject>[]);
+    },
+  };
+}

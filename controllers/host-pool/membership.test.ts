@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import type { HostObject, HostPoolObject, VmObject } from "../host/kinds.ts";
+import { aggregate, poolMembers } from "./membership.ts";
+
+const host = (name: string, extra: { labels?: Record<string, string>; pool?: string; dc?: string; ready?: boolean } = {}): HostObject =>
+  ({
+    metadata: { name, labels: extra.labels ?? {} },
+    spec: { datacenter: extra.dc ?? "dc", pool: extra.pool, driver: "docker", endpoint: "x" },
+    status: { capacity: { cpus: 4, memory: "8Gi" }, allocatable: { cpus: 4, memory: "8Gi" }, allocated: { cpus: 1, memory: "1Gi" }, conditions: extra.ready === false ? [] : [{ type: "Ready", status: "True" }] },
+  }) as unknown as HostObject;
+
+describe("pool membership", () => {
+  it("a host belongs by list, by selector, or by naming the pool — within the pool's datacenter only", () => {
+    const hosts = [host("listed"), host("labelled", { labels: { tier: "gold" } }), host("named", { pool: "p" }), host("other-dc", { labels: { tier: "gold" }, dc: "x" }), host("stranger")];
+    const bySelector = { metadata: { name: "p" }, spec: { datacenter: "dc", hostSelector: { matchLabels: { tier: "gold" } } } } as unknown as HostPoolObject;
+    expect(poolMembers(bySelector, hosts).map((h) => h.metadata.name)).toEqual(["labelled", "named"]);
+    const byList = { metadata: { name: "q" }, spec: { datacenter: "dc", hosts: ["listed"] } } as unknown as HostPoolObject;
+    expect(poolMembers(byList, hosts).map((h) => h.metadata.name)).toEqual(["listed"]);
+  });
+
+  it("adds up capacity and allocation and counts ready hosts and their VMs", () => {
+    const vms = [{ metadata: { name: "v" }, spec: {}, status: { host: "a" } }, { metadata: { name: "w" }, spec: {}, status: { host: "elsewhere" } }] as unknown as VmObject[];
+    expect(aggregate([host("a"), host("b", { ready: false })], vms)).toEqual({
+      hosts: 2,
+      readyHosts: 1,
+      virtualMachines: 1,
+      capacity: { cpus: 8, memory: "16Gi", storage: "0Gi" },
+      allocatable: { cpus: 8, memory: "16Gi", storage: "0Gi" },
+      allocated: { cpus: 2, memory: "2Gi", storage: "0Gi" },
+    });
+  });
+});

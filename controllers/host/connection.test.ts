@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { CredentialsError } from "./sessions.ts";
+import { credentialsFromSecret, hostConnection } from "./connection.ts";
+import type { HostObject } from "./kinds.ts";
+import { unreachable } from "./reachability.ts";
+import { RetryableError, TerminalError } from "../../drivers/contract/index.ts";
+
+const b64 = (s: string): string => Buffer.from(s).toString("base64");
+
+describe("host connection", () => {
+  it("maps spec TLS and the libvirt annotations to the driver's connection", () => {
+    const host = {
+      metadata: { name: "kvm", annotations: { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/image-store": "/images", "omnivisor.io/default-network": "lan" } },
+      spec: { driver: "libvirt", endpoint: "qemu+tls://kvm/system", tls: { insecureSkipVerify: false, caBundle: "PEM", serverName: "kvm.example" } },
+    } as unknown as HostObject;
+    expect(hostConnection(host)).toEqual({
+      endpoint: "qemu+tls://kvm/system",
+      tls: { caPem: "PEM", serverName: "kvm.example" },
+      libvirt: { virtType: "qemu", imageStore: "/images", defaultNetwork: "lan" },
+    });
+  });
+
+  it("reads basic-auth, token and kubernetes.io/tls keys from a Secret", () => {
+    expect(credentialsFromSecret({ username: b64("root"), password: b64("pw"), "tls.crt": b64("CERT"), "tls.key": b64("KEY") })).toEqual({
+      username: "root",
+      password: "pw",
+      certPem: "CERT",
+      keyPem: "KEY",
+    });
+    expect(credentialsFromSecret(undefined)).toEqual({});
+  });
+});
+
+describe("why a host is unreachable", () => {
+  const cases: Record<string, { err: unknown; reason: string }> = {
+    "rejected credentials": { err: new TerminalError("authentication failed", { reason: "auth-failed" }), reason: "AuthenticationFailed" },
+    "bad endpoint": { err: new TerminalError("not a libvirt URI", { reason: "bad-endpoint" }), reason: "BadEndpoint" },
+    "refused connection": { err: new RetryableError("ECONNREFUSED", { reason: "connection-refused" }), reason: "Unreachable" },
+    "missing Secret": { err: new CredentialsError("credentials Secret ns/x not found"), reason: "CredentialsUnavailable" },
+    "untranslated error": { err: new Error("boom"), reason: "Unreachable" },
+    "other terminal error": { err: new TerminalError("nope", { reason: "something-new" }), reason: "ConnectFailed" },
+  };
+  for (const [name, c] of Object.entries(cases)) {
+    it(`${name} → ${c.reason}, naming the endpoint`, () => {
+      const got = unreachable(c.err, "qemu+tcp://h/system");
+      expect(got.reason).toBe(c.reason);
+      if (!(c.err instanceof CredentialsError)) expect(got.message).toContain("qemu+tcp://h/system");
+    });
+  }
+});

@@ -1,0 +1,67 @@
+// How a Host resource becomes a driver connection: its endpoint and TLS trust from spec, a few
+// driver options the API has no field for yet (annotations, below), and the credentials from its
+// Secret. The Secret's values go only to the driver: never into logs, events or status.
+import type { Credentials, HostConnection } from "../../drivers/contract/index.ts";
+import type { HostObject } from "./kinds.ts";
+
+/** Driver options on the Host as annotations, until the API grows fields for them. */
+export const hostAnnotations = {
+  /** libvirt domain type: kvm | qemu (TCG) | auto. Hosts whose /dev/kvm cannot boot a guest use qemu. */
+  virtType: "libvirt.omnivisor.io/virt-type",
+  /** libvirt: directory of the image store on the host (one sub-directory per image). */
+  imageStore: "libvirt.omnivisor.io/image-store",
+  /** libvirt: directory where VM disks are created. */
+  diskDir: "libvirt.omnivisor.io/disk-dir",
+  /** libvirt network / Docker network a VM network without a mapping joins. */
+  defaultNetwork: "omnivisor.io/default-network",
+} as const;
+
+export function hostConnection(host: HostObject): HostConnection {
+  const spec = host.spec;
+  const notes = host.metadata.annotations ?? {};
+  const connection: HostConnection = { endpoint: spec.endpoint };
+  if (spec.tls) {
+    connection.tls = {
+      ...(spec.tls.caBundle ? { caPem: spec.tls.caBundle } : {}),
+      ...(spec.tls.thumbprint ? { thumbprint: spec.tls.thumbprint } : {}),
+      ...(spec.tls.serverName ? { serverName: spec.tls.serverName } : {}),
+      ...(spec.tls.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
+    };
+  }
+  const network = notes[hostAnnotations.defaultNetwork];
+  if (spec.driver === "libvirt") {
+    const virtType = notes[hostAnnotations.virtType];
+    connection.libvirt = {
+      ...(virtType === "kvm" || virtType === "qemu" || virtType === "auto" ? { virtType } : {}),
+      ...(notes[hostAnnotations.imageStore] ? { imageStore: notes[hostAnnotations.imageStore] } : {}),
+      ...(notes[hostAnnotations.diskDir] ? { diskDir: notes[hostAnnotations.diskDir] } : {}),
+      ...(network ? { defaultNetwork: network } : {}),
+    };
+  }
+  if (spec.driver === "docker" && network) connection.docker = { defaultNetwork: network };
+  return connection;
+}
+
+/** Secret keys read as credentials: basic-auth, token, and kubernetes.io/tls style client certificates. */
+export function credentialsFromSecret(data: Record<string, string> | undefined): Credentials {
+  const value = (...keys: string[]): string | undefined => {
+    for (const k of keys) {
+      const v = data?.[k];
+      if (v !== undefined) return Buffer.from(v, "base64").toString("utf8");
+    }
+    return undefined;
+  };
+  const credentials: Credentials = {};
+  const pairs: [keyof Credentials, string[]][] = [
+    ["username", ["username"]],
+    ["password", ["password"]],
+    ["token", ["token"]],
+    ["certPem", ["tls.crt", "certPem"]],
+    ["keyPem", ["tls.key", "keyPem"]],
+  ];
+  for (const [field, keys] of pairs) {
+    const v = value(...keys);
+    if (v !== undefined) credentials[field] = v;
+  }
+  return credentials;
+}

@@ -1,0 +1,94 @@
+// The Host controller: connects through the Host's driver with its Secret's credentials and
+// reports what the hypervisor says (capacity, usage, version, VMs, unmanaged VMs) and what
+// placement has handed out (allocated). A Host that cannot be reached is Reachable=False with
+// the reason, and retried with backoff; it recovers on its own once fixed.
+import type { VmObservation } from "../../drivers/contract/index.ts";
+import type { HostStatus } from "../../src/api/index.ts";
+import { Ready } from "../../src/runtime/conditions.ts";
+import { Controller, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
+import type { Informer } from "../../src/runtime/informer.ts";
+import type { ControllerRegistration } from "../../src/runtime/registry.ts";
+import type { KubeObject } from "../../src/runtime/resource.ts";
+import { observedHostStatus } from "./host-status.ts";
+import { hostsType, virtualMachinesType, type HostObject, type VmObject } from "./kinds.ts";
+import { unreachable } from "./reachability.ts";
+import type { HostSessions } from "./sessions.ts";
+import { ControllerWithCaches, clusterScoped, readOnlyCache } from "./with-caches.ts";
+
+export const Reachable = "Reachable";
+export const Maintenance = "Maintenance";
+
+export interface HostControllerOptions {
+  sessions: HostSessions;
+  /** How often a reachable host is observed again (usage, VMs appearing outside the operator). */
+  pollIntervalMs?: number;
+}
+
+type Ctx = ReconcileContext<HostObject, HostStatus>;
+
+export function hostController(options: HostControllerOptions): ControllerRegistration {
+  const poll = options.pollIntervalMs ?? 15_000;
+  return {
+    name: "host",
+    create(deps) {
+      options.sessions.attach(deps.kc);
+      const vms = readOnlyCache<VmObject>(deps.kc, virtualMachinesType, deps.log.with({ controller: "host" }), deps.namespace);
+      const placedOn = (name: string): VmObject[] => vms.list().filter((vm) => vm.status?.host === name);
+      const controller = new Controller<HostObject, HostStatus>(
+        {
+          name: "host",
+          resource: hostsType,
+          // Unreachable hosts are retried from 1 s up to every 30 s, never given up on.
+          backoff: { baseMs: 1000, capMs: 30_000 },
+          reconciler: { reconcile: (ctx) => reconcileHost(ctx, options.sessions, placedOn, poll) },
+        },
+        clusterScoped(deps),
+      );
+      // allocated follows the VMs placed on a host, so their changes re-reconcile it.
+      const touch = (...objs: (VmObject | undefined)[]): void => {
+        for (const vm of objs) if (vm?.status?.host) controller.queue.add(vm.status.host);
+      };
+      vms.on({ added: (vm) => touch(vm), updated: (old, vm) => touch(old, vm), deleted: (vm) => touch(vm) });
+      controller.informer.on({ deleted: (host) => void options.sessions.drop(host.metadata.name) });
+      return new ControllerWithCaches(controller, [vms as Informer<KubeObject>], () => options.sessions.closeAll());
+    },
+  };
+}
+
+async function reconcileHost(ctx: Ctx, sessions: HostSessions, placedOn: (host: string) => VmObject[], poll: number): Promise<ReconcileResult> {
+  const host = ctx.object;
+  const maintenance = host.spec.maintenance ?? false;
+  ctx.setCondition(
+    maintenance
+      ? { type: Maintenance, status: "True", reason: "MaintenanceRequested", message: "spec.maintenance is true: the host takes no new VMs" }
+      : { type: Maintenance, status: "False", reason: "InService" },
+  );
+  let observed;
+  try {
+    const session = await sessions.refresh(host, ctx.signal);
+    const [hostObservation, vms] = await Promise.all([session.observeHost(), session.listVms()]);
+    observed = { host: hostObservation, vms };
+  } catch (err) {
+    await sessions.drop(host.metadata.name);
+    const why = unreachable(err, host.spec.endpoint);
+    if (ctx.status.conditions?.find((c) => c.type === Reachable)?.status !== "False" || ctx.status.conditions.find((c) => c.type === Reachable)?.reason !== why.reason) {
+      ctx.event("Warning", why.reason, why.message);
+    }
+    ctx.setCondition({ type: Reachable, status: "False", reason: why.reason, message: why.message });
+    ctx.setCondition({ type: Ready, status: "False", reason: "Unreachable", message: why.message });
+    ctx.status.phase = "NotReady";
+    throw new Error(why.message); // retried with the controller's backoff
+  }
+  const wasReachable = ctx.status.conditions?.find((c) => c.type === Reachable)?.status === "True";
+  if (!wasReachable) ctx.event("Normal", "Connected", `connected to ${observed.host.hypervisor} ${observed.host.version}`);
+  observedHostStatus(ctx.status, host, { ...observed, placed: placedOn(host.metadata.name) });
+  ctx.setCondition({ type: Reachable, status: "True", reason: "Connected", message: `${observed.host.hypervisor} ${observed.host.version}` });
+  ctx.setCondition({ type: Ready, status: "True", reason: maintenance ? "InMaintenance" : "Ready", message: readyMessage(observed.vms, maintenance) });
+  ctx.status.phase = maintenance ? "Maintenance" : "Ready";
+  return { requeueAfterMs: poll };
+}
+
+function readyMessage(vms: readonly VmObservation[], maintenance: boolean): string {
+  const running = vms.filter((v) => v.power === "Running").length;
+  return `${vms.length} VMs (${running} running)${maintenance ? "; in maintenance: no new placements" : ""}`;
+}

@@ -1,0 +1,90 @@
+// A Host's status from what its hypervisor reports and the VMs placed on it. Pure: the controller
+// observes, this computes. Figures are rounded (whole Mi, whole percent) and usage keeps its old
+// sample time while the figures are the same, so an idle host causes no status writes.
+import type { HostObservation, VmObservation } from "../../drivers/contract/index.ts";
+import type { HostStatus } from "../../src/api/index.ts";
+import { formatGiB, formatMiB, toGiB, toMiB } from "./quantity.ts";
+import type { HostObject, VmObject } from "./kinds.ts";
+
+export interface HostFigures {
+  cpus: number;
+  memoryMiB: number;
+  storageGiB?: number;
+}
+
+/** What placement may hand out: (capacity - reserved) x overcommit. */
+export function allocatableOf(host: HostObject, capacity: HostFigures): HostFigures {
+  const reserved = host.spec.reserved;
+  const cpus = Math.max(0, capacity.cpus - (reserved?.cpus ?? 0)) * (host.spec.cpuOvercommit ?? 1);
+  const memoryMiB = Math.max(0, capacity.memoryMiB - toMiB(reserved?.memory)) * (host.spec.memoryOvercommit ?? 1);
+  const out: HostFigures = { cpus: Math.floor(cpus), memoryMiB: Math.floor(memoryMiB) };
+  if (capacity.storageGiB !== undefined) out.storageGiB = Math.max(0, capacity.storageGiB - toGiB(reserved?.storage));
+  return out;
+}
+
+/** What a VM asks for (an adopted VM without a size counts as what was observed, recorded in status). */
+export function vmDemand(vm: VmObject): HostFigures {
+  const storageGiB = (vm.spec.disks ?? []).reduce((sum, d) => sum + toGiB(d.size), 0);
+  return { cpus: vm.spec.cpus ?? 0, memoryMiB: toMiB(vm.spec.memory), storageGiB };
+}
+
+export function sumDemand(vms: readonly VmObject[]): HostFigures {
+  return vms.reduce<HostFigures>(
+    (acc, vm) => {
+      const d = vmDemand(vm);
+      return { cpus: acc.cpus + d.cpus, memoryMiB: acc.memoryMiB + d.memoryMiB, storageGiB: (acc.storageGiB ?? 0) + (d.storageGiB ?? 0) };
+    },
+    { cpus: 0, memoryMiB: 0, storageGiB: 0 },
+  );
+}
+
+export function resourcesOf(f: HostFigures): { cpus: number; memory: string; storage?: string } {
+  return { cpus: f.cpus, memory: formatMiB(f.memoryMiB), ...(f.storageGiB !== undefined ? { storage: formatGiB(f.storageGiB) } : {}) };
+}
+
+const maxUnmanaged = 1000;
+
+/** Fills the observed parts of a Host's status in place (conditions are the controller's). */
+export function observedHostStatus(
+  status: HostStatus,
+  host: HostObject,
+  observed: { host: HostObservation; vms: readonly VmObservation[]; placed: readonly VmObject[] },
+  now: () => Date = () => new Date(),
+): void {
+  const capacity = observed.host.capacity;
+  status.hypervisor = { type: observed.host.hypervisor, version: observed.host.version };
+  status.capacity = resourcesOf(capacity);
+  status.allocatable = resourcesOf(allocatableOf(host, capacity));
+  status.allocated = resourcesOf(sumDemand(observed.placed));
+  const usage = observed.host.usage;
+  if (usage) {
+    const cpuPercent = Math.min(100, Math.max(0, Math.round(usage.cpuPercent)));
+    const memory = formatMiB(usage.memoryUsedMiB);
+    const same = status.usage?.cpuPercent === cpuPercent && status.usage.memory === memory;
+    if (!same) status.usage = { cpuPercent, memory, sampledAt: now().toISOString().replace(/\.\d{3}Z$/, "Z") };
+  } else {
+    delete status.usage;
+  }
+  const managed = observed.vms.filter((v) => v.managed);
+  status.virtualMachines = {
+    total: observed.vms.length,
+    running: observed.vms.filter((v) => v.power === "Running").length,
+    managed: managed.length,
+  };
+  // A VM adopted by a VirtualMachine (spec.adopt) has no uid in its metadata until the driver
+  // writes it, so "unmanaged" also leaves out the external ids VirtualMachines claim.
+  const claimed = new Set(observed.placed.map((vm) => vm.status?.externalId ?? vm.spec.adopt?.externalId).filter(Boolean));
+  const unmanaged = observed.vms
+    .filter((v) => !v.managed && !claimed.has(v.externalId))
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .slice(0, maxUnmanaged)
+    .map((v) => ({
+      externalId: v.externalId,
+      name: v.name,
+      powerState: v.power === "Crashed" ? ("Stopped" as const) : v.power,
+      cpus: Math.round(v.cpus),
+      memory: formatMiB(v.memoryMiB),
+    }));
+  if (unmanaged.length > 0) status.unmanagedVms = unmanaged;
+  else delete status.unmanagedVms;
+}

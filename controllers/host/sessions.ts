@@ -1,0 +1,114 @@
+// One driver session per Host, shared by the Host and VirtualMachine controllers. A session is
+// reused while the Host's connection settings and credentials stay the same (compared by a hash,
+// so no secret is kept beside it) and replaced when they change; closed when the Host goes.
+import { createHash } from "node:crypto";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { Credentials, Driver, DriverKind, HostConnection, Session } from "../../drivers/contract/index.ts";
+import { DockerDriver } from "../../drivers/docker/driver.ts";
+import { EsxiDriver } from "../../drivers/esxi/driver.ts";
+import { HyperVDriver } from "../../drivers/hyperv/driver.ts";
+import { LibvirtDriver } from "../../drivers/libvirt/index.ts";
+import { XenServerDriver } from "../../drivers/xenserver/driver.ts";
+import { statusCode } from "../../src/runtime/log.ts";
+import { credentialsFromSecret, hostConnection } from "./connection.ts";
+import type { HostObject } from "./kinds.ts";
+
+interface Entry {
+  fingerprint: string;
+  session: Promise<Session>;
+}
+
+/** Why credentials could not be read: said in the Reachable condition, without the secret's content. */
+export class CredentialsError extends Error {
+  override name = "CredentialsError";
+}
+
+const connectTimeoutMs = 15_000;
+
+export class HostSessions {
+  private readonly drivers: Record<DriverKind, () => Driver>;
+  private readonly entries = new Map<string, Entry>();
+  private secrets: CoreV1Api | undefined;
+
+  constructor(drivers?: Partial<Record<DriverKind, () => Driver>>) {
+    const make = <D extends Driver>(f: () => D): (() => D) => {
+      let d: D | undefined;
+      return () => (d ??= f());
+    };
+    this.drivers = {
+      libvirt: make(() => new LibvirtDriver()),
+      docker: make(() => new DockerDriver()),
+      esxi: make(() => new EsxiDriver()),
+      xenserver: make(() => new XenServerDriver()),
+      hyperv: make(() => new HyperVDriver()),
+      ...drivers,
+    };
+  }
+
+  /** The API client that reads credentials Secrets (every controller's create() calls this). */
+  attach(kc: KubeConfig): void {
+    this.secrets ??= kc.makeApiClient(CoreV1Api);
+  }
+
+  /**
+   * The Host's session, re-reading its Secret: reconnects when the settings or credentials changed
+   * since the last connect. The Host controller calls this on every pass.
+   */
+  async refresh(host: HostObject, signal: AbortSignal): Promise<Session> {
+    const connection = hostConnection(host);
+    const credentials = await this.credentials(host);
+    return this.open(host, connection, credentials, signal);
+  }
+
+  /** The Host's session as it is (connecting if there is none): VM passes do not re-read Secrets. */
+  async session(host: HostObject, signal: AbortSignal): Promise<Session> {
+    const entry = this.entries.get(host.metadata.name);
+    if (entry) return entry.session;
+    return this.refresh(host, signal);
+  }
+
+  /** Forgets a session that failed (the next call reconnects). */
+  async drop(hostName: string): Promise<void> {
+    const entry = this.entries.get(hostName);
+    if (!entry) return;
+    this.entries.delete(hostName);
+    await entry.session.then((s) => s.close()).catch(() => undefined);
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.entries.keys()].map((name) => this.drop(name)));
+  }
+
+  private async open(host: HostObject, connection: HostConnection, credentials: Credentials | undefined, signal: AbortSignal): Promise<Session> {
+    const name = host.metadata.name;
+    const fingerprint = createHash("sha256").update(JSON.stringify([host.spec.driver, connection, credentials ?? null])).digest("hex");
+    const existing = this.entries.get(name);
+    if (existing?.fingerprint === fingerprint) return existing.session;
+    if (existing) await this.drop(name);
+    const driver = this.drivers[host.spec.driver]();
+    const session = driver.connect(connection, credentials, AbortSignal.any([signal, AbortSignal.timeout(connectTimeoutMs)]));
+    const entry = { fingerprint, session };
+    this.entries.set(name, entry);
+    try {
+      return await session;
+    } catch (err) {
+      if (this.entries.get(name) === entry) this.entries.delete(name);
+      throw err;
+    }
+  }
+
+  private async credentials(host: HostObject): Promise<Credentials | undefined> {
+    const ref = host.spec.credentialsSecretRef;
+    if (!ref) return undefined;
+    if (!this.secrets) throw new Error("HostSessions.attach(kc) was not called");
+    try {
+      const secret = await this.secrets.readNamespacedSecret({ name: ref.name, namespace: ref.namespace });
+      return credentialsFromSecret(secret.data);
+    } catch (err) {
+      const code = statusCode(err);
+      if (code === 404) throw new CredentialsError(`credentials Secret ${ref.namespace}/${ref.name} not found`);
+      if (code === 403) throw new CredentialsError(`credentials Secret ${ref.namespace}/${ref.name} cannot be read by the operator (forbidden)`);
+      throw new CredentialsError(`credentials Secret ${ref.namespace}/${ref.name} could not be read (HTTP ${code ?? "error"})`);
+    }
+  }
+}

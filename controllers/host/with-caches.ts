@@ -1,0 +1,65 @@
+// A controller that also reads other kinds' caches (a Host needs the VMs placed on it; a VM needs
+// the Hosts). The extra informers start with the controller's own, workers start only once all
+// of them are synced, and /readyz waits for all of them.
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Controller, Status } from "../../src/runtime/controller.ts";
+import { Informer } from "../../src/runtime/informer.ts";
+import type { Logger } from "../../src/runtime/log.ts";
+import type { ManagedController } from "../../src/runtime/registry.ts";
+import { ResourceClient, type KubeObject, type ResourceType } from "../../src/runtime/resource.ts";
+
+/** A cache of another kind; `namespace` (the manager's --watch-namespace) applies to namespaced kinds only. */
+export function readOnlyCache<T extends KubeObject>(kc: KubeConfig, type: ResourceType, log: Logger, namespace?: string): Informer<T> {
+  return new Informer<T>(kc, new ResourceClient<T>(kc, type), log, type.namespaced && namespace ? { namespace } : {});
+}
+
+/** Cluster-scoped kinds are watched cluster-wide whatever --watch-namespace says. */
+export function clusterScoped<D extends { namespace?: string }>(deps: D): D {
+  return { ...deps, namespace: undefined };
+}
+
+export class ControllerWithCaches<T extends KubeObject, S extends Status> implements ManagedController {
+  readonly name: string;
+  private readonly controller: Controller<T, S>;
+  private readonly caches: Informer<KubeObject>[];
+  private readonly onStop: () => Promise<void>;
+
+  constructor(controller: Controller<T, S>, caches: Informer<KubeObject>[], onStop: () => Promise<void> = async () => {}) {
+    this.name = controller.name;
+    this.controller = controller;
+    this.caches = caches;
+    this.onStop = onStop;
+  }
+
+  get informer(): ManagedController["informer"] {
+    const own = this.controller.informer;
+    const caches = this.caches;
+    return {
+      get synced() {
+        return own.synced && caches.every((c) => c.synced);
+      },
+      stats: own.stats,
+      get: (key) => own.get(key),
+    };
+  }
+
+  startCache(): void {
+    for (const c of this.caches) c.start();
+    this.controller.startCache();
+  }
+
+  async startWorkers(): Promise<void> {
+    await Promise.all(this.caches.map((c) => c.waitForSync()));
+    await this.controller.startWorkers();
+  }
+
+  async stop(): Promise<void> {
+    await this.controller.stop();
+    await Promise.all(this.caches.map((c) => c.shutdown()));
+    await this.onStop();
+  }
+
+  abort(): void {
+    this.controller.abort();
+  }
+}

@@ -1,0 +1,126 @@
+// The VirtualMachine controller. One step per pass, status written at the end of each:
+//   place     → status.host + Scheduled (why this host) + Created=False/CreatePending, written
+//               BEFORE any driver call, so a crash can only leave a VM on the recorded host;
+//   create    → observe by uid first (adopt what is there), else createVm (idempotent by uid);
+//   converge  → power steps toward spec.powerState, resize (or RestartRequired);
+//   delete    → finalizer: the VM leaves the hypervisor, then the object goes.
+// spec.adopt takes over an existing VM by its external id on the named host, without a reboot.
+import type { VirtualMachineStatus } from "../../src/api/index.ts";
+import { place } from "../../src/placement/place.ts";
+import { Controller, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
+import { isBeingDeleted } from "../../src/runtime/finalizers.ts";
+import type { Informer } from "../../src/runtime/informer.ts";
+import type { ControllerRegistration } from "../../src/runtime/registry.ts";
+import type { KubeObject } from "../../src/runtime/resource.ts";
+import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, type DatacenterObject, type HostObject, type HostPoolObject, type VmObject } from "../host/kinds.ts";
+import type { HostSessions } from "../host/sessions.ts";
+import { ControllerWithCaches, readOnlyCache } from "../host/with-caches.ts";
+import { candidates, placementRequest } from "./placement-input.ts";
+import { converge, deleteFromHost, ensureOnHost, type VmPass } from "./steps.ts";
+
+export const vmFinalizer = "omnivisor.io/virtual-machine";
+export const Scheduled = "Scheduled";
+
+export interface VirtualMachineControllerOptions {
+  sessions: HostSessions;
+  /** How often a converged VM is observed again (drift made outside the operator). */
+  pollIntervalMs?: number;
+  concurrency?: number;
+}
+
+type Ctx = ReconcileContext<VmObject, VirtualMachineStatus>;
+
+export function virtualMachineController(options: VirtualMachineControllerOptions): ControllerRegistration {
+  return {
+    name: "virtualmachine",
+    create(deps) {
+      options.sessions.attach(deps.kc);
+      const log = deps.log.with({ controller: "virtualmachine" });
+      const hosts = readOnlyCache<HostObject>(deps.kc, hostsType, log);
+      const pools = readOnlyCache<HostPoolObject>(deps.kc, hostPoolsType, log);
+      const datacenters = readOnlyCache<DatacenterObject>(deps.kc, datacentersType, log);
+      const reservations = new Map<string, string>();
+      const stopsAsked = new Map<string, number>();
+      let round = 0;
+      // eslint-disable-next-line prefer-const -- the reconciler reads the controller's cache
+      let controller: Controller<VmObject, VirtualMachineStatus>;
+
+      /** Places the VM; synchronous from reading the caches to reserving, so two passes never race. */
+      const schedule = (ctx: Ctx): string | undefined => {
+        const fleet = { hosts: hosts.list(), pools: pools.list(), datacenters: datacenters.list(), vms: controller.informer.list(), reservations };
+        const decision = place(placementRequest(ctx.object, fleet), candidates(fleet, ctx.object), { round: round++ });
+        if (!decision.host) {
+          ctx.setCondition({ type: Scheduled, status: "False", reason: decision.reason, message: decision.message });
+          return undefined;
+        }
+        reservations.set(ctx.key, decision.host);
+        ctx.setCondition({ type: Scheduled, status: "True", reason: decision.reason, message: decision.message });
+        ctx.event("Normal", "Scheduled", decision.message);
+        return decision.host;
+      };
+
+      const reconcile = async (ctx: Ctx): Promise<ReconcileResult | void> => {
+        const pass: VmPass = {
+          ctx,
+          sessions: options.sessions,
+          host: (name) => hosts.get(name),
+          datacenter: (name) => datacenters.get(name),
+          pollIntervalMs: options.pollIntervalMs ?? 15_000,
+          stopsAsked,
+        };
+        if (isBeingDeleted(ctx.object)) {
+          await deleteFromHost(pass, vmFinalizer);
+          reservations.delete(ctx.key);
+          return;
+        }
+        await ctx.ensureFinalizer(vmFinalizer);
+        if (!ctx.status.host) {
+          const adopt = ctx.object.spec.adopt;
+          const host = adopt ? adopt.host : schedule(ctx);
+          if (adopt) ctx.setCondition({ type: Scheduled, status: "True", reason: "Adopted", message: `adopting ${adopt.externalId} on host ${adopt.host}` });
+          if (!host) {
+            ctx.status.phase = "Pending";
+            return { requeueAfterMs: 10_000 }; // hosts change (capacity, readiness): try again
+          }
+          recordPlacement(ctx, host, hosts.get(host));
+          return { requeueAfterMs: 1 }; // written first; the create happens in the next pass
+        }
+        const present = await ensureOnHost(pass);
+        if (present === "replace") {
+          reservations.delete(ctx.key);
+          return { requeueAfterMs: 1 };
+        }
+        if (present === "waiting") return { requeueAfterMs: 2_000 };
+        return converge(pass, present);
+      };
+
+      controller = new Controller<VmObject, VirtualMachineStatus>(
+        {
+          name: "virtualmachine",
+          resource: virtualMachinesType,
+          concurrency: options.concurrency ?? 4,
+          backoff: { baseMs: 500, capMs: 60_000 },
+          reconciler: { reconcile },
+        },
+        deps,
+      );
+      controller.informer.on({ deleted: (vm) => reservations.delete(`${vm.metadata.namespace}/${vm.metadata.name}`) });
+      // A Host becoming ready (or leaving maintenance) may let Pending VMs fit.
+      const pending = (): void => {
+        for (const vm of controller.informer.list()) if (!vm.status?.host) controller.queue.add(`${vm.metadata.namespace}/${vm.metadata.name}`);
+      };
+      hosts.on({ added: pending, updated: pending });
+      return new ControllerWithCaches(controller, [hosts, pools, datacenters] as Informer<KubeObject>[]);
+    },
+  };
+}
+
+/** The create-pending marker: host and driver recorded, Created=False, before any driver call. */
+function recordPlacement(ctx: Ctx, host: string, hostObject: HostObject | undefined): void {
+  ctx.status.host = host;
+  if (hostObject) ctx.status.driver = hostObject.spec.driver;
+  ctx.status.phase = "Provisioning";
+  const what = ctx.object.spec.adopt ? `adopting ${ctx.object.spec.adopt.externalId}` : `creating as uid ${ctx.object.metadata.uid ?? "?"}`;
+  ctx.setCondition({ type: "Created", status: "False", reason: "CreatePending", message: `${what} on host ${host}` });
+  ctx.setCondition({ type: "Ready", status: "False", reason: "Provisioning", message: `${what} on host ${host}` });
+}

@@ -1,0 +1,19 @@
+import { describe, expect, it } from "vitest";
+import type { DatacenterObject, VmObject } from "../host/kinds.ts";
+import { driverSpec } from "./driver-spec.ts";
+
+const vm = (spec: Partial<VmObject["spec"]>): VmObject => ({ metadata: { name: "v", namespace: "t" }, spec: { powerState: "Running", cpus: 2, memory: "1Gi", ...spec } }) as VmObject;
+
+describe("driver spec", () => {
+  it("sizes in MiB / GiB, networks through the datacenter's per-driver names, created running", () => {
+    const dc = { metadata: { name: "dc" }, spec: { networks: [{ name: "prod", bridges: { docker: "prod-net" } }] } } as unknown as DatacenterObject;
+    const spec = driverSpec(vm({ disks: [{ name: "root", image: "busybox:local", bus: "virtio" }, { name: "data", size: "20Gi", bus: "virtio" }], networks: [{ name: "eth0", network: "prod", model: "virtio" }] }), "docker", { datacenter: dc });
+    expect(spec).toMatchObject({ cpus: 2, memoryMiB: 1024, disks: [{ name: "root", image: "busybox:local" }, { name: "data", sizeGiB: 20 }], networks: [{ name: "eth0", network: "prod-net" }], power: { state: "Running" } });
+  });
+
+  it("a VM that should be Stopped is created stopped; Paused is created running (paused next)", () => {
+    expect(driverSpec(vm({ powerState: "Stopped", powerOff: { mode: "Hard", timeoutSeconds: 5 } }), "libvirt").power).toEqual({ state: "Stopped", mode: "Hard", deadlineSeconds: 5 });
+    expect(driverSpec(vm({ powerState: "Paused" }), "libvirt").power).toEqual({ state: "Running" });
+    expect(driverSpec(vm({}), "libvirt").networks).toBeUndefined();
+  });
+});

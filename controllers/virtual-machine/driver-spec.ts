@@ -1,0 +1,41 @@
+// A VirtualMachine's spec as the driver contract's plain VmSpec: sizes in MiB / GiB, networks
+// mapped through the Datacenter's per-driver names, and the power state to reach.
+import type { NetworkSpec, PowerState, PowerTarget, VmSpec } from "../../drivers/contract/index.ts";
+import type { DatacenterObject, VmObject } from "../host/kinds.ts";
+import { toGiB, toMiB } from "../host/quantity.ts";
+
+type DriverName = "libvirt" | "esxi" | "xenserver" | "hyperv" | "docker";
+
+export function powerTarget(vm: VmObject, state: PowerState = vm.spec.powerState ?? "Running"): PowerTarget {
+  const off = vm.spec.powerOff ?? { mode: "TrySoft", timeoutSeconds: 120 };
+  return state === "Stopped" ? { state, mode: off.mode, deadlineSeconds: off.timeoutSeconds } : { state };
+}
+
+function networks(vm: VmObject, driver: DriverName, datacenter: DatacenterObject | undefined): NetworkSpec[] | undefined {
+  if (vm.spec.networks === undefined) return undefined; // the host's default network
+  return vm.spec.networks.map((nic) => {
+    const mapped = datacenter?.spec.networks?.find((n) => n.name === nic.network)?.bridges[driver];
+    return { name: nic.name, network: mapped ?? nic.network };
+  });
+}
+
+/** The spec handed to createVm / updateVm; `initialPower` is what createVm leaves the VM in. */
+export function driverSpec(vm: VmObject, driver: DriverName, options: { datacenter?: DatacenterObject; cloudInitUserData?: string } = {}): VmSpec {
+  const desired = vm.spec.powerState ?? "Running";
+  const spec: VmSpec = {
+    cpus: vm.spec.cpus ?? 1,
+    memoryMiB: toMiB(vm.spec.memory),
+    disks: (vm.spec.disks ?? []).map((d) => ({
+      name: d.name,
+      ...(d.image !== undefined ? { image: d.image } : {}),
+      ...(d.size !== undefined ? { sizeGiB: toGiB(d.size) } : {}),
+    })),
+    console: true,
+    // Paused is reached from Running, so a VM that should be paused is created running first.
+    power: powerTarget(vm, desired === "Stopped" ? "Stopped" : "Running"),
+  };
+  const nets = networks(vm, driver, options.datacenter);
+  if (nets !== undefined) spec.networks = nets;
+  if (options.cloudInitUserData !== undefined) spec.cloudInitUserData = options.cloudInitUserData;
+  return spec;
+}

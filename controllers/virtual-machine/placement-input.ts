@@ -1,0 +1,109 @@
+// Placement's plain inputs from the caches: every Host as a candidate (ready, maintenance,
+// allocatable from its status, allocated from the VMs placed on it — including placements this
+// process made that the cache has not seen yet), and the VM's request with the policy resolved
+// VM > pool > datacenter > Performance.
+import type { AffinityTerm, HostCandidate, PlacementPolicy, PlacementRequest } from "../../src/placement/types.ts";
+import { vmDemand } from "../host/host-status.ts";
+import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../host/kinds.ts";
+import { toGiB, toMiB } from "../host/quantity.ts";
+import { poolMembers } from "../host-pool/membership.ts";
+
+const unlimited = Number.MAX_SAFE_INTEGER;
+
+export interface Fleet {
+  hosts: readonly HostObject[];
+  pools: readonly HostPoolObject[];
+  datacenters: readonly DatacenterObject[];
+  vms: readonly VmObject[];
+  /** vm key → host: placements made by this process, newer than the cache. */
+  reservations: ReadonlyMap<string, string>;
+}
+
+const keyOf = (vm: VmObject): string => `${vm.metadata.namespace}/${vm.metadata.name}`;
+
+function condition(host: HostObject, type: string): boolean {
+  return host.status?.conditions?.some((c) => c.type === type && c.status === "True") ?? false;
+}
+
+/** The host each VM is on or reserved for. */
+function placements(fleet: Fleet): Map<string, { vm: VmObject; host: string }> {
+  const out = new Map<string, { vm: VmObject; host: string }>();
+  for (const vm of fleet.vms) {
+    const host = fleet.reservations.get(keyOf(vm)) ?? vm.status?.host;
+    if (host) out.set(keyOf(vm), { vm, host });
+  }
+  return out;
+}
+
+export function candidates(fleet: Fleet, exclude: VmObject): HostCandidate[] {
+  const placed = [...placements(fleet).values()].filter((p) => keyOf(p.vm) !== keyOf(exclude));
+  return fleet.hosts.map((host) => {
+    const name = host.metadata.name;
+    const here = placed.filter((p) => p.host === name).map((p) => p.vm);
+    const alloc = host.status?.allocatable;
+    const allocated = here.reduce(
+      (acc, vm) => {
+        const d = vmDemand(vm);
+        return { cpus: acc.cpus + d.cpus, memoryMiB: acc.memoryMiB + d.memoryMiB, storageGiB: acc.storageGiB + (d.storageGiB ?? 0) };
+      },
+      { cpus: 0, memoryMiB: 0, storageGiB: 0 },
+    );
+    const pool = host.spec.pool ?? fleet.pools.find((p) => poolMembers(p, [host]).length > 0)?.metadata.name;
+    return {
+      name,
+      datacenter: host.spec.datacenter,
+      ...(pool !== undefined ? { pool } : {}),
+      driver: host.spec.driver,
+      labels: host.metadata.labels ?? {},
+      ready: condition(host, "Ready") && condition(host, "Reachable"),
+      maintenance: host.spec.maintenance ?? false,
+      allocatable: { cpus: alloc?.cpus ?? 0, memoryMiB: toMiB(alloc?.memory), storageGiB: alloc?.storage !== undefined ? toGiB(alloc.storage) : unlimited },
+      allocated,
+      vms: here.map((vm) => ({ namespace: vm.metadata.namespace ?? "", name: vm.metadata.name, labels: vm.metadata.labels ?? {} })),
+    };
+  });
+}
+
+type Terms = NonNullable<NonNullable<VmObject["spec"]["placement"]>["affinity"]>;
+
+function terms(list: Terms | undefined): AffinityTerm[] | undefined {
+  return list?.map((t) => ({ selector: t.labelSelector, topology: t.topology, ...(t.namespaces ? { namespaces: t.namespaces } : {}) }));
+}
+
+/** Policy and scope defaults: the VM's pool's, else its datacenter's. */
+function defaultsFor(vm: VmObject, fleet: Pick<Fleet, "pools" | "datacenters">) {
+  const p = vm.spec.placement ?? {};
+  const pool = p.pool ? fleet.pools.find((x) => x.metadata.name === p.pool) : undefined;
+  const datacenter = p.datacenter ?? pool?.spec.datacenter;
+  const dc = datacenter ? fleet.datacenters.find((x) => x.metadata.name === datacenter) : undefined;
+  return { datacenter, defaults: pool?.spec.placement ?? dc?.spec.placement };
+}
+
+export function placementRequest(vm: VmObject, fleet: Pick<Fleet, "pools" | "datacenters">): PlacementRequest {
+  const p = vm.spec.placement ?? {};
+  const { datacenter, defaults } = defaultsFor(vm, fleet);
+  const policy: PlacementPolicy = p.policy ?? defaults?.policy ?? "Performance";
+  const d = vmDemand(vm);
+  const request: PlacementRequest = {
+    vm: {
+      namespace: vm.metadata.namespace ?? "",
+      name: vm.metadata.name,
+      labels: vm.metadata.labels ?? {},
+      resources: { cpus: d.cpus, memoryMiB: d.memoryMiB, storageGiB: d.storageGiB ?? 0 },
+    },
+    policy,
+  };
+  const hosts = p.hosts ?? (defaults?.scope === "Hosts" ? defaults.hosts : undefined);
+  const affinity = terms(p.affinity);
+  const anti = terms(p.antiAffinity);
+  return {
+    ...request,
+    ...(datacenter ? { datacenter } : {}),
+    ...(p.pool ? { pool: p.pool } : {}),
+    ...(hosts ? { hosts } : {}),
+    ...(p.driver ? { driver: p.driver } : {}),
+    ...(p.hostSelector ? { hostSelector: p.hostSelector } : {}),
+    ...(affinity ? { affinity } : {}),
+    ...(anti ? { antiAffinity: anti } : {}),
+  };
+}

@@ -1,0 +1,117 @@
+// Helpers for the VM lifecycle scenarios: the operator as a real process (`node
+// src/cmd/manager.ts`, so it can be killed -9), manifests applied with kubectl, and what the
+// hypervisors say (virsh, docker CLI) — the world, not the operator's view of it.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
+import { repoRoot, toolchain } from "../../src/local/toolchain.ts";
+import { dockerSocket, libvirtUri } from "../harness/services.ts";
+
+const run = promisify(execFile);
+
+export async function kubectl(kubeconfig: string, args: string[], input?: string): Promise<string> {
+  const child = run(toolchain().kubectl, ["--kubeconfig", kubeconfig, ...args], { maxBuffer: 64 * 1024 * 1024 });
+  if (input !== undefined) child.child.stdin?.end(input);
+  try {
+    return (await child).stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`kubectl ${args.join(" ")}: ${e.stderr?.trim() || e.message}`);
+  }
+}
+
+export async function apply(kubeconfig: string, ...objects: object[]): Promise<void> {
+  await kubectl(kubeconfig, ["apply", "-f", "-"], objects.map((o) => stringify(o)).join("---\n"));
+}
+
+export interface Obj {
+  metadata: { name: string; namespace?: string; uid: string; finalizers?: string[] };
+  spec: Record<string, unknown>;
+  status?: {
+    phase?: string;
+    host?: string;
+    driver?: string;
+    externalId?: string;
+    powerState?: string;
+    conditions?: { type: string; status: string; reason: string; message?: string }[];
+    [k: string]: unknown;
+  };
+}
+
+export async function getObject(kubeconfig: string, kind: string, name: string, namespace?: string): Promise<Obj | undefined> {
+  const out = await kubectl(kubeconfig, ["get", kind, name, "-o", "json", "--ignore-not-found", ...(namespace ? ["-n", namespace] : [])]);
+  return out.trim() ? (JSON.parse(out) as Obj) : undefined;
+}
+
+export function condition(obj: Obj | undefined, type: string) {
+  return obj?.status?.conditions?.find((c) => c.type === type);
+}
+
+export interface Operator {
+  child: ChildProcess;
+  output: string[];
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+/** The real controller manager, as a process, reconciling as the RBAC-limited operator identity. */
+export function startOperator(kubeconfig: string, watchNamespace: string): Operator {
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, "src", "cmd", "manager.ts"), "--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--watch-namespace", watchNamespace],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const output: string[] = [];
+  child.stdout.setEncoding("utf8").on("data", (c: string) => output.push(c));
+  child.stderr.setEncoding("utf8").on("data", (c: string) => output.push(c));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    child,
+    output,
+    exited,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+    async kill() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/** Domains whose name starts with prefix, with their state ("running", "shut off", ...). */
+export async function virshDomains(prefix: string): Promise<Map<string, string>> {
+  const { stdout } = await run("virsh", ["-c", libvirtUri, "list", "--all", "--name"]);
+  const names = stdout.split("\n").map((s) => s.trim()).filter((n) => n.startsWith(prefix));
+  const out = new Map<string, string>();
+  for (const name of names) {
+    const state = await run("virsh", ["-c", libvirtUri, "domstate", name]).then((r) => r.stdout.trim(), () => "gone");
+    out.set(name, state);
+  }
+  return out;
+}
+
+/** Containers whose name starts with prefix, with their state ("running", "exited", ...). */
+export async function dockerContainers(prefix: string): Promise<Map<string, string>> {
+  const { stdout } = await run("docker", ["-H", `unix://${dockerSocket}`, "ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+  const out = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const [name, state] = line.trim().split(" ");
+    if (name?.startsWith(prefix)) out.set(name, state ?? "");
+  }
+  return out;
+}
+
+/** Removes what a failed scenario may have left on the hypervisors. */
+export async function removeLeftovers(prefix: string): Promise<void> {
+  for (const name of (await virshDomains(prefix)).keys()) {
+    await run("virsh", ["-c", libvirtUri, "destroy", name]).catch(() => undefined);
+    await run("virsh", ["-c", libvirtUri, "undefine", name, "--nvram"]).catch(() => run("virsh", ["-c", libvirtUri, "undefine", name]).catch(() => undefined));
+  }
+  for (const name of (await dockerContainers(prefix)).keys()) {
+    await run("docker", ["-H", `unix://${dockerSocket}`, "rm", "-f", name]).catch(() => undefined);
+  }
+}
