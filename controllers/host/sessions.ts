@@ -25,24 +25,57 @@ export class CredentialsError extends Error {
 
 const connectTimeoutMs = 15_000;
 
+/** One driver object per kind, shared by every session of the process. */
+export class Drivers {
+  private readonly made = new Map<DriverKind, Driver>();
+  private readonly factories: Record<DriverKind, () => Driver>;
+
+  constructor(overrides: Partial<Record<DriverKind, () => Driver>> = {}) {
+    this.factories = {
+      libvirt: () => new LibvirtDriver(),
+      docker: () => new DockerDriver(),
+      esxi: () => new EsxiDriver(),
+      xenserver: () => new XenServerDriver(),
+      hyperv: () => new HyperVDriver(),
+      ...overrides,
+    };
+  }
+
+  for(kind: DriverKind): Driver {
+    let d = this.made.get(kind);
+    if (!d) this.made.set(kind, (d = this.factories[kind]()));
+    return d;
+  }
+}
+
+/** The Host's credentials from its Secret; CredentialsError (what failed, never the content) otherwise. */
+export async function readCredentials(secrets: CoreV1Api, host: HostObject): Promise<Credentials | undefined> {
+  const ref = host.spec.credentialsSecretRef;
+  if (!ref) return undefined;
+  try {
+    const secret = await secrets.readNamespacedSecret({ name: ref.name, namespace: ref.namespace });
+    return credentialsFromSecret(secret.data);
+  } catch (err) {
+    const code = statusCode(err);
+    if (code === 404) throw new CredentialsError(`credentials Secret ${ref.namespace}/${ref.name} not found`);
+    if (code === 403) throw new CredentialsError(`credentials Secret ${ref.namespace}/${ref.name} cannot be read by the operator (forbidden)`);
+    throw new CredentialsError(`credentials Secret ${ref.namespace}/${ref.name} could not be read (HTTP ${code ?? "error"})`);
+  }
+}
+
+/** A fresh session to the Host (the caller closes it): what the status watcher reconnects with. */
+export async function connectHost(drivers: Drivers, secrets: CoreV1Api, host: HostObject, signal: AbortSignal): Promise<Session> {
+  const credentials = await readCredentials(secrets, host);
+  return drivers.for(host.spec.driver).connect(hostConnection(host), credentials, signal);
+}
+
 export class HostSessions {
-  private readonly drivers: Record<DriverKind, () => Driver>;
+  private readonly drivers: Drivers;
   private readonly entries = new Map<string, Entry>();
   private secrets: CoreV1Api | undefined;
 
-  constructor(drivers?: Partial<Record<DriverKind, () => Driver>>) {
-    const make = <D extends Driver>(f: () => D): (() => D) => {
-      let d: D | undefined;
-      return () => (d ??= f());
-    };
-    this.drivers = {
-      libvirt: make(() => new LibvirtDriver()),
-      docker: make(() => new DockerDriver()),
-      esxi: make(() => new EsxiDriver()),
-      xenserver: make(() => new XenServerDriver()),
-      hyperv: make(() => new HyperVDriver()),
-      ...drivers,
-    };
+  constructor(drivers: Drivers = new Drivers()) {
+    this.drivers = drivers;
   }
 
   /** The API client that reads credentials Secrets (every controller's create() calls this). */
@@ -85,7 +118,7 @@ export class HostSessions {
     const existing = this.entries.get(name);
     if (existing?.fingerprint === fingerprint) return existing.session;
     if (existing) await this.drop(name);
-    const driver = this.drivers[host.spec.driver]();
+    const driver = this.drivers.for(host.spec.driver);
     const session = driver.connect(connection, credentials, AbortSignal.any([signal, AbortSignal.timeout(connectTimeoutMs)]));
     const entry = { fingerprint, session };
     this.entries.set(name, entry);
@@ -97,18 +130,8 @@ export class HostSessions {
     }
   }
 
-  private async credentials(host: HostObject): Promise<Credentials | undefined> {
-    const ref = host.spec.credentialsSecretRef;
-    if (!ref) return undefined;
-    if (!this.secrets) throw new Error("HostSessions.attach(kc) was not called");
-    try {
-      const secret = await this.secrets.readNamespacedSecret({ name: ref.name, namespace: ref.namespace });
-      return credentialsFromSecret(secret.data);
-    } catch (err) {
-      const code = statusCode(err);
-      if (code === 404) throw new CredentialsError(`credentials Secret ${ref.namespace}/${ref.name} not found`);
-      if (code === 403) throw new CredentialsError(`credentials Secret ${ref.namespace}/${ref.name} cannot be read by the operator (forbidden)`);
-      throw new CredentialsError(`credentials Secret ${ref.namespace}/${ref.name} could not be read (HTTP ${code ?? "error"})`);
-    }
+  private credentials(host: HostObject): Promise<Credentials | undefined> {
+    if (!this.secrets) return Promise.reject(new Error("HostSessions.attach(kc) was not called"));
+    return readCredentials(this.secrets, host);
   }
 }

@@ -56,13 +56,8 @@ export interface Operator {
   kill(): Promise<void>;
 }
 
-/** The real controller manager, as a process, reconciling as the RBAC-limited operator identity. */
-export function startOperator(kubeconfig: string, watchNamespace: string): Operator {
-  const child = spawn(
-    process.execPath,
-    [join(repoRoot, "src", "cmd", "manager.ts"), "--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--watch-namespace", watchNamespace],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+function startProcess(script: string, args: string[]): Operator {
+  const child = spawn(process.execPath, [join(repoRoot, "src", "cmd", script), ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   child.stdout.setEncoding("utf8").on("data", (c: string) => output.push(c));
   child.stderr.setEncoding("utf8").on("data", (c: string) => output.push(c));
@@ -80,6 +75,16 @@ export function startOperator(kubeconfig: string, watchNamespace: string): Opera
       await exited;
     },
   };
+}
+
+/** The real controller manager, as a process, reconciling as the RBAC-limited operator identity. */
+export function startOperator(kubeconfig: string, watchNamespace: string): Operator {
+  return startProcess("manager.ts", ["--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--watch-namespace", watchNamespace]);
+}
+
+/** The status watcher for the given hosts, heartbeat Leases in leaseNamespace. */
+export function startStatusWatcher(kubeconfig: string, hosts: string[], namespace: string): Operator {
+  return startProcess("status-watcher.ts", ["--kubeconfig", kubeconfig, "--host", hosts.join(","), "--lease-namespace", namespace, "--watch-namespace", namespace, "--heartbeat-interval", "2"]);
 }
 
 /** Domains whose name starts with prefix, with their state ("running", "shut off", ...). */

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { dockerSocket, requireDocker, requireLibvirt, libvirtUri } from "../harness/services.ts";
-import { apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, startOperator, virshDomains, type Obj, type Operator } from "./fixtures.ts";
+import { Virsh } from "../drivers/libvirt-virsh.ts";
+import { apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, startOperator, startStatusWatcher, virshDomains, type Obj, type Operator } from "./fixtures.ts";
 
 const admin = inject("kubeconfig");
 const operatorKubeconfig = inject("operatorKubeconfig");
@@ -63,7 +64,9 @@ async function running(name: string): Promise<Obj> {
 }
 
 let operator: Operator | undefined;
-const operatorOutput = (): string => (operator?.output.join("") ?? "").split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n");
+let watcher: Operator | undefined;
+const virsh = new Virsh(libvirtUri);
+const operatorOutput = (): string => [...(operator?.output ?? []), ...(watcher?.output ?? [])].join("").split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n");
 
 beforeAll(async () => {
   await requireLibvirt();
@@ -78,11 +81,13 @@ beforeAll(async () => {
     { apiVersion: "omnivisor.io/v1alpha1", kind: "HostPool", metadata: { name: `lc-${run}-pool` }, spec: { datacenter: dc, hosts: [kvm, docker] } },
   );
   operator = startOperator(operatorKubeconfig, ns);
+  watcher = startStatusWatcher(operatorKubeconfig, [kvm, docker], ns);
 });
 
 afterAll(async () => {
   await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
   await operator?.stop();
+  await watcher?.stop();
   await kubectl(admin, ["delete", "namespace", ns, "--wait=false"]).catch(() => undefined);
   for (const kind of ["hostpools", "hosts", "datacenters"]) {
     const names = (await kubectl(admin, ["get", `${kind}.omnivisor.io`, "-o", "name"])).split("\n").filter((n) => n.includes(`lc-${run}`));
@@ -214,5 +219,63 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     expect([...(await dockerContainers(prefix)).keys()]).toEqual([`${ns}.crash-b`]);
     await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "crash-a", "crash-b", "-n", ns, "--wait=true", "--timeout=60s"]);
     expect(await virshDomains(prefix)).toEqual(new Map());
+  });
+
+  it("given a running VM, when someone destroys it with virsh, then its status shows it at once (status watcher) and the operator starts it again", async () => {
+    await apply(admin, libvirtVm("outside"));
+    await running("outside");
+    const domain = `${ns}.outside`;
+    const before = await virsh.exec("domid", domain);
+    const destroyedAt = performance.now();
+    await virsh.exec("destroy", domain);
+    await waitFor("status shows the VM is not running", async () => ((await vm("outside"))?.status?.powerState !== "Running" ? true : undefined), { intervalMs: 50 });
+    const seenAfterMs = Math.round(performance.now() - destroyedAt);
+    const back = await running("outside");
+    const restartedAfterMs = Math.round(performance.now() - destroyedAt);
+    console.log(`virsh destroy → status not Running after ${seenAfterMs} ms; Running again after ${restartedAfterMs} ms`);
+    expect(await virsh.state(domain)).toBe("running");
+    expect(await virsh.exec("domid", domain)).not.toBe(before); // a new QEMU process: it was started again
+    // the watcher reported it (the operator's next apply then owns the fields again)
+    const reports = (watcher?.output.join("") ?? "").split("\n").filter((l) => l.includes("reported VM state") && l.includes(`"vm":"${ns}/outside"`));
+    expect(reports.some((l) => l.includes('"powerState":"Stopped"'))).toBe(true);
+    expect(back.status?.externalId).toBeTruthy();
+
+    // and the watcher renews a heartbeat Lease per host
+    const lease = JSON.parse(await kubectl(admin, ["get", "lease", `omnivisor-host-${kvm}`, "-n", ns, "-o", "json"])) as { spec: { holderIdentity: string; renewTime: string } };
+    expect(lease.spec.holderIdentity).toBeTruthy();
+    const renewed = await waitFor("lease renewed again", async () => {
+      const l = JSON.parse(await kubectl(admin, ["get", "lease", `omnivisor-host-${kvm}`, "-n", ns, "-o", "json"])) as { spec: { renewTime: string } };
+      return l.spec.renewTime !== lease.spec.renewTime ? l : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 500 });
+    expect(Date.parse(renewed.spec.renewTime)).toBeGreaterThan(Date.parse(lease.spec.renewTime));
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "outside", "-n", ns, "--wait=true", "--timeout=60s"]);
+  });
+
+  it("given a domain made by hand with virsh, when a VirtualMachine adopts it, then it keeps running (same domain id) and is managed from then on", async () => {
+    const domain = `${ns}.hand-made`;
+    const uuid = await virsh.runUnmanaged(domain);
+    const domid = await virsh.exec("domid", domain);
+    const listed = await waitFor("host lists the unmanaged domain", async () => {
+      const h = await getObject(admin, "hosts.omnivisor.io", kvm);
+      return (h?.status?.["unmanagedVms"] as { externalId: string }[] | undefined)?.some((u) => u.externalId === uuid) ? h : undefined;
+    }, { timeoutMs: 40_000, intervalMs: 500 });
+    expect(listed).toBeDefined();
+    const adopted = (powerState: string) => ({
+      apiVersion: "omnivisor.io/v1alpha1",
+      kind: "VirtualMachine",
+      metadata: { name: "adopted", namespace: ns },
+      spec: { powerState, powerOff: { mode: "Hard", timeoutSeconds: 10 }, adopt: { host: kvm, externalId: uuid } },
+    });
+    await apply(admin, adopted("Running"));
+    const got = await running("adopted");
+    expect(got.status).toMatchObject({ host: kvm, driver: "libvirt", externalId: uuid });
+    expect(condition(got, "Created")).toMatchObject({ status: "True", reason: "Adopted" });
+    expect(await virsh.exec("domid", domain)).toBe(domid); // not restarted
+    // managed from then on: the spec's power state is applied to it
+    await apply(admin, adopted("Stopped"));
+    await waitFor("adopted VM stopped", async () => ((await vm("adopted"))?.status?.phase === "Stopped" ? true : undefined), { timeoutMs: 30_000, intervalMs: 300 });
+    expect(await virsh.state(domain)).toBe("shut off");
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "adopted", "-n", ns, "--wait=true", "--timeout=60s"]);
+    expect((await virshDomains(prefix)).has(domain)).toBe(false);
   });
 });

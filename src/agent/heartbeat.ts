@@ -1,0 +1,69 @@
+// The per-host heartbeat: a coordination.k8s.io Lease renewed by the status watcher while it is
+// connected to its host. HA reads it (a lapsed lease makes a host Suspect). Written by
+// server-side apply as plain JSON: the typed client's MicroTime has millisecond precision, which
+// the API server rejects (ADR 0007).
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
+import { describeError, type Logger } from "../runtime/log.ts";
+
+const apply = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
+
+/** metav1.MicroTime: RFC 3339 with exactly six fractional digits. */
+function microTime(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}
+
+export function heartbeatLeaseName(host: string): string {
+  return `omnivisor-host-${host}`.slice(0, 253);
+}
+
+export interface HeartbeatOptions {
+  namespace: string;
+  host: string;
+  identity: string;
+  intervalMs: number;
+  /** Renew only while this says the host is connected (a watcher cut off from its host must let the lease lapse). */
+  healthy: () => boolean;
+}
+
+export class Heartbeat {
+  private readonly api: CustomObjectsApi;
+  private readonly options: HeartbeatOptions;
+  private readonly log: Logger;
+  renewals = 0;
+
+  constructor(kc: KubeConfig, log: Logger, options: HeartbeatOptions) {
+    this.api = kc.makeApiClient(CustomObjectsApi);
+    this.options = options;
+    this.log = log;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      if (this.options.healthy()) await this.renew();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.options.intervalMs);
+        signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+      });
+    }
+  }
+
+  async renew(): Promise<void> {
+    const { namespace, host, identity, intervalMs } = this.options;
+    const name = heartbeatLeaseName(host);
+    const body = {
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: { name, namespace, labels: { "omnivisor.io/host": host } },
+      spec: { holderIdentity: identity, leaseDurationSeconds: Math.max(1, Math.ceil((3 * intervalMs) / 1000)), renewTime: microTime(new Date()) },
+    };
+    try {
+      await this.api.patchNamespacedCustomObject(
+        { group: "coordination.k8s.io", version: "v1", namespace, plural: "leases", name, body, fieldManager: "omnivisor-status-watcher", force: true },
+        apply,
+      );
+      this.renewals++;
+    } catch (err) {
+      this.log.warn("heartbeat renewal failed", { host, error: describeError(err) });
+    }
+  }
+}

@@ -1,0 +1,74 @@
+// The status watcher for one Host: follows the hypervisor's VM events (drivers/watcher, with
+// reconnect and resync), reports them into VM status, and renews the host's heartbeat Lease
+// while connected.
+import type { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import type { HostObject, VmObject } from "../../controllers/host/kinds.ts";
+import { connectHost, type Drivers } from "../../controllers/host/sessions.ts";
+import { StatusWatcher } from "../../drivers/watcher/status-watcher.ts";
+import type { Informer } from "../runtime/informer.ts";
+import { describeError, type Logger } from "../runtime/log.ts";
+import { Heartbeat } from "./heartbeat.ts";
+import { VmReporter } from "./vm-reporter.ts";
+
+export interface HostAgentDeps {
+  kc: KubeConfig;
+  secrets: CoreV1Api;
+  drivers: Drivers;
+  vms: Informer<VmObject>;
+  log: Logger;
+  identity: string;
+  leaseNamespace: string;
+  heartbeatIntervalMs: number;
+}
+
+export class HostAgent {
+  readonly host: string;
+  readonly generation: number | undefined;
+  readonly reporter: VmReporter;
+  readonly heartbeat: Heartbeat;
+  private readonly stop = new AbortController();
+  private running: Promise<void> | undefined;
+  private connected = false;
+
+  constructor(host: HostObject, deps: HostAgentDeps) {
+    this.host = host.metadata.name;
+    this.generation = host.metadata.generation;
+    const log = deps.log.with({ host: this.host });
+    this.reporter = new VmReporter(deps.kc, deps.vms, this.host, log);
+    this.heartbeat = new Heartbeat(deps.kc, log, {
+      namespace: deps.leaseNamespace,
+      host: this.host,
+      identity: deps.identity,
+      intervalMs: deps.heartbeatIntervalMs,
+      healthy: () => this.connected,
+    });
+    // Reports are queued one after another so a burst of events is written in order.
+    let chain = Promise.resolve();
+    const enqueue = (work: () => Promise<void>): void => {
+      chain = chain.then(work, work);
+    };
+    const watcher = new StatusWatcher({
+      connect: (signal) => connectHost(deps.drivers, deps.secrets, host, signal),
+      onEvent: (event) => enqueue(() => this.reporter.event(event)),
+      onResync: (vms) => enqueue(() => this.reporter.resync(vms)),
+      onConnection: (state) => {
+        const was = this.connected;
+        this.connected = state.connected;
+        if (state.connected && !was) {
+          log.info("watching host");
+          void this.heartbeat.renew();
+        }
+        if (!state.connected) log.warn("host connection lost; reconnecting", { error: describeError(state.error), failures: state.failures });
+      },
+    });
+    this.running = Promise.all([watcher.run(this.stop.signal), this.heartbeat.run(this.stop.signal)]).then(
+      () => undefined,
+      (err: unknown) => log.error("status watcher stopped", { error: describeError(err) }),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.stop.abort();
+    await this.running;
+  }
+}

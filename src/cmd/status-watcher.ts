@@ -1,0 +1,71 @@
+// The Omnivisor status watcher: `node src/cmd/status-watcher.ts --help`.
+// Follows each Host's hypervisor events, reports VM state changes into VirtualMachine status
+// within a second, and renews a heartbeat Lease per host. Exits 0 after SIGTERM/SIGINT.
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { Agent } from "../agent/agent.ts";
+import { createLogger, describeError, type LogLevel } from "../runtime/log.ts";
+
+const help = `Usage: node src/cmd/status-watcher.ts [flags]
+
+Flags (environment variable in brackets):
+  --kubeconfig PATH          kubeconfig to use [KUBECONFIG]; default: in-cluster, then ~/.kube/config
+  --host NAME[,NAME]         Hosts to watch [OMNIVISOR_HOSTS] (default: every Host)
+  --lease-namespace NS       namespace of the per-host heartbeat Leases [OMNIVISOR_NAMESPACE] (default omnivisor-system)
+  --heartbeat-interval S     seconds between heartbeat renewals (default 5)
+  --watch-namespace NS       report VMs of this namespace only (default: all)
+  --identity ID              holder identity in the Leases [POD_NAME] (default hostname_pid)
+  --log-level LEVEL          debug | info | warn | error (default info)
+  -h, --help                 this text
+`;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      kubeconfig: { type: "string" },
+      host: { type: "string" },
+      "lease-namespace": { type: "string" },
+      "heartbeat-interval": { type: "string", default: "5" },
+      "watch-namespace": { type: "string" },
+      identity: { type: "string" },
+      "log-level": { type: "string", default: "info" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  const env = process.env;
+  const identity = values.identity ?? env.POD_NAME ?? `${hostname()}_${process.pid}`;
+  const log = createLogger({ level: values["log-level"] as LogLevel, fields: { identity, component: "status-watcher" } });
+  const kc = new KubeConfig();
+  const kubeconfig = values.kubeconfig ?? env.KUBECONFIG;
+  if (kubeconfig) kc.loadFromFile(kubeconfig);
+  else kc.loadFromDefault();
+  const hosts = (values.host ?? env.OMNIVISOR_HOSTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const agent = new Agent({
+    kc,
+    log,
+    identity,
+    hosts,
+    leaseNamespace: values["lease-namespace"] ?? env.OMNIVISOR_NAMESPACE ?? "omnivisor-system",
+    heartbeatIntervalMs: Number(values["heartbeat-interval"]) * 1000,
+    ...(values["watch-namespace"] ? { watchNamespace: values["watch-namespace"] } : {}),
+  });
+  const stop = new AbortController();
+  for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => stop.abort());
+  log.info("status watcher starting", { hosts: hosts.length > 0 ? hosts : "all" });
+  await agent.run(stop.signal);
+  log.info("status watcher exiting");
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), level: "error", msg: "status watcher failed", error: describeError(err) })}\n`);
+    process.exit(1);
+  },
+);
