@@ -1,0 +1,127 @@
+// What `make run` adds to the local control plane: the local libvirtd and dockerd as Host
+// objects, the operator and the status watcher as child processes, and a few sample VMs. On stop
+// the sample VMs are removed from the hypervisors through the drivers themselves, so a Ctrl-C
+// that also reached the operator (same terminal, same process group) leaves nothing behind.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
+import type { HostObject } from "../../controllers/host/kinds.ts";
+import { Drivers, connectHost } from "../../controllers/host/sessions.ts";
+import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
+import type { ControlPlane } from "../local/control-plane.ts";
+import { ManagedProcess } from "../local/process.ts";
+import type { Toolchain } from "../local/toolchain.ts";
+import type { CoreV1Api } from "@kubernetes/client-node";
+
+const run = promisify(execFile);
+export const demoNamespace = "omnivisor-demo";
+const api = "omnivisor.io/v1alpha1";
+
+function hosts(diskDir: string): HostObject[] {
+  return [
+    {
+      apiVersion: api,
+      kind: "Host",
+      // TCG: on this kind of machine /dev/kvm (kvm_pvm) cannot boot a stock guest (ADR 0003).
+      metadata: { name: "local-libvirt", annotations: { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/image-store": omnivisorImageStore(), "libvirt.omnivisor.io/disk-dir": diskDir } },
+      spec: { datacenter: "local", pool: "local", driver: "libvirt", endpoint: "qemu:///system", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 4, memoryOvercommit: 1 },
+    },
+    {
+      apiVersion: api,
+      kind: "Host",
+      metadata: { name: "local-docker" },
+      spec: { datacenter: "local", pool: "local", driver: "docker", endpoint: "unix:///var/run/docker.sock", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 4, memoryOvercommit: 1 },
+    },
+  ];
+}
+
+function manifests(diskDir: string): object[] {
+  const vm = (name: string, spec: object) => ({ apiVersion: api, kind: "VirtualMachine", metadata: { name, namespace: demoNamespace, labels: { app: "demo" } }, spec });
+  return [
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: demoNamespace } },
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "omnivisor-system" } },
+    { apiVersion: api, kind: "Datacenter", metadata: { name: "local" }, spec: { displayName: "This machine", imageStore: { location: omnivisorImageStore() } } },
+    { apiVersion: api, kind: "HostPool", metadata: { name: "local" }, spec: { datacenter: "local", hosts: ["local-libvirt", "local-docker"] } },
+    ...hosts(diskDir),
+    vm("tiny-vm", { cpus: 1, memory: "128Mi", disks: [{ name: "root", image: "tiny-vm" }], powerOff: { mode: "Hard", timeoutSeconds: 10 }, placement: { driver: "libvirt" } }),
+    // busybox's shell ignores SIGTERM: a short deadline keeps a demo stop quick (TrySoft powers off after it).
+    vm("box-1", { cpus: 1, memory: "64Mi", disks: [{ name: "root", image: "busybox:local" }], powerOff: { mode: "TrySoft", timeoutSeconds: 5 }, placement: { driver: "docker" } }),
+    vm("box-2", { cpus: 1, memory: "64Mi", disks: [{ name: "root", image: "busybox:local" }], powerOff: { mode: "TrySoft", timeoutSeconds: 5 }, placement: { driver: "docker" } }),
+  ];
+}
+
+export class LocalFleet {
+  private readonly cp: ControlPlane;
+  private readonly tools: Toolchain;
+  private readonly diskDir: string;
+  private readonly processes: ManagedProcess[];
+  private stopped = false;
+
+  constructor(cp: ControlPlane, tools: Toolchain) {
+    this.cp = cp;
+    this.tools = tools;
+    this.diskDir = join(cp.dir, "disks");
+    const supervise = existsSync(tools.supervise) ? tools.supervise : undefined;
+    const node = (name: string, script: string, args: string[]): ManagedProcess =>
+      new ManagedProcess({ name, command: process.execPath, args: [join(import.meta.dirname, script), "--kubeconfig", cp.kubeconfigs.operator, ...args], logFile: join(cp.dir, "logs", `${name}.log`), ...(supervise ? { supervise } : {}) });
+    this.processes = [
+      node("omnivisor-manager", "manager.ts", ["--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1"]),
+      node("omnivisor-status-watcher", "status-watcher.ts", ["--host", "local-libvirt,local-docker", "--lease-namespace", "omnivisor-system"]),
+    ];
+  }
+
+  kubectl(args: string[], input?: string): Promise<string> {
+    const child = run(this.tools.kubectl, ["--kubeconfig", this.cp.kubeconfigs.admin, ...args], { maxBuffer: 16 * 1024 * 1024 });
+    if (input !== undefined) child.child.stdin?.end(input);
+    return child.then((r) => r.stdout);
+  }
+
+  /** Removes sample VMs a previous run left on the hypervisors, starts the operator, applies the samples. */
+  async start(): Promise<void> {
+    await mkdir(this.diskDir, { recursive: true });
+    await this.removeSampleVms();
+    for (const p of this.processes) if (!this.stopped) await p.start();
+    await this.kubectl(["apply", "-f", "-"], manifests(this.diskDir).map((m) => stringify(m)).join("---\n"));
+  }
+
+  /** Resolves once every sample VM is Running (or rejects when the signal aborts). */
+  async waitRunning(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const out = await this.kubectl(["get", "virtualmachines.omnivisor.io", "-n", demoNamespace, "-o", "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}"]).catch(() => "");
+      const phases = out.split("\n").filter(Boolean);
+      if (phases.length === 3 && phases.every((p) => p === "Running")) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new Error("aborted");
+  }
+
+  table(): Promise<string> {
+    return this.kubectl(["get", "omnivisor", "-A"]);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.processes.map((p) => p.stop()));
+    await this.removeSampleVms();
+  }
+
+  /** Straight through the drivers: the sample namespace's VMs on the local hosts. */
+  private async removeSampleVms(): Promise<void> {
+    const drivers = new Drivers();
+    const noSecrets = {} as CoreV1Api; // never called: the local hosts have no credentials Secret
+    for (const host of hosts(this.diskDir)) {
+      const session = await connectHost(drivers, noSecrets, host, AbortSignal.timeout(15_000)).catch(() => undefined);
+      if (!session) continue;
+      try {
+        for (const vm of await session.listVms()) {
+          if (vm.identity?.namespace === demoNamespace) await session.deleteVm(vm.identity).catch(() => undefined);
+        }
+      } finally {
+        await session.close();
+      }
+    }
+  }
+}
