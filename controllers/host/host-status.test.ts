@@ -38,11 +38,17 @@ describe("host status", () => {
     expect(status.usage).toMatchObject({ cpuPercent: 12, memory: "2Gi" });
   });
 
-  it("keeps the usage sample time while the rounded figures are unchanged, so an idle host writes nothing", () => {
+  it("keeps the last usage sample while the figures barely move, so an idle host writes nothing", () => {
     const status: HostStatus = {};
     observedHostStatus(status, host(), { host: observation, vms: [], placed: [] }, () => new Date("2026-01-01T00:00:00Z"));
-    observedHostStatus(status, host(), { host: { ...observation, usage: { cpuPercent: 11.6, memoryUsedMiB: 2048 } }, vms: [], placed: [] }, () => new Date("2026-01-01T00:05:00Z"));
+    observedHostStatus(status, host(), { host: { ...observation, usage: { cpuPercent: 13.6, memoryUsedMiB: 2100 } }, vms: [], placed: [] }, () => new Date("2026-01-01T00:04:00Z"));
     expect(status.usage?.sampledAt).toBe("2026-01-01T00:00:00Z");
+    expect(status.usage?.cpuPercent).toBe(12); // 12 → 14 and 2048 → 2100 MiB: not worth a write
+    // a real move, or an old sample, is written
+    observedHostStatus(status, host(), { host: { ...observation, usage: { cpuPercent: 40, memoryUsedMiB: 2048 } }, vms: [], placed: [] }, () => new Date("2026-01-01T00:01:00Z"));
+    expect(status.usage).toMatchObject({ cpuPercent: 40, sampledAt: "2026-01-01T00:01:00Z" });
+    observedHostStatus(status, host(), { host: { ...observation, usage: { cpuPercent: 41, memoryUsedMiB: 2048 } }, vms: [], placed: [] }, () => new Date("2026-01-01T00:07:00Z"));
+    expect(status.usage).toMatchObject({ cpuPercent: 41, sampledAt: "2026-01-01T00:07:00Z" });
     expect(status.unmanagedVms).toBeUndefined();
   });
 });

@@ -44,6 +44,17 @@ export function resourcesOf(f: HostFigures): { cpus: number; memory: string; sto
 
 const maxUnmanaged = 1000;
 
+/**
+ * Live usage is rewritten only when it moved enough to matter (5 points of CPU, 5% of memory) or
+ * the sample is five minutes old: an idle fleet then makes almost no status writes.
+ */
+export function usageMoved(previous: HostStatus["usage"], next: { cpuPercent: number; memoryMiB: number }, now: Date): boolean {
+  if (!previous?.sampledAt || previous.cpuPercent === undefined) return true;
+  if (now.getTime() - Date.parse(previous.sampledAt) >= 5 * 60_000) return true;
+  const before = toMiB(previous.memory);
+  return Math.abs(next.cpuPercent - previous.cpuPercent) >= 5 || Math.abs(next.memoryMiB - before) > 0.05 * Math.max(before, 1);
+}
+
 /** Fills the observed parts of a Host's status in place (conditions are the controller's). */
 export function observedHostStatus(
   status: HostStatus,
@@ -60,8 +71,9 @@ export function observedHostStatus(
   if (usage) {
     const cpuPercent = Math.min(100, Math.max(0, Math.round(usage.cpuPercent)));
     const memory = formatMiB(usage.memoryUsedMiB);
-    const same = status.usage?.cpuPercent === cpuPercent && status.usage.memory === memory;
-    if (!same) status.usage = { cpuPercent, memory, sampledAt: now().toISOString().replace(/\.\d{3}Z$/, "Z") };
+    if (usageMoved(status.usage, { cpuPercent, memoryMiB: usage.memoryUsedMiB }, now())) {
+      status.usage = { cpuPercent, memory, sampledAt: now().toISOString().replace(/\.\d{3}Z$/, "Z") };
+    }
   } else {
     delete status.usage;
   }

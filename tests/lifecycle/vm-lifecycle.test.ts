@@ -8,6 +8,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { stringify } from "yaml";
 import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { dockerSocket, requireDocker, requireLibvirt, libvirtUri } from "../harness/services.ts";
@@ -47,12 +48,18 @@ const libvirtVm = (name: string, powerState = "Running") => ({
   },
 });
 
-const container = (name: string) => ({
+const container = (name: string, powerState = "Running", placement: Record<string, unknown> = { driver: "docker", hosts: [docker] }) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "VirtualMachine",
   metadata: { name, namespace: ns },
-  spec: { cpus: 1, memory: "32Mi", disks: [{ name: "root", image: "busybox:local" }], placement: { driver: "docker", hosts: [docker] } },
+  spec: { powerState, cpus: 1, memory: "32Mi", powerOff: { mode: "Hard", timeoutSeconds: 10 }, disks: [{ name: "root", image: "busybox:local" }], placement },
 });
+
+/** resourceVersions of this scenario's VMs: any write by anyone changes one. */
+async function versions(): Promise<Record<string, string>> {
+  const list = JSON.parse(await kubectl(admin, ["get", "virtualmachines.omnivisor.io", "-n", ns, "-o", "json"])) as { items: { metadata: { name: string; resourceVersion: string } }[] };
+  return Object.fromEntries(list.items.map((o) => [o.metadata.name, o.metadata.resourceVersion]));
+}
 
 const vm = (name: string) => getObject(admin, "virtualmachines.omnivisor.io", name, ns);
 
@@ -76,8 +83,9 @@ beforeAll(async () => {
   await apply(
     admin,
     { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: { imageStore: { location: omnivisorImageStore() } } },
-    host(kvm, { driver: "libvirt", endpoint: libvirtUri }, { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/image-store": omnivisorImageStore(), "libvirt.omnivisor.io/disk-dir": diskDir }),
-    host(docker, { driver: "docker", endpoint: `unix://${dockerSocket}` }),
+    // overcommitted: this machine has 2 CPUs, and placement counts what VMs are given, not what they use
+    host(kvm, { driver: "libvirt", endpoint: libvirtUri, cpuOvercommit: 4 }, { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/image-store": omnivisorImageStore(), "libvirt.omnivisor.io/disk-dir": diskDir }),
+    host(docker, { driver: "docker", endpoint: `unix://${dockerSocket}`, cpuOvercommit: 8 }),
     { apiVersion: "omnivisor.io/v1alpha1", kind: "HostPool", metadata: { name: `lc-${run}-pool` }, spec: { datacenter: dc, hosts: [kvm, docker] } },
   );
   operator = startOperator(operatorKubeconfig, ns);
@@ -140,6 +148,26 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
       return (h?.status?.["allocated"] as { cpus?: number } | undefined)?.cpus === 2 ? h : undefined;
     });
     expect(kvmHost.status?.["allocated"]).toMatchObject({ cpus: 2, memory: "256Mi" });
+
+    // GitOps: the applied manifests show no drift, and converged VMs cause no writes at all
+    // (observed for longer than the operator's 15 s re-observation period). Hosts may change only
+    // in their live usage (the guests' CPU load moves; see usageMoved), nothing else.
+    const manifests = [libvirtVm("vm-a"), libvirtVm("vm-b"), container("ct-a"), container("ct-b")].map((m) => stringify(m)).join("---\n");
+    expect(await kubectl(admin, ["diff", "-f", "-"], manifests)).toBe("");
+    const hostsWithoutUsage = async () =>
+      Promise.all([kvm, docker].map(async (h) => ({ ...(await getObject(admin, "hosts.omnivisor.io", h))?.status, usage: undefined })));
+    const [vmsBefore, hostsBefore] = [await versions(), await hostsWithoutUsage()];
+    await new Promise((r) => setTimeout(r, 20_000));
+    expect(await versions()).toEqual(vmsBefore);
+    expect(await hostsWithoutUsage()).toEqual(hostsBefore);
+
+    // when ct-a's spec says Paused, then the container is paused, and Running resumes it
+    await apply(admin, container("ct-a", "Paused"));
+    await waitFor("ct-a Paused", async () => ((await vm("ct-a"))?.status?.phase === "Paused" ? true : undefined), { timeoutMs: 30_000, intervalMs: 300 });
+    expect((await dockerContainers(prefix)).get(`${ns}.ct-a`)).toBe("paused");
+    await apply(admin, container("ct-a"));
+    await running("ct-a");
+    expect((await dockerContainers(prefix)).get(`${ns}.ct-a`)).toBe("running");
 
     // when vm-a's spec says Stopped, then the domain is shut off and the status says so
     await apply(admin, libvirtVm("vm-a", "Stopped"));
@@ -205,20 +233,50 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
   });
 
   it("given the operator is killed -9 while creating, when it restarts, then each VM exists exactly once", async () => {
-    await apply(admin, libvirtVm("crash-a"), container("crash-b"));
-    // kill at the moment the create-pending marker is recorded: the create is about to happen
+    const containers = ["crash-b", "crash-c", "crash-d", "crash-e"];
+    await apply(admin, libvirtVm("crash-a"), ...containers.map((n) => container(n)));
+    // kill once every create-pending marker is recorded: creates are about to happen, or happening
     await waitFor("create pending", async () => {
-      const [a, b] = await Promise.all([vm("crash-a"), vm("crash-b")]);
-      return a?.status?.host && b?.status?.host ? true : undefined;
+      const all = await Promise.all(["crash-a", ...containers].map((n) => vm(n)));
+      return all.every((v) => v?.status?.host) ? true : undefined;
     }, { intervalMs: 20 });
     await operator!.kill();
     operator = startOperator(operatorKubeconfig, ns);
-    await running("crash-a");
-    await running("crash-b");
+    for (const name of ["crash-a", ...containers]) await running(name);
     expect([...(await virshDomains(prefix)).keys()]).toEqual([`${ns}.crash-a`]);
-    expect([...(await dockerContainers(prefix)).keys()]).toEqual([`${ns}.crash-b`]);
-    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "crash-a", "crash-b", "-n", ns, "--wait=true", "--timeout=60s"]);
+    expect([...(await dockerContainers(prefix)).keys()].sort()).toEqual(containers.map((n) => `${ns}.${n}`));
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "crash-a", ...containers, "-n", ns, "--wait=true", "--timeout=60s"]);
     expect(await virshDomains(prefix)).toEqual(new Map());
+    expect(await dockerContainers(prefix)).toEqual(new Map());
+  });
+
+  it("given two hosts, then Performance spreads VMs across them and Progressive fills one host first", async () => {
+    const [a, b] = [`lc-${run}-dka`, `lc-${run}-dkb`];
+    // two Host objects for the one local dockerd, 2 CPUs each to hand out (no overcommit)
+    await apply(admin, host(a, { driver: "docker", endpoint: `unix://${dockerSocket}`, reserved: { cpus: 0 } }), host(b, { driver: "docker", endpoint: `unix://${dockerSocket}` }));
+    for (const name of [a, b]) {
+      await waitFor(`${name} Ready`, async () => (condition(await getObject(admin, "hosts.omnivisor.io", name), "Ready")?.status === "True" ? true : undefined));
+    }
+    const hostsOf = async (names: string[]): Promise<Record<string, number>> => {
+      const counts: Record<string, number> = {};
+      for (const n of names) {
+        const h = (await running(n)).status?.host ?? "none";
+        counts[h] = (counts[h] ?? 0) + 1;
+      }
+      return counts;
+    };
+    const spread = ["spread-1", "spread-2", "spread-3", "spread-4"];
+    await apply(admin, ...spread.map((n) => container(n, "Running", { hosts: [a, b], policy: "Performance" })));
+    expect(await hostsOf(spread)).toEqual({ [a]: 2, [b]: 2 });
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", ...spread, "-n", ns, "--wait=true", "--timeout=60s"]);
+
+    const packed = ["pack-1", "pack-2", "pack-3"];
+    await apply(admin, ...packed.map((n) => container(n, "Running", { hosts: [a, b], policy: "Progressive" })));
+    const cpus = ((await getObject(admin, "hosts.omnivisor.io", a))?.status?.["allocatable"] as { cpus: number }).cpus;
+    const onA = Math.min(cpus, packed.length);
+    expect(await hostsOf(packed)).toEqual(onA === packed.length ? { [a]: 3 } : { [a]: onA, [b]: packed.length - onA });
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", ...packed, "-n", ns, "--wait=true", "--timeout=60s"]);
+    expect(await dockerContainers(prefix)).toEqual(new Map());
   });
 
   it("given a running VM, when someone destroys it with virsh, then its status shows it at once (status watcher) and the operator starts it again", async () => {
