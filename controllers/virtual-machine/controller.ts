@@ -5,6 +5,7 @@
 //   converge  → power steps toward spec.powerState, resize (or RestartRequired);
 //   delete    → finalizer: the VM leaves the hypervisor, then the object goes.
 // spec.adopt takes over an existing VM by its external id on the named host, without a reboot.
+import { CoreV1Api } from "@kubernetes/client-node";
 import type { VirtualMachineStatus } from "../../src/api/index.ts";
 import { place } from "../../src/placement/place.ts";
 import { Controller, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
@@ -41,6 +42,13 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       const datacenters = readOnlyCache<DatacenterObject>(deps.kc, datacentersType, log);
       const reservations = new Map<string, string>();
       const stopsAsked = new Map<string, number>();
+      const secrets = deps.kc.makeApiClient(CoreV1Api);
+      const secretValue = async (namespace: string, name: string, key: string): Promise<string> => {
+        const secret = await secrets.readNamespacedSecret({ name, namespace });
+        const value = secret.data?.[key];
+        if (value === undefined) throw new Error(`the Secret has no key ${key}`);
+        return Buffer.from(value, "base64").toString("utf8");
+      };
       let round = 0;
       // eslint-disable-next-line prefer-const -- the reconciler reads the controller's cache
       let controller: Controller<VmObject, VirtualMachineStatus>;
@@ -67,6 +75,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           datacenter: (name) => datacenters.get(name),
           pollIntervalMs: options.pollIntervalMs ?? 15_000,
           stopsAsked,
+          secretValue,
         };
         if (isBeingDeleted(ctx.object)) {
           await deleteFromHost(pass, vmFinalizer);

@@ -16,4 +16,13 @@ describe("driver spec", () => {
     expect(driverSpec(vm({ powerState: "Paused" }), "libvirt").power).toEqual({ state: "Running" });
     expect(driverSpec(vm({}), "libvirt").networks).toBeUndefined();
   });
+
+  it("a catalog image becomes the driver's source; a name not in the catalog passes as written; a missing source is a terminal error naming the field", () => {
+    const dc = { metadata: { name: "dc" }, spec: { images: [{ name: "tiny", sources: { libvirt: "tiny-vm", docker: "busybox:local" } }] } } as unknown as DatacenterObject;
+    const disks = [{ name: "root", image: "tiny", bus: "virtio" as const }];
+    expect(driverSpec(vm({ disks }), "libvirt", { datacenter: dc }).disks).toEqual([{ name: "root", image: "tiny-vm" }]);
+    expect(driverSpec(vm({ disks }), "docker", { datacenter: dc }).disks).toEqual([{ name: "root", image: "busybox:local" }]);
+    expect(driverSpec(vm({ disks: [{ name: "root", image: "alpine:3", bus: "virtio" }] }), "docker", { datacenter: dc }).disks).toEqual([{ name: "root", image: "alpine:3" }]);
+    expect(() => driverSpec(vm({ disks }), "esxi", { datacenter: dc })).toThrow(/image tiny of datacenter dc has no esxi source \(spec.images\[\].sources.esxi\)/);
+  });
 });

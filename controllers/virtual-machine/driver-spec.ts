@@ -1,6 +1,6 @@
 // A VirtualMachine's spec as the driver contract's plain VmSpec: sizes in MiB / GiB, networks
 // mapped through the Datacenter's per-driver names, and the power state to reach.
-import type { NetworkSpec, PowerState, PowerTarget, VmSpec } from "../../drivers/contract/index.ts";
+import { TerminalError, type NetworkSpec, type PowerState, type PowerTarget, type VmSpec } from "../../drivers/contract/index.ts";
 import type { DatacenterObject, VmObject } from "../host/kinds.ts";
 import { toGiB, toMiB } from "../host/quantity.ts";
 
@@ -19,6 +19,26 @@ function networks(vm: VmObject, driver: DriverName, datacenter: DatacenterObject
   });
 }
 
+/**
+ * A disk's image as the driver knows it: a name in the datacenter's image catalog becomes that
+ * driver's source; a name not in the catalog goes to the driver as written.
+ */
+export function imageFor(image: string, driver: DriverName, datacenter: DatacenterObject | undefined): string {
+  const entry = datacenter?.spec.images?.find((i) => i.name === image);
+  if (!entry) return image;
+  const source = entry.sources[driver];
+  if (source === undefined) {
+    throw new TerminalError(`image ${image} of datacenter ${datacenter!.metadata.name} has no ${driver} source (spec.images[].sources.${driver})`, { reason: "image-missing" });
+  }
+  return source;
+}
+
+/** Catalog images named by the VM's disks (what placement must find a source for). */
+export function catalogImages(vm: VmObject, datacenter: DatacenterObject | undefined): string[] {
+  const catalog = new Set(datacenter?.spec.images?.map((i) => i.name) ?? []);
+  return [...new Set((vm.spec.disks ?? []).flatMap((d) => (d.image !== undefined && catalog.has(d.image) ? [d.image] : [])))];
+}
+
 /** The spec handed to createVm / updateVm; `initialPower` is what createVm leaves the VM in. */
 export function driverSpec(vm: VmObject, driver: DriverName, options: { datacenter?: DatacenterObject; cloudInitUserData?: string } = {}): VmSpec {
   const desired = vm.spec.powerState ?? "Running";
@@ -27,7 +47,7 @@ export function driverSpec(vm: VmObject, driver: DriverName, options: { datacent
     memoryMiB: toMiB(vm.spec.memory),
     disks: (vm.spec.disks ?? []).map((d) => ({
       name: d.name,
-      ...(d.image !== undefined ? { image: d.image } : {}),
+      ...(d.image !== undefined ? { image: imageFor(d.image, driver, options.datacenter) } : {}),
       ...(d.size !== undefined ? { sizeGiB: toGiB(d.size) } : {}),
     })),
     console: true,

@@ -43,4 +43,17 @@ describe("placement inputs from the caches", () => {
     expect(request).toMatchObject({ policy: "Progressive", pool: "p", datacenter: "dc", hosts: ["a"] });
     expect(placementRequest(vm("me", 1, "1Gi", undefined, { pool: "p", policy: "Performance" }), { pools: [pool], datacenters: [dc] }).policy).toBe("Performance");
   });
+
+  it("given a catalog image, then only hosts whose driver has a source for it fit, and the message says why the others do not", () => {
+    const dc = { metadata: { name: "dc" }, spec: { images: [{ name: "tiny", sources: { docker: "busybox:local" } }] } } as unknown as DatacenterObject;
+    const docker = { ...host("d", 4, "8Gi"), spec: { ...host("d", 4, "8Gi").spec, driver: "docker" } } as HostObject;
+    const me = { ...vm("me", 1, "1Gi"), spec: { ...vm("me", 1, "1Gi").spec, disks: [{ name: "root", image: "tiny" }] } } as VmObject;
+    const f = fleet({ hosts: [host("kvm", 64, "1Ti"), docker], datacenters: [dc] });
+    const decision = place(placementRequest(me, f), candidates(f, me));
+    expect(decision.host).toBe("d");
+    expect(decision.rejected).toEqual([expect.objectContaining({ host: "kvm", reasons: [expect.stringContaining("no libvirt source for image tiny")] })]);
+    // an image the catalog does not list goes to any host (the driver resolves it)
+    const raw = { ...me, spec: { ...me.spec, disks: [{ name: "root", image: "alpine:3" }] } } as VmObject;
+    expect(place(placementRequest(raw, f), candidates(f, raw)).host).toBe("kvm");
+  });
 });

@@ -7,6 +7,7 @@ import { vmDemand } from "../host/host-status.ts";
 import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../host/kinds.ts";
 import { toGiB, toMiB } from "../host/quantity.ts";
 import { poolMembers } from "../host-pool/membership.ts";
+import { catalogImages } from "./driver-spec.ts";
 
 const unlimited = Number.MAX_SAFE_INTEGER;
 
@@ -35,11 +36,25 @@ function placements(fleet: Fleet): Map<string, { vm: VmObject; host: string }> {
   return out;
 }
 
+/** Catalog images of the host's datacenter that its driver has a source for. */
+function hostImages(host: HostObject, datacenters: readonly DatacenterObject[]): string[] | undefined {
+  const catalog = datacenters.find((d) => d.metadata.name === host.spec.datacenter)?.spec.images;
+  return catalog?.filter((i) => i.sources[host.spec.driver] !== undefined).map((i) => i.name);
+}
+
 export function candidates(fleet: Fleet, exclude: VmObject): HostCandidate[] {
-  const placed = [...placements(fleet).values()].filter((p) => keyOf(p.vm) !== keyOf(exclude));
+  // grouped once: a fleet of 100 hosts and 10,000 VMs is walked once per placement, not per host
+  const byHost = new Map<string, VmObject[]>();
+  for (const p of placements(fleet).values()) {
+    if (keyOf(p.vm) === keyOf(exclude)) continue;
+    const list = byHost.get(p.host);
+    if (list) list.push(p.vm);
+    else byHost.set(p.host, [p.vm]);
+  }
   return fleet.hosts.map((host) => {
     const name = host.metadata.name;
-    const here = placed.filter((p) => p.host === name).map((p) => p.vm);
+    const here = byHost.get(name) ?? [];
+    const images = hostImages(host, fleet.datacenters);
     const alloc = host.status?.allocatable;
     const allocated = here.reduce(
       (acc, vm) => {
@@ -57,6 +72,7 @@ export function candidates(fleet: Fleet, exclude: VmObject): HostCandidate[] {
       labels: host.metadata.labels ?? {},
       ready: condition(host, "Ready") && condition(host, "Reachable"),
       maintenance: host.spec.maintenance ?? false,
+      ...(images !== undefined ? { images } : {}),
       allocatable: { cpus: alloc?.cpus ?? 0, memoryMiB: toMiB(alloc?.memory), storageGiB: alloc?.storage !== undefined ? toGiB(alloc.storage) : unlimited },
       allocated,
       vms: here.map((vm) => ({ namespace: vm.metadata.namespace ?? "", name: vm.metadata.name, labels: vm.metadata.labels ?? {} })),
@@ -84,12 +100,15 @@ export function placementRequest(vm: VmObject, fleet: Pick<Fleet, "pools" | "dat
   const { datacenter, defaults } = defaultsFor(vm, fleet);
   const policy: PlacementPolicy = p.policy ?? defaults?.policy ?? "Performance";
   const d = vmDemand(vm);
+  // catalog names of the VM's datacenter, or of any datacenter when the VM names none
+  const images = [...new Set((datacenter ? fleet.datacenters.filter((x) => x.metadata.name === datacenter) : fleet.datacenters).flatMap((dc) => catalogImages(vm, dc)))];
   const request: PlacementRequest = {
     vm: {
       namespace: vm.metadata.namespace ?? "",
       name: vm.metadata.name,
       labels: vm.metadata.labels ?? {},
       resources: { cpus: d.cpus, memoryMiB: d.memoryMiB, storageGiB: d.storageGiB ?? 0 },
+      ...(images.length > 0 ? { images } : {}),
     },
     policy,
   };

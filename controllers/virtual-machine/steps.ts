@@ -16,6 +16,8 @@ export interface VmPass {
   host(name: string): HostObject | undefined;
   datacenter(name: string): DatacenterObject | undefined;
   pollIntervalMs: number;
+  /** A key of a Secret in the VM's namespace (cloud-init user data); never logged. */
+  secretValue(namespace: string, name: string, key: string): Promise<string>;
   /** uid → when a stop was last asked for: a guest shutting down is given its deadline, not asked again. */
   stopsAsked: Map<string, number>;
 }
@@ -67,8 +69,10 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
   }
   if (existed) ctx.event("Warning", "Recreating", `${identity.name} disappeared from host ${hostName} outside the operator; creating it again`);
   const datacenter = pass.datacenter(host.spec.datacenter);
+  const cloudInitUserData = await userData(pass);
   try {
-    const created = await session.createVm(identity, driverSpec(vm, host.spec.driver, datacenter ? { datacenter } : {}));
+    const options = { ...(datacenter ? { datacenter } : {}), ...(cloudInitUserData !== undefined ? { cloudInitUserData } : {}) };
+    const created = await session.createVm(identity, driverSpec(vm, host.spec.driver, options));
     ctx.event("Normal", "Created", `created ${created.name} (${created.externalId}) on host ${hostName}`);
     ctx.setCondition({ type: "Created", status: "True", reason: "Created", message: `${created.name} on host ${hostName}` });
     ctx.status.externalId = created.externalId;
@@ -85,6 +89,20 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
     notReady(pass, "ProvisioningFailed", message);
     ctx.status.phase = "Failed";
     if (errorKind(err) === "terminal") throw new TerminalError(message);
+    throw new Error(message);
+  }
+}
+
+/** cloud-init user data from the VM's Secret; a missing Secret is named in Ready, its content never. */
+async function userData(pass: VmPass): Promise<string | undefined> {
+  const ref = pass.ctx.object.spec.cloudInit?.userDataSecretRef;
+  if (!ref) return undefined;
+  const namespace = pass.ctx.object.metadata.namespace ?? "";
+  try {
+    return await pass.secretValue(namespace, ref.name, ref.key ?? "userdata");
+  } catch (err) {
+    const message = `cloud-init user data from Secret ${namespace}/${ref.name} (key ${ref.key ?? "userdata"}) cannot be read: ${describeError(err)}`;
+    notReady(pass, "CloudInitUnavailable", message);
     throw new Error(message);
   }
 }

@@ -23,6 +23,23 @@ const network = z
   })
   .describe("A network of the datacenter and how each driver attaches to it.");
 
+const image = z
+  .object({
+    name: labelName("Image name VirtualMachines refer to (spec.disks[].image)."),
+    description: z.string().max(1024).optional().describe("What the image holds, for people."),
+    sources: z
+      .object({
+        libvirt: z.string().min(1).max(2048).optional().describe("libvirt: image directory name in the host's image store."),
+        esxi: z.string().min(1).max(2048).optional().describe("ESXi: VMDK name in the datastore's omnivisor-images folder, or a full datastore path ([ds] dir/disk.vmdk)."),
+        xenserver: z.string().min(1).max(2048).optional().describe("XenServer: name-label of the template VMs are cloned from."),
+        hyperv: z.string().min(1).max(2048).optional().describe("Hyper-V: parent VHDX name in the host's image folder (without .vhdx)."),
+        docker: z.string().min(1).max(2048).optional().describe("Docker: container image reference (busybox:1.36, registry.example.com/app@sha256:...)."),
+      })
+      .meta({ minProperties: 1 })
+      .describe("What the image is called on each driver's hosts (at least one driver); hosts of other drivers cannot run it."),
+  })
+  .describe("One image of the site and what it is on each driver.");
+
 export const datacenterSpec = z
   .object({
     displayName: z.string().max(253).optional().describe("Human-readable name of the site."),
@@ -36,6 +53,10 @@ export const datacenterSpec = z
       })
       .describe("Image store of the site, read by drivers when a disk is created from an image."),
     networks: listMap(z.array(network).max(64).optional().describe("Networks of the site, by name."), "name"),
+    images: listMap(
+      z.array(image).max(256).optional().describe("Image catalog: one name for the same image on every driver, so one VirtualMachine manifest fits any host. A disk image not listed here is passed to the driver as it is."),
+      "name",
+    ),
     placement: placementDefaults("Default placement for VMs in this datacenter; a HostPool may override it.").default({
       policy: "Performance",
       scope: "Pool",

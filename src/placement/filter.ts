@@ -69,8 +69,8 @@ function hostReasons(host: HostCandidate, request: PlacementRequest): string[] {
     if (request.hostSelector && !matches(request.hostSelector, host.labels)) {
       reasons.push(`labels do not match ${describeSelector(request.hostSelector)}`);
     }
-    const image = request.vm.image;
-    if (image !== undefined && host.images !== undefined && !host.images.includes(image)) reasons.push(`image ${image} not available`);
+    const missing = host.images === undefined ? [] : (request.vm.images ?? []).filter((i) => !host.images!.includes(i));
+    if (missing.length > 0) reasons.push(`no ${host.driver} source for image ${missing.join(", ")}`);
   return reasons;
 }
 

@@ -54,9 +54,16 @@ describe("place: filter", () => {
     },
     {
       reason: "image must be in the host's image store when the host lists its images",
-      request: { ...vm(), vm: { ...vm().vm, image: "debian-12" } },
+      request: { ...vm(), vm: { ...vm().vm, images: ["debian-12"] } },
       hosts: [host("a", { images: ["tiny"] }), host("b", { images: ["debian-12"] })],
       want: "b",
+    },
+    {
+      reason: "an image with no source for any host's driver fits nowhere, and the message says which",
+      request: { ...vm(), vm: { ...vm().vm, images: ["windows-2022"] } },
+      hosts: [host("a", { images: ["tiny"] })],
+      want: undefined,
+      message: /no libvirt source for image windows-2022/,
     },
     {
       reason: "host selector by labels",

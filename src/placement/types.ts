@@ -62,7 +62,8 @@ export interface HostCandidate {
 }
 
 export interface PlacementRequest {
-  vm: PlacedVm & { resources: Resources; image?: string };
+  /** images: image names the VM's disks need, each of which a host listing its images must have. */
+  vm: PlacedVm & { resources: Resources; images?: readonly string[] };
   policy: PlacementPolicy;
   /** Scope: a datacenter (all its pools), one pool, or listed hosts. All given parts must hold. */
   datacenter?: string;
