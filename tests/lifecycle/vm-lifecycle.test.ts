@@ -33,14 +33,14 @@ const host = (name: string, spec: Record<string, unknown>, annotations: Record<s
   spec: { datacenter: dc, ...spec },
 });
 
-const libvirtVm = (name: string, powerState = "Running") => ({
+const libvirtVm = (name: string, powerState = "Running", cpus = 1) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "VirtualMachine",
   metadata: { name, namespace: ns, labels: { scenario: "lifecycle" } },
   spec: {
     powerState,
     powerOff: { mode: "Hard", timeoutSeconds: 10 },
-    cpus: 1,
+    cpus,
     memory: "128Mi",
     disks: [{ name: "root", image: "tiny-vm" }],
     networks: [],
@@ -131,28 +131,33 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     expect(datacenter.status?.["pools"]).toBe(1);
   });
 
-  it("given VMs for both hosts, then each runs on the right hypervisor, stop / start follow spec, and delete removes them", async () => {
-    await apply(admin, libvirtVm("vm-a"), libvirtVm("vm-b"), container("ct-a"), container("ct-b"));
-    for (const name of ["vm-a", "vm-b"]) {
+  it("given 10 VMs for both hosts, then each runs on the right hypervisor, stop / start / pause / resize follow spec, and delete removes them", async () => {
+    const kvmVms = ["vm-a", "vm-b", "vm-c", "vm-d"];
+    const containers = ["ct-a", "ct-b", "ct-c", "ct-d", "ct-e", "ct-f"];
+    await apply(admin, ...kvmVms.map((n) => libvirtVm(n)), ...containers.map((n) => container(n)));
+    for (const name of kvmVms) {
       const got = await running(name);
       expect(got.status).toMatchObject({ host: kvm, driver: "libvirt", powerState: "Running" });
       expect(condition(got, "Scheduled")).toMatchObject({ status: "True", reason: "Placed" });
       expect(condition(got, "Created")).toMatchObject({ status: "True" });
       expect(got.metadata.finalizers).toContain("omnivisor.io/virtual-machine");
     }
-    for (const name of ["ct-a", "ct-b"]) expect((await running(name)).status).toMatchObject({ host: docker, driver: "docker" });
-    expect(await virshDomains(prefix)).toEqual(new Map([[`${ns}.vm-a`, "running"], [`${ns}.vm-b`, "running"]]));
-    expect(await dockerContainers(prefix)).toEqual(new Map([[`${ns}.ct-a`, "running"], [`${ns}.ct-b`, "running"]]));
+    for (const name of containers) expect((await running(name)).status).toMatchObject({ host: docker, driver: "docker" });
+    expect(await virshDomains(prefix)).toEqual(new Map(kvmVms.map((n) => [`${ns}.${n}`, "running"])));
+    expect(await dockerContainers(prefix)).toEqual(new Map(containers.map((n) => [`${ns}.${n}`, "running"])));
     const kvmHost = await waitFor("kvm host counts its VMs", async () => {
       const h = await getObject(admin, "hosts.omnivisor.io", kvm);
-      return (h?.status?.["allocated"] as { cpus?: number } | undefined)?.cpus === 2 ? h : undefined;
+      return (h?.status?.["allocated"] as { cpus?: number } | undefined)?.cpus === 4 ? h : undefined;
     });
-    expect(kvmHost.status?.["allocated"]).toMatchObject({ cpus: 2, memory: "256Mi" });
+    expect(kvmHost.status?.["allocated"]).toMatchObject({ cpus: 4, memory: "512Mi" });
+    // every step is an Event on the VM
+    const events = JSON.parse(await kubectl(admin, ["get", "events", "-n", ns, "--field-selector", "involvedObject.name=vm-a", "-o", "json"])) as { items: { reason: string }[] };
+    expect(new Set(events.items.map((e) => e.reason))).toEqual(new Set(["Scheduled", "Created"]));
 
     // GitOps: the applied manifests show no drift, and converged VMs cause no writes at all
     // (observed for longer than the operator's 15 s re-observation period). Hosts may change only
     // in their live usage (the guests' CPU load moves; see usageMoved), nothing else.
-    const manifests = [libvirtVm("vm-a"), libvirtVm("vm-b"), container("ct-a"), container("ct-b")].map((m) => stringify(m)).join("---\n");
+    const manifests = [...kvmVms.map((n) => libvirtVm(n)), ...containers.map((n) => container(n))].map((m) => stringify(m)).join("---\n");
     expect(await kubectl(admin, ["diff", "-f", "-"], manifests)).toBe("");
     const hostsWithoutUsage = async () =>
       Promise.all([kvm, docker].map(async (h) => ({ ...(await getObject(admin, "hosts.omnivisor.io", h))?.status, usage: undefined })));
@@ -169,20 +174,36 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     await running("ct-a");
     expect((await dockerContainers(prefix)).get(`${ns}.ct-a`)).toBe("running");
 
-    // when vm-a's spec says Stopped, then the domain is shut off and the status says so
-    await apply(admin, libvirtVm("vm-a", "Stopped"));
-    await waitFor("vm-a Stopped", async () => {
+    // when vm-a asks for 2 CPUs while running, then libvirt (no live resize) leaves it running
+    // with RestartRequired=True, and the new size applies while it is stopped
+    const domid = await virsh.exec("domid", `${ns}.vm-a`);
+    await apply(admin, libvirtVm("vm-a", "Running", 2));
+    const pending = await waitFor("vm-a RestartRequired", async () => {
       const got = await vm("vm-a");
-      return got?.status?.phase === "Stopped" && condition(got, "Ready")?.status === "True" ? got : undefined;
+      return condition(got, "RestartRequired")?.status === "True" ? got : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 300 });
+    expect(condition(pending, "RestartRequired")).toMatchObject({ reason: "ResizeNeedsRestart", message: expect.stringContaining("1 CPUs / 128 MiB → 2 CPUs / 128 MiB") as string });
+    expect(await virsh.exec("domid", `${ns}.vm-a`)).toBe(domid);
+
+    // when vm-a's spec says Stopped, then the domain is shut off, resized, and the status says so
+    await apply(admin, libvirtVm("vm-a", "Stopped", 2));
+    const stopped = await waitFor("vm-a Stopped and resized", async () => {
+      const got = await vm("vm-a");
+      return got?.status?.phase === "Stopped" && condition(got, "Ready")?.status === "True" && !condition(got, "RestartRequired") ? got : undefined;
     }, { timeoutMs: 60_000, intervalMs: 300 });
+    expect(stopped.status?.powerState).toBe("Stopped");
     expect((await virshDomains(prefix)).get(`${ns}.vm-a`)).toBe("shut off");
-    // and Running again starts it
-    await apply(admin, libvirtVm("vm-a", "Running"));
+    expect(await virsh.exec("dominfo", `${ns}.vm-a`)).toMatch(/CPU\(s\):\s+2\n/);
+    // and Running again starts it, with its new size
+    await apply(admin, libvirtVm("vm-a", "Running", 2));
     await running("vm-a");
     expect((await virshDomains(prefix)).get(`${ns}.vm-a`)).toBe("running");
+    expect(await virsh.exec("dominfo", `${ns}.vm-a`)).toMatch(/CPU\(s\):\s+2\n/); // the running guest has 2
+    const reasons = (JSON.parse(await kubectl(admin, ["get", "events", "-n", ns, "--field-selector", "involvedObject.name=vm-a", "-o", "json"])) as { items: { reason: string }[] }).items.map((e) => e.reason);
+    expect(reasons).toEqual(expect.arrayContaining(["Stopping", "Resized", "Starting"]));
 
     // when deleted, then they leave the hypervisors before the objects go
-    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "vm-a", "vm-b", "ct-a", "ct-b", "-n", ns, "--wait=true", "--timeout=60s"]);
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", ...kvmVms, ...containers, "-n", ns, "--wait=true", "--timeout=60s"]);
     expect(await virshDomains(prefix)).toEqual(new Map());
     expect(await dockerContainers(prefix)).toEqual(new Map());
   });
@@ -224,6 +245,15 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
       return condition(h, "Reachable")?.status === "True" ? h : undefined;
     }, { timeoutMs: 60_000, intervalMs: 500 });
 
+    // when the endpoint is corrected, then that host recovers on its own too
+    await kubectl(admin, ["patch", "hosts.omnivisor.io", `lc-${run}-bad-endpoint`, "--type=merge", "-p", JSON.stringify({ spec: { endpoint: libvirtUri, credentialsSecretRef: null } })]);
+    const fixed = await waitFor("bad-endpoint host recovers", async () => {
+      const h = await getObject(admin, "hosts.omnivisor.io", `lc-${run}-bad-endpoint`);
+      return condition(h, "Reachable")?.status === "True" ? h : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 500 });
+    expect(condition(fixed, "Ready")).toMatchObject({ status: "True" });
+    await kubectl(admin, ["delete", "hosts.omnivisor.io", `lc-${run}-bad-endpoint`, `lc-${run}-no-secret`, "--wait=true", "--timeout=30s"]);
+
     const everything = [
       JSON.stringify(bad),
       await kubectl(admin, ["get", "events", "-A", "-o", "json"]),
@@ -233,19 +263,24 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
   });
 
   it("given the operator is killed -9 while creating, when it restarts, then each VM exists exactly once", async () => {
-    const containers = ["crash-b", "crash-c", "crash-d", "crash-e"];
-    await apply(admin, libvirtVm("crash-a"), ...containers.map((n) => container(n)));
-    // kill once every create-pending marker is recorded: creates are about to happen, or happening
-    await waitFor("create pending", async () => {
-      const all = await Promise.all(["crash-a", ...containers].map((n) => vm(n)));
-      return all.every((v) => v?.status?.host) ? true : undefined;
-    }, { intervalMs: 20 });
+    const domains = ["crash-a", "crash-b", "crash-c"];
+    const containers = ["crash-d", "crash-e", "crash-f", "crash-g", "crash-h", "crash-i", "crash-j"];
+    const all = [...domains, ...containers];
+    await apply(admin, ...domains.map((n) => libvirtVm(n)), ...containers.map((n) => container(n)));
+    // kill once the first of them exists on a hypervisor: some are made, some are being made
+    // (create-pending marker written, driver call under way), some are not placed yet
+    await waitFor("first VM on a hypervisor", async () => ((await dockerContainers(prefix)).size + (await virshDomains(prefix)).size > 0 ? true : undefined), { intervalMs: 10 });
     await operator!.kill();
+    const placedAtKill = (await Promise.all(all.map((n) => vm(n)))).filter((v) => v?.status?.host).length;
+    console.log(`kill -9 with ${placedAtKill} of 10 VMs placed; ${(await virshDomains(prefix)).size} domains and ${(await dockerContainers(prefix)).size} containers existed`);
     operator = startOperator(operatorKubeconfig, ns);
-    for (const name of ["crash-a", ...containers]) await running(name);
-    expect([...(await virshDomains(prefix)).keys()]).toEqual([`${ns}.crash-a`]);
+    for (const name of all) await running(name);
+    expect([...(await virshDomains(prefix)).keys()].sort()).toEqual(domains.map((n) => `${ns}.${n}`));
     expect([...(await dockerContainers(prefix)).keys()].sort()).toEqual(containers.map((n) => `${ns}.${n}`));
-    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "crash-a", ...containers, "-n", ns, "--wait=true", "--timeout=60s"]);
+    // exactly once, also by the identity the operator gave them (no renamed or half-made copies)
+    const ids = await Promise.all(all.map(async (n) => (await vm(n))?.status?.externalId));
+    expect(new Set(ids).size).toBe(10);
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", ...all, "-n", ns, "--wait=true", "--timeout=60s"]);
     expect(await virshDomains(prefix)).toEqual(new Map());
     expect(await dockerContainers(prefix)).toEqual(new Map());
   });
@@ -276,6 +311,18 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     const onA = Math.min(cpus, packed.length);
     expect(await hostsOf(packed)).toEqual(onA === packed.length ? { [a]: 3 } : { [a]: onA, [b]: packed.length - onA });
     await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", ...packed, "-n", ns, "--wait=true", "--timeout=60s"]);
+
+    // when a host is in maintenance, then it takes no new VMs, and says so
+    await kubectl(admin, ["patch", "hosts.omnivisor.io", a, "--type=merge", "-p", '{"spec":{"maintenance":true}}']);
+    const inMaintenance = await waitFor(`${a} in maintenance`, async () => {
+      const h = await getObject(admin, "hosts.omnivisor.io", a);
+      return condition(h, "Maintenance")?.status === "True" ? h : undefined;
+    });
+    expect(inMaintenance.status?.phase).toBe("Maintenance");
+    const later = ["later-1", "later-2"];
+    await apply(admin, ...later.map((n) => container(n, "Running", { hosts: [a, b], policy: "Progressive" })));
+    expect(await hostsOf(later)).toEqual({ [b]: 2 });
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", ...later, "-n", ns, "--wait=true", "--timeout=60s"]);
     expect(await dockerContainers(prefix)).toEqual(new Map());
   });
 
