@@ -1,17 +1,27 @@
 // Scenario: a user runs the embedded default (what `make run` starts), points kubectl at the
-// printed kubeconfig, lists namespaces, and stops it with Ctrl-C: nothing is left running.
+// printed kubeconfig, sees the sample VMs Running on the local libvirtd and dockerd, and stops it
+// with Ctrl-C: the sample VMs leave the hypervisors and nothing is left running.
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
+import { requireDocker, requireLibvirt } from "../harness/services.ts";
 import { repoRoot, toolchain } from "../../src/local/toolchain.ts";
 import { waitFor } from "../../src/local/wait.ts";
 
 const run = promisify(execFile);
 
-it("make run's entry point serves a control plane that kubectl can use, and stops cleanly on Ctrl-C", async () => {
+const demoOnHypervisors = async (): Promise<string[]> => {
+  const { stdout: domains } = await run("virsh", ["-q", "-c", "qemu:///system", "list", "--all", "--name"]);
+  const { stdout: containers } = await run("docker", ["ps", "-a", "--format", "{{.Names}}"]);
+  return [...domains.split("\n"), ...containers.split("\n")].filter((n) => n.startsWith("omnivisor-demo."));
+};
+
+it("make run's entry point serves a control plane that kubectl can use, runs the sample VMs, and stops cleanly on Ctrl-C", async () => {
+  await requireLibvirt();
+  await requireDocker();
   const dir = mkdtempSync(join(tmpdir(), "omnivisor-make-run-"));
   const child = spawn(process.execPath, [join(repoRoot, "src", "cmd", "local.ts"), "--dir", dir], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
@@ -26,6 +36,15 @@ it("make run's entry point serves a control plane that kubectl can use, and stop
     expect(kubeconfig).toBe(join(dir, "admin.kubeconfig"));
     const { stdout } = await run(toolchain().kubectl, ["--kubeconfig", kubeconfig, "get", "ns", "-o", "name"]);
     expect(stdout.split("\n")).toContain("namespace/kube-system");
+    // the fleet comes up behind the READY line: hosts registered, sample VMs Running, table shown
+    await waitFor("the sample VMs Running", () => (out.includes("\nRUNNING") ? true : undefined), { timeoutMs: 180_000, onTimeout: () => out });
+    const table = out.slice(out.indexOf("$ kubectl get omnivisor -A"));
+    expect(table).toMatch(/host\.omnivisor\.io\/local-libvirt\s+libvirt\s+local\s+local\s+Ready/);
+    expect(table).toMatch(/host\.omnivisor\.io\/local-docker\s+docker\s+local\s+local\s+Ready/);
+    const vms = table.split("\n").filter((l) => l.startsWith("omnivisor-demo "));
+    expect(vms.length).toBeGreaterThanOrEqual(2);
+    for (const line of vms) expect(line).toMatch(/\sRunning\s/);
+    expect((await demoOnHypervisors()).length).toBe(vms.length);
   } finally {
     child.kill("SIGINT");
   }
@@ -38,5 +57,6 @@ it("make run's entry point serves a control plane that kubectl can use, and stop
     /* none */
   }
   expect(left).toBe("");
+  expect(await demoOnHypervisors()).toEqual([]);
   rmSync(dir, { recursive: true, force: true });
 });
