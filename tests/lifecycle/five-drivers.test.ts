@@ -13,7 +13,6 @@ import { waitFor } from "../../src/local/wait.ts";
 import { anyCredentials, govc, sharedVcsim } from "../drivers/esxi-vcsim.ts";
 import { FakeHyperVAdmin } from "../fakes/winrm/outside.ts";
 import { FakeWinrmServer } from "../fakes/winrm/server.ts";
-import { FakeXapiAdmin } from "../fakes/xapi/outside.ts";
 import { FakeXapiServer } from "../fakes/xapi/server.ts";
 import { dockerSocket, libvirtUri, requireDocker, requireLibvirt, vcsimUrl } from "../harness/services.ts";
 import { apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, startOperator, virshDomains, type Obj, type Operator } from "./fixtures.ts";
