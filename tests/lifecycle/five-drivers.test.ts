@@ -180,4 +180,35 @@ describe("one VirtualMachine manifest on five hypervisor families", () => {
     expect(await virshDomains(prefix)).toEqual(new Map());
     await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "no-source", "-n", ns, "--wait=true", "--timeout=30s"]);
   });
+
+  it("given a XenServer Host whose Secret has a wrong password, then Reachable=False says the credentials were rejected, and fixing the Secret heals it; the password shows nowhere", async () => {
+    const wrong = `wrong-${randomBytes(8).toString("hex")}`;
+    const name = `fd-${run}-xen-badpw`;
+    await apply(admin, secret("xen-badpw", { username: xenCredentials.username, password: wrong }), {
+      ...host("xenserver", { endpoint: xapi.url, credentialsSecretRef: { name: "xen-badpw", namespace: ns } }),
+      metadata: { name },
+    });
+    const rejected = await waitFor("wrong password reported", async () => {
+      const h = await getObject(admin, "hosts.omnivisor.io", name);
+      return condition(h, "Reachable")?.status === "False" ? h : undefined;
+    }, { onTimeout: operatorWarnings });
+    expect(condition(rejected, "Reachable")).toMatchObject({ reason: "AuthenticationFailed", message: expect.stringContaining("credentials were rejected") as string });
+    expect(condition(rejected, "Ready")?.status).toBe("False");
+
+    // when the Secret is corrected, then the host recovers on its own
+    await apply(admin, secret("xen-badpw", xenCredentials));
+    await waitFor("host recovers", async () => {
+      const h = await getObject(admin, "hosts.omnivisor.io", name);
+      return condition(h, "Reachable")?.status === "True" ? h : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 500, onTimeout: operatorWarnings });
+
+    const everything = [
+      await kubectl(admin, ["get", "hosts.omnivisor.io", name, "-o", "json"]),
+      await kubectl(admin, ["get", "events", "-A", "-o", "json"]),
+      (operator?.output ?? []).join(""),
+    ].join("\n");
+    expect(everything).not.toContain(wrong);
+    expect(everything).not.toContain(xenCredentials.password);
+    await kubectl(admin, ["delete", "hosts.omnivisor.io", name, "--wait=true", "--timeout=30s"]);
+  });
 });
