@@ -1,5 +1,5 @@
 // The HostPool controller: membership (listed hosts, label selector, or hosts naming the pool)
-// and the members' summed capacity, allocation and VM count. Re-reconciles every pool when a
+// and the members' summed capacity, allocation, live usage and VM count. Re-reconciles every pool when a
 // Host or VM changes (pools are few; the sums are cheap).
 import type { HostPoolStatus } from "../../src/api/index.ts";
 import { Ready } from "../../src/runtime/conditions.ts";
@@ -22,6 +22,7 @@ export function hostPoolController(): ControllerRegistration {
         const members = poolMembers(ctx.object, hosts.list());
         const sums = aggregate(members, vms.list());
         Object.assign(ctx.status, sums);
+        if (!sums.usage) delete ctx.status.usage;
         ctx.setCondition(
           sums.readyHosts > 0
             ? { type: Ready, status: "True", reason: "HostsReady", message: `${sums.readyHosts} of ${sums.hosts} hosts ready: ${members.map((h) => h.metadata.name).join(", ")}` }

@@ -4,7 +4,7 @@
 import { matches } from "../../src/placement/labels.ts";
 import { resourcesOf, type HostFigures } from "../host/host-status.ts";
 import type { HostObject, HostPoolObject, VmObject } from "../host/kinds.ts";
-import { toGiB, toMiB } from "../host/quantity.ts";
+import { formatMiB, toGiB, toMiB } from "../host/quantity.ts";
 
 export function poolMembers(pool: HostPoolObject, hosts: readonly HostObject[]): HostObject[] {
   const name = pool.metadata.name;
@@ -37,10 +37,23 @@ export interface Aggregate {
   capacity: ReturnType<typeof resourcesOf>;
   allocatable: ReturnType<typeof resourcesOf>;
   allocated: ReturnType<typeof resourcesOf>;
+  /** Absent until a host reports usage. */
+  usage?: { cpuPercent: number; memory: string };
+}
+
+/** CPU load weighted by each host's CPUs, memory in use summed; only hosts that report usage. */
+export function usageOf(hosts: readonly HostObject[]): Aggregate["usage"] {
+  const reporting = hosts.filter((h) => h.status?.usage?.cpuPercent !== undefined || h.status?.usage?.memory !== undefined);
+  if (reporting.length === 0) return undefined;
+  const cpus = reporting.reduce((acc, h) => acc + (h.status?.capacity?.cpus ?? 0), 0);
+  const busy = reporting.reduce((acc, h) => acc + ((h.status?.usage?.cpuPercent ?? 0) * (h.status?.capacity?.cpus ?? 0)) / 100, 0);
+  const memoryMiB = reporting.reduce((acc, h) => acc + toMiB(h.status?.usage?.memory), 0);
+  return { cpuPercent: cpus > 0 ? Math.round((busy / cpus) * 100) : 0, memory: formatMiB(memoryMiB) };
 }
 
 export function aggregate(hosts: readonly HostObject[], vms: readonly VmObject[]): Aggregate {
   const names = new Set(hosts.map((h) => h.metadata.name));
+  const usage = usageOf(hosts);
   return {
     hosts: hosts.length,
     readyHosts: hosts.filter(isReady).length,
@@ -48,5 +61,6 @@ export function aggregate(hosts: readonly HostObject[], vms: readonly VmObject[]
     capacity: sum(hosts.map((h) => h.status?.capacity)),
     allocatable: sum(hosts.map((h) => h.status?.allocatable)),
     allocated: sum(hosts.map((h) => h.status?.allocated)),
+    ...(usage !== undefined ? { usage } : {}),
   };
 }

@@ -4,7 +4,7 @@ import { listMap } from "./crd-meta.ts";
 import { labelName } from "./fields.ts";
 import { readyAndAge, type KindDefinition, type Resource } from "./kind.ts";
 import { placementDefaults } from "./placement.ts";
-import { conditions, observedGeneration, resources } from "./status.ts";
+import { aggregateUsage, conditions, observedGeneration, resources } from "./status.ts";
 
 const network = z
   .object({
@@ -74,6 +74,7 @@ export const datacenterStatus = z
     virtualMachines: z.int().min(0).optional().describe("VirtualMachines placed in this datacenter."),
     capacity: resources("Sum of the hosts' capacity.").optional(),
     allocated: resources("Sum of what VMs on the hosts have been given.").optional(),
+    usage: aggregateUsage("Live usage of the hosts, from their status.usage.").optional(),
   })
   .describe("Observed state of the Datacenter.");
 

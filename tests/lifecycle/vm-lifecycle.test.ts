@@ -124,11 +124,18 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
       return got?.status?.["readyHosts"] === 2 ? got : undefined;
     });
     expect(pool.status?.["hosts"]).toBe(2);
+    const poolUsage = await waitFor("pool sums the hosts' live usage", async () => {
+      const got = await getObject(admin, "hostpools.omnivisor.io", `lc-${run}-pool`);
+      return got?.status?.["usage"] as { cpuPercent: number; memory: string } | undefined;
+    });
+    expect(poolUsage.memory).toMatch(/^\d+(Mi|Gi)$/);
+    expect(poolUsage.cpuPercent).toBeGreaterThanOrEqual(0);
     const datacenter = await waitFor("datacenter counts both hosts", async () => {
       const got = await getObject(admin, "datacenters.omnivisor.io", dc);
       return got?.status?.["readyHosts"] === 2 ? got : undefined;
     });
     expect(datacenter.status?.["pools"]).toBe(1);
+    expect(datacenter.status?.["capacity"]).toMatchObject({ cpus: expect.any(Number) as number });
   });
 
   it("given 10 VMs for both hosts, then each runs on the right hypervisor, stop / start / pause / resize follow spec, and delete removes them", async () => {
