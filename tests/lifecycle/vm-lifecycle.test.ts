@@ -3,10 +3,12 @@
 // guest, ADR 0003) and containers on the real dockerd; drives power state from spec; deletes
 // them from the hypervisors; reports a bad endpoint or bad credentials on the Host without
 // leaking the Secret; and, killed -9 in the middle of creating, creates nothing twice.
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
 import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
@@ -15,6 +17,7 @@ import { dockerSocket, requireDocker, requireLibvirt, libvirtUri } from "../harn
 import { Virsh } from "../drivers/libvirt-virsh.ts";
 import { apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, startOperator, startStatusWatcher, virshDomains, type Obj, type Operator } from "./fixtures.ts";
 
+const execFileP = promisify(execFile);
 const admin = inject("kubeconfig");
 const operatorKubeconfig = inject("operatorKubeconfig");
 const run = randomBytes(3).toString("hex");
@@ -180,6 +183,19 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     await apply(admin, container("ct-a"));
     await running("ct-a");
     expect((await dockerContainers(prefix)).get(`${ns}.ct-a`)).toBe("running");
+
+    // when ct-b asks for more memory while running, then Docker resizes it in place (same
+    // container, still running, no RestartRequired)
+    const ctId = async () => (await execFileP("docker", ["-H", `unix://${dockerSocket}`, "inspect", "-f", "{{.Id}} {{.HostConfig.Memory}} {{.State.StartedAt}}", `${ns}.ct-b`])).stdout.trim().split(" ");
+    const [idBefore, , startedBefore] = await ctId();
+    await apply(admin, { ...container("ct-b"), spec: { ...container("ct-b").spec, memory: "64Mi" } });
+    const resized = await waitFor("ct-b resized in place", async () => {
+      const [id, memory, started] = await ctId();
+      return memory === String(64 * 1024 * 1024) ? { id, started } : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 300 });
+    expect(resized).toEqual({ id: idBefore, started: startedBefore });
+    const ctB = await running("ct-b");
+    expect(condition(ctB, "RestartRequired")).toBeUndefined();
 
     // when vm-a asks for 2 CPUs while running, then libvirt (no live resize) leaves it running
     // with RestartRequired=True, and the new size applies while it is stopped
