@@ -102,10 +102,15 @@ export async function findDomain(remote: LibvirtRemote, identity: VmIdentity): P
     const seen = dom && (await observeDomain(remote, dom));
     if (seen?.facts.meta?.uid === identity.uid) return seen;
   }
-  const all = await remote.listAllDomains();
-  const metas = await Promise.all(all.map((dom) => remote.getXmlDesc(dom).then(parseIdentityMetadata, () => undefined)));
-  const match = all[metas.findIndex((m) => m?.uid === identity.uid)];
-  if (match) return observeDomain(remote, match);
+  // A UUID uid is the domain's UUID (createVm defines it so), and renames keep the UUID: the
+  // lookup above is exact. Only other uids need the scan of every domain's metadata — which, on
+  // a host with hundreds of domains, made each first pass of a new VM cost hundreds of calls.
+  if (!isUuid(identity.uid)) {
+    const all = await remote.listAllDomains();
+    const metas = await Promise.all(all.map((dom) => remote.getXmlDesc(dom).then(parseIdentityMetadata, () => undefined)));
+    const match = all[metas.findIndex((m) => m?.uid === identity.uid)];
+    if (match) return observeDomain(remote, match);
+  }
   if (isUuid(identity.externalId)) {
     const dom = await lookup(() => remote.lookupByUuid(uuidFromString(identity.externalId!)));
     return dom && (await observeDomain(remote, dom));
