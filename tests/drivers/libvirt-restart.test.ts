@@ -78,7 +78,10 @@ describe("libvirt driver: libvirtd restart mid-watch", () => {
       expect((drop?.error as { kind?: string }).kind, "a dropped connection is retryable").toBe("retryable");
       process.kill(qemuPid, "SIGKILL");
       await daemon.restart();
-      await new Virsh(daemon.uri).exec("destroy", stopped.name);
+      await new Virsh(daemon.uri).exec("destroy", stopped.name).catch(async (err: unknown) => {
+        const log = await readFile(join(daemon.dir, "libvirtd.log"), "utf8").catch(() => "");
+        throw new Error(`${err instanceof Error ? err.message : String(err)}\nlibvirtd after restart: ${log.split("\n").filter((l) => / (error|warning) /.test(l)).slice(-8).join("\n")}`);
+      });
       openGate();
 
       // The watcher reconnects by itself and reports what it missed.
