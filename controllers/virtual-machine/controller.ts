@@ -16,6 +16,7 @@ import type { KubeObject } from "../../src/runtime/resource.ts";
 import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, type DatacenterObject, type HostObject, type HostPoolObject, type VmObject } from "../host/kinds.ts";
 import type { HostSessions } from "../host/sessions.ts";
 import { ControllerWithCaches, readOnlyCache } from "../host/with-caches.ts";
+import { heartbeatFresh, heartbeatKey, leasesType, type LeaseObject } from "./heartbeat.ts";
 import { candidates, placementRequest } from "./placement-input.ts";
 import { converge, deleteFromHost, ensureOnHost, type VmPass } from "./steps.ts";
 
@@ -24,8 +25,12 @@ export const Scheduled = "Scheduled";
 
 export interface VirtualMachineControllerOptions {
   sessions: HostSessions;
-  /** How often a converged VM is observed again (drift made outside the operator). */
+  /** How often a converged VM is observed again (drift made outside the operator) when no status watcher follows its host. */
   pollIntervalMs?: number;
+  /** The same while the host's status watcher heartbeat is fresh: the watcher reports changes within a second. */
+  watchedPollIntervalMs?: number;
+  /** Namespace of the status watchers' heartbeat Leases; without it every host counts as unwatched. */
+  heartbeatNamespace?: string;
   concurrency?: number;
 }
 
@@ -40,6 +45,9 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       const hosts = readOnlyCache<HostObject>(deps.kc, hostsType, log);
       const pools = readOnlyCache<HostPoolObject>(deps.kc, hostPoolsType, log);
       const datacenters = readOnlyCache<DatacenterObject>(deps.kc, datacentersType, log);
+      const heartbeatNamespace = options.heartbeatNamespace;
+      const leases = heartbeatNamespace ? readOnlyCache<LeaseObject>(deps.kc, leasesType, log, heartbeatNamespace) : undefined;
+      const watched = (host: string): boolean => (leases && heartbeatNamespace ? heartbeatFresh(leases.get(heartbeatKey(heartbeatNamespace, host)), Date.now()) : false);
       const reservations = new Map<string, string>();
       const stopsAsked = new Map<string, number>();
       const secrets = deps.kc.makeApiClient(CoreV1Api);
@@ -73,7 +81,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           sessions: options.sessions,
           host: (name) => hosts.get(name),
           datacenter: (name) => datacenters.get(name),
-          pollIntervalMs: options.pollIntervalMs ?? 15_000,
+          pollIntervalMs: ctx.status.host && watched(ctx.status.host) ? (options.watchedPollIntervalMs ?? 300_000) : (options.pollIntervalMs ?? 15_000),
           stopsAsked,
           secretValue,
         };
@@ -119,7 +127,27 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         for (const vm of controller.informer.list()) if (!vm.status?.host) controller.queue.add(`${vm.metadata.namespace}/${vm.metadata.name}`);
       };
       hosts.on({ added: pending, updated: pending });
-      return new ControllerWithCaches(controller, [hosts, pools, datacenters] as Informer<KubeObject>[]);
+      // A heartbeat lapses without an event: look every few seconds, and observe the VMs of a host
+      // whose watcher went quiet at once (they were on the long poll).
+      const wasWatched = new Set<string>();
+      const lapses = leases
+        ? setInterval(() => {
+            for (const host of hosts.list().map((h) => h.metadata.name)) {
+              const now = watched(host);
+              if (now) wasWatched.add(host);
+              else if (wasWatched.delete(host)) {
+                log.info("status watcher heartbeat lapsed; observing the host's VMs", { host });
+                for (const vm of controller.informer.list()) if (vm.status?.host === host) controller.queue.add(`${vm.metadata.namespace}/${vm.metadata.name}`);
+              }
+            }
+          }, 5_000)
+        : undefined;
+      lapses?.unref();
+      const caches = [hosts, pools, datacenters, ...(leases ? [leases] : [])] as Informer<KubeObject>[];
+      return new ControllerWithCaches(controller, caches, () => {
+        clearInterval(lapses);
+        return Promise.resolve();
+      });
     },
   };
 }

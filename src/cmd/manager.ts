@@ -14,15 +14,24 @@ import { hostController } from "../../controllers/host/controller.ts";
 import { HostSessions } from "../../controllers/host/sessions.ts";
 import { virtualMachineController } from "../../controllers/virtual-machine/controller.ts";
 
+interface ControllerSettings {
+  /** Namespace of the status watchers' heartbeat Leases (the same as the leader Lease's). */
+  heartbeatNamespace: string;
+  pollIntervalMs: number;
+  watchedPollIntervalMs: number;
+}
+
 /** The controllers of the Omnivisor kinds; each lives in controllers/<kind>/. Add yours here. */
-// Host and VirtualMachine share one driver session per Host.
-const sessions = new HostSessions();
-const controllers: ControllerRegistration[] = [
-  datacenterController(),
-  hostPoolController(),
-  hostController({ sessions }),
-  virtualMachineController({ sessions }),
-];
+function omnivisorControllers(settings: ControllerSettings): ControllerRegistration[] {
+  // Host and VirtualMachine share one driver session per Host.
+  const sessions = new HostSessions();
+  return [
+    datacenterController(),
+    hostPoolController(),
+    hostController({ sessions }),
+    virtualMachineController({ sessions, ...settings }),
+  ];
+}
 
 const help = `Usage: node src/cmd/manager.ts [flags]
 
@@ -30,7 +39,8 @@ Runs the Omnivisor controllers with leader election.
 
 Flags (environment variable in brackets):
   --kubeconfig PATH         kubeconfig to use [KUBECONFIG]; default: in-cluster, then ~/.kube/config
-  --namespace NS            namespace of the leader Lease [OMNIVISOR_NAMESPACE] (default omnivisor-system)
+  --namespace NS            namespace of the leader Lease and of the status watchers' heartbeat
+                            Leases [OMNIVISOR_NAMESPACE] (default omnivisor-system)
   --lease-name NAME         name of the leader Lease [OMNIVISOR_LEASE_NAME] (default omnivisor-manager)
   --identity ID             this replica's identity in the Lease [POD_NAME] (default hostname_pid)
   --lease-duration S        seconds a standby waits before taking over a silent lease (default 15)
@@ -42,6 +52,10 @@ Flags (environment variable in brackets):
   --watch-namespace NS      watch objects in this namespace only [OMNIVISOR_WATCH_NAMESPACE] (default: all)
   --controllers A,B         run only these controllers (default: all)
   --resync-period S         reconcile every object this often even without changes (default 600)
+  --poll-interval S         observe a converged VM this often when no status watcher follows its
+                            host (default 15)
+  --watched-poll-interval S the same while the host's status watcher heartbeat is fresh: it
+                            reports changes within a second (default 300)
   --log-level LEVEL         debug | info | warn | error (default info)
   --test-widget-controller  TESTS ONLY: run (only) the Widget controller of tests/runtime/fixtures
   -h, --help                this text
@@ -63,6 +77,8 @@ async function main(): Promise<number> {
       controllers: { type: "string" },
       "watch-namespace": { type: "string" },
       "resync-period": { type: "string", default: "600" },
+      "poll-interval": { type: "string", default: "15" },
+      "watched-poll-interval": { type: "string", default: "300" },
       "log-level": { type: "string", default: "info" },
       "test-widget-controller": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -84,7 +100,14 @@ async function main(): Promise<number> {
   const resyncPeriodMs = seconds(values["resync-period"]);
   // The runtime's tests run the Widget controller alone: Hosts are cluster-wide, and a test
   // manager must not reconcile (and connect to) the Hosts of other scenarios.
-  const registrations = values["test-widget-controller"] ? [await testWidgetController(resyncPeriodMs, identity)] : [...controllers];
+  const leaseNamespace = values.namespace ?? env.OMNIVISOR_NAMESPACE ?? "omnivisor-system";
+  const registrations = values["test-widget-controller"]
+    ? [await testWidgetController(resyncPeriodMs, identity)]
+    : omnivisorControllers({
+        heartbeatNamespace: leaseNamespace,
+        pollIntervalMs: seconds(values["poll-interval"]),
+        watchedPollIntervalMs: seconds(values["watched-poll-interval"]),
+      });
   const wanted = values.controllers?.split(",").map((s) => s.trim());
   const selected = wanted ? registrations.filter((r) => wanted.includes(r.name)) : registrations;
 
@@ -98,7 +121,7 @@ async function main(): Promise<number> {
     leaderElection: values["no-leader-elect"]
       ? undefined
       : {
-          namespace: values.namespace ?? env.OMNIVISOR_NAMESPACE ?? "omnivisor-system",
+          namespace: leaseNamespace,
           name: values["lease-name"] ?? env.OMNIVISOR_LEASE_NAME ?? "omnivisor-manager",
           identity,
           leaseDurationMs: seconds(values["lease-duration"]),

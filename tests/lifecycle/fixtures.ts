@@ -79,7 +79,7 @@ function startProcess(script: string, args: string[]): Operator {
 
 /** The real controller manager, as a process, reconciling as the RBAC-limited operator identity. */
 export function startOperator(kubeconfig: string, watchNamespace: string): Operator {
-  return startProcess("manager.ts", ["--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--watch-namespace", watchNamespace]);
+  return startProcess("manager.ts", ["--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--watch-namespace", watchNamespace, "--namespace", watchNamespace]);
 }
 
 /** The status watcher for the given hosts, heartbeat Leases in leaseNamespace. */

@@ -412,4 +412,25 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "adopted", "-n", ns, "--wait=true", "--timeout=60s"]);
     expect((await virshDomains(prefix)).has(domain)).toBe(false);
   });
+
+  it("given the status watcher is gone, when someone destroys a VM with virsh, then the operator's own polling finds it and starts it again", async () => {
+    await apply(admin, libvirtVm("unwatched"));
+    await running("unwatched");
+    const domain = `${ns}.unwatched`;
+    const before = await virsh.exec("domid", domain);
+    await watcher?.stop();
+    // the heartbeat lapses (3 × the 2 s interval): the operator goes back to polling the host's VMs
+    const lease = JSON.parse(await kubectl(admin, ["get", "lease", `omnivisor-host-${kvm}`, "-n", ns, "-o", "json"])) as { spec: { renewTime: string; leaseDurationSeconds: number } };
+    const lapsedAt = Date.parse(lease.spec.renewTime) + lease.spec.leaseDurationSeconds * 1000;
+    await new Promise((r) => setTimeout(r, Math.max(0, lapsedAt - Date.now()) + 500));
+    await virsh.exec("destroy", domain);
+    await waitFor("the operator starts it again", async () => {
+      const id = await virsh.exec("domid", domain).catch(() => "-");
+      return id !== "-" && id !== before && (await virsh.state(domain)) === "running" ? id : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 500, onTimeout: () => operatorOutput() });
+    const events = JSON.parse(await kubectl(admin, ["get", "events", "-n", ns, "--field-selector", "involvedObject.name=unwatched", "-o", "json"])) as { items: { reason: string }[] };
+    expect(events.items.map((e) => e.reason)).toContain("Starting");
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "unwatched", "-n", ns, "--wait=true", "--timeout=60s"]);
+    expect(await virshDomains(prefix)).toEqual(new Map());
+  });
 });
