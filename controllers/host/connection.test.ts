@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CredentialsError } from "./sessions.ts";
-import { credentialsFromSecret, hostConnection } from "./connection.ts";
+import { credentialsFromSecret, hostConnection, trustFromSecret, withSecretTrust } from "./connection.ts";
 import type { HostObject } from "./kinds.ts";
 import { unreachable } from "./reachability.ts";
 import { RetryableError, TerminalError } from "../../drivers/contract/index.ts";
@@ -47,4 +47,15 @@ describe("why a host is unreachable", () => {
       if (!(c.err instanceof CredentialsError)) expect(got.message).toContain("qemu+tcp://h/system");
     });
   }
+
+  it("TLS trust may come from the Secret (ca.crt, thumbprint); the Host's spec.tls wins when it names its own, and Secret trust is never skipped", () => {
+    const b64 = (v: string) => Buffer.from(v).toString("base64");
+    const trust = trustFromSecret({ "ca.crt": b64("CA PEM\n"), thumbprint: b64("AA:BB") });
+    expect(trust).toEqual({ caPem: "CA PEM", thumbprint: "AA:BB" });
+    expect(trustFromSecret({ password: b64("x") })).toEqual({});
+    expect(withSecretTrust({ endpoint: "https://esx" }, { thumbprint: "AA:BB" })).toEqual({ endpoint: "https://esx", tls: { thumbprint: "AA:BB" } });
+    expect(withSecretTrust({ endpoint: "https://esx", tls: { thumbprint: "CC:DD" } }, { thumbprint: "AA:BB" }).tls).toEqual({ thumbprint: "CC:DD" });
+    expect(withSecretTrust({ endpoint: "https://esx", tls: { insecureSkipVerify: true, serverName: "esx1" } }, { caPem: "CA" }).tls).toEqual({ caPem: "CA", serverName: "esx1" });
+    expect(withSecretTrust({ endpoint: "https://esx" }, {})).toEqual({ endpoint: "https://esx" });
+  });
 });

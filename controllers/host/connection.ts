@@ -1,7 +1,7 @@
 // How a Host resource becomes a driver connection: its endpoint and TLS trust from spec, a few
 // driver options the API has no field for yet (annotations, below), and the credentials from its
 // Secret. The Secret's values go only to the driver: never into logs, events or status.
-import type { Credentials, HostConnection } from "../../drivers/contract/index.ts";
+import type { Credentials, HostConnection, TlsSettings } from "../../drivers/contract/index.ts";
 import type { HostObject } from "./kinds.ts";
 
 /** Driver options on the Host as annotations, until the API grows fields for them. */
@@ -64,4 +64,25 @@ export function credentialsFromSecret(data: Record<string, string> | undefined):
     if (v !== undefined) credentials[field] = v;
   }
   return credentials;
+}
+
+/**
+ * TLS trust that may also come from the Host's Secret (keys `ca.crt` and `thumbprint`), for teams
+ * that keep a host's pinned certificate with its password rather than in the Host manifest.
+ */
+export function trustFromSecret(data: Record<string, string> | undefined): Pick<TlsSettings, "caPem" | "thumbprint"> {
+  const value = (key: string): string | undefined => (data?.[key] !== undefined ? Buffer.from(data[key], "base64").toString("utf8").trim() : undefined);
+  const caPem = value("ca.crt");
+  const thumbprint = value("thumbprint");
+  return { ...(caPem ? { caPem } : {}), ...(thumbprint ? { thumbprint } : {}) };
+}
+
+/** The connection with the Secret's trust added where the Host's spec.tls names none (spec wins). */
+export function withSecretTrust(connection: HostConnection, trust: Pick<TlsSettings, "caPem" | "thumbprint">): HostConnection {
+  if (!trust.caPem && !trust.thumbprint) return connection;
+  const tls = connection.tls ?? {};
+  if (tls.caPem || tls.thumbprint) return connection;
+  const merged: TlsSettings = { ...tls, ...trust };
+  delete merged.insecureSkipVerify; // trust given in the Secret is never ignored
+  return { ...connection, tls: merged };
 }

@@ -10,7 +10,7 @@ import { HyperVDriver } from "../../drivers/hyperv/driver.ts";
 import { LibvirtDriver } from "../../drivers/libvirt/index.ts";
 import { XenServerDriver } from "../../drivers/xenserver/driver.ts";
 import { statusCode } from "../../src/runtime/log.ts";
-import { credentialsFromSecret, hostConnection } from "./connection.ts";
+import { credentialsFromSecret, hostConnection, trustFromSecret, withSecretTrust } from "./connection.ts";
 import type { HostObject } from "./kinds.ts";
 
 interface Entry {
@@ -48,13 +48,19 @@ export class Drivers {
   }
 }
 
-/** The Host's credentials from its Secret; CredentialsError (what failed, never the content) otherwise. */
-export async function readCredentials(secrets: CoreV1Api, host: HostObject): Promise<Credentials | undefined> {
+/** What a Host's Secret gives: credentials, and TLS trust (ca.crt / thumbprint) if it holds any. */
+export interface HostSecret {
+  credentials: Credentials;
+  trust: ReturnType<typeof trustFromSecret>;
+}
+
+/** The Host's Secret; CredentialsError (what failed, never the content) otherwise. */
+export async function readHostSecret(secrets: CoreV1Api, host: HostObject): Promise<HostSecret | undefined> {
   const ref = host.spec.credentialsSecretRef;
   if (!ref) return undefined;
   try {
     const secret = await secrets.readNamespacedSecret({ name: ref.name, namespace: ref.namespace });
-    return credentialsFromSecret(secret.data);
+    return { credentials: credentialsFromSecret(secret.data), trust: trustFromSecret(secret.data) };
   } catch (err) {
     const code = statusCode(err);
     if (code === 404) throw new CredentialsError(`credentials Secret ${ref.namespace}/${ref.name} not found`);
@@ -65,8 +71,8 @@ export async function readCredentials(secrets: CoreV1Api, host: HostObject): Pro
 
 /** A fresh session to the Host (the caller closes it): what the status watcher reconnects with. */
 export async function connectHost(drivers: Drivers, secrets: CoreV1Api, host: HostObject, signal: AbortSignal): Promise<Session> {
-  const credentials = await readCredentials(secrets, host);
-  return drivers.for(host.spec.driver).connect(hostConnection(host), credentials, signal);
+  const secret = await readHostSecret(secrets, host);
+  return drivers.for(host.spec.driver).connect(withSecretTrust(hostConnection(host), secret?.trust ?? {}), secret?.credentials, signal);
 }
 
 export class HostSessions {
@@ -88,9 +94,8 @@ export class HostSessions {
    * since the last connect. The Host controller calls this on every pass.
    */
   async refresh(host: HostObject, signal: AbortSignal): Promise<Session> {
-    const connection = hostConnection(host);
-    const credentials = await this.credentials(host);
-    return this.open(host, connection, credentials, signal);
+    const secret = await this.secret(host);
+    return this.open(host, withSecretTrust(hostConnection(host), secret?.trust ?? {}), secret?.credentials, signal);
   }
 
   /** The Host's session as it is (connecting if there is none): VM passes do not re-read Secrets. */
@@ -130,8 +135,8 @@ export class HostSessions {
     }
   }
 
-  private credentials(host: HostObject): Promise<Credentials | undefined> {
+  private secret(host: HostObject): Promise<HostSecret | undefined> {
     if (!this.secrets) return Promise.reject(new Error("HostSessions.attach(kc) was not called"));
-    return readCredentials(this.secrets, host);
+    return readHostSecret(this.secrets, host);
   }
 }

@@ -75,7 +75,7 @@ export const hostSpec = cel(
         ),
       credentialsSecretRef: secretKeyRef
         .optional()
-        .describe("Secret with the endpoint's credentials (keys: username, password; or token). Required for esxi, xenserver and hyperv."),
+        .describe("Secret with the endpoint's credentials (keys: username, password; or token; tls.crt and tls.key for a client certificate) and optionally its TLS trust (ca.crt, thumbprint), used where spec.tls names none. Required for esxi, xenserver and hyperv."),
       tls: tls.optional(),
       fencing: fencing.optional(),
       maintenance: z.boolean().default(false).describe("Take no new VMs and drain the host (see drainPolicy)."),

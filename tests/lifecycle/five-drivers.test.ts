@@ -94,7 +94,8 @@ beforeAll(async () => {
   await kubectl(admin, ["create", "namespace", ns]);
   await apply(
     admin,
-    secret("esxi", { username: anyCredentials.username!, password: anyCredentials.password! }),
+    // the ESXi host's pinned certificate travels in its Secret (key thumbprint), not in the Host
+    secret("esxi", { username: anyCredentials.username!, password: anyCredentials.password!, thumbprint: esxi.tls!.thumbprint! }),
     secret("xen", xenCredentials),
     secret("hyperv", winrmCredentials),
     {
@@ -111,7 +112,7 @@ beforeAll(async () => {
     },
     host("libvirt", { endpoint: libvirtUri }, { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/image-store": omnivisorImageStore(), "libvirt.omnivisor.io/disk-dir": diskDir }),
     host("docker", { endpoint: `unix://${dockerSocket}` }),
-    host("esxi", { endpoint: esxi.endpoint, tls: { thumbprint: esxi.tls?.thumbprint }, credentialsSecretRef: { name: "esxi", namespace: ns } }),
+    host("esxi", { endpoint: esxi.endpoint, credentialsSecretRef: { name: "esxi", namespace: ns } }),
     host("xenserver", { endpoint: xapi.url, credentialsSecretRef: { name: "xen", namespace: ns } }),
     host("hyperv", { endpoint: winrm.url, tls: { caBundle: winrm.caPem }, credentialsSecretRef: { name: "hyperv", namespace: ns } }),
   );
