@@ -71,15 +71,7 @@ export class LibvirtDriver implements Driver {
       );
     }
     if (this.keepalive) opts.keepalive = this.keepalive;
-    let remote: LibvirtRemote;
-    try {
-      remote = await LibvirtRemote.open(host.endpoint, signal, opts);
-    } catch (err) {
-      if (err instanceof Error && /^not a libvirt URI|transport .* is not supported|needs a host/.test(err.message)) {
-        throw new TerminalError(`libvirt endpoint ${host.endpoint}: ${err.message}`, { reason: "bad-endpoint", cause: err });
-      }
-      throw toDriverError(err, `connecting to ${host.endpoint}`);
-    }
+    const remote = await open(host.endpoint, signal, opts);
     try {
       const simulated = remote.uri.driver === "test";
       const options = host.libvirt ?? {};
@@ -113,4 +105,16 @@ export class LibvirtDriver implements Driver {
 /** The tiny test VM's image store (scripts/tiny-vm.sh). */
 export function omnivisorImageStore(): string {
   return join(process.env["OMNIVISOR_CACHE"] ?? join(homedir(), ".cache", "omnivisor"), "images");
+}
+
+/** The RPC connection; an endpoint that is not a usable libvirt URI is a terminal bad-endpoint. */
+async function open(endpoint: string, signal: AbortSignal, opts: OpenOptions): Promise<LibvirtRemote> {
+  try {
+    return await LibvirtRemote.open(endpoint, signal, opts);
+  } catch (err) {
+    if (err instanceof Error && /^not a libvirt URI|transport .* is not supported|needs a host/.test(err.message)) {
+      throw new TerminalError(`libvirt endpoint ${endpoint}: ${err.message}`, { reason: "bad-endpoint", cause: err });
+    }
+    throw toDriverError(err, `connecting to ${endpoint}`);
+  }
 }
