@@ -4,7 +4,7 @@
 // the lease or on a start-up error.
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../runtime/kubeconfig.ts";
 import { createLogger, describeError, type LogLevel } from "../runtime/log.ts";
 import { Manager } from "../runtime/manager.ts";
 import type { ControllerRegistration } from "../runtime/registry.ts";
@@ -91,10 +91,7 @@ async function main(): Promise<number> {
   const env = process.env;
   const identity = values.identity ?? env.POD_NAME ?? `${hostname()}_${process.pid}`;
   const log = createLogger({ level: values["log-level"] as LogLevel, fields: { identity } });
-  const kc = new KubeConfig();
-  const kubeconfig = values.kubeconfig ?? env.KUBECONFIG;
-  if (kubeconfig) kc.loadFromFile(kubeconfig);
-  else kc.loadFromDefault();
+  const kc = loadKubeConfig(values.kubeconfig ?? env.KUBECONFIG);
 
   const seconds = (flag: string | undefined): number => Number(flag) * 1000;
   const resyncPeriodMs = seconds(values["resync-period"]);

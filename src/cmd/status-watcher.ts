@@ -3,8 +3,8 @@
 // within a second, and renews a heartbeat Lease per host. Exits 0 after SIGTERM/SIGINT.
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { Agent } from "../agent/agent.ts";
+import { loadKubeConfig } from "../runtime/kubeconfig.ts";
 import { createLogger, describeError, type LogLevel } from "../runtime/log.ts";
 
 const help = `Usage: node src/cmd/status-watcher.ts [flags]
@@ -40,10 +40,7 @@ async function main(): Promise<number> {
   const env = process.env;
   const identity = values.identity ?? env.POD_NAME ?? `${hostname()}_${process.pid}`;
   const log = createLogger({ level: values["log-level"] as LogLevel, fields: { identity, component: "status-watcher" } });
-  const kc = new KubeConfig();
-  const kubeconfig = values.kubeconfig ?? env.KUBECONFIG;
-  if (kubeconfig) kc.loadFromFile(kubeconfig);
-  else kc.loadFromDefault();
+  const kc = loadKubeConfig(values.kubeconfig ?? env.KUBECONFIG);
   const hosts = (values.host ?? env.OMNIVISOR_HOSTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const agent = new Agent({
     kc,
