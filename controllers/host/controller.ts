@@ -2,7 +2,7 @@
 // reports what the hypervisor says (capacity, usage, version, VMs, unmanaged VMs) and what
 // placement has handed out (allocated). A Host that cannot be reached is Reachable=False with
 // the reason, and retried with backoff; it recovers on its own once fixed.
-import type { VmObservation } from "../../drivers/contract/index.ts";
+import type { HostObservation, VmObservation } from "../../drivers/contract/index.ts";
 import type { HostStatus } from "../../src/api/index.ts";
 import { Ready } from "../../src/runtime/conditions.ts";
 import { Controller, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
@@ -13,6 +13,7 @@ import { observedHostStatus } from "./host-status.ts";
 import { hostsType, virtualMachinesType, type HostObject, type VmObject } from "./kinds.ts";
 import { unreachable } from "./reachability.ts";
 import type { HostSessions } from "./sessions.ts";
+import { VmsByHost } from "./vms-by-host.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "./with-caches.ts";
 
 export const Reachable = "Reachable";
@@ -33,14 +34,16 @@ export function hostController(options: HostControllerOptions): ControllerRegist
     create(deps) {
       options.sessions.attach(deps.kc);
       const vms = readOnlyCache<VmObject>(deps.kc, virtualMachinesType, deps.log.with({ controller: "host" }), deps.namespace);
-      const placedOn = (name: string): VmObject[] => vms.list().filter((vm) => vm.status?.host === name);
+      const index = new VmsByHost().follow(vms);
+      const placedOn = (name: string): VmObject[] => index.on(name);
+      const observations = new Observations(poll);
       const controller = new Controller<HostObject, HostStatus>(
         {
           name: "host",
           resource: hostsType,
           // Unreachable hosts are retried from 1 s up to every 30 s, never given up on.
           backoff: { baseMs: 1000, capMs: 30_000 },
-          reconciler: { reconcile: (ctx) => reconcileHost(ctx, options.sessions, placedOn, poll) },
+          reconciler: { reconcile: (ctx) => reconcileHost(ctx, options.sessions, placedOn, observations, poll) },
         },
         clusterScoped(deps),
       );
@@ -49,13 +52,55 @@ export function hostController(options: HostControllerOptions): ControllerRegist
         for (const vm of objs) if (vm?.status?.host) controller.queue.add(vm.status.host);
       };
       vms.on({ added: (vm) => touch(vm), updated: (old, vm) => touch(old, vm), deleted: (vm) => touch(vm) });
-      controller.informer.on({ deleted: (host) => void options.sessions.drop(host.metadata.name) });
+      controller.informer.on({
+        deleted: (host) => {
+          observations.forget(host.metadata.name);
+          void options.sessions.drop(host.metadata.name);
+        },
+      });
       return new ControllerWithCaches(controller, [vms as Informer<KubeObject>], () => options.sessions.closeAll());
     },
   };
 }
 
-async function reconcileHost(ctx: Ctx, sessions: HostSessions, placedOn: (host: string) => VmObject[], poll: number): Promise<ReconcileResult> {
+type Observed = { host: HostObservation; vms: VmObservation[] };
+
+/**
+ * The last hypervisor observation per host. A pass caused by a VM change (allocated moved) reuses
+ * it while it is younger than the poll interval and the Host's spec is unchanged: during a burst
+ * of 10,000 VM status writes, re-listing every domain of a host on each one cost more than all
+ * the creates.
+ */
+class Observations {
+  private readonly last = new Map<string, { generation: number | undefined; at: number; observed: Observed }>();
+  private readonly maxAgeMs: number;
+
+  constructor(maxAgeMs: number) {
+    this.maxAgeMs = maxAgeMs;
+  }
+
+  fresh(host: HostObject): Observed | undefined {
+    const entry = this.last.get(host.metadata.name);
+    if (!entry || entry.generation !== host.metadata.generation || Date.now() - entry.at >= this.maxAgeMs - 1_000) return undefined;
+    return entry.observed;
+  }
+
+  /** When the host's observation goes stale: the next pass must come by then. */
+  staleInMs(name: string): number {
+    const entry = this.last.get(name);
+    return entry ? Math.max(1_000, entry.at + this.maxAgeMs - Date.now()) : this.maxAgeMs;
+  }
+
+  record(host: HostObject, observed: Observed): void {
+    this.last.set(host.metadata.name, { generation: host.metadata.generation, at: Date.now(), observed });
+  }
+
+  forget(name: string): void {
+    this.last.delete(name);
+  }
+}
+
+async function reconcileHost(ctx: Ctx, sessions: HostSessions, placedOn: (host: string) => VmObject[], observations: Observations, poll: number): Promise<ReconcileResult> {
   const host = ctx.object;
   const maintenance = host.spec.maintenance ?? false;
   ctx.setCondition(
@@ -63,12 +108,16 @@ async function reconcileHost(ctx: Ctx, sessions: HostSessions, placedOn: (host: 
       ? { type: Maintenance, status: "True", reason: "MaintenanceRequested", message: "spec.maintenance is true: the host takes no new VMs" }
       : { type: Maintenance, status: "False", reason: "InService" },
   );
-  let observed;
+  let observed = observations.fresh(host);
   try {
-    const session = await sessions.refresh(host, ctx.signal);
-    const [hostObservation, vms] = await Promise.all([session.observeHost(), session.listVms()]);
-    observed = { host: hostObservation, vms };
+    if (!observed) {
+      const session = await sessions.refresh(host, ctx.signal);
+      const [hostObservation, vms] = await Promise.all([session.observeHost(), session.listVms()]);
+      observed = { host: hostObservation, vms };
+      observations.record(host, observed);
+    }
   } catch (err) {
+    observations.forget(host.metadata.name);
     await sessions.drop(host.metadata.name);
     const why = unreachable(err, host.spec.endpoint);
     if (ctx.status.conditions?.find((c) => c.type === Reachable)?.status !== "False" || ctx.status.conditions.find((c) => c.type === Reachable)?.reason !== why.reason) {
@@ -85,7 +134,7 @@ async function reconcileHost(ctx: Ctx, sessions: HostSessions, placedOn: (host: 
   ctx.setCondition({ type: Reachable, status: "True", reason: "Connected", message: `${observed.host.hypervisor} ${observed.host.version}` });
   ctx.setCondition({ type: Ready, status: "True", reason: maintenance ? "InMaintenance" : "Ready", message: readyMessage(observed.vms, maintenance) });
   ctx.status.phase = maintenance ? "Maintenance" : "Ready";
-  return { requeueAfterMs: poll };
+  return { requeueAfterMs: Math.min(poll, observations.staleInMs(host.metadata.name)) };
 }
 
 function readyMessage(vms: readonly VmObservation[], maintenance: boolean): string {

@@ -15,9 +15,10 @@ import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, type DatacenterObject, type HostObject, type HostPoolObject, type VmObject } from "../host/kinds.ts";
 import type { HostSessions } from "../host/sessions.ts";
+import { VmsByHost, vmKey } from "../host/vms-by-host.ts";
 import { ControllerWithCaches, readOnlyCache } from "../host/with-caches.ts";
 import { heartbeatFresh, heartbeatKey, leasesType, type LeaseObject } from "./heartbeat.ts";
-import { candidates, placementRequest } from "./placement-input.ts";
+import { candidates, placementRequest, type Fleet } from "./placement-input.ts";
 import { converge, deleteFromHost, ensureOnHost, type VmPass } from "./steps.ts";
 
 export const vmFinalizer = "omnivisor.io/virtual-machine";
@@ -49,6 +50,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       const leases = heartbeatNamespace ? readOnlyCache<LeaseObject>(deps.kc, leasesType, log, heartbeatNamespace) : undefined;
       const watched = (host: string): boolean => (leases && heartbeatNamespace ? heartbeatFresh(leases.get(heartbeatKey(heartbeatNamespace, host)), Date.now()) : false);
       const reservations = new Map<string, string>();
+      const placed = new VmsByHost();
       const stopsAsked = new Map<string, number>();
       const secrets = deps.kc.makeApiClient(CoreV1Api);
       const secretValue = async (namespace: string, name: string, key: string): Promise<string> => {
@@ -63,7 +65,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
 
       /** Places the VM; synchronous from reading the caches to reserving, so two passes never race. */
       const schedule = (ctx: Ctx): string | undefined => {
-        const fleet = { hosts: hosts.list(), pools: pools.list(), datacenters: datacenters.list(), vms: controller.informer.list(), reservations };
+        const fleet: Fleet = { hosts: hosts.list(), pools: pools.list(), datacenters: datacenters.list(), placed, reservations, vm: (key) => controller.informer.get(key) };
         const decision = place(placementRequest(ctx.object, fleet), candidates(fleet, ctx.object), { round: round++ });
         if (!decision.host) {
           ctx.setCondition({ type: Scheduled, status: "False", reason: decision.reason, message: decision.message });
@@ -121,7 +123,13 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         },
         deps,
       );
-      controller.informer.on({ deleted: (vm) => reservations.delete(`${vm.metadata.namespace}/${vm.metadata.name}`) });
+      placed.follow(controller.informer);
+      // A reservation is needed only until the cache shows the VM on its host.
+      controller.informer.on({
+        added: (vm) => void (reservations.get(vmKey(vm)) === vm.status?.host && reservations.delete(vmKey(vm))),
+        updated: (_old, vm) => void (reservations.get(vmKey(vm)) === vm.status?.host && reservations.delete(vmKey(vm))),
+        deleted: (vm) => reservations.delete(vmKey(vm)),
+      });
       // A Host becoming ready (or leaving maintenance) may let Pending VMs fit.
       const pending = (): void => {
         for (const vm of controller.informer.list()) if (!vm.status?.host) controller.queue.add(`${vm.metadata.namespace}/${vm.metadata.name}`);

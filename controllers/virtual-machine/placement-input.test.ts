@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { place } from "../../src/placement/place.ts";
 import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../host/kinds.ts";
+import { VmsByHost } from "../host/vms-by-host.ts";
 import { candidates, placementRequest, type Fleet } from "./placement-input.ts";
 
 const ready = [
@@ -16,7 +17,12 @@ const host = (name: string, cpus: number, memory: string, extra: { labels?: Reco
 const vm = (name: string, cpus: number, memory: string, hostName?: string, placement?: VmObject["spec"]["placement"]): VmObject =>
   ({ metadata: { name, namespace: "t", labels: {} }, spec: { cpus, memory, powerState: "Running", placement }, status: hostName ? { host: hostName } : {} }) as unknown as VmObject;
 
-const fleet = (over: Partial<Fleet>): Fleet => ({ hosts: [], pools: [], datacenters: [], vms: [], reservations: new Map(), ...over });
+const fleet = ({ vms = [], ...over }: Partial<Omit<Fleet, "placed" | "vm">> & { vms?: VmObject[] }): Fleet => {
+  const placed = new VmsByHost();
+  for (const v of vms) placed.put(v);
+  const byKey = new Map(vms.map((v) => [`${v.metadata.namespace}/${v.metadata.name}`, v]));
+  return { hosts: [], pools: [], datacenters: [], reservations: new Map(), placed, vm: (key) => byKey.get(key), ...over };
+};
 
 describe("placement inputs from the caches", () => {
   it("counts placed VMs and this process's reservations as allocated, never the VM itself", () => {

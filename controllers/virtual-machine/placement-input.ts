@@ -2,11 +2,12 @@
 // allocatable from its status, allocated from the VMs placed on it — including placements this
 // process made that the cache has not seen yet), and the VM's request with the policy resolved
 // VM > pool > datacenter > Performance.
-import type { AffinityTerm, HostCandidate, PlacementPolicy, PlacementRequest } from "../../src/placement/types.ts";
+import type { AffinityTerm, HostCandidate, PlacedVm, PlacementPolicy, PlacementRequest } from "../../src/placement/types.ts";
 import { vmDemand } from "../host/host-status.ts";
 import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../host/kinds.ts";
 import { toGiB, toMiB } from "../host/quantity.ts";
 import { poolMembers } from "../host-pool/membership.ts";
+import { vmKey, type VmsByHost } from "../host/vms-by-host.ts";
 import { catalogImages } from "./driver-spec.ts";
 
 const unlimited = Number.MAX_SAFE_INTEGER;
@@ -15,25 +16,16 @@ export interface Fleet {
   hosts: readonly HostObject[];
   pools: readonly HostPoolObject[];
   datacenters: readonly DatacenterObject[];
-  vms: readonly VmObject[];
+  /** The VMs each host's status names, with summed demand (kept from the VM cache's events). */
+  placed: VmsByHost;
   /** vm key → host: placements made by this process, newer than the cache. */
   reservations: ReadonlyMap<string, string>;
+  /** A VM by key (for reservations the index has not seen on their host yet). */
+  vm(key: string): VmObject | undefined;
 }
-
-const keyOf = (vm: VmObject): string => `${vm.metadata.namespace}/${vm.metadata.name}`;
 
 function condition(host: HostObject, type: string): boolean {
   return host.status?.conditions?.some((c) => c.type === type && c.status === "True") ?? false;
-}
-
-/** The host each VM is on or reserved for. */
-function placements(fleet: Fleet): Map<string, { vm: VmObject; host: string }> {
-  const out = new Map<string, { vm: VmObject; host: string }>();
-  for (const vm of fleet.vms) {
-    const host = fleet.reservations.get(keyOf(vm)) ?? vm.status?.host;
-    if (host) out.set(keyOf(vm), { vm, host });
-  }
-  return out;
 }
 
 /** Catalog images of the host's datacenter that its driver has a source for. */
@@ -42,28 +34,39 @@ function hostImages(host: HostObject, datacenters: readonly DatacenterObject[]):
   return catalog?.filter((i) => i.sources[host.spec.driver] !== undefined).map((i) => i.name);
 }
 
+const placedVm = (vm: VmObject): PlacedVm => ({ namespace: vm.metadata.namespace ?? "", name: vm.metadata.name, labels: vm.metadata.labels ?? {} });
+
+/**
+ * Every Host as a candidate. Per host this is O(1) from the index plus this process's
+ * reservations not yet in the cache; the list of VMs on a host (only affinity reads it) is built
+ * when read.
+ */
 export function candidates(fleet: Fleet, exclude: VmObject): HostCandidate[] {
-  // grouped once: a fleet of 100 hosts and 10,000 VMs is walked once per placement, not per host
-  const byHost = new Map<string, VmObject[]>();
-  for (const p of placements(fleet).values()) {
-    if (keyOf(p.vm) === keyOf(exclude)) continue;
-    const list = byHost.get(p.host);
-    if (list) list.push(p.vm);
-    else byHost.set(p.host, [p.vm]);
+  const me = vmKey(exclude);
+  // reserved here, not yet on that host in the cache
+  const reserved = new Map<string, VmObject[]>();
+  for (const [key, host] of fleet.reservations) {
+    if (key === me || fleet.placed.hostOf(key) === host) continue;
+    const vm = fleet.vm(key);
+    if (!vm) continue;
+    const list = reserved.get(host);
+    if (list) list.push(vm);
+    else reserved.set(host, [vm]);
   }
   return fleet.hosts.map((host) => {
     const name = host.metadata.name;
-    const here = byHost.get(name) ?? [];
+    const extra = reserved.get(name) ?? [];
+    const allocated = fleet.placed.demand(name);
+    const mine = fleet.placed.hostOf(me) === name ? fleet.placed.demandOf(me) : undefined;
+    for (const d of [...extra.map(vmDemand), ...(mine ? [{ cpus: -mine.cpus, memoryMiB: -mine.memoryMiB, storageGiB: -mine.storageGiB }] : [])]) {
+      allocated.cpus += d.cpus;
+      allocated.memoryMiB += d.memoryMiB;
+      allocated.storageGiB += d.storageGiB ?? 0;
+    }
     const images = hostImages(host, fleet.datacenters);
     const alloc = host.status?.allocatable;
-    const allocated = here.reduce(
-      (acc, vm) => {
-        const d = vmDemand(vm);
-        return { cpus: acc.cpus + d.cpus, memoryMiB: acc.memoryMiB + d.memoryMiB, storageGiB: acc.storageGiB + (d.storageGiB ?? 0) };
-      },
-      { cpus: 0, memoryMiB: 0, storageGiB: 0 },
-    );
     const pool = host.spec.pool ?? fleet.pools.find((p) => poolMembers(p, [host]).length > 0)?.metadata.name;
+    let vms: PlacedVm[] | undefined;
     return {
       name,
       datacenter: host.spec.datacenter,
@@ -75,7 +78,10 @@ export function candidates(fleet: Fleet, exclude: VmObject): HostCandidate[] {
       ...(images !== undefined ? { images } : {}),
       allocatable: { cpus: alloc?.cpus ?? 0, memoryMiB: toMiB(alloc?.memory), storageGiB: alloc?.storage !== undefined ? toGiB(alloc.storage) : unlimited },
       allocated,
-      vms: here.map((vm) => ({ namespace: vm.metadata.namespace ?? "", name: vm.metadata.name, labels: vm.metadata.labels ?? {} })),
+      get vms(): readonly PlacedVm[] {
+        vms ??= [...fleet.placed.on(name).filter((vm) => vmKey(vm) !== me), ...extra].map(placedVm);
+        return vms;
+      },
     };
   });
 }
