@@ -8,6 +8,7 @@ import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { aggregate } from "../host-pool/membership.ts";
 import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, type DatacenterObject, type HostObject, type HostPoolObject, type VmObject } from "../host/kinds.ts";
+import { VmsByHost } from "../host/vms-by-host.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../host/with-caches.ts";
 
 export function datacenterController(): ControllerRegistration {
@@ -18,10 +19,11 @@ export function datacenterController(): ControllerRegistration {
       const hosts = readOnlyCache<HostObject>(deps.kc, hostsType, log);
       const pools = readOnlyCache<HostPoolObject>(deps.kc, hostPoolsType, log);
       const vms = readOnlyCache<VmObject>(deps.kc, virtualMachinesType, log, deps.namespace);
+      const placed = new VmsByHost().follow(vms);
       const reconcile = (ctx: ReconcileContext<DatacenterObject, DatacenterStatus>): Promise<void> => {
         const name = ctx.object.metadata.name;
         const members = hosts.list().filter((h) => h.spec.datacenter === name);
-        const sums = aggregate(members, vms.list());
+        const sums = aggregate(members, (host) => placed.count(host));
         ctx.status.pools = pools.list().filter((p) => p.spec.datacenter === name).length;
         ctx.status.hosts = sums.hosts;
         ctx.status.readyHosts = sums.readyHosts;

@@ -8,6 +8,7 @@ import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { hostPoolsType, hostsType, virtualMachinesType, type HostObject, type HostPoolObject, type VmObject } from "../host/kinds.ts";
+import { VmsByHost } from "../host/vms-by-host.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../host/with-caches.ts";
 import { aggregate, poolMembers } from "./membership.ts";
 
@@ -18,9 +19,10 @@ export function hostPoolController(): ControllerRegistration {
       const log = deps.log.with({ controller: "hostpool" });
       const hosts = readOnlyCache<HostObject>(deps.kc, hostsType, log);
       const vms = readOnlyCache<VmObject>(deps.kc, virtualMachinesType, log, deps.namespace);
+      const placed = new VmsByHost().follow(vms);
       const reconcile = (ctx: ReconcileContext<HostPoolObject, HostPoolStatus>): Promise<void> => {
         const members = poolMembers(ctx.object, hosts.list());
-        const sums = aggregate(members, vms.list());
+        const sums = aggregate(members, (host) => placed.count(host));
         Object.assign(ctx.status, sums);
         if (!sums.usage) delete ctx.status.usage;
         ctx.setCondition(

@@ -3,7 +3,7 @@
 // spec.pool names the pool. Sums come from the Hosts' status, so they follow what was observed.
 import { matches } from "../../src/placement/labels.ts";
 import { resourcesOf, type HostFigures } from "../host/host-status.ts";
-import type { HostObject, HostPoolObject, VmObject } from "../host/kinds.ts";
+import type { HostObject, HostPoolObject } from "../host/kinds.ts";
 import { formatMiB, toGiB, toMiB } from "../host/quantity.ts";
 
 export function poolMembers(pool: HostPoolObject, hosts: readonly HostObject[]): HostObject[] {
@@ -51,13 +51,13 @@ export function usageOf(hosts: readonly HostObject[]): Aggregate["usage"] {
   return { cpuPercent: cpus > 0 ? Math.round((busy / cpus) * 100) : 0, memory: formatMiB(memoryMiB) };
 }
 
-export function aggregate(hosts: readonly HostObject[], vms: readonly VmObject[]): Aggregate {
-  const names = new Set(hosts.map((h) => h.metadata.name));
+/** vmsOn: how many VMs are placed on a host (the VmsByHost index; counting by walking every VM was a hot spot). */
+export function aggregate(hosts: readonly HostObject[], vmsOn: (host: string) => number): Aggregate {
   const usage = usageOf(hosts);
   return {
     hosts: hosts.length,
     readyHosts: hosts.filter(isReady).length,
-    virtualMachines: vms.filter((vm) => vm.status?.host !== undefined && names.has(vm.status.host)).length,
+    virtualMachines: hosts.reduce((n, h) => n + vmsOn(h.metadata.name), 0),
     capacity: sum(hosts.map((h) => h.status?.capacity)),
     allocatable: sum(hosts.map((h) => h.status?.allocatable)),
     allocated: sum(hosts.map((h) => h.status?.allocated)),

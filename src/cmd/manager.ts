@@ -19,6 +19,8 @@ interface ControllerSettings {
   heartbeatNamespace: string;
   pollIntervalMs: number;
   watchedPollIntervalMs: number;
+  /** VirtualMachines reconciled at once (their passes mostly wait on the API server and hypervisors). */
+  concurrency: number;
 }
 
 /** The controllers of the Omnivisor kinds; each lives in controllers/<kind>/. Add yours here. */
@@ -56,6 +58,7 @@ Flags (environment variable in brackets):
                             host (default 15)
   --watched-poll-interval S the same while the host's status watcher heartbeat is fresh: it
                             reports changes within a second (default 300)
+  --vm-workers N            VirtualMachines reconciled at once (default 16)
   --log-level LEVEL         debug | info | warn | error (default info)
   --test-widget-controller  TESTS ONLY: run (only) the Widget controller of tests/runtime/fixtures
   -h, --help                this text
@@ -79,6 +82,7 @@ async function main(): Promise<number> {
       "resync-period": { type: "string", default: "600" },
       "poll-interval": { type: "string", default: "15" },
       "watched-poll-interval": { type: "string", default: "300" },
+      "vm-workers": { type: "string", default: "16" },
       "log-level": { type: "string", default: "info" },
       "test-widget-controller": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -104,6 +108,7 @@ async function main(): Promise<number> {
         heartbeatNamespace: leaseNamespace,
         pollIntervalMs: seconds(values["poll-interval"]),
         watchedPollIntervalMs: seconds(values["watched-poll-interval"]),
+        concurrency: Number(values["vm-workers"]),
       });
   const wanted = values.controllers?.split(",").map((s) => s.trim());
   const selected = wanted ? registrations.filter((r) => wanted.includes(r.name)) : registrations;
