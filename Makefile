@@ -63,6 +63,10 @@ services-stop: ## stop libvirtd, dockerd and vcsim started by `make services`
 bench-drivers: deps services ## driver micro-benchmark: 20 VMs through each driver vs its CLI (bench/results/drivers.md)
 	node bench/drivers.ts --json bench/results/drivers.json --markdown bench/results/drivers.md
 
+.PHONY: bench-scale
+bench-scale: deps tools services ## control-plane scale: 100 simulated hosts, 10,000 VMs; status-watcher latency (bench/results/scale.md)
+	node bench/control-plane-scale.ts --json bench/results/scale.json --markdown bench/results/scale.md
+
 .PHONY: bench
-bench: bench-drivers ## all benchmarks: placement latency and driver lifecycle vs CLI (bench/results/)
+bench: bench-drivers bench-scale ## all benchmarks: placement latency, driver lifecycle vs CLI, control-plane scale (bench/results/)
 	node bench/placement.ts --json bench/results/placement.json
