@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { VmObject } from "./kinds.ts";
-import { VmsByHost } from "./vms-by-host.ts";
+import { Reservations, VmsByHost } from "./vms-by-host.ts";
 
 const vm = (name: string, host: string | undefined, cpus = 1, memory = "1Gi"): VmObject =>
   ({ metadata: { name, namespace: "t" }, spec: { cpus, memory, disks: [{ name: "d", size: "10Gi" }] }, status: host ? { host } : {} }) as unknown as VmObject;
@@ -27,5 +27,18 @@ describe("VMs by host", () => {
     expect(index.on("h1")).toEqual([]);
     index.put(vm("b", undefined)); // unplaced again
     expect(index.count("h2")).toBe(0);
+  });
+
+  it("reservations keep per-host demand and members, and forget what is deleted or moved", () => {
+    const r = new Reservations();
+    r.set("t/a", "h1", vm("a", undefined, 2, "2Gi"));
+    r.set("t/b", "h1", vm("b", undefined));
+    expect(r.demand("h1")).toEqual({ cpus: 3, memoryMiB: 3072, storageGiB: 20 });
+    r.set("t/b", "h2", vm("b", undefined));
+    expect(r.on("h1")).toEqual(["t/a"]);
+    expect(r.get("t/b")).toBe("h2");
+    r.delete("t/a");
+    expect(r.demand("h1")).toEqual({ cpus: 0, memoryMiB: 0, storageGiB: 0 });
+    expect(r.size).toBe(1);
   });
 });

@@ -83,3 +83,65 @@ export class VmsByHost {
     else this.sums.delete(host);
   }
 }
+
+/**
+ * Placements this process made that the VM cache has not shown yet, with each host's summed
+ * demand: placement reads them per host in O(1). (Walking them on every placement was quadratic
+ * when 10,000 VMs were placed before the cache caught up.)
+ */
+export class Reservations {
+  private readonly byKey = new Map<string, { host: string; demand: Required<HostFigures> }>();
+  private readonly byHost = new Map<string, Set<string>>();
+  private readonly sums = new Map<string, Required<HostFigures>>();
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  get(key: string): string | undefined {
+    return this.byKey.get(key)?.host;
+  }
+
+  set(key: string, host: string, vm: VmObject): void {
+    this.delete(key);
+    const d = vmDemand(vm);
+    const demand = { cpus: d.cpus, memoryMiB: d.memoryMiB, storageGiB: d.storageGiB ?? 0 };
+    this.byKey.set(key, { host, demand });
+    let keys = this.byHost.get(host);
+    if (!keys) this.byHost.set(host, (keys = new Set<string>()));
+    keys.add(key);
+    this.add(host, demand, 1);
+  }
+
+  delete(key: string): void {
+    const entry = this.byKey.get(key);
+    if (!entry) return;
+    this.byKey.delete(key);
+    const keys = this.byHost.get(entry.host);
+    keys?.delete(key);
+    if (keys?.size === 0) this.byHost.delete(entry.host);
+    this.add(entry.host, entry.demand, -1);
+  }
+
+  /** Keys reserved on host. */
+  on(host: string): string[] {
+    return [...(this.byHost.get(host) ?? [])];
+  }
+
+  demand(host: string): Required<HostFigures> {
+    return { ...(this.sums.get(host) ?? zero()) };
+  }
+
+  demandOf(key: string): Required<HostFigures> | undefined {
+    return this.byKey.get(key)?.demand;
+  }
+
+  private add(host: string, d: Required<HostFigures>, sign: 1 | -1): void {
+    const s = this.sums.get(host) ?? zero();
+    s.cpus += sign * d.cpus;
+    s.memoryMiB += sign * d.memoryMiB;
+    s.storageGiB += sign * d.storageGiB;
+    if (this.byHost.has(host)) this.sums.set(host, s);
+    else this.sums.delete(host);
+  }
+}

@@ -15,7 +15,7 @@ import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, type DatacenterObject, type HostObject, type HostPoolObject, type VmObject } from "../host/kinds.ts";
 import type { HostSessions } from "../host/sessions.ts";
-import { VmsByHost, vmKey } from "../host/vms-by-host.ts";
+import { Reservations, VmsByHost, vmKey } from "../host/vms-by-host.ts";
 import { ControllerWithCaches, readOnlyCache } from "../host/with-caches.ts";
 import { heartbeatFresh, heartbeatKey, leasesType, type LeaseObject } from "./heartbeat.ts";
 import { candidates, placementRequest, type Fleet } from "./placement-input.ts";
@@ -49,7 +49,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       const heartbeatNamespace = options.heartbeatNamespace;
       const leases = heartbeatNamespace ? readOnlyCache<LeaseObject>(deps.kc, leasesType, log, heartbeatNamespace) : undefined;
       const watched = (host: string): boolean => (leases && heartbeatNamespace ? heartbeatFresh(leases.get(heartbeatKey(heartbeatNamespace, host)), Date.now()) : false);
-      const reservations = new Map<string, string>();
+      const reservations = new Reservations();
       const placed = new VmsByHost();
       const stopsAsked = new Map<string, number>();
       const secrets = deps.kc.makeApiClient(CoreV1Api);
@@ -71,7 +71,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           ctx.setCondition({ type: Scheduled, status: "False", reason: decision.reason, message: decision.message });
           return undefined;
         }
-        reservations.set(ctx.key, decision.host);
+        reservations.set(ctx.key, decision.host, ctx.object);
         ctx.setCondition({ type: Scheduled, status: "True", reason: decision.reason, message: decision.message });
         ctx.event("Normal", "Scheduled", decision.message);
         return decision.host;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { place } from "../../src/placement/place.ts";
 import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../host/kinds.ts";
-import { VmsByHost } from "../host/vms-by-host.ts";
+import { Reservations, VmsByHost } from "../host/vms-by-host.ts";
 import { candidates, placementRequest, type Fleet } from "./placement-input.ts";
 
 const ready = [
@@ -17,17 +17,19 @@ const host = (name: string, cpus: number, memory: string, extra: { labels?: Reco
 const vm = (name: string, cpus: number, memory: string, hostName?: string, placement?: VmObject["spec"]["placement"]): VmObject =>
   ({ metadata: { name, namespace: "t", labels: {} }, spec: { cpus, memory, powerState: "Running", placement }, status: hostName ? { host: hostName } : {} }) as unknown as VmObject;
 
-const fleet = ({ vms = [], ...over }: Partial<Omit<Fleet, "placed" | "vm">> & { vms?: VmObject[] }): Fleet => {
+const fleet = ({ vms = [], reserved = {}, ...over }: Partial<Omit<Fleet, "placed" | "vm" | "reservations">> & { vms?: VmObject[]; reserved?: Record<string, string> }): Fleet => {
   const placed = new VmsByHost();
   for (const v of vms) placed.put(v);
   const byKey = new Map(vms.map((v) => [`${v.metadata.namespace}/${v.metadata.name}`, v]));
-  return { hosts: [], pools: [], datacenters: [], reservations: new Map(), placed, vm: (key) => byKey.get(key), ...over };
+  const reservations = new Reservations();
+  for (const [key, host] of Object.entries(reserved)) reservations.set(key, host, byKey.get(key)!);
+  return { hosts: [], pools: [], datacenters: [], reservations, placed, vm: (key) => byKey.get(key), ...over };
 };
 
 describe("placement inputs from the caches", () => {
   it("counts placed VMs and this process's reservations as allocated, never the VM itself", () => {
     const me = vm("me", 1, "1Gi", "a");
-    const f = fleet({ hosts: [host("a", 4, "8Gi"), host("b", 4, "8Gi")], vms: [me, vm("x", 2, "2Gi", "a"), vm("y", 1, "1Gi")], reservations: new Map([["t/y", "b"]]) });
+    const f = fleet({ hosts: [host("a", 4, "8Gi"), host("b", 4, "8Gi")], vms: [me, vm("x", 2, "2Gi", "a"), vm("y", 1, "1Gi")], reserved: { "t/y": "b" } });
     const byName = Object.fromEntries(candidates(f, me).map((c) => [c.name, c]));
     expect(byName["a"]!.allocated).toMatchObject({ cpus: 2, memoryMiB: 2048 });
     expect(byName["b"]!.allocated).toMatchObject({ cpus: 1, memoryMiB: 1024 });

@@ -7,7 +7,7 @@ import { vmDemand } from "../host/host-status.ts";
 import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../host/kinds.ts";
 import { toGiB, toMiB } from "../host/quantity.ts";
 import { poolMembers } from "../host-pool/membership.ts";
-import { vmKey, type VmsByHost } from "../host/vms-by-host.ts";
+import { vmKey, type Reservations, type VmsByHost } from "../host/vms-by-host.ts";
 import { catalogImages } from "./driver-spec.ts";
 
 const unlimited = Number.MAX_SAFE_INTEGER;
@@ -18,8 +18,8 @@ export interface Fleet {
   datacenters: readonly DatacenterObject[];
   /** The VMs each host's status names, with summed demand (kept from the VM cache's events). */
   placed: VmsByHost;
-  /** vm key → host: placements made by this process, newer than the cache. */
-  reservations: ReadonlyMap<string, string>;
+  /** Placements made by this process that the cache has not shown yet. */
+  reservations: Reservations;
   /** A VM by key (for reservations the index has not seen on their host yet). */
   vm(key: string): VmObject | undefined;
 }
@@ -43,25 +43,20 @@ const placedVm = (vm: VmObject): PlacedVm => ({ namespace: vm.metadata.namespace
  */
 export function candidates(fleet: Fleet, exclude: VmObject): HostCandidate[] {
   const me = vmKey(exclude);
-  // reserved here, not yet on that host in the cache
-  const reserved = new Map<string, VmObject[]>();
-  for (const [key, host] of fleet.reservations) {
-    if (key === me || fleet.placed.hostOf(key) === host) continue;
-    const vm = fleet.vm(key);
-    if (!vm) continue;
-    const list = reserved.get(host);
-    if (list) list.push(vm);
-    else reserved.set(host, [vm]);
-  }
   return fleet.hosts.map((host) => {
     const name = host.metadata.name;
-    const extra = reserved.get(name) ?? [];
     const allocated = fleet.placed.demand(name);
-    const mine = fleet.placed.hostOf(me) === name ? fleet.placed.demandOf(me) : undefined;
-    for (const d of [...extra.map(vmDemand), ...(mine ? [{ cpus: -mine.cpus, memoryMiB: -mine.memoryMiB, storageGiB: -mine.storageGiB }] : [])]) {
-      allocated.cpus += d.cpus;
-      allocated.memoryMiB += d.memoryMiB;
-      allocated.storageGiB += d.storageGiB ?? 0;
+    const reserved = fleet.reservations.demand(name);
+    // the VM being placed counts nowhere (it may be recorded or reserved from an earlier pass)
+    const mine = [fleet.placed.hostOf(me) === name ? fleet.placed.demandOf(me) : undefined, fleet.reservations.get(me) === name ? fleet.reservations.demandOf(me) : undefined];
+    allocated.cpus += reserved.cpus;
+    allocated.memoryMiB += reserved.memoryMiB;
+    allocated.storageGiB += reserved.storageGiB;
+    for (const d of mine) {
+      if (!d) continue;
+      allocated.cpus -= d.cpus;
+      allocated.memoryMiB -= d.memoryMiB;
+      allocated.storageGiB -= d.storageGiB;
     }
     const images = hostImages(host, fleet.datacenters);
     const alloc = host.status?.allocatable;
@@ -79,6 +74,7 @@ export function candidates(fleet: Fleet, exclude: VmObject): HostCandidate[] {
       allocatable: { cpus: alloc?.cpus ?? 0, memoryMiB: toMiB(alloc?.memory), storageGiB: alloc?.storage !== undefined ? toGiB(alloc.storage) : unlimited },
       allocated,
       get vms(): readonly PlacedVm[] {
+        const extra = fleet.reservations.on(name).flatMap((key) => (key === me ? [] : (fleet.vm(key) ?? [])));
         vms ??= [...fleet.placed.on(name).filter((vm) => vmKey(vm) !== me), ...extra].map(placedVm);
         return vms;
       },
