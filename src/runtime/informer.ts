@@ -33,6 +33,8 @@ export interface InformerOptions<T> {
   /** The server ends each watch after about this long; we then resume from where we were. */
   watchTimeoutSeconds?: number;
   pageSize?: number;
+  /** Applied to every object before it is cached (e.g. dropping fields a read-only cache never reads). */
+  transform?: (obj: T) => T;
 }
 
 class Gone extends Error {}
@@ -217,7 +219,8 @@ export class Informer<T extends KubeObject> {
     if (rv) this.resourceVersion = rv;
   }
 
-  private upsert(obj: T): void {
+  private upsert(received: T): void {
+    const obj = this.options.transform ? this.options.transform(received) : received;
     const key = keyOf(obj.metadata);
     const old = this.objects.get(key);
     if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
