@@ -7,8 +7,7 @@ import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { aggregate } from "../host-pool/membership.ts";
-import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, type DatacenterObject, type HostObject, type HostPoolObject, type VmObject } from "../host/kinds.ts";
-import { VmsByHost } from "../host/vms-by-host.ts";
+import { datacentersType, hostPoolsType, hostsType, type DatacenterObject, type HostObject, type HostPoolObject } from "../host/kinds.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../host/with-caches.ts";
 
 export function datacenterController(): ControllerRegistration {
@@ -18,12 +17,10 @@ export function datacenterController(): ControllerRegistration {
       const log = deps.log.with({ controller: "datacenter" });
       const hosts = readOnlyCache<HostObject>(deps.kc, hostsType, log);
       const pools = readOnlyCache<HostPoolObject>(deps.kc, hostPoolsType, log);
-      const vms = readOnlyCache<VmObject>(deps.kc, virtualMachinesType, log, deps.namespace);
-      const placed = new VmsByHost().follow(vms);
       const reconcile = (ctx: ReconcileContext<DatacenterObject, DatacenterStatus>): Promise<void> => {
         const name = ctx.object.metadata.name;
         const members = hosts.list().filter((h) => h.spec.datacenter === name);
-        const sums = aggregate(members, (host) => placed.count(host));
+        const sums = aggregate(members);
         ctx.status.pools = pools.list().filter((p) => p.spec.datacenter === name).length;
         ctx.status.hosts = sums.hosts;
         ctx.status.readyHosts = sums.readyHosts;
@@ -41,7 +38,7 @@ export function datacenterController(): ControllerRegistration {
       };
       const controller = new Controller<DatacenterObject, DatacenterStatus>({ name: "datacenter", resource: datacentersType, reconciler: { reconcile } }, clusterScoped(deps));
       const all = (): void => controller.informer.keys().forEach((k) => controller.queue.add(k));
-      const caches = [hosts, pools, vms] as Informer<KubeObject>[];
+      const caches = [hosts, pools] as Informer<KubeObject>[];
       for (const cache of caches) cache.on({ added: all, updated: all, deleted: all });
       return new ControllerWithCaches(controller, caches);
     },

@@ -1,14 +1,13 @@
 // The HostPool controller: membership (listed hosts, label selector, or hosts naming the pool)
-// and the members' summed capacity, allocation, live usage and VM count. Re-reconciles every pool when a
-// Host or VM changes (pools are few; the sums are cheap).
+// and the members' summed capacity, allocation, live usage and VM count, all from the Hosts'
+// status. Re-reconciles every pool when a Host changes (pools are few; the sums are cheap).
 import type { HostPoolStatus } from "../../src/api/index.ts";
 import { Ready } from "../../src/runtime/conditions.ts";
 import { Controller, type ReconcileContext } from "../../src/runtime/controller.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
-import { hostPoolsType, hostsType, virtualMachinesType, type HostObject, type HostPoolObject, type VmObject } from "../host/kinds.ts";
-import { VmsByHost } from "../host/vms-by-host.ts";
+import { hostPoolsType, hostsType, type HostObject, type HostPoolObject } from "../host/kinds.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../host/with-caches.ts";
 import { aggregate, poolMembers } from "./membership.ts";
 
@@ -18,11 +17,9 @@ export function hostPoolController(): ControllerRegistration {
     create(deps) {
       const log = deps.log.with({ controller: "hostpool" });
       const hosts = readOnlyCache<HostObject>(deps.kc, hostsType, log);
-      const vms = readOnlyCache<VmObject>(deps.kc, virtualMachinesType, log, deps.namespace);
-      const placed = new VmsByHost().follow(vms);
       const reconcile = (ctx: ReconcileContext<HostPoolObject, HostPoolStatus>): Promise<void> => {
         const members = poolMembers(ctx.object, hosts.list());
-        const sums = aggregate(members, (host) => placed.count(host));
+        const sums = aggregate(members);
         Object.assign(ctx.status, sums);
         if (!sums.usage) delete ctx.status.usage;
         ctx.setCondition(
@@ -34,8 +31,8 @@ export function hostPoolController(): ControllerRegistration {
       };
       const controller = new Controller<HostPoolObject, HostPoolStatus>({ name: "hostpool", resource: hostPoolsType, reconciler: { reconcile } }, clusterScoped(deps));
       const all = (): void => controller.informer.keys().forEach((k) => controller.queue.add(k));
-      for (const cache of [hosts, vms] as Informer<KubeObject>[]) cache.on({ added: all, updated: all, deleted: all });
-      return new ControllerWithCaches(controller, [hosts, vms] as Informer<KubeObject>[]);
+      hosts.on({ added: all, updated: all, deleted: all });
+      return new ControllerWithCaches(controller, [hosts] as Informer<KubeObject>[]);
     },
   };
 }

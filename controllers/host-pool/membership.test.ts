@@ -19,8 +19,9 @@ describe("pool membership", () => {
   });
 
   it("adds up capacity and allocation and counts ready hosts and their VMs", () => {
-    const counts: Record<string, number> = { a: 1, elsewhere: 1 };
-    expect(aggregate([host("a"), host("b", { ready: false })], (h) => counts[h] ?? 0)).toEqual({
+    const a = host("a");
+    const withVms = { ...a, status: { ...a.status, virtualMachines: { total: 3, running: 2, managed: 1 } } } as HostObject;
+    expect(aggregate([withVms, host("b", { ready: false })])).toEqual({
       hosts: 2,
       readyHosts: 1,
       virtualMachines: 1,
@@ -37,6 +38,6 @@ describe("pool membership", () => {
     };
     expect(usageOf([withUsage("a", 8, 50, "10Gi"), withUsage("b", 24, 10, "2Gi"), host("silent")])).toEqual({ cpuPercent: 20, memory: "12Gi" });
     expect(usageOf([host("silent")])).toBeUndefined();
-    expect(aggregate([host("silent")], () => 0)).not.toHaveProperty("usage");
+    expect(aggregate([host("silent")])).not.toHaveProperty("usage");
   });
 });

@@ -71,7 +71,7 @@ export const datacenterStatus = z
     pools: z.int().min(0).optional().describe("HostPools in this datacenter."),
     hosts: z.int().min(0).optional().describe("Hosts in this datacenter."),
     readyHosts: z.int().min(0).optional().describe("Hosts whose Ready condition is True."),
-    virtualMachines: z.int().min(0).optional().describe("VirtualMachines placed in this datacenter."),
+    virtualMachines: z.int().min(0).optional().describe("VMs Omnivisor manages on the datacenter's hosts, as the hosts report them."),
     capacity: resources("Sum of the hosts' capacity.").optional(),
     allocated: resources("Sum of what VMs on the hosts have been given.").optional(),
     usage: aggregateUsage("Live usage of the hosts, from their status.usage.").optional(),

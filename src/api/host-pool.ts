@@ -29,7 +29,7 @@ export const hostPoolStatus = z
     conditions,
     hosts: z.int().min(0).optional().describe("Hosts in the pool."),
     readyHosts: z.int().min(0).optional().describe("Hosts whose Ready condition is True."),
-    virtualMachines: z.int().min(0).optional().describe("VirtualMachines placed in the pool."),
+    virtualMachines: z.int().min(0).optional().describe("VMs Omnivisor manages on the pool's hosts, as the hosts report them."),
     capacity: resources("Sum of the hosts' capacity.").optional(),
     allocatable: resources("Sum of the hosts' allocatable resources.").optional(),
     allocated: resources("Sum of what VMs in the pool have been given.").optional(),

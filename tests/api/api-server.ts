@@ -70,6 +70,10 @@ export function replaceDryRun(tls: TlsClient, m: Manifest): Promise<ApiAnswer> {
   return call(tls, "PUT", `${collectionPath(m)}/${m.metadata.name}?${strict}&dryRun=All`, m);
 }
 
+export function read(tls: TlsClient, m: Manifest): Promise<ApiAnswer> {
+  return call(tls, "GET", `${collectionPath(m)}/${m.metadata.name}`);
+}
+
 export function remove(tls: TlsClient, m: Manifest): Promise<ApiAnswer> {
   return call(tls, "DELETE", `${collectionPath(m)}/${m.metadata.name}`);
 }

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { create, remove, replaceDryRun, tlsClient, type ApiAnswer, type Manifest } from "./api-server.ts";
+import { create, read, remove, replaceDryRun, tlsClient, type ApiAnswer, type Manifest } from "./api-server.ts";
 
 const dir = join(import.meta.dirname, "invalid");
 
@@ -37,7 +37,14 @@ async function attempt(c: Case): Promise<ApiAnswer> {
   const created = await create(tls, before, { dryRun: false });
   expect(created.status, `${c.file}: the first document must be valid: ${created.message}`).toBe(201);
   try {
-    return await replaceDryRun(tls, { ...after, metadata: { ...after.metadata, resourceVersion: created.object!.metadata.resourceVersion! } });
+    // An operator running beside this suite (the lifecycle scenarios reconcile every HostPool) may
+    // write the object's status in between: a 409 is a stale resourceVersion, not the answer.
+    let resourceVersion = created.object!.metadata.resourceVersion!;
+    for (let attempt = 1; ; attempt++) {
+      const answer = await replaceDryRun(tls, { ...after, metadata: { ...after.metadata, resourceVersion } });
+      if (answer.status !== 409 || attempt === 5) return answer;
+      resourceVersion = (await read(tls, before)).object!.metadata.resourceVersion!;
+    }
   } finally {
     await remove(tls, before);
   }

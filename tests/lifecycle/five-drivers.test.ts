@@ -7,8 +7,9 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
+import { ControlPlane } from "../../src/local/control-plane.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { anyCredentials, govc, sharedVcsim } from "../drivers/esxi-vcsim.ts";
 import { FakeHyperVAdmin } from "../fakes/winrm/outside.ts";
@@ -17,8 +18,12 @@ import { FakeXapiServer } from "../fakes/xapi/server.ts";
 import { dockerSocket, libvirtUri, requireDocker, requireLibvirt, vcsimUrl } from "../harness/services.ts";
 import { apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, startOperator, virshDomains, type Obj, type Operator } from "./fixtures.ts";
 
-const admin = inject("kubeconfig");
-const operatorKubeconfig = inject("operatorKubeconfig");
+// Its own control plane: Hosts are cluster-scoped, and the operator of another scenario on the
+// shared one would reconcile these Hosts too (and this operator theirs), each counting only its
+// own namespace's VMs.
+let cp: ControlPlane;
+let admin = "";
+let operatorKubeconfig = "";
 const run = randomBytes(3).toString("hex");
 const ns = `fd-${run}`;
 const prefix = `${ns}.`;
@@ -82,6 +87,9 @@ async function onHypervisor(driver: Driver): Promise<string | undefined> {
 const runningOnHypervisor: Record<Driver, string> = { libvirt: "running", docker: "running", esxi: "poweredOn", xenserver: "Running", hyperv: "2" };
 
 beforeAll(async () => {
+  cp = await ControlPlane.start({ controllerManager: false });
+  admin = cp.kubeconfigs.admin;
+  operatorKubeconfig = cp.kubeconfigs.operator;
   await requireLibvirt();
   await requireDocker();
   const esxi = await sharedVcsim();
@@ -129,6 +137,7 @@ afterAll(async () => {
   await govc(vcsimUrl, ["datastore.rm", "-f", `omnivisor-images/${esxiImage}.vmdk`]).catch(() => undefined);
   await xapi?.stop();
   await winrm?.stop();
+  await cp?.stop();
   await rm(diskDir, { recursive: true, force: true });
 });
 
