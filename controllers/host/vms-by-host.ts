@@ -7,40 +7,35 @@ import type { VmObject } from "./kinds.ts";
 
 export const vmKey = (vm: VmObject): string => `${vm.metadata.namespace}/${vm.metadata.name}`;
 
-interface Entry {
-  vm: VmObject;
-  host: string;
-  demand: Required<HostFigures>;
+type Demand = Required<HostFigures>;
+
+const zero = (): Demand => ({ cpus: 0, memoryMiB: 0, storageGiB: 0 });
+
+function demandOf(vm: VmObject): Demand {
+  const d = vmDemand(vm);
+  return { cpus: d.cpus, memoryMiB: d.memoryMiB, storageGiB: d.storageGiB ?? 0 };
 }
 
-const zero = (): Required<HostFigures> => ({ cpus: 0, memoryMiB: 0, storageGiB: 0 });
+/** Keys grouped by host, each with a value and a demand, and each host's summed demand. */
+class PerHost<V> {
+  private readonly entries = new Map<string, { host: string; value: V; demand: Demand }>();
+  private readonly byHost = new Map<string, Map<string, V>>();
+  private readonly sums = new Map<string, Demand>();
 
-export class VmsByHost {
-  private readonly entries = new Map<string, Entry>();
-  private readonly byHost = new Map<string, Map<string, Entry>>();
-  private readonly sums = new Map<string, Required<HostFigures>>();
-
-  /** Follows the informer (call before it starts, so the initial list is seen). */
-  follow(informer: Informer<VmObject>): this {
-    informer.on({ added: (vm) => this.put(vm), updated: (_old, vm) => this.put(vm), deleted: (vm) => this.remove(vmKey(vm)) });
-    return this;
+  get size(): number {
+    return this.entries.size;
   }
 
-  put(vm: VmObject): void {
-    const key = vmKey(vm);
-    this.remove(key);
-    const host = vm.status?.host;
-    if (!host) return;
-    const d = vmDemand(vm);
-    const entry: Entry = { vm, host, demand: { cpus: d.cpus, memoryMiB: d.memoryMiB, storageGiB: d.storageGiB ?? 0 } };
-    this.entries.set(key, entry);
+  set(key: string, host: string, value: V, demand: Demand): void {
+    this.delete(key);
+    this.entries.set(key, { host, value, demand });
     let members = this.byHost.get(host);
-    if (!members) this.byHost.set(host, (members = new Map<string, Entry>()));
-    members.set(key, entry);
-    this.add(host, entry.demand, 1);
+    if (!members) this.byHost.set(host, (members = new Map<string, V>()));
+    members.set(key, value);
+    this.add(host, demand, 1);
   }
 
-  remove(key: string): void {
+  delete(key: string): void {
     const entry = this.entries.get(key);
     if (!entry) return;
     this.entries.delete(key);
@@ -50,31 +45,23 @@ export class VmsByHost {
     this.add(entry.host, entry.demand, -1);
   }
 
-  /** The host a VM is recorded on, if any. */
   hostOf(key: string): string | undefined {
     return this.entries.get(key)?.host;
   }
 
-  /** The VMs recorded on host. */
-  on(host: string): VmObject[] {
-    return [...(this.byHost.get(host)?.values() ?? [])].map((e) => e.vm);
-  }
-
-  count(host: string): number {
-    return this.byHost.get(host)?.size ?? 0;
-  }
-
-  /** Summed demand of the VMs on host. */
-  demand(host: string): Required<HostFigures> {
-    return { ...(this.sums.get(host) ?? zero()) };
-  }
-
-  /** A VM's demand as recorded (undefined when it is on no host). */
-  demandOf(key: string): Required<HostFigures> | undefined {
+  demandOf(key: string): Demand | undefined {
     return this.entries.get(key)?.demand;
   }
 
-  private add(host: string, d: Required<HostFigures>, sign: 1 | -1): void {
+  members(host: string): Map<string, V> | undefined {
+    return this.byHost.get(host);
+  }
+
+  demand(host: string): Demand {
+    return { ...(this.sums.get(host) ?? zero()) };
+  }
+
+  private add(host: string, d: Demand, sign: 1 | -1): void {
     const s = this.sums.get(host) ?? zero();
     s.cpus += sign * d.cpus;
     s.memoryMiB += sign * d.memoryMiB;
@@ -84,64 +71,85 @@ export class VmsByHost {
   }
 }
 
+export class VmsByHost {
+  private readonly index = new PerHost<VmObject>();
+
+  /** Follows the informer (call before it starts, so the initial list is seen). */
+  follow(informer: Informer<VmObject>): this {
+    informer.on({ added: (vm) => this.put(vm), updated: (_old, vm) => this.put(vm), deleted: (vm) => this.remove(vmKey(vm)) });
+    return this;
+  }
+
+  put(vm: VmObject): void {
+    const key = vmKey(vm);
+    const host = vm.status?.host;
+    if (host) this.index.set(key, host, vm, demandOf(vm));
+    else this.index.delete(key);
+  }
+
+  remove(key: string): void {
+    this.index.delete(key);
+  }
+
+  /** The host a VM is recorded on, if any. */
+  hostOf(key: string): string | undefined {
+    return this.index.hostOf(key);
+  }
+
+  /** The VMs recorded on host. */
+  on(host: string): VmObject[] {
+    return [...(this.index.members(host)?.values() ?? [])];
+  }
+
+  count(host: string): number {
+    return this.index.members(host)?.size ?? 0;
+  }
+
+  /** Summed demand of the VMs on host. */
+  demand(host: string): Demand {
+    return this.index.demand(host);
+  }
+
+  /** A VM's demand as recorded (undefined when it is on no host). */
+  demandOf(key: string): Demand | undefined {
+    return this.index.demandOf(key);
+  }
+}
+
 /**
  * Placements this process made that the VM cache has not shown yet, with each host's summed
  * demand: placement reads them per host in O(1). (Walking them on every placement was quadratic
  * when 10,000 VMs were placed before the cache caught up.)
  */
 export class Reservations {
-  private readonly byKey = new Map<string, { host: string; demand: Required<HostFigures> }>();
-  private readonly byHost = new Map<string, Set<string>>();
-  private readonly sums = new Map<string, Required<HostFigures>>();
+  private readonly index = new PerHost<true>();
 
   get size(): number {
-    return this.byKey.size;
+    return this.index.size;
   }
 
   get(key: string): string | undefined {
-    return this.byKey.get(key)?.host;
+    return this.index.hostOf(key);
   }
 
   set(key: string, host: string, vm: VmObject): void {
-    this.delete(key);
-    const d = vmDemand(vm);
-    const demand = { cpus: d.cpus, memoryMiB: d.memoryMiB, storageGiB: d.storageGiB ?? 0 };
-    this.byKey.set(key, { host, demand });
-    let keys = this.byHost.get(host);
-    if (!keys) this.byHost.set(host, (keys = new Set<string>()));
-    keys.add(key);
-    this.add(host, demand, 1);
+    this.index.set(key, host, true, demandOf(vm));
   }
 
   delete(key: string): void {
-    const entry = this.byKey.get(key);
-    if (!entry) return;
-    this.byKey.delete(key);
-    const keys = this.byHost.get(entry.host);
-    keys?.delete(key);
-    if (keys?.size === 0) this.byHost.delete(entry.host);
-    this.add(entry.host, entry.demand, -1);
+    this.index.delete(key);
   }
 
   /** Keys reserved on host. */
   on(host: string): string[] {
-    return [...(this.byHost.get(host) ?? [])];
+    return [...(this.index.members(host)?.keys() ?? [])];
   }
 
-  demand(host: string): Required<HostFigures> {
-    return { ...(this.sums.get(host) ?? zero()) };
+  demand(host: string): Demand {
+    return this.index.demand(host);
   }
 
-  demandOf(key: string): Required<HostFigures> | undefined {
-    return this.byKey.get(key)?.demand;
-  }
-
-  private add(host: string, d: Required<HostFigures>, sign: 1 | -1): void {
-    const s = this.sums.get(host) ?? zero();
-    s.cpus += sign * d.cpus;
-    s.memoryMiB += sign * d.memoryMiB;
-    s.storageGiB += sign * d.storageGiB;
-    if (this.byHost.has(host)) this.sums.set(host, s);
-    else this.sums.delete(host);
+  demandOf(key: string): Demand | undefined {
+    return this.index.demandOf(key);
   }
 }

@@ -150,7 +150,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
               if (now) wasWatched.add(host);
               else if (wasWatched.delete(host)) {
                 log.info("status watcher heartbeat lapsed; observing the host's VMs", { host });
-                for (const vm of controller.informer.list()) if (vm.status?.host === host) controller.queue.add(`${vm.metadata.namespace}/${vm.metadata.name}`);
+                for (const vm of placed.on(host)) controller.queue.add(vmKey(vm));
               }
             }
           }, 5_000)

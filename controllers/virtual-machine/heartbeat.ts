@@ -4,8 +4,7 @@
 // one, the controller polls often. (10,000 VMs polled every 15 s are ~670 driver observations a
 // second; every 5 minutes, ~33.)
 import { heartbeatLeaseName } from "../../src/agent/heartbeat.ts";
-import type { ResourceType } from "../../src/runtime/resource.ts";
-import type { ObjectMeta } from "../../src/runtime/resource.ts";
+import type { ObjectMeta, ResourceType } from "../../src/runtime/resource.ts";
 
 export const leasesType: ResourceType = { group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true };
 

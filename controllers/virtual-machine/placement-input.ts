@@ -74,8 +74,10 @@ export function candidates(fleet: Fleet, exclude: VmObject): HostCandidate[] {
       allocatable: { cpus: alloc?.cpus ?? 0, memoryMiB: toMiB(alloc?.memory), storageGiB: alloc?.storage !== undefined ? toGiB(alloc.storage) : unlimited },
       allocated,
       get vms(): readonly PlacedVm[] {
-        const extra = fleet.reservations.on(name).flatMap((key) => (key === me ? [] : (fleet.vm(key) ?? [])));
-        vms ??= [...fleet.placed.on(name).filter((vm) => vmKey(vm) !== me), ...extra].map(placedVm);
+        vms ??= [
+          ...fleet.placed.on(name).filter((vm) => vmKey(vm) !== me),
+          ...fleet.reservations.on(name).flatMap((key) => (key === me ? [] : (fleet.vm(key) ?? []))),
+        ].map(placedVm);
         return vms;
       },
     };
