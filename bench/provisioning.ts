@@ -110,6 +110,13 @@ async function operatorSide(kind: "libvirt" | "docker", n: number, round: string
   return result;
 }
 
+/** Runs `one` for 0..n-1 (alone for n = 1, all at once otherwise) and times each and the whole. */
+async function timeAll(n: number, one: (i: number) => Promise<number>): Promise<Figures> {
+  const t0 = performance.now();
+  const latencies = await Promise.all(Array.from({ length: n }, (_, i) => one(i)));
+  return figures(latencies, performance.now() - t0);
+}
+
 // ---- the baselines ----------------------------------------------------------------------------
 async function virshSide(n: number, round: string): Promise<Figures> {
   const image = await resolveImage(omnivisorImageStore(), "tiny-vm");
@@ -135,11 +142,7 @@ async function virshSide(n: number, round: string): Promise<Figures> {
     await virsh("start", name);
     return performance.now() - t;
   };
-  const t0 = performance.now();
-  const latencies: number[] = [];
-  if (n === 1) latencies.push(await one(0));
-  else latencies.push(...(await Promise.all(Array.from({ length: n }, (_, i) => one(i)))));
-  const result = figures(latencies, performance.now() - t0);
+  const result = await timeAll(n, one);
   for (let i = 0; i < n; i++) {
     const name = `prov-virsh-${round}-${i}`;
     await virsh("destroy", name).catch(() => "");
@@ -154,11 +157,7 @@ async function dockerSide(n: number, round: string): Promise<Figures> {
     await docker("run", "-d", "-t", "-i", "--name", `prov-docker-${round}-${i}`, "--cpus", "1", "-m", "32m", "busybox:local");
     return performance.now() - t;
   };
-  const t0 = performance.now();
-  const latencies: number[] = [];
-  if (n === 1) latencies.push(await one(0));
-  else latencies.push(...(await Promise.all(Array.from({ length: n }, (_, i) => one(i)))));
-  const result = figures(latencies, performance.now() - t0);
+  const result = await timeAll(n, one);
   await docker("rm", "-f", ...Array.from({ length: n }, (_, i) => `prov-docker-${round}-${i}`)).catch(() => "");
   return result;
 }
