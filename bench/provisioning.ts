@@ -31,6 +31,9 @@ const uri = "qemu:///system";
 const dockerSocket = "/var/run/docker.sock";
 const ns = "prov";
 const facts = runFacts();
+const t00 = performance.now();
+/** Progress on stderr, so a run that hangs says where. */
+const step = (what: string): void => void process.stderr.write(`[${((performance.now() - t00) / 1000).toFixed(1)} s] ${what}\n`);
 
 console.log(factsMarkdown(facts));
 
@@ -91,6 +94,7 @@ async function operatorSide(kind: "libvirt" | "docker", n: number, round: string
       }
     });
   });
+  step(`operator ${kind} N=${n} (${round}): creating`);
   const t0 = performance.now();
   // one create request per object, all at once, as a GitOps tool applying N manifests sends them
   await Promise.all(
@@ -106,6 +110,7 @@ async function operatorSide(kind: "libvirt" | "docker", n: number, round: string
   }
   const allMs = performance.now() - t0;
   const result = figures([...names].map((name) => running.get(name)! - sent.get(name)!), allMs);
+  step(`operator ${kind} N=${n} (${round}): all Running in ${Math.round(allMs)} ms; deleting`);
   await kubectl(["delete", "virtualmachines.omnivisor.io", ...names, "-n", ns, "--wait=true", "--timeout=300s"]);
   return result;
 }
@@ -188,6 +193,7 @@ try {
     ]),
   ]));
   operator = spawn(process.execPath, [join(repoRoot, "src", "cmd", "manager.ts"), "--kubeconfig", cp.kubeconfigs.operator, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--namespace", ns, "--watch-namespace", ns], { stdio: ["ignore", openSync(operatorLog, "w"), openSync(operatorLog, "a")] });
+  step("operator started; watching VMs");
   vms = await VmWatch.start(cp.kubeconfigs.admin, ns);
   api = loadKubeConfig(cp.kubeconfigs.admin).makeApiClient(CustomObjectsApi);
   for (const h of ["prov-libvirt-a", "prov-libvirt-b", "prov-docker-a", "prov-docker-b"]) {
