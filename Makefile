@@ -67,6 +67,10 @@ bench-drivers: deps services ## driver micro-benchmark: 20 VMs through each driv
 bench-scale: deps tools services ## control-plane scale: 100 simulated hosts, 10,000 VMs; status-watcher latency (bench/results/scale.md)
 	node bench/control-plane-scale.ts --json bench/results/scale.json --markdown bench/results/scale.md
 
+.PHONY: bench-provisioning
+bench-provisioning: deps tools services ## provisioning: 1, 20 and 100 VMs applied at once vs virsh and docker run (bench/results/provisioning.md)
+	node bench/provisioning.ts --json bench/results/provisioning.json --markdown bench/results/provisioning.md
+
 .PHONY: bench
-bench: bench-drivers bench-scale ## all benchmarks: placement latency, driver lifecycle vs CLI, control-plane scale (bench/results/)
+bench: bench-drivers bench-provisioning bench-scale ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale (bench/results/)
 	node bench/placement.ts --json bench/results/placement.json

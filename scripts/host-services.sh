@@ -94,6 +94,7 @@ start_vcsim() {
 
 tiny_vm() {
   if img=$(bash "$here/scripts/tiny-vm.sh" 2>"$state/tiny-vm.log"); then log tiny-vm "ready: $img"; else fail tiny-vm "image build failed: $(tail -3 "$state/tiny-vm.log")"; fi
+  if img=$(bash "$here/scripts/idle-vm.sh" 2>"$state/idle-vm.log"); then log idle-vm "ready: $img"; else fail idle-vm "image build failed: $(tail -3 "$state/idle-vm.log")"; fi
 }
 
 stop_all() {

@@ -15,8 +15,8 @@ export function datacenterController(): ControllerRegistration {
     name: "datacenter",
     create(deps) {
       const log = deps.log.with({ controller: "datacenter" });
-      const hosts = readOnlyCache<HostObject>(deps.kc, hostsType, log);
-      const pools = readOnlyCache<HostPoolObject>(deps.kc, hostPoolsType, log);
+      const hosts = readOnlyCache<HostObject>({ ...deps, log }, hostsType);
+      const pools = readOnlyCache<HostPoolObject>({ ...deps, log }, hostPoolsType);
       const reconcile = (ctx: ReconcileContext<DatacenterObject, DatacenterStatus>): Promise<void> => {
         const name = ctx.object.metadata.name;
         const members = hosts.list().filter((h) => h.spec.datacenter === name);

@@ -16,7 +16,7 @@ export function hostPoolController(): ControllerRegistration {
     name: "hostpool",
     create(deps) {
       const log = deps.log.with({ controller: "hostpool" });
-      const hosts = readOnlyCache<HostObject>(deps.kc, hostsType, log);
+      const hosts = readOnlyCache<HostObject>({ ...deps, log }, hostsType);
       const reconcile = (ctx: ReconcileContext<HostPoolObject, HostPoolStatus>): Promise<void> => {
         const members = poolMembers(ctx.object, hosts.list());
         const sums = aggregate(members);

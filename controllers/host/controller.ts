@@ -33,7 +33,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
     name: "host",
     create(deps) {
       options.sessions.attach(deps.kc);
-      const vms = readOnlyCache<VmObject>(deps.kc, virtualMachinesType, deps.log.with({ controller: "host" }), deps.namespace);
+      const vms = readOnlyCache<VmObject>({ ...deps, log: deps.log.with({ controller: "host" }) }, virtualMachinesType, deps.namespace);
       const index = new VmsByHost().follow(vms);
       const placedOn = (name: string): VmObject[] => index.on(name);
       const observations = new Observations(poll);

@@ -1,16 +1,18 @@
 // A controller that also reads other kinds' caches (a Host needs the VMs placed on it; a VM needs
 // the Hosts). The extra informers start with the controller's own, workers start only once all
 // of them are synced, and /readyz waits for all of them.
-import type { KubeConfig } from "@kubernetes/client-node";
-import type { Controller, Status } from "../../src/runtime/controller.ts";
+import type { Controller, ControllerDeps, Status } from "../../src/runtime/controller.ts";
 import { Informer } from "../../src/runtime/informer.ts";
-import type { Logger } from "../../src/runtime/log.ts";
 import type { ManagedController } from "../../src/runtime/registry.ts";
 import { ResourceClient, type KubeObject, type ResourceType } from "../../src/runtime/resource.ts";
 
-/** A cache of another kind; `namespace` (the manager's --watch-namespace) applies to namespaced kinds only. */
-export function readOnlyCache<T extends KubeObject>(kc: KubeConfig, type: ResourceType, log: Logger, namespace?: string): Informer<T> {
-  return new Informer<T>(kc, new ResourceClient<T>(kc, type), log, { ...(type.namespaced && namespace ? { namespace } : {}), transform: withoutManagedFields });
+/**
+ * A cache of another kind — the manager's shared one when there is one; `namespace` (the manager's
+ * --watch-namespace) applies to namespaced kinds only.
+ */
+export function readOnlyCache<T extends KubeObject>(deps: Pick<ControllerDeps, "kc" | "log" | "caches">, type: ResourceType, namespace?: string): Informer<T> {
+  if (deps.caches) return deps.caches.informer<T>(type, namespace);
+  return new Informer<T>(deps.kc, new ResourceClient<T>(deps.kc, type), deps.log, { ...(type.namespaced && namespace ? { namespace } : {}), transform: withoutManagedFields });
 }
 
 /**

@@ -43,11 +43,11 @@ export function virtualMachineController(options: VirtualMachineControllerOption
     create(deps) {
       options.sessions.attach(deps.kc);
       const log = deps.log.with({ controller: "virtualmachine" });
-      const hosts = readOnlyCache<HostObject>(deps.kc, hostsType, log);
-      const pools = readOnlyCache<HostPoolObject>(deps.kc, hostPoolsType, log);
-      const datacenters = readOnlyCache<DatacenterObject>(deps.kc, datacentersType, log);
+      const hosts = readOnlyCache<HostObject>({ ...deps, log }, hostsType);
+      const pools = readOnlyCache<HostPoolObject>({ ...deps, log }, hostPoolsType);
+      const datacenters = readOnlyCache<DatacenterObject>({ ...deps, log }, datacentersType);
       const heartbeatNamespace = options.heartbeatNamespace;
-      const leases = heartbeatNamespace ? readOnlyCache<LeaseObject>(deps.kc, leasesType, log, heartbeatNamespace) : undefined;
+      const leases = heartbeatNamespace ? readOnlyCache<LeaseObject>({ ...deps, log }, leasesType, heartbeatNamespace) : undefined;
       const watched = (host: string): boolean => (leases && heartbeatNamespace ? heartbeatFresh(leases.get(heartbeatKey(heartbeatNamespace, host)), Date.now()) : false);
       const reservations = new Reservations();
       const placed = new VmsByHost();

@@ -27,8 +27,8 @@ export class Agent {
 
   constructor(options: AgentOptions) {
     this.options = options;
-    this.hostCache = readOnlyCache<HostObject>(options.kc, hostsType, options.log);
-    this.vmCache = readOnlyCache<VmObject>(options.kc, virtualMachinesType, options.log, options.watchNamespace);
+    this.hostCache = readOnlyCache<HostObject>(options, hostsType);
+    this.vmCache = readOnlyCache<VmObject>(options, virtualMachinesType, options.watchNamespace);
   }
 
   async run(signal: AbortSignal): Promise<void> {

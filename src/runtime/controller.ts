@@ -5,11 +5,12 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { BackoffOptions } from "./backoff.ts";
 import { Synced, setCondition, type ConditionInput, type WithConditions } from "./conditions.ts";
 import type { EventRecorder, EventType } from "./events.ts";
-import { ensureFinalizer, removeFinalizer } from "./finalizers.ts";
+import { compactManagedFields, ensureFinalizer, removeFinalizer } from "./finalizers.ts";
 import { Informer, type IndexFn } from "./informer.ts";
 import { describeError, statusCode, type Logger } from "./log.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import { ResourceClient, keyOf, type KubeObject, type ResourceType } from "./resource.ts";
+import type { SharedInformers } from "./shared-informers.ts";
 import { sameJson, statusOnlyChange } from "./status.ts";
 import { WorkQueue } from "./work-queue.ts";
 
@@ -71,6 +72,8 @@ export interface ControllerDeps {
   log: Logger;
   metrics: RuntimeMetrics;
   events: EventRecorder;
+  /** The manager's caches, shared by its controllers (without it each controller keeps its own). */
+  caches?: SharedInformers;
 }
 
 export class Controller<T extends KubeObject, S extends Status = Status> {
@@ -96,7 +99,12 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     this.deps = deps;
     this.log = deps.log.with({ controller: options.name });
     this.client = new ResourceClient<T>(deps.kc, options.resource);
-    this.informer = new Informer<T>(deps.kc, this.client, this.log, { namespace: options.namespace ?? deps.namespace, indexes: options.indexes });
+    const namespace = options.namespace ?? deps.namespace;
+    // A cache with indexes of its own cannot be shared.
+    this.informer =
+      deps.caches && !options.indexes
+        ? deps.caches.informer<T>(options.resource, namespace)
+        : new Informer<T>(deps.kc, this.client, this.log, { ...(namespace ? { namespace } : {}), indexes: options.indexes, transform: compactManagedFields });
     this.queue = new WorkQueue(options.backoff ?? { baseMs: 100, capMs: 300_000 }, deps.metrics.queueObserver(options.name));
     this.informer.on({
       added: (obj) => this.queue.add(keyOf(obj.metadata)),

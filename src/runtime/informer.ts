@@ -52,6 +52,8 @@ export class Informer<T extends KubeObject> {
   private resolveSynced!: () => void;
   private readonly stop = new AbortController();
   private running: Promise<void> | undefined;
+  /** Controllers sharing this cache that have started it and not yet shut it down. */
+  private users = 0;
   private currentWatch: AbortController | undefined;
 
   private readonly client: ResourceClient<T>;
@@ -108,11 +110,16 @@ export class Informer<T extends KubeObject> {
     return keys ? [...keys].map((k) => this.objects.get(k)!).filter(Boolean) : [];
   }
 
+  /** Starts the cache; each caller of start() (a controller sharing it) later calls shutdown() once. */
   start(): void {
+    this.users++;
     this.running ??= this.run();
   }
 
+  /** Stops the cache once every caller of start() has shut it down. */
   async shutdown(): Promise<void> {
+    if (this.users > 0) this.users--;
+    if (this.users > 0) return;
     this.stop.abort();
     this.currentWatch?.abort();
     await this.running;

@@ -10,6 +10,7 @@ import { LeaderElector, type LeaderElectionOptions } from "./leader-election.ts"
 import type { Logger } from "./log.ts";
 import { RuntimeMetrics } from "./metrics.ts";
 import type { ControllerRegistration, ManagedController } from "./registry.ts";
+import { SharedInformers } from "./shared-informers.ts";
 
 export interface ManagerOptions {
   kc: KubeConfig;
@@ -39,7 +40,8 @@ export class Manager {
     this.options = options;
     this.log = options.log;
     const events = new EventRecorder(options.kc, options.log);
-    const deps = { kc: options.kc, log: options.log, metrics: this.metrics, events, namespace: options.watchNamespace };
+    const caches = new SharedInformers(options.kc, options.log);
+    const deps = { kc: options.kc, log: options.log, metrics: this.metrics, events, namespace: options.watchNamespace, caches };
     this.controllers = options.controllers.map((r) => r.create(deps));
     this.elector = options.leaderElection ? new LeaderElector(options.kc, options.log, options.leaderElection) : undefined;
     this.server = new HealthServer({ registry: this.metrics.registry, ready: () => this.ready() });
