@@ -74,6 +74,8 @@ describe("informer and controller resilience against a real API server", () => {
     expect(total(writesBefore)).toBeGreaterThan(0); // the counter does see our writes
     expect(passes).toBeGreaterThanOrEqual(5 * 3); // every widget reconciled on at least 3 resyncs
     expect(writesAfter).toEqual(writesBefore);
+    // and it keeps no copy of a status its cache already holds
+    expect((running.controller as unknown as { statusesAwaitingCache: number }).statusesAwaitingCache).toBe(0);
   });
 
   it("when the API server restarts, then the watch resumes and later changes are reconciled", async () => {
