@@ -14,11 +14,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs, promisify } from "node:util";
-import { Watch } from "@kubernetes/client-node";
 import { ControlPlane } from "../src/local/control-plane.ts";
 import { repoRoot } from "../src/local/toolchain.ts";
-import { loadKubeConfig } from "../src/runtime/kubeconfig.ts";
 import { factsMarkdown, runFacts } from "./run-facts.ts";
+import { VmWatch } from "./vm-watch.ts";
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -28,6 +27,8 @@ const { values } = parseArgs({
     samples: { type: "string", default: "20" },
     timeout: { type: "string", default: "900" },
     "steady-seconds": { type: "string", default: "60" },
+    // V8's old-space limit for the operator (--max-old-space-size), as a Deployment would set it
+    "operator-heap-mb": { type: "string" },
     json: { type: "string" },
     markdown: { type: "string" },
   },
@@ -49,8 +50,9 @@ const kubectl = async (args: string[], input?: string): Promise<string> => {
 };
 const yaml = (objs: object[]): string => objs.map((o) => JSON.stringify(o)).join("\n---\n");
 const children: ChildProcess[] = [];
+const heapFlags = values["operator-heap-mb"] ? [`--max-old-space-size=${values["operator-heap-mb"]}`] : [];
 const start = (script: string, args: string[]): ChildProcess => {
-  const child = spawn(process.execPath, [join(repoRoot, "src", "cmd", script), "--kubeconfig", cp.kubeconfigs.operator, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [...heapFlags, join(repoRoot, "src", "cmd", script), "--kubeconfig", cp.kubeconfigs.operator, ...args], { stdio: ["ignore", "ignore", "pipe"] });
   child.stderr?.resume();
   children.push(child);
   return child;
@@ -132,29 +134,30 @@ async function scale(): Promise<ScaleResult> {
     }));
     await kubectl(["apply", "--server-side", "-f", "-"], yaml(batch));
   }
-  console.log(`${H} hosts and ${V} VirtualMachines created; starting the operator`);
-  const before = await requestCounts();
-  const t0 = performance.now();
-  const operator = start("manager.ts", ["--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--namespace", "omnivisor-system"]);
   // phases followed by one watch (listing 10,000 objects every few seconds would load the API
-  // server more than the operator does)
-  const phase = new Map<string, string>();
-  const kc = loadKubeConfig(cp.kubeconfigs.admin);
+  // server more than the operator does), on an informer that restarts after any error; its
+  // initial list is made before the request count starts
+  const vms = await VmWatch.start(cp.kubeconfigs.admin, "scale");
+  const phase = new Map<string, string>(vms.all().map((vm) => [vm.metadata.name, vm.status?.phase ?? ""]));
   let converged: number | null = null;
   let allRunning = (): void => undefined;
   const done = new Promise<void>((resolve) => (allRunning = resolve));
   let running = 0;
-  const watch = await new Watch(kc).watch("/apis/omnivisor.io/v1alpha1/namespaces/scale/virtualmachines", {}, (_type: string, obj: { metadata: { name: string }; status?: { phase?: string } }) => {
-    const before = phase.get(obj.metadata.name);
+  console.log(`${H} hosts and ${V} VirtualMachines created; starting the operator`);
+  const before = await requestCounts();
+  const t0 = performance.now();
+  const operator = start("manager.ts", ["--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--namespace", "omnivisor-system"]);
+  vms.onChange((name, obj) => {
+    const before = phase.get(name);
     const now = obj.status?.phase ?? "";
-    phase.set(obj.metadata.name, now);
+    phase.set(name, now);
     if (before !== "Running" && now === "Running") running++;
     if (before === "Running" && now !== "Running") running--;
     if (running === V && converged === null) {
       converged = Math.round((performance.now() - t0) / 100) / 10;
       allRunning();
     }
-  }, () => undefined);
+  });
   const deadline = t0 + Number(values.timeout) * 1000;
   while (performance.now() < deadline && converged === null) {
     await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
@@ -162,7 +165,7 @@ async function scale(): Promise<ScaleResult> {
     for (const p of phase.values()) counts[p || "new"] = (counts[p || "new"] ?? 0) + 1;
     console.log(`  ${Math.round((performance.now() - t0) / 1000)} s: ${running}/${V} Running ${JSON.stringify(counts)}; operator peak RSS ${processFigures(operator.pid!).peakRssMiB} MiB`);
   }
-  watch.abort();
+  await vms.stop();
   const atConvergence = await requestCounts();
   const figures = processFigures(operator.pid!);
   // steady state: no spec changes, nothing moving on the hosts. The Hosts' last re-observation
@@ -214,41 +217,20 @@ async function statusWatcher(): Promise<WatcherResult> {
   start("manager.ts", ["--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--namespace", ns, "--watch-namespace", ns]);
   start("status-watcher.ts", ["--host", "bench-docker", "--lease-namespace", ns, "--watch-namespace", ns]);
 
-  const kc = loadKubeConfig(cp.kubeconfigs.admin);
-  const power = new Map<string, string>();
-  const waiters: { name: string; until: (p: string | undefined) => boolean; resolve: (t: number) => void }[] = [];
-  const watch = await new Watch(kc).watch(`/apis/omnivisor.io/v1alpha1/namespaces/${ns}/virtualmachines`, {}, (_type: string, obj: { metadata: { name: string }; status?: { powerState?: string; phase?: string } }) => {
-    const at = performance.now();
-    const state = obj.status?.phase === "Running" ? "Running" : (obj.status?.powerState ?? obj.status?.phase);
-    power.set(obj.metadata.name, state ?? "");
-    for (const w of [...waiters]) {
-      if (w.name === obj.metadata.name && w.until(state)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(at);
-      }
-    }
-  }, () => undefined);
-  const when = (name: string, until: (p: string | undefined) => boolean, timeoutMs: number): Promise<number> =>
-    until(power.get(name))
-      ? Promise.resolve(performance.now())
-      : new Promise((resolve, reject) => {
-          waiters.push({ name, until, resolve });
-          setTimeout(() => reject(new Error(`${name}: no status change within ${timeoutMs} ms`)), timeoutMs).unref();
-        });
-
+  const vms = await VmWatch.start(cp.kubeconfigs.admin, ns);
   const latencies: number[] = [];
   try {
     for (let i = 0; i < samples; i++) {
       const name = `ct-${i % count}`;
-      await when(name, (p) => p === "Running", 120_000); // the operator has (re)started it
+      await vms.when(name, (p) => p === "Running", 120_000); // the operator has (re)started it
       await new Promise((r) => setTimeout(r, 300));
       const killedAt = performance.now();
       await run("docker", ["-H", `unix://${dockerSocket}`, "kill", `${ns}.${name}`]);
-      const seenAt = await when(name, (p) => p !== "Running", 30_000);
+      const seenAt = await vms.when(name, (p) => p !== "Running", 30_000);
       latencies.push(seenAt - killedAt);
     }
   } finally {
-    watch.abort();
+    await vms.stop();
     await kubectl(["delete", "virtualmachines.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => "");
   }
   const sorted = [...latencies].sort((a, b) => a - b);
