@@ -74,3 +74,4 @@ bench-provisioning: deps tools services ## provisioning: 1, 20 and 100 VMs appli
 .PHONY: bench
 bench: bench-drivers bench-provisioning bench-scale ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale (bench/results/)
 	node bench/placement.ts --json bench/results/placement.json
+	node bench/summary.ts

@@ -25,6 +25,7 @@ import { repoRoot } from "../src/local/toolchain.ts";
 import { loadKubeConfig } from "../src/runtime/kubeconfig.ts";
 import { factsMarkdown, runFacts } from "./run-facts.ts";
 import { stateOf, VmWatch } from "./vm-watch.ts";
+import { managerNodeFlags } from "../src/cmd/manager-node.ts";
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,20,100" }, image: { type: "string", default: "idle-vm" }, json: { type: "string" }, markdown: { type: "string" } } });
@@ -195,7 +196,7 @@ try {
       { apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: `prov-docker-${x}` }, spec: { datacenter: "prov", driver: "docker", endpoint: `unix://${dockerSocket}`, cpuOvercommit: 32 } },
     ]),
   ]));
-  operator = spawn(process.execPath, [join(repoRoot, "src", "cmd", "manager.ts"), "--kubeconfig", cp.kubeconfigs.operator, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--namespace", ns, "--watch-namespace", ns], { stdio: ["ignore", openSync(operatorLog, "w"), openSync(operatorLog, "a")] });
+  operator = spawn(process.execPath, [...managerNodeFlags(), join(repoRoot, "src", "cmd", "manager.ts"), "--kubeconfig", cp.kubeconfigs.operator, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--namespace", ns, "--watch-namespace", ns], { stdio: ["ignore", openSync(operatorLog, "w"), openSync(operatorLog, "a")] });
   step("operator started; watching VMs");
   vms = await VmWatch.start(cp.kubeconfigs.admin, ns);
   api = loadKubeConfig(cp.kubeconfigs.admin).makeApiClient(CustomObjectsApi);

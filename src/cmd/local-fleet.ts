@@ -14,6 +14,7 @@ import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
 import type { ControlPlane } from "../local/control-plane.ts";
 import { ManagedProcess } from "../local/process.ts";
 import type { Toolchain } from "../local/toolchain.ts";
+import { managerNodeFlags } from "./manager-node.ts";
 import type { CoreV1Api } from "@kubernetes/client-node";
 
 const run = promisify(execFile);
@@ -65,10 +66,10 @@ export class LocalFleet {
     this.tools = tools;
     this.diskDir = join(cp.dir, "disks");
     const supervise = existsSync(tools.supervise) ? tools.supervise : undefined;
-    const node = (name: string, script: string, args: string[]): ManagedProcess =>
-      new ManagedProcess({ name, command: process.execPath, args: [join(import.meta.dirname, script), "--kubeconfig", cp.kubeconfigs.operator, ...args], logFile: join(cp.dir, "logs", `${name}.log`), ...(supervise ? { supervise } : {}) });
+    const node = (name: string, script: string, args: string[], nodeFlags: string[] = []): ManagedProcess =>
+      new ManagedProcess({ name, command: process.execPath, args: [...nodeFlags, join(import.meta.dirname, script), "--kubeconfig", cp.kubeconfigs.operator, ...args], logFile: join(cp.dir, "logs", `${name}.log`), ...(supervise ? { supervise } : {}) });
     this.processes = [
-      node("omnivisor-manager", "manager.ts", ["--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1"]),
+      node("omnivisor-manager", "manager.ts", ["--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1"], managerNodeFlags()),
       node("omnivisor-status-watcher", "status-watcher.ts", ["--host", "local-libvirt,local-docker", "--lease-namespace", "omnivisor-system"]),
     ];
   }

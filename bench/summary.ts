@@ -1,0 +1,75 @@
+// bench/results/summary.md from the results the benchmarks wrote: one table across placement,
+// drivers, provisioning and scale, each measure beside its target (issue #8). A result file that
+// is missing shows as "not run", never as a number.
+//
+// Usage: node bench/summary.ts [--dir bench/results]
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { factsMarkdown, type RunFacts } from "./run-facts.ts";
+
+const { values } = parseArgs({ options: { dir: { type: "string", default: join(import.meta.dirname, "results") } } });
+const dir = values.dir;
+const read = <T>(file: string): T | undefined => (existsSync(join(dir, file)) ? (JSON.parse(readFileSync(join(dir, file), "utf8")) as T) : undefined);
+
+interface Placement { hosts: number; vms: number; p50Ms: number; p99Ms: number; maxMs: number; targetP99Ms: number }
+interface Phases { total: number }
+interface DriverRow { bench: string; vms: number; driver: { sequentialMs: Phases; parallelMs: Phases }; cli: { way: string; sequentialMs: Phases; parallelMs: Phases } }
+interface Figures { p50Ms: number; p95Ms: number; allMs: number }
+interface Provisioning { facts: RunFacts; rows: { kind: string; n: number; operator: Figures; baseline: Figures; ratioAll: number }[] }
+interface Scale {
+  facts: RunFacts;
+  scale: { hosts: number; vms: number; convergedSeconds: number | null; runningAtEnd: number; operatorPeakRssMiB: number; operatorCpuSeconds: number; apiRequestsPerVm: number; apiWritesPerVm: number; steadyWritesPerMinute: number };
+  statusWatcher: { samples: number; p50Ms: number; p95Ms: number };
+}
+
+const ms = (n: number): string => `${Math.round(n)} ms`;
+const met = (ok: boolean): string => (ok ? "met" : "**missed**");
+const rows: string[] = [];
+const row = (bench: string, measure: string, result: string, target = "", verdict = ""): void => void rows.push(`| ${bench} | ${measure} | ${result} | ${target} | ${verdict} |`);
+
+const placement = read<Placement>("placement.json");
+if (placement) row(`placement (${placement.hosts} hosts × ${placement.vms} VMs)`, "p50 / p99 / max per decision", `${placement.p50Ms.toFixed(2)} / ${placement.p99Ms.toFixed(2)} / ${placement.maxMs.toFixed(1)} ms`, `p99 < ${placement.targetP99Ms} ms`, met(placement.p99Ms < placement.targetP99Ms));
+else row("placement", "", "not run");
+
+const drivers = read<DriverRow[]>("drivers.json");
+for (const d of drivers ?? []) row(`drivers, ${d.bench}, ${d.vms} VMs`, `define+start+stop+undefine, driver vs ${d.cli.way} (sequential / parallel)`, `${ms(d.driver.sequentialMs.total)} vs ${ms(d.cli.sequentialMs.total)} / ${ms(d.driver.parallelMs.total)} vs ${ms(d.cli.parallelMs.total)}`);
+if (!drivers) row("drivers", "", "not run");
+
+const provisioning = read<Provisioning>("provisioning.json");
+for (const r of provisioning?.rows ?? []) {
+  const base = r.kind === "libvirt" ? "virsh" : "docker run";
+  row(`provisioning, ${r.kind}, N = ${r.n}`, `create → Running p50 / p95, all Running: operator vs ${base}`, `${r.operator.p50Ms} / ${r.operator.p95Ms} / ${r.operator.allMs} ms vs ${r.baseline.p50Ms} / ${r.baseline.p95Ms} / ${r.baseline.allMs} ms (÷ ${r.ratioAll})`, "÷ ≤ 1.2", met(r.ratioAll <= 1.2));
+  if (r.kind === "libvirt" && r.n === 1) row("provisioning, libvirt, N = 1", "one small VM create → Running", ms(r.operator.allMs), "< 1.5 s", met(r.operator.allMs < 1500));
+}
+if (!provisioning) row("provisioning", "", "not run");
+
+const scale = read<Scale>("scale.json");
+if (scale) {
+  const s = scale.scale;
+  const at = `scale (${s.hosts} simulated hosts, ${s.vms} VMs)`;
+  row(at, "time until all VMs Running", s.convergedSeconds === null ? `not reached (${s.runningAtEnd} Running)` : `${s.convergedSeconds} s`, "< 180 s", met(s.convergedSeconds !== null && s.convergedSeconds < 180));
+  row(at, "operator peak RSS", `${s.operatorPeakRssMiB} MiB`, "< 500 MB", met(s.operatorPeakRssMiB * 2 ** 20 < 500e6));
+  row(at, "operator CPU", `${s.operatorCpuSeconds} s`);
+  row(at, "API requests per VM (all / operator writes)", `${s.apiRequestsPerVm} / ${s.apiWritesPerVm}`);
+  row(at, "operator writes per minute once converged", `${s.steadyWritesPerMinute}`, "0", met(s.steadyWritesPerMinute === 0));
+  const w = scale.statusWatcher;
+  row("status watcher", `host change → VM status p50 / p95 (${w.samples} samples)`, `${w.p50Ms} / ${w.p95Ms} ms`, "p95 < 1 s", met(w.p95Ms < 1000));
+} else row("scale", "", "not run");
+
+const facts = scale?.facts ?? provisioning?.facts;
+const markdown = [
+  "# Benchmark summary",
+  "",
+  "Written by `node bench/summary.ts` (the last step of `make bench`) from the JSON results beside it.",
+  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), placement.json.",
+  "",
+  facts ? factsMarkdown(facts) : "",
+  "",
+  "| benchmark | measure | result | target | |",
+  "| --- | --- | ---: | ---: | --- |",
+  ...rows,
+  "",
+].join("\n");
+writeFileSync(join(dir, "summary.md"), markdown);
+console.log(markdown);
