@@ -2,6 +2,7 @@
 // the Hosts). The extra informers start with the controller's own, workers start only once all
 // of them are synced, and /readyz waits for all of them.
 import type { Controller, ControllerDeps, Status } from "../../src/runtime/controller.ts";
+import { compactManagedFields } from "../../src/runtime/finalizers.ts";
 import { Informer } from "../../src/runtime/informer.ts";
 import type { ManagedController } from "../../src/runtime/registry.ts";
 import { ResourceClient, type KubeObject, type ResourceType } from "../../src/runtime/resource.ts";
@@ -12,17 +13,7 @@ import { ResourceClient, type KubeObject, type ResourceType } from "../../src/ru
  */
 export function readOnlyCache<T extends KubeObject>(deps: Pick<ControllerDeps, "kc" | "log" | "caches">, type: ResourceType, namespace?: string): Informer<T> {
   if (deps.caches) return deps.caches.informer<T>(type, namespace);
-  return new Informer<T>(deps.kc, new ResourceClient<T>(deps.kc, type), deps.log, { ...(type.namespaced && namespace ? { namespace } : {}), transform: withoutManagedFields });
-}
-
-/**
- * A read-only cache never writes, so it needs no managedFields — often half of an object's size
- * (at 10,000 VMs, several caches of them were most of the operator's memory).
- */
-export function withoutManagedFields<T extends KubeObject>(obj: T): T {
-  if (obj.metadata.managedFields === undefined) return obj;
-  const { managedFields: _dropped, ...metadata } = obj.metadata;
-  return { ...obj, metadata };
+  return new Informer<T>(deps.kc, new ResourceClient<T>(deps.kc, type), deps.log, { ...(type.namespaced && namespace ? { namespace } : {}), transform: compactManagedFields });
 }
 
 /** Cluster-scoped kinds are watched cluster-wide whatever --watch-namespace says. */
