@@ -61,7 +61,6 @@ interface Figures {
   allMs: number;
 }
 const singleRounds = 5;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? NaN;
 const figures = (latencies: number[], allMs: number): Figures => {
   const s = [...latencies].sort((a, b) => a - b);
   const at = (p: number): number => Math.round(s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN);
@@ -122,6 +121,13 @@ async function operatorSide(kind: "libvirt" | "docker", n: number, round: string
   step(`operator ${kind} N=${n} (${round}): all Running in ${Math.round(allMs)} ms; deleting`);
   await kubectl(["delete", "virtualmachines.omnivisor.io", ...names, "-n", ns, "--wait=true", "--timeout=300s"]);
   return result;
+}
+
+/** One round's figures as they are; several rounds of one VM each: each round one sample, "all" their median. */
+function overRounds(rounds: Figures[]): Figures {
+  if (rounds.length === 1) return rounds[0]!;
+  const samples = rounds.map((f) => f.allMs).sort((a, b) => a - b);
+  return figures(samples, samples[Math.floor((samples.length - 1) / 2)]!);
 }
 
 /** Runs `one` for 0..n-1 (alone for n = 1, all at once otherwise) and times each and the whole. */
@@ -224,8 +230,8 @@ try {
         ops.push(await operatorSide(kind, n, `n${n}r${r}`));
         bases.push(kind === "libvirt" ? await virshSide(n, `n${n}r${r}`) : await dockerSide(n, `n${n}r${r}`));
       }
-      const op = rounds === 1 ? ops[0]! : figures(ops.map((f) => f.allMs), median(ops.map((f) => f.allMs)));
-      const base = rounds === 1 ? bases[0]! : figures(bases.map((f) => f.allMs), median(bases.map((f) => f.allMs)));
+      const op = overRounds(ops);
+      const base = overRounds(bases);
       const row = { kind, n, operator: op, baseline: base, ratioAll: Math.round((op.allMs / base.allMs) * 100) / 100 };
       rows.push(row);
       console.log(`${kind} N=${n}: operator p50 ${op.p50Ms} ms, p95 ${op.p95Ms} ms, all ${op.allMs} ms; ${kind === "libvirt" ? "virsh" : "docker run"} p50 ${base.p50Ms} ms, p95 ${base.p95Ms} ms, all ${base.allMs} ms; ratio ${row.ratioAll}`);

@@ -2,10 +2,10 @@
 // the Hosts). The extra informers start with the controller's own, workers start only once all
 // of them are synced, and /readyz waits for all of them.
 import type { Controller, ControllerDeps, Status } from "../../src/runtime/controller.ts";
-import { compactManagedFields } from "../../src/runtime/finalizers.ts";
-import { Informer } from "../../src/runtime/informer.ts";
+import type { Informer } from "../../src/runtime/informer.ts";
 import type { ManagedController } from "../../src/runtime/registry.ts";
-import { ResourceClient, type KubeObject, type ResourceType } from "../../src/runtime/resource.ts";
+import type { KubeObject, ResourceType } from "../../src/runtime/resource.ts";
+import { newCache } from "../../src/runtime/shared-informers.ts";
 
 /**
  * A cache of another kind — the manager's shared one when there is one; `namespace` (the manager's
@@ -13,7 +13,7 @@ import { ResourceClient, type KubeObject, type ResourceType } from "../../src/ru
  */
 export function readOnlyCache<T extends KubeObject>(deps: Pick<ControllerDeps, "kc" | "log" | "caches">, type: ResourceType, namespace?: string): Informer<T> {
   if (deps.caches) return deps.caches.informer<T>(type, namespace);
-  return new Informer<T>(deps.kc, new ResourceClient<T>(deps.kc, type), deps.log, { ...(type.namespaced && namespace ? { namespace } : {}), transform: compactManagedFields });
+  return newCache<T>(deps.kc, type, deps.log, { namespace });
 }
 
 /** Cluster-scoped kinds are watched cluster-wide whatever --watch-namespace says. */

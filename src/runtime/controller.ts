@@ -5,12 +5,12 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { BackoffOptions } from "./backoff.ts";
 import { Synced, setCondition, type ConditionInput, type WithConditions } from "./conditions.ts";
 import type { EventRecorder, EventType } from "./events.ts";
-import { compactManagedFields, ensureFinalizer, removeFinalizer } from "./finalizers.ts";
-import { Informer, type IndexFn } from "./informer.ts";
+import { ensureFinalizer, removeFinalizer } from "./finalizers.ts";
+import type { Informer, IndexFn } from "./informer.ts";
 import { describeError, statusCode, type Logger } from "./log.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import { ResourceClient, keyOf, type KubeObject, type ResourceType } from "./resource.ts";
-import type { SharedInformers } from "./shared-informers.ts";
+import { newCache, type SharedInformers } from "./shared-informers.ts";
 import { sameJson, statusOnlyChange } from "./status.ts";
 import { WorkQueue } from "./work-queue.ts";
 
@@ -104,7 +104,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     this.informer =
       deps.caches && !options.indexes
         ? deps.caches.informer<T>(options.resource, namespace)
-        : new Informer<T>(deps.kc, this.client, this.log, { ...(namespace ? { namespace } : {}), indexes: options.indexes, transform: compactManagedFields });
+        : newCache<T>(deps.kc, options.resource, this.log, { namespace, indexes: options.indexes });
     this.queue = new WorkQueue(options.backoff ?? { baseMs: 100, capMs: 300_000 }, deps.metrics.queueObserver(options.name));
     this.informer.on({
       added: (obj) => this.queue.add(keyOf(obj.metadata)),

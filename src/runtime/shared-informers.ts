@@ -3,9 +3,18 @@
 // most of the operator's memory (ADR 0012). Objects are cached with compacted managedFields.
 import type { KubeConfig } from "@kubernetes/client-node";
 import { compactManagedFields } from "./finalizers.ts";
-import { Informer } from "./informer.ts";
+import { Informer, type IndexFn } from "./informer.ts";
 import type { Logger } from "./log.ts";
 import { ResourceClient, type KubeObject, type ResourceType } from "./resource.ts";
+
+/**
+ * A cache of one kind as every cache here is kept: managedFields compacted, and `namespace` (the
+ * manager's --watch-namespace) applied to namespaced kinds only.
+ */
+export function newCache<T extends KubeObject>(kc: KubeConfig, type: ResourceType, log: Logger, options: { namespace?: string | undefined; indexes?: Record<string, IndexFn<T>> | undefined } = {}): Informer<T> {
+  const namespace = type.namespaced ? options.namespace : undefined;
+  return new Informer<T>(kc, new ResourceClient<T>(kc, type), log, { ...(namespace ? { namespace } : {}), ...(options.indexes ? { indexes: options.indexes } : {}), transform: compactManagedFields });
+}
 
 export class SharedInformers {
   private readonly informers = new Map<string, Informer<KubeObject>>();
@@ -23,7 +32,7 @@ export class SharedInformers {
     const key = `${type.plural}.${type.group}/${type.version}@${ns ?? "*"}`;
     let informer = this.informers.get(key);
     if (!informer) {
-      informer = new Informer<KubeObject>(this.kc, new ResourceClient<KubeObject>(this.kc, type), this.log, { ...(ns ? { namespace: ns } : {}), transform: compactManagedFields });
+      informer = newCache<KubeObject>(this.kc, type, this.log, { namespace: ns });
       this.informers.set(key, informer);
     }
     return informer as unknown as Informer<T>;
