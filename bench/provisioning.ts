@@ -8,7 +8,8 @@
 // 100 kernels booting (ADR 0013; --image tiny-vm for that boot storm). "Running" is the domain's
 // state on both sides, not the guest having booted.
 //
-// Usage: node bench/provisioning.ts [--sizes 1,20,100] [--image idle-vm] [--json FILE] [--markdown FILE]
+// Usage: node bench/provisioning.ts [--sizes 1,20,100] [--kinds libvirt,docker] [--image idle-vm]
+//                                   [--json FILE] [--markdown FILE]
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, openSync, writeFileSync } from "node:fs";
@@ -28,9 +29,13 @@ import { stateOf, VmWatch } from "./vm-watch.ts";
 import { managerNodeFlags } from "../src/cmd/manager-node.ts";
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,20,100" }, image: { type: "string", default: "idle-vm" }, json: { type: "string" }, markdown: { type: "string" } } });
+const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,20,100" }, kinds: { type: "string", default: "libvirt,docker" }, image: { type: "string", default: "idle-vm" }, json: { type: "string" }, markdown: { type: "string" } } });
 const image = values.image;
 const sizes = values.sizes.split(",").map(Number);
+const kinds = values.kinds.split(",").map((k) => {
+  if (k !== "libvirt" && k !== "docker") throw new Error(`--kinds: ${k} is neither libvirt nor docker`);
+  return k;
+});
 const uri = "qemu:///system";
 const dockerSocket = "/var/run/docker.sock";
 const ns = "prov";
@@ -215,12 +220,11 @@ try {
     await kubectl(["wait", "--for=condition=Ready", `hosts.omnivisor.io/${h}`, "--timeout=120s"]);
   }
   // one warm-up each, so neither side pays first-use costs
-  await operatorSide("libvirt", 1, "warm");
-  await operatorSide("docker", 1, "warm");
-  await virshSide(1, "warm");
-  await dockerSide(1, "warm");
+  for (const kind of kinds) await operatorSide(kind, 1, "warm");
+  if (kinds.includes("libvirt")) await virshSide(1, "warm");
+  if (kinds.includes("docker")) await dockerSide(1, "warm");
   for (const n of sizes) {
-    for (const kind of ["libvirt", "docker"] as const) {
+    for (const kind of kinds) {
       // one VM is one sample: N = 1 is run `rounds` times, alternating sides, and each figure is
       // taken over all rounds ("all" is then the median)
       const rounds = n === 1 ? singleRounds : 1;

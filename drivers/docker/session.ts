@@ -72,24 +72,32 @@ export class DockerSession implements Session {
     return info === undefined ? undefined : this.observation(info);
   }
 
+  /**
+   * Four Docker requests for a new VM: the uid lookup (one label-filtered list finds it under any
+   * name, also renamed), create, start by id, inspect by id. A racing create of the same uid
+   * loses on the name and returns the winner's container.
+   */
   async createVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
-    let existing = await this.observeVm({ uid: identity.uid, name: identity.name });
-    if (existing === undefined) {
-      const options = createOptions(identity, spec, this.defaultNetwork());
-      try {
-        const container = await this.docker.createContainer(options);
-        await this.joinExtraNetworks(container.id, spec);
-      } catch (err) {
-        const e = translateDockerError(err, `create ${identity.name}`);
-        // A concurrent create of the same uid may hold the name: that is the same VM, not a conflict.
-        if (e.reason !== "name-taken") throw e;
-        return this.nameHolder(identity, e);
-      }
-      if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);
-      existing = await this.observeVm(identity);
+    const existing = await this.findByUid(identity);
+    if (existing !== undefined) return this.observation(existing);
+    const options = createOptions(identity, spec, this.defaultNetwork());
+    let id: string;
+    try {
+      id = (await this.docker.createContainer(options)).id;
+      await this.joinExtraNetworks(id, spec);
+    } catch (err) {
+      const e = translateDockerError(err, `create ${identity.name}`);
+      // A concurrent create of the same uid may hold the name: that is the same VM, not a conflict.
+      if (e.reason !== "name-taken") throw e;
+      return this.nameHolder(identity, e);
     }
-    if (existing === undefined) throw new RetryableError(`docker: ${identity.name} vanished right after create`, { reason: "race" });
-    return existing;
+    const container = this.docker.getContainer(id);
+    const power = spec.power?.state ?? "Stopped";
+    if (power !== "Stopped") await this.idempotent(`start ${identity.name}`, () => container.start());
+    if (power === "Paused") await this.call(`pause ${identity.name}`, () => container.pause());
+    const created = await this.inspect(id);
+    if (created === undefined) throw new RetryableError(`docker: ${identity.name} vanished right after create`, { reason: "race" });
+    return created;
   }
 
   async updateVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
@@ -236,12 +244,18 @@ export class DockerSession implements Session {
     if (byId !== undefined && uidOf(byId) === identity.uid) return byId;
     const byName = await this.inspectInfo(identity.name);
     if (byName !== undefined && uidOf(byName) === identity.uid) return byName;
+    const labelled = await this.findByUid(identity);
+    if (labelled !== undefined) return labelled;
+    if (byId !== undefined && uidOf(byId) === undefined) return byId;
+    return undefined;
+  }
+
+  /** The container carrying identity.uid in its labels, under whatever name it has now. */
+  private async findByUid(identity: VmIdentity): Promise<Dockerode.ContainerInspectInfo | undefined> {
     const labelled = await this.call(`find ${identity.name}`, () =>
       this.docker.listContainers({ all: true, filters: { label: [`${identityKeys.uid}=${identity.uid}`] } }),
     );
-    if (labelled[0] !== undefined) return this.inspectInfo(labelled[0].Id);
-    if (byId !== undefined && uidOf(byId) === undefined) return byId;
-    return undefined;
+    return labelled[0] === undefined ? undefined : this.inspectInfo(labelled[0].Id);
   }
 
   private async require(identity: VmIdentity): Promise<Dockerode.ContainerInspectInfo> {
