@@ -8,6 +8,7 @@ import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { aggregate } from "../host-pool/membership.ts";
 import { datacentersType, hostPoolsType, hostsType, type DatacenterObject, type HostObject, type HostPoolObject } from "../host/kinds.ts";
+import { Coalescer, summaryIntervalMs } from "../../src/runtime/coalesce.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../host/with-caches.ts";
 
 export function datacenterController(): ControllerRegistration {
@@ -37,9 +38,12 @@ export function datacenterController(): ControllerRegistration {
         return Promise.resolve();
       };
       const controller = new Controller<DatacenterObject, DatacenterStatus>({ name: "datacenter", resource: datacentersType, reconciler: { reconcile } }, clusterScoped(deps));
-      const all = (): void => controller.informer.keys().forEach((k) => controller.queue.add(k));
+      // sums follow every Host write: coalesced, so a burst of them is one pass per interval
+      const coalesced = new Coalescer(controller.queue, summaryIntervalMs);
+      const all = (): void => controller.informer.keys().forEach((k) => coalesced.add(k));
       const caches = [hosts, pools] as Informer<KubeObject>[];
       for (const cache of caches) cache.on({ added: all, updated: all, deleted: all });
+      controller.informer.on({ deleted: (dc) => coalesced.forget(dc.metadata.name) });
       return new ControllerWithCaches(controller, caches);
     },
   };

@@ -8,6 +8,7 @@ import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { hostPoolsType, hostsType, type HostObject, type HostPoolObject } from "../host/kinds.ts";
+import { Coalescer, summaryIntervalMs } from "../../src/runtime/coalesce.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../host/with-caches.ts";
 import { aggregate, poolMembers } from "./membership.ts";
 
@@ -30,8 +31,11 @@ export function hostPoolController(): ControllerRegistration {
         return Promise.resolve();
       };
       const controller = new Controller<HostPoolObject, HostPoolStatus>({ name: "hostpool", resource: hostPoolsType, reconciler: { reconcile } }, clusterScoped(deps));
-      const all = (): void => controller.informer.keys().forEach((k) => controller.queue.add(k));
+      // sums follow every Host write: coalesced, so a burst of them is one pass per interval
+      const coalesced = new Coalescer(controller.queue, summaryIntervalMs);
+      const all = (): void => controller.informer.keys().forEach((k) => coalesced.add(k));
       hosts.on({ added: all, updated: all, deleted: all });
+      controller.informer.on({ deleted: (pool) => coalesced.forget(pool.metadata.name) });
       return new ControllerWithCaches(controller, [hosts] as Informer<KubeObject>[]);
     },
   };

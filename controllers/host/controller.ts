@@ -5,6 +5,7 @@
 import type { HostObservation, VmObservation } from "../../drivers/contract/index.ts";
 import type { HostStatus } from "../../src/api/index.ts";
 import { Ready } from "../../src/runtime/conditions.ts";
+import { Coalescer, summaryIntervalMs } from "../../src/runtime/coalesce.ts";
 import { Controller, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
@@ -47,14 +48,17 @@ export function hostController(options: HostControllerOptions): ControllerRegist
         },
         clusterScoped(deps),
       );
-      // allocated follows the VMs placed on a host, so their changes re-reconcile it.
+      // allocated follows the VMs placed on a host, so their changes re-reconcile it, coalesced:
+      // while VMs land on it, one pass (and status write) per interval, not one per VM.
+      const coalesced = new Coalescer(controller.queue, summaryIntervalMs);
       const touch = (...objs: (VmObject | undefined)[]): void => {
-        for (const vm of objs) if (vm?.status?.host) controller.queue.add(vm.status.host);
+        for (const vm of objs) if (vm?.status?.host) coalesced.add(vm.status.host);
       };
       vms.on({ added: (vm) => touch(vm), updated: (old, vm) => touch(old, vm), deleted: (vm) => touch(vm) });
       controller.informer.on({
         deleted: (host) => {
           observations.forget(host.metadata.name);
+          coalesced.forget(host.metadata.name);
           void options.sessions.drop(host.metadata.name);
         },
       });

@@ -1,6 +1,8 @@
-// The VirtualMachine controller. One step per pass, status written at the end of each:
-//   place     → status.host + Scheduled (why this host) + Created=False/CreatePending, written
-//               BEFORE any driver call, so a crash can only leave a VM on the recorded host;
+// The VirtualMachine controller. Status is written at the end of each pass:
+//   place     → the host in annotation omnivisor.io/placed-on, written with the finalizer in one
+//               request BEFORE any driver call, so a crash can only leave a VM on that host;
+//               status.host + Scheduled (why this host) + Created=False/CreatePending follow
+//               with the create's outcome (or while it runs, once it takes over a second);
 //   create    → observe by uid first (adopt what is there), else createVm (idempotent by uid);
 //   converge  → power steps toward spec.powerState, resize (or RestartRequired);
 //   delete    → finalizer: the VM leaves the hypervisor, then the object goes.
@@ -19,9 +21,10 @@ import { Reservations, VmsByHost, vmKey } from "../host/vms-by-host.ts";
 import { ControllerWithCaches, readOnlyCache } from "../host/with-caches.ts";
 import { heartbeatFresh, heartbeatKey, leasesType, type LeaseObject } from "./heartbeat.ts";
 import { candidates, placementRequest, type Fleet } from "./placement-input.ts";
-import { converge, deleteFromHost, ensureOnHost, type VmPass } from "./steps.ts";
+import { converge, deleteFromHost, ensureOnHost, placedOnAnnotation, type VmPass } from "./steps.ts";
 
 export const vmFinalizer = "omnivisor.io/virtual-machine";
+export { placedOnAnnotation };
 export const Scheduled = "Scheduled";
 
 export interface VirtualMachineControllerOptions {
@@ -77,36 +80,45 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         return decision.host;
       };
 
+      const passOf = (ctx: Ctx): VmPass => ({
+        ctx,
+        sessions: options.sessions,
+        host: (name) => hosts.get(name),
+        datacenter: (name) => datacenters.get(name),
+        pollIntervalMs: ctx.status.host && watched(ctx.status.host) ? (options.watchedPollIntervalMs ?? 300_000) : (options.pollIntervalMs ?? 15_000),
+        stopsAsked,
+        secretValue,
+      });
+
       const reconcile = async (ctx: Ctx): Promise<ReconcileResult | void> => {
-        const pass: VmPass = {
-          ctx,
-          sessions: options.sessions,
-          host: (name) => hosts.get(name),
-          datacenter: (name) => datacenters.get(name),
-          pollIntervalMs: ctx.status.host && watched(ctx.status.host) ? (options.watchedPollIntervalMs ?? 300_000) : (options.pollIntervalMs ?? 15_000),
-          stopsAsked,
-          secretValue,
-        };
         if (isBeingDeleted(ctx.object)) {
-          await deleteFromHost(pass, vmFinalizer);
+          await deleteFromHost(passOf(ctx), vmFinalizer);
           reservations.delete(ctx.key);
           return;
         }
-        await ctx.ensureFinalizer(vmFinalizer);
         if (!ctx.status.host) {
           const adopt = ctx.object.spec.adopt;
-          const host = adopt ? adopt.host : schedule(ctx);
-          if (adopt) ctx.setCondition({ type: Scheduled, status: "True", reason: "Adopted", message: `adopting ${adopt.externalId} on host ${adopt.host}` });
+          const earlier = adopt ? undefined : earlierPlacement(ctx, reservations);
+          const host = adopt ? adopt.host : (earlier ?? schedule(ctx));
           if (!host) {
             ctx.status.phase = "Pending";
             return { requeueAfterMs: 10_000 }; // hosts change (capacity, readiness): try again
           }
+          if (adopt) ctx.setCondition({ type: Scheduled, status: "True", reason: "Adopted", message: `adopting ${adopt.externalId} on host ${adopt.host}` });
+          else if (earlier) keepEarlierPlacement(ctx, earlier, reservations);
           recordPlacement(ctx, host, hosts.get(host));
-          return { requeueAfterMs: 1 }; // written first; the create happens in the next pass
+          // The create-pending marker (ADR 0014): the host in an annotation, written with the
+          // finalizer in one request before any driver call. A crash after the create finds the
+          // VM on this host by observation; it is never placed, or created, a second time.
+          await ctx.ensureFinalizer(vmFinalizer, adopt ? {} : { [placedOnAnnotation]: host });
+        } else {
+          await ctx.ensureFinalizer(vmFinalizer);
         }
+        const pass = passOf(ctx);
         const present = await ensureOnHost(pass);
         if (present === "replace") {
           reservations.delete(ctx.key);
+          await ctx.ensureFinalizer(vmFinalizer, { [placedOnAnnotation]: undefined });
           return { requeueAfterMs: 1 };
         }
         if (present === "waiting") return { requeueAfterMs: 2_000 };
@@ -165,7 +177,25 @@ export function virtualMachineController(options: VirtualMachineControllerOption
   };
 }
 
-/** The create-pending marker: host and driver recorded, Created=False, before any driver call. */
+/**
+ * A placement recorded before this pass but not yet in status: the marker of a pass that failed
+ * (or a process that stopped) after writing it, or this process's own decision the cache has not
+ * shown yet. Not after the host rejected the create: then the VM is placed anew.
+ */
+function earlierPlacement(ctx: Ctx, reservations: Reservations): string | undefined {
+  const rejected = ctx.status.conditions?.some((c) => c.type === Scheduled && c.status === "False" && c.reason === "HostRejected") ?? false;
+  if (rejected) return undefined;
+  return ctx.object.metadata.annotations?.[placedOnAnnotation] ?? reservations.get(ctx.key);
+}
+
+function keepEarlierPlacement(ctx: Ctx, host: string, reservations: Reservations): void {
+  if (reservations.get(ctx.key) === undefined) reservations.set(ctx.key, host, ctx.object); // counted until the cache shows it
+  if (!ctx.status.conditions?.some((c) => c.type === Scheduled && c.status === "True")) {
+    ctx.setCondition({ type: Scheduled, status: "True", reason: "Placed", message: `placed on host ${host} (recorded in ${placedOnAnnotation})` });
+  }
+}
+
+/** Host, driver and Created=False/CreatePending in status: written with the create's outcome, or meanwhile if it is slow. */
 function recordPlacement(ctx: Ctx, host: string, hostObject: HostObject | undefined): void {
   ctx.status.host = host;
   if (hostObject) ctx.status.driver = hostObject.spec.driver;

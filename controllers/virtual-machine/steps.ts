@@ -10,6 +10,9 @@ import type { HostSessions } from "../host/sessions.ts";
 import { driverSpec, powerTarget } from "./driver-spec.ts";
 import { nextPowerState, phaseOf, statusPower, stepReason } from "./power.ts";
 
+/** The host a VM was placed on, recorded before its create (status.host says where it is now). */
+export const placedOnAnnotation = "omnivisor.io/placed-on";
+
 export interface VmPass {
   ctx: ReconcileContext<VmObject, VirtualMachineStatus>;
   sessions: HostSessions;
@@ -72,7 +75,8 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
   const cloudInitUserData = await userData(pass);
   try {
     const options = { ...(datacenter ? { datacenter } : {}), ...(cloudInitUserData !== undefined ? { cloudInitUserData } : {}) };
-    const created = await session.createVm(identity, driverSpec(vm, host.spec.driver, options));
+    // a slow create (an image copied, a clone) shows Provisioning on its host while it runs
+    const created = await ctx.statusWhileWaiting(session.createVm(identity, driverSpec(vm, host.spec.driver, options)));
     ctx.event("Normal", "Created", `created ${created.name} (${created.externalId}) on host ${hostName}`);
     ctx.setCondition({ type: "Created", status: "True", reason: "Created", message: `${created.name} on host ${hostName}` });
     ctx.status.externalId = created.externalId;
@@ -179,7 +183,8 @@ export async function deleteFromHost(pass: VmPass, finalizer: string): Promise<v
   const vm = ctx.object;
   if (!vm.metadata.finalizers?.includes(finalizer)) return;
   ctx.status.phase = "Deleting";
-  const hostName = ctx.status.host;
+  // a VM whose create was under way has its host only in the marker
+  const hostName = ctx.status.host ?? vm.metadata.annotations?.[placedOnAnnotation];
   const host = hostName ? pass.host(hostName) : undefined;
   if (hostName && host) {
     const session = await sessionFor(pass, host);

@@ -5,7 +5,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { BackoffOptions } from "./backoff.ts";
 import { Synced, setCondition, type ConditionInput, type WithConditions } from "./conditions.ts";
 import type { EventRecorder, EventType } from "./events.ts";
-import { ensureFinalizer, removeFinalizer } from "./finalizers.ts";
+import { ensureFinalizer, removeFinalizer, type AnnotationChanges } from "./finalizers.ts";
 import type { Informer, IndexFn } from "./informer.ts";
 import { describeError, statusCode, type Logger } from "./log.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
@@ -41,8 +41,14 @@ export interface ReconcileContext<T extends KubeObject, S extends Status> {
   setCondition(condition: Omit<ConditionInput, "observedGeneration">): void;
   /** Records an aggregated Kubernetes Event on the object. */
   event(type: EventType, reason: string, message: string): void;
-  ensureFinalizer(name: string): Promise<boolean>;
+  /** Adds the finalizer unless present, with annotations set (or dropped: undefined) in the same write. */
+  ensureFinalizer(name: string, annotations?: AnnotationChanges): Promise<boolean>;
   removeFinalizer(name: string): Promise<boolean>;
+  /**
+   * Waits for work; should it take longer than afterMs, writes `status` as it is now meanwhile, so
+   * users see progress (a slow create) before the pass ends. The pass's own write still follows.
+   */
+  statusWhileWaiting<R>(work: Promise<R>, afterMs?: number): Promise<R>;
   /** Read access to the whole cache (other objects of the kind, indexes). */
   readonly cache: Pick<Informer<T>, "get" | "list" | "byIndex">;
 }
@@ -187,7 +193,15 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     const current = cacheLags ? last.status : (obj.status ?? {});
     const status = structuredClone(current) as S;
     const generation = obj.metadata.generation;
-    const ctx = this.context(key, obj, status, log);
+    // what the server holds: `current`, or a status written during the pass (statusWhileWaiting)
+    let written: unknown = current;
+    const writeNow = async (): Promise<void> => {
+      const snapshot = structuredClone(status);
+      setCondition(snapshot, { type: Synced, status: "True", reason: "ReconcileSuccess", observedGeneration: generation });
+      await this.writeStatus(key, obj, { current: written, next: snapshot }, log);
+      written = snapshot;
+    };
+    const ctx = this.context(key, obj, status, log, writeNow);
     let result: ReconcileResult | void = undefined;
     let failure: unknown;
     try {
@@ -200,7 +214,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     }
     if (this.stopWorkers.signal.aborted) return; // leadership lost mid-pass: write nothing more
     try {
-      await this.writeStatus(key, obj, { current, next: status }, log);
+      await this.writeStatus(key, obj, { current: written, next: status }, log);
     } catch (err) {
       failure ??= err;
     }
@@ -250,7 +264,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     }
   }
 
-  private context(key: string, obj: T, status: S, log: Logger): ReconcileContext<T, S> {
+  private context(key: string, obj: T, status: S, log: Logger, writeNow: () => Promise<void>): ReconcileContext<T, S> {
     const generation = obj.metadata.generation;
     return {
       key,
@@ -261,7 +275,19 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
       cache: this.informer,
       setCondition: (c) => void setCondition(status, { ...c, observedGeneration: generation }),
       event: (type, reason, message) => void this.deps.events.record(obj, type, reason, message),
-      ensureFinalizer: (name) => ensureFinalizer(this.client, obj, name),
+      ensureFinalizer: (name, annotations) => ensureFinalizer(this.client, obj, name, annotations),
+      statusWhileWaiting: async <R>(work: Promise<R>, afterMs = 1_000): Promise<R> => {
+        let writing: Promise<void> | undefined;
+        const timer = setTimeout(() => {
+          writing = writeNow().catch((err: unknown) => log.warn("could not write status while waiting", { error: describeError(err) }));
+        }, afterMs);
+        try {
+          return await work;
+        } finally {
+          clearTimeout(timer);
+          await writing;
+        }
+      },
       removeFinalizer: (name) => removeFinalizer(this.client, obj, name),
     };
   }

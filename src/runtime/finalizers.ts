@@ -1,13 +1,19 @@
 // Finalizers guard external cleanup (a VM on a hypervisor) against the object vanishing first.
-// They are written by server-side apply of metadata.finalizers only: spec is never touched and
-// finalizers owned by others are kept.
+// They are written by server-side apply of the metadata we own (finalizers, and annotations such
+// as a VM's placement marker): spec is never touched, and what others own is kept. Every apply
+// lists all we own, or what it leaves out is removed.
 import { fieldManager, type KubeObject, type ResourceClient } from "./resource.ts";
 
 interface ManagedFieldsEntry {
   manager?: string;
   operation?: string;
   subresource?: string;
-  fieldsV1?: { "f:metadata"?: { "f:finalizers"?: Record<string, unknown> } };
+  fieldsV1?: { "f:metadata"?: { "f:finalizers"?: Record<string, unknown>; "f:annotations"?: Record<string, unknown> } };
+}
+
+function ourMetadataEntry(obj: KubeObject): ManagedFieldsEntry | undefined {
+  const entries = (obj.metadata.managedFields ?? []) as ManagedFieldsEntry[];
+  return entries.find((e) => e.manager === fieldManager && e.operation === "Apply" && !e.subresource);
 }
 
 /**
@@ -15,12 +21,22 @@ interface ManagedFieldsEntry {
  * the ones left out are removed.
  */
 export function ownedFinalizers(obj: KubeObject): string[] {
-  const entries = (obj.metadata.managedFields ?? []) as ManagedFieldsEntry[];
-  const ours = entries.find((e) => e.manager === fieldManager && e.operation === "Apply" && !e.subresource);
-  const set = ours?.fieldsV1?.["f:metadata"]?.["f:finalizers"] ?? {};
+  const set = ourMetadataEntry(obj)?.fieldsV1?.["f:metadata"]?.["f:finalizers"] ?? {};
   return Object.keys(set)
     .filter((k) => k.startsWith("v:"))
     .map((k) => JSON.parse(k.slice(2)) as string);
+}
+
+/** The annotations our field manager owns, with their values on the object. */
+export function ownedAnnotations(obj: KubeObject): Record<string, string> {
+  const set = ourMetadataEntry(obj)?.fieldsV1?.["f:metadata"]?.["f:annotations"] ?? {};
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(set)) {
+    if (!k.startsWith("f:")) continue;
+    const value = obj.metadata.annotations?.[k.slice(2)];
+    if (value !== undefined) out[k.slice(2)] = value;
+  }
+  return out;
 }
 
 /**
@@ -32,10 +48,15 @@ export function compactManagedFields<T extends KubeObject>(obj: T): T {
   const entries = obj.metadata.managedFields as ManagedFieldsEntry[] | undefined;
   if (entries === undefined) return obj;
   const { managedFields: _all, ...metadata } = obj.metadata;
-  const ours = entries.find((e) => e.manager === fieldManager && e.operation === "Apply" && !e.subresource);
-  const finalizers = ours?.fieldsV1?.["f:metadata"]?.["f:finalizers"];
-  if (!ours || !finalizers) return { ...obj, metadata };
-  const kept: ManagedFieldsEntry = { manager: ours.manager, operation: ours.operation, fieldsV1: { "f:metadata": { "f:finalizers": finalizers } } };
+  const ours = ourMetadataEntry(obj)?.fieldsV1?.["f:metadata"];
+  const finalizers = ours?.["f:finalizers"];
+  const annotations = ours?.["f:annotations"];
+  if (!finalizers && !annotations) return { ...obj, metadata };
+  const kept: ManagedFieldsEntry = {
+    manager: fieldManager,
+    operation: "Apply",
+    fieldsV1: { "f:metadata": { ...(finalizers ? { "f:finalizers": finalizers } : {}), ...(annotations ? { "f:annotations": annotations } : {}) } },
+  };
   return { ...obj, metadata: { ...metadata, managedFields: [kept] } };
 }
 
@@ -47,10 +68,18 @@ export function isBeingDeleted(obj: KubeObject): boolean {
   return Boolean(obj.metadata.deletionTimestamp);
 }
 
-/** Adds the finalizer unless present. Returns true if it wrote. */
-export async function ensureFinalizer<T extends KubeObject>(client: ResourceClient<T>, obj: T, finalizer: string): Promise<boolean> {
-  if (hasFinalizer(obj, finalizer)) return false;
-  await client.applyMetadata(obj.metadata, { finalizers: [...ownedFinalizers(obj).filter((f) => f !== finalizer), finalizer] });
+/** Annotations to set (a string) or to drop (undefined) along with a finalizer. */
+export type AnnotationChanges = Record<string, string | undefined>;
+
+/**
+ * Adds the finalizer unless present, and sets or drops our annotations, in one apply — nothing
+ * when all is as asked already. Returns true if it wrote.
+ */
+export async function ensureFinalizer<T extends KubeObject>(client: ResourceClient<T>, obj: T, finalizer: string, annotations: AnnotationChanges = {}): Promise<boolean> {
+  const annotationsAsAsked = Object.entries(annotations).every(([k, v]) => obj.metadata.annotations?.[k] === v);
+  if (hasFinalizer(obj, finalizer) && annotationsAsAsked) return false;
+  const finalizers = [...ownedFinalizers(obj).filter((f) => f !== finalizer), finalizer];
+  await client.applyMetadata(obj.metadata, { finalizers, annotations: withChanges(ownedAnnotations(obj), annotations) });
   return true;
 }
 
@@ -58,10 +87,19 @@ export async function ensureFinalizer<T extends KubeObject>(client: ResourceClie
 export async function removeFinalizer<T extends KubeObject>(client: ResourceClient<T>, obj: T, finalizer: string): Promise<boolean> {
   if (!hasFinalizer(obj, finalizer)) return false;
   try {
-    await client.applyMetadata(obj.metadata, { finalizers: ownedFinalizers(obj).filter((f) => f !== finalizer) });
+    await client.applyMetadata(obj.metadata, { finalizers: ownedFinalizers(obj).filter((f) => f !== finalizer), annotations: ownedAnnotations(obj) });
   } catch (err) {
     if ((err as { code?: number }).code === 404) return true; // already gone: nothing to release
     throw err;
   }
   return true;
+}
+
+function withChanges(owned: Record<string, string>, changes: AnnotationChanges): Record<string, string> {
+  const out = { ...owned };
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === undefined) delete out[k];
+    else out[k] = v;
+  }
+  return out;
 }

@@ -91,12 +91,16 @@ export class ResourceClient<T extends KubeObject> {
     return out as T;
   }
 
-  /** Server-side apply of the metadata fields `omnivisor` owns (finalizers); never touches spec. */
-  async applyMetadata(meta: ObjectMeta, owned: { finalizers?: string[] }): Promise<T> {
+  /**
+   * Server-side apply of the metadata fields `omnivisor` owns (finalizers, annotations); never
+   * touches spec. Empty annotations are left out of the body: owning none is the same.
+   */
+  async applyMetadata(meta: ObjectMeta, owned: { finalizers?: string[]; annotations?: Record<string, string> }): Promise<T> {
+    const { annotations, ...rest } = owned;
     const body = {
       apiVersion: apiVersionOf(this.type),
       kind: this.type.kind,
-      metadata: { name: meta.name, namespace: meta.namespace, ...owned },
+      metadata: { name: meta.name, namespace: meta.namespace, ...rest, ...(annotations && Object.keys(annotations).length > 0 ? { annotations } : {}) },
     };
     const { group, version, plural } = this.type;
     const common = { group, version, plural, name: meta.name, body, fieldManager, force: true };

@@ -11,6 +11,14 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stringify } from "yaml";
+import { virtualMachinesType, type VmObject } from "../../controllers/host/kinds.ts";
+import { placedOnAnnotation, vmFinalizer } from "../../controllers/virtual-machine/controller.ts";
+import { ensureFinalizer } from "../../src/runtime/finalizers.ts";
+import { loadKubeConfig } from "../../src/runtime/kubeconfig.ts";
+import { ResourceClient } from "../../src/runtime/resource.ts";
+import { driverSpec } from "../../controllers/virtual-machine/driver-spec.ts";
+import { vmIdentity } from "../../drivers/contract/index.ts";
+import { DockerDriver } from "../../drivers/docker/driver.ts";
 import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { dockerSocket, requireDocker, requireLibvirt, libvirtUri } from "../harness/services.ts";
@@ -352,6 +360,33 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     await apply(admin, ...later.map((n) => container(n, "Running", { hosts: [a, b], policy: "Progressive" })));
     expect(await hostsOf(later)).toEqual({ [b]: 2 });
     await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", ...later, "-n", ns, "--wait=true", "--timeout=60s"]);
+    expect(await dockerContainers(prefix)).toEqual(new Map());
+  });
+
+  it("given a VM created on the host of its placement marker but not yet in status (the operator died in between), when the operator is back, then it is found there: not placed elsewhere, not created twice", async () => {
+    const [a, b] = [`lc-${run}-dka`, `lc-${run}-dkb`];
+    await kubectl(admin, ["patch", "hosts.omnivisor.io", a, "--type=merge", "-p", '{"spec":{"maintenance":false}}']);
+    await operator!.kill();
+    // Progressive would fill host a first: the marker says b
+    await apply(admin, container("marked", "Running", { hosts: [a, b], policy: "Progressive" }));
+    const object = (await vm("marked"))!;
+    const uid = object.metadata.uid;
+    // what the operator writes before a create (ADR 0014): its finalizer and the marker, in one
+    // apply — through the operator's own code, as its field manager
+    const client = new ResourceClient<VmObject>(loadKubeConfig(operatorKubeconfig), virtualMachinesType);
+    expect(await ensureFinalizer(client, object as unknown as VmObject, vmFinalizer, { [placedOnAnnotation]: b })).toBe(true);
+    // ... and the create it made before dying
+    const session = await new DockerDriver().connect({ endpoint: `unix://${dockerSocket}` }, undefined, AbortSignal.timeout(10_000));
+    const made = await session.createVm(vmIdentity({ uid, namespace: ns, name: "marked" }), driverSpec(object as unknown as VmObject, "docker"));
+    await session.close();
+
+    operator = startOperator(operatorKubeconfig, ns);
+    const found = await running("marked");
+    expect(found.status?.host).toBe(b);
+    expect(found.status?.externalId).toBe(made.externalId);
+    expect(condition(found, "Created")).toMatchObject({ status: "True", reason: "Found" });
+    expect([...(await dockerContainers(prefix)).keys()]).toEqual([`${ns}.marked`]);
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "marked", "-n", ns, "--wait=true", "--timeout=60s"]);
     expect(await dockerContainers(prefix)).toEqual(new Map());
   });
 

@@ -72,6 +72,22 @@ describe("reconciling widgets", () => {
     expect(await kubectl(admin, ["get", "widgets.test.omnivisor.io", "-n", ns, "-o", "name"])).not.toContain("w1");
   });
 
+  it("given a widget whose pass takes seconds, then its status shows the work under way before the pass ends, and the outcome after", async () => {
+    await applyWidget(admin, ns, "slow", { size: 4, workMs: 3000 });
+    const during = await waitFor("slow shows Working", async () => {
+      const got = await getWidget(admin, ns, "slow");
+      return got.status?.conditions?.some((c) => c.type === "Ready" && c.reason === "Working") ? got : undefined;
+    }, { intervalMs: 50 });
+    expect(during.status?.doubled).toBeUndefined();
+    expect(during.status?.conditions?.find((c) => c.type === "Synced")?.status).toBe("True");
+    const after = await waitFor("slow done", async () => {
+      const got = await getWidget(admin, ns, "slow");
+      return got.status?.doubled === 8 ? got : undefined;
+    });
+    expect(after.status?.conditions?.find((c) => c.type === "Ready")).toMatchObject({ status: "True", reason: "Doubled" });
+    await kubectl(admin, ["delete", "widget.test.omnivisor.io", "-n", ns, "slow", "--wait=true", "--timeout=30s"]);
+  });
+
   it("given a widget whose reconcile keeps failing, then retries back off exponentially and one Event aggregates them", async () => {
     // reconciled once while healthy (finalizer in place), so later passes come only from retries
     await applyWidget(admin, ns, "broken", { size: 1 });
