@@ -196,7 +196,9 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     // what the server holds: `current`, or a status written during the pass (statusWhileWaiting)
     let written: unknown = current;
     const writeNow = async (): Promise<void> => {
+      if (this.stopWorkers.signal.aborted) return; // leadership lost: write nothing
       const snapshot = structuredClone(status);
+      snapshot.observedGeneration = generation;
       setCondition(snapshot, { type: Synced, status: "True", reason: "ReconcileSuccess", observedGeneration: generation });
       await this.writeStatus(key, obj, { current: written, next: snapshot }, log);
       written = snapshot;
