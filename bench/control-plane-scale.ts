@@ -101,7 +101,13 @@ function processFigures(pid: number): { peakRssMiB: number; cpuSeconds: number }
 function serverCpu(): { apiServer: number; etcd: number } {
   const out = { apiServer: 0, etcd: 0 };
   // the components may run under a supervisor: look at its children too
-  const children = (pid: number): number[] => readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean).map(Number);
+  const children = (pid: number): number[] => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean).map(Number);
+    } catch {
+      return []; // a kernel without /proc/…/children: the supervisor's own figures only
+    }
+  };
   for (const pid of cp.pids().flatMap((p) => [p, ...children(p)])) {
     const comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
     const cpu = processFigures(pid).cpuSeconds;
