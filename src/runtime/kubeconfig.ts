@@ -20,8 +20,9 @@ export class PooledKubeConfig extends KubeConfig {
       this.pools.set(key, fresh);
       return;
     }
+    // The fresh agent never connected: it holds no socket, and the garbage collector takes it.
+    // (Closing it built an error with a stack trace per request: 0.2 s of CPU per 2,000 VMs.)
     context.setDispatcher(pooled);
-    void fresh.close().catch(() => undefined); // never connected: closing frees nothing but the object
   }
 
   /** Closes the pooled connections (watches included). */
