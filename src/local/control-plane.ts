@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
+import { runKubectl } from "./kubectl.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
 import { kubeRequest, type TlsClient } from "./kube-http.ts";
 import { generatePki, type Pki } from "./pki.ts";
@@ -226,17 +227,8 @@ export class ControlPlane {
   }
 
   /** Runs the kubectl built for this Kubernetes version as the admin. */
-  async kubectl(args: string[], input?: string): Promise<string> {
-    const child = run(this.tools.kubectl, ["--kubeconfig", this.kubeconfigs.admin, ...args], {
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    if (input !== undefined) child.child.stdin?.end(input);
-    try {
-      return (await child).stdout;
-    } catch (err) {
-      const e = err as { stderr?: string; message: string };
-      throw new Error(`kubectl ${args.join(" ")}: ${e.stderr?.trim() || e.message}`);
-    }
+  kubectl(args: string[], input?: string): Promise<string> {
+    return runKubectl(this.tools.kubectl, this.kubeconfigs.admin, args, input);
   }
 
   /** Runs kubectl and returns its exit code and output instead of throwing on failure. */

@@ -6,19 +6,13 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { repoRoot, toolchain } from "../../src/local/toolchain.ts";
+import { runKubectl } from "../../src/local/kubectl.ts";
 import { dockerSocket, libvirtUri } from "../harness/services.ts";
 
 const run = promisify(execFile);
 
-export async function kubectl(kubeconfig: string, args: string[], input?: string): Promise<string> {
-  const child = run(toolchain().kubectl, ["--kubeconfig", kubeconfig, ...args], { maxBuffer: 64 * 1024 * 1024 });
-  if (input !== undefined) child.child.stdin?.end(input);
-  try {
-    return (await child).stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`kubectl ${args.join(" ")}: ${e.stderr?.trim() || e.message}`);
-  }
+export function kubectl(kubeconfig: string, args: string[], input?: string): Promise<string> {
+  return runKubectl(toolchain().kubectl, kubeconfig, args, input);
 }
 
 export async function apply(kubeconfig: string, ...objects: object[]): Promise<void> {
