@@ -21,6 +21,7 @@ import { Reservations, VmsByHost, vmKey } from "../host/vms-by-host.ts";
 import { ControllerWithCaches, readOnlyCache } from "../host/with-caches.ts";
 import { heartbeatFresh, heartbeatKey, leasesType, type LeaseObject } from "./heartbeat.ts";
 import { candidates, placementRequest, type Fleet } from "./placement-input.ts";
+import { Rejections, rejectionTtlMs } from "./rejections.ts";
 import { converge, deleteFromHost, ensureOnHost, placedOnAnnotation, type VmPass } from "./steps.ts";
 
 export const vmFinalizer = "omnivisor.io/virtual-machine";
@@ -55,6 +56,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       const reservations = new Reservations();
       const placed = new VmsByHost();
       const stopsAsked = new Map<string, number>();
+      const rejections = new Rejections();
       const secrets = deps.kc.makeApiClient(CoreV1Api);
       const secretValue = async (namespace: string, name: string, key: string): Promise<string> => {
         const secret = await secrets.readNamespacedSecret({ name, namespace });
@@ -69,9 +71,12 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       /** Places the VM; synchronous from reading the caches to reserving, so two passes never race. */
       const schedule = (ctx: Ctx): string | undefined => {
         const fleet: Fleet = { hosts: hosts.list(), pools: pools.list(), datacenters: datacenters.list(), placed, reservations, vm: (key) => controller.informer.get(key) };
-        const decision = place(placementRequest(ctx.object, fleet), candidates(fleet, ctx.object), { round: round++ });
+        const refused = rejections.of(ctx.key);
+        const usable = candidates(fleet, ctx.object).filter((c) => !refused.has(c.name));
+        const decision = place(placementRequest(ctx.object, fleet), usable, { round: round++ });
         if (!decision.host) {
-          ctx.setCondition({ type: Scheduled, status: "False", reason: decision.reason, message: decision.message });
+          const why = refused.size > 0 ? `${decision.message}; left out for ${rejectionTtlMs / 60_000} minutes after refusing the create: ${[...refused.values()].join("; ")}` : decision.message;
+          ctx.setCondition({ type: Scheduled, status: "False", reason: decision.reason, message: why });
           return undefined;
         }
         reservations.set(ctx.key, decision.host, ctx.object);
@@ -88,6 +93,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         pollIntervalMs: ctx.status.host && watched(ctx.status.host) ? (options.watchedPollIntervalMs ?? 300_000) : (options.pollIntervalMs ?? 15_000),
         stopsAsked,
         secretValue,
+        rejected: (host, why) => rejections.add(ctx.key, host, why),
       });
 
       const reconcile = async (ctx: Ctx): Promise<ReconcileResult | void> => {
@@ -140,7 +146,10 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       controller.informer.on({
         added: (vm) => void (reservations.get(vmKey(vm)) === vm.status?.host && reservations.delete(vmKey(vm))),
         updated: (_old, vm) => void (reservations.get(vmKey(vm)) === vm.status?.host && reservations.delete(vmKey(vm))),
-        deleted: (vm) => reservations.delete(vmKey(vm)),
+        deleted: (vm) => {
+          reservations.delete(vmKey(vm));
+          rejections.forget(vmKey(vm));
+        },
       });
       // A Host becoming ready (or leaving maintenance, or freeing capacity) may let unplaced VMs
       // fit. They are kept as a set, so a Host update in a fleet where everything is placed costs

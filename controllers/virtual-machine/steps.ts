@@ -23,6 +23,8 @@ export interface VmPass {
   secretValue(namespace: string, name: string, key: string): Promise<string>;
   /** uid → when a stop was last asked for: a guest shutting down is given its deadline, not asked again. */
   stopsAsked: Map<string, number>;
+  /** The host refused to create the VM (capacity): placement leaves it out for a while. */
+  rejected(host: string, why: string): void;
 }
 
 function identityOf(vm: VmObject, status: VirtualMachineStatus): VmIdentity {
@@ -84,10 +86,20 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
   } catch (err) {
     const message = `creating on host ${hostName} failed: ${describeError(err)}`;
     if (errorKind(err) === "capacity") {
+      // What the host made before refusing (a VM defined but not started) goes first: placed
+      // elsewhere, it would be a second copy. Should that fail, the VM stays here and is retried.
+      try {
+        await session.deleteVm(identity);
+      } catch (cleanup) {
+        notReady(pass, "HostRejected", `${message}; removing what it made there failed: ${describeError(cleanup)}`);
+        throw new Error(`${message}; removing what it made there failed: ${describeError(cleanup)}`);
+      }
       ctx.event("Warning", "HostRejected", message);
       ctx.setCondition({ type: "Scheduled", status: "False", reason: "HostRejected", message });
+      pass.rejected(hostName, message);
       delete ctx.status.host;
       delete ctx.status.driver;
+      delete ctx.status.externalId;
       return "replace";
     }
     notReady(pass, "ProvisioningFailed", message);

@@ -191,6 +191,50 @@ describe("one VirtualMachine manifest on five hypervisor families", () => {
     await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "no-source", "-n", ns, "--wait=true", "--timeout=30s"]);
   });
 
+  it("given a XenServer host that refuses a VM for lack of memory (placement counted it with overcommit), then HostRejected says why, what it made there is removed, it is not tried there again at once, and the VM runs on another host", async () => {
+    const small = await FakeXapiServer.start({ ...xenCredentials, host: { cpus: 8, memoryGiB: 1 } });
+    const smallHost = `fd-${run}-xen-small`;
+    const bigHost = `fd-${run}-xenserver`;
+    const name = `${ns}.too-big`;
+    const vmsNamed = (server: FakeXapiServer) => server.db.all("VM").filter(([, r]) => r["name_label"] === name).map(([, r]) => String(r["power_state"]));
+    try {
+      await apply(admin, { ...host("xenserver", { endpoint: small.url, credentialsSecretRef: { name: "xen", namespace: ns }, memoryOvercommit: 4 }), metadata: { name: smallHost } });
+      await waitFor(`${smallHost} Ready`, async () => (condition(await getObject(admin, "hosts.omnivisor.io", smallHost), "Ready")?.status === "True" ? true : undefined), { onTimeout: operatorWarnings });
+      const vm = manifest("xenserver");
+      const tooBig = (hosts: string[]) => ({ ...vm, metadata: { ...vm.metadata, name: "too-big" }, spec: { ...vm.spec, memory: "2Gi", placement: { datacenter: dc, driver: "xenserver", hosts } } });
+      await apply(admin, tooBig([smallHost]));
+      const refused = await waitFor("too-big refused by the small host", async () => {
+        const v = await getObject(admin, "virtualmachines.omnivisor.io", "too-big", ns);
+        return condition(v, "Scheduled")?.status === "False" && /refusing the create/.test(condition(v, "Scheduled")?.message ?? "") ? v : undefined;
+      }, { onTimeout: operatorWarnings });
+      expect(refused.status?.phase).toBe("Pending");
+      expect(refused.status?.host).toBeUndefined();
+      expect(condition(refused, "Scheduled")?.message).toContain(`creating on host ${smallHost} failed`);
+      const events = JSON.parse(await kubectl(admin, ["get", "events", "-n", ns, "--field-selector", "involvedObject.name=too-big,reason=HostRejected", "-o", "json"])) as { items: unknown[] };
+      expect(events.items).toHaveLength(1);
+      expect(vmsNamed(small)).toEqual([]); // the halted VM it made was removed
+      // not sent back to the host that refused it: nothing more is written while it waits
+      const version = (await kubectl(admin, ["get", "virtualmachines.omnivisor.io", "too-big", "-n", ns, "-o", "jsonpath={.metadata.resourceVersion}"])).trim();
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect((await kubectl(admin, ["get", "virtualmachines.omnivisor.io", "too-big", "-n", ns, "-o", "jsonpath={.metadata.resourceVersion}"])).trim()).toBe(version);
+
+      // when it may also go to the big host, then it runs there
+      await apply(admin, tooBig([smallHost, bigHost]));
+      const ran = await waitFor("too-big Running", async () => {
+        const v = await getObject(admin, "virtualmachines.omnivisor.io", "too-big", ns);
+        return v?.status?.phase === "Running" ? v : undefined;
+      }, { timeoutMs: 60_000, onTimeout: operatorWarnings });
+      expect(ran.status?.host).toBe(bigHost);
+      expect(vmsNamed(xapi)).toEqual(["Running"]);
+      expect(vmsNamed(small)).toEqual([]);
+      await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "too-big", "-n", ns, "--wait=true", "--timeout=60s"]);
+      expect(vmsNamed(xapi)).toEqual([]);
+    } finally {
+      await kubectl(admin, ["delete", "hosts.omnivisor.io", smallHost, "--wait=true", "--timeout=30s"]).catch(() => undefined);
+      await small.stop();
+    }
+  });
+
   it("given a XenServer Host whose Secret has a wrong password, then Reachable=False says the credentials were rejected, and fixing the Secret heals it; the password shows nowhere", async () => {
     const wrong = `wrong-${randomBytes(8).toString("hex")}`;
     const name = `fd-${run}-xen-badpw`;
