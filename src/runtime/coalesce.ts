@@ -6,7 +6,7 @@
 import type { WorkQueue } from "./work-queue.ts";
 
 /** The interval for summaries (Host allocated, HostPool and Datacenter sums): what users see lags by at most this. */
-export const summaryIntervalMs = 2_000;
+export const summaryIntervalMs = 5_000;
 
 export class Coalescer {
   private readonly queue: Pick<WorkQueue, "add" | "addAfter">;
