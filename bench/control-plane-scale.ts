@@ -44,11 +44,7 @@ console.log(factsMarkdown(facts));
 
 const work = mkdtempSync(join(tmpdir(), "omnivisor-bench-scale-"));
 const cp = await ControlPlane.start({ controllerManager: false });
-const kubectl = async (args: string[], input?: string): Promise<string> => {
-  const child = run(cp.tools.kubectl, ["--kubeconfig", cp.kubeconfigs.admin, ...args], { maxBuffer: 1 << 28 });
-  if (input !== undefined) child.child.stdin?.end(input);
-  return (await child).stdout;
-};
+const kubectl = (args: string[], input?: string): Promise<string> => cp.kubectl(args, input);
 const yaml = (objs: object[]): string => objs.map((o) => JSON.stringify(o)).join("\n---\n");
 const children: ChildProcess[] = [];
 const start = (script: string, args: string[]): ChildProcess => {

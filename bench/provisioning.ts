@@ -48,11 +48,7 @@ console.log(factsMarkdown(facts));
 
 const work = await mkdtemp(join(tmpdir(), "omnivisor-bench-prov-"));
 const cp = await ControlPlane.start({ controllerManager: false });
-const kubectl = async (args: string[], input?: string): Promise<string> => {
-  const child = run(cp.tools.kubectl, ["--kubeconfig", cp.kubeconfigs.admin, ...args], { maxBuffer: 1 << 26 });
-  if (input !== undefined) child.child.stdin?.end(input);
-  return (await child).stdout;
-};
+const kubectl = (args: string[], input?: string): Promise<string> => cp.kubectl(args, input);
 const docs = (objs: object[]): string => objs.map((o) => JSON.stringify(o)).join("\n---\n");
 // a CLI call that hangs (dockerd once took minutes to tear down 100 bridge endpoints) fails the
 // run with its command line instead of stalling it

@@ -91,8 +91,9 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
       try {
         await session.deleteVm(identity);
       } catch (cleanup) {
-        notReady(pass, "HostRejected", `${message}; removing what it made there failed: ${describeError(cleanup)}`);
-        throw new Error(`${message}; removing what it made there failed: ${describeError(cleanup)}`);
+        const stuck = `${message}; removing what it made there failed: ${describeError(cleanup)}`;
+        notReady(pass, "HostRejected", stuck);
+        throw new Error(stuck);
       }
       ctx.event("Warning", "HostRejected", message);
       ctx.setCondition({ type: "Scheduled", status: "False", reason: "HostRejected", message });

@@ -197,9 +197,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     let written: unknown = current;
     const writeNow = async (): Promise<void> => {
       if (this.stopWorkers.signal.aborted) return; // leadership lost: write nothing
-      const snapshot = structuredClone(status);
-      snapshot.observedGeneration = generation;
-      setCondition(snapshot, { type: Synced, status: "True", reason: "ReconcileSuccess", observedGeneration: generation });
+      const snapshot = succeeded(structuredClone(status), generation);
       await this.writeStatus(key, obj, { current: written, next: snapshot }, log);
       written = snapshot;
     };
@@ -208,8 +206,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     let failure: unknown;
     try {
       result = await this.options.reconciler.reconcile(ctx);
-      status.observedGeneration = generation;
-      setCondition(status, { type: Synced, status: "True", reason: "ReconcileSuccess", observedGeneration: generation });
+      succeeded(status, generation);
     } catch (err) {
       failure = err;
       setCondition(status, { type: Synced, status: "False", reason: "ReconcileError", message: describeError(err), observedGeneration: generation });
@@ -293,6 +290,13 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
       removeFinalizer: (name) => removeFinalizer(this.client, obj, name),
     };
   }
+}
+
+/** A status as a successful pass leaves it: this generation observed, Synced=True. */
+function succeeded<S extends Status>(status: S, generation: number | undefined): S {
+  status.observedGeneration = generation;
+  setCondition(status, { type: Synced, status: "True", reason: "ReconcileSuccess", observedGeneration: generation });
+  return status;
 }
 
 /** resourceVersions are opaque, but etcd's are integers; anything else is never "newer". */
