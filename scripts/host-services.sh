@@ -54,10 +54,15 @@ start_libvirt() {
 }
 
 docker_up() { docker -H unix:///var/run/docker.sock info; }
+docker_gone() { ! pgrep -x dockerd && ! pgrep -f "containerd --config /var/run/docker/containerd"; }
 start_docker() {
   if ! docker_up >/dev/null 2>&1; then
     command -v dockerd >/dev/null || { fail docker "dockerd is not installed (apt-get install docker.io)"; return; }
-    pkill -x dockerd 2>/dev/null; rm -f /var/run/docker.pid
+    # a dockerd that is going (killed by hand) must be gone, and its containerd with it: a new
+    # dockerd that meets the old containerd's socket times out waiting for its own
+    pkill -x dockerd 2>/dev/null
+    wait_until 150 docker_gone || { fail docker "an earlier dockerd or its containerd did not exit within 30 s"; return; }
+    rm -f /var/run/docker.pid
     daemon dockerd dockerd --storage-driver=vfs --host=unix:///var/run/docker.sock
     wait_until 150 docker_up || { fail docker "dockerd did not answer on /var/run/docker.sock within 30 s; see $state/dockerd.log"; return; }
   fi
