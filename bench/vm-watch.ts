@@ -6,7 +6,7 @@ import { Informer } from "../src/runtime/informer.ts";
 import { createLogger } from "../src/runtime/log.ts";
 import { keyOf, ResourceClient } from "../src/runtime/resource.ts";
 import { loadKubeConfig } from "../src/runtime/kubeconfig.ts";
-import { virtualMachinesType, type VmObject } from "../controllers/host/kinds.ts";
+import { virtualMachinesType, type VmObject } from "../src/fleet/kinds.ts";
 
 /** What a benchmark reads of a VM: Running once status.phase says so, else its power state or phase. */
 export const stateOf = (vm: VmObject | undefined): string => (vm?.status?.phase === "Running" ? "Running" : (vm?.status?.powerState ?? vm?.status?.phase ?? ""));

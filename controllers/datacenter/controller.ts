@@ -6,10 +6,10 @@ import { Controller, type ReconcileContext } from "../../src/runtime/controller.
 import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
-import { aggregate } from "../host-pool/membership.ts";
-import { datacentersType, hostPoolsType, hostsType, type DatacenterObject, type HostObject, type HostPoolObject } from "../host/kinds.ts";
+import { aggregate } from "../../src/fleet/membership.ts";
+import { datacentersType, hostPoolsType, hostsType, type DatacenterObject, type HostObject, type HostPoolObject } from "../../src/fleet/kinds.ts";
 import { Coalescer, summaryIntervalMs } from "../../src/runtime/coalesce.ts";
-import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../host/with-caches.ts";
+import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
 
 export function datacenterController(): ControllerRegistration {
   return {

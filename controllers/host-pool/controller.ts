@@ -7,10 +7,10 @@ import { Controller, type ReconcileContext } from "../../src/runtime/controller.
 import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
-import { hostPoolsType, hostsType, type HostObject, type HostPoolObject } from "../host/kinds.ts";
+import { hostPoolsType, hostsType, type HostObject, type HostPoolObject } from "../../src/fleet/kinds.ts";
 import { Coalescer, summaryIntervalMs } from "../../src/runtime/coalesce.ts";
-import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../host/with-caches.ts";
-import { aggregate, poolMembers } from "./membership.ts";
+import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
+import { aggregate, poolMembers } from "../../src/fleet/membership.ts";
 
 export function hostPoolController(): ControllerRegistration {
   return {

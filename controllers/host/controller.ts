@@ -11,11 +11,11 @@ import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { observedHostStatus } from "./host-status.ts";
-import { hostsType, virtualMachinesType, type HostObject, type VmObject } from "./kinds.ts";
-import { unreachable } from "./reachability.ts";
-import type { HostSessions } from "./sessions.ts";
-import { VmsByHost } from "./vms-by-host.ts";
-import { ControllerWithCaches, clusterScoped, readOnlyCache } from "./with-caches.ts";
+import { hostsType, virtualMachinesType, type HostObject, type VmObject } from "../../src/fleet/kinds.ts";
+import { unreachable } from "../../src/fleet/reachability.ts";
+import type { HostSessions } from "../../src/fleet/sessions.ts";
+import { VmsByHost } from "../../src/fleet/vms-by-host.ts";
+import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
 
 export const Reachable = "Reachable";
 export const Maintenance = "Maintenance";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { HostObservation, VmObservation } from "../../drivers/contract/index.ts";
 import type { HostStatus } from "../../src/api/index.ts";
 import { allocatableOf, observedHostStatus } from "./host-status.ts";
-import type { HostObject, VmObject } from "./kinds.ts";
+import type { HostObject, VmObject } from "../../src/fleet/kinds.ts";
 
 const host = (spec: Partial<HostObject["spec"]> = {}): HostObject =>
   ({ metadata: { name: "h1" }, spec: { datacenter: "dc", driver: "libvirt", endpoint: "qemu:///system", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 1, memoryOvercommit: 1, ...spec } });

@@ -3,14 +3,9 @@
 // sample time while the figures are the same, so an idle host causes no status writes.
 import type { HostObservation, VmObservation } from "../../drivers/contract/index.ts";
 import type { HostStatus } from "../../src/api/index.ts";
-import { formatGiB, formatMiB, toGiB, toMiB } from "./quantity.ts";
-import type { HostObject, VmObject } from "./kinds.ts";
-
-export interface HostFigures {
-  cpus: number;
-  memoryMiB: number;
-  storageGiB?: number;
-}
+import { formatMiB, toGiB, toMiB } from "../../src/api/quantity.ts";
+import { resourcesOf, sumDemand, type HostFigures } from "../../src/fleet/demand.ts";
+import type { HostObject, VmObject } from "../../src/fleet/kinds.ts";
 
 /** What placement may hand out: (capacity - reserved) x overcommit. */
 export function allocatableOf(host: HostObject, capacity: HostFigures): HostFigures {
@@ -20,26 +15,6 @@ export function allocatableOf(host: HostObject, capacity: HostFigures): HostFigu
   const out: HostFigures = { cpus: Math.floor(cpus), memoryMiB: Math.floor(memoryMiB) };
   if (capacity.storageGiB !== undefined) out.storageGiB = Math.max(0, capacity.storageGiB - toGiB(reserved?.storage));
   return out;
-}
-
-/** What a VM asks for (an adopted VM without a size counts as what was observed, recorded in status). */
-export function vmDemand(vm: VmObject): HostFigures {
-  const storageGiB = (vm.spec.disks ?? []).reduce((sum, d) => sum + toGiB(d.size), 0);
-  return { cpus: vm.spec.cpus ?? 0, memoryMiB: toMiB(vm.spec.memory), storageGiB };
-}
-
-export function sumDemand(vms: readonly VmObject[]): HostFigures {
-  return vms.reduce<HostFigures>(
-    (acc, vm) => {
-      const d = vmDemand(vm);
-      return { cpus: acc.cpus + d.cpus, memoryMiB: acc.memoryMiB + d.memoryMiB, storageGiB: (acc.storageGiB ?? 0) + (d.storageGiB ?? 0) };
-    },
-    { cpus: 0, memoryMiB: 0, storageGiB: 0 },
-  );
-}
-
-export function resourcesOf(f: HostFigures): { cpus: number; memory: string; storage?: string } {
-  return { cpus: f.cpus, memory: formatMiB(f.memoryMiB), ...(f.storageGiB !== undefined ? { storage: formatGiB(f.storageGiB) } : {}) };
 }
 
 const maxUnmanaged = 1000;

@@ -15,17 +15,16 @@ import { isBeingDeleted } from "../../src/runtime/finalizers.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
-import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, type DatacenterObject, type HostObject, type HostPoolObject, type VmObject } from "../host/kinds.ts";
-import type { HostSessions } from "../host/sessions.ts";
-import { Reservations, VmsByHost, vmKey } from "../host/vms-by-host.ts";
-import { ControllerWithCaches, readOnlyCache } from "../host/with-caches.ts";
-import { heartbeatFresh, heartbeatKey, leasesType, type LeaseObject } from "./heartbeat.ts";
+import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, type DatacenterObject, type HostObject, type HostPoolObject, type VmObject } from "../../src/fleet/kinds.ts";
+import type { HostSessions } from "../../src/fleet/sessions.ts";
+import { Reservations, VmsByHost, vmKey } from "../../src/fleet/vms-by-host.ts";
+import { ControllerWithCaches, readOnlyCache } from "../../src/runtime/with-caches.ts";
+import { heartbeatFresh, heartbeatKey, leasesType, type LeaseObject } from "../../src/fleet/heartbeat-lease.ts";
 import { candidates, placementRequest, type Fleet } from "./placement-input.ts";
 import { Rejections, rejectionTtlMs } from "./rejections.ts";
-import { converge, deleteFromHost, ensureOnHost, placedOnAnnotation, type VmPass } from "./steps.ts";
+import { placedOnAnnotation, vmFinalizer } from "../../src/fleet/vm-markers.ts";
+import { converge, deleteFromHost, ensureOnHost, type VmPass } from "./steps.ts";
 
-export const vmFinalizer = "omnivisor.io/virtual-machine";
-export { placedOnAnnotation };
 export const Scheduled = "Scheduled";
 
 export interface VirtualMachineControllerOptions {

@@ -3,11 +3,11 @@
 // process made that the cache has not seen yet), and the VM's request with the policy resolved
 // VM > pool > datacenter > Performance.
 import type { AffinityTerm, HostCandidate, PlacedVm, PlacementPolicy, PlacementRequest } from "../../src/placement/types.ts";
-import { vmDemand } from "../host/host-status.ts";
-import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../host/kinds.ts";
-import { toGiB, toMiB } from "../host/quantity.ts";
-import { poolMembers } from "../host-pool/membership.ts";
-import { vmKey, type Reservations, type VmsByHost } from "../host/vms-by-host.ts";
+import { vmDemand } from "../../src/fleet/demand.ts";
+import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../../src/fleet/kinds.ts";
+import { toGiB, toMiB } from "../../src/api/quantity.ts";
+import { poolMembers } from "../../src/fleet/membership.ts";
+import { vmKey, type Reservations, type VmsByHost } from "../../src/fleet/vms-by-host.ts";
 import { catalogImages } from "./driver-spec.ts";
 
 const unlimited = Number.MAX_SAFE_INTEGER;

@@ -4,14 +4,14 @@ import { errorKind, vmIdentity, type VmIdentity, type VmObservation } from "../.
 import type { VirtualMachineStatus } from "../../src/api/index.ts";
 import { TerminalError, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
 import { describeError } from "../../src/runtime/log.ts";
-import type { DatacenterObject, HostObject, VmObject } from "../host/kinds.ts";
-import { toMiB } from "../host/quantity.ts";
-import type { HostSessions } from "../host/sessions.ts";
+import type { DatacenterObject, HostObject, VmObject } from "../../src/fleet/kinds.ts";
+import { toMiB } from "../../src/api/quantity.ts";
+import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { driverSpec, powerTarget } from "./driver-spec.ts";
-import { nextPowerState, phaseOf, statusPower, stepReason } from "./power.ts";
+import { placedOnAnnotation } from "../../src/fleet/vm-markers.ts";
+import { phaseOf, statusPower } from "../../src/fleet/vm-phase.ts";
+import { nextPowerState, stepReason } from "./power.ts";
 
-/** The host a VM was placed on, recorded before its create (status.host says where it is now). */
-export const placedOnAnnotation = "omnivisor.io/placed-on";
 
 export interface VmPass {
   ctx: ReconcileContext<VmObject, VirtualMachineStatus>;

@@ -2,9 +2,9 @@
 // every Host), started when the Host appears, restarted when its spec changes, stopped when it
 // goes. Runs on every node with a hypervisor (DaemonSet) or beside remote hosts.
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { hostsType, virtualMachinesType, type HostObject, type VmObject } from "../../controllers/host/kinds.ts";
-import { Drivers } from "../../controllers/host/sessions.ts";
-import { readOnlyCache } from "../../controllers/host/with-caches.ts";
+import { hostsType, virtualMachinesType, type HostObject, type VmObject } from "../fleet/kinds.ts";
+import { Drivers } from "../fleet/sessions.ts";
+import { readOnlyCache } from "../runtime/with-caches.ts";
 import type { Logger } from "../runtime/log.ts";
 import { HostAgent } from "./host-agent.ts";
 

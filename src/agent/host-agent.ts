@@ -2,12 +2,12 @@
 // reconnect and resync), reports them into VM status, and renews the host's heartbeat Lease
 // while connected.
 import type { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import type { HostObject, VmObject } from "../../controllers/host/kinds.ts";
-import { connectHost, type Drivers } from "../../controllers/host/sessions.ts";
+import type { HostObject, VmObject } from "../fleet/kinds.ts";
+import { connectHost, type Drivers } from "../fleet/sessions.ts";
 import { StatusWatcher } from "../../drivers/watcher/status-watcher.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { describeError, type Logger } from "../runtime/log.ts";
-import { Heartbeat } from "./heartbeat.ts";
+import { Heartbeat } from "./heartbeat-renewer.ts";
 import { VmReporter } from "./vm-reporter.ts";
 
 export interface HostAgentDeps {

@@ -4,8 +4,8 @@
 // desired power state; the controller's next apply owns the fields again.
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
 import type { ObservedPower, VmEvent, VmObservation } from "../../drivers/contract/index.ts";
-import type { VmObject } from "../../controllers/host/kinds.ts";
-import { phaseOf, statusPower } from "../../controllers/virtual-machine/power.ts";
+import type { VmObject } from "../fleet/kinds.ts";
+import { phaseOf, statusPower } from "../fleet/vm-phase.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { describeError, statusCode, type Logger } from "../runtime/log.ts";
 

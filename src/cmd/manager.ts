@@ -11,7 +11,7 @@ import type { ControllerRegistration } from "../runtime/registry.ts";
 import { datacenterController } from "../../controllers/datacenter/controller.ts";
 import { hostPoolController } from "../../controllers/host-pool/controller.ts";
 import { hostController } from "../../controllers/host/controller.ts";
-import { HostSessions } from "../../controllers/host/sessions.ts";
+import { HostSessions } from "../fleet/sessions.ts";
 import { virtualMachineController } from "../../controllers/virtual-machine/controller.ts";
 
 interface ControllerSettings {

@@ -1,6 +1,6 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { describe, expect, it, vi } from "vitest";
-import { hostsType, virtualMachinesType } from "../../controllers/host/kinds.ts";
+import { hostsType, virtualMachinesType } from "../fleet/kinds.ts";
 import { createLogger } from "./log.ts";
 import { SharedInformers } from "./shared-informers.ts";
 

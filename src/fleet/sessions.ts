@@ -9,7 +9,7 @@ import { EsxiDriver } from "../../drivers/esxi/driver.ts";
 import { HyperVDriver } from "../../drivers/hyperv/driver.ts";
 import { LibvirtDriver } from "../../drivers/libvirt/index.ts";
 import { XenServerDriver } from "../../drivers/xenserver/driver.ts";
-import { statusCode } from "../../src/runtime/log.ts";
+import { statusCode } from "../runtime/log.ts";
 import { credentialsFromSecret, hostConnection, trustFromSecret, withSecretTrust } from "./connection.ts";
 import type { HostObject } from "./kinds.ts";
 

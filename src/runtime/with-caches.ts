@@ -1,11 +1,11 @@
 // A controller that also reads other kinds' caches (a Host needs the VMs placed on it; a VM needs
 // the Hosts). The extra informers start with the controller's own, workers start only once all
 // of them are synced, and /readyz waits for all of them.
-import type { Controller, ControllerDeps, Status } from "../../src/runtime/controller.ts";
-import type { Informer } from "../../src/runtime/informer.ts";
-import type { ManagedController } from "../../src/runtime/registry.ts";
-import type { KubeObject, ResourceType } from "../../src/runtime/resource.ts";
-import { newCache } from "../../src/runtime/shared-informers.ts";
+import type { Controller, ControllerDeps, Status } from "./controller.ts";
+import type { Informer } from "./informer.ts";
+import type { ManagedController } from "./registry.ts";
+import type { KubeObject, ResourceType } from "./resource.ts";
+import { newCache } from "./shared-informers.ts";
 
 /**
  * A cache of another kind — the manager's shared one when there is one; `namespace` (the manager's

@@ -1,8 +1,8 @@
 // VirtualMachines grouped by the host their status names, with each host's summed demand, kept
 // up to date from the VM cache's events. Placement and the Host controller read per-host figures
 // in O(1) instead of walking every VM: at 10,000 VMs the walk per placement was quadratic.
-import type { Informer } from "../../src/runtime/informer.ts";
-import { vmDemand, type HostFigures } from "./host-status.ts";
+import type { Informer } from "../runtime/informer.ts";
+import { vmDemand, type HostFigures } from "./demand.ts";
 import type { VmObject } from "./kinds.ts";
 
 export const vmKey = (vm: VmObject): string => `${vm.metadata.namespace}/${vm.metadata.name}`;

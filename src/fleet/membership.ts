@@ -1,10 +1,10 @@
 // Which Hosts belong to a pool, and what a set of Hosts adds up to. A Host belongs to a pool of
 // its own datacenter when the pool lists it, its labels match the pool's selector, or the Host's
 // spec.pool names the pool. Sums come from the Hosts' status, so they follow what was observed.
-import { matches } from "../../src/placement/labels.ts";
-import { resourcesOf, type HostFigures } from "../host/host-status.ts";
-import type { HostObject, HostPoolObject } from "../host/kinds.ts";
-import { formatMiB, toGiB, toMiB } from "../host/quantity.ts";
+import { matches } from "../placement/labels.ts";
+import { resourcesOf, type HostFigures } from "./demand.ts";
+import type { HostObject, HostPoolObject } from "./kinds.ts";
+import { formatMiB, toGiB, toMiB } from "../api/quantity.ts";
 
 export function poolMembers(pool: HostPoolObject, hosts: readonly HostObject[]): HostObject[] {
   const name = pool.metadata.name;

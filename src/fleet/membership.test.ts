@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { HostObject, HostPoolObject } from "../host/kinds.ts";
+import type { HostObject, HostPoolObject } from "./kinds.ts";
 import { aggregate, poolMembers, usageOf } from "./membership.ts";
 
 const host = (name: string, extra: { labels?: Record<string, string>; pool?: string; dc?: string; ready?: boolean } = {}): HostObject =>

@@ -3,6 +3,7 @@
 // server-side apply as plain JSON: the typed client's MicroTime has millisecond precision, which
 // the API server rejects (ADR 0007).
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
+import { heartbeatLeaseName } from "../fleet/heartbeat-lease.ts";
 import { describeError, type Logger } from "../runtime/log.ts";
 
 const apply = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
@@ -10,10 +11,6 @@ const apply = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 /** metav1.MicroTime: RFC 3339 with exactly six fractional digits. */
 function microTime(d: Date): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
-}
-
-export function heartbeatLeaseName(host: string): string {
-  return `omnivisor-host-${host}`.slice(0, 253);
 }
 
 export interface HeartbeatOptions {

@@ -1,10 +1,15 @@
-// Whether a status watcher follows a host: its heartbeat Lease (src/agent/heartbeat.ts) was renewed
+// A host's heartbeat Lease, as the status watcher renews it (src/agent/heartbeat-renewer.ts) and
+// the controllers read it. Whether a status watcher follows a host: its heartbeat Lease was renewed
 // within the lease's duration. While one does, changes on the host reach VM status within a second
 // and re-queue the VM, so the controller's own observation of converged VMs can be rare; without
 // one, the controller polls often. (10,000 VMs polled every 15 s are ~670 driver observations a
 // second; every 5 minutes, ~33.)
-import { heartbeatLeaseName } from "../../src/agent/heartbeat.ts";
-import type { ObjectMeta, ResourceType } from "../../src/runtime/resource.ts";
+import type { ObjectMeta, ResourceType } from "../runtime/resource.ts";
+
+/** The heartbeat Lease of a host (in the operator's namespace). */
+export function heartbeatLeaseName(host: string): string {
+  return `omnivisor-host-${host}`.slice(0, 253);
+}
 
 export const leasesType: ResourceType = { group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true };
 

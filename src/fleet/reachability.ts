@@ -1,7 +1,7 @@
 // Why a Host could not be reached, in words a platform admin acts on: the Reachable condition's
 // reason says which part failed (endpoint, credentials, TLS, network) and the message says how.
 import { errorKind, isDriverError } from "../../drivers/contract/index.ts";
-import { describeError } from "../../src/runtime/log.ts";
+import { describeError } from "../runtime/log.ts";
 import { CredentialsError } from "./sessions.ts";
 
 export interface Unreachable {

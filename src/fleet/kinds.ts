@@ -1,7 +1,7 @@
 // The omnivisor.io kinds these controllers watch, as the runtime's ResourceType, plus the typed
 // objects (the API's zod types with the runtime's metadata).
-import { group, version, type Datacenter as ApiDatacenter, type Host as ApiHost, type HostPool as ApiHostPool, type VirtualMachine as ApiVm } from "../../src/api/index.ts";
-import type { ObjectMeta, ResourceType } from "../../src/runtime/resource.ts";
+import { group, version, type Datacenter as ApiDatacenter, type Host as ApiHost, type HostPool as ApiHostPool, type VirtualMachine as ApiVm } from "../api/index.ts";
+import type { ObjectMeta, ResourceType } from "../runtime/resource.ts";
 
 const kind = (k: string, plural: string, namespaced: boolean): ResourceType => ({ group, version, plural, kind: k, namespaced });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { heartbeatFresh, heartbeatKey } from "./heartbeat.ts";
+import { heartbeatFresh, heartbeatKey } from "./heartbeat-lease.ts";
 
 const lease = (renewTime: string | undefined, leaseDurationSeconds: number | undefined) => ({ metadata: { name: "l" }, spec: { holderIdentity: "w", ...(renewTime ? { renewTime } : {}), ...(leaseDurationSeconds !== undefined ? { leaseDurationSeconds } : {}) } });
 
