@@ -1,6 +1,6 @@
 // The VM controller's steps against the hypervisor, one pass at a time. Each step observes first
 // and changes at most one thing; the next pass sees the result (driver calls do not block).
-import { errorKind, vmIdentity, type VmIdentity, type VmObservation } from "../../drivers/contract/index.ts";
+import { errorKind, vmIdentity, type Session, type VmIdentity, type VmObservation } from "../../drivers/contract/index.ts";
 import type { VirtualMachineStatus } from "../../src/api/index.ts";
 import { TerminalError, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
 import { describeError } from "../../src/runtime/log.ts";
@@ -13,18 +13,32 @@ import { phaseOf, statusPower } from "../../src/fleet/vm-phase.ts";
 import { nextPowerState, stepReason } from "./power.ts";
 
 
-export interface VmPass {
-  ctx: ReconcileContext<VmObject, VirtualMachineStatus>;
+type Ctx = ReconcileContext<VmObject, VirtualMachineStatus>;
+
+/** What the controller gives every pass: caches, sessions and its memory of earlier passes. */
+export interface PassEnv {
   sessions: HostSessions;
   host(name: string): HostObject | undefined;
   datacenter(name: string): DatacenterObject | undefined;
-  pollIntervalMs: number;
+  /** When a converged VM on this host is observed again. */
+  pollIntervalMs(host: string): number;
   /** A key of a Secret in the VM's namespace (cloud-init user data); never logged. */
   secretValue(namespace: string, name: string, key: string): Promise<string>;
   /** uid → when a stop was last asked for: a guest shutting down is given its deadline, not asked again. */
   stopsAsked: Map<string, number>;
   /** The host refused to create the VM (capacity): placement leaves it out for a while. */
-  rejected(host: string, why: string): void;
+  rejected(ctx: Ctx, host: string, why: string): void;
+}
+
+/** One pass over a placed VM: its host, session and identity resolved once, at the start. */
+export interface VmPass {
+  ctx: Ctx;
+  env: PassEnv;
+  hostName: string;
+  host: HostObject;
+  session: Session;
+  /** By uid, and by external id once known (set again when a create or an observation finds it). */
+  identity: VmIdentity;
 }
 
 function identityOf(vm: VmObject, status: VirtualMachineStatus): VmIdentity {
@@ -36,27 +50,31 @@ function notReady(pass: VmPass, reason: string, message: string): void {
   pass.ctx.setCondition({ type: "Ready", status: "False", reason, message });
 }
 
-async function sessionFor(pass: VmPass, host: HostObject) {
+async function sessionFor(ctx: Ctx, env: PassEnv, host: HostObject): Promise<Session> {
   try {
-    return await pass.sessions.session(host, pass.ctx.signal);
+    return await env.sessions.session(host, ctx.signal);
   } catch (err) {
-    notReady(pass, "HostUnreachable", `host ${host.metadata.name} cannot be reached: ${describeError(err)}`);
+    ctx.setCondition({ type: "Ready", status: "False", reason: "HostUnreachable", message: `host ${host.metadata.name} cannot be reached: ${describeError(err)}` });
     throw err;
   }
 }
 
+/** Resolves the pass's host, session and identity; undefined (Ready=False HostMissing) when the host is gone. */
+export async function openPass(ctx: Ctx, env: PassEnv): Promise<VmPass | undefined> {
+  const hostName = ctx.status.host!;
+  const host = env.host(hostName);
+  if (!host) {
+    ctx.setCondition({ type: "Ready", status: "False", reason: "HostMissing", message: `host ${hostName} does not exist` });
+    return undefined;
+  }
+  const session = await sessionFor(ctx, env, host);
+  return { ctx, env, hostName, host, session, identity: identityOf(ctx.object, ctx.status) };
+}
+
 /** The VM on its host: observed, adopted, or created now. "replace": placement must be redone. */
 export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "replace" | "waiting"> {
-  const { ctx } = pass;
+  const { ctx, session, identity, hostName, host } = pass;
   const vm = ctx.object;
-  const hostName = ctx.status.host!;
-  const host = pass.host(hostName);
-  if (!host) {
-    notReady(pass, "HostMissing", `host ${hostName} does not exist`);
-    return "waiting";
-  }
-  const session = await sessionFor(pass, host);
-  const identity = identityOf(vm, ctx.status);
   const existed = ctx.status.conditions?.some((c) => c.type === "Created" && c.status === "True") ?? false;
   const observed = await session.observeVm(identity);
   if (observed) {
@@ -66,6 +84,7 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
       ctx.setCondition({ type: "Created", status: "True", reason: how, message: `${observed.name} on host ${hostName}` });
     }
     ctx.status.externalId = observed.externalId;
+    pass.identity = identityOf(vm, ctx.status);
     return observed;
   }
   if (vm.spec.adopt) {
@@ -73,7 +92,7 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
     return "waiting";
   }
   if (existed) ctx.event("Warning", "Recreating", `${identity.name} disappeared from host ${hostName} outside the operator; creating it again`);
-  const datacenter = pass.datacenter(host.spec.datacenter);
+  const datacenter = pass.env.datacenter(host.spec.datacenter);
   const cloudInitUserData = await userData(pass);
   try {
     const options = { ...(datacenter ? { datacenter } : {}), ...(cloudInitUserData !== undefined ? { cloudInitUserData } : {}) };
@@ -82,6 +101,7 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
     ctx.event("Normal", "Created", `created ${created.name} (${created.externalId}) on host ${hostName}`);
     ctx.setCondition({ type: "Created", status: "True", reason: "Created", message: `${created.name} on host ${hostName}` });
     ctx.status.externalId = created.externalId;
+    pass.identity = identityOf(vm, ctx.status);
     return created;
   } catch (err) {
     const message = `creating on host ${hostName} failed: ${describeError(err)}`;
@@ -97,7 +117,7 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
       }
       ctx.event("Warning", "HostRejected", message);
       ctx.setCondition({ type: "Scheduled", status: "False", reason: "HostRejected", message });
-      pass.rejected(hostName, message);
+      pass.env.rejected(ctx, hostName, message);
       delete ctx.status.host;
       delete ctx.status.driver;
       delete ctx.status.externalId;
@@ -116,7 +136,7 @@ async function userData(pass: VmPass): Promise<string | undefined> {
   if (!ref) return undefined;
   const namespace = pass.ctx.object.metadata.namespace ?? "";
   try {
-    return await pass.secretValue(namespace, ref.name, ref.key ?? "userdata");
+    return await pass.env.secretValue(namespace, ref.name, ref.key ?? "userdata");
   } catch (err) {
     const message = `cloud-init user data from Secret ${namespace}/${ref.name} (key ${ref.key ?? "userdata"}) cannot be read: ${describeError(err)}`;
     notReady(pass, "CloudInitUnavailable", message);
@@ -139,34 +159,33 @@ export async function converge(pass: VmPass, observed: VmObservation): Promise<R
   const desired = vm.spec.powerState ?? "Running";
   recordObservation(ctx.status, observed);
   ctx.status.phase = phaseOf(desired, observed.power);
-  const session = await sessionFor(pass, pass.host(ctx.status.host!)!);
-  const identity = identityOf(vm, ctx.status);
+  const { session, identity, env } = pass;
   const uid = vm.metadata.uid ?? "";
   const step = nextPowerState(desired, observed.power);
   if (step) {
     const target = powerTarget(vm, step);
-    const asked = pass.stopsAsked.get(uid);
+    const asked = env.stopsAsked.get(uid);
     const graceMs = ((target.deadlineSeconds ?? 0) + 5) * 1000;
     if (step === "Stopped" && asked !== undefined && Date.now() - asked < graceMs) {
       notReady(pass, "Stopping", `waiting for the guest to shut down (${target.mode ?? "TrySoft"}, ${target.deadlineSeconds ?? 0}s deadline)`);
       return { requeueAfterMs: 2_000 };
     }
     await session.setPower(identity, target);
-    if (step === "Stopped") pass.stopsAsked.set(uid, Date.now());
-    else pass.stopsAsked.delete(uid);
+    if (step === "Stopped") env.stopsAsked.set(uid, Date.now());
+    else env.stopsAsked.delete(uid);
     const reason = stepReason(observed.power, step);
     ctx.event("Normal", reason, `${reason.toLowerCase()} ${identity.name} on host ${ctx.status.host} (was ${observed.power}, spec says ${desired})`);
     notReady(pass, reason, `${observed.power} → ${step}`);
     return { requeueAfterMs: 1_000 };
   }
-  pass.stopsAsked.delete(uid);
-  await resize(pass, observed, session, identity);
-  ctx.setCondition({ type: "Ready", status: "True", reason: desired, message: `${desired} on host ${ctx.status.host}` });
-  return { requeueAfterMs: pass.pollIntervalMs };
+  env.stopsAsked.delete(uid);
+  await resize(pass, observed);
+  ctx.setCondition({ type: "Ready", status: "True", reason: desired, message: `${desired} on host ${pass.hostName}` });
+  return { requeueAfterMs: env.pollIntervalMs(pass.hostName) };
 }
 
-async function resize(pass: VmPass, observed: VmObservation, session: Awaited<ReturnType<typeof sessionFor>>, identity: VmIdentity): Promise<void> {
-  const { ctx } = pass;
+async function resize(pass: VmPass, observed: VmObservation): Promise<void> {
+  const { ctx, session, identity, host } = pass;
   const vm = ctx.object;
   const wantCpus = vm.spec.cpus;
   const wantMiB = vm.spec.memory !== undefined ? toMiB(vm.spec.memory) : undefined;
@@ -179,7 +198,6 @@ async function resize(pass: VmPass, observed: VmObservation, session: Awaited<Re
     ctx.setCondition({ type: "RestartRequired", status: "True", reason: "ResizeNeedsRestart", message: `${what}: the driver cannot resize a running VM; it applies at the next stop` });
     return;
   }
-  const host = pass.host(ctx.status.host!)!;
   try {
     await session.updateVm(identity, driverSpec(vm, host.spec.driver));
     ctx.event("Normal", "Resized", what);
@@ -191,22 +209,21 @@ async function resize(pass: VmPass, observed: VmObservation, session: Awaited<Re
 }
 
 /** Deletion: the VM leaves its host, then our finalizer is released. */
-export async function deleteFromHost(pass: VmPass, finalizer: string): Promise<void> {
-  const { ctx } = pass;
+export async function deleteFromHost(ctx: Ctx, env: PassEnv, finalizer: string): Promise<void> {
   const vm = ctx.object;
   if (!vm.metadata.finalizers?.includes(finalizer)) return;
   ctx.status.phase = "Deleting";
   // a VM whose create was under way has its host only in the marker
   const hostName = ctx.status.host ?? vm.metadata.annotations?.[placedOnAnnotation];
-  const host = hostName ? pass.host(hostName) : undefined;
+  const host = hostName ? env.host(hostName) : undefined;
   if (hostName && host) {
-    const session = await sessionFor(pass, host);
+    const session = await sessionFor(ctx, env, host);
     const identity = identityOf(vm, ctx.status);
     await session.deleteVm(identity);
     ctx.event("Normal", "Deleted", `removed ${identity.name} from host ${hostName}`);
   } else if (hostName) {
     ctx.event("Warning", "HostGone", `host ${hostName} no longer exists; nothing left to remove`);
   }
-  pass.stopsAsked.delete(vm.metadata.uid ?? "");
+  env.stopsAsked.delete(vm.metadata.uid ?? "");
   await ctx.removeFinalizer(finalizer);
 }

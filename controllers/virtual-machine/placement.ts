@@ -1,0 +1,122 @@
+// Where a VM goes, decided once and recorded before any driver call: the host the spec adopts
+// from, else a placement recorded earlier (the marker of a pass that stopped after writing it, or
+// this process's own decision the cache has not shown yet), else a new decision by src/placement.
+// Reservations count a decision until the cache shows the VM on its host; a host that refused a
+// create for capacity is left out for that VM for a while (rejections.ts).
+import type { VirtualMachineStatus } from "../../src/api/index.ts";
+import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../../src/fleet/kinds.ts";
+import { placedOnAnnotation } from "../../src/fleet/vm-markers.ts";
+import { Reservations, VmsByHost, vmKey } from "../../src/fleet/vms-by-host.ts";
+import { place } from "../../src/placement/place.ts";
+import type { ReconcileContext } from "../../src/runtime/controller.ts";
+import type { Informer } from "../../src/runtime/informer.ts";
+import { candidates, placementRequest, type Fleet } from "./placement-input.ts";
+import { Rejections, rejectionTtlMs } from "./rejections.ts";
+
+export const Scheduled = "Scheduled";
+
+type Ctx = ReconcileContext<VmObject, VirtualMachineStatus>;
+
+export interface PlacementCaches {
+  hosts: Informer<HostObject>;
+  pools: Informer<HostPoolObject>;
+  datacenters: Informer<DatacenterObject>;
+  vms: Informer<VmObject>;
+}
+
+export class Placement {
+  /** The VMs each host's status names (what placement counts as allocated there). */
+  readonly placed = new VmsByHost();
+  private readonly reservations = new Reservations();
+  private readonly rejections = new Rejections();
+  private readonly caches: PlacementCaches;
+  private round = 0;
+
+  constructor(caches: PlacementCaches) {
+    this.caches = caches;
+    this.placed.follow(caches.vms);
+    // A reservation is needed only until the cache shows the VM on its host.
+    const settled = (vm: VmObject): void => void (this.reservations.get(vmKey(vm)) === vm.status?.host && this.reservations.delete(vmKey(vm)));
+    caches.vms.on({
+      added: settled,
+      updated: (_old, vm) => settled(vm),
+      deleted: (vm) => {
+        this.reservations.delete(vmKey(vm));
+        this.rejections.forget(vmKey(vm));
+      },
+    });
+  }
+
+  /**
+   * The host of a VM without one in status, recorded in status (host, driver, Scheduled, Created
+   * =False/CreatePending); undefined (with Scheduled=False saying why) when no host fits.
+   */
+  decide(ctx: Ctx): string | undefined {
+    const adopt = ctx.object.spec.adopt;
+    if (adopt) {
+      ctx.setCondition({ type: Scheduled, status: "True", reason: "Adopted", message: `adopting ${adopt.externalId} on host ${adopt.host}` });
+      this.record(ctx, adopt.host);
+      return adopt.host;
+    }
+    const earlier = this.earlier(ctx);
+    const host = earlier ?? this.schedule(ctx);
+    if (!host) return undefined;
+    if (earlier) this.keepEarlier(ctx, earlier);
+    this.record(ctx, host);
+    return host;
+  }
+
+  /** The host refused the create (capacity): it is left out for this VM, and the VM placed anew. */
+  refused(ctx: Ctx, host: string, why: string): void {
+    this.rejections.add(ctx.key, host, why);
+    this.reservations.delete(ctx.key);
+  }
+
+  /** The VM left the fleet (deleted): nothing is held for it any more. */
+  released(key: string): void {
+    this.reservations.delete(key);
+  }
+
+  /** Places the VM; synchronous from reading the caches to reserving, so two passes never race. */
+  private schedule(ctx: Ctx): string | undefined {
+    const { hosts, pools, datacenters, vms } = this.caches;
+    const fleet: Fleet = { hosts: hosts.list(), pools: pools.list(), datacenters: datacenters.list(), placed: this.placed, reservations: this.reservations, vm: (key) => vms.get(key) };
+    const refused = this.rejections.of(ctx.key);
+    const usable = candidates(fleet, ctx.object).filter((c) => !refused.has(c.name));
+    const decision = place(placementRequest(ctx.object, fleet), usable, { round: this.round++ });
+    if (!decision.host) {
+      const why = refused.size > 0 ? `${decision.message}; left out for ${rejectionTtlMs / 60_000} minutes after refusing the create: ${[...refused.values()].join("; ")}` : decision.message;
+      ctx.setCondition({ type: Scheduled, status: "False", reason: decision.reason, message: why });
+      return undefined;
+    }
+    this.reservations.set(ctx.key, decision.host, ctx.object);
+    ctx.setCondition({ type: Scheduled, status: "True", reason: decision.reason, message: decision.message });
+    ctx.event("Normal", "Scheduled", decision.message);
+    return decision.host;
+  }
+
+  /** A placement recorded before this pass but not yet in status; none after the host rejected the create. */
+  private earlier(ctx: Ctx): string | undefined {
+    const rejected = ctx.status.conditions?.some((c) => c.type === Scheduled && c.status === "False" && c.reason === "HostRejected") ?? false;
+    if (rejected) return undefined;
+    return ctx.object.metadata.annotations?.[placedOnAnnotation] ?? this.reservations.get(ctx.key);
+  }
+
+  private keepEarlier(ctx: Ctx, host: string): void {
+    if (this.reservations.get(ctx.key) === undefined) this.reservations.set(ctx.key, host, ctx.object); // counted until the cache shows it
+    if (!ctx.status.conditions?.some((c) => c.type === Scheduled && c.status === "True")) {
+      ctx.setCondition({ type: Scheduled, status: "True", reason: "Placed", message: `placed on host ${host} (recorded in ${placedOnAnnotation})` });
+    }
+  }
+
+  /** Host, driver and Created=False/CreatePending in status: written with the create's outcome, or meanwhile if it is slow. */
+  private record(ctx: Ctx, host: string): void {
+    ctx.status.host = host;
+    const hostObject = this.caches.hosts.get(host);
+    if (hostObject) ctx.status.driver = hostObject.spec.driver;
+    ctx.status.phase = "Provisioning";
+    const what = ctx.object.spec.adopt ? `adopting ${ctx.object.spec.adopt.externalId}` : `creating as uid ${ctx.object.metadata.uid ?? "?"}`;
+    ctx.setCondition({ type: "Created", status: "False", reason: "CreatePending", message: `${what} on host ${host}` });
+    ctx.setCondition({ type: "Ready", status: "False", reason: "Provisioning", message: `${what} on host ${host}` });
+  }
+}
