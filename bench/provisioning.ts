@@ -208,7 +208,7 @@ try {
       { apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: `prov-docker-${x}` }, spec: { datacenter: "prov", driver: "docker", endpoint: `unix://${dockerSocket}`, cpuOvercommit: 32 } },
     ]),
   ]));
-  operator = spawn(process.execPath, [...managerNodeFlags(), join(repoRoot, "src", "cmd", "manager.ts"), "--kubeconfig", cp.kubeconfigs.operator, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--namespace", ns, "--watch-namespace", ns], { stdio: ["ignore", openSync(operatorLog, "w"), openSync(operatorLog, "a")] });
+  operator = spawn(process.execPath, [...managerNodeFlags(), join(repoRoot, "src", "cmd", "manager.ts"), "--kubeconfig", cp.kubeconfigs.operator, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--namespace", ns, "--watch-namespace", ns, "--no-status-watcher"], { stdio: ["ignore", openSync(operatorLog, "w"), openSync(operatorLog, "a")] });
   step("operator started; watching VMs");
   vms = await VmWatch.start(cp.kubeconfigs.admin, ns);
   api = loadKubeConfig(cp.kubeconfigs.admin).makeApiClient(CustomObjectsApi);

@@ -1,57 +1,102 @@
-// The status watcher process: one HostAgent per Host it is responsible for (the named ones, or
-// every Host), started when the Host appears, restarted when its spec changes, stopped when it
-// goes. Runs on every node with a hypervisor (DaemonSet) or beside remote hosts.
+// The status watcher process: one HostAgent per Host it serves, started when the Host appears (or
+// is bound to it), restarted when its spec changes, stopped when it goes (or is bound elsewhere).
+// Which Hosts it serves is its scope: on a hypervisor node (the DaemonSet), the Hosts whose
+// spec.node names that node; inside the controller manager, the Hosts that name no node. So every
+// Host has exactly one status watcher, and its heartbeat Lease exactly one writer.
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { Session } from "../../drivers/contract/index.ts";
 import { hostsType, virtualMachinesType, type HostObject, type VmObject } from "../fleet/kinds.ts";
-import { Drivers } from "../fleet/sessions.ts";
-import { readOnlyCache } from "../runtime/with-caches.ts";
+import { connectHost, Drivers, type HostSessions } from "../fleet/sessions.ts";
+import type { Informer } from "../runtime/informer.ts";
 import type { Logger } from "../runtime/log.ts";
+import { readOnlyCache } from "../runtime/with-caches.ts";
 import { HostAgent } from "./host-agent.ts";
+
+/** The Hosts a status watcher serves: those bound to its node, or (the manager's) those bound to none. */
+export type AgentScope = { node: string } | { unbound: true };
+
+export function serves(scope: AgentScope, host: HostObject): boolean {
+  return "node" in scope ? host.spec.node === scope.node : host.spec.node === undefined;
+}
+
+export function describeScope(scope: AgentScope): string {
+  return "node" in scope ? `Hosts bound to node ${scope.node}` : "Hosts bound to no node";
+}
 
 export interface AgentOptions {
   kc: KubeConfig;
   log: Logger;
   identity: string;
-  /** Hosts to watch; empty: every Host. */
-  hosts: string[];
+  scope: AgentScope;
   leaseNamespace: string;
   heartbeatIntervalMs: number;
   watchNamespace?: string;
+  /** The process's own sessions (the manager's), so a host has one session per process; else the agent connects its own. */
+  sessions?: HostSessions;
+  /** Caches to reuse (the manager's shared ones); else the agent keeps its own. */
+  caches?: { hosts: Informer<HostObject>; vms: Informer<VmObject> };
 }
 
 export class Agent {
   readonly agents = new Map<string, HostAgent>();
   private readonly options: AgentOptions;
-  private readonly hostCache;
-  private readonly vmCache;
+  private readonly hostCache: Informer<HostObject>;
+  private readonly vmCache: Informer<VmObject>;
+  private readonly ownCaches: boolean;
 
   constructor(options: AgentOptions) {
     this.options = options;
-    this.hostCache = readOnlyCache<HostObject>(options, hostsType);
-    this.vmCache = readOnlyCache<VmObject>(options, virtualMachinesType, options.watchNamespace);
+    this.ownCaches = options.caches === undefined;
+    const own = { kc: options.kc, log: options.log };
+    this.hostCache = options.caches?.hosts ?? readOnlyCache<HostObject>(own, hostsType);
+    this.vmCache = options.caches?.vms ?? readOnlyCache<VmObject>(own, virtualMachinesType, options.watchNamespace);
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const { kc, log, identity, leaseNamespace, heartbeatIntervalMs, hosts } = this.options;
-    const deps = { kc, log, identity, leaseNamespace, heartbeatIntervalMs, secrets: kc.makeApiClient(CoreV1Api), drivers: new Drivers(), vms: this.vmCache };
-    const mine = (h: HostObject): boolean => hosts.length === 0 || hosts.includes(h.metadata.name);
+    const { kc, log, identity, leaseNamespace, heartbeatIntervalMs, scope } = this.options;
+    const secrets = kc.makeApiClient(CoreV1Api);
+    const drivers = new Drivers();
+    const shared = this.options.sessions;
+    const connect = shared
+      ? (host: HostObject, signal: AbortSignal) => borrowed(shared, host, signal)
+      : (host: HostObject, signal: AbortSignal) => connectHost(drivers, secrets, host, signal);
+    const deps = { kc, log, identity, leaseNamespace, heartbeatIntervalMs, connect, vms: this.vmCache };
+    const stop = (name: string): void => {
+      void this.agents.get(name)?.close();
+      this.agents.delete(name);
+    };
     const start = (h: HostObject): void => {
-      if (!mine(h)) return;
-      const current = this.agents.get(h.metadata.name);
+      const name = h.metadata.name;
+      if (!serves(scope, h)) return stop(name);
+      const current = this.agents.get(name);
       if (current?.generation === h.metadata.generation) return;
       void current?.close();
-      this.agents.set(h.metadata.name, new HostAgent(h, deps));
+      this.agents.set(name, new HostAgent(h, deps));
     };
-    const stop = (h: HostObject): void => {
-      void this.agents.get(h.metadata.name)?.close();
-      this.agents.delete(h.metadata.name);
-    };
-    this.vmCache.start();
+    if (this.ownCaches) this.vmCache.start();
     await this.vmCache.waitForSync();
-    this.hostCache.on({ added: start, updated: (_old, h) => start(h), deleted: stop });
-    this.hostCache.start();
-    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+    this.hostCache.on({ added: start, updated: (_old, h) => start(h), deleted: (h) => stop(h.metadata.name) });
+    if (this.ownCaches) this.hostCache.start();
+    else for (const h of this.hostCache.list()) start(h);
+    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
     await Promise.all([...this.agents.values()].map((a) => a.close()));
-    await Promise.all([this.hostCache.shutdown(), this.vmCache.shutdown()]);
+    this.agents.clear();
+    if (this.ownCaches) await Promise.all([this.hostCache.shutdown(), this.vmCache.shutdown()]);
   }
+}
+
+/**
+ * The process's shared session for a host, lent to a watcher: closing it drops it from the shared
+ * set (the watcher closes after the connection failed, so the next user reconnects) — unless it
+ * was already replaced.
+ */
+async function borrowed(sessions: HostSessions, host: HostObject, signal: AbortSignal): Promise<Session> {
+  const session = await sessions.session(host, signal);
+  return new Proxy(session, {
+    get(target, prop, receiver) {
+      if (prop === "close") return () => sessions.dropIf(host.metadata.name, target);
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }

@@ -1,9 +1,9 @@
 // The status watcher for one Host: follows the hypervisor's VM events (drivers/watcher, with
 // reconnect and resync), reports them into VM status, and renews the host's heartbeat Lease
 // while connected.
-import type { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Session } from "../../drivers/contract/index.ts";
 import type { HostObject, VmObject } from "../fleet/kinds.ts";
-import { connectHost, type Drivers } from "../fleet/sessions.ts";
 import { StatusWatcher } from "../../drivers/watcher/status-watcher.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { describeError, type Logger } from "../runtime/log.ts";
@@ -12,8 +12,8 @@ import { VmReporter } from "./vm-reporter.ts";
 
 export interface HostAgentDeps {
   kc: KubeConfig;
-  secrets: CoreV1Api;
-  drivers: Drivers;
+  /** A session to the host for the watch (closed by the watcher when its connection fails). */
+  connect(host: HostObject, signal: AbortSignal): Promise<Session>;
   vms: Informer<VmObject>;
   log: Logger;
   identity: string;
@@ -48,7 +48,7 @@ export class HostAgent {
       chain = chain.then(work, work);
     };
     const watcher = new StatusWatcher({
-      connect: (signal) => connectHost(deps.drivers, deps.secrets, host, signal),
+      connect: (signal) => deps.connect(host, signal),
       onEvent: (event) => enqueue(() => this.reporter.event(event)),
       onResync: (vms) => enqueue(() => this.reporter.resync(vms)),
       onConnection: (state) => {

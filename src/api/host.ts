@@ -73,6 +73,9 @@ export const hostSpec = cel(
         .describe(
           "How to reach the hypervisor: qemu+tcp://10.0.0.5/system or qemu:///system (libvirt), https://esx1.example.com/sdk (esxi), https://xen1.example.com (xenserver), https://hv1.example.com:5986/wsman (hyperv), unix:///var/run/docker.sock or tcp://host:2376 (docker).",
         ),
+      node: objectName(
+        "Kubernetes Node whose status watcher follows this host: the status-watcher DaemonSet pod on that node (started with --node, from the Downward API's spec.nodeName) reports the host's VM changes and renews its heartbeat Lease. Absent: the controller manager follows the host itself.",
+      ).optional(),
       credentialsSecretRef: secretKeyRef
         .optional()
         .describe("Secret with the endpoint's credentials (keys: username, password; or token; tls.crt and tls.key for a client certificate) and optionally its TLS trust (ca.crt, thumbprint), used where spec.tls names none. Required for esxi, xenserver and hyperv."),
@@ -165,6 +168,7 @@ export const hostKind: KindDefinition = {
     { name: "CPUs", type: "integer", jsonPath: ".status.capacity.cpus", description: "Physical CPUs." },
     { name: "Memory", type: "string", jsonPath: ".status.capacity.memory", description: "Physical memory." },
     { name: "VMs", type: "integer", jsonPath: ".status.virtualMachines.total", description: "VMs on the host." },
+    { name: "Node", type: "string", jsonPath: ".spec.node", description: "Node whose status watcher follows the host.", priority: 1 },
     { name: "Maintenance", type: "boolean", jsonPath: ".spec.maintenance", description: "Host is in maintenance.", priority: 1 },
     { name: "Version", type: "string", jsonPath: ".status.hypervisor.version", description: "Hypervisor version.", priority: 1 },
   ),

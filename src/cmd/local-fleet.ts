@@ -5,6 +5,7 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
@@ -21,6 +22,15 @@ const run = promisify(execFile);
 export const demoNamespace = "omnivisor-demo";
 const api = "omnivisor.io/v1alpha1";
 
+/**
+ * This machine as a node name (a DNS label): the local Hosts are bound to it, and the status
+ * watcher started here follows them, as the DaemonSet's pod on a hypervisor node does.
+ */
+export function localNode(): string {
+  const name = hostname().toLowerCase().replace(/[^a-z0-9.-]+/g, "-").replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "");
+  return name || "localhost";
+}
+
 function hosts(diskDir: string): HostObject[] {
   return [
     {
@@ -28,13 +38,13 @@ function hosts(diskDir: string): HostObject[] {
       kind: "Host",
       // TCG: on this kind of machine /dev/kvm (kvm_pvm) cannot boot a stock guest (ADR 0003).
       metadata: { name: "local-libvirt", annotations: { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/image-store": omnivisorImageStore(), "libvirt.omnivisor.io/disk-dir": diskDir } },
-      spec: { datacenter: "local", pool: "local", driver: "libvirt", endpoint: "qemu:///system", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 4, memoryOvercommit: 1 },
+      spec: { datacenter: "local", pool: "local", node: localNode(), driver: "libvirt", endpoint: "qemu:///system", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 4, memoryOvercommit: 1 },
     },
     {
       apiVersion: api,
       kind: "Host",
       metadata: { name: "local-docker" },
-      spec: { datacenter: "local", pool: "local", driver: "docker", endpoint: "unix:///var/run/docker.sock", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 4, memoryOvercommit: 1 },
+      spec: { datacenter: "local", pool: "local", node: localNode(), driver: "docker", endpoint: "unix:///var/run/docker.sock", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 4, memoryOvercommit: 1 },
     },
   ];
 }
@@ -70,7 +80,7 @@ export class LocalFleet {
       new ManagedProcess({ name, command: process.execPath, args: [...nodeFlags, join(import.meta.dirname, script), "--kubeconfig", cp.kubeconfigs.operator, ...args], logFile: join(cp.dir, "logs", `${name}.log`), ...(supervise ? { supervise } : {}) });
     this.processes = [
       node("omnivisor-manager", "manager.ts", ["--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1"], managerNodeFlags()),
-      node("omnivisor-status-watcher", "status-watcher.ts", ["--host", "local-libvirt,local-docker", "--lease-namespace", "omnivisor-system"]),
+      node("omnivisor-status-watcher", "status-watcher.ts", ["--node", localNode(), "--lease-namespace", "omnivisor-system"]),
     ];
   }
 

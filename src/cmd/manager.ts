@@ -11,6 +11,7 @@ import type { ControllerRegistration } from "../runtime/registry.ts";
 import { datacenterController } from "../../controllers/datacenter/controller.ts";
 import { hostPoolController } from "../../controllers/host-pool/controller.ts";
 import { hostController } from "../../controllers/host/controller.ts";
+import { statusWatcherInManager } from "../agent/in-manager.ts";
 import { HostSessions } from "../fleet/sessions.ts";
 import { virtualMachineController } from "../../controllers/virtual-machine/controller.ts";
 
@@ -21,17 +22,22 @@ interface ControllerSettings {
   watchedPollIntervalMs: number;
   /** VirtualMachines reconciled at once (their passes mostly wait on the API server and hypervisors). */
   concurrency: number;
+  /** Follow the Hosts that name no node with the manager's own status watcher (undefined: no). */
+  statusWatcher: { identity: string; heartbeatIntervalMs: number } | undefined;
 }
 
 /** The controllers of the Omnivisor kinds; each lives in controllers/<kind>/. Add yours here. */
 function omnivisorControllers(settings: ControllerSettings): ControllerRegistration[] {
   // Host and VirtualMachine share one driver session per Host.
+  // The manager's status watcher (Hosts bound to no node) borrows the same sessions.
   const sessions = new HostSessions();
+  const { statusWatcher, ...vmSettings } = settings;
   return [
     datacenterController(),
     hostPoolController(),
     hostController({ sessions }),
-    virtualMachineController({ sessions, ...settings }),
+    virtualMachineController({ sessions, ...vmSettings }),
+    ...(statusWatcher ? [statusWatcherInManager({ sessions, leaseNamespace: settings.heartbeatNamespace, ...statusWatcher })] : []),
   ];
 }
 
@@ -59,6 +65,10 @@ Flags (environment variable in brackets):
   --watched-poll-interval S the same while the host's status watcher heartbeat is fresh: it
                             reports changes within a second (default 300)
   --vm-workers N            VirtualMachines reconciled at once (default 16)
+  --heartbeat-interval S    seconds between heartbeat renewals of the Hosts the manager follows
+                            itself (those whose spec.node names no node; default 5)
+  --no-status-watcher       do not follow Hosts that name no node (their VMs are then observed
+                            every --poll-interval only)
   --log-level LEVEL         debug | info | warn | error (default info)
   --test-widget-controller  TESTS ONLY: run (only) the Widget controller of tests/runtime/fixtures
   -h, --help                this text
@@ -83,6 +93,8 @@ async function main(): Promise<number> {
       "poll-interval": { type: "string", default: "15" },
       "watched-poll-interval": { type: "string", default: "300" },
       "vm-workers": { type: "string", default: "16" },
+      "heartbeat-interval": { type: "string", default: "5" },
+      "no-status-watcher": { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
       "test-widget-controller": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -109,6 +121,7 @@ async function main(): Promise<number> {
         pollIntervalMs: seconds(values["poll-interval"]),
         watchedPollIntervalMs: seconds(values["watched-poll-interval"]),
         concurrency: Number(values["vm-workers"]),
+        statusWatcher: values["no-status-watcher"] ? undefined : { identity, heartbeatIntervalMs: seconds(values["heartbeat-interval"]) },
       });
   const wanted = values.controllers?.split(",").map((s) => s.trim());
   const selected = wanted ? registrations.filter((r) => wanted.includes(r.name)) : registrations;

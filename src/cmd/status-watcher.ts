@@ -1,9 +1,10 @@
 // The Omnivisor status watcher: `node src/cmd/status-watcher.ts --help`.
-// Follows each Host's hypervisor events, reports VM state changes into VirtualMachine status
-// within a second, and renews a heartbeat Lease per host. Exits 0 after SIGTERM/SIGINT.
+// Follows the hypervisor events of the Hosts bound to its node (spec.node), reports VM state
+// changes into VirtualMachine status within a second, and renews a heartbeat Lease per host.
+// Hosts that name no node are followed by the controller manager. Exits 0 after SIGTERM/SIGINT.
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { Agent } from "../agent/agent.ts";
+import { Agent, describeScope } from "../agent/agent.ts";
 import { loadKubeConfig } from "../runtime/kubeconfig.ts";
 import { createLogger, describeError, type LogLevel } from "../runtime/log.ts";
 
@@ -11,7 +12,9 @@ const help = `Usage: node src/cmd/status-watcher.ts [flags]
 
 Flags (environment variable in brackets):
   --kubeconfig PATH          kubeconfig to use [KUBECONFIG]; default: in-cluster, then ~/.kube/config
-  --host NAME[,NAME]         Hosts to watch [OMNIVISOR_HOSTS] (default: every Host)
+  --node NAME                the node this watcher runs on [NODE_NAME]: it follows the Hosts
+                             whose spec.node names it (required; the DaemonSet passes
+                             spec.nodeName through the Downward API)
   --lease-namespace NS       namespace of the per-host heartbeat Leases [OMNIVISOR_NAMESPACE] (default omnivisor-system)
   --heartbeat-interval S     seconds between heartbeat renewals (default 5)
   --watch-namespace NS       report VMs of this namespace only (default: all)
@@ -24,7 +27,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       kubeconfig: { type: "string" },
-      host: { type: "string" },
+      node: { type: "string" },
       "lease-namespace": { type: "string" },
       "heartbeat-interval": { type: "string", default: "5" },
       "watch-namespace": { type: "string" },
@@ -41,19 +44,24 @@ async function main(): Promise<number> {
   const identity = values.identity ?? env.POD_NAME ?? `${hostname()}_${process.pid}`;
   const log = createLogger({ level: values["log-level"] as LogLevel, fields: { identity, component: "status-watcher" } });
   const kc = loadKubeConfig(values.kubeconfig ?? env.KUBECONFIG);
-  const hosts = (values.host ?? env.OMNIVISOR_HOSTS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const node = values.node ?? env.NODE_NAME;
+  if (!node) {
+    process.stderr.write("status watcher: --node (or NODE_NAME) is required: it follows the Hosts whose spec.node names this node\n");
+    return 2;
+  }
+  const scope = { node };
   const agent = new Agent({
     kc,
     log,
     identity,
-    hosts,
+    scope,
     leaseNamespace: values["lease-namespace"] ?? env.OMNIVISOR_NAMESPACE ?? "omnivisor-system",
     heartbeatIntervalMs: Number(values["heartbeat-interval"]) * 1000,
     ...(values["watch-namespace"] ? { watchNamespace: values["watch-namespace"] } : {}),
   });
   const stop = new AbortController();
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => stop.abort());
-  log.info("status watcher starting", { hosts: hosts.length > 0 ? hosts : "all" });
+  log.info("status watcher starting", { serves: describeScope(scope) });
   await agent.run(stop.signal);
   log.info("status watcher exiting");
   return 0;

@@ -113,6 +113,14 @@ export class HostSessions {
     await entry.session.then((s) => s.close()).catch(() => undefined);
   }
 
+  /** Forgets the host's session if it is still this one (a borrower saw it fail). */
+  async dropIf(hostName: string, session: Session): Promise<void> {
+    const entry = this.entries.get(hostName);
+    if (!entry) return;
+    const current = await entry.session.catch(() => undefined);
+    if (current === session && this.entries.get(hostName) === entry) await this.drop(hostName);
+  }
+
   async closeAll(): Promise<void> {
     await Promise.all([...this.entries.keys()].map((name) => this.drop(name)));
   }

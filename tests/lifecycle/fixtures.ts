@@ -76,9 +76,9 @@ export function startOperator(kubeconfig: string, watchNamespace: string): Opera
   return startProcess("manager.ts", ["--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--watch-namespace", watchNamespace, "--namespace", watchNamespace]);
 }
 
-/** The status watcher for the given hosts, heartbeat Leases in leaseNamespace. */
-export function startStatusWatcher(kubeconfig: string, hosts: string[], namespace: string): Operator {
-  return startProcess("status-watcher.ts", ["--kubeconfig", kubeconfig, "--host", hosts.join(","), "--lease-namespace", namespace, "--watch-namespace", namespace, "--heartbeat-interval", "2"]);
+/** The status watcher of a node (it follows the Hosts whose spec.node names it), heartbeat Leases in `namespace`. */
+export function startStatusWatcher(kubeconfig: string, node: string, namespace: string): Operator {
+  return startProcess("status-watcher.ts", ["--kubeconfig", kubeconfig, "--node", node, "--lease-namespace", namespace, "--watch-namespace", namespace, "--heartbeat-interval", "2"]);
 }
 
 /** Domains whose name starts with prefix, with their state ("running", "shut off", ...). */

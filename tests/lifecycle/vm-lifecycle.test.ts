@@ -35,13 +35,14 @@ const diskDir = join(tmpdir(), `omni-lc-${run}`);
 const dc = `lc-${run}-dc`;
 const kvm = `lc-${run}-kvm`;
 const docker = `lc-${run}-docker`;
+const node = `lc-${run}-node`; // the node both hosts are bound to: its status watcher follows them
 const secretValue = `lc-secret-${randomBytes(8).toString("hex")}`;
 
 const host = (name: string, spec: Record<string, unknown>, annotations: Record<string, string> = {}) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "Host",
   metadata: { name, annotations },
-  spec: { datacenter: dc, ...spec },
+  spec: { datacenter: dc, node, ...spec },
 });
 
 const libvirtVm = (name: string, powerState = "Running", cpus = 1) => ({
@@ -100,7 +101,7 @@ beforeAll(async () => {
     { apiVersion: "omnivisor.io/v1alpha1", kind: "HostPool", metadata: { name: `lc-${run}-pool` }, spec: { datacenter: dc, hosts: [kvm, docker] } },
   );
   operator = startOperator(operatorKubeconfig, ns);
-  watcher = startStatusWatcher(operatorKubeconfig, [kvm, docker], ns);
+  watcher = startStatusWatcher(operatorKubeconfig, node, ns);
 });
 
 afterAll(async () => {
