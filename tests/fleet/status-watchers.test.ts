@@ -174,4 +174,3 @@ describe("a status watcher per node", () => {
     }
   });
 });
-});
