@@ -9,7 +9,9 @@ import { Coalescer, summaryIntervalMs } from "../../src/runtime/coalesce.ts";
 import { Controller, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
-import type { KubeObject } from "../../src/runtime/resource.ts";
+import { isBeingDeleted } from "../../src/runtime/finalizers.ts";
+import { ResourceClient, type KubeObject } from "../../src/runtime/resource.ts";
+import { placedOnAnnotation } from "../../src/fleet/vm-markers.ts";
 import { observedHostStatus } from "./host-status.ts";
 import { hostsType, virtualMachinesType, type HostObject, type VmObject } from "../../src/fleet/kinds.ts";
 import { unreachable } from "../../src/fleet/reachability.ts";
@@ -19,6 +21,9 @@ import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/ru
 
 export const Reachable = "Reachable";
 export const Maintenance = "Maintenance";
+/** A deleted Host waits for its VirtualMachines to go (or move) before it is removed. */
+export const hostFinalizer = "omnivisor.io/host";
+export const Deleting = "Deleting";
 
 export interface HostControllerOptions {
   sessions: HostSessions;
@@ -38,13 +43,20 @@ export function hostController(options: HostControllerOptions): ControllerRegist
       const index = new VmsByHost().follow(vms);
       const placedOn = (name: string): VmObject[] => index.on(name);
       const observations = new Observations(poll);
+      const vmClient = new ResourceClient<VmObject>(deps.kc, virtualMachinesType);
       const controller = new Controller<HostObject, HostStatus>(
         {
           name: "host",
           resource: hostsType,
           // Unreachable hosts are retried from 1 s up to every 30 s, never given up on.
           backoff: { baseMs: 1000, capMs: 30_000 },
-          reconciler: { reconcile: (ctx) => reconcileHost(ctx, options.sessions, placedOn, observations, poll) },
+          reconciler: {
+            reconcile: async (ctx) => {
+              if (isBeingDeleted(ctx.object)) return removeHost(ctx, options.sessions, vmClient, vms);
+              await ctx.ensureFinalizer(hostFinalizer);
+              return reconcileHost(ctx, options.sessions, placedOn, observations, poll);
+            },
+          },
         },
         clusterScoped(deps),
       );
@@ -144,4 +156,34 @@ async function reconcileHost(ctx: Ctx, sessions: HostSessions, placedOn: (host: 
 function readyMessage(vms: readonly VmObservation[], maintenance: boolean): string {
   const running = vms.filter((v) => v.power === "Running").length;
   return `${vms.length} VMs (${running} running)${maintenance ? "; in maintenance: no new placements" : ""}`;
+}
+
+/**
+ * A deleted Host: removed (finalizer released, session closed) once no VirtualMachine is on it.
+ * Counted across every namespace with the API server's field selector on status.host (this
+ * manager may watch one namespace only), plus the VMs whose create is under way there (the
+ * placement marker; this manager's own, from its cache).
+ */
+async function removeHost(ctx: Ctx, sessions: HostSessions, vmClient: ResourceClient<VmObject>, cache: Informer<VmObject>): Promise<ReconcileResult | void> {
+  const name = ctx.object.metadata.name;
+  const names = new Set<string>();
+  let continueToken: string | undefined;
+  do {
+    const page = await vmClient.listPage({ limit: 500, fieldSelector: `status.host=${name}`, ...(continueToken ? { continueToken } : {}) });
+    for (const vm of page.items) names.add(`${vm.metadata.namespace ?? ""}/${vm.metadata.name}`);
+    continueToken = page.metadata?.continue || undefined;
+  } while (continueToken);
+  for (const vm of cache.list()) {
+    if (!vm.status?.host && vm.metadata.annotations?.[placedOnAnnotation] === name) names.add(`${vm.metadata.namespace ?? ""}/${vm.metadata.name}`);
+  }
+  if (names.size > 0) {
+    const listed = [...names].sort().slice(0, 5).join(", ") + (names.size > 5 ? ", …" : "");
+    const message = `${names.size} VirtualMachine${names.size === 1 ? " is" : "s are"} still on this host (${listed}): delete or move ${names.size === 1 ? "it" : "them"}; the Host is removed once none is left`;
+    if (ctx.status.conditions?.find((c) => c.type === Deleting)?.message !== message) ctx.event("Warning", "DeletionWaiting", message);
+    ctx.setCondition({ type: Deleting, status: "True", reason: "VirtualMachinesOnHost", message });
+    ctx.setCondition({ type: Ready, status: "False", reason: "Deleting", message: "the Host is being deleted: it takes no new VMs" });
+    return { requeueAfterMs: 30_000 }; // the VMs' own changes wake it sooner
+  }
+  await sessions.drop(name);
+  await ctx.removeFinalizer(hostFinalizer);
 }

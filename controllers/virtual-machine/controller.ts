@@ -97,6 +97,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           return { requeueAfterMs: 1 };
         }
         if (present === "waiting") return { requeueAfterMs: 2_000 };
+        if (present === "missing") return { requeueAfterMs: env.pollIntervalMs(pass.hostName) }; // the user's annotation wakes it sooner
         return converge(pass, present);
       };
 

@@ -68,7 +68,8 @@ export function candidates(fleet: Fleet, exclude: VmObject): HostCandidate[] {
       ...(pool !== undefined ? { pool } : {}),
       driver: host.spec.driver,
       labels: host.metadata.labels ?? {},
-      ready: condition(host, "Ready") && condition(host, "Reachable"),
+      // a Host being deleted waits for its VMs to go: it takes no new ones
+      ready: !host.metadata.deletionTimestamp && condition(host, "Ready") && condition(host, "Reachable"),
       maintenance: host.spec.maintenance ?? false,
       ...(images !== undefined ? { images } : {}),
       allocatable: { cpus: alloc?.cpus ?? 0, memoryMiB: toMiB(alloc?.memory), storageGiB: alloc?.storage !== undefined ? toGiB(alloc.storage) : unlimited },

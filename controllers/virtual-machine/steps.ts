@@ -8,7 +8,7 @@ import type { DatacenterObject, HostObject, VmObject } from "../../src/fleet/kin
 import { toMiB } from "../../src/api/quantity.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { driverSpec, powerTarget } from "./driver-spec.ts";
-import { placedOnAnnotation } from "../../src/fleet/vm-markers.ts";
+import { placedOnAnnotation, recreateAtAnnotation } from "../../src/fleet/vm-markers.ts";
 import { phaseOf, statusPower } from "../../src/fleet/vm-phase.ts";
 import { nextPowerState, stepReason } from "./power.ts";
 
@@ -72,7 +72,7 @@ export async function openPass(ctx: Ctx, env: PassEnv): Promise<VmPass | undefin
 }
 
 /** The VM on its host: observed, adopted, or created now. "replace": placement must be redone. */
-export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "replace" | "waiting"> {
+export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "replace" | "waiting" | "missing"> {
   const { ctx, session, identity, hostName, host } = pass;
   const vm = ctx.object;
   const existed = ctx.status.conditions?.some((c) => c.type === "Created" && c.status === "True") ?? false;
@@ -84,6 +84,7 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
       ctx.setCondition({ type: "Created", status: "True", reason: how, message: `${observed.name} on host ${hostName}` });
     }
     ctx.status.externalId = observed.externalId;
+    ctx.status.hostEndpoint = host.spec.endpoint;
     pass.identity = identityOf(vm, ctx.status);
     return observed;
   }
@@ -91,6 +92,7 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
     notReady(pass, "AdoptTargetMissing", `no VM with external id ${vm.spec.adopt.externalId} on host ${hostName}`);
     return "waiting";
   }
+  if (existed && missingAtNewEndpoint(pass)) return "missing";
   if (existed) ctx.event("Warning", "Recreating", `${identity.name} disappeared from host ${hostName} outside the operator; creating it again`);
   const datacenter = pass.env.datacenter(host.spec.datacenter);
   const cloudInitUserData = await userData(pass);
@@ -101,6 +103,7 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
     ctx.event("Normal", "Created", `created ${created.name} (${created.externalId}) on host ${hostName}`);
     ctx.setCondition({ type: "Created", status: "True", reason: "Created", message: `${created.name} on host ${hostName}` });
     ctx.status.externalId = created.externalId;
+    ctx.status.hostEndpoint = host.spec.endpoint;
     pass.identity = identityOf(vm, ctx.status);
     return created;
   } catch (err) {
@@ -128,6 +131,24 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
     if (errorKind(err) === "terminal") throw new TerminalError(message);
     throw new Error(message);
   }
+}
+
+/**
+ * A VM made at the host's earlier endpoint and not found at its new one: the endpoint may point
+ * at another machine (or one that has not seen the VMs yet), so nothing is created there until
+ * the user names the new endpoint in omnivisor.io/recreate-at. True while it waits (Ready=False).
+ */
+function missingAtNewEndpoint(pass: VmPass): boolean {
+  const { ctx, host, hostName, identity } = pass;
+  const was = ctx.status.hostEndpoint;
+  const now = host.spec.endpoint;
+  if (was === undefined || was === now || ctx.object.metadata.annotations?.[recreateAtAnnotation] === now) return false;
+  const message = `${identity.name} is not at host ${hostName}'s new endpoint ${now} (it was made at ${was}); it is not created there on its own: annotate the VM ${recreateAtAnnotation}=${now} to create it there`;
+  if (ctx.status.conditions?.find((c) => c.type === "Ready")?.reason !== "MissingAtNewEndpoint") ctx.event("Warning", "MissingAtNewEndpoint", message);
+  notReady(pass, "MissingAtNewEndpoint", message);
+  ctx.status.phase = "Unknown";
+  ctx.status.powerState = "Unknown";
+  return true;
 }
 
 /** cloud-init user data from the VM's Secret; a missing Secret is named in Ready, its content never. */

@@ -38,6 +38,7 @@ export function crd(kind: KindDefinition): Schema {
           storage: true,
           subresources: { status: {} },
           additionalPrinterColumns: kind.printerColumns,
+          ...(kind.selectableFields ? { selectableFields: kind.selectableFields } : {}),
           schema: {
             openAPIV3Schema: {
               type: "object",

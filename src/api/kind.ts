@@ -21,6 +21,8 @@ export interface KindDefinition {
   spec: z.ZodType;
   status: z.ZodType;
   printerColumns: PrinterColumn[];
+  /** Fields `kubectl get --field-selector` (and the operator's lists) may select on, besides name and namespace. */
+  selectableFields?: { jsonPath: string }[];
 }
 
 export const group = "omnivisor.io";

@@ -163,6 +163,13 @@ export const virtualMachineStatus = z
     phase: z.enum(vmPhases).optional().describe("Where the VM is in its life cycle."),
     powerState: z.enum([...powerStates, "Unknown"]).optional().describe("Power state observed on the hypervisor."),
     host: objectName("Host the VM is placed on.").optional(),
+    hostEndpoint: z
+      .string()
+      .max(2048)
+      .optional()
+      .describe(
+        "The host's endpoint when the VM was created or last found there. If the Host's endpoint changes and the VM is not found at the new one, it is not created there on its own: Ready=False (MissingAtNewEndpoint) until the VM is annotated omnivisor.io/recreate-at=<the new endpoint>.",
+      ),
     driver: driver("Driver of that host.").optional(),
     externalId: z.string().max(253).optional().describe("The hypervisor's id of the VM."),
     addresses: z
@@ -214,4 +221,7 @@ export const virtualMachineKind: KindDefinition = {
     { name: "Power", type: "string", jsonPath: ".spec.powerState", description: "Desired power state.", priority: 1 },
     { name: "External ID", type: "string", jsonPath: ".status.externalId", description: "Hypervisor's id.", priority: 1 },
   ),
+  // kubectl get ovm -A --field-selector status.host=<host>; the Host controller counts a deleted
+  // Host's VMs this way, across every namespace
+  selectableFields: [{ jsonPath: ".status.host" }],
 };

@@ -93,7 +93,7 @@ beforeAll(async () => {
   await kubectl(admin, ["create", "namespace", ns]);
   await apply(
     admin,
-    { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: {} },
+    { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: { imageStore: { location: "/var/lib/omnivisor/images" } } },
     ...labels.map((l) => hostOf(hostName(l), daemons.get(l)!.tcpUri, nodeName(l))),
     hostOf(unbound, daemons.get("d")!.tcpUri, undefined),
     ...[...labels.map(hostName), unbound].map(vmOn),
