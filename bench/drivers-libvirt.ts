@@ -27,7 +27,7 @@ export function libvirtBench(uri = "qemu:///system", virtType: "qemu" | "kvm" = 
     async setup(prefix: string): Promise<{ driver: Steps; cli: Steps; cleanup: () => Promise<void> }> {
       const dir = join(tmpdir(), `omni-${prefix}`);
       await mkdir(dir, { recursive: true });
-      const session = await new LibvirtDriver().connect({ endpoint: uri, libvirt: { virtType, diskDir: dir } }, undefined, AbortSignal.timeout(10_000));
+      const session = await new LibvirtDriver().connect({ endpoint: uri, libvirt: { virtType } }, undefined, AbortSignal.timeout(10_000));
       const identities = new Map<string, VmIdentity>();
       const id = (name: string): VmIdentity => {
         const known = identities.get(name) ?? { uid: randomUUID(), name, namespace: "bench", kubeName: name };
