@@ -53,9 +53,13 @@ export class Virsh {
     else await this.exec("start", id);
   }
 
+  /**
+   * Deletes a domain as an admin would: with its storage volumes (the overlay in our pool; never
+   * its backing image). The test driver's disks are in no pool, so there only the domain goes.
+   */
   async remove(id: string): Promise<void> {
     await this.tolerant("destroy", id);
-    await this.tolerant("undefine", id);
+    await this.tolerant("undefine", id, ...(this.uri.startsWith("test") ? [] : ["--remove-all-storage"]));
   }
 
   /**
