@@ -114,7 +114,8 @@ images_pool() {
     "${c[@]}" pool-autostart "$POOL" >/dev/null
   fi
   "${c[@]}" pool-build "$POOL" >/dev/null 2>&1
-  "${c[@]}" pool-info "$POOL" | grep -q 'State:.*running' || "${c[@]}" pool-start "$POOL" >/dev/null || { fail pool "starting storage pool $POOL failed"; return; }
+  local info; info=$("${c[@]}" pool-info "$POOL" 2>/dev/null) # not piped into grep -q: pipefail would see SIGPIPE
+  grep -q 'State:.*running' <<<"$info" || "${c[@]}" pool-start "$POOL" >/dev/null || { fail pool "starting storage pool $POOL failed"; return; }
   local image part file vol
   for image in tiny-vm idle-vm; do
     for part in disk.qcow2:qcow2 vmlinuz:vmlinuz initrd.img:initrd; do
