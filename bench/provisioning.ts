@@ -1,6 +1,6 @@
 // Provisioning latency and throughput (issue #8, part 1): N tiny VMs applied at once as
 // VirtualMachines through the real operator, against the same VMs made directly on the same host
-// in the same run — virsh (qemu-img overlay + define + start) and `docker run`. Per VM:
+// in the same run — virsh (overlay volume in the same pool + define + start) and `docker run`. Per VM:
 // create → Running (operator: its create request sent → a watch shows status.phase Running;
 // baseline: its commands started → they returned). Plus the time until all N are Running.
 // Domains start under TCG (virt-type qemu; ADR 0003), 64 MiB, a qcow2 overlay on the idle-vm
@@ -260,7 +260,7 @@ const markdown = [
   "",
   factsMarkdown(facts),
   "",
-  `N VMs applied at once (one create request each). Per VM: create → Running; all: until the last is Running. libvirt: 64 MiB, TCG, qcow2 overlay on the ${image} image, baseline qemu-img + virsh define + start (sequential for N = 1, parallel otherwise). N = 1 is ${singleRounds} rounds, p50 / p95 over them, "all" their median. Docker: busybox, 32 MiB, baseline \`docker run\`. Targets: operator ÷ baseline ≤ 1.2; one VM create → Running under 1.5 s.`,
+  `N VMs applied at once (one create request each). Per VM: create → Running; all: until the last is Running. libvirt: 64 MiB, TCG, qcow2 overlay on the ${image} image, baseline virsh vol-create-as (overlay in the same pool) + define + start (sequential for N = 1, parallel otherwise). N = 1 is ${singleRounds} rounds, p50 / p95 over them, "all" their median. Docker: busybox, 32 MiB, baseline \`docker run\`. Targets: operator ÷ baseline ≤ 1.2; one VM create → Running under 1.5 s.`,
   "",
   "| driver | N | operator p50 / p95 | operator all | baseline p50 / p95 | baseline all | operator ÷ baseline (all) |",
   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
