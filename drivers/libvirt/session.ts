@@ -136,7 +136,10 @@ export class LibvirtSession implements Session {
     return this.guard(`deleting ${identity.name}`, async () => {
       const found = await findDomain(this.remote, identity);
       // Volumes go even without a domain: a create that failed after making them left them.
-      if (!found) return void (await this.settings.storage?.removeVmVolumes(identity.uid));
+      if (!found) {
+        await this.settings.storage?.removeVmVolumes(identity.uid);
+        return;
+      }
       this.escalations.cancel(found.dom.uuid.toString("hex"));
       try {
         if (found.observation.power !== "Stopped" && found.observation.power !== "Crashed") await this.remote.destroy(found.dom);
