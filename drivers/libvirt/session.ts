@@ -263,6 +263,7 @@ export class LibvirtSession implements Session {
     try {
       return await fn();
     } catch (err) {
+      if (isVirError(err, VirErr.NO_STORAGE_POOL)) this.settings.storage?.forgetPool();
       throw toDriverError(err, what);
     }
   }

@@ -101,6 +101,11 @@ export class HostStorage {
     return this.poolRef;
   }
 
+  /** The pool went away under us (undefined by an admin): look it up (or make it) again next time. */
+  forgetPool(): void {
+    this.poolRef = undefined;
+  }
+
   info(): Promise<PoolInfo> {
     return this.pool().then((p) => this.remote.poolGetInfo(p));
   }
