@@ -1,6 +1,6 @@
 // The libvirt side of the driver micro-benchmark (bench/drivers.ts runs it beside Docker's): the
 // libvirt driver (remote protocol, one session) vs virsh (one process per step), on the same
-// libvirtd, with the same domain XML and the same qcow2 disks. Guests are started without waiting
+// libvirtd, with the same domain XML and the same qcow2 disks (volumes of the same pool). Guests are started without waiting
 // for them to boot (virsh does not wait either); stop is a hard stop (destroy) in both.
 // Run alone: node bench/drivers-libvirt.ts [--vms N] [--uri qemu:///system] [--virt-type qemu|kvm]
 import { execFile } from "node:child_process";
@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import type { VmIdentity, VmSpec } from "../drivers/contract/index.ts";
 import { domainXml } from "../drivers/libvirt/domain-xml.ts";
-import { LibvirtDriver } from "../drivers/libvirt/index.ts";
+import { defaultPoolName, LibvirtDriver } from "../drivers/libvirt/index.ts";
 
 const run = promisify(execFile);
 const spec: VmSpec = { cpus: 1, memoryMiB: 64, disks: [{ name: "root", sizeGiB: 1 }], networks: [], console: true };
@@ -27,7 +27,7 @@ export function libvirtBench(uri = "qemu:///system", virtType: "qemu" | "kvm" = 
     async setup(prefix: string): Promise<{ driver: Steps; cli: Steps; cleanup: () => Promise<void> }> {
       const dir = join(tmpdir(), `omni-${prefix}`);
       await mkdir(dir, { recursive: true });
-      const session = await new LibvirtDriver().connect({ endpoint: uri, libvirt: { virtType, diskDir: dir } }, undefined, AbortSignal.timeout(10_000));
+      const session = await new LibvirtDriver().connect({ endpoint: uri, libvirt: { virtType } }, undefined, AbortSignal.timeout(10_000));
       const identities = new Map<string, VmIdentity>();
       const id = (name: string): VmIdentity => {
         const known = identities.get(name) ?? { uid: randomUUID(), name, namespace: "bench", kubeName: name };
@@ -41,13 +41,15 @@ export function libvirtBench(uri = "qemu:///system", virtType: "qemu" | "kvm" = 
         undefine: (name) => session.deleteVm(id(name)),
       };
       const virsh = async (...args: string[]): Promise<void> => void (await run("virsh", ["-q", "-c", uri, ...args]));
-      const disk = (name: string): string => join(dir, `${name}-root.qcow2`);
       const cli: Steps = {
-        // What an admin's script does: make the disk, write the XML the driver would, define it.
+        // What an admin's script does: make the disk as a volume of the same pool the driver
+        // uses, write the XML the driver would, define it.
         define: async (name) => {
           const identity = id(name);
-          await run("qemu-img", ["create", "-q", "-f", "qcow2", disk(name), "1G"]);
-          const xml = domainXml({ identity, virtType, cpus: 1, memoryMiB: 64, uuid: identity.uid, disks: [{ path: disk(name), format: "qcow2" }], nics: [], consoleLog: join(dir, `${name}.console.log`) });
+          const vol = `${identity.uid}-root.qcow2`;
+          await virsh("vol-create-as", defaultPoolName, vol, "1G", "--format", "qcow2");
+          const path = (await run("virsh", ["-q", "-c", uri, "vol-path", "--pool", defaultPoolName, vol])).stdout.trim();
+          const xml = domainXml({ identity, virtType, cpus: 1, memoryMiB: 64, uuid: identity.uid, disks: [{ path, format: "qcow2" }], nics: [], consoleLog: `/var/log/libvirt/qemu/${name}-console.log` });
           await writeFile(join(dir, `${name}.xml`), xml);
           await virsh("define", join(dir, `${name}.xml`));
         },
@@ -55,7 +57,8 @@ export function libvirtBench(uri = "qemu:///system", virtType: "qemu" | "kvm" = 
         stop: (name) => virsh("destroy", name),
         undefine: async (name) => {
           await virsh("undefine", name, "--nvram");
-          await Promise.all([disk(name), join(dir, `${name}.xml`), join(dir, `${name}.console.log`)].map((f) => rm(f, { force: true })));
+          await virsh("vol-delete", "--pool", defaultPoolName, `${id(name).uid}-root.qcow2`);
+          await rm(join(dir, `${name}.xml`), { force: true });
         },
       };
       const cleanup = async (): Promise<void> => {

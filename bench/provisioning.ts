@@ -1,6 +1,6 @@
 // Provisioning latency and throughput (issue #8, part 1): N tiny VMs applied at once as
 // VirtualMachines through the real operator, against the same VMs made directly on the same host
-// in the same run — virsh (qemu-img overlay + define + start) and `docker run`. Per VM:
+// in the same run — virsh (overlay volume in the same pool + define + start) and `docker run`. Per VM:
 // create → Running (operator: its create request sent → a watch shows status.phase Running;
 // baseline: its commands started → they returned). Plus the time until all N are Running.
 // Domains start under TCG (virt-type qemu; ADR 0003), 64 MiB, a qcow2 overlay on the idle-vm
@@ -18,9 +18,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { CustomObjectsApi } from "@kubernetes/client-node";
-import { resolveImage } from "../drivers/libvirt/disks.ts";
 import { domainXml } from "../drivers/libvirt/domain-xml.ts";
-import { omnivisorImageStore } from "../drivers/libvirt/index.ts";
+import { defaultPoolName, omnivisorImageStore } from "../drivers/libvirt/index.ts";
 import { ControlPlane } from "../src/local/control-plane.ts";
 import { repoRoot } from "../src/local/toolchain.ts";
 import { loadKubeConfig } from "../src/runtime/kubeconfig.ts";
@@ -139,13 +138,17 @@ async function timeAll(n: number, one: (i: number) => Promise<number>): Promise<
 }
 
 // ---- the baselines ----------------------------------------------------------------------------
+// The same work as the driver does: an overlay volume in the same pool over the image's volume,
+// the kernel and initrd paths of its volumes, a console log beside QEMU's logs.
 async function virshSide(n: number, round: string): Promise<Figures> {
-  const files = await resolveImage(omnivisorImageStore(), image);
+  const volPath = async (vol: string): Promise<string | undefined> => (await virsh("vol-path", "--pool", defaultPoolName, vol).catch(() => "")).trim() || undefined;
+  const [base, kernel, initrd] = await Promise.all([volPath(`${image}.qcow2`), volPath(`${image}.vmlinuz`), volPath(`${image}.initrd`)]);
+  if (!base) throw new Error(`image ${image} has no volume ${image}.qcow2 in pool ${defaultPoolName}: run make services`);
   const one = async (i: number): Promise<number> => {
     const name = `prov-virsh-${round}-${i}`;
     const t = performance.now();
-    const disk = join(work, `${name}.qcow2`);
-    await run("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", files.disk!, disk]);
+    await virsh("vol-create-as", defaultPoolName, `${name}.qcow2`, "16M", "--format", "qcow2", "--backing-vol", base, "--backing-vol-format", "qcow2");
+    const disk = (await volPath(`${name}.qcow2`))!;
     const uuid = randomUUID();
     const xml = domainXml({
       identity: { uid: uuid, name, namespace: ns, kubeName: name },
@@ -155,8 +158,8 @@ async function virshSide(n: number, round: string): Promise<Figures> {
       uuid,
       disks: [{ path: disk, format: "qcow2" }],
       nics: [],
-      consoleLog: join(work, `${name}.console.log`),
-      ...(files.kernel ? { kernel: { path: files.kernel, cmdline: files.cmdline ?? "console=ttyS0 quiet", ...(files.initrd ? { initrd: files.initrd } : {}) } } : {}),
+      consoleLog: `/var/log/libvirt/qemu/${name}-console.log`,
+      ...(kernel ? { kernel: { path: kernel, cmdline: "console=ttyS0 quiet", ...(initrd ? { initrd } : {}) } } : {}),
     });
     await writeFile(join(work, `${name}.xml`), xml);
     await virsh("define", join(work, `${name}.xml`));
@@ -168,6 +171,7 @@ async function virshSide(n: number, round: string): Promise<Figures> {
     const name = `prov-virsh-${round}-${i}`;
     await virsh("destroy", name).catch(() => "");
     await virsh("undefine", name).catch(() => "");
+    await virsh("vol-delete", "--pool", defaultPoolName, `${name}.qcow2`).catch(() => "");
   }
   return result;
 }
@@ -202,7 +206,7 @@ try {
       {
         apiVersion: "omnivisor.io/v1alpha1",
         kind: "Host",
-        metadata: { name: `prov-libvirt-${x}`, annotations: { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/image-store": omnivisorImageStore(), "libvirt.omnivisor.io/disk-dir": work } },
+        metadata: { name: `prov-libvirt-${x}`, annotations: { "libvirt.omnivisor.io/virt-type": "qemu" } },
         spec: { datacenter: "prov", driver: "libvirt", endpoint: uri, cpuOvercommit: 32 },
       },
       { apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: `prov-docker-${x}` }, spec: { datacenter: "prov", driver: "docker", endpoint: `unix://${dockerSocket}`, cpuOvercommit: 32 } },
@@ -256,7 +260,7 @@ const markdown = [
   "",
   factsMarkdown(facts),
   "",
-  `N VMs applied at once (one create request each). Per VM: create → Running; all: until the last is Running. libvirt: 64 MiB, TCG, qcow2 overlay on the ${image} image, baseline qemu-img + virsh define + start (sequential for N = 1, parallel otherwise). N = 1 is ${singleRounds} rounds, p50 / p95 over them, "all" their median. Docker: busybox, 32 MiB, baseline \`docker run\`. Targets: operator ÷ baseline ≤ 1.2; one VM create → Running under 1.5 s.`,
+  `N VMs applied at once (one create request each). Per VM: create → Running; all: until the last is Running. libvirt: 64 MiB, TCG, qcow2 overlay on the ${image} image, baseline virsh vol-create-as (overlay in the same pool) + define + start (sequential for N = 1, parallel otherwise). N = 1 is ${singleRounds} rounds, p50 / p95 over them, "all" their median. Docker: busybox, 32 MiB, baseline \`docker run\`. Targets: operator ÷ baseline ≤ 1.2; one VM create → Running under 1.5 s.`,
   "",
   "| driver | N | operator p50 / p95 | operator all | baseline p50 / p95 | baseline all | operator ÷ baseline (all) |",
   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the host services the tests and the demo use, idempotently (a running service is left
 # alone), and reports each one:
-#   libvirtd + virtlogd with QEMU (KVM where /dev/kvm works, TCG otherwise)
+#   libvirtd + virtlogd with QEMU (KVM where /dev/kvm works, TCG otherwise), with the storage
+#   pool "omnivisor" holding the test images as volumes (ADR 0015)
 #   dockerd (vfs storage) with busybox:local imported from Debian's busybox-static
 #   vcsim in ESX mode on 127.0.0.1:8989 (a standalone ESXi simulator)
 # and builds the tiny test VM image. Exits non-zero naming the service that failed to start.
@@ -102,6 +103,34 @@ tiny_vm() {
   if img=$(bash "$here/scripts/idle-vm.sh" 2>"$state/idle-vm.log"); then log idle-vm "ready: $img"; else fail idle-vm "image build failed: $(tail -3 "$state/idle-vm.log")"; fi
 }
 
+# The driver's default pool, as it would make it on any host, and the test images in it as
+# volumes (tiny-vm.qcow2 / .vmlinuz / .initrd, idle-vm.qcow2 / .vmlinuz), uploaded through
+# libvirt's API like a remote host gets them. Parts already there are kept.
+POOL=omnivisor POOL_PATH=/var/lib/libvirt/omnivisor
+images_pool() {
+  local c=(virsh -q -c "${POOL_URI:-qemu:///system}")
+  if ! "${c[@]}" pool-info "$POOL" >/dev/null 2>&1; then
+    "${c[@]}" pool-define-as "$POOL" dir --target "$POOL_PATH" >/dev/null || { fail pool "defining storage pool $POOL failed"; return; }
+    "${c[@]}" pool-autostart "$POOL" >/dev/null
+  fi
+  "${c[@]}" pool-build "$POOL" >/dev/null 2>&1
+  local info; info=$("${c[@]}" pool-info "$POOL" 2>/dev/null) # not piped into grep -q: pipefail would see SIGPIPE
+  grep -q 'State:.*running' <<<"$info" || "${c[@]}" pool-start "$POOL" >/dev/null || { fail pool "starting storage pool $POOL failed"; return; }
+  local image part file vol
+  for image in tiny-vm idle-vm; do
+    for part in disk.qcow2:qcow2 vmlinuz:vmlinuz initrd.img:initrd; do
+      file="$OMNIVISOR_CACHE/images/$image/${part%%:*}" vol="$image.${part##*:}"
+      [ -f "$file" ] || continue
+      "${c[@]}" vol-info --pool "$POOL" "$vol" >/dev/null 2>&1 && continue
+      "${c[@]}" vol-create-as "$POOL" "$vol" "$(stat -c %s "$file")" --format raw >/dev/null \
+        && "${c[@]}" vol-upload --pool "$POOL" "$vol" "$file" \
+        || { "${c[@]}" vol-delete --pool "$POOL" "$vol" >/dev/null 2>&1; fail pool "uploading $file as volume $vol failed"; return; }
+    done
+  done
+  "${c[@]}" pool-refresh "$POOL" >/dev/null # the uploaded qcow2 bases are recognised by their header
+  log pool "ready: $POOL at $POOL_PATH with images tiny-vm, idle-vm"
+}
+
 stop_all() {
   pkill -x libvirtd; pkill -x virtlogd; pkill -x dockerd; pkill -f "vcsim -esx -l $VCSIM_ADDR"
   log stopped "libvirtd, virtlogd, dockerd, vcsim (running guests and containers stop with them)"
@@ -110,7 +139,7 @@ stop_all() {
 case "${1:-start}" in
   start)
     [ -x "$supervise" ] || { echo "host-services: $supervise missing: run make tools" >&2; exit 1; }
-    start_libvirt; start_docker; start_vcsim; tiny_vm ;;
+    start_libvirt; start_docker; start_vcsim; tiny_vm; libvirt_up >/dev/null 2>&1 && images_pool ;;
   status)
     libvirt_up >/dev/null 2>&1 && log libvirt up || fail libvirt down
     docker_up >/dev/null 2>&1 && log docker up || fail docker down

@@ -42,10 +42,11 @@ export interface TlsSettings {
 export interface LibvirtOptions {
   /** Domain type: "kvm" needs /dev/kvm, "qemu" is TCG emulation, "auto" picks kvm when offered. */
   virtType?: "kvm" | "qemu" | "auto";
-  /** Directory of the host's image store: one sub-directory per image (disk.qcow2, vmlinuz, initrd.img, cmdline). */
-  imageStore?: string;
-  /** Directory where VM disks (overlays, blank disks) are created. */
-  diskDir?: string;
+  /**
+   * libvirt storage pool on the host holding VM disks and images (ADR 0015). Absent: the pool
+   * "omnivisor", made at /var/lib/libvirt/omnivisor on first use; a named pool must exist.
+   */
+  storagePool?: string;
   /** Bridge or libvirt network a spec network maps to when it names neither. */
   defaultBridge?: string;
   defaultNetwork?: string;
@@ -103,8 +104,8 @@ export interface DiskSpec {
   /** Size of a blank disk, or the minimum size of a disk from an image. */
   sizeGiB?: number;
   /**
-   * Image name, resolved by the driver in its host's image store: libvirt — a directory in
-   * imageStore; docker — an image reference such as "busybox:local" (the first disk's image is
+   * Image name, resolved by the driver on its host: libvirt — volumes X.qcow2 / X.vmlinuz /
+   * X.initrd in the host's storage pool (or pool/X); docker — an image reference such as "busybox:local" (the first disk's image is
    * the container image).
    */
   image?: string;

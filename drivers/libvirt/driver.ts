@@ -9,10 +9,10 @@ import { LibvirtRemote, type OpenOptions } from "./rpc/remote.ts";
 import { parseLibvirtUri } from "./rpc/uri.ts";
 import type { TlsFiles } from "./rpc/transport.ts";
 import { LibvirtSession } from "./session.ts";
+import { defaultPoolName, HostStorage } from "./volumes.ts";
 
-export const defaultImageStore = "/var/lib/omnivisor/images";
-/** Not under /var/lib/libvirt: a private daemon (tests, one mount namespace per simulated host) hides that. */
-export const defaultDiskDir = "/var/lib/omnivisor/disks";
+/** Where qemu:///system keeps QEMU's logs on its host; the serial console log goes beside them. */
+const systemQemuLogDir = "/var/log/libvirt/qemu";
 
 /** libvirt version numbers are major*1e6 + minor*1e3 + release. */
 export function versionString(v: bigint): string {
@@ -75,7 +75,7 @@ export class LibvirtDriver implements Driver {
     try {
       const simulated = remote.uri.driver === "test";
       const options = host.libvirt ?? {};
-      const diskDir = options.diskDir ?? defaultDiskDir;
+      const { storage, consoleLogDir } = simulated ? {} : onHost(remote, options.storagePool);
       const [type, version, libVersion, virtType, p2p, params] = await Promise.all([
         remote.getType(),
         remote.getVersion(),
@@ -87,11 +87,11 @@ export class LibvirtDriver implements Driver {
       const session = new LibvirtSession(remote, {
         virtType,
         simulated,
-        imageStore: options.imageStore ?? defaultImageStore,
-        diskDir,
+        ...(storage ? { storage } : {}),
+        ...(consoleLogDir ? { consoleLogDir } : {}),
         ...(options.defaultNetwork === undefined ? {} : { defaultNetwork: options.defaultNetwork }),
         ...(options.defaultBridge === undefined ? {} : { defaultBridge: options.defaultBridge }),
-        host: { hypervisor: type, version: `${versionString(version)} (libvirt ${versionString(libVersion)})`, ...(simulated ? {} : { diskDir }) },
+        host: { hypervisor: type, version: `${versionString(version)} (libvirt ${versionString(libVersion)})`, ...(storage ? { storage } : {}) },
         liveMigration: !simulated && p2p && params,
       });
       return session;
@@ -102,9 +102,18 @@ export class LibvirtDriver implements Driver {
   }
 }
 
-/** The tiny test VM's image store (scripts/tiny-vm.sh). */
+/** Where scripts/tiny-vm.sh and idle-vm.sh build the test images on this machine (make services uploads them to the pool). */
 export function omnivisorImageStore(): string {
   return join(process.env["OMNIVISOR_CACHE"] ?? join(homedir(), ".cache", "omnivisor"), "images");
+}
+
+/**
+ * Where a real host keeps what the driver makes: its storage pool (the default one is made on
+ * first use; a pool the admin named must exist) and, for qemu:///system, the console logs.
+ */
+function onHost(remote: LibvirtRemote, storagePool: string | undefined): { storage: HostStorage; consoleLogDir?: string } {
+  const storage = new HostStorage(remote, storagePool ?? defaultPoolName, { createIfMissing: storagePool === undefined });
+  return remote.uri.name.endsWith("/system") ? { storage, consoleLogDir: systemQemuLogDir } : { storage };
 }
 
 /** The RPC connection; an endpoint that is not a usable libvirt URI is a terminal bad-endpoint. */

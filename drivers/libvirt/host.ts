@@ -1,9 +1,10 @@
 // observeHost: capacity from NODE_GET_INFO, live usage from the node's CPU and memory counters,
-// VM counts from filtered domain lists, storage from the filesystem of the disk directory.
-import { statfs } from "node:fs/promises";
+// VM counts from filtered domain lists, storage from the host's storage pool (STORAGE_POOL_GET_INFO:
+// the pool's capacity as libvirt sees it on the host, not any filesystem of the manager).
 import type { HostObservation } from "../contract/index.ts";
 import { isVirError, VirErr } from "./errors.ts";
 import type { LibvirtRemote } from "./rpc/remote.ts";
+import type { HostStorage } from "./volumes.ts";
 
 /** virConnectListAllDomainsFlags */
 const List = { Running: 16, Paused: 32 } as const;
@@ -11,8 +12,8 @@ const List = { Running: 16, Paused: 32 } as const;
 export interface HostFacts {
   hypervisor: string;
   version: string;
-  /** Where VM disks live; its filesystem is the host's storage. Absent for simulated hosts. */
-  diskDir?: string;
+  /** The pool VM disks live in; its capacity is the host's storage. Absent for simulated hosts. */
+  storage?: HostStorage;
   /** Previous CPU counter sample, for a usage figure over the time between two observations. */
   lastCpu?: { busy: bigint; total: bigint };
 }
@@ -44,11 +45,11 @@ async function usage(remote: LibvirtRemote, facts: HostFacts): Promise<HostObser
   }
 }
 
-async function storageGiB(dir: string | undefined): Promise<number | undefined> {
-  if (!dir) return undefined;
+/** The pool's capacity; undefined when it cannot be had (observeHost reports reachability first). */
+async function storageGiB(storage: HostStorage | undefined): Promise<number | undefined> {
+  if (!storage) return undefined;
   try {
-    const s = await statfs(dir);
-    return Math.floor((s.blocks * s.bsize) / 2 ** 30);
+    return Number((await storage.info()).capacity / 2n ** 30n);
   } catch {
     return undefined;
   }
@@ -61,7 +62,7 @@ export async function observeHost(remote: LibvirtRemote, facts: HostFacts): Prom
     remote.listAllDomains(List.Running),
     remote.listAllDomains(List.Paused),
     usage(remote, facts),
-    storageGiB(facts.diskDir),
+    storageGiB(facts.storage),
   ]);
   const capacity: HostObservation["capacity"] = { cpus: info.cpus, memoryMiB: Math.floor(Number(info.memoryKiB) / 1024) };
   if (storage !== undefined) capacity.storageGiB = storage;

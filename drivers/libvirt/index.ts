@@ -1,3 +1,4 @@
 // The libvirt driver: `new LibvirtDriver().connect({ endpoint: "qemu:///system", libvirt: { virtType: "qemu" } }, undefined, signal)`.
-export { LibvirtDriver, defaultDiskDir, defaultImageStore, omnivisorImageStore } from "./driver.ts";
+export { LibvirtDriver, omnivisorImageStore } from "./driver.ts";
 export { LibvirtSession } from "./session.ts";
+export { defaultPoolName, defaultPoolPath, type ImageUpload, type UploadSource } from "./volumes.ts";

@@ -1,5 +1,6 @@
 // A Session on one libvirt host (see drivers/contract/types.ts for each method's promise).
-import { join } from "node:path";
+// Disks and images are volumes of the host's storage pool (volumes.ts): nothing here touches the
+// manager's own filesystem.
 import {
   NotFoundError,
   TerminalError,
@@ -14,7 +15,6 @@ import {
   type VmObservation,
   type VmSpec,
 } from "../contract/index.ts";
-import { createDisk, removeOwnFiles, resolveImage } from "./disks.ts";
 import { domainXml, type DomainPlan } from "./domain-xml.ts";
 import { isVirError, toDriverError, VirErr } from "./errors.ts";
 import { IdentityCache, watchLifecycle } from "./events.ts";
@@ -23,15 +23,21 @@ import { migrate } from "./migrate.ts";
 import { findDomain, isUuid, observeDomain, type Observed } from "./observe.ts";
 import { applyPower, Escalations } from "./power.ts";
 import { uuidToString } from "./rpc/protocol.ts";
-import { Flags } from "./rpc/procedures.ts";
+import { Flags, StorageFlags } from "./rpc/procedures.ts";
 import type { LibvirtRemote } from "./rpc/remote.ts";
+import { defaultPoolPath, diskVolumeName, type HostStorage, type ImageUpload } from "./volumes.ts";
 
 export interface SessionSettings {
   virtType: "kvm" | "qemu";
-  /** The test driver: nothing exists on disk, so no files are created or resolved. */
+  /** The test driver: nothing exists on disk, so no volumes are created or resolved. */
   simulated: boolean;
-  imageStore: string;
-  diskDir: string;
+  /** The host's storage pool; absent for simulated hosts. */
+  storage?: HostStorage;
+  /**
+   * Where the host's libvirt keeps QEMU logs (/var/log/libvirt/qemu for qemu:///system): the
+   * serial console is logged there, on the host. Absent: no console log file.
+   */
+  consoleLogDir?: string;
   defaultNetwork?: string;
   defaultBridge?: string;
   host: HostFacts;
@@ -114,6 +120,7 @@ export class LibvirtSession implements Session {
         .replace(/<memory[^>]*>\d+<\/memory>/, `<memory unit='MiB'>${spec.memoryMiB}</memory>`)
         .replace(/<currentMemory[^>]*>\d+<\/currentMemory>/, `<currentMemory unit='MiB'>${spec.memoryMiB}</currentMemory>`);
       await this.remote.defineXml(xml);
+      await this.growDisks(identity, spec, found);
       return this.seen((await observeDomain(this.remote, found.dom)) ?? found);
     });
   }
@@ -128,7 +135,11 @@ export class LibvirtSession implements Session {
   deleteVm(identity: VmIdentity): Promise<void> {
     return this.guard(`deleting ${identity.name}`, async () => {
       const found = await findDomain(this.remote, identity);
-      if (!found) return;
+      // Volumes go even without a domain: a create that failed after making them left them.
+      if (!found) {
+        await this.settings.storage?.removeVmVolumes(identity.uid);
+        return;
+      }
       this.escalations.cancel(found.dom.uuid.toString("hex"));
       try {
         if (found.observation.power !== "Stopped" && found.observation.power !== "Crashed") await this.remote.destroy(found.dom);
@@ -145,10 +156,8 @@ export class LibvirtSession implements Session {
       } catch (err) {
         if (!isVirError(err, VirErr.NO_DOMAIN)) throw err;
       }
-      if (!this.settings.simulated) {
-        const files = [...found.facts.diskFiles, ...(found.facts.consoleLog ? [found.facts.consoleLog] : [])];
-        await removeOwnFiles(this.settings.diskDir, files);
-      }
+      // The console log stays, as libvirt's own <name>.log does: it is overwritten at the next start.
+      await this.settings.storage?.removeVmVolumes(identity.uid, found.facts.diskFiles);
     });
   }
 
@@ -169,9 +178,33 @@ export class LibvirtSession implements Session {
     await this.remote.closeGracefully();
   }
 
-  /** The console log file of a VM this driver created (for tests and `kubectl omnivisor console`). */
-  consoleLogOf(identity: VmIdentity): string {
-    return join(this.settings.diskDir, `${identity.name}.console.log`);
+  /** The console log file of a VM this driver created, on the host (for tests and `kubectl omnivisor console`). */
+  consoleLogOf(identity: VmIdentity): string | undefined {
+    const dir = this.settings.consoleLogDir;
+    return dir === undefined ? undefined : `${dir}/${identity.name}-console.log`;
+  }
+
+  /**
+   * Puts an image on this host (volumes X.qcow2 / X.vmlinuz / X.initrd, see volumes.ts) by
+   * uploading its bytes over the connection; parts already there are kept. Returns the volumes made.
+   */
+  uploadImage(image: string, parts: ImageUpload): Promise<string[]> {
+    return this.guard(`uploading image ${image}`, async () => {
+      if (!this.settings.storage) throw new UnsupportedError(`${this.remote.uri.name} is simulated: it has no storage`, { reason: "no-storage" });
+      return this.settings.storage.uploadImage(image, parts);
+    });
+  }
+
+  /** Disks grow to their spec size (never shrink); a running guest's disk is grown by QEMU. */
+  private async growDisks(identity: VmIdentity, spec: VmSpec, found: Observed): Promise<void> {
+    const storage = this.settings.storage;
+    if (!storage) return;
+    const running = found.observation.power === "Running" || found.observation.power === "Paused";
+    for (const disk of spec.disks) {
+      if (disk.sizeGiB === undefined) continue;
+      const live = (path: string, bytes: bigint): Promise<void> => this.remote.blockResize(found.dom, path, bytes, StorageFlags.BLOCK_RESIZE_BYTES);
+      await storage.growDisk(identity.uid, { name: disk.name, sizeGiB: disk.sizeGiB }, running ? live : undefined);
+    }
   }
 
   private seen(o: Observed): VmObservation {
@@ -195,25 +228,26 @@ export class LibvirtSession implements Session {
   }
 
   private async plan(identity: VmIdentity, spec: VmSpec): Promise<DomainPlan> {
-    const { simulated, diskDir, imageStore } = this.settings;
+    const storage = this.settings.storage;
     const plan: DomainPlan = { identity, virtType: this.settings.virtType, cpus: spec.cpus, memoryMiB: spec.memoryMiB, disks: [], nics: [] };
     if (isUuid(identity.uid)) plan.uuid = identity.uid;
     for (const disk of spec.disks) {
-      const path = join(diskDir, `${identity.name}-${disk.name}.qcow2`);
-      plan.disks.push({ path, format: "qcow2" });
-      if (simulated) continue;
-      const image = disk.image === undefined ? undefined : await resolveImage(imageStore, disk.image);
+      if (!storage) {
+        // The test driver never opens the path; it only has to look like one.
+        plan.disks.push({ path: `${defaultPoolPath}/${diskVolumeName(identity.uid, disk.name)}`, format: "qcow2" });
+        continue;
+      }
+      const image = disk.image === undefined ? undefined : await storage.resolveImage(disk.image);
       if (image?.kernel && !plan.kernel) {
-        plan.kernel = { path: image.kernel, cmdline: image.cmdline ?? `console=ttyS0 quiet omnivisor.hostname=${identity.name}` };
+        plan.kernel = { path: image.kernel, cmdline: `console=ttyS0 quiet omnivisor.hostname=${identity.name}` };
         if (image.initrd) plan.kernel.initrd = image.initrd;
       }
-      const opts: { backing?: string; sizeGiB?: number } = {};
-      if (image?.disk) opts.backing = image.disk;
-      if (disk.sizeGiB !== undefined) opts.sizeGiB = disk.sizeGiB;
-      await createDisk(path, opts);
+      const path = await storage.ensureDisk(identity.uid, disk, image?.disk);
+      plan.disks.push({ path, format: "qcow2" });
     }
     plan.nics = this.nics(spec);
-    if (spec.console !== false) plan.consoleLog = this.consoleLogOf(identity);
+    const log = spec.console === false ? undefined : this.consoleLogOf(identity);
+    if (log !== undefined) plan.consoleLog = log;
     return plan;
   }
 
@@ -229,6 +263,7 @@ export class LibvirtSession implements Session {
     try {
       return await fn();
     } catch (err) {
+      if (isVirError(err, VirErr.NO_STORAGE_POOL)) this.settings.storage?.forgetPool();
       throw toDriverError(err, what);
     }
   }

@@ -29,7 +29,14 @@ const image = z
     description: z.string().max(1024).optional().describe("What the image holds, for people."),
     sources: z
       .object({
-        libvirt: z.string().min(1).max(2048).optional().describe("libvirt: image directory name in the host's image store."),
+        libvirt: z
+          .string()
+          .min(1)
+          .max(2048)
+          .optional()
+          .describe(
+            "libvirt: image name X, or pool/X, of volumes in a storage pool on each host: X.qcow2 (base disk; VM disks are qcow2 overlays over it) and, for direct kernel boot, X.vmlinuz and X.initrd. Without a pool, the Host's pool (annotation libvirt.omnivisor.io/storage-pool, default omnivisor). Put them there with virsh vol-create-as + vol-upload, or the driver's image upload (docs/adr/0015-libvirt-storage-volumes.md).",
+          ),
         esxi: z.string().min(1).max(2048).optional().describe("ESXi: VMDK name in the datastore's omnivisor-images folder, or a full datastore path ([ds] dir/disk.vmdk)."),
         xenserver: z.string().min(1).max(2048).optional().describe("XenServer: name-label of the template VMs are cloned from."),
         hyperv: z.string().min(1).max(2048).optional().describe("Hyper-V: parent VHDX name in the host's image folder (without .vhdx)."),

@@ -4,7 +4,6 @@
 // that also reached the operator (same terminal, same process group) leaves nothing behind.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -31,13 +30,14 @@ export function localNode(): string {
   return name || "localhost";
 }
 
-function hosts(diskDir: string): HostObject[] {
+function hosts(): HostObject[] {
   return [
     {
       apiVersion: api,
       kind: "Host",
       // TCG: on this kind of machine /dev/kvm (kvm_pvm) cannot boot a stock guest (ADR 0003).
-      metadata: { name: "local-libvirt", annotations: { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/image-store": omnivisorImageStore(), "libvirt.omnivisor.io/disk-dir": diskDir } },
+      // Disks and images: volumes of the pool "omnivisor" that make services defines (ADR 0015).
+      metadata: { name: "local-libvirt", annotations: { "libvirt.omnivisor.io/virt-type": "qemu" } },
       spec: { datacenter: "local", pool: "local", node: localNode(), driver: "libvirt", endpoint: "qemu:///system", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 4, memoryOvercommit: 1 },
     },
     {
@@ -49,14 +49,14 @@ function hosts(diskDir: string): HostObject[] {
   ];
 }
 
-function manifests(diskDir: string): object[] {
+function manifests(): object[] {
   const vm = (name: string, spec: object) => ({ apiVersion: api, kind: "VirtualMachine", metadata: { name, namespace: demoNamespace, labels: { app: "demo" } }, spec });
   return [
     { apiVersion: "v1", kind: "Namespace", metadata: { name: demoNamespace } },
     { apiVersion: "v1", kind: "Namespace", metadata: { name: "omnivisor-system" } },
     { apiVersion: api, kind: "Datacenter", metadata: { name: "local" }, spec: { displayName: "This machine", imageStore: { location: omnivisorImageStore() } } },
     { apiVersion: api, kind: "HostPool", metadata: { name: "local" }, spec: { datacenter: "local", hosts: ["local-libvirt", "local-docker"] } },
-    ...hosts(diskDir),
+    ...hosts(),
     vm("tiny-vm", { cpus: 1, memory: "128Mi", disks: [{ name: "root", image: "tiny-vm" }], powerOff: { mode: "Hard", timeoutSeconds: 10 }, placement: { driver: "libvirt" } }),
     // busybox's shell ignores SIGTERM: a short deadline keeps a demo stop quick (TrySoft powers off after it).
     vm("box-1", { cpus: 1, memory: "64Mi", disks: [{ name: "root", image: "busybox:local" }], powerOff: { mode: "TrySoft", timeoutSeconds: 5 }, placement: { driver: "docker" } }),
@@ -67,14 +67,12 @@ function manifests(diskDir: string): object[] {
 export class LocalFleet {
   private readonly cp: ControlPlane;
   private readonly tools: Toolchain;
-  private readonly diskDir: string;
   private readonly processes: ManagedProcess[];
   private stopped = false;
 
   constructor(cp: ControlPlane, tools: Toolchain) {
     this.cp = cp;
     this.tools = tools;
-    this.diskDir = join(cp.dir, "disks");
     const supervise = existsSync(tools.supervise) ? tools.supervise : undefined;
     const node = (name: string, script: string, args: string[], nodeFlags: string[] = []): ManagedProcess =>
       new ManagedProcess({ name, command: process.execPath, args: [...nodeFlags, join(import.meta.dirname, script), "--kubeconfig", cp.kubeconfigs.operator, ...args], logFile: join(cp.dir, "logs", `${name}.log`), ...(supervise ? { supervise } : {}) });
@@ -92,10 +90,9 @@ export class LocalFleet {
 
   /** Removes sample VMs a previous run left on the hypervisors, starts the operator, applies the samples. */
   async start(): Promise<void> {
-    await mkdir(this.diskDir, { recursive: true });
     await this.removeSampleVms();
     for (const p of this.processes) if (!this.stopped) await p.start();
-    await this.kubectl(["apply", "-f", "-"], manifests(this.diskDir).map((m) => stringify(m)).join("---\n"));
+    await this.kubectl(["apply", "-f", "-"], manifests().map((m) => stringify(m)).join("---\n"));
   }
 
   /** Resolves once every sample VM is Running (or rejects when the signal aborts). */
@@ -123,7 +120,7 @@ export class LocalFleet {
   private async removeSampleVms(): Promise<void> {
     const drivers = new Drivers();
     const noSecrets = {} as CoreV1Api; // never called: the local hosts have no credentials Secret
-    for (const host of hosts(this.diskDir)) {
+    for (const host of hosts()) {
       const session = await connectHost(drivers, noSecrets, host, AbortSignal.timeout(15_000)).catch(() => undefined);
       if (!session) continue;
       try {

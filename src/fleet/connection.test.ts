@@ -10,13 +10,13 @@ const b64 = (s: string): string => Buffer.from(s).toString("base64");
 describe("host connection", () => {
   it("maps spec TLS and the libvirt annotations to the driver's connection", () => {
     const host = {
-      metadata: { name: "kvm", annotations: { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/image-store": "/images", "omnivisor.io/default-network": "lan" } },
+      metadata: { name: "kvm", annotations: { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/storage-pool": "fast", "omnivisor.io/default-network": "lan" } },
       spec: { driver: "libvirt", endpoint: "qemu+tls://kvm/system", tls: { insecureSkipVerify: false, caBundle: "PEM", serverName: "kvm.example" } },
     } as unknown as HostObject;
     expect(hostConnection(host)).toEqual({
       endpoint: "qemu+tls://kvm/system",
       tls: { caPem: "PEM", serverName: "kvm.example" },
-      libvirt: { virtType: "qemu", imageStore: "/images", defaultNetwork: "lan" },
+      libvirt: { virtType: "qemu", storagePool: "fast", defaultNetwork: "lan" },
     });
   });
 

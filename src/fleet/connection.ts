@@ -8,10 +8,8 @@ import type { HostObject } from "./kinds.ts";
 export const hostAnnotations = {
   /** libvirt domain type: kvm | qemu (TCG) | auto. Hosts whose /dev/kvm cannot boot a guest use qemu. */
   virtType: "libvirt.omnivisor.io/virt-type",
-  /** libvirt: directory of the image store on the host (one sub-directory per image). */
-  imageStore: "libvirt.omnivisor.io/image-store",
-  /** libvirt: directory where VM disks are created. */
-  diskDir: "libvirt.omnivisor.io/disk-dir",
+  /** libvirt: storage pool on the host for VM disks and images (default "omnivisor", made on first use; ADR 0015). */
+  storagePool: "libvirt.omnivisor.io/storage-pool",
   /** libvirt network / Docker network a VM network without a mapping joins. */
   defaultNetwork: "omnivisor.io/default-network",
 } as const;
@@ -33,8 +31,7 @@ export function hostConnection(host: HostObject): HostConnection {
     const virtType = notes[hostAnnotations.virtType];
     connection.libvirt = {
       ...(virtType === "kvm" || virtType === "qemu" || virtType === "auto" ? { virtType } : {}),
-      ...(notes[hostAnnotations.imageStore] ? { imageStore: notes[hostAnnotations.imageStore] } : {}),
-      ...(notes[hostAnnotations.diskDir] ? { diskDir: notes[hostAnnotations.diskDir] } : {}),
+      ...(notes[hostAnnotations.storagePool] ? { storagePool: notes[hostAnnotations.storagePool] } : {}),
       ...(network ? { defaultNetwork: network } : {}),
     };
   }

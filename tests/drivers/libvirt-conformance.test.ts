@@ -36,7 +36,7 @@ const targets: { name: string; uri: string; proxied: (proxySocket: string) => st
 for (const t of targets) {
   const virsh = new Virsh(t.uri);
   const prefix = `ct-lv-${t.uri.startsWith("test") ? "test" : "kvm"}-${run}`;
-  const host = (endpoint: string): HostConnection => ({ endpoint, libvirt: { virtType: "kvm", diskDir, defaultNetwork: "default" } });
+  const host = (endpoint: string): HostConnection => ({ endpoint, libvirt: { virtType: "kvm", defaultNetwork: "default" } });
   describeDriverConformance({
     name: t.name,
     driver: () => driver,

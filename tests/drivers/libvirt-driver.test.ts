@@ -1,6 +1,7 @@
 // Scenarios specific to the libvirt driver, beyond the conformance suite:
-// - the tiny VM boots from a qcow2 overlay over its base image (TCG, direct kernel boot) and its
-//   serial console is logged to a file; deleting the VM removes the overlay and the log;
+// - the tiny VM boots from a qcow2 overlay volume over its image's volume in the host's storage
+//   pool (TCG, direct kernel boot) and its serial console is logged to a file beside QEMU's logs;
+//   deleting the VM removes the overlay volume (the image volume and the log stay);
 // - a simulated host of any size, from a node XML file read by the test driver in libvirtd.
 import { execFile } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -9,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { LibvirtDriver, omnivisorImageStore, type LibvirtSession } from "../../drivers/libvirt/index.ts";
+import { LibvirtDriver, type LibvirtSession } from "../../drivers/libvirt/index.ts";
+import { imageUpload } from "../harness/image-upload.ts";
 import { requireLibvirt, tinyVmImage } from "../harness/services.ts";
 
 const run = promisify(execFile);
@@ -35,13 +37,15 @@ describe("libvirt driver on qemu:///system", () => {
   it("boots the tiny VM from an overlay over its base image, with the console logged to a file", async () => {
     const base = tinyVmImage();
     const session = (await driver.connect(
-      { endpoint: "qemu:///system", libvirt: { virtType: "qemu", imageStore: omnivisorImageStore(), diskDir: dir, defaultNetwork: "default" } },
+      { endpoint: "qemu:///system", libvirt: { virtType: "qemu", defaultNetwork: "default" } },
       undefined,
       AbortSignal.timeout(10_000),
     )) as LibvirtSession;
     const identity = { uid: randomUUID(), name: `lv-drv-${id}-tiny`, namespace: "drivers", kubeName: "tiny" };
     try {
-      // given the tiny VM image, when a VM is created from it and started
+      // given the tiny VM image on the host (make services uploads it; kept when already there)
+      await session.uploadImage("tiny-vm", await imageUpload(base));
+      // when a VM is created from it and started
       const vm = await session.createVm(identity, {
         cpus: 1,
         memoryMiB: 128,
@@ -53,20 +57,22 @@ describe("libvirt driver on qemu:///system", () => {
       expect(vm).toMatchObject({ managed: true, power: "Running", cpus: 1, memoryMiB: 128 });
       expect(vm.externalId).toBe(identity.uid);
 
-      // then its disk is an overlay whose backing file is the image's base disk
-      const overlay = join(dir, `${identity.name}-root.qcow2`);
+      // then its disk is a volume named by its uid, an overlay over the image's base volume
+      const volPath = async (vol: string): Promise<string> => (await run("virsh", ["-c", "qemu:///system", "vol-path", "--pool", "omnivisor", vol])).stdout.trim();
+      const overlay = await volPath(`${identity.uid}-root.qcow2`);
+      const baseVolume = await volPath("tiny-vm.qcow2");
       const info = JSON.parse((await run("qemu-img", ["info", "-U", "--output=json", overlay])).stdout) as { format: string; "backing-filename"?: string };
-      expect(info).toMatchObject({ format: "qcow2", "backing-filename": base.disk });
+      expect(info).toMatchObject({ format: "qcow2", "backing-filename": baseVolume });
 
       // and the guest reaches its banner on the serial console, which is logged to a file
-      const log = session.consoleLogOf(identity);
+      const log = session.consoleLogOf(identity)!;
+      expect(log).toBe(`/var/log/libvirt/qemu/${identity.name}-console.log`);
       await vi.waitFor(async () => expect(await readFile(log, "utf8").catch(() => "")).toContain("omnivisor-tiny-vm: ready"), { timeout: 60_000, interval: 500 });
       expect(await readFile(log, "utf8")).toMatch(/omnivisor-tiny-vm: disk vda \d+ sectors/);
-      // when it is deleted, the overlay and the log go with it; the base image stays
+      // when it is deleted, its overlay volume goes with it; the image's volume stays
       await session.deleteVm(identity);
       expect(await exists(overlay)).toBe(false);
-      expect(await exists(log)).toBe(false);
-      expect(await exists(base.disk)).toBe(true);
+      expect(await exists(baseVolume)).toBe(true);
     } finally {
       await session.deleteVm(identity);
       await session.close();

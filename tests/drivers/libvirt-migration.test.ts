@@ -1,5 +1,6 @@
 // Scenario: live migration between two libvirt hosts, peer to peer. Two private daemons (own mount
-// namespaces, distinct host UUIDs) listen on loopback TCP and share /tmp for the disks.
+// namespaces, distinct host UUIDs) listen on loopback TCP and share a storage pool (one directory
+// in /tmp defined as pool "shared" on both, as NFS would be) for the disks.
 //   given  a running VM on host A, and a watch on A
 //   when   the driver migrates it live to host B
 //   then   B runs the VM with the same identity and UUID, A no longer has it, and A's watch
@@ -32,11 +33,11 @@ beforeAll(async () => {
   const qemuConf = [`migration_address = "${ip}"`, `migration_host = "${ip}"`];
   const [portA, portB] = [await freePort(), await freePort()];
   [a, b] = await Promise.all([
-    startPrivateLibvirtd(`mig-a-${run}`, { tcp: { address: "127.0.0.1", port: portA }, qemuConf: [...qemuConf, "migration_port_min = 49300", "migration_port_max = 49349"] }),
-    startPrivateLibvirtd(`mig-b-${run}`, { tcp: { address: "127.0.0.1", port: portB }, qemuConf: [...qemuConf, "migration_port_min = 49350", "migration_port_max = 49399"] }),
+    startPrivateLibvirtd(`mig-a-${run}`, { tcp: { address: "127.0.0.1", port: portA }, qemuConf: [...qemuConf, "migration_port_min = 49300", "migration_port_max = 49349"], pools: [{ name: "shared", path: diskDir }] }),
+    startPrivateLibvirtd(`mig-b-${run}`, { tcp: { address: "127.0.0.1", port: portB }, qemuConf: [...qemuConf, "migration_port_min = 49350", "migration_port_max = 49399"], pools: [{ name: "shared", path: diskDir }] }),
   ]);
-  hostA = { endpoint: `qemu+tcp://127.0.0.1:${portA}/system`, libvirt: { virtType: "qemu", diskDir } };
-  hostB = { endpoint: `qemu+tcp://127.0.0.1:${portB}/system`, libvirt: { virtType: "qemu", diskDir } };
+  hostA = { endpoint: `qemu+tcp://127.0.0.1:${portA}/system`, libvirt: { virtType: "qemu", storagePool: "shared" } };
+  hostB = { endpoint: `qemu+tcp://127.0.0.1:${portB}/system`, libvirt: { virtType: "qemu", storagePool: "shared" } };
 });
 
 afterAll(async () => {

@@ -28,7 +28,7 @@ beforeAll(async () => {
   await requireLibvirt();
   await mkdir(diskDir, { recursive: true });
   daemon = await startPrivateLibvirtd(`restart-${run}`);
-  host = { endpoint: daemon.uri, libvirt: { virtType: "qemu", diskDir } };
+  host = { endpoint: daemon.uri, libvirt: { virtType: "qemu" } };
 });
 
 afterAll(async () => {

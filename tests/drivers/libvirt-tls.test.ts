@@ -40,7 +40,7 @@ beforeAll(async () => {
     tls: { address: "127.0.0.1", port, certFile: pki.serverCert, keyFile: pki.serverKey, caFile: pki.caCert },
   });
   const client = pki.client("client");
-  host = { endpoint: `qemu+tls://127.0.0.1:${port}/system`, tls: { caPem: await readFile(pki.caCert, "utf8") }, libvirt: { virtType: "qemu", diskDir } };
+  host = { endpoint: `qemu+tls://127.0.0.1:${port}/system`, tls: { caPem: await readFile(pki.caCert, "utf8") }, libvirt: { virtType: "qemu" } };
   credentials = { certPem: await readFile(client.cert, "utf8"), keyPem: await readFile(client.key, "utf8") };
   otherCaPem = await readFile(other.caCert, "utf8");
 });

@@ -53,15 +53,25 @@ export class Virsh {
     else await this.exec("start", id);
   }
 
+  /**
+   * Deletes a domain as an admin would: with its storage volumes (the overlay in our pool; never
+   * its backing image). The test driver's disks are in no pool, so there only the domain goes.
+   */
   async remove(id: string): Promise<void> {
     await this.tolerant("destroy", id);
-    await this.tolerant("undefine", id);
+    await this.tolerant("undefine", id, ...(this.uri.startsWith("test") ? [] : ["--remove-all-storage"]));
   }
 
-  /** Removes every domain whose name starts with prefix, and their files in diskDir. */
+  /**
+   * Removes every domain whose name starts with prefix, their volumes in the pool "omnivisor"
+   * (named by the domain's UUID, which is the VM's uid) and their files in diskDir.
+   */
   async removePrefixed(prefix: string, diskDir?: string): Promise<void> {
     const names = (await this.exec("list", "--all", "--name")).split("\n").filter((n) => n.startsWith(prefix));
+    const uids = await Promise.all(names.map(async (n) => (await this.exec("domuuid", n).catch(() => "")).trim()));
     for (const name of names) await this.remove(name);
+    const volumes = (await this.exec("vol-list", "omnivisor").catch(() => "")).split("\n").map((l) => l.trim().split(/\s+/)[0] ?? "");
+    for (const vol of volumes.filter((v) => uids.some((u) => u && v.startsWith(`${u}-`)))) await this.tolerant("vol-delete", "--pool", "omnivisor", vol);
     if (!diskDir) return;
     const files = await readdir(diskDir).catch(() => [] as string[]);
     await Promise.all(files.filter((f) => f.startsWith(prefix)).map((f) => rm(join(diskDir, f), { force: true })));

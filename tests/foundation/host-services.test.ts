@@ -63,6 +63,18 @@ describe("libvirtd with QEMU", () => {
   });
 });
 
+describe("libvirt storage pool", () => {
+  it("holds the test images as volumes of the pool 'omnivisor', as the driver finds them on any host (ADR 0015)", async () => {
+    await requireLibvirt();
+    const info = (await run("virsh", ["-c", libvirtUri, "pool-info", "omnivisor"]).catch(() => ({ stdout: "" }))).stdout;
+    expect(info, "storage pool omnivisor is missing: run make services").toMatch(/State:\s+running/);
+    const volumes = (await run("virsh", ["-q", "-c", libvirtUri, "vol-list", "omnivisor"])).stdout.split("\n").map((l) => l.trim().split(/\s+/)[0]);
+    expect(volumes).toEqual(expect.arrayContaining(["tiny-vm.qcow2", "tiny-vm.vmlinuz", "tiny-vm.initrd", "idle-vm.qcow2", "idle-vm.vmlinuz"]));
+    // the base disks are recognised as qcow2 (by their header), so overlays get their virtual size
+    expect((await run("virsh", ["-c", libvirtUri, "vol-dumpxml", "--pool", "omnivisor", "tiny-vm.qcow2"])).stdout).toContain("<format type='qcow2'/>");
+  });
+});
+
 describe("libvirtd with KVM", () => {
   it("starts a KVM domain when /dev/kvm is usable", async () => {
     const { accelerator } = await requireLibvirt();

@@ -28,6 +28,13 @@ export interface PrivateLibvirtdOptions {
   tls?: { address: string; port: number; certFile: string; keyFile: string; caFile: string };
   /** Extra qemu.conf lines (migration_address, migration_host, ...). */
   qemuConf?: string[];
+  /**
+   * Paths that get a tmpfs of their own inside the daemon's mount namespace: what the daemon
+   * writes there exists only for it (a remote host's disk, as far as the test process can tell).
+   */
+  tmpfs?: string[];
+  /** Directory storage pools defined and started once the daemon answers (e.g. one shared by two daemons). */
+  pools?: { name: string; path: string }[];
 }
 
 export interface PrivateLibvirtd {
@@ -52,7 +59,8 @@ export interface PrivateLibvirtd {
 async function writeConfig(dir: string, name: string, hostUuid: string, opts: PrivateLibvirtdOptions): Promise<void> {
   const etc = join(dir, "etc");
   await mkdir(join(etc, "qemu", "networks", "autostart"), { recursive: true });
-  for (const d of ["run", "lib", "log", "cache", "sock"]) await mkdir(join(dir, d), { recursive: true });
+  // log/qemu: as the libvirt package makes it on a real host (QEMU and console logs go there).
+  for (const d of ["run", "lib", "log/qemu", "cache", "sock"]) await mkdir(join(dir, d), { recursive: true });
   // Only the daemon-wide config files: no domain or network definitions of the shared daemon.
   for (const f of ["libvirt.conf", "virtlogd.conf", "virtlockd.conf", "qemu-lockd.conf"]) {
     await copyFile(join(privateDirs.etc, f), join(etc, f)).catch(() => undefined);
@@ -100,8 +108,10 @@ export async function startPrivateLibvirtd(name: string, opts: PrivateLibvirtdOp
   const supervisors: ChildProcess[] = [];
   const supervise = join(toolchain().cache, "bin", "supervise");
 
-  const binds = Object.entries(privateDirs).map(([key, target]) => `mount --bind ${join(dir, key)} ${target}`);
-  const script = [...binds, `exec libvirtd ${opts.tcp || opts.tls ? "--listen " : ""}-f ${join(dir, "etc", "libvirtd.conf")} -p ${pidFile}`].join(" && ");
+  // mkdir: /run/libvirt exists only once some libvirtd ran on this machine since boot.
+  const binds = Object.entries(privateDirs).map(([key, target]) => `mkdir -p ${target} && mount --bind ${join(dir, key)} ${target}`);
+  const tmpfs = (opts.tmpfs ?? []).map((path) => `mkdir -p ${path} && mount -t tmpfs -o size=2g,mode=0711 omnivisor-private ${path}`);
+  const script = [...binds, ...tmpfs, `exec libvirtd ${opts.tcp || opts.tls ? "--listen " : ""}-f ${join(dir, "etc", "libvirtd.conf")} -p ${pidFile}`].join(" && ");
 
   const launch = async (): Promise<void> => {
     await rm(socket, { force: true });
@@ -135,6 +145,11 @@ export async function startPrivateLibvirtd(name: string, opts: PrivateLibvirtdOp
     throw err;
   }
   pid = await readPid();
+  for (const pool of opts.pools ?? []) {
+    await run("virsh", ["-c", uri, "pool-define-as", pool.name, "dir", "--target", pool.path]);
+    await run("virsh", ["-c", uri, "pool-build", pool.name]).catch(() => undefined);
+    await run("virsh", ["-c", uri, "pool-start", pool.name]);
+  }
 
   const daemon: PrivateLibvirtd = {
     name,

@@ -73,3 +73,14 @@ export function tinyVmImage(): { kernel: string; initrd: string; disk: string } 
   }
   return { kernel: join(dir, "vmlinuz"), initrd: join(dir, "initrd.img"), disk: join(dir, "disk.qcow2") };
 }
+
+/** The idle VM image (scripts/idle-vm.sh): a base disk and a kernel that halts; costs no CPU to run. */
+export function idleVmImage(): { kernel: string; disk: string } {
+  const dir = join(toolchain().cache, "images", "idle-vm");
+  try {
+    readFileSync(join(dir, ".ok"));
+  } catch {
+    throw new Error(`required idle VM image is missing in ${dir} — ${hint}`);
+  }
+  return { kernel: join(dir, "vmlinuz"), disk: join(dir, "disk.qcow2") };
+}

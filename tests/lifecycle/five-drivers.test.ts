@@ -118,7 +118,7 @@ beforeAll(async () => {
         ],
       },
     },
-    host("libvirt", { endpoint: libvirtUri }, { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/image-store": omnivisorImageStore(), "libvirt.omnivisor.io/disk-dir": diskDir }),
+    host("libvirt", { endpoint: libvirtUri }, { "libvirt.omnivisor.io/virt-type": "qemu" }),
     host("docker", { endpoint: `unix://${dockerSocket}` }),
     host("esxi", { endpoint: esxi.endpoint, credentialsSecretRef: { name: "esxi", namespace: ns } }),
     host("xenserver", { endpoint: xapi.url, credentialsSecretRef: { name: "xen", namespace: ns } }),

@@ -96,7 +96,7 @@ beforeAll(async () => {
     admin,
     { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: { imageStore: { location: omnivisorImageStore() } } },
     // overcommitted: this machine has 2 CPUs, and placement counts what VMs are given, not what they use
-    host(kvm, { driver: "libvirt", endpoint: libvirtUri, cpuOvercommit: 4 }, { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/image-store": omnivisorImageStore(), "libvirt.omnivisor.io/disk-dir": diskDir }),
+    host(kvm, { driver: "libvirt", endpoint: libvirtUri, cpuOvercommit: 4 }, { "libvirt.omnivisor.io/virt-type": "qemu" }),
     host(docker, { driver: "docker", endpoint: `unix://${dockerSocket}`, cpuOvercommit: 8 }),
     { apiVersion: "omnivisor.io/v1alpha1", kind: "HostPool", metadata: { name: `lc-${run}-pool` }, spec: { datacenter: dc, hosts: [kvm, docker] } },
   );

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConnectionLostError, LibvirtCallError, RpcClient } from "./client.ts";
 import { KEEPALIVE_PROC_PING, KEEPALIVE_PROC_PONG, KEEPALIVE_PROGRAM, MessageStatus, MessageType, PacketSplitter, REMOTE_PROGRAM, decodePacket, encodePacket, type Packet } from "./protocol.ts";
 import { XdrWriter } from "./xdr.ts";
@@ -112,5 +112,86 @@ describe("RpcClient", () => {
     await new Promise((r) => setImmediate(r));
     daemon.sockets[0]?.write(encodePacket({ prog: REMOTE_PROGRAM, vers: 1, proc: 318, type: MessageType.Message, serial: 0, status: MessageStatus.Ok }, Buffer.from([0, 0, 0, 9])));
     expect((await closed).message).toMatch(/undecodable message 318/);
+  });
+});
+
+describe("RpcClient upload streams", () => {
+  /** A fake daemon that accepts an upload call, collects its CONTINUE packets and answers the final OK. */
+  function uploadDaemon(opts: { failAfterBytes?: number } = {}): { received: Buffer[]; packets: Packet[]; onPacket: (p: Packet, socket: Socket) => void } {
+    const received: Buffer[] = [];
+    const packets: Packet[] = [];
+    let total = 0;
+    return {
+      received,
+      packets,
+      onPacket: (p, socket) => {
+        packets.push(p);
+        const { header } = p;
+        if (header.type === MessageType.Call) return reply(socket, header.serial, header.proc, Buffer.alloc(0));
+        if (header.type !== MessageType.Stream) return;
+        if (header.status === MessageStatus.Continue) {
+          const data = p.body.rest(); // raw bytes: the rest of the packet
+          received.push(data);
+          total += data.length;
+          if (opts.failAfterBytes !== undefined && total >= opts.failAfterBytes && total - data.length < opts.failAfterBytes) {
+            const err = new XdrWriter().int(38).int(18).optionalString("cannot write: No space left on device").int(2);
+            err.bool(false).optionalString(undefined).optionalString(undefined).optionalString(undefined).int(0).int(0).bool(false);
+            socket.write(encodePacket({ prog: REMOTE_PROGRAM, vers: 1, proc: header.proc, type: MessageType.Stream, serial: header.serial, status: MessageStatus.Error }, err.bytes()));
+          }
+        } else if (header.status === MessageStatus.Ok) {
+          socket.write(encodePacket({ prog: REMOTE_PROGRAM, vers: 1, proc: header.proc, type: MessageType.Stream, serial: header.serial, status: MessageStatus.Ok }));
+        }
+      },
+    };
+  }
+
+  async function* chunks(...parts: Buffer[]): AsyncIterable<Buffer> {
+    for (const p of parts) yield await Promise.resolve(p);
+  }
+
+  it("sends the data as raw CONTINUE packets with the call's serial, then an empty OK, and resolves on the daemon's OK", async () => {
+    const fake = uploadDaemon();
+    const daemon = await fakeDaemon(fake.onPacket);
+    const client = await daemon.client();
+    // 600 KiB + 3 bytes: more than two packets' worth, and a length that is not a multiple of 4
+    const data = Buffer.alloc(600 * 1024 + 3, 7);
+    data[data.length - 1] = 9;
+    await client.upload(208, (w) => w.string("vol"), chunks(data.subarray(0, 1000), data.subarray(1000)));
+    expect(Buffer.concat(fake.received).equals(data)).toBe(true);
+    const [call, ...stream] = fake.packets;
+    expect(call?.header).toMatchObject({ type: MessageType.Call, proc: 208 });
+    expect(stream.every((p) => p.header.type === MessageType.Stream && p.header.serial === call?.header.serial && p.header.proc === 208)).toBe(true);
+    expect(stream.map((p) => p.header.status).slice(-2)).toEqual([MessageStatus.Continue, MessageStatus.Ok]);
+    expect(stream.at(-1)?.body.remaining).toBe(0);
+  });
+
+  it("rejects with the daemon's error when it fails mid-stream, and stops sending", async () => {
+    const fake = uploadDaemon({ failAfterBytes: 1 });
+    const daemon = await fakeDaemon(fake.onPacket);
+    const client = await daemon.client();
+    async function* endless(): AsyncIterable<Buffer> {
+      for (;;) {
+        yield Buffer.alloc(64 * 1024);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    const err = (await client.upload(208, (w) => w.string("vol"), endless()).catch((e: unknown) => e)) as LibvirtCallError;
+    expect(err).toBeInstanceOf(LibvirtCallError);
+    expect(err.remote.code).toBe(38);
+    expect(err.message).toMatch(/No space left/);
+    expect(client.closed).toBe(false); // the connection stays usable
+  });
+
+  it("aborts the stream (status ERROR) when our own source fails", async () => {
+    const fake = uploadDaemon();
+    const daemon = await fakeDaemon(fake.onPacket);
+    const client = await daemon.client();
+    async function* broken(): AsyncIterable<Buffer> {
+      yield Buffer.alloc(10);
+      await new Promise((r) => setImmediate(r));
+      throw new Error("local file vanished");
+    }
+    await expect(client.upload(208, (w) => w.string("vol"), broken())).rejects.toThrow(/local file vanished/);
+    await vi.waitFor(() => expect(fake.packets.at(-1)?.header).toMatchObject({ type: MessageType.Stream, status: MessageStatus.Error }));
   });
 });

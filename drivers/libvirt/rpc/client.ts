@@ -1,5 +1,6 @@
 // One connection to a libvirt daemon: calls matched to replies by serial, asynchronous messages
-// (domain events) handed to a listener, and keepalive in both directions so a daemon that
+// (domain events) handed to a listener, upload streams (STORAGE_VOL_UPLOAD: the bytes follow the
+// call as STREAM packets carrying its serial), and keepalive in both directions so a daemon that
 // vanished without closing the socket (kill -9 behind NAT, a dead host) is noticed.
 import type { Socket } from "node:net";
 import {
@@ -12,8 +13,10 @@ import {
   PacketSplitter,
   REMOTE_PROGRAM,
   REMOTE_PROTOCOL_VERSION,
+  STREAM_CHUNK_MAX,
   decodePacket,
   encodePacket,
+  encodeStreamPacket,
   readRemoteError,
   type MessageHeader,
   type RemoteError,
@@ -45,12 +48,15 @@ export interface KeepaliveOptions {
 }
 
 type Pending = { proc: number; resolve: (body: XdrReader) => void; reject: (err: Error) => void };
+/** The daemon's side of an open stream: its final OK, or an error, arrives as a STREAM packet. */
+type StreamEnd = { resolve: () => void; reject: (err: Error) => void };
 export type EventListener = (proc: number, body: XdrReader) => void;
 
 export class RpcClient {
   private readonly socket: Socket;
   private readonly splitter = new PacketSplitter();
   private readonly pending = new Map<number, Pending>();
+  private readonly streams = new Map<number, StreamEnd>();
   private readonly eventListeners = new Set<EventListener>();
   private readonly closeListeners = new Set<(err: Error) => void>();
   private serial = 1;
@@ -73,8 +79,55 @@ export class RpcClient {
 
   /** Calls a procedure of the remote program; resolves with a reader over the reply payload. */
   call(proc: number, args?: (w: XdrWriter) => void): Promise<XdrReader> {
-    if (this.closedWith) return Promise.reject(this.closedWith);
+    return this.callWithSerial(this.serial++, proc, args);
+  }
+
+  /**
+   * Calls a procedure that opens a write stream (STORAGE_VOL_UPLOAD), then sends every byte of
+   * `data` as CONTINUE packets with the call's serial, then an empty OK packet, and resolves once
+   * the daemon answers OK (it has written everything). A daemon error at any point rejects with
+   * LibvirtCallError; if we stop early (our source failed), the stream is aborted.
+   */
+  async upload(proc: number, args: (w: XdrWriter) => void, data: AsyncIterable<Uint8Array>): Promise<void> {
     const serial = this.serial++;
+    let failed: Error | undefined;
+    let opened = false;
+    const ended = new Promise<void>((resolve, reject) => this.streams.set(serial, { resolve, reject }));
+    ended.catch((err: unknown) => (failed = err as Error)); // seen while sending; awaited below
+    try {
+      await this.callWithSerial(serial, proc, args);
+      opened = true;
+      for await (const chunk of data) {
+        for (let at = 0; at < chunk.length && !failed; at += STREAM_CHUNK_MAX) {
+          await this.send(encodeStreamPacket(proc, serial, MessageStatus.Continue, chunk.subarray(at, at + STREAM_CHUNK_MAX)));
+        }
+        if (failed) break;
+      }
+      if (!failed) await this.send(encodeStreamPacket(proc, serial, MessageStatus.Ok));
+      await ended;
+    } catch (err) {
+      // Tell the daemon to drop what it has (status ERROR, as virStreamAbort does); it answers
+      // with an error we no longer wait for.
+      if (opened && !failed && !this.closedWith) this.socket.write(encodeStreamPacket(proc, serial, MessageStatus.Error));
+      throw err;
+    } finally {
+      this.streams.delete(serial);
+    }
+  }
+
+  /** Writes a packet, waiting while the socket's buffer is full (the daemon reads at its own pace). */
+  private async send(packet: Buffer): Promise<void> {
+    if (this.closedWith) throw this.closedWith;
+    if (this.socket.write(packet)) return;
+    await new Promise<void>((resolve, reject) => {
+      const onDrain = (): void => (unsubscribe(), resolve());
+      const unsubscribe = this.onClose((err) => (this.socket.off("drain", onDrain), reject(err)));
+      this.socket.once("drain", onDrain);
+    });
+  }
+
+  private callWithSerial(serial: number, proc: number, args?: (w: XdrWriter) => void): Promise<XdrReader> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
     const payload = args ? buildPayload(args) : undefined;
     const header: MessageHeader = { prog: REMOTE_PROGRAM, vers: REMOTE_PROTOCOL_VERSION, proc, type: MessageType.Call, serial, status: MessageStatus.Ok };
     return new Promise<XdrReader>((resolve, reject) => {
@@ -134,6 +187,22 @@ export class RpcClient {
       }
       return;
     }
+    if (header.type === MessageType.Stream) {
+      const stream = this.streams.get(header.serial);
+      if (!stream) return; // a stream we aborted, or data for a read stream we never opened
+      if (header.status === MessageStatus.Error) {
+        this.streams.delete(header.serial);
+        try {
+          stream.reject(new LibvirtCallError(header.proc, readRemoteError(body)));
+        } catch (err) {
+          stream.reject(err as Error);
+        }
+      } else if (header.status === MessageStatus.Ok) {
+        this.streams.delete(header.serial);
+        stream.resolve();
+      }
+      return;
+    }
     if (header.type === MessageType.Message) {
       for (const listener of this.eventListeners) {
         try {
@@ -173,6 +242,8 @@ export class RpcClient {
     this.socket.destroy();
     for (const call of this.pending.values()) call.reject(err);
     this.pending.clear();
+    for (const stream of this.streams.values()) stream.reject(err);
+    this.streams.clear();
     for (const listener of this.closeListeners) listener(err);
     this.closeListeners.clear();
     this.eventListeners.clear();

@@ -17,14 +17,32 @@ export const Proc = {
   CONNECT_GET_HOSTNAME: 59,
   CONNECT_SUPPORTS_FEATURE: 60,
   AUTH_LIST: 66,
+  STORAGE_POOL_DEFINE_XML: 77,
+  STORAGE_POOL_CREATE: 78,
+  STORAGE_POOL_BUILD: 79,
+  STORAGE_POOL_REFRESH: 83,
+  STORAGE_POOL_LOOKUP_BY_NAME: 84,
+  STORAGE_POOL_GET_INFO: 87,
+  STORAGE_POOL_SET_AUTOSTART: 90,
+  STORAGE_POOL_NUM_OF_VOLUMES: 91,
+  STORAGE_POOL_LIST_VOLUMES: 92,
+  STORAGE_VOL_CREATE_XML: 93,
+  STORAGE_VOL_DELETE: 94,
+  STORAGE_VOL_LOOKUP_BY_NAME: 95,
+  STORAGE_VOL_GET_INFO: 98,
+  STORAGE_VOL_GET_PATH: 100,
   CONNECT_GET_LIB_VERSION: 157,
   DOMAIN_CREATE_WITH_FLAGS: 196,
+  /** Writes a volume's bytes through an RPC stream (the call's serial is the stream's). */
+  STORAGE_VOL_UPLOAD: 208,
   DOMAIN_GET_STATE: 212,
   NODE_GET_CPU_STATS: 227,
   NODE_GET_MEMORY_STATS: 228,
   DOMAIN_UNDEFINE_FLAGS: 231,
   DOMAIN_DESTROY_FLAGS: 234,
+  DOMAIN_BLOCK_RESIZE: 251,
   DOMAIN_SHUTDOWN_FLAGS: 258,
+  STORAGE_VOL_RESIZE: 260,
   DOMAIN_SET_METADATA: 264,
   DOMAIN_GET_METADATA: 265,
   CONNECT_LIST_ALL_DOMAINS: 273,
@@ -81,6 +99,17 @@ export const Flags = {
   MIGRATE_UNDEFINE_SOURCE: 16,
   MIGRATE_UNSAFE: 512,
   MIGRATE_OFFLINE: 1024,
+} as const;
+
+/** virStoragePoolState (STORAGE_POOL_GET_INFO) */
+export const PoolState = { Inactive: 0, Building: 1, Running: 2, Degraded: 3, Inaccessible: 4 } as const;
+
+/** Flags of the storage calls we make. */
+export const StorageFlags = {
+  /** STORAGE_VOL_CREATE_XML: allocate only qcow2 metadata (a thin disk). */
+  VOL_CREATE_PREALLOC_METADATA: 1,
+  /** DOMAIN_BLOCK_RESIZE: the size is in bytes, not KiB. */
+  BLOCK_RESIZE_BYTES: 1,
 } as const;
 
 /** virTypedParameterType */

@@ -1,5 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { PacketSplitter, decodePacket, encodePacket, readRemoteError, uuidFromString, uuidToString, MessageType, MessageStatus, REMOTE_PROGRAM } from "./protocol.ts";
+import {
+  PacketSplitter,
+  decodePacket,
+  encodePacket,
+  encodeStreamPacket,
+  readRemoteError,
+  readStoragePoolRef,
+  readStorageVolRef,
+  uuidFromString,
+  uuidToString,
+  writeStoragePoolRef,
+  writeStorageVolRef,
+  MessageType,
+  MessageStatus,
+  REMOTE_PROGRAM,
+} from "./protocol.ts";
 import { XdrReader, XdrWriter } from "./xdr.ts";
 import { readTypedParam, writeTypedParam } from "./typed-params.ts";
 import { parseLibvirtUri } from "./uri.ts";
@@ -85,5 +100,35 @@ describe("libvirt URIs", () => {
 
   it("refuses transports it cannot speak", () => {
     expect(() => parseLibvirtUri("qemu+ssh://h/system")).toThrow(/not supported/);
+  });
+});
+
+describe("storage references and stream packets", () => {
+  it("encodes a storage pool as name + 16 UUID bytes and a volume as pool, name, key strings", () => {
+    const pool = { name: "omnivisor", uuid: uuidFromString("00112233-4455-6677-8899-aabbccddeeff") };
+    const vol = { pool: "omnivisor", name: "tiny-vm.qcow2", key: "/var/lib/libvirt/omnivisor/tiny-vm.qcow2" };
+    const w = new XdrWriter();
+    writeStoragePoolRef(w, pool);
+    writeStorageVolRef(w, vol);
+    const bytes = w.bytes();
+    // "omnivisor" is 9 bytes: length word + 12 padded bytes, then the fixed 16-byte UUID
+    expect(bytes.readUInt32BE(0)).toBe(9);
+    expect(bytes.subarray(16, 32).toString("hex")).toBe("00112233445566778899aabbccddeeff");
+    const r = new XdrReader(bytes);
+    expect(readStoragePoolRef(r)).toEqual(pool);
+    expect(readStorageVolRef(r)).toEqual(vol);
+    expect(r.remaining).toBe(0);
+  });
+
+  it("frames stream data raw: no length word, no padding, the call's procedure and serial", () => {
+    const packet = encodeStreamPacket(208, 41, MessageStatus.Continue, Buffer.from([1, 2, 3, 4, 5]));
+    expect(packet.length).toBe(4 + 24 + 5);
+    expect(packet.readUInt32BE(0)).toBe(packet.length);
+    const { header, body } = decodePacket(packet);
+    expect(header).toEqual({ prog: REMOTE_PROGRAM, vers: 1, proc: 208, type: MessageType.Stream, serial: 41, status: MessageStatus.Continue });
+    expect([...body.rest()]).toEqual([1, 2, 3, 4, 5]);
+    const end = decodePacket(encodeStreamPacket(208, 41, MessageStatus.Ok));
+    expect(end.header.status).toBe(MessageStatus.Ok);
+    expect(end.body.remaining).toBe(0);
   });
 });

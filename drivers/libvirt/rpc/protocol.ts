@@ -142,3 +142,51 @@ export function uuidFromString(s: string): Buffer {
   if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error(`not a UUID: ${s}`);
   return Buffer.from(hex, "hex");
 }
+
+/** remote_nonnull_storage_pool: a storage pool by name and UUID. */
+export interface StoragePoolRef {
+  name: string;
+  /** 16 raw bytes */
+  uuid: Buffer;
+}
+
+export function readStoragePoolRef(r: XdrReader): StoragePoolRef {
+  return { name: r.string(), uuid: r.fixedOpaque(16) };
+}
+
+export function writeStoragePoolRef(w: XdrWriter, p: StoragePoolRef): void {
+  w.string(p.name).fixedOpaque(p.uuid);
+}
+
+/** remote_nonnull_storage_vol: a volume by its pool's name, its own name and its key (a path for dir pools). */
+export interface StorageVolRef {
+  pool: string;
+  name: string;
+  key: string;
+}
+
+export function readStorageVolRef(r: XdrReader): StorageVolRef {
+  return { pool: r.string(), name: r.string(), key: r.string() };
+}
+
+export function writeStorageVolRef(w: XdrWriter, v: StorageVolRef): void {
+  w.string(v.pool).string(v.name).string(v.key);
+}
+
+/**
+ * Largest data payload of one stream packet. libvirt's own client sends at most the legacy
+ * payload size (256 KiB less the header), which every daemon version accepts.
+ */
+export const STREAM_CHUNK_MAX = 262120;
+
+/**
+ * One packet of an RPC stream: same program and procedure as the call that opened it, and its
+ * serial. Its data is raw bytes, not XDR: no length word and no padding (the daemon takes the
+ * whole rest of the packet as data, so padding would be written into the volume).
+ */
+export function encodeStreamPacket(proc: number, serial: number, status: number, data: Uint8Array = new Uint8Array(0)): Buffer {
+  const head = encodePacket({ prog: REMOTE_PROGRAM, vers: REMOTE_PROTOCOL_VERSION, proc, type: MessageType.Stream, serial, status });
+  const out = Buffer.concat([head, data]);
+  out.writeUInt32BE(out.length, 0);
+  return out;
+}

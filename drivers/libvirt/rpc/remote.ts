@@ -1,7 +1,17 @@
 // The remote program's procedures this driver needs, as typed methods over one RpcClient.
 // Argument and reply layouts follow the remote_*_args / remote_*_ret structs of remote_protocol.x.
 import { ConnectionLostError, RpcClient, type KeepaliveOptions } from "./client.ts";
-import { readDomainRef, writeDomainRef, type DomainRef } from "./protocol.ts";
+import {
+  readDomainRef,
+  readStoragePoolRef,
+  readStorageVolRef,
+  writeDomainRef,
+  writeStoragePoolRef,
+  writeStorageVolRef,
+  type DomainRef,
+  type StoragePoolRef,
+  type StorageVolRef,
+} from "./protocol.ts";
 import { Affect, AuthType, EventId, Feature, MetadataType, Proc } from "./procedures.ts";
 import { openTransport, type TlsFiles } from "./transport.ts";
 import { writeTypedParam, type TypedParameter } from "./typed-params.ts";
@@ -26,6 +36,22 @@ export interface DomainInfo {
   memoryKiB: bigint;
   vcpus: number;
   cpuTimeNs: bigint;
+}
+
+/** STORAGE_POOL_GET_INFO, in bytes. */
+export interface PoolInfo {
+  /** virStoragePoolState (PoolState) */
+  state: number;
+  capacity: bigint;
+  allocation: bigint;
+  available: bigint;
+}
+
+/** STORAGE_VOL_GET_INFO, in bytes: capacity is what the guest sees, allocation what the host spends. */
+export interface VolInfo {
+  type: number;
+  capacity: bigint;
+  allocation: bigint;
 }
 
 export interface LifecycleMessage {
@@ -254,6 +280,89 @@ export class LibvirtRemote {
       const callbackId = body.int();
       listener({ callbackId, domain: readDomainRef(body), event: body.int(), detail: body.int() });
     });
+  }
+
+  /** Grows a running domain's disk (target such as "vda", or its path) to `bytes`. */
+  async blockResize(dom: DomainRef, disk: string, bytes: bigint, flags = 0): Promise<void> {
+    await this.rpc.call(Proc.DOMAIN_BLOCK_RESIZE, (w) => (writeDomainRef(w, dom), w.string(disk).uhyper(bytes).uint(flags)));
+  }
+
+  // Storage pools and volumes (remote_storage_* in remote_protocol.x).
+
+  async poolLookupByName(name: string): Promise<StoragePoolRef> {
+    return readStoragePoolRef(await this.rpc.call(Proc.STORAGE_POOL_LOOKUP_BY_NAME, (w) => w.string(name)));
+  }
+
+  /** Defines a persistent pool from its XML (not started). */
+  async poolDefineXml(xml: string, flags = 0): Promise<StoragePoolRef> {
+    return readStoragePoolRef(await this.rpc.call(Proc.STORAGE_POOL_DEFINE_XML, (w) => w.string(xml).uint(flags)));
+  }
+
+  /** Builds the pool's underlying storage (a dir pool: creates its directory). */
+  async poolBuild(pool: StoragePoolRef, flags = 0): Promise<void> {
+    await this.rpc.call(Proc.STORAGE_POOL_BUILD, (w) => (writeStoragePoolRef(w, pool), w.uint(flags)));
+  }
+
+  /** Starts (activates) a defined pool. */
+  async poolCreate(pool: StoragePoolRef, flags = 0): Promise<void> {
+    await this.rpc.call(Proc.STORAGE_POOL_CREATE, (w) => (writeStoragePoolRef(w, pool), w.uint(flags)));
+  }
+
+  async poolSetAutostart(pool: StoragePoolRef, autostart: boolean): Promise<void> {
+    await this.rpc.call(Proc.STORAGE_POOL_SET_AUTOSTART, (w) => (writeStoragePoolRef(w, pool), w.bool(autostart)));
+  }
+
+  /** Re-reads the pool's storage: volumes made by someone else (another daemon, a copy) appear. */
+  async poolRefresh(pool: StoragePoolRef, flags = 0): Promise<void> {
+    await this.rpc.call(Proc.STORAGE_POOL_REFRESH, (w) => (writeStoragePoolRef(w, pool), w.uint(flags)));
+  }
+
+  async poolGetInfo(pool: StoragePoolRef): Promise<PoolInfo> {
+    const r = await this.rpc.call(Proc.STORAGE_POOL_GET_INFO, (w) => writeStoragePoolRef(w, pool));
+    // unsigned char state travels as a 4-byte XDR word
+    return { state: r.uint(), capacity: r.uhyper(), allocation: r.uhyper(), available: r.uhyper() };
+  }
+
+  /** The names of the pool's volumes (as of its last refresh). */
+  async poolListVolumes(pool: StoragePoolRef): Promise<string[]> {
+    const count = (await this.rpc.call(Proc.STORAGE_POOL_NUM_OF_VOLUMES, (w) => writeStoragePoolRef(w, pool))).int();
+    if (count === 0) return [];
+    const r = await this.rpc.call(Proc.STORAGE_POOL_LIST_VOLUMES, (w) => (writeStoragePoolRef(w, pool), w.int(count)));
+    return r.array((x) => x.string());
+  }
+
+  async volLookupByName(pool: StoragePoolRef, name: string): Promise<StorageVolRef> {
+    return readStorageVolRef(await this.rpc.call(Proc.STORAGE_VOL_LOOKUP_BY_NAME, (w) => (writeStoragePoolRef(w, pool), w.string(name))));
+  }
+
+  /** Creates a volume from its XML (name, capacity, format, optional backing store). */
+  async volCreateXml(pool: StoragePoolRef, xml: string, flags = 0): Promise<StorageVolRef> {
+    return readStorageVolRef(await this.rpc.call(Proc.STORAGE_VOL_CREATE_XML, (w) => (writeStoragePoolRef(w, pool), w.string(xml).uint(flags))));
+  }
+
+  async volDelete(vol: StorageVolRef, flags = 0): Promise<void> {
+    await this.rpc.call(Proc.STORAGE_VOL_DELETE, (w) => (writeStorageVolRef(w, vol), w.uint(flags)));
+  }
+
+  async volGetInfo(vol: StorageVolRef): Promise<VolInfo> {
+    const r = await this.rpc.call(Proc.STORAGE_VOL_GET_INFO, (w) => writeStorageVolRef(w, vol));
+    // char type travels as a 4-byte XDR word
+    return { type: r.int(), capacity: r.uhyper(), allocation: r.uhyper() };
+  }
+
+  /** Where the volume is on the host (the path a domain's disk or kernel refers to). */
+  async volGetPath(vol: StorageVolRef): Promise<string> {
+    return (await this.rpc.call(Proc.STORAGE_VOL_GET_PATH, (w) => writeStorageVolRef(w, vol))).string();
+  }
+
+  /** Sets the volume's capacity (bytes); shrinking needs a flag we never pass. */
+  async volResize(vol: StorageVolRef, capacity: bigint, flags = 0): Promise<void> {
+    await this.rpc.call(Proc.STORAGE_VOL_RESIZE, (w) => (writeStorageVolRef(w, vol), w.uhyper(capacity).uint(flags)));
+  }
+
+  /** Writes `length` bytes of data into the volume from `offset` through an RPC stream. */
+  async volUpload(vol: StorageVolRef, data: AsyncIterable<Uint8Array>, range: { offset: bigint; length: bigint }, flags = 0): Promise<void> {
+    await this.rpc.upload(Proc.STORAGE_VOL_UPLOAD, (w) => (writeStorageVolRef(w, vol), w.uhyper(range.offset).uhyper(range.length).uint(flags)), data);
   }
 
   /** Peer-to-peer migration driven by the source daemon (dconnuri = the destination's URI). */

@@ -165,6 +165,11 @@ export class XdrReader {
     return this.opaque(max).toString("utf8");
   }
 
+  /** Everything not read yet, as raw bytes (a stream packet's data is not XDR-framed). */
+  rest(): Buffer {
+    return Buffer.from(this.buf.subarray(this.take(this.remaining)));
+  }
+
   optional<T>(read: (r: this) => T): T | undefined {
     return this.bool() ? read(this) : undefined;
   }

@@ -1,0 +1,87 @@
+// Scenario: the operator runs a VM on a remote libvirt host (issue #24) whose storage it can only
+// reach through libvirt's protocol.
+//   given  a private libvirtd over qemu+tcp:// whose storage pool is a tmpfs only it can see, with
+//          the idle VM image uploaded into it through the driver, a Datacenter whose catalog maps
+//          image "idle" to that libvirt image, and a Host pointing at the daemon
+//   when   a VirtualMachine from image "idle" is applied, then deleted
+//   then   it runs with its disk as a volume named by its uid in the host's pool, and once deleted
+//          the pool holds the image's volumes again and nothing else
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { LibvirtDriver, type LibvirtSession } from "../../drivers/libvirt/index.ts";
+import { freePort } from "../../src/local/ports.ts";
+import { waitFor } from "../../src/local/wait.ts";
+import { imageUpload } from "../harness/image-upload.ts";
+import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
+import { idleVmImage } from "../harness/services.ts";
+import { apply, condition, getObject, kubectl, startOperator, type Operator } from "./fixtures.ts";
+
+const exec = promisify(execFile);
+const admin = inject("kubeconfig");
+const operatorKubeconfig = inject("operatorKubeconfig");
+const run = randomBytes(3).toString("hex");
+const ns = `rh-${run}`;
+const dc = `rh-${run}-dc`;
+const hostName = `rh-${run}-kvm`;
+let daemon: PrivateLibvirtd;
+let endpoint: string;
+let operator: Operator | undefined;
+
+const virsh = async (...args: string[]): Promise<string> => (await exec("virsh", ["-q", "-c", endpoint, ...args])).stdout.trim();
+const volumes = async (): Promise<string[]> => {
+  await virsh("pool-refresh", "omnivisor");
+  return (await virsh("vol-list", "omnivisor")).split("\n").map((l) => l.trim().split(/\s+/)[0]!).filter(Boolean).sort();
+};
+const operatorOutput = (): string => (operator?.output ?? []).join("").split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n");
+
+beforeAll(async () => {
+  const image = idleVmImage();
+  const port = await freePort();
+  daemon = await startPrivateLibvirtd(`rh-${run}`, { tcp: { address: "127.0.0.1", port }, tmpfs: ["/var/lib/libvirt/omnivisor"] });
+  endpoint = `qemu+tcp://127.0.0.1:${port}/system`;
+  // the image reaches the host the only way it can: uploaded over the connection
+  const session = (await new LibvirtDriver().connect({ endpoint, libvirt: { virtType: "qemu" } }, undefined, AbortSignal.timeout(15_000))) as LibvirtSession;
+  try {
+    await session.uploadImage("idle-vm", await imageUpload(image));
+  } finally {
+    await session.close();
+  }
+  await kubectl(admin, ["create", "namespace", ns]);
+  await apply(
+    admin,
+    { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: { imageStore: { location: "libvirt storage pools" }, images: [{ name: "idle", sources: { libvirt: "idle-vm" } }] } },
+    { apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: hostName, annotations: { "libvirt.omnivisor.io/virt-type": "qemu" } }, spec: { datacenter: dc, driver: "libvirt", endpoint, cpuOvercommit: 4 } },
+  );
+  operator = startOperator(operatorKubeconfig, ns);
+}, 120_000);
+
+afterAll(async () => {
+  await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
+  await operator?.stop();
+  await kubectl(admin, ["delete", "namespace", ns, "--wait=false"]).catch(() => undefined);
+  await kubectl(admin, ["delete", `hosts.omnivisor.io/${hostName}`, `datacenters.omnivisor.io/${dc}`, "--wait=false"]).catch(() => undefined);
+  await daemon?.stop();
+});
+
+describe("a VM on a remote libvirt host through the operator", () => {
+  it("runs from the catalog image with its disk as a volume on the host, and leaves only the image once deleted", async () => {
+    await apply(admin, {
+      apiVersion: "omnivisor.io/v1alpha1",
+      kind: "VirtualMachine",
+      metadata: { name: "remote", namespace: ns },
+      spec: { powerState: "Running", powerOff: { mode: "Hard", timeoutSeconds: 10 }, cpus: 1, memory: "64Mi", disks: [{ name: "root", image: "idle", size: "1Gi" }], networks: [], placement: { hosts: [hostName] } },
+    });
+    const vm = await waitFor("VM Running", async () => {
+      const got = await getObject(admin, "virtualmachines.omnivisor.io", "remote", ns);
+      return got?.status?.phase === "Running" && condition(got, "Ready")?.status === "True" ? got : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 300, onTimeout: () => operatorOutput() });
+    expect(vm.status?.host).toBe(hostName);
+    expect(await volumes()).toEqual([`${vm.metadata.uid}-root.qcow2`, "idle-vm.qcow2", "idle-vm.vmlinuz"].sort());
+    expect(await virsh("dumpxml", `${ns}.remote`)).toContain("<kernel>/var/lib/libvirt/omnivisor/idle-vm.vmlinuz</kernel>");
+
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io/remote", "-n", ns, "--wait=true", "--timeout=60s"]);
+    expect(await volumes()).toEqual(["idle-vm.qcow2", "idle-vm.vmlinuz"]);
+  });
+});
