@@ -130,7 +130,8 @@ async function measure(target: Target): Promise<TargetResult> {
         await session.createVm(identity, spec);
         made.push(identity);
       });
-      for (let i = 0; i < 5; i++) await session.observeVm(made[i % made.length]!); // warm-up
+      // Warm-up (JIT, connections), so the first size does not pay for it.
+      for (let i = 0; i < 50; i++) await session.observeVm(made[i % made.length]!);
       const times: number[] = [];
       for (let i = 0; i < samples; i++) {
         const identity = made[Math.floor(Math.random() * made.length)]!;
