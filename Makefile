@@ -71,7 +71,11 @@ bench-scale: deps tools services ## control-plane scale: 100 simulated hosts, 10
 bench-provisioning: deps tools services ## provisioning: 1, 20 and 100 VMs applied at once vs virsh and docker run (bench/results/provisioning.md)
 	node bench/provisioning.ts --json bench/results/provisioning.json --markdown bench/results/provisioning.md
 
+.PHONY: bench-lookups
+bench-lookups: deps tools services ## per-VM lookup cost by uid at 10, 100 and 1,000 VMs on one host, every driver (bench/results/lookups.md)
+	node bench/lookups.ts --json bench/results/lookups.json --markdown bench/results/lookups.md
+
 .PHONY: bench
-bench: bench-drivers bench-provisioning bench-scale ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale (bench/results/)
+bench: bench-drivers bench-provisioning bench-scale bench-lookups ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale, per-VM lookups (bench/results/)
 	node bench/placement.ts --json bench/results/placement.json
 	node bench/summary.ts

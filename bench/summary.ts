@@ -1,5 +1,5 @@
 // bench/results/summary.md from the results the benchmarks wrote: one table across placement,
-// drivers, provisioning and scale, each measure beside its target (issue #8). A result file that
+// drivers, provisioning, scale and per-VM lookups, each measure beside its target (issue #8). A result file that
 // is missing shows as "not run", never as a number.
 //
 // Usage: node bench/summary.ts [--dir bench/results]
@@ -57,12 +57,31 @@ if (scale) {
   row("status watcher", `host change → VM status p50 / p95 (${w.samples} samples)`, `${w.p50Ms} / ${w.p95Ms} ms`, "p95 < 1 s", met(w.p95Ms < 1000));
 } else row("scale", "", "not run");
 
+interface Lookups { driver: string; sizes: { vms: number; lookup: { p50Ms: number; p95Ms: number }; listVmsMs: number }[]; ratio: number | null; error?: string }
+const lookups = read<Lookups[]>("lookups.json");
+for (const l of lookups ?? []) {
+  const [first, last] = [l.sizes[0], l.sizes.at(-1)];
+  if (!first || !last || l.ratio === null) {
+    row(`lookups, ${l.driver}`, "", `not run${l.error ? `: ${l.error}` : ""}`);
+    continue;
+  }
+  const flat = last.vms >= 1000 ? met(l.ratio <= 2) : `not measured at 1,000 (up to ${last.vms})`;
+  row(
+    `lookups, ${l.driver}`,
+    `observeVm by uid p50 / p95 at ${first.vms} → ${last.vms} VMs (listVms at ${last.vms})`,
+    `${first.lookup.p50Ms} / ${first.lookup.p95Ms} → ${last.lookup.p50Ms} / ${last.lookup.p95Ms} ms, ÷ ${l.ratio} (${last.listVmsMs} ms)`,
+    "per-VM lookup cost flat from 10 to 1,000 VMs on one host (p50 ÷ ≤ 2)",
+    flat,
+  );
+}
+if (!lookups) row("lookups", "", "not run");
+
 const facts = scale?.facts ?? provisioning?.facts;
 const markdown = [
   "# Benchmark summary",
   "",
   "Written by `node bench/summary.ts` (the last step of `make bench`) from the JSON results beside it.",
-  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), placement.json.",
+  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), placement.json.",
   "",
   facts ? factsMarkdown(facts) : "",
   "",

@@ -7,6 +7,7 @@ import type { PowerState, Session, VmIdentity, VmSpec } from "../contract/index.
 import { EventRecorder } from "./events.ts";
 import { hostTests } from "./host.ts";
 import { lifecycleTests } from "./lifecycle.ts";
+import { lookupTests } from "./lookups.ts";
 import { outsideTests } from "./outside.ts";
 import { parallelTests } from "./parallel.ts";
 import { powerTests } from "./power.ts";
@@ -77,6 +78,7 @@ export function describeDriverConformance(target: ConformanceTarget): void {
     lifecycleTests(ctx);
     powerTests(ctx);
     outsideTests(ctx);
+    lookupTests(ctx);
     parallelTests(ctx);
   });
 }

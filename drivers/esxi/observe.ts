@@ -5,6 +5,7 @@ import type { Inventory } from "./inventory.ts";
 import { readDatastores } from "./inventory.ts";
 import type { VimClient } from "./vim25/client.ts";
 import type { MoRef } from "./vim25/encode.ts";
+import { VimFault } from "./vim25/faults.ts";
 import { retrieve, type ObjectContent } from "./vim25/property-collector.ts";
 import { childrenNamed, numberAt, textAt, type XmlElement } from "./vim25/xml.ts";
 
@@ -61,6 +62,17 @@ export async function readVms(client: VimClient, datacenter: MoRef): Promise<VmO
   const found = await retrieve(client, "VirtualMachine", vmPaths, { vmsOf: datacenter });
   // A VM being registered has no config yet; it shows up on the next read.
   return found.filter((vm) => vm.props.has("name")).map(vmObservation);
+}
+
+/** One VM by moref; undefined when the host has no such VM (any more). */
+export async function readVm(client: VimClient, vm: MoRef): Promise<VmObservation | undefined> {
+  try {
+    const [found] = await retrieve(client, "VirtualMachine", vmPaths, { objects: [vm] });
+    return found?.props.has("name") === true ? vmObservation(found) : undefined;
+  } catch (err) {
+    if (err instanceof VimFault && err.fault === "ManagedObjectNotFound") return undefined;
+    throw err;
+  }
 }
 
 export async function readHost(client: VimClient, inventory: Inventory, vms: VmObservation[]): Promise<HostObservation> {

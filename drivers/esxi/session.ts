@@ -17,7 +17,8 @@ import {
 import { toDriverError } from "./errors.ts";
 import { copyImageDisks, removeCopiedDisks } from "./images.ts";
 import { readDatastores, readInventory, type Inventory } from "./inventory.ts";
-import { readHost, readVms, type EsxPowerState } from "./observe.ts";
+import { VmLookups } from "./lookups.ts";
+import { readHost, readVm, readVms, type EsxPowerState } from "./observe.ts";
 import { defaultSoftDeadlineSeconds, nextPowerStep, type SoftStop } from "./power.ts";
 import { waitTask, type PendingTask } from "./tasks.ts";
 import { createSpec, esxMemoryMiB, resizeSpec } from "./vm-config.ts";
@@ -26,6 +27,7 @@ import type { VimClient } from "./vim25/client.ts";
 import { moRef, type MoRef } from "./vim25/encode.ts";
 import { VimFault } from "./vim25/faults.ts";
 import { resultRef, startTask } from "./vim25/tasks.ts";
+import { child } from "./vim25/xml.ts";
 
 export interface SessionOptions {
   /** How long a call waits for its vim25 task before leaving it to finish on its own. */
@@ -46,11 +48,14 @@ export class EsxiSession implements Session {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #copies = new Map<string, MoRef>();
   readonly #closing = new AbortController();
+  /** Lookups by uid through an index the PropertyCollector keeps current (one VM read per lookup). */
+  readonly #lookups: VmLookups;
   #closed = false;
 
   private constructor(client: VimClient, inventory: Inventory, options: SessionOptions) {
     this.#client = client;
     this.#inventory = inventory;
+    this.#lookups = new VmLookups(client, inventory.datacenter);
     this.#taskWaitMs = options.taskWaitMs ?? 15_000;
   }
 
@@ -91,11 +96,19 @@ export class EsxiSession implements Session {
   }
 
   async #find(identity: VmIdentity): Promise<VmObservation | undefined> {
-    const vms = await this.#readVms();
-    const byUid = vms.find((v) => v.identity?.uid === identity.uid);
+    const byUid = await this.#lookups.find(identity.uid);
     if (byUid || identity.externalId === undefined) return byUid;
     // Adoption: the VM the user named by its moref, as long as it is not another VM's.
-    return vms.find((v) => v.externalId === identity.externalId && (v.identity === undefined || v.identity.uid === identity.uid));
+    const vm = await readVm(this.#client, moRef("VirtualMachine", identity.externalId));
+    return vm && (vm.identity === undefined || vm.identity.uid === identity.uid) ? vm : undefined;
+  }
+
+  /** Whether the VM folder has an entity named name (SearchIndex.FindChild; a listing where there is no SearchIndex). */
+  async #nameTaken(name: string): Promise<boolean> {
+    const searchIndex = this.#client.content.searchIndex;
+    if (!searchIndex) return (await this.#readVms()).some((v) => v.name === name);
+    const res = await this.#client.invoke("FindChild", searchIndex, { entity: this.#inventory.vmFolder, name });
+    return child(res, "returnval") !== undefined;
   }
 
   async #mustFind(identity: VmIdentity): Promise<VmObservation> {
@@ -115,10 +128,11 @@ export class EsxiSession implements Session {
   }
 
   async #create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
-    const existing = (await this.#readVms()).filter((v) => v.identity?.uid === identity.uid || v.name === identity.name);
-    const mine = existing.find((v) => v.identity?.uid === identity.uid);
+    const mine = await this.#lookups.find(identity.uid);
     if (mine) return mine;
-    if (existing.length) throw new TerminalError(`VM name ${identity.name} is taken by another VM`, { reason: "name-taken" });
+    if (!this.#creating.has(identity.uid) && (await this.#nameTaken(identity.name))) {
+      throw new TerminalError(`VM name ${identity.name} is taken by another VM`, { reason: "name-taken" });
+    }
     let pending = this.#creating.get(identity.uid);
     if (!pending) {
       const datastore = await this.#pickDatastore();
@@ -133,6 +147,7 @@ export class EsxiSession implements Session {
     this.#creating.delete(identity.uid);
     if (info.error) throw info.error;
     const created = resultRef(info);
+    if (created) this.#lookups.created(created.value, identity.uid);
     const withId = { ...identity, externalId: created?.value ?? identity.externalId };
     if (spec.power && spec.power.state !== "Stopped") await this.#setPower(withId, spec.power);
     return this.#mustFind(withId);
@@ -224,9 +239,11 @@ export class EsxiSession implements Session {
         this.#tasks.delete(vm.externalId);
         await this.#runTask(vm.externalId, "Destroy_Task", {});
       } catch (err) {
-        if (err instanceof VimFault && err.fault === "ManagedObjectNotFound") return; // gone meanwhile
-        throw err;
+        if (!(err instanceof VimFault && err.fault === "ManagedObjectNotFound")) throw err;
+        this.#lookups.deleted(vm.externalId);
+        return; // gone meanwhile
       }
+      this.#lookups.deleted(vm.externalId);
       this.#softStops.delete(vm.externalId);
       if (vm.identity) await this.#removeCopies(vm.identity);
     });
@@ -252,6 +269,7 @@ export class EsxiSession implements Session {
     this.#closed = true;
     this.#closing.abort();
     for (const timer of this.#timers) clearTimeout(timer);
+    await this.#lookups.close();
     await this.#client.close();
   }
 }

@@ -12,6 +12,12 @@ export function listVms(): string {
   return `${preamble}Get-VM | ${selectVm}\nGet-VM | Get-VMNetworkAdapter | Select-Object -Property VMId,IPAddresses | ConvertTo-Json -Compress`;
 }
 
+/** One VM by Id, as listVms prints it: the VM, then its adapters' addresses. Fails when there is no such VM. */
+export function observeVm(id: string): string {
+  const vm = `Get-VM -Id ${psQuote(id)}`;
+  return `${preamble}${vm} | ${selectVm}\n${vm} | Get-VMNetworkAdapter | Select-Object -Property VMId,IPAddresses | ConvertTo-Json -Compress`;
+}
+
 /** Three JSON lines: the VM host, the operating system and the processors' load. */
 export function observeHost(): string {
   return (
@@ -43,7 +49,8 @@ export interface NewVm {
 }
 
 /**
- * A generation 2 VM, sized, labelled and with its disks; prints nothing (the next list shows it).
+ * A generation 2 VM, sized, labelled and with its disks; prints its Id (as JSON), so the session
+ * finds it at once without listing every VM.
  * The identity goes in first, marked pending, and the final Notes last: a VM left half-made by a
  * failure or a crash is recognisable as such (see HyperVSession.create).
  */
@@ -68,7 +75,8 @@ export function createVm(vm: NewVm): string {
     `$vm | Set-VM -ProcessorCount ${psInt(vm.cpus)} -StaticMemory -Notes ${psQuote(vm.pendingNotes)}\n` +
     adapters +
     disks.join("") +
-    `$vm | Set-VM -Notes ${psQuote(vm.notes)}`
+    `$vm | Set-VM -Notes ${psQuote(vm.notes)}\n` +
+    "$vm | Select-Object -Property Id | ConvertTo-Json -Compress"
   );
 }
 

@@ -22,6 +22,7 @@ import { type CpuJson, hostObservation, type OsJson, type VmHostJson } from "./h
 import { type AdapterJson, addressesByVm, isPending, jsonList, notesWithIdentity, observation, vmId, type VmJson } from "./records.ts";
 import type { RemotePowerShell } from "./remote-powershell.ts";
 import * as scripts from "./scripts.ts";
+import { VmLookups } from "./lookups.ts";
 import { ChangeFeed, poll, snapshot } from "./watch.ts";
 
 const MiB = 1024 ** 2;
@@ -51,11 +52,22 @@ export class HyperVSession implements Session {
   /** The change detectors of the watches in progress, fed by every Get-VM listing. */
   private readonly feeds = new Set<ChangeFeed>();
   private listings = 0;
+  /** Lookups by uid: an index fed by the listings, one Get-VM -Id per lookup. */
+  private readonly lookups: VmLookups;
 
   constructor(ps: RemotePowerShell, options: HyperVSessionOptions, onClose: () => void) {
     this.ps = ps;
     this.options = options;
     this.onClose = onClose;
+    const sawOne = {
+      starting: () => {
+        const seq = ++this.listings;
+        return (id: string, vm: VmObservation | undefined) => {
+          for (const feed of this.feeds) feed.observeOne(seq, id, vm);
+        };
+      },
+    };
+    this.lookups = new VmLookups(ps, { pollIntervalMs: options.pollIntervalMs, signal: this.closed.signal, listAll: () => this.listVms(), sawOne });
   }
 
   capabilities(): Capabilities {
@@ -74,8 +86,12 @@ export class HyperVSession implements Session {
     return (await this.listRaw()).map((vm) => vm.observed);
   }
 
+  /** The VM carrying identity.uid, else — adoption — the VM with Id externalId, unless it carries another uid. */
   async observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {
-    return find(await this.listVms(), identity);
+    const byUid = await this.lookups.find(identity.uid);
+    if (byUid !== undefined || identity.externalId === undefined) return byUid;
+    const adopted = await this.lookups.read(identity.externalId.toLowerCase());
+    return adopted?.identity === undefined || adopted.identity.uid === identity.uid ? adopted : undefined;
   }
 
   createVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
@@ -121,6 +137,7 @@ export class HyperVSession implements Session {
       if (vm.power !== "Stopped") await this.ps.run(`turn off ${identity.name}`, scripts.power(vm.externalId, "turn-off"), this.closed.signal);
       const disks = await this.ownDisks(vm);
       await this.ps.run(`remove ${identity.name}`, scripts.power(vm.externalId, "remove"), this.closed.signal);
+      this.lookups.deleted(vm.externalId);
       // Remove-VM keeps the VHDXs; the ones this driver made go with the VM.
       if (disks.length > 0) await this.ps.run(`remove disks of ${identity.name}`, scripts.removeFiles(disks), this.closed.signal);
     } catch (err) {
@@ -169,6 +186,7 @@ export class HyperVSession implements Session {
     const addresses = addressesByVm(jsonList<AdapterJson>(adapterLine ?? ""));
     const raw = jsonList<VmJson>(vmLine ?? "").map((vm) => ({ ...vm, observed: observation(vm, addresses.get(vmId(vm))) }));
     for (const feed of this.feeds) feed.observe(seq, raw.map((vm) => vm.observed));
+    this.lookups.listed(raw.map((vm) => vm.observed));
     return raw;
   }
 
@@ -191,9 +209,15 @@ export class HyperVSession implements Session {
       disks: spec.disks.map((disk) => this.disk(identity, disk)),
     };
     try {
-      await this.ps.run(`create ${identity.name}`, scripts.createVm(request), this.closed.signal);
+      const printed = await this.ps.run(`create ${identity.name}`, scripts.createVm(request), this.closed.signal);
+      const id = createdId(printed);
+      // No Id printed (an older host's output): one listing finds it instead.
+      if (id === undefined) await this.listRaw();
+      else this.lookups.created(id, identity.uid);
     } catch (err) {
-      await this.deleteVm(identity).catch(() => undefined); // the pending half, if New-VM got that far
+      // The pending half, if New-VM got that far: a listing finds it (no Id was printed).
+      await this.listRaw().catch(() => undefined);
+      await this.deleteVm(identity).catch(() => undefined);
       throw err;
     }
     if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);
@@ -280,10 +304,13 @@ function fileSafe(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]/g, "-");
 }
 
-/** The VM carrying identity.uid, else the VM with Id externalId (adoption). */
-function find(vms: VmObservation[], identity: VmIdentity): VmObservation | undefined {
-  const byUid = vms.find((vm) => vm.identity?.uid === identity.uid);
-  const externalId = identity.externalId?.toLowerCase();
-  return byUid ?? (externalId === undefined ? undefined : vms.find((vm) => vm.externalId === externalId));
+/** The Id createVm's script prints on its last line, when it can be read. */
+function createdId(printed: string): string | undefined {
+  const last = printed.split(/\r?\n/).filter((l) => l.trim() !== "").pop();
+  try {
+    const id = last === undefined ? "" : vmId(JSON.parse(last) as VmJson);
+    return id === "" ? undefined : id;
+  } catch {
+    return undefined;
+  }
 }
-

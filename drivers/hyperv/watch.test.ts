@@ -32,4 +32,26 @@ describe("ChangeFeed", () => {
     for await (const e of feed.events()) types.push(e.type);
     expect(types).toEqual(["started"]);
   });
+
+  it("a VM read alone is reported, and a listing that started before that read does not undo it", async () => {
+    const feed = new ChangeFeed(snapshot([vm("a", "Stopped"), vm("b", "Stopped")]), 1);
+    feed.observeOne(3, "a", vm("a", "Running"));
+    feed.observe(2, [vm("a", "Stopped"), vm("b", "Running")]); // started before the read: b counts, a does not
+    feed.observe(4, [vm("a", "Running"), vm("b", "Running")]);
+    feed.observeOne(5, "a", undefined); // Get-VM -Id found nothing: removed
+    feed.end();
+    const events: string[] = [];
+    for await (const e of feed.events()) events.push(`${e.externalId}:${e.type}`);
+    expect(events).toEqual(["a:started", "b:started", "a:deleted"]);
+  });
+
+  it("a listing newer than the feed but older than a VM's own read keeps that read for the VM", async () => {
+    const feed = new ChangeFeed(snapshot([vm("a", "Stopped")]), 1);
+    feed.observeOne(3, "a", vm("a", "Paused"));
+    feed.observe(2, [vm("a", "Stopped")]); // newer than the feed's listing 1, older than a's read 3
+    feed.end();
+    const types: string[] = [];
+    for await (const e of feed.events()) types.push(e.type);
+    expect(types).toEqual(["started", "paused"]);
+  });
 });

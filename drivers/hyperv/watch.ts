@@ -46,6 +46,8 @@ export function differences(before: Snapshot, after: Snapshot): VmEvent[] {
 export class ChangeFeed {
   private last: Snapshot;
   private lastSeq: number;
+  /** VMs read on their own (Get-VM -Id) after the last listing: Id → the read's number. */
+  private readonly readAlone = new Map<string, number>();
   private readonly queue: VmEvent[] = [];
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
@@ -59,9 +61,30 @@ export class ChangeFeed {
   observe(seq: number, vms: VmObservation[]): void {
     if (this.ended || seq <= this.lastSeq) return;
     const now = snapshot(vms);
+    // A VM read alone after this listing started is newer than what the listing says of it.
+    for (const [id, readSeq] of this.readAlone) {
+      if (readSeq <= seq) {
+        this.readAlone.delete(id);
+        continue;
+      }
+      const seen = this.last.get(id);
+      if (seen === undefined) now.delete(id);
+      else now.set(id, seen);
+    }
     this.queue.push(...differences(this.last, now));
     this.last = now;
     this.lastSeq = seq;
+    this.notify();
+  }
+
+  /** One VM read on its own (Get-VM -Id; undefined: it is gone), numbered like the listings. */
+  observeOne(seq: number, id: string, vm: VmObservation | undefined): void {
+    if (this.ended || seq <= this.lastSeq || seq <= (this.readAlone.get(id) ?? 0)) return;
+    const was = this.last.get(id);
+    this.queue.push(...differences(new Map(was === undefined ? [] : [[id, was]]), new Map(vm === undefined ? [] : [[id, vm]])));
+    if (vm === undefined) this.last.delete(id);
+    else this.last.set(id, vm);
+    this.readAlone.set(id, seq);
     this.notify();
   }
 

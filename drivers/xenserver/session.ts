@@ -27,6 +27,7 @@ import type { XapiClient } from "./client.ts";
 import { addNics, describeDisks, findTemplate, resize } from "./install.ts";
 import { hostObservation, pickHost, type HostCpuRecord, type HostMetricsRecord, type HostRecord } from "./host.ts";
 import { type GuestNetworks, isGuest, nullRef, observation, powerOf, type VmRecord, type VmRecords } from "./records.ts";
+import { notFoundAsUndefined, VmLookups } from "./lookups.ts";
 import { VmEventFeed } from "./watch.ts";
 
 const defaultDeadlineSeconds = 30;
@@ -40,9 +41,12 @@ export class XenServerSession implements Session {
   private readonly creating = new Map<string, Promise<VmObservation>>();
   /** TrySoft escalations waiting for their deadline. */
   private readonly escalations = new Set<NodeJS.Timeout>();
+  /** Lookups by uid through an index the event feed keeps current (one VM read per lookup). */
+  private readonly lookups: VmLookups;
 
   constructor(client: XapiClient, host: HostConnection) {
     this.client = client;
+    this.lookups = new VmLookups(client);
     this.endpointHost = new URL(host.endpoint).hostname;
   }
 
@@ -121,6 +125,7 @@ export class XenServerSession implements Session {
       if (vm.power_state !== "Halted") await this.ignoreState(this.client.call("hard shutdown", "VM.hard_shutdown", ref));
       const disks = await this.ownDisks(vm);
       await this.client.call(`destroy ${identity.name}`, "VM.destroy", ref);
+      this.lookups.deleted(ref);
       for (const vdi of disks) await this.client.call("destroy disk", "VDI.destroy", vdi).catch(() => undefined);
     } catch (err) {
       if (isDriverError(err) && err.kind === "not-found") return;
@@ -163,12 +168,13 @@ export class XenServerSession implements Session {
   private async create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
     let found = await this.find(identity);
     if (found === undefined) {
-      const taken = Object.values(await this.records()).find((vm) => isGuest(vm) && vm.name_label === identity.name);
+      const taken = await this.guestNamed(identity.name);
       if (taken !== undefined) throw new TerminalError(`xenserver: the name ${identity.name} is taken by another VM (${taken.uuid})`, { reason: "name-taken" });
       const ref = await this.client.call<string>(`clone ${identity.name}`, "VM.clone", await findTemplate(this.client, spec), identity.name);
       for (const [key, value] of Object.entries(identityMetadata(identity))) {
         await this.client.call(`label ${identity.name}`, "VM.add_to_other_config", ref, key, value);
       }
+      this.lookups.created(ref, identity.uid);
       const record = await this.record(ref);
       if (record === undefined) throw new RetryableError(`xenserver: ${identity.name} vanished right after clone`, { reason: "race" });
       found = [ref, record];
@@ -282,13 +288,27 @@ export class XenServerSession implements Session {
     }
   }
 
-  /** The VM carrying identity.uid (templates included: a half-made one), else the VM with uuid externalId. */
+  /**
+   * The VM carrying identity.uid (templates included: a half-made one), else — adoption — the VM
+   * with uuid externalId, as long as it carries no other uid. One lookup in the index, one read.
+   */
   private async find(identity: VmIdentity): Promise<[string, VmRecord] | undefined> {
-    const entries = Object.entries(await this.records()).filter(([, vm]) => !vm.is_control_domain && vm.is_a_snapshot !== true);
-    const byUid = entries.find(([, vm]) => vm.other_config[identityKeys.uid] === identity.uid);
-    if (byUid !== undefined) return byUid;
-    if (identity.externalId === undefined) return undefined;
-    return entries.find(([, vm]) => vm.uuid === identity.externalId && !vm.is_a_template);
+    const byUid = await this.lookups.find(identity.uid);
+    if (byUid !== undefined || identity.externalId === undefined) return byUid;
+    const ref = await this.client.call<string>("find VM by uuid", "VM.get_by_uuid", identity.externalId).catch(notFoundAsUndefined);
+    const vm = ref === undefined ? undefined : await this.record(ref);
+    if (ref === undefined || vm === undefined || !isGuest(vm)) return undefined;
+    const uid = vm.other_config[identityKeys.uid];
+    return uid === undefined || uid === identity.uid ? [ref, vm] : undefined;
+  }
+
+  /** A guest VM named name (VM.get_by_name_label: one call, not a listing). */
+  private async guestNamed(name: string): Promise<VmRecord | undefined> {
+    for (const ref of await this.client.call<string[]>("find VM by name", "VM.get_by_name_label", name)) {
+      const vm = await this.record(ref);
+      if (vm !== undefined && isGuest(vm)) return vm;
+    }
+    return undefined;
   }
 
   private async require(identity: VmIdentity): Promise<[string, VmRecord]> {

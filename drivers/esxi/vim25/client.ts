@@ -27,6 +27,8 @@ export interface ServiceContent {
   viewManager: MoRef;
   fileManager: MoRef;
   virtualDiskManager: MoRef;
+  /** SearchIndex: finds an entity by name in a folder without listing the folder. */
+  searchIndex: MoRef | undefined;
   about: { fullName: string; version: string; apiType: string; apiVersion: string };
 }
 
@@ -86,6 +88,7 @@ export class VimClient {
       viewManager: requireRef(sc, "viewManager"),
       fileManager: requireRef(sc, "fileManager"),
       virtualDiskManager: requireRef(sc, "virtualDiskManager"),
+      searchIndex: readMoRef(child(sc, "searchIndex")),
       about: {
         fullName: textAt(about, "fullName") ?? "",
         version: textAt(about, "version") ?? "",
