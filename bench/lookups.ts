@@ -9,7 +9,7 @@
 // Usage: node bench/lookups.ts [--only esxi] [--sizes 10,100,1000] [--samples 200] [--docker-max 100] [--json F] [--markdown F]
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
@@ -67,10 +67,13 @@ const targets: Target[] = [
   {
     name: "libvirt (test driver via libvirtd)",
     async open() {
-      const diskDir = join(tmpdir(), `omni-bench-lookups-${process.pid}`);
-      await mkdir(diskDir, { recursive: true });
-      const session = await new LibvirtDriver().connect({ endpoint: "test+unix:///default?socket=/run/libvirt/libvirt-sock", libvirt: { virtType: "kvm", diskDir } }, undefined, AbortSignal.timeout(10_000));
-      return { session, spec: { cpus: 1, memoryMiB: 16, disks: [], networks: [] }, close: () => rm(diskDir, { recursive: true, force: true }) };
+      // a simulated host of its own (a node file: private state), big enough for 1,000 VMs
+      const dir = join(tmpdir(), `omni-bench-lookups-${process.pid}`);
+      await mkdir(dir, { recursive: true });
+      const node = join(dir, "node.xml");
+      await writeFile(node, "<node><cpu><nodes>1</nodes><sockets>2</sockets><cores>32</cores><threads>2</threads><active>128</active><mhz>2600</mhz><model>x86_64</model></cpu><memory>1073741824</memory></node>");
+      const session = await new LibvirtDriver().connect({ endpoint: `test+unix://${node}?socket=/run/libvirt/libvirt-sock` }, undefined, AbortSignal.timeout(10_000));
+      return { session, spec: { cpus: 1, memoryMiB: 16, disks: [], networks: [] }, close: () => rm(dir, { recursive: true, force: true }) };
     },
   },
   {
