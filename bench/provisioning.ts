@@ -8,8 +8,12 @@
 // 100 kernels booting (ADR 0013; --image tiny-vm for that boot storm). "Running" is the domain's
 // state on both sides, not the guest having booted.
 //
+// Every N runs several rounds, the two sides alternating (N = 1: 5, else --rounds, default 3); the
+// ratio is the median of the rounds' ratios, and their spread (min–max) is reported beside it.
+//
 // Usage: node bench/provisioning.ts [--sizes 1,20,100] [--kinds libvirt,docker] [--image idle-vm]
-//                                   [--json FILE] [--markdown FILE]
+//                                   [--rounds 3] [--libvirt-connections N] [--json FILE] [--markdown FILE]
+// --libvirt-connections sets the Hosts' libvirt.omnivisor.io/connections (default: the driver's, 4).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, openSync, writeFileSync } from "node:fs";
@@ -28,7 +32,7 @@ import { stateOf, VmWatch } from "./vm-watch.ts";
 import { managerNodeFlags } from "../src/cmd/manager-node.ts";
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,20,100" }, kinds: { type: "string", default: "libvirt,docker" }, image: { type: "string", default: "idle-vm" }, json: { type: "string" }, markdown: { type: "string" } } });
+const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,20,100" }, kinds: { type: "string", default: "libvirt,docker" }, image: { type: "string", default: "idle-vm" }, rounds: { type: "string", default: "3" }, "libvirt-connections": { type: "string" }, json: { type: "string" }, markdown: { type: "string" } } });
 const image = values.image;
 const sizes = values.sizes.split(",").map(Number);
 const kinds = values.kinds.split(",").map((k) => {
@@ -61,6 +65,11 @@ interface Figures {
   allMs: number;
 }
 const singleRounds = 5;
+const manyRounds = Math.max(1, Number(values.rounds));
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 const figures = (latencies: number[], allMs: number): Figures => {
   const s = [...latencies].sort((a, b) => a - b);
   const at = (p: number): number => Math.round(s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN);
@@ -123,12 +132,17 @@ async function operatorSide(kind: "libvirt" | "docker", n: number, round: string
   return result;
 }
 
-/** One round's figures as they are; several rounds of one VM each: each round one sample, "all" their median. */
-function overRounds(rounds: Figures[]): Figures {
+/**
+ * Rounds of one VM each: each round one sample, p50 / p95 over them and "all" their median.
+ * Rounds of N VMs: the median of each figure over the rounds.
+ */
+function overRounds(rounds: Figures[], n: number): Figures {
   if (rounds.length === 1) return rounds[0]!;
-  const samples = rounds.map((f) => f.allMs).sort((a, b) => a - b);
-  return figures(samples, samples[Math.floor((samples.length - 1) / 2)]!);
+  if (n === 1) return figures(rounds.map((f) => f.allMs), median(rounds.map((f) => f.allMs)));
+  return { p50Ms: Math.round(median(rounds.map((f) => f.p50Ms))), p95Ms: Math.round(median(rounds.map((f) => f.p95Ms))), allMs: Math.round(median(rounds.map((f) => f.allMs))) };
 }
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
 
 /** Runs `one` for 0..n-1 (alone for n = 1, all at once otherwise) and times each and the whole. */
 async function timeAll(n: number, one: (i: number) => Promise<number>): Promise<Figures> {
@@ -193,7 +207,12 @@ interface Row {
   n: number;
   operator: Figures;
   baseline: Figures;
+  /** The median of the rounds' ratios (operator all ÷ baseline all); for N = 1, of the medians. */
   ratioAll: number;
+  rounds: number;
+  /** The spread of the rounds' ratios. */
+  ratioMin: number;
+  ratioMax: number;
 }
 const rows: Row[] = [];
 try {
@@ -206,7 +225,7 @@ try {
       {
         apiVersion: "omnivisor.io/v1alpha1",
         kind: "Host",
-        metadata: { name: `prov-libvirt-${x}`, annotations: { "libvirt.omnivisor.io/virt-type": "qemu" } },
+        metadata: { name: `prov-libvirt-${x}`, annotations: { "libvirt.omnivisor.io/virt-type": "qemu", ...(values["libvirt-connections"] ? { "libvirt.omnivisor.io/connections": values["libvirt-connections"] } : {}) } },
         spec: { datacenter: "prov", driver: "libvirt", endpoint: uri, cpuOvercommit: 32 },
       },
       { apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: `prov-docker-${x}` }, spec: { datacenter: "prov", driver: "docker", endpoint: `unix://${dockerSocket}`, cpuOvercommit: 32 } },
@@ -225,20 +244,22 @@ try {
   if (kinds.includes("docker")) await dockerSide(1, "warm");
   for (const n of sizes) {
     for (const kind of kinds) {
-      // one VM is one sample: N = 1 is run `rounds` times, alternating sides, and each figure is
-      // taken over all rounds ("all" is then the median)
-      const rounds = n === 1 ? singleRounds : 1;
+      // one VM is one sample: N = 1 is run 5 times, alternating sides, and each figure is taken
+      // over all rounds ("all" is then the median); larger N run --rounds times, each its own figures
+      const rounds = n === 1 ? singleRounds : manyRounds;
       const ops: Figures[] = [];
       const bases: Figures[] = [];
       for (let r = 0; r < rounds; r++) {
         ops.push(await operatorSide(kind, n, `n${n}r${r}`));
         bases.push(kind === "libvirt" ? await virshSide(n, `n${n}r${r}`) : await dockerSide(n, `n${n}r${r}`));
       }
-      const op = overRounds(ops);
-      const base = overRounds(bases);
-      const row = { kind, n, operator: op, baseline: base, ratioAll: Math.round((op.allMs / base.allMs) * 100) / 100 };
+      const op = overRounds(ops, n);
+      const base = overRounds(bases, n);
+      const ratios = ops.map((o, i) => o.allMs / bases[i]!.allMs);
+      const ratioAll = round2(n === 1 ? op.allMs / base.allMs : median(ratios));
+      const row: Row = { kind, n, operator: op, baseline: base, ratioAll, rounds, ratioMin: round2(Math.min(...ratios)), ratioMax: round2(Math.max(...ratios)) };
       rows.push(row);
-      console.log(`${kind} N=${n}: operator p50 ${op.p50Ms} ms, p95 ${op.p95Ms} ms, all ${op.allMs} ms; ${kind === "libvirt" ? "virsh" : "docker run"} p50 ${base.p50Ms} ms, p95 ${base.p95Ms} ms, all ${base.allMs} ms; ratio ${row.ratioAll}`);
+      console.log(`${kind} N=${n}: operator p50 ${op.p50Ms} ms, p95 ${op.p95Ms} ms, all ${op.allMs} ms; ${kind === "libvirt" ? "virsh" : "docker run"} p50 ${base.p50Ms} ms, p95 ${base.p95Ms} ms, all ${base.allMs} ms; ratio ${row.ratioAll} (rounds ${row.ratioMin}–${row.ratioMax})`);
     }
   }
 } finally {
@@ -260,11 +281,11 @@ const markdown = [
   "",
   factsMarkdown(facts),
   "",
-  `N VMs applied at once (one create request each). Per VM: create → Running; all: until the last is Running. libvirt: 64 MiB, TCG, qcow2 overlay on the ${image} image, baseline virsh vol-create-as (overlay in the same pool) + define + start (sequential for N = 1, parallel otherwise). N = 1 is ${singleRounds} rounds, p50 / p95 over them, "all" their median. Docker: busybox, 32 MiB, baseline \`docker run\`. Targets: operator ÷ baseline ≤ 1.2; one VM create → Running under 1.5 s.`,
+  `N VMs applied at once (one create request each). Per VM: create → Running; all: until the last is Running. libvirt: 64 MiB, TCG, qcow2 overlay on the ${image} image, baseline virsh vol-create-as (overlay in the same pool) + define + start (sequential for N = 1, parallel otherwise). N = 1 is ${singleRounds} rounds, p50 / p95 over them, "all" their median; larger N are ${manyRounds} rounds each, the sides alternating, every figure the median over the rounds, the ratio the median of the rounds' ratios with their spread (min–max). Docker: busybox, 32 MiB, baseline \`docker run\`. Targets: operator ÷ baseline ≤ 1.2 at N = 1, ≤ 1.1 at N = 20 and 100; one VM create → Running under 1.5 s.`,
   "",
-  "| driver | N | operator p50 / p95 | operator all | baseline p50 / p95 | baseline all | operator ÷ baseline (all) |",
-  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-  ...rows.map((r) => `| ${r.kind} | ${r.n} | ${r.operator.p50Ms} / ${r.operator.p95Ms} ms | ${r.operator.allMs} ms | ${r.baseline.p50Ms} / ${r.baseline.p95Ms} ms | ${r.baseline.allMs} ms | ${r.ratioAll} |`),
+  "| driver | N | rounds | operator p50 / p95 | operator all | baseline p50 / p95 | baseline all | operator ÷ baseline (all) | spread over rounds |",
+  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ...rows.map((r) => `| ${r.kind} | ${r.n} | ${r.rounds} | ${r.operator.p50Ms} / ${r.operator.p95Ms} ms | ${r.operator.allMs} ms | ${r.baseline.p50Ms} / ${r.baseline.p95Ms} ms | ${r.baseline.allMs} ms | ${r.ratioAll} | ${r.ratioMin}–${r.ratioMax} |`),
   "",
 ].join("\n");
 console.log(`\n${markdown}`);

@@ -16,7 +16,7 @@ interface Placement { hosts: number; vms: number; p50Ms: number; p99Ms: number; 
 interface Phases { total: number }
 interface DriverRow { bench: string; vms: number; driver: { sequentialMs: Phases; parallelMs: Phases }; cli: { way: string; sequentialMs: Phases; parallelMs: Phases } }
 interface Figures { p50Ms: number; p95Ms: number; allMs: number }
-interface Provisioning { facts: RunFacts; rows: { kind: string; n: number; operator: Figures; baseline: Figures; ratioAll: number }[] }
+interface Provisioning { facts: RunFacts; rows: { kind: string; n: number; operator: Figures; baseline: Figures; ratioAll: number; rounds?: number; ratioMin?: number; ratioMax?: number }[] }
 interface Scale {
   facts: RunFacts;
   scale: { hosts: number; vms: number; convergedSeconds: number | null; runningAtEnd: number; operatorPeakRssMiB: number; operatorCpuSeconds: number; apiServerCpuSeconds?: number; etcdCpuSeconds?: number; apiRequestsPerVm: number; apiWritesPerVm: number; steadyWritesPerMinute: number };
@@ -39,7 +39,10 @@ if (!drivers) row("drivers", "", "not run");
 const provisioning = read<Provisioning>("provisioning.json");
 for (const r of provisioning?.rows ?? []) {
   const base = r.kind === "libvirt" ? "virsh" : "docker run";
-  row(`provisioning, ${r.kind}, N = ${r.n}`, `create → Running p50 / p95, all Running: operator vs ${base}`, `${r.operator.p50Ms} / ${r.operator.p95Ms} / ${r.operator.allMs} ms vs ${r.baseline.p50Ms} / ${r.baseline.p95Ms} / ${r.baseline.allMs} ms (÷ ${r.ratioAll})`, "÷ ≤ 1.2", met(r.ratioAll <= 1.2));
+  // one VM: ≤ 1.2 (issue #8); many at once: ≤ 1.1 (issue #24, a few connections per host)
+  const target = r.n === 1 ? 1.2 : 1.1;
+  const spread = r.ratioMin !== undefined && r.ratioMax !== undefined && (r.rounds ?? 1) > 1 ? `; ${r.rounds} rounds ${r.ratioMin}–${r.ratioMax}` : "";
+  row(`provisioning, ${r.kind}, N = ${r.n}`, `create → Running p50 / p95, all Running: operator vs ${base}`, `${r.operator.p50Ms} / ${r.operator.p95Ms} / ${r.operator.allMs} ms vs ${r.baseline.p50Ms} / ${r.baseline.p95Ms} / ${r.baseline.allMs} ms (÷ ${r.ratioAll}${spread})`, `÷ ≤ ${target}`, met(r.ratioAll <= target));
   if (r.kind === "libvirt" && r.n === 1) row("provisioning, libvirt, N = 1", "one small VM create → Running", ms(r.operator.allMs), "< 1.5 s", met(r.operator.allMs < 1500));
 }
 if (!provisioning) row("provisioning", "", "not run");

@@ -47,6 +47,11 @@ export interface LibvirtOptions {
    * "omnivisor", made at /var/lib/libvirt/omnivisor on first use; a named pool must exist.
    */
   storagePool?: string;
+  /**
+   * Connections to the host's libvirtd calls are spread over (1–16, default 4): the daemon serves
+   * each client connection max_client_requests (default 5) calls at a time.
+   */
+  connections?: number;
   /** Bridge or libvirt network a spec network maps to when it names neither. */
   defaultBridge?: string;
   defaultNetwork?: string;

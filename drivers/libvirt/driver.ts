@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { RetryableError, TerminalError, type Credentials, type Driver, type HostConnection, type Session } from "../contract/index.ts";
 import { toDriverError } from "./errors.ts";
 import { Feature } from "./rpc/procedures.ts";
-import { LibvirtRemote, type OpenOptions } from "./rpc/remote.ts";
+import { LibvirtRemote, type OpenOptions, type PoolOptions } from "./rpc/remote.ts";
 import { parseLibvirtUri } from "./rpc/uri.ts";
 import type { TlsFiles } from "./rpc/transport.ts";
 import { LibvirtSession } from "./session.ts";
@@ -71,7 +71,7 @@ export class LibvirtDriver implements Driver {
       );
     }
     if (this.keepalive) opts.keepalive = this.keepalive;
-    const remote = await open(host.endpoint, signal, opts);
+    const remote = await open(host, signal, opts);
     try {
       const simulated = remote.uri.driver === "test";
       const options = host.libvirt ?? {};
@@ -117,9 +117,11 @@ function onHost(remote: LibvirtRemote, storagePool: string | undefined): { stora
 }
 
 /** The RPC connection; an endpoint that is not a usable libvirt URI is a terminal bad-endpoint. */
-async function open(endpoint: string, signal: AbortSignal, opts: OpenOptions): Promise<LibvirtRemote> {
+async function open(host: HostConnection, signal: AbortSignal, opts: OpenOptions): Promise<LibvirtRemote> {
+  const endpoint = host.endpoint;
+  const pool: PoolOptions = host.libvirt?.connections ? { poolSize: host.libvirt.connections } : {};
   try {
-    return await LibvirtRemote.open(endpoint, signal, opts);
+    return await LibvirtRemote.open(endpoint, signal, { ...opts, ...pool });
   } catch (err) {
     if (err instanceof Error && /^not a libvirt URI|transport .* is not supported|needs a host/.test(err.message)) {
       throw new TerminalError(`libvirt endpoint ${endpoint}: ${err.message}`, { reason: "bad-endpoint", cause: err });

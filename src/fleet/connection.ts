@@ -10,6 +10,8 @@ export const hostAnnotations = {
   virtType: "libvirt.omnivisor.io/virt-type",
   /** libvirt: storage pool on the host for VM disks and images (default "omnivisor", made on first use; ADR 0015). */
   storagePool: "libvirt.omnivisor.io/storage-pool",
+  /** libvirt: connections per host calls are spread over (1–16, default 4; libvirtd serves 5 calls of each at a time). */
+  connections: "libvirt.omnivisor.io/connections",
   /** libvirt network / Docker network a VM network without a mapping joins. */
   defaultNetwork: "omnivisor.io/default-network",
 } as const;
@@ -32,11 +34,18 @@ export function hostConnection(host: HostObject): HostConnection {
     connection.libvirt = {
       ...(virtType === "kvm" || virtType === "qemu" || virtType === "auto" ? { virtType } : {}),
       ...(notes[hostAnnotations.storagePool] ? { storagePool: notes[hostAnnotations.storagePool] } : {}),
+      ...connectionsOf(notes[hostAnnotations.connections]),
       ...(network ? { defaultNetwork: network } : {}),
     };
   }
   if (spec.driver === "docker" && network) connection.docker = { defaultNetwork: network };
   return connection;
+}
+
+/** A whole number of connections 1–16; anything else is left to the driver's default. */
+function connectionsOf(value: string | undefined): { connections?: number } {
+  const n = Number(value);
+  return value !== undefined && Number.isInteger(n) && n >= 1 && n <= 16 ? { connections: n } : {};
 }
 
 /** Secret keys read as credentials: basic-auth, token, and kubernetes.io/tls style client certificates. */

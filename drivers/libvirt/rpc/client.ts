@@ -73,6 +73,11 @@ export class RpcClient {
     if (keepalive.intervalSeconds > 0) this.startKeepalive(keepalive);
   }
 
+  /** Calls sent and not answered yet. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
   get closed(): boolean {
     return this.closedWith !== undefined;
   }

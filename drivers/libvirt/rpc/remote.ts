@@ -66,36 +66,82 @@ export interface OpenOptions {
   keepalive?: KeepaliveOptions;
 }
 
+/**
+ * libvirtd serves at most max_client_requests (default 5) calls of one client connection at a
+ * time; the rest wait in its socket. Plain calls therefore spread over up to `poolSize`
+ * connections, a new one opened when every open one has that many in flight.
+ */
+const callsPerConnection = 5;
+const defaultPoolSize = 4;
+/** After an extra connection failed to open, the ones open are used alone for this long. */
+const poolRetryMs = 30_000;
+
+export interface PoolOptions {
+  /** Connections per host (the first included); 1 = a single connection. Default 4. */
+  poolSize?: number;
+}
+
 export class LibvirtRemote {
+  /** The first connection: events, streams, open and close go here, and its loss ends the session. */
   readonly rpc: RpcClient;
   readonly uri: ParsedUri;
+  private readonly extras: RpcClient[] = [];
+  private readonly connect: (() => Promise<RpcClient>) | undefined;
+  private readonly poolSize: number;
+  private growing = false;
+  private growAfter = 0;
 
-  private constructor(rpc: RpcClient, uri: ParsedUri) {
+  private constructor(rpc: RpcClient, uri: ParsedUri, connect?: () => Promise<RpcClient>, poolSize = 1) {
     this.rpc = rpc;
     this.uri = uri;
+    this.connect = connect;
+    this.poolSize = poolSize;
+    rpc.onClose(() => {
+      for (const extra of this.extras.splice(0)) extra.close();
+    });
   }
 
   /** Connects, checks that no authentication is required, enables keepalive and opens the URI. */
-  static async open(uri: string, signal: AbortSignal, opts: OpenOptions = {}): Promise<LibvirtRemote> {
+  static async open(uri: string, signal: AbortSignal, opts: OpenOptions & PoolOptions = {}): Promise<LibvirtRemote> {
     const parsed = parseLibvirtUri(uri);
-    const socket = await openTransport(parsed.transport, signal, opts.tls);
-    const remote = new LibvirtRemote(new RpcClient(socket, opts.keepalive), parsed);
-    const onAbort = (): void => remote.close();
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      const auth = await remote.authList();
-      if (auth.length > 0 && !auth.includes(AuthType.None)) {
-        throw new ConnectionLostError(`libvirt at ${uri} requires authentication (types ${auth.join(", ")}); only none is supported (unix socket as root, or TLS client certificates)`);
-      }
-      await remote.supportsFeature(Feature.PROGRAM_KEEPALIVE);
-      await remote.rpc.call(Proc.CONNECT_OPEN, (w) => w.optionalString(parsed.name).uint(0));
-      return remote;
-    } catch (err) {
-      remote.close();
-      throw err;
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
+    const connection = (signal: AbortSignal): Promise<RpcClient> => connectOne(parsed, uri, signal, opts);
+    const first = await connection(signal);
+    // libvirt's test driver keeps a simulated host per connection (test:///path/node.xml): one only
+    const poolSize = parsed.driver === "test" ? 1 : (opts.poolSize ?? defaultPoolSize);
+    return new LibvirtRemote(first, parsed, () => connection(AbortSignal.timeout(15_000)), poolSize);
+  }
+
+  /** Connections open for calls (the first included). */
+  get connections(): number {
+    return 1 + this.extras.length;
+  }
+
+  /** The connection for a plain call: the least busy; one more is opened when all are full. */
+  private calls(): RpcClient {
+    let best = this.rpc;
+    for (const c of this.extras) if (!c.closed && c.inFlight < best.inFlight) best = c;
+    if (best.inFlight >= callsPerConnection) this.grow();
+    return best;
+  }
+
+  private grow(): void {
+    if (!this.connect || this.growing || this.rpc.closed || this.connections >= this.poolSize || Date.now() < this.growAfter) return;
+    this.growing = true;
+    this.connect().then(
+      (extra) => {
+        this.growing = false;
+        if (this.rpc.closed) return extra.close();
+        this.extras.push(extra);
+        extra.onClose(() => {
+          const at = this.extras.indexOf(extra);
+          if (at >= 0) this.extras.splice(at, 1);
+        });
+      },
+      () => {
+        this.growing = false;
+        this.growAfter = Date.now() + poolRetryMs; // the first connection carries on alone
+      },
+    );
   }
 
   close(): void {
@@ -124,29 +170,29 @@ export class LibvirtRemote {
   }
 
   async getType(): Promise<string> {
-    return (await this.rpc.call(Proc.CONNECT_GET_TYPE)).string();
+    return (await this.calls().call(Proc.CONNECT_GET_TYPE)).string();
   }
 
   /** Hypervisor version as major*1e6 + minor*1e3 + release. */
   async getVersion(): Promise<bigint> {
-    return (await this.rpc.call(Proc.CONNECT_GET_VERSION)).uhyper();
+    return (await this.calls().call(Proc.CONNECT_GET_VERSION)).uhyper();
   }
 
   async getLibVersion(): Promise<bigint> {
-    return (await this.rpc.call(Proc.CONNECT_GET_LIB_VERSION)).uhyper();
+    return (await this.calls().call(Proc.CONNECT_GET_LIB_VERSION)).uhyper();
   }
 
   /** The capabilities XML (guest types, e.g. whether domain type kvm is offered). */
   async getCapabilities(): Promise<string> {
-    return (await this.rpc.call(Proc.CONNECT_GET_CAPABILITIES)).string();
+    return (await this.calls().call(Proc.CONNECT_GET_CAPABILITIES)).string();
   }
 
   async getHostname(): Promise<string> {
-    return (await this.rpc.call(Proc.CONNECT_GET_HOSTNAME)).string();
+    return (await this.calls().call(Proc.CONNECT_GET_HOSTNAME)).string();
   }
 
   async nodeGetInfo(): Promise<NodeInfo> {
-    const r = await this.rpc.call(Proc.NODE_GET_INFO);
+    const r = await this.calls().call(Proc.NODE_GET_INFO);
     // char model[32] is a fixed array of 32 XDR chars, each a 4-byte word.
     const chars: number[] = [];
     for (let i = 0; i < 32; i++) chars.push(r.int());
@@ -156,82 +202,82 @@ export class LibvirtRemote {
 
   /** Cumulative CPU times (ns) summed over all CPUs: fields kernel, user, idle, iowait. */
   async nodeGetCpuStats(): Promise<Map<string, bigint>> {
-    const probe = await this.rpc.call(Proc.NODE_GET_CPU_STATS, (w) => w.int(-1).int(0).uint(0));
+    const probe = await this.calls().call(Proc.NODE_GET_CPU_STATS, (w) => w.int(-1).int(0).uint(0));
     probe.array(readStat);
     const n = probe.int();
-    const r = await this.rpc.call(Proc.NODE_GET_CPU_STATS, (w) => w.int(-1).int(n).uint(0));
+    const r = await this.calls().call(Proc.NODE_GET_CPU_STATS, (w) => w.int(-1).int(n).uint(0));
     return new Map(r.array(readStat));
   }
 
   /** Memory figures (KiB) over all cells: fields total, free, buffers, cached. */
   async nodeGetMemoryStats(): Promise<Map<string, bigint>> {
-    const probe = await this.rpc.call(Proc.NODE_GET_MEMORY_STATS, (w) => w.int(0).int(-1).uint(0));
+    const probe = await this.calls().call(Proc.NODE_GET_MEMORY_STATS, (w) => w.int(0).int(-1).uint(0));
     probe.array(readStat);
     const n = probe.int();
-    const r = await this.rpc.call(Proc.NODE_GET_MEMORY_STATS, (w) => w.int(n).int(-1).uint(0));
+    const r = await this.calls().call(Proc.NODE_GET_MEMORY_STATS, (w) => w.int(n).int(-1).uint(0));
     return new Map(r.array(readStat));
   }
 
   /** flags: virConnectListAllDomainsFlags, 0 = every domain. */
   async listAllDomains(flags = 0): Promise<DomainRef[]> {
-    const r = await this.rpc.call(Proc.CONNECT_LIST_ALL_DOMAINS, (w) => w.int(1).uint(flags));
+    const r = await this.calls().call(Proc.CONNECT_LIST_ALL_DOMAINS, (w) => w.int(1).uint(flags));
     return r.array(readDomainRef);
   }
 
   async lookupByName(name: string): Promise<DomainRef> {
-    return readDomainRef(await this.rpc.call(Proc.DOMAIN_LOOKUP_BY_NAME, (w) => w.string(name)));
+    return readDomainRef(await this.calls().call(Proc.DOMAIN_LOOKUP_BY_NAME, (w) => w.string(name)));
   }
 
   async lookupByUuid(uuid: Buffer): Promise<DomainRef> {
-    return readDomainRef(await this.rpc.call(Proc.DOMAIN_LOOKUP_BY_UUID, (w) => w.fixedOpaque(uuid)));
+    return readDomainRef(await this.calls().call(Proc.DOMAIN_LOOKUP_BY_UUID, (w) => w.fixedOpaque(uuid)));
   }
 
   async defineXml(xml: string, flags = 0): Promise<DomainRef> {
-    return readDomainRef(await this.rpc.call(Proc.DOMAIN_DEFINE_XML_FLAGS, (w) => w.string(xml).uint(flags)));
+    return readDomainRef(await this.calls().call(Proc.DOMAIN_DEFINE_XML_FLAGS, (w) => w.string(xml).uint(flags)));
   }
 
   async createWithFlags(dom: DomainRef, flags = 0): Promise<DomainRef> {
-    return readDomainRef(await this.rpc.call(Proc.DOMAIN_CREATE_WITH_FLAGS, (w) => (writeDomainRef(w, dom), w.uint(flags))));
+    return readDomainRef(await this.calls().call(Proc.DOMAIN_CREATE_WITH_FLAGS, (w) => (writeDomainRef(w, dom), w.uint(flags))));
   }
 
   async shutdown(dom: DomainRef, flags = 0): Promise<void> {
-    await this.rpc.call(Proc.DOMAIN_SHUTDOWN_FLAGS, (w) => (writeDomainRef(w, dom), w.uint(flags)));
+    await this.calls().call(Proc.DOMAIN_SHUTDOWN_FLAGS, (w) => (writeDomainRef(w, dom), w.uint(flags)));
   }
 
   async destroy(dom: DomainRef, flags = 0): Promise<void> {
-    await this.rpc.call(Proc.DOMAIN_DESTROY_FLAGS, (w) => (writeDomainRef(w, dom), w.uint(flags)));
+    await this.calls().call(Proc.DOMAIN_DESTROY_FLAGS, (w) => (writeDomainRef(w, dom), w.uint(flags)));
   }
 
   async undefine(dom: DomainRef, flags = 0): Promise<void> {
-    await this.rpc.call(Proc.DOMAIN_UNDEFINE_FLAGS, (w) => (writeDomainRef(w, dom), w.uint(flags)));
+    await this.calls().call(Proc.DOMAIN_UNDEFINE_FLAGS, (w) => (writeDomainRef(w, dom), w.uint(flags)));
   }
 
   async suspend(dom: DomainRef): Promise<void> {
-    await this.rpc.call(Proc.DOMAIN_SUSPEND, (w) => writeDomainRef(w, dom));
+    await this.calls().call(Proc.DOMAIN_SUSPEND, (w) => writeDomainRef(w, dom));
   }
 
   async resume(dom: DomainRef): Promise<void> {
-    await this.rpc.call(Proc.DOMAIN_RESUME, (w) => writeDomainRef(w, dom));
+    await this.calls().call(Proc.DOMAIN_RESUME, (w) => writeDomainRef(w, dom));
   }
 
   async getState(dom: DomainRef): Promise<{ state: number; reason: number }> {
-    const r = await this.rpc.call(Proc.DOMAIN_GET_STATE, (w) => (writeDomainRef(w, dom), w.uint(0)));
+    const r = await this.calls().call(Proc.DOMAIN_GET_STATE, (w) => (writeDomainRef(w, dom), w.uint(0)));
     return { state: r.int(), reason: r.int() };
   }
 
   async getInfo(dom: DomainRef): Promise<DomainInfo> {
-    const r = await this.rpc.call(Proc.DOMAIN_GET_INFO, (w) => writeDomainRef(w, dom));
+    const r = await this.calls().call(Proc.DOMAIN_GET_INFO, (w) => writeDomainRef(w, dom));
     // unsigned char and unsigned short travel as 4-byte XDR words.
     return { state: r.uint(), maxMemKiB: r.uhyper(), memoryKiB: r.uhyper(), vcpus: r.uint(), cpuTimeNs: r.uhyper() };
   }
 
   async getXmlDesc(dom: DomainRef, flags = 0): Promise<string> {
-    return (await this.rpc.call(Proc.DOMAIN_GET_XML_DESC, (w) => (writeDomainRef(w, dom), w.uint(flags)))).string();
+    return (await this.calls().call(Proc.DOMAIN_GET_XML_DESC, (w) => (writeDomainRef(w, dom), w.uint(flags)))).string();
   }
 
   /** Guest IP addresses; source 0 = the libvirt network's DHCP leases (no guest agent needed). */
   async interfaceAddresses(dom: DomainRef, source = 0): Promise<{ name: string; mac?: string; addrs: string[] }[]> {
-    const r = await this.rpc.call(Proc.DOMAIN_INTERFACE_ADDRESSES, (w) => (writeDomainRef(w, dom), w.uint(source).uint(0)));
+    const r = await this.calls().call(Proc.DOMAIN_INTERFACE_ADDRESSES, (w) => (writeDomainRef(w, dom), w.uint(source).uint(0)));
     return r.array((x) => {
       const name = x.string();
       const mac = x.optionalString();
@@ -248,7 +294,7 @@ export class LibvirtRemote {
 
   /** An element in our own namespace under <metadata>; rejects with VIR_ERR_NO_DOMAIN_METADATA when absent. */
   async getMetadata(dom: DomainRef, nsUri: string, impact = Affect.Current): Promise<string> {
-    const r = await this.rpc.call(Proc.DOMAIN_GET_METADATA, (w) => {
+    const r = await this.calls().call(Proc.DOMAIN_GET_METADATA, (w) => {
       writeDomainRef(w, dom);
       w.int(MetadataType.Element).optionalString(nsUri).uint(impact);
     });
@@ -257,7 +303,7 @@ export class LibvirtRemote {
 
   /** Sets (or with xml undefined removes) our namespaced metadata element. */
   async setMetadata(dom: DomainRef, meta: { xml: string | undefined; key: string; nsUri: string }, impact = Affect.Current): Promise<void> {
-    await this.rpc.call(Proc.DOMAIN_SET_METADATA, (w) => {
+    await this.calls().call(Proc.DOMAIN_SET_METADATA, (w) => {
       writeDomainRef(w, dom);
       w.int(MetadataType.Element).optionalString(meta.xml).optionalString(meta.key).optionalString(meta.nsUri).uint(impact);
     });
@@ -284,80 +330,80 @@ export class LibvirtRemote {
 
   /** Grows a running domain's disk (target such as "vda", or its path) to `bytes`. */
   async blockResize(dom: DomainRef, disk: string, bytes: bigint, flags = 0): Promise<void> {
-    await this.rpc.call(Proc.DOMAIN_BLOCK_RESIZE, (w) => (writeDomainRef(w, dom), w.string(disk).uhyper(bytes).uint(flags)));
+    await this.calls().call(Proc.DOMAIN_BLOCK_RESIZE, (w) => (writeDomainRef(w, dom), w.string(disk).uhyper(bytes).uint(flags)));
   }
 
   // Storage pools and volumes (remote_storage_* in remote_protocol.x).
 
   async poolLookupByName(name: string): Promise<StoragePoolRef> {
-    return readStoragePoolRef(await this.rpc.call(Proc.STORAGE_POOL_LOOKUP_BY_NAME, (w) => w.string(name)));
+    return readStoragePoolRef(await this.calls().call(Proc.STORAGE_POOL_LOOKUP_BY_NAME, (w) => w.string(name)));
   }
 
   /** Defines a persistent pool from its XML (not started). */
   async poolDefineXml(xml: string, flags = 0): Promise<StoragePoolRef> {
-    return readStoragePoolRef(await this.rpc.call(Proc.STORAGE_POOL_DEFINE_XML, (w) => w.string(xml).uint(flags)));
+    return readStoragePoolRef(await this.calls().call(Proc.STORAGE_POOL_DEFINE_XML, (w) => w.string(xml).uint(flags)));
   }
 
   /** Builds the pool's underlying storage (a dir pool: creates its directory). */
   async poolBuild(pool: StoragePoolRef, flags = 0): Promise<void> {
-    await this.rpc.call(Proc.STORAGE_POOL_BUILD, (w) => (writeStoragePoolRef(w, pool), w.uint(flags)));
+    await this.calls().call(Proc.STORAGE_POOL_BUILD, (w) => (writeStoragePoolRef(w, pool), w.uint(flags)));
   }
 
   /** Starts (activates) a defined pool. */
   async poolCreate(pool: StoragePoolRef, flags = 0): Promise<void> {
-    await this.rpc.call(Proc.STORAGE_POOL_CREATE, (w) => (writeStoragePoolRef(w, pool), w.uint(flags)));
+    await this.calls().call(Proc.STORAGE_POOL_CREATE, (w) => (writeStoragePoolRef(w, pool), w.uint(flags)));
   }
 
   async poolSetAutostart(pool: StoragePoolRef, autostart: boolean): Promise<void> {
-    await this.rpc.call(Proc.STORAGE_POOL_SET_AUTOSTART, (w) => (writeStoragePoolRef(w, pool), w.bool(autostart)));
+    await this.calls().call(Proc.STORAGE_POOL_SET_AUTOSTART, (w) => (writeStoragePoolRef(w, pool), w.bool(autostart)));
   }
 
   /** Re-reads the pool's storage: volumes made by someone else (another daemon, a copy) appear. */
   async poolRefresh(pool: StoragePoolRef, flags = 0): Promise<void> {
-    await this.rpc.call(Proc.STORAGE_POOL_REFRESH, (w) => (writeStoragePoolRef(w, pool), w.uint(flags)));
+    await this.calls().call(Proc.STORAGE_POOL_REFRESH, (w) => (writeStoragePoolRef(w, pool), w.uint(flags)));
   }
 
   async poolGetInfo(pool: StoragePoolRef): Promise<PoolInfo> {
-    const r = await this.rpc.call(Proc.STORAGE_POOL_GET_INFO, (w) => writeStoragePoolRef(w, pool));
+    const r = await this.calls().call(Proc.STORAGE_POOL_GET_INFO, (w) => writeStoragePoolRef(w, pool));
     // unsigned char state travels as a 4-byte XDR word
     return { state: r.uint(), capacity: r.uhyper(), allocation: r.uhyper(), available: r.uhyper() };
   }
 
   /** The names of the pool's volumes (as of its last refresh). */
   async poolListVolumes(pool: StoragePoolRef): Promise<string[]> {
-    const count = (await this.rpc.call(Proc.STORAGE_POOL_NUM_OF_VOLUMES, (w) => writeStoragePoolRef(w, pool))).int();
+    const count = (await this.calls().call(Proc.STORAGE_POOL_NUM_OF_VOLUMES, (w) => writeStoragePoolRef(w, pool))).int();
     if (count === 0) return [];
-    const r = await this.rpc.call(Proc.STORAGE_POOL_LIST_VOLUMES, (w) => (writeStoragePoolRef(w, pool), w.int(count)));
+    const r = await this.calls().call(Proc.STORAGE_POOL_LIST_VOLUMES, (w) => (writeStoragePoolRef(w, pool), w.int(count)));
     return r.array((x) => x.string());
   }
 
   async volLookupByName(pool: StoragePoolRef, name: string): Promise<StorageVolRef> {
-    return readStorageVolRef(await this.rpc.call(Proc.STORAGE_VOL_LOOKUP_BY_NAME, (w) => (writeStoragePoolRef(w, pool), w.string(name))));
+    return readStorageVolRef(await this.calls().call(Proc.STORAGE_VOL_LOOKUP_BY_NAME, (w) => (writeStoragePoolRef(w, pool), w.string(name))));
   }
 
   /** Creates a volume from its XML (name, capacity, format, optional backing store). */
   async volCreateXml(pool: StoragePoolRef, xml: string, flags = 0): Promise<StorageVolRef> {
-    return readStorageVolRef(await this.rpc.call(Proc.STORAGE_VOL_CREATE_XML, (w) => (writeStoragePoolRef(w, pool), w.string(xml).uint(flags))));
+    return readStorageVolRef(await this.calls().call(Proc.STORAGE_VOL_CREATE_XML, (w) => (writeStoragePoolRef(w, pool), w.string(xml).uint(flags))));
   }
 
   async volDelete(vol: StorageVolRef, flags = 0): Promise<void> {
-    await this.rpc.call(Proc.STORAGE_VOL_DELETE, (w) => (writeStorageVolRef(w, vol), w.uint(flags)));
+    await this.calls().call(Proc.STORAGE_VOL_DELETE, (w) => (writeStorageVolRef(w, vol), w.uint(flags)));
   }
 
   async volGetInfo(vol: StorageVolRef): Promise<VolInfo> {
-    const r = await this.rpc.call(Proc.STORAGE_VOL_GET_INFO, (w) => writeStorageVolRef(w, vol));
+    const r = await this.calls().call(Proc.STORAGE_VOL_GET_INFO, (w) => writeStorageVolRef(w, vol));
     // char type travels as a 4-byte XDR word
     return { type: r.int(), capacity: r.uhyper(), allocation: r.uhyper() };
   }
 
   /** Where the volume is on the host (the path a domain's disk or kernel refers to). */
   async volGetPath(vol: StorageVolRef): Promise<string> {
-    return (await this.rpc.call(Proc.STORAGE_VOL_GET_PATH, (w) => writeStorageVolRef(w, vol))).string();
+    return (await this.calls().call(Proc.STORAGE_VOL_GET_PATH, (w) => writeStorageVolRef(w, vol))).string();
   }
 
   /** Sets the volume's capacity (bytes); shrinking needs a flag we never pass. */
   async volResize(vol: StorageVolRef, capacity: bigint, flags = 0): Promise<void> {
-    await this.rpc.call(Proc.STORAGE_VOL_RESIZE, (w) => (writeStorageVolRef(w, vol), w.uhyper(capacity).uint(flags)));
+    await this.calls().call(Proc.STORAGE_VOL_RESIZE, (w) => (writeStorageVolRef(w, vol), w.uhyper(capacity).uint(flags)));
   }
 
   /** Writes `length` bytes of data into the volume from `offset` through an RPC stream. */
@@ -367,7 +413,7 @@ export class LibvirtRemote {
 
   /** Peer-to-peer migration driven by the source daemon (dconnuri = the destination's URI). */
   async migratePerform3Params(dom: DomainRef, dconnuri: string, params: TypedParameter[], flags: number): Promise<void> {
-    await this.rpc.call(Proc.DOMAIN_MIGRATE_PERFORM3_PARAMS, (w) => {
+    await this.calls().call(Proc.DOMAIN_MIGRATE_PERFORM3_PARAMS, (w) => {
       writeDomainRef(w, dom);
       w.optionalString(dconnuri).array(params, writeTypedParam).opaque(Buffer.alloc(0)).uint(flags);
     });
@@ -376,4 +422,26 @@ export class LibvirtRemote {
 
 function readStat(r: XdrReader): [string, bigint] {
   return [r.string(), r.uhyper()];
+}
+
+/** One connection: transport, no authentication required, keepalive, the URI opened. */
+async function connectOne(parsed: ParsedUri, uri: string, signal: AbortSignal, opts: OpenOptions): Promise<RpcClient> {
+  const socket = await openTransport(parsed.transport, signal, opts.tls);
+  const rpc = new RpcClient(socket, opts.keepalive);
+  const onAbort = (): void => rpc.close();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    const auth = (await rpc.call(Proc.AUTH_LIST)).array((x) => x.int());
+    if (auth.length > 0 && !auth.includes(AuthType.None)) {
+      throw new ConnectionLostError(`libvirt at ${uri} requires authentication (types ${auth.join(", ")}); only none is supported (unix socket as root, or TLS client certificates)`);
+    }
+    await rpc.call(Proc.CONNECT_SUPPORTS_FEATURE, (w) => w.int(Feature.PROGRAM_KEEPALIVE));
+    await rpc.call(Proc.CONNECT_OPEN, (w) => w.optionalString(parsed.name).uint(0));
+    return rpc;
+  } catch (err) {
+    rpc.close();
+    throw err;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
 }
