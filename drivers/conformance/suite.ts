@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect } from "vitest";
 import type { PowerState, Session, VmIdentity, VmSpec } from "../contract/index.ts";
 import { EventRecorder } from "./events.ts";
 import { hostTests } from "./host.ts";
+import { interruptedTests } from "./interrupted.ts";
 import { lifecycleTests } from "./lifecycle.ts";
 import { lookupTests } from "./lookups.ts";
 import { outsideTests } from "./outside.ts";
@@ -80,5 +81,6 @@ export function describeDriverConformance(target: ConformanceTarget): void {
     outsideTests(ctx);
     lookupTests(ctx);
     parallelTests(ctx);
+    interruptedTests(ctx);
   });
 }

@@ -1,7 +1,7 @@
 // What a driver's test file hands the conformance suite: how to reach a host through the driver,
 // a small VM spec that runs there, and hooks that act on the host *outside* the driver (the
 // hypervisor's own CLI), so the suite can check the driver sees what others do.
-import type { Credentials, Driver, HostConnection, PowerState, Session, VmSpec } from "../contract/index.ts";
+import type { Credentials, Driver, HostConnection, PowerState, Session, VmIdentity, VmSpec } from "../contract/index.ts";
 
 export interface ConformanceTarget {
   /** Shown in test names, e.g. "docker (/var/run/docker.sock)". */
@@ -38,6 +38,16 @@ export interface ConformanceHooks {
    * hook set up (the session is closed by the suite).
    */
   droppableSession(signal: AbortSignal): Promise<{ session: Session; drop: () => Promise<void>; dispose: () => Promise<void> }>;
+  /**
+   * A session to the same host as the suite's, through a connection the test can cut (a proxy in
+   * front of the host's socket or port). After `cut()`, calls in flight fail with RetryableError.
+   */
+  cuttableSession(signal: AbortSignal): Promise<{ session: Session; cut: () => Promise<void>; dispose: () => Promise<void> }>;
+  /**
+   * What the host still holds of a VM besides the VM itself — disk files, volumes, VDIs — as the
+   * host's own tools list them; or why there is nothing to look at on this host.
+   */
+  leftovers: ((identity: VmIdentity) => Promise<string[]>) | { notApplicable: string };
   /** Removes every VM whose name starts with `prefix` (the afterAll safety net). */
   cleanup(prefix: string): Promise<void>;
 }

@@ -32,6 +32,12 @@ describeDriverConformance({
       const session = await driver.connect({ endpoint: `unix://${proxy.path}` }, undefined, signal);
       return { session, drop: () => proxy.drop(), dispose: () => proxy.dispose() };
     },
+    async cuttableSession(signal) {
+      const proxy = await SocketProxy.start(dockerSocket);
+      const session = await driver.connect({ endpoint: `unix://${proxy.path}` }, undefined, signal);
+      return { session, cut: () => proxy.drop(), dispose: () => proxy.dispose() };
+    },
+    leftovers: { notApplicable: "a container's filesystem is its own writable layer, removed with it; the driver makes no Docker volumes" },
     cleanup: (prefix) => cli.removePrefixed(prefix),
   },
 });

@@ -7,7 +7,9 @@ import { beforeAll } from "vitest";
 import type { HostConnection } from "../../drivers/contract/index.ts";
 import { describeDriverConformance } from "../../drivers/conformance/suite.ts";
 import { EsxiDriver } from "../../drivers/esxi/driver.ts";
+import { diskFolder } from "../../drivers/esxi/images.ts";
 import { vcsimUrl } from "../harness/services.ts";
+import { proxyFor } from "../harness/socket-proxy.ts";
 import { anyCredentials, govc, pinnedHost, PrivateVcsim, sharedVcsim, vmExternalId, vmPath } from "./esxi-vcsim.ts";
 
 const driver = new EsxiDriver();
@@ -42,6 +44,23 @@ describeDriverConformance({
       const vcsim = await PrivateVcsim.start();
       const session = await driver.connect(await pinnedHost(vcsim.url), anyCredentials, signal);
       return { session, drop: () => vcsim.kill(), dispose: () => vcsim.kill() };
+    },
+    async cuttableSession(signal) {
+      const proxy = await proxyFor(vcsimUrl);
+      const session = await driver.connect({ ...host, endpoint: proxy.through(vcsimUrl) }, anyCredentials, signal);
+      return { session, cut: () => proxy.drop(), dispose: () => proxy.dispose() };
+    },
+    // the VM's folder and its copied disks (omnivisor-disks/<uid>), as govc lists the datastore
+    async leftovers(identity) {
+      const left: string[] = [];
+      for (const dir of [identity.name, `${diskFolder}/${identity.uid}`]) {
+        const listed = await govc(vcsimUrl, ["datastore.ls", dir]).catch((err: unknown) => {
+          if (/not found/i.test(String(err))) return undefined; // nothing there
+          throw err;
+        });
+        if (listed !== undefined) left.push(`${dir}: ${listed.trim() || "(empty folder)"}`);
+      }
+      return left;
     },
     async cleanup(prefix) {
       // `govc ls`, not `govc find`: find makes a ContainerView, which can deadlock vcsim under load.

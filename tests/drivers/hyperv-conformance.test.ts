@@ -8,6 +8,7 @@ import { describeDriverConformance } from "../../drivers/conformance/suite.ts";
 import { HyperVDriver } from "../../drivers/hyperv/driver.ts";
 import { FakeHyperVAdmin } from "../fakes/winrm/outside.ts";
 import { FakeWinrmServer } from "../fakes/winrm/server.ts";
+import { proxyFor } from "../harness/socket-proxy.ts";
 
 const credentials = { username: "Administrator", password: "conformance-winrm-secret" };
 const fake = await FakeWinrmServer.start(credentials);
@@ -34,6 +35,13 @@ describeDriverConformance({
       const session = await driver.connect({ endpoint: doomed.url, tls: { caPem: doomed.caPem } }, credentials, signal);
       return { session, drop: () => doomed.stop(), dispose: () => doomed.stop().catch(() => undefined) };
     },
+    async cuttableSession(signal) {
+      const proxy = await proxyFor(fake.url);
+      const session = await driver.connect({ endpoint: proxy.through(fake.url), tls: { caPem: fake.caPem } }, credentials, signal);
+      return { session, cut: () => proxy.drop(), dispose: () => proxy.dispose() };
+    },
+    // the VM's VHDX files: <VirtualHardDiskPath>\\<vm>-<uid prefix>-<disk>.vhdx
+    leftovers: (identity) => Promise.resolve([...fake.hyperv.files.keys()].filter((path) => path.includes(`${identity.name}-${identity.uid.slice(0, 8)}-`.toLowerCase()))),
     cleanup: (prefix) => Promise.resolve(admin.deletePrefixed(prefix)),
   },
 });

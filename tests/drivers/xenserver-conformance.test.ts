@@ -8,6 +8,7 @@ import { describeDriverConformance } from "../../drivers/conformance/suite.ts";
 import { XenServerDriver } from "../../drivers/xenserver/driver.ts";
 import { FakeXapiAdmin } from "../fakes/xapi/outside.ts";
 import { FakeXapiServer } from "../fakes/xapi/server.ts";
+import { proxyFor } from "../harness/socket-proxy.ts";
 
 const credentials = { username: "root", password: "conformance-xapi-secret" };
 const fake = await FakeXapiServer.start(credentials);
@@ -33,6 +34,13 @@ describeDriverConformance({
       const session = await driver.connect({ endpoint: doomed.url }, credentials, signal);
       return { session, drop: () => doomed.stop(), dispose: () => doomed.stop().catch(() => undefined) };
     },
+    async cuttableSession(signal) {
+      const proxy = await proxyFor(fake.url);
+      const session = await driver.connect({ endpoint: proxy.through(fake.url) }, credentials, signal);
+      return { session, cut: () => proxy.drop(), dispose: () => proxy.dispose() };
+    },
+    // the VM's disks: VDIs named "<VM name> <device>" (as the fake's install makes them)
+    leftovers: (identity) => Promise.resolve(fake.db.all("VDI").map(([, r]) => String(r["name_label"])).filter((name) => name.startsWith(`${identity.name} `))),
     cleanup: (prefix) => Promise.resolve(admin.deletePrefixed(prefix)),
   },
 });

@@ -1,7 +1,8 @@
-// A unix-socket proxy in front of a daemon's socket, so a test can cut a client's connection
-// (as a daemon restart or a network failure would) without touching the shared daemon.
+// A proxy in front of a daemon's unix socket (SocketProxy) or TCP port (TcpProxy), so a test can
+// cut a client's connection (as a daemon restart or a network failure would) without touching the
+// shared daemon.
 import { mkdtemp, rm } from "node:fs/promises";
-import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -60,4 +61,63 @@ export class SocketProxy {
     if (this.server.listening) await this.drop();
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The same in front of a TCP port on loopback: TLS passes through untouched. */
+export class TcpProxy {
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  /** The proxy's port on 127.0.0.1. */
+  port = 0;
+
+  private constructor(target: { host: string; port: number }) {
+    this.server = createServer((client) => {
+      const upstream = createConnection(target.port, target.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on("close", () => this.sockets.delete(s));
+        s.on("error", () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+  }
+
+  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
+    const proxy = new TcpProxy(target);
+    await new Promise<void>((resolve, reject) => {
+      proxy.server.once("error", reject);
+      proxy.server.listen(0, "127.0.0.1", resolve);
+    });
+    proxy.port = (proxy.server.address() as AddressInfo).port;
+    return proxy;
+  }
+
+  /** `url` with its host and port replaced by the proxy's. */
+  through(url: string): string {
+    const u = new URL(url);
+    u.hostname = "127.0.0.1";
+    u.port = String(this.port);
+    return u.toString();
+  }
+
+  /** Cuts every open connection and stops accepting new ones. */
+  async drop(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.server.listening) await this.drop();
+  }
+}
+
+/** A TcpProxy in front of the host and port of an http(s) URL. */
+export function proxyFor(url: string): Promise<TcpProxy> {
+  const u = new URL(url);
+  return TcpProxy.start({ host: u.hostname, port: Number(u.port || (u.protocol === "https:" ? 443 : 80)) });
 }
