@@ -13,7 +13,8 @@
 //
 // Usage: node bench/provisioning.ts [--sizes 1,20,100] [--kinds libvirt,docker] [--image idle-vm]
 //                                   [--rounds 3] [--libvirt-connections N] [--json FILE] [--markdown FILE]
-// --libvirt-connections sets the Hosts' libvirt.omnivisor.io/connections (default: the driver's, 4).
+// --libvirt-connections sets the Hosts' libvirt.omnivisor.io/connections (default: the driver's, 4);
+// --vm-workers the manager's VMs reconciled at once (default: the manager's, 16).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, openSync, writeFileSync } from "node:fs";
@@ -32,7 +33,7 @@ import { stateOf, VmWatch } from "./vm-watch.ts";
 import { managerNodeFlags } from "../src/cmd/manager-node.ts";
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,20,100" }, kinds: { type: "string", default: "libvirt,docker" }, image: { type: "string", default: "idle-vm" }, rounds: { type: "string", default: "3" }, "libvirt-connections": { type: "string" }, json: { type: "string" }, markdown: { type: "string" } } });
+const { values } = parseArgs({ options: { sizes: { type: "string", default: "1,20,100" }, kinds: { type: "string", default: "libvirt,docker" }, image: { type: "string", default: "idle-vm" }, rounds: { type: "string", default: "3" }, "libvirt-connections": { type: "string" }, "vm-workers": { type: "string" }, json: { type: "string" }, markdown: { type: "string" } } });
 const image = values.image;
 const sizes = values.sizes.split(",").map(Number);
 const kinds = values.kinds.split(",").map((k) => {
@@ -231,7 +232,7 @@ try {
       { apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: `prov-docker-${x}` }, spec: { datacenter: "prov", driver: "docker", endpoint: `unix://${dockerSocket}`, cpuOvercommit: 32 } },
     ]),
   ]));
-  operator = spawn(process.execPath, [...managerNodeFlags(), join(repoRoot, "src", "cmd", "manager.ts"), "--kubeconfig", cp.kubeconfigs.operator, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--namespace", ns, "--watch-namespace", ns, "--no-status-watcher"], { stdio: ["ignore", openSync(operatorLog, "w"), openSync(operatorLog, "a")] });
+  operator = spawn(process.execPath, [...managerNodeFlags(), join(repoRoot, "src", "cmd", "manager.ts"), "--kubeconfig", cp.kubeconfigs.operator, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--namespace", ns, "--watch-namespace", ns, "--no-status-watcher", ...(values["vm-workers"] ? ["--vm-workers", values["vm-workers"]] : [])], { stdio: ["ignore", openSync(operatorLog, "w"), openSync(operatorLog, "a")] });
   step("operator started; watching VMs");
   vms = await VmWatch.start(cp.kubeconfigs.admin, ns);
   api = loadKubeConfig(cp.kubeconfigs.admin).makeApiClient(CustomObjectsApi);

@@ -5,7 +5,7 @@ import type { VirtualMachineStatus } from "../../src/api/index.ts";
 import { TerminalError, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
 import { describeError } from "../../src/runtime/log.ts";
 import type { DatacenterObject, HostObject, VmObject } from "../../src/fleet/kinds.ts";
-import { toMiB } from "../../src/api/quantity.ts";
+import { toGiB, toMiB } from "../../src/api/quantity.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { driverSpec, powerTarget } from "./driver-spec.ts";
 import { placedOnAnnotation, recreateAtAnnotation } from "../../src/fleet/vm-markers.ts";
@@ -205,27 +205,45 @@ export async function converge(pass: VmPass, observed: VmObservation): Promise<R
   return { requeueAfterMs: env.pollIntervalMs(pass.hostName) };
 }
 
+/** Disks whose spec size is larger than the driver reports (only drivers that report disk sizes). */
+export function disksToGrow(vm: VmObject, observed: VmObservation): { name: string; fromGiB: number; toGiB: number }[] {
+  return (vm.spec.disks ?? []).flatMap((d) => {
+    const now = observed.disks?.find((o) => o.name === d.name);
+    const want = d.size !== undefined ? toGiB(d.size) : undefined;
+    return now && want !== undefined && want > now.sizeGiB ? [{ name: d.name, fromGiB: now.sizeGiB, toGiB: want }] : [];
+  });
+}
+
+/**
+ * CPUs and memory toward the spec (now where the driver can, else RestartRequired until the next
+ * stop), and disks grown to their spec size (never shrunk; a running VM's too, where the driver
+ * reports disk sizes).
+ */
 async function resize(pass: VmPass, observed: VmObservation): Promise<void> {
   const { ctx, session, identity, host } = pass;
   const vm = ctx.object;
   const wantCpus = vm.spec.cpus;
   const wantMiB = vm.spec.memory !== undefined ? toMiB(vm.spec.memory) : undefined;
   const differs = (wantCpus !== undefined && Math.ceil(observed.cpus) !== wantCpus) || (wantMiB !== undefined && observed.memoryMiB !== wantMiB);
+  const grow = disksToGrow(vm, observed);
   const clear = (): void => void (ctx.status.conditions = ctx.status.conditions?.filter((c) => c.type !== "RestartRequired"));
-  if (!differs) return clear();
+  if (!differs && grow.length === 0) return clear();
   const canNow = observed.power === "Stopped" || observed.power === "Crashed" || session.capabilities().liveResize;
   const what = `${Math.ceil(observed.cpus)} CPUs / ${observed.memoryMiB} MiB → ${wantCpus ?? "same"} CPUs / ${wantMiB ?? "same"} MiB`;
-  if (!canNow) {
-    ctx.setCondition({ type: "RestartRequired", status: "True", reason: "ResizeNeedsRestart", message: `${what}: the driver cannot resize a running VM; it applies at the next stop` });
-    return;
-  }
+  const restartRequired = (why: string): void => ctx.setCondition({ type: "RestartRequired", status: "True", reason: "ResizeNeedsRestart", message: `${what}: ${why}` });
+  if (differs && !canNow && grow.length === 0) return restartRequired("the driver cannot resize a running VM; it applies at the next stop");
   try {
+    // one update: disks grow now; CPUs and memory now, or in the definition for the next boot
     await session.updateVm(identity, driverSpec(vm, host.spec.driver));
-    ctx.event("Normal", "Resized", what);
-    clear();
+    if (grow.length > 0) ctx.event("Normal", "DiskGrown", grow.map((g) => `disk ${g.name} ${g.fromGiB} → ${g.toGiB} GiB`).join(", "));
+    if (!differs) return clear();
+    if (canNow) {
+      ctx.event("Normal", "Resized", what);
+      clear();
+    } else restartRequired("the driver cannot resize a running VM; it applies at the next stop");
   } catch (err) {
     if (errorKind(err) !== "unsupported" && errorKind(err) !== "invalid-transition") throw err;
-    ctx.setCondition({ type: "RestartRequired", status: "True", reason: "ResizeNeedsRestart", message: `${what}: ${describeError(err)}` });
+    restartRequired(describeError(err));
   }
 }
 

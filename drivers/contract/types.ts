@@ -153,6 +153,12 @@ export interface VmObservation {
   cpus: number;
   memoryMiB: number;
   addresses: string[];
+  /**
+   * Sizes of the disks the driver made for this VM, by spec disk name, where it can tell them
+   * (observeVm only; listings leave them out). The VM controller grows a disk whose spec size is
+   * larger; a driver that reports none cannot grow disks through the operator.
+   */
+  disks?: { name: string; sizeGiB: number }[];
 }
 
 export interface HostObservation {

@@ -75,7 +75,11 @@ export class LibvirtSession implements Session {
   observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {
     return this.guard(`observing ${identity.name}`, async () => {
       const found = await findDomain(this.remote, identity);
-      return found && this.seen(found);
+      if (!found) return undefined;
+      const observation = this.seen(found);
+      const storage = this.settings.storage;
+      if (!storage || !observation.identity) return observation;
+      return { ...observation, disks: await storage.diskSizes(observation.identity.uid, found.facts.diskFiles) };
     });
   }
 

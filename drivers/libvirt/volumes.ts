@@ -171,6 +171,25 @@ export class HostStorage {
   }
 
   /**
+   * The sizes of the VM's disks among `paths` (the domain's disk files): those named by its uid
+   * in our pool, by spec disk name, in whole GiB (rounded up). Two calls per disk.
+   */
+  async diskSizes(uid: string, paths: string[]): Promise<{ name: string; sizeGiB: number }[]> {
+    const prefix = `${uid}-`;
+    const names = paths.map((p) => p.slice(p.lastIndexOf("/") + 1)).filter((n) => n.startsWith(prefix) && n.endsWith(".qcow2"));
+    if (names.length === 0) return [];
+    const pool = await this.pool();
+    const sizes: { name: string; sizeGiB: number }[] = [];
+    for (const volume of names) {
+      const vol = await orMissing(this.remote.volLookupByName(pool, volume), VirErr.NO_STORAGE_VOL);
+      if (!vol) continue;
+      const { capacity } = await this.remote.volGetInfo(vol);
+      sizes.push({ name: volume.slice(prefix.length, -".qcow2".length), sizeGiB: Number((capacity + GiB - 1n) / GiB) });
+    }
+    return sizes;
+  }
+
+  /**
    * Deletes the VM's volumes: only those named by its uid, only in our pool (an image volume
    * is never named so). `known` are disk paths from the domain: if one is missing from the
    * pool's list (made through another daemon sharing the directory), the pool is refreshed.

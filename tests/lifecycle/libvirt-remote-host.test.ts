@@ -3,9 +3,10 @@
 //   given  a private libvirtd over qemu+tcp:// whose storage pool is a tmpfs only it can see, with
 //          the idle VM image uploaded into it through the driver, a Datacenter whose catalog maps
 //          image "idle" to that libvirt image, and a Host pointing at the daemon
-//   when   a VirtualMachine from image "idle" is applied, then deleted
-//   then   it runs with its disk as a volume named by its uid in the host's pool, and once deleted
-//          the pool holds the image's volumes again and nothing else
+//   when   a VirtualMachine from image "idle" is applied, resized (disk, CPUs, memory), then deleted
+//   then   it runs with its disk as a volume named by its uid in the host's pool; the disk grows
+//          while it runs, CPUs and memory at its next start; once deleted the pool holds the
+//          image's volumes again and nothing else
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
@@ -34,6 +35,14 @@ const volumes = async (): Promise<string[]> => {
   await virsh("pool-refresh", "omnivisor");
   return (await virsh("vol-list", "omnivisor")).split("\n").map((l) => l.trim().split(/\s+/)[0]!).filter(Boolean).sort();
 };
+/** A volume's capacity in bytes, as the host says. */
+const capacity = async (volume: string): Promise<number> => Number(/Capacity:\s+(\d+) bytes/.exec(await virsh("vol-info", "--pool", "omnivisor", volume, "--bytes"))?.[1]);
+const remoteVm = (size: { cpus: number; memory: string; size: string; powerState?: string }) => ({
+  apiVersion: "omnivisor.io/v1alpha1",
+  kind: "VirtualMachine",
+  metadata: { name: "remote", namespace: ns },
+  spec: { powerState: size.powerState ?? "Running", powerOff: { mode: "Hard", timeoutSeconds: 10 }, cpus: size.cpus, memory: size.memory, disks: [{ name: "root", image: "idle", size: size.size }], networks: [], placement: { hosts: [hostName] } },
+});
 const operatorOutput = (): string => (operator?.output ?? []).join("").split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n");
 
 beforeAll(async () => {
@@ -67,12 +76,7 @@ afterAll(async () => {
 
 describe("a VM on a remote libvirt host through the operator", () => {
   it("runs from the catalog image with its disk as a volume on the host, and leaves only the image once deleted", async () => {
-    await apply(admin, {
-      apiVersion: "omnivisor.io/v1alpha1",
-      kind: "VirtualMachine",
-      metadata: { name: "remote", namespace: ns },
-      spec: { powerState: "Running", powerOff: { mode: "Hard", timeoutSeconds: 10 }, cpus: 1, memory: "64Mi", disks: [{ name: "root", image: "idle", size: "1Gi" }], networks: [], placement: { hosts: [hostName] } },
-    });
+    await apply(admin, remoteVm({ cpus: 1, memory: "64Mi", size: "1Gi" }));
     const vm = await waitFor("VM Running", async () => {
       const got = await getObject(admin, "virtualmachines.omnivisor.io", "remote", ns);
       return got?.status?.phase === "Running" && condition(got, "Ready")?.status === "True" ? got : undefined;
@@ -80,6 +84,28 @@ describe("a VM on a remote libvirt host through the operator", () => {
     expect(vm.status?.host).toBe(hostName);
     expect(await volumes()).toEqual([`${vm.metadata.uid}-root.qcow2`, "idle-vm.qcow2", "idle-vm.vmlinuz"].sort());
     expect(await virsh("dumpxml", `${ns}.remote`)).toContain("<kernel>/var/lib/libvirt/omnivisor/idle-vm.vmlinuz</kernel>");
+
+    // resized through the operator: the disk (a volume on the host) grows while the VM runs; CPUs
+    // and memory are in the definition for the next boot (RestartRequired says so meanwhile)
+    const disk = `${vm.metadata.uid}-root.qcow2`;
+    await apply(admin, remoteVm({ cpus: 2, memory: "96Mi", size: "2Gi" }));
+    await waitFor("the disk grown to 2 GiB", async () => ((await capacity(disk)) === 2 ** 31 ? true : undefined), { timeoutMs: 60_000, intervalMs: 300, onTimeout: () => operatorOutput() });
+    const grown = await waitFor("RestartRequired for the CPUs", async () => {
+      const got = await getObject(admin, "virtualmachines.omnivisor.io", "remote", ns);
+      return condition(got, "RestartRequired")?.status === "True" ? got : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 300, onTimeout: () => operatorOutput() });
+    expect(condition(grown, "RestartRequired")?.message).toContain("2 CPUs / 96 MiB");
+    expect(await kubectl(admin, ["get", "events", "-n", ns, "--field-selector", "involvedObject.name=remote,reason=DiskGrown", "-o", "jsonpath={.items[*].message}"])).toContain("disk root 1 → 2 GiB");
+    expect(await virsh("dumpxml", "--inactive", `${ns}.remote`)).toMatch(/<vcpu[^>]*>2<\/vcpu>/);
+    await apply(admin, remoteVm({ cpus: 2, memory: "96Mi", size: "2Gi", powerState: "Stopped" }));
+    await waitFor("Stopped", async () => ((await getObject(admin, "virtualmachines.omnivisor.io", "remote", ns))?.status?.phase === "Stopped" ? true : undefined), { timeoutMs: 60_000, intervalMs: 300, onTimeout: () => operatorOutput() });
+    await apply(admin, remoteVm({ cpus: 2, memory: "96Mi", size: "2Gi" }));
+    await waitFor("Running with 2 CPUs, nothing left to restart for", async () => {
+      const got = await getObject(admin, "virtualmachines.omnivisor.io", "remote", ns);
+      const live = await virsh("dumpxml", `${ns}.remote`).catch(() => "");
+      return got?.status?.phase === "Running" && condition(got, "RestartRequired") === undefined && /<vcpu[^>]*>2<\/vcpu>/.test(live) ? got : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 500, onTimeout: () => operatorOutput() });
+    expect(await capacity(disk)).toBe(2 ** 31);
 
     await kubectl(admin, ["delete", "virtualmachines.omnivisor.io/remote", "-n", ns, "--wait=true", "--timeout=60s"]);
     expect(await volumes()).toEqual(["idle-vm.qcow2", "idle-vm.vmlinuz"]);
