@@ -14,7 +14,7 @@
 // Usage: node bench/provisioning.ts [--sizes 1,20,100] [--kinds libvirt,docker] [--image idle-vm]
 //                                   [--rounds 3] [--libvirt-connections N] [--json FILE] [--markdown FILE]
 // --libvirt-connections sets the Hosts' libvirt.omnivisor.io/connections (default: the driver's, 4);
-// --vm-workers the manager's VMs reconciled at once (default: the manager's, 16).
+// --vm-workers the manager's VMs reconciled at once (default: the manager's, 32).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, openSync, writeFileSync } from "node:fs";

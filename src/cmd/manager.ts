@@ -64,7 +64,7 @@ Flags (environment variable in brackets):
                             host (default 15)
   --watched-poll-interval S the same while the host's status watcher heartbeat is fresh: it
                             reports changes within a second (default 300)
-  --vm-workers N            VirtualMachines reconciled at once (default 16)
+  --vm-workers N            VirtualMachines reconciled at once (default 32)
   --heartbeat-interval S    seconds between heartbeat renewals of the Hosts the manager follows
                             itself (those whose spec.node names no node; default 5)
   --no-status-watcher       do not follow Hosts that name no node (their VMs are then observed
@@ -92,7 +92,7 @@ async function main(): Promise<number> {
       "resync-period": { type: "string", default: "600" },
       "poll-interval": { type: "string", default: "15" },
       "watched-poll-interval": { type: "string", default: "300" },
-      "vm-workers": { type: "string", default: "16" },
+      "vm-workers": { type: "string", default: "32" },
       "heartbeat-interval": { type: "string", default: "5" },
       "no-status-watcher": { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
