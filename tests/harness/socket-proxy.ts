@@ -1,10 +1,24 @@
-// A proxy in front of a daemon's unix socket (SocketProxy) or TCP port (TcpProxy), so a test can
-// cut a client's connection (as a daemon restart or a network failure would) without touching the
-// shared daemon.
+// Proxies a test can cut, in front of a daemon's unix socket (SocketProxy) or a TCP port
+// (TcpProxy), so a client's connection can be lost (as in a daemon restart or a network failure)
+// without touching the shared daemon. TLS passes through untouched.
 import { mkdtemp, rm } from "node:fs/promises";
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+
+/** Joins a client to its upstream; an error on either side closes both. Both are tracked in `open`. */
+function joinBoth(client: Socket, upstream: Socket, open: Set<Socket>): void {
+  for (const s of [client, upstream]) {
+    open.add(s);
+    s.on("close", () => open.delete(s));
+    s.on("error", () => {
+      client.destroy();
+      upstream.destroy();
+    });
+  }
+  client.pipe(upstream);
+  upstream.pipe(client);
+}
 
 export class SocketProxy {
   /** The proxy's own socket path: point the client here. */
@@ -29,25 +43,11 @@ export class SocketProxy {
 
   /** Accepts connections (again, after drop()). */
   async resume(): Promise<void> {
-    this.server = createServer((client) => this.pipe(client));
+    this.server = createServer((client) => joinBoth(client, createConnection(this.target), this.sockets));
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(this.path, resolve);
     });
-  }
-
-  private pipe(client: Socket): void {
-    const upstream = createConnection(this.target);
-    for (const s of [client, upstream]) {
-      this.sockets.add(s);
-      s.on("close", () => this.sockets.delete(s));
-      s.on("error", () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
   }
 
   /** Cuts every open connection and stops accepting new ones (the socket file goes away). */
@@ -63,26 +63,18 @@ export class SocketProxy {
   }
 }
 
-/** The same in front of a TCP port on loopback: TLS passes through untouched. */
+/** The same in front of a TCP port, listening on 127.0.0.1. */
 export class TcpProxy {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  private severed = false;
   /** The proxy's port on 127.0.0.1. */
   port = 0;
 
   private constructor(target: { host: string; port: number }) {
     this.server = createServer((client) => {
-      const upstream = createConnection(target.port, target.host);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on("close", () => this.sockets.delete(s));
-        s.on("error", () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
+      if (this.severed) return void client.destroy();
+      joinBoth(client, createConnection(target.port, target.host), this.sockets);
     });
   }
 
@@ -104,10 +96,20 @@ export class TcpProxy {
     return u.toString();
   }
 
-  /** Cuts every open connection and stops accepting new ones. */
+  /** Drops every open connection and refuses new ones until restore(). */
+  sever(): void {
+    this.severed = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  restore(): void {
+    this.severed = false;
+  }
+
+  /** Cuts every open connection and stops listening. */
   async drop(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
+    this.sever();
     await closed;
   }
 

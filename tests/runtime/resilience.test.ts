@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ControlPlane } from "../../src/local/control-plane.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { widgetController } from "./fixtures/widget-controller.ts";
-import { CuttableProxy } from "./fixtures/tcp-proxy.ts";
+import { TcpProxy } from "../harness/socket-proxy.ts";
 import { applyWidget, createNamespace, getWidget, installWidgets, kubectl, runController, total, widgetWrites, type InProcessController } from "./fixtures/widgets.ts";
 
 const ns = "rt-resilience";
@@ -30,7 +30,7 @@ async function compactEtcd(etcdUrl: string): Promise<string> {
 
 describe("informer and controller resilience against a real API server", () => {
   let cp: ControlPlane;
-  let proxy: CuttableProxy;
+  let proxy: TcpProxy;
   let running: InProcessController;
   let admin: string;
 
@@ -47,8 +47,8 @@ describe("informer and controller resilience against a real API server", () => {
     admin = cp.kubeconfigs.admin;
     await installWidgets(admin, cp.kubeconfigs.operator);
     await createNamespace(admin, ns);
-    proxy = new CuttableProxy(Number(new URL(cp.server).port));
-    const port = await proxy.listen();
+    proxy = await TcpProxy.start({ host: "127.0.0.1", port: Number(new URL(cp.server).port) });
+    const port = proxy.port;
     const viaProxy = join(cp.dir, "operator-via-proxy.kubeconfig");
     const original = readFileSync(cp.kubeconfigs.operator, "utf8");
     writeFileSync(viaProxy, original.replace(cp.server, `https://127.0.0.1:${port}`));
@@ -57,7 +57,7 @@ describe("informer and controller resilience against a real API server", () => {
 
   afterAll(async () => {
     await running?.stop();
-    await proxy?.close();
+    await proxy?.dispose();
     await cp?.stop();
   });
 
