@@ -11,6 +11,7 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import type { VirtualMachineStatus } from "../../src/api/index.ts";
 import { Controller, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
 import { isBeingDeleted } from "../../src/runtime/finalizers.ts";
+import { statusCode } from "../../src/runtime/log.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
@@ -77,15 +78,27 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           return;
         }
         if (!ctx.status.host) {
-          const host = placement.decide(ctx);
-          if (!host) {
+          const before = structuredClone(ctx.status);
+          const decision = placement.decide(ctx);
+          if (!decision) {
             ctx.status.phase = "Pending";
             return { requeueAfterMs: 10_000 }; // hosts change (capacity, readiness): try again
           }
           // The create-pending marker (ADR 0014): the host in an annotation, written with the
           // finalizer in one request before any driver call. A crash after the create finds the
-          // VM on this host by observation; it is never placed, or created, a second time.
-          await ctx.ensureFinalizer(vmFinalizer, ctx.object.spec.adopt ? {} : { [placedOnAnnotation]: host });
+          // VM on this host by observation; it is never placed, or created, a second time. The
+          // write is exclusive (the version read as a precondition): a second manager that also
+          // believes it leads gets a conflict instead of a placement of its own (ADR 0018).
+          try {
+            await ctx.ensureFinalizer(vmFinalizer, ctx.object.spec.adopt ? {} : { [placedOnAnnotation]: decision.host }, { exclusive: true });
+          } catch (err) {
+            if (statusCode(err) !== 409) throw err;
+            placement.released(ctx.key);
+            replaceStatus(ctx.status, before); // nothing of this decision is written
+            log.debug("placement conflict: the VM changed since it was read; deciding again", { key: ctx.key });
+            return { requeueAfterMs: 500 };
+          }
+          if (decision.scheduled) ctx.event("Normal", "Scheduled", decision.scheduled);
         } else {
           await ctx.ensureFinalizer(vmFinalizer);
         }
@@ -145,4 +158,10 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       });
     },
   };
+}
+
+/** Puts `before` back in place of what a pass changed in its status. */
+function replaceStatus(status: VirtualMachineStatus, before: VirtualMachineStatus): void {
+  for (const key of Object.keys(status) as (keyof VirtualMachineStatus)[]) delete status[key];
+  Object.assign(status, before);
 }

@@ -15,6 +15,12 @@ import { Rejections, rejectionTtlMs } from "./rejections.ts";
 
 export const Scheduled = "Scheduled";
 
+export interface Decision {
+  host: string;
+  /** A new placement: the Scheduled Event's message, to record once the decision is written. */
+  scheduled?: string;
+}
+
 type Ctx = ReconcileContext<VmObject, VirtualMachineStatus>;
 
 export interface PlacementCaches {
@@ -49,21 +55,25 @@ export class Placement {
 
   /**
    * The host of a VM without one in status, recorded in status (host, driver, Scheduled, Created
-   * =False/CreatePending); undefined (with Scheduled=False saying why) when no host fits.
+   * =False/CreatePending); undefined (with Scheduled=False saying why) when no host fits. A new
+   * decision comes with the Scheduled Event's message, recorded once the decision is written.
    */
-  decide(ctx: Ctx): string | undefined {
+  decide(ctx: Ctx): Decision | undefined {
     const adopt = ctx.object.spec.adopt;
     if (adopt) {
       ctx.setCondition({ type: Scheduled, status: "True", reason: "Adopted", message: `adopting ${adopt.externalId} on host ${adopt.host}` });
       this.record(ctx, adopt.host);
-      return adopt.host;
+      return { host: adopt.host };
     }
     const earlier = this.earlier(ctx);
-    const host = earlier ?? this.schedule(ctx);
-    if (!host) return undefined;
-    if (earlier) this.keepEarlier(ctx, earlier);
-    this.record(ctx, host);
-    return host;
+    if (earlier) {
+      this.keepEarlier(ctx, earlier);
+      this.record(ctx, earlier);
+      return { host: earlier };
+    }
+    const decision = this.schedule(ctx);
+    if (decision) this.record(ctx, decision.host);
+    return decision;
   }
 
   /** The host refused the create (capacity): it is left out for this VM, and the VM placed anew. */
@@ -78,7 +88,7 @@ export class Placement {
   }
 
   /** Places the VM; synchronous from reading the caches to reserving, so two passes never race. */
-  private schedule(ctx: Ctx): string | undefined {
+  private schedule(ctx: Ctx): Decision | undefined {
     const { hosts, pools, datacenters, vms } = this.caches;
     const fleet: Fleet = { hosts: hosts.list(), pools: pools.list(), datacenters: datacenters.list(), placed: this.placed, reservations: this.reservations, vm: (key) => vms.get(key) };
     const refused = this.rejections.of(ctx.key);
@@ -91,8 +101,7 @@ export class Placement {
     }
     this.reservations.set(ctx.key, decision.host, ctx.object);
     ctx.setCondition({ type: Scheduled, status: "True", reason: decision.reason, message: decision.message });
-    ctx.event("Normal", "Scheduled", decision.message);
-    return decision.host;
+    return { host: decision.host, scheduled: decision.message };
   }
 
   /** A placement recorded before this pass but not yet in status; none after the host rejected the create. */

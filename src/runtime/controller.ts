@@ -5,7 +5,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { BackoffOptions } from "./backoff.ts";
 import { Synced, setCondition, type ConditionInput, type WithConditions } from "./conditions.ts";
 import type { EventRecorder, EventType } from "./events.ts";
-import { ensureFinalizer, removeFinalizer, type AnnotationChanges } from "./finalizers.ts";
+import { ensureFinalizer, removeFinalizer, type AnnotationChanges, type FinalizerOptions } from "./finalizers.ts";
 import type { Informer, IndexFn } from "./informer.ts";
 import { describeError, statusCode, type Logger } from "./log.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
@@ -42,7 +42,7 @@ export interface ReconcileContext<T extends KubeObject, S extends Status> {
   /** Records an aggregated Kubernetes Event on the object. */
   event(type: EventType, reason: string, message: string): void;
   /** Adds the finalizer unless present, with annotations set (or dropped: undefined) in the same write. */
-  ensureFinalizer(name: string, annotations?: AnnotationChanges): Promise<boolean>;
+  ensureFinalizer(name: string, annotations?: AnnotationChanges, options?: FinalizerOptions): Promise<boolean>;
   removeFinalizer(name: string): Promise<boolean>;
   /**
    * Waits for work; should it take longer than afterMs, writes `status` as it is now meanwhile, so
@@ -274,7 +274,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
       cache: this.informer,
       setCondition: (c) => void setCondition(status, { ...c, observedGeneration: generation }),
       event: (type, reason, message) => void this.deps.events.record(obj, type, reason, message),
-      ensureFinalizer: (name, annotations) => ensureFinalizer(this.client, obj, name, annotations),
+      ensureFinalizer: (name, annotations, options) => ensureFinalizer(this.client, obj, name, annotations, options),
       statusWhileWaiting: async <R>(work: Promise<R>, afterMs = 1_000): Promise<R> => {
         let writing: Promise<void> | undefined;
         const timer = setTimeout(() => {

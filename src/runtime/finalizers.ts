@@ -71,15 +71,24 @@ export function isBeingDeleted(obj: KubeObject): boolean {
 /** Annotations to set (a string) or to drop (undefined) along with a finalizer. */
 export type AnnotationChanges = Record<string, string | undefined>;
 
+export interface FinalizerOptions {
+  /**
+   * Write only if the object is still the version read (its resourceVersion as a precondition):
+   * a decision recorded this way (a VM's placement) cannot overwrite another writer's made
+   * meanwhile. The API server answers 409 Conflict instead; re-read and decide again.
+   */
+  exclusive?: boolean;
+}
+
 /**
  * Adds the finalizer unless present, and sets or drops our annotations, in one apply — nothing
  * when all is as asked already. Returns true if it wrote.
  */
-export async function ensureFinalizer<T extends KubeObject>(client: ResourceClient<T>, obj: T, finalizer: string, annotations: AnnotationChanges = {}): Promise<boolean> {
+export async function ensureFinalizer<T extends KubeObject>(client: ResourceClient<T>, obj: T, finalizer: string, annotations: AnnotationChanges = {}, options: FinalizerOptions = {}): Promise<boolean> {
   const annotationsAsAsked = Object.entries(annotations).every(([k, v]) => obj.metadata.annotations?.[k] === v);
   if (hasFinalizer(obj, finalizer) && annotationsAsAsked) return false;
   const finalizers = [...ownedFinalizers(obj).filter((f) => f !== finalizer), finalizer];
-  await client.applyMetadata(obj.metadata, { finalizers, annotations: withChanges(ownedAnnotations(obj), annotations) });
+  await client.applyMetadata(obj.metadata, { finalizers, annotations: withChanges(ownedAnnotations(obj), annotations) }, options.exclusive ? { resourceVersion: obj.metadata.resourceVersion } : {});
   return true;
 }
 

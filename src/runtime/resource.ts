@@ -95,12 +95,14 @@ export class ResourceClient<T extends KubeObject> {
    * Server-side apply of the metadata fields `omnivisor` owns (finalizers, annotations); never
    * touches spec. Empty annotations are left out of the body: owning none is the same.
    */
-  async applyMetadata(meta: ObjectMeta, owned: { finalizers?: string[]; annotations?: Record<string, string> }): Promise<T> {
+  async applyMetadata(meta: ObjectMeta, owned: { finalizers?: string[]; annotations?: Record<string, string> }, precondition: { resourceVersion?: string | undefined } = {}): Promise<T> {
     const { annotations, ...rest } = owned;
+    // a resourceVersion in an apply is a precondition: 409 Conflict if the object changed since
+    const expected = precondition.resourceVersion !== undefined ? { resourceVersion: precondition.resourceVersion } : {};
     const body = {
       apiVersion: apiVersionOf(this.type),
       kind: this.type.kind,
-      metadata: { name: meta.name, namespace: meta.namespace, ...rest, ...(annotations && Object.keys(annotations).length > 0 ? { annotations } : {}) },
+      metadata: { name: meta.name, namespace: meta.namespace, ...expected, ...rest, ...(annotations && Object.keys(annotations).length > 0 ? { annotations } : {}) },
     };
     const { group, version, plural } = this.type;
     const common = { group, version, plural, name: meta.name, body, fieldManager, force: true };

@@ -72,8 +72,8 @@ function startProcess(script: string, args: string[]): Operator {
 }
 
 /** The real controller manager, as a process, reconciling as the RBAC-limited operator identity. */
-export function startOperator(kubeconfig: string, watchNamespace: string): Operator {
-  return startProcess("manager.ts", ["--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--watch-namespace", watchNamespace, "--namespace", watchNamespace]);
+export function startOperator(kubeconfig: string, watchNamespace: string, extraArgs: string[] = []): Operator {
+  return startProcess("manager.ts", ["--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--watch-namespace", watchNamespace, "--namespace", watchNamespace, ...extraArgs]);
 }
 
 /** The status watcher of a node (it follows the Hosts whose spec.node names it), heartbeat Leases in `namespace`. */
