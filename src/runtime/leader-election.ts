@@ -29,6 +29,13 @@ interface Lease {
   spec?: LeaseSpec;
 }
 
+/**
+ * Elapsed time for expiry and deadlines: monotonic, so a wall clock stepped by NTP or by hand can
+ * neither end a leadership early nor stretch one (two leaders) — only the Lease's renewTime, which
+ * other replicas read as a record (not as a time), is written from the wall clock.
+ */
+const monotonicMs = (): number => performance.now();
+
 /** metav1.MicroTime: RFC 3339 with exactly six fractional digits. */
 function microTime(d: Date): string {
   return d.toISOString().replace(/Z$/, "000Z");
@@ -101,15 +108,15 @@ export class LeaderElector {
 
   /** Renews until the renew deadline passes without a successful renewal (or the signal aborts). */
   async holdUntilLost(signal: AbortSignal): Promise<void> {
-    let lastRenew = Date.now();
+    let lastRenew = monotonicMs();
     while (!signal.aborted) {
       await sleep(this.retryPeriodMs, signal);
       if (signal.aborted) return;
       // A hung request must not stretch leadership past the renew deadline.
-      const left = this.renewDeadlineMs - (Date.now() - lastRenew);
+      const left = this.renewDeadlineMs - (monotonicMs() - lastRenew);
       const attempt = await Promise.race([this.tryAcquireOrRenew(), sleep(Math.max(left, 0)).then((): Attempt => "failed")]);
       if (attempt === "acquired") {
-        lastRenew = Date.now();
+        lastRenew = monotonicMs();
         continue;
       }
       if (attempt === "held") {
@@ -117,7 +124,7 @@ export class LeaderElector {
         this.log.error("lost leadership: another replica holds the lease");
         return;
       }
-      if (Date.now() - lastRenew >= this.renewDeadlineMs) {
+      if (monotonicMs() - lastRenew >= this.renewDeadlineMs) {
         this.leading = false;
         this.log.error("lost leadership: could not renew the lease within the renew deadline");
         return;
@@ -171,10 +178,10 @@ export class LeaderElector {
       }
       const spec = lease.spec ?? {};
       const record = JSON.stringify([spec.holderIdentity, spec.renewTime, spec.leaseDurationSeconds, spec.leaseTransitions]);
-      if (this.observed?.record !== record) this.observed = { record, at: Date.now() };
+      if (this.observed?.record !== record) this.observed = { record, at: monotonicMs() };
       const holder = spec.holderIdentity;
       const duration = (spec.leaseDurationSeconds ?? 0) * 1000;
-      if (holder && holder !== this.identity && this.observed.at + duration > Date.now()) return "held";
+      if (holder && holder !== this.identity && this.observed.at + duration > monotonicMs()) return "held";
       const ours = holder === this.identity;
       lease.spec = {
         holderIdentity: this.identity,
@@ -185,7 +192,7 @@ export class LeaderElector {
       };
       const updated = await this.replace(lease);
       const s = updated.spec ?? {};
-      this.observed = { record: JSON.stringify([s.holderIdentity, s.renewTime, s.leaseDurationSeconds, s.leaseTransitions]), at: Date.now() };
+      this.observed = { record: JSON.stringify([s.holderIdentity, s.renewTime, s.leaseDurationSeconds, s.leaseTransitions]), at: monotonicMs() };
       return "acquired";
     } catch (err) {
       if (statusCode(err) !== 409) this.log.warn("lease update failed", { error: describeError(err) });
