@@ -74,7 +74,10 @@ export function hostController(options: HostControllerOptions): ControllerRegist
           void options.sessions.drop(host.metadata.name);
         },
       });
-      return new ControllerWithCaches(controller, [vms as Informer<KubeObject>], () => options.sessions.closeAll());
+      // Leadership lost: every driver connection of this process closes at once (calls in flight
+      // fail) and no pass still running can open another; a new leader takes over the hosts.
+      const stopDriverCalls = (): void => void options.sessions.shutdown("this manager lost its leader Lease");
+      return new ControllerWithCaches(controller, [vms as Informer<KubeObject>], () => options.sessions.closeAll(), stopDriverCalls);
     },
   };
 }

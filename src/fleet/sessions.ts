@@ -18,6 +18,11 @@ interface Entry {
   session: Promise<Session>;
 }
 
+/** No more sessions: this process stopped talking to hypervisors (see HostSessions.shutdown). */
+export class SessionsClosedError extends Error {
+  override name = "SessionsClosedError";
+}
+
 /** Why credentials could not be read: said in the Reachable condition, without the secret's content. */
 export class CredentialsError extends Error {
   override name = "CredentialsError";
@@ -78,6 +83,8 @@ export async function connectHost(drivers: Drivers, secrets: CoreV1Api, host: Ho
 export class HostSessions {
   private readonly drivers: Drivers;
   private readonly entries = new Map<string, Entry>();
+  /** Set by shutdown(): why no session is handed out any more. */
+  private refusal: string | undefined;
   private secrets: CoreV1Api | undefined;
 
   constructor(drivers: Drivers = new Drivers()) {
@@ -94,12 +101,14 @@ export class HostSessions {
    * since the last connect. The Host controller calls this on every pass.
    */
   async refresh(host: HostObject, signal: AbortSignal): Promise<Session> {
+    if (this.refusal) throw new SessionsClosedError(this.refusal);
     const secret = await this.secret(host);
     return this.open(host, withSecretTrust(hostConnection(host), secret?.trust ?? {}), secret?.credentials, signal);
   }
 
   /** The Host's session as it is (connecting if there is none): VM passes do not re-read Secrets. */
   async session(host: HostObject, signal: AbortSignal): Promise<Session> {
+    if (this.refusal) throw new SessionsClosedError(this.refusal);
     const entry = this.entries.get(host.metadata.name);
     if (entry) return entry.session;
     return this.refresh(host, signal);
@@ -121,6 +130,15 @@ export class HostSessions {
     if (current === session && this.entries.get(hostName) === entry) await this.drop(hostName);
   }
 
+  /**
+   * Closes every session and refuses new ones from now on (the manager lost its Lease: a pass
+   * still running must not reach a hypervisor again; its calls in flight fail with the connection).
+   */
+  async shutdown(why: string): Promise<void> {
+    this.refusal = why;
+    await this.closeAll();
+  }
+
   async closeAll(): Promise<void> {
     await Promise.all([...this.entries.keys()].map((name) => this.drop(name)));
   }
@@ -131,12 +149,18 @@ export class HostSessions {
     const existing = this.entries.get(name);
     if (existing?.fingerprint === fingerprint) return existing.session;
     if (existing) await this.drop(name);
+    if (this.refusal) throw new SessionsClosedError(this.refusal); // shut down while the Secret was read
     const driver = this.drivers.for(host.spec.driver);
     const session = driver.connect(connection, credentials, AbortSignal.any([signal, AbortSignal.timeout(connectTimeoutMs)]));
     const entry = { fingerprint, session };
     this.entries.set(name, entry);
     try {
-      return await session;
+      const opened = await session;
+      if (this.refusal) {
+        await this.drop(name); // shut down while it connected
+        throw new SessionsClosedError(this.refusal);
+      }
+      return opened;
     } catch (err) {
       if (this.entries.get(name) === entry) this.entries.delete(name);
       throw err;

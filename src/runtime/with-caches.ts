@@ -26,12 +26,15 @@ export class ControllerWithCaches<T extends KubeObject, S extends Status> implem
   private readonly controller: Controller<T, S>;
   private readonly caches: Informer<KubeObject>[];
   private readonly onStop: () => Promise<void>;
+  private readonly onAbort: (() => void) | undefined;
 
-  constructor(controller: Controller<T, S>, caches: Informer<KubeObject>[], onStop: () => Promise<void> = async () => {}) {
+  /** onStop: after a graceful stop; onAbort: at once when leadership is lost (no more outside calls). */
+  constructor(controller: Controller<T, S>, caches: Informer<KubeObject>[], onStop: () => Promise<void> = async () => {}, onAbort?: () => void) {
     this.name = controller.name;
     this.controller = controller;
     this.caches = caches;
     this.onStop = onStop;
+    this.onAbort = onAbort;
   }
 
   get informer(): ManagedController["informer"] {
@@ -64,5 +67,6 @@ export class ControllerWithCaches<T extends KubeObject, S extends Status> implem
 
   abort(): void {
     this.controller.abort();
+    this.onAbort?.();
   }
 }
