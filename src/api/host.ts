@@ -5,6 +5,15 @@ import { driver, objectName, quantity, secretKeyRef } from "./fields.ts";
 import { readyAndAge, type KindDefinition, type Resource } from "./kind.ts";
 import { conditions, observedGeneration, resources } from "./status.ts";
 
+/** A URL with a password in it (scheme://user:password@...) would put a secret in the object for anyone who can read it. */
+function noPassword<T extends z.ZodString>(schema: T, what: string): T {
+  return cel(schema, {
+    rule: "!self.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:[^/?#@]*@')",
+    message: `${what} must not carry a password (user:password@): put credentials in a Secret (credentialsSecretRef)`,
+    reason: "FieldValueForbidden",
+  });
+}
+
 const sha256Thumbprint = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/;
 
 const tls = cel(
@@ -43,7 +52,7 @@ const fencing = cel(
       outOfBand: z
         .object({
           protocol: z.enum(["IPMI", "Redfish"]).describe("BMC protocol."),
-          address: z.string().min(1).max(2048).describe("BMC address: host[:port] for IPMI, https URL for Redfish."),
+          address: noPassword(z.string().min(1).max(2048).describe("BMC address: host[:port] for IPMI, https URL for Redfish."), "the BMC address"),
           credentialsSecretRef: secretKeyRef.describe("Secret with username and password keys for the BMC."),
           tls: tls.optional(),
         })
@@ -66,13 +75,17 @@ export const hostSpec = cel(
       datacenter: objectName("Datacenter the host belongs to."),
       pool: objectName("HostPool the host belongs to (a pool may also select hosts by label).").optional(),
       driver: immutable(driver("Hypervisor driver that manages the host; cannot change after creation."), "driver"),
-      endpoint: z
-        .string()
-        .min(1)
-        .max(2048)
-        .describe(
-          "How to reach the hypervisor: qemu+tcp://10.0.0.5/system or qemu:///system (libvirt), https://esx1.example.com/sdk (esxi), https://xen1.example.com (xenserver), https://hv1.example.com:5986/wsman (hyperv), unix:///var/run/docker.sock or tcp://host:2376 (docker).",
-        ),
+      endpoint: noPassword(
+        z
+          .string()
+          .min(1)
+          .max(2048)
+          .describe(
+          "How to reach the hypervisor: qemu+tcp://10.0.0.5/system or qemu:///system (libvirt), https://esx1.example.com/sdk (esxi), https://xen1.example.com (xenserver), https://hv1.example.com:5986/wsman (hyperv), unix:///var/run/docker.sock or tcp://host:2376 (docker). No password in it: credentials come from credentialsSecretRef.",
+          ),
+        "the endpoint",
+      ),
+
       node: objectName(
         "Kubernetes Node whose status watcher follows this host: the status-watcher DaemonSet pod on that node (started with --node, from the Downward API's spec.nodeName) reports the host's VM changes and renews its heartbeat Lease. Absent: the controller manager follows the host itself.",
       ).optional(),
