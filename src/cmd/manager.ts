@@ -56,7 +56,8 @@ Flags (environment variable in brackets):
   --retry-period S          seconds between lease attempts (default 2)
   --no-leader-elect         reconcile without a Lease (a single replica only)
   --metrics-port PORT       port for /metrics, /healthz, /readyz [OMNIVISOR_METRICS_PORT] (default 8080, 0: any)
-  --metrics-host HOST       address to bind (default 0.0.0.0)
+  --metrics-host HOST       address to bind [OMNIVISOR_METRICS_HOST] (default 127.0.0.1: loopback
+                            only; 0.0.0.0 where Prometheus scrapes the pod, as the chart sets it)
   --watch-namespace NS      watch objects in this namespace only [OMNIVISOR_WATCH_NAMESPACE] (default: all)
   --controllers A,B         run only these controllers (default: all)
   --resync-period S         reconcile every object this often even without changes (default 600)
@@ -74,6 +75,11 @@ Flags (environment variable in brackets):
   -h, --help                this text
 `;
 
+/** Loopback unless told otherwise: a pod's metrics are opened to the network on purpose (the chart). */
+function metricsHost(flag: string | undefined): string {
+  return flag ?? process.env["OMNIVISOR_METRICS_HOST"] ?? "127.0.0.1";
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -86,7 +92,7 @@ async function main(): Promise<number> {
       "retry-period": { type: "string", default: "2" },
       "no-leader-elect": { type: "boolean", default: false },
       "metrics-port": { type: "string" },
-      "metrics-host": { type: "string", default: "0.0.0.0" },
+      "metrics-host": { type: "string" },
       controllers: { type: "string" },
       "watch-namespace": { type: "string" },
       "resync-period": { type: "string", default: "600" },
@@ -131,7 +137,7 @@ async function main(): Promise<number> {
     log,
     controllers: selected,
     metricsPort: Number(values["metrics-port"] ?? env.OMNIVISOR_METRICS_PORT ?? 8080),
-    metricsHost: values["metrics-host"],
+    metricsHost: metricsHost(values["metrics-host"]),
     watchNamespace: values["watch-namespace"] ?? env.OMNIVISOR_WATCH_NAMESPACE,
     leaderElection: values["no-leader-elect"]
       ? undefined

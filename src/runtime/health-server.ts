@@ -32,7 +32,7 @@ export class HealthServer {
   }
 
   /** Listens on host:port (port 0 picks a free one); resolves the port. */
-  listen(port: number, host = "0.0.0.0"): Promise<number> {
+  listen(port: number, host = "127.0.0.1"): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(port, host, () => resolve((this.server.address() as AddressInfo).port));

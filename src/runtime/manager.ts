@@ -55,7 +55,7 @@ export class Manager {
   async run(signal: AbortSignal): Promise<ManagerExit> {
     if (this.options.metricsPort !== undefined) {
       this.port = await this.server.listen(this.options.metricsPort, this.options.metricsHost);
-      this.log.info("serving /metrics, /healthz, /readyz", { port: this.port });
+      this.log.info("serving /metrics, /healthz, /readyz", { host: this.options.metricsHost ?? "127.0.0.1", port: this.port });
     }
     for (const c of this.controllers) c.startCache();
     const leaseLabel = { lease: this.options.leaderElection?.name ?? "none" };
