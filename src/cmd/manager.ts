@@ -57,7 +57,7 @@ Flags (environment variable in brackets):
   --no-leader-elect         reconcile without a Lease (a single replica only)
   --metrics-port PORT       port for /metrics, /healthz, /readyz [OMNIVISOR_METRICS_PORT] (default 8080, 0: any)
   --metrics-host HOST       address to bind [OMNIVISOR_METRICS_HOST] (default 127.0.0.1: loopback
-                            only; 0.0.0.0 where Prometheus scrapes the pod, as the chart sets it)
+                            only; set 0.0.0.0 where Prometheus scrapes the pod)
   --watch-namespace NS      watch objects in this namespace only [OMNIVISOR_WATCH_NAMESPACE] (default: all)
   --controllers A,B         run only these controllers (default: all)
   --resync-period S         reconcile every object this often even without changes (default 600)
@@ -75,7 +75,7 @@ Flags (environment variable in brackets):
   -h, --help                this text
 `;
 
-/** Loopback unless told otherwise: a pod's metrics are opened to the network on purpose (the chart). */
+/** Loopback unless told otherwise: a pod's metrics are opened to the network only on purpose. */
 function metricsHost(flag: string | undefined): string {
   return flag ?? process.env["OMNIVISOR_METRICS_HOST"] ?? "127.0.0.1";
 }
