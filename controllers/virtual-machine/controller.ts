@@ -20,6 +20,7 @@ import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { vmKey } from "../../src/fleet/vms-by-host.ts";
 import { ControllerWithCaches, readOnlyCache } from "../../src/runtime/with-caches.ts";
 import { heartbeatFresh, heartbeatKey, leasesType, type LeaseObject } from "../../src/fleet/heartbeat-lease.ts";
+import { CrashLoops } from "./crash-loop.ts";
 import { Placement } from "./placement.ts";
 import { placedOnAnnotation, vmFinalizer } from "../../src/fleet/vm-markers.ts";
 import { converge, deleteFromHost, ensureOnHost, openPass, type PassEnv } from "./steps.ts";
@@ -67,6 +68,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         datacenter: (name) => datacenters.get(name),
         pollIntervalMs: (host) => (watched(host) ? (options.watchedPollIntervalMs ?? 300_000) : (options.pollIntervalMs ?? 15_000)),
         stopsAsked,
+        crashLoops: new CrashLoops(),
         secretValue,
         rejected: (ctx, host, why) => placement.refused(ctx, host, why),
       };

@@ -10,6 +10,7 @@ import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { driverSpec, powerTarget } from "./driver-spec.ts";
 import { placedOnAnnotation, recreateAtAnnotation } from "../../src/fleet/vm-markers.ts";
 import { phaseOf, statusPower } from "../../src/fleet/vm-phase.ts";
+import type { CrashLoops } from "./crash-loop.ts";
 import { nextPowerState, stepReason } from "./power.ts";
 
 
@@ -26,6 +27,8 @@ export interface PassEnv {
   secretValue(namespace: string, name: string, key: string): Promise<string>;
   /** uid → when a stop was last asked for: a guest shutting down is given its deadline, not asked again. */
   stopsAsked: Map<string, number>;
+  /** Starts of VMs found off while their spec says Running, for the crash-loop backoff. */
+  crashLoops: CrashLoops;
   /** The host refused to create the VM (capacity): placement leaves it out for a while. */
   rejected(ctx: Ctx, host: string, why: string): void;
 }
@@ -173,6 +176,22 @@ function recordObservation(status: VirtualMachineStatus, observed: VmObservation
   } else delete status.addresses;
 }
 
+/**
+ * A VM that keeps stopping although its spec says Running waits before its next start
+ * (crash-loop.ts): Ready=False CrashLoopBackOff says how often and for how long, with one BackOff
+ * Event per wait. Undefined: start it now.
+ */
+function backOff(pass: VmPass, observed: VmObservation): ReconcileResult | undefined {
+  const { ctx, env, identity } = pass;
+  const { starts, waitMs } = env.crashLoops.hold(ctx.object.metadata.uid ?? "", Date.now());
+  if (waitMs <= 0) return undefined;
+  const seconds = Math.ceil(waitMs / 1000);
+  const message = `${identity.name} stopped on its own ${starts} times in the last 10 minutes (now ${observed.power}); starting it again in ${seconds} s`;
+  if (ctx.status.conditions?.find((c) => c.type === "Ready")?.reason !== "CrashLoopBackOff") ctx.event("Warning", "BackOff", message);
+  notReady(pass, "CrashLoopBackOff", message);
+  return { requeueAfterMs: waitMs };
+}
+
 /** One power step or resize toward the spec; Ready=True once there. */
 export async function converge(pass: VmPass, observed: VmObservation): Promise<ReconcileResult> {
   const { ctx } = pass;
@@ -191,9 +210,17 @@ export async function converge(pass: VmPass, observed: VmObservation): Promise<R
       notReady(pass, "Stopping", `waiting for the guest to shut down (${target.mode ?? "TrySoft"}, ${target.deadlineSeconds ?? 0}s deadline)`);
       return { requeueAfterMs: 2_000 };
     }
+    const restart = desired === "Running" && step === "Running" && (observed.power === "Stopped" || observed.power === "Crashed");
+    if (restart) {
+      const held = backOff(pass, observed);
+      if (held) return held;
+    }
     await session.setPower(identity, target);
-    if (step === "Stopped") env.stopsAsked.set(uid, Date.now());
-    else env.stopsAsked.delete(uid);
+    if (restart) env.crashLoops.started(uid, Date.now());
+    if (step === "Stopped") {
+      env.stopsAsked.set(uid, Date.now());
+      env.crashLoops.forget(uid); // stopped on purpose: a later start begins a new count
+    } else env.stopsAsked.delete(uid);
     const reason = stepReason(observed.power, step);
     ctx.event("Normal", reason, `${reason.toLowerCase()} ${identity.name} on host ${ctx.status.host} (was ${observed.power}, spec says ${desired})`);
     notReady(pass, reason, `${observed.power} → ${step}`);
@@ -264,5 +291,6 @@ export async function deleteFromHost(ctx: Ctx, env: PassEnv, finalizer: string):
     ctx.event("Warning", "HostGone", `host ${hostName} no longer exists; nothing left to remove`);
   }
   env.stopsAsked.delete(vm.metadata.uid ?? "");
+  env.crashLoops.forget(vm.metadata.uid ?? "");
   await ctx.removeFinalizer(finalizer);
 }
