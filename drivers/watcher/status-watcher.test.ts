@@ -3,6 +3,7 @@
 import { describe, expect, it, vi } from "vitest";
 import type { Session, VmEvent, VmObservation } from "../contract/index.ts";
 import { RetryableError } from "../contract/index.ts";
+import { Backoff } from "./backoff.ts";
 import { type ConnectionState, StatusWatcher } from "./status-watcher.ts";
 
 interface Visit {
@@ -82,5 +83,35 @@ describe("StatusWatcher", () => {
     });
     await expect(watcher.run(done.signal)).rejects.toThrow("consumer bug");
     expect(close).toHaveBeenCalled();
+  });
+
+  it("retries a host that accepts and drops every connection ever more slowly; a connection that lasted starts the delays over", async () => {
+    const delays = vi.spyOn(Backoff.prototype, "next");
+    try {
+      const flapping = Array.from({ length: 6 }, () => ({ list: [], events: [] }));
+      const done = new AbortController();
+      const watcher = new StatusWatcher({
+        connect: scriptedHost(flapping, done),
+        onEvent: () => undefined,
+        backoff: { initialMs: 1, maxMs: 64, random: () => 0.999 },
+      });
+      await watcher.run(done.signal);
+      const asked = delays.mock.results.map((r) => r.value as number);
+      // six drops right after connecting, then the script's end: never back to the first delay
+      expect(asked.slice(0, 6)).toEqual([1, 2, 4, 8, 16, 32]);
+
+      delays.mockClear();
+      const stable = new AbortController();
+      const lasting = new StatusWatcher({
+        connect: scriptedHost([{ list: [], events: [] }, { list: [], events: [] }], stable),
+        onEvent: () => undefined,
+        backoff: { initialMs: 1, maxMs: 64, random: () => 0.999 },
+        stableAfterMs: 0, // every connection counts as having lasted
+      });
+      await lasting.run(stable.signal);
+      expect(delays.mock.results.map((r) => r.value as number).slice(0, 2)).toEqual([1, 1]);
+    } finally {
+      delays.mockRestore();
+    }
   });
 });

@@ -31,6 +31,12 @@ export interface StatusWatcherOptions {
   backoff?: BackoffOptions;
   /** How long one connection attempt may take before it counts as failed (default 15 s). */
   connectTimeoutMs?: number;
+  /**
+   * How long a connection must last before the reconnect delay starts small again (default 30 s):
+   * a host that accepts connections and drops them at once is retried ever more slowly, not at
+   * the first delay forever.
+   */
+  stableAfterMs?: number;
 }
 
 /** A callback threw: that is the consumer's bug, not a connection problem — stop and report it. */
@@ -43,6 +49,8 @@ export class StatusWatcher {
   private readonly backoff: Backoff;
   private synced = false;
   private failures = 0;
+  /** When the current connection was made (performance.now()); undefined while none is up. */
+  private connectedAt: number | undefined;
 
   constructor(options: StatusWatcherOptions) {
     this.options = options;
@@ -60,6 +68,9 @@ export class StatusWatcher {
       } catch (err) {
         if (err instanceof ConsumerError) throw err.cause;
         if (signal.aborted) break;
+        const upFor = this.connectedAt === undefined ? 0 : performance.now() - this.connectedAt;
+        this.connectedAt = undefined;
+        if (upFor >= (this.options.stableAfterMs ?? 30_000)) this.backoff.reset();
         this.failures++;
         this.tell(() => this.options.onConnection?.({ connected: false, error: err, failures: this.failures }));
         await sleep(this.backoff.next(), signal);
@@ -76,7 +87,7 @@ export class StatusWatcher {
     const missed = this.known.replace(vms);
     this.synced = true;
     this.failures = 0;
-    this.backoff.reset();
+    this.connectedAt = performance.now(); // the backoff starts over only once this has lasted
     this.tell(() => this.options.onConnection?.({ connected: true, failures: 0 }));
     if (reconnect) for (const event of missed) this.tell(() => this.options.onEvent(event));
     this.tell(() => this.options.onResync?.(vms, reconnect));
