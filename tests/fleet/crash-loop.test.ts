@@ -6,11 +6,10 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { freePort } from "../../src/local/ports.ts";
 import { waitFor } from "../../src/local/wait.ts";
-import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
+import { startSimulatedHost, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { requireLibvirt } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, startOperator, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, getObject, kubectl, removeClusterObjects, startOperator, warnings, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -22,15 +21,15 @@ let daemon: PrivateLibvirtd | undefined;
 let uri = "";
 let operator: Operator | undefined;
 
-const logs = (): string => (operator?.output ?? []).join("").split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n");
+const logs = (): string => warnings(operator);
 const state = async (): Promise<string> => (await execute("virsh", ["-c", uri, "domstate", `${ns}.crashy`])).stdout.trim();
 const vm = () => getObject(admin, "virtualmachines.omnivisor.io", "crashy", ns);
 
 beforeAll(async () => {
   await requireLibvirt();
-  const port = await freePort();
-  daemon = await startPrivateLibvirtd(`cl-${run}`, { tcp: { address: "127.0.0.1", port } });
-  uri = `test+tcp://127.0.0.1:${port}/default`;
+  const host = await startSimulatedHost(`cl-${run}`);
+  daemon = host;
+  uri = host.tcpUri;
   await kubectl(admin, ["create", "namespace", ns]);
   await apply(
     admin,
@@ -50,9 +49,7 @@ afterAll(async () => {
   await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
   await operator?.stop();
   await kubectl(admin, ["delete", "namespace", ns, "--wait=false"]).catch(() => undefined);
-  const names = (await kubectl(admin, ["get", "hosts.omnivisor.io,datacenters.omnivisor.io", "-o", "name"])).split("\n").filter((n) => n.includes(`cl-${run}`));
-  if (names.length > 0) await kubectl(admin, ["patch", ...names, "--type", "merge", "-p", '{"metadata":{"finalizers":null}}']).catch(() => undefined);
-  if (names.length > 0) await kubectl(admin, ["delete", ...names, "--wait=false"]).catch(() => undefined);
+  await removeClusterObjects(admin, `cl-${run}`);
   await daemon?.stop();
 });
 

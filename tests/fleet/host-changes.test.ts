@@ -11,10 +11,9 @@ import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { waitFor } from "../../src/local/wait.ts";
-import { freePort } from "../../src/local/ports.ts";
-import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
+import { startSimulatedHost, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { requireLibvirt } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, startOperator, type Obj, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, getObject, kubectl, removeClusterObjects, startOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -26,7 +25,7 @@ const hostName = `hc-${run}-host`;
 const daemons: (PrivateLibvirtd & { tcpUri: string })[] = [];
 let operator: Operator | undefined;
 
-const logs = (): string => (operator?.output ?? []).join("").split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n");
+const logs = (): string => warnings(operator);
 const vm = (name: string) => getObject(admin, "virtualmachines.omnivisor.io", name, ns);
 const host = () => getObject(admin, "hosts.omnivisor.io", hostName);
 
@@ -54,9 +53,7 @@ async function readyWith(name: string, check: (o: Obj) => boolean, what: string)
 beforeAll(async () => {
   await requireLibvirt();
   for (const label of ["first", "second"]) {
-    const port = await freePort();
-    const daemon = await startPrivateLibvirtd(`hc-${run}-${label}`, { tcp: { address: "127.0.0.1", port } });
-    daemons.push(Object.assign(daemon, { tcpUri: `test+tcp://127.0.0.1:${port}/default` }));
+    daemons.push(await startSimulatedHost(`hc-${run}-${label}`));
   }
   await kubectl(admin, ["create", "namespace", ns]);
   await apply(admin, { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: { imageStore: { location: "/var/lib/omnivisor/images" } } }, hostAt(daemons[0]!.tcpUri), vmOnHost("web"));
@@ -67,11 +64,7 @@ afterAll(async () => {
   await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
   await operator?.stop();
   await kubectl(admin, ["delete", "namespace", ns, "--wait=false"]).catch(() => undefined);
-  for (const kind of ["hosts", "datacenters"]) {
-    const names = (await kubectl(admin, ["get", `${kind}.omnivisor.io`, "-o", "name"])).split("\n").filter((n) => n.includes(`hc-${run}`));
-    if (names.length > 0) await kubectl(admin, ["patch", ...names, "--type", "merge", "-p", '{"metadata":{"finalizers":null}}']).catch(() => undefined);
-    if (names.length > 0) await kubectl(admin, ["delete", ...names, "--wait=false"]).catch(() => undefined);
-  }
+  await removeClusterObjects(admin, `hc-${run}`);
   for (const d of daemons) await d.stop();
 });
 

@@ -15,10 +15,9 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { heartbeatLeaseName } from "../../src/fleet/heartbeat-lease.ts";
 import { waitFor } from "../../src/local/wait.ts";
-import { freePort } from "../../src/local/ports.ts";
-import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
+import { startSimulatedHost, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { requireLibvirt } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, startOperator, startStatusWatcher, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, getObject, kubectl, removeClusterObjects, startOperator, startStatusWatcher, warnings, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -39,13 +38,7 @@ const daemons = new Map<string, PrivateLibvirtd & { tcpUri: string }>();
 const watchers = new Map<string, Operator>();
 let operator: Operator | undefined;
 
-const logs = (): string =>
-  [...(operator?.output ?? []), ...[...watchers.values()].flatMap((w) => w.output)]
-    .join("")
-    .split("\n")
-    .filter((l) => /"level":"(warn|error)"/.test(l))
-    .slice(-15)
-    .join("\n");
+const logs = (): string => warnings(operator, ...watchers.values());
 
 async function lease(host: string): Promise<Lease | undefined> {
   const out = await kubectl(admin, ["get", "leases.coordination.k8s.io", heartbeatLeaseName(host), "-n", ns, "-o", "json", "--ignore-not-found"]);
@@ -86,9 +79,7 @@ const vmOn = (host: string) => ({
 beforeAll(async () => {
   await requireLibvirt();
   for (const l of [...labels, "d"]) {
-    const port = await freePort();
-    const daemon = await startPrivateLibvirtd(`sw-${run}-${l}`, { tcp: { address: "127.0.0.1", port } });
-    daemons.set(l, Object.assign(daemon, { tcpUri: `test+tcp://127.0.0.1:${port}/default` }));
+    daemons.set(l, await startSimulatedHost(`sw-${run}-${l}`));
   }
   await kubectl(admin, ["create", "namespace", ns]);
   await apply(
@@ -107,8 +98,7 @@ afterAll(async () => {
   await operator?.stop();
   for (const w of watchers.values()) await w.stop();
   await kubectl(admin, ["delete", "namespace", ns, "--wait=false"]).catch(() => undefined);
-  const names = (await kubectl(admin, ["get", "hosts.omnivisor.io,datacenters.omnivisor.io", "-o", "name"])).split("\n").filter((n) => n.includes(`sw-${run}`));
-  if (names.length > 0) await kubectl(admin, ["delete", ...names, "--wait=false"]).catch(() => undefined);
+  await removeClusterObjects(admin, `sw-${run}`);
   for (const d of daemons.values()) await d.stop();
 });
 

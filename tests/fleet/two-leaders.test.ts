@@ -10,15 +10,14 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { virtualMachinesType, type VmObject } from "../../src/fleet/kinds.ts";
 import { placedOnAnnotation, vmFinalizer } from "../../src/fleet/vm-markers.ts";
-import { freePort } from "../../src/local/ports.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { ensureFinalizer } from "../../src/runtime/finalizers.ts";
 import { loadKubeConfig } from "../../src/runtime/kubeconfig.ts";
 import { statusCode } from "../../src/runtime/log.ts";
 import { ResourceClient } from "../../src/runtime/resource.ts";
-import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
+import { startSimulatedHost, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { requireLibvirt } from "../harness/services.ts";
-import { apply, condition, kubectl, startOperator, type Obj, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, kubectl, removeClusterObjects, startOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -31,7 +30,7 @@ const count = 20;
 const daemons: (PrivateLibvirtd & { tcpUri: string })[] = [];
 const operators: Operator[] = [];
 
-const logs = (): string => operators.flatMap((o) => o.output).join("").split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n");
+const logs = (): string => warnings(...operators);
 const vmOf = (name: string) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "VirtualMachine",
@@ -56,9 +55,7 @@ async function domains(daemon: { tcpUri: string }): Promise<string[]> {
 beforeAll(async () => {
   await requireLibvirt();
   for (const h of hosts) {
-    const port = await freePort();
-    const daemon = await startPrivateLibvirtd(h, { tcp: { address: "127.0.0.1", port } });
-    daemons.push(Object.assign(daemon, { tcpUri: `test+tcp://127.0.0.1:${port}/default` }));
+    daemons.push(await startSimulatedHost(h));
   }
   await kubectl(admin, ["create", "namespace", ns]);
   await apply(
@@ -72,9 +69,7 @@ afterAll(async () => {
   await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
   for (const o of operators) await o.stop();
   await kubectl(admin, ["delete", "namespace", ns, "--wait=false"]).catch(() => undefined);
-  const names = (await kubectl(admin, ["get", "hosts.omnivisor.io,datacenters.omnivisor.io", "-o", "name"])).split("\n").filter((n) => n.includes(`tl-${run}`));
-  if (names.length > 0) await kubectl(admin, ["patch", ...names, "--type", "merge", "-p", '{"metadata":{"finalizers":null}}']).catch(() => undefined);
-  if (names.length > 0) await kubectl(admin, ["delete", ...names, "--wait=false"]).catch(() => undefined);
+  await removeClusterObjects(admin, `tl-${run}`);
   for (const d of daemons) await d.stop();
 });
 

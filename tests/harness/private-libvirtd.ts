@@ -11,6 +11,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freePort } from "../../src/local/ports.ts";
 import { toolchain } from "../../src/local/toolchain.ts";
 
 const run = promisify(execFile);
@@ -192,4 +193,14 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A simulated host of its own: a private libvirtd reached over TCP on loopback, its test driver's
+ * shared `test:///default` (every connection to it sees the same domains).
+ */
+export async function startSimulatedHost(name: string): Promise<PrivateLibvirtd & { tcpUri: string }> {
+  const port = await freePort();
+  const daemon = await startPrivateLibvirtd(name, { tcp: { address: "127.0.0.1", port } });
+  return Object.assign(daemon, { tcpUri: `test+tcp://127.0.0.1:${port}/default` });
 }

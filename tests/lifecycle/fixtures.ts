@@ -71,6 +71,22 @@ function startProcess(script: string, args: string[]): Operator {
   };
 }
 
+/** The last warnings and errors the given processes logged: what a timed-out wait shows. */
+export function warnings(...processes: (Operator | undefined)[]): string {
+  return processes.flatMap((p) => p?.output ?? []).join("").split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n");
+}
+
+/**
+ * Removes the cluster-scoped objects of a scenario (Hosts, Datacenters whose name contains
+ * `marker`), finalizers first: the operator that would release them is already stopped.
+ */
+export async function removeClusterObjects(kubeconfig: string, marker: string): Promise<void> {
+  const names = (await kubectl(kubeconfig, ["get", "hosts.omnivisor.io,datacenters.omnivisor.io", "-o", "name"])).split("\n").filter((n) => n.includes(marker));
+  if (names.length === 0) return;
+  await kubectl(kubeconfig, ["patch", ...names, "--type", "merge", "-p", '{"metadata":{"finalizers":null}}']).catch(() => undefined);
+  await kubectl(kubeconfig, ["delete", ...names, "--wait=false"]).catch(() => undefined);
+}
+
 /** The real controller manager, as a process, reconciling as the RBAC-limited operator identity. */
 export function startOperator(kubeconfig: string, watchNamespace: string, extraArgs: string[] = []): Operator {
   return startProcess("manager.ts", ["--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--watch-namespace", watchNamespace, "--namespace", watchNamespace, ...extraArgs]);

@@ -17,7 +17,7 @@ import { waitFor } from "../../src/local/wait.ts";
 import { imageUpload } from "../harness/image-upload.ts";
 import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { idleVmImage } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, startOperator, type Operator } from "./fixtures.ts";
+import { apply, condition, getObject, kubectl, startOperator, warnings, type Operator } from "./fixtures.ts";
 
 const exec = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -43,7 +43,7 @@ const remoteVm = (size: { cpus: number; memory: string; size: string; powerState
   metadata: { name: "remote", namespace: ns },
   spec: { powerState: size.powerState ?? "Running", powerOff: { mode: "Hard", timeoutSeconds: 10 }, cpus: size.cpus, memory: size.memory, disks: [{ name: "root", image: "idle", size: size.size }], networks: [], placement: { hosts: [hostName] } },
 });
-const operatorOutput = (): string => (operator?.output ?? []).join("").split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n");
+const operatorOutput = (): string => warnings(operator);
 
 beforeAll(async () => {
   const image = idleVmImage();
