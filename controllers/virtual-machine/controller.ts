@@ -136,7 +136,19 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       const pending = (): void => {
         for (const key of unplaced) controller.queue.add(key);
       };
-      hosts.on({ added: pending, updated: pending });
+      // A Host's spec changed (its endpoint, its credentials): its VMs are looked at again at once,
+      // not at their next poll (up to 5 minutes on a watched host).
+      const respecified = (before: HostObject, after: HostObject): void => {
+        if (before.metadata.generation === after.metadata.generation) return;
+        for (const vm of placement.placed.on(after.metadata.name)) controller.queue.add(vmKey(vm));
+      };
+      hosts.on({
+        added: pending,
+        updated: (before, after) => {
+          pending();
+          respecified(before, after);
+        },
+      });
       // A heartbeat lapses without an event: look every few seconds, and observe the VMs of a host
       // whose watcher went quiet at once (they were on the long poll).
       const wasWatched = new Set<string>();

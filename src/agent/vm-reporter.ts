@@ -48,11 +48,24 @@ export class VmReporter {
     if (vm) await this.report(vm, power);
   }
 
-  /** After a (re)connect: anything whose recorded power differs from the list is reported. */
+  /**
+   * After a (re)connect: anything whose recorded power differs from the list is reported, and so
+   * is a VM of this host that was made (it has an external id) but is not in the list — gone while
+   * no one watched, or not at the host's new endpoint. Its Unknown wakes the controller, which
+   * looks for it and decides (make it again, or wait for the user at a new endpoint).
+   */
   async resync(observed: readonly VmObservation[]): Promise<void> {
+    const listed = new Set<string | undefined>();
     for (const o of observed) {
       const vm = this.find(o.identity?.uid, o.externalId);
-      if (vm) await this.report(vm, o.power);
+      if (!vm) continue;
+      listed.add(vm.metadata.uid);
+      await this.report(vm, o.power);
+    }
+    for (const vm of this.vms.list()) {
+      if (vm.status?.host !== this.host || vm.status.externalId === undefined || listed.has(vm.metadata.uid)) continue;
+      if (vm.metadata.deletionTimestamp !== undefined) continue; // its controller is removing it
+      await this.report(vm, "Unknown");
     }
   }
 

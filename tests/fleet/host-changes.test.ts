@@ -37,6 +37,16 @@ const vmOnHost = (name: string) => ({
   spec: { cpus: 1, memory: "64Mi", disks: [{ name: "root", size: "1Gi" }], networks: [], powerOff: { mode: "Hard", timeoutSeconds: 5 }, placement: { hosts: [hostName] } },
 });
 
+/** Whether the manager's status watcher logged a report of the VM as Unknown. */
+const reportedUnknown = (name: string): boolean =>
+  (operator?.output.join("") ?? "")
+    .split("\n")
+    .filter((line) => line.includes("reported VM state"))
+    .some((line) => {
+      const r = JSON.parse(line) as { vm?: string; powerState?: string };
+      return r.vm === `${ns}/${name}` && r.powerState === "Unknown";
+    });
+
 /** Our domains on a machine (named <namespace>.<vm>). */
 async function domains(daemon: { tcpUri: string }): Promise<string[]> {
   const { stdout } = await execute("virsh", ["-c", daemon.tcpUri, "list", "--all", "--name"]);
@@ -79,6 +89,8 @@ describe("a Host's endpoint changes, and the Host is deleted", () => {
     const missing = await readyWith("web", (o) => condition(o, "Ready")?.reason === "MissingAtNewEndpoint", "missing at the new endpoint");
     expect(condition(missing, "Ready")?.message).toContain(`omnivisor.io/recreate-at=${second.tcpUri}`);
     expect(condition(missing, "Created")?.status).toBe("True");
+    // the host's status watcher, restarted on the new endpoint, reported the VM it no longer lists
+    await waitFor("the watcher reporting web Unknown", () => (reportedUnknown("web") ? true : undefined), { timeoutMs: 30_000, intervalMs: 300, onTimeout: logs });
     // the Host's own passes (it reconnects to the new endpoint) and the VM's retries create nothing
     await waitFor("the Host connected at its new endpoint", async () => {
       const h = await host();
