@@ -10,7 +10,7 @@ import { Reservations, VmsByHost, vmKey } from "../../src/fleet/vms-by-host.ts";
 import { place } from "../../src/placement/place.ts";
 import type { ReconcileContext } from "../../src/runtime/controller.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
-import { candidates, placementRequest, type Fleet } from "./placement-input.ts";
+import { candidates, placementRequest, type Fleet } from "../../src/fleet/placement-input.ts";
 import { Rejections, rejectionTtlMs } from "./rejections.ts";
 
 export const Scheduled = "Scheduled";

@@ -7,7 +7,7 @@ import { describeError } from "../../src/runtime/log.ts";
 import type { DatacenterObject, HostObject, VmObject } from "../../src/fleet/kinds.ts";
 import { toGiB, toMiB } from "../../src/api/quantity.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
-import { driverSpec, powerTarget } from "./driver-spec.ts";
+import { driverSpec, powerTarget } from "../../src/fleet/driver-spec.ts";
 import { placedOnAnnotation, recreateAtAnnotation } from "../../src/fleet/vm-markers.ts";
 import { phaseOf, statusPower } from "../../src/fleet/vm-phase.ts";
 import type { CrashLoops } from "./crash-loop.ts";

@@ -11,5 +11,6 @@ export * from "./host.ts";
 export * from "./ha-policy.ts";
 export * from "./drs-policy.ts";
 export * from "./virtual-machine.ts";
+export * from "./vm-migration.ts";
 export * from "./vapp.ts";
 export * from "./vdc-quota.ts";

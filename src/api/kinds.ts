@@ -8,6 +8,7 @@ import type { KindDefinition } from "./kind.ts";
 import { vAppKind } from "./vapp.ts";
 import { vdcQuotaKind } from "./vdc-quota.ts";
 import { virtualMachineKind } from "./virtual-machine.ts";
+import { vmMigrationKind } from "./vm-migration.ts";
 
 export const kinds: readonly KindDefinition[] = [
   datacenterKind,
@@ -16,6 +17,7 @@ export const kinds: readonly KindDefinition[] = [
   haPolicyKind,
   drsPolicyKind,
   virtualMachineKind,
+  vmMigrationKind,
   vAppKind,
   vdcQuotaKind,
 ];

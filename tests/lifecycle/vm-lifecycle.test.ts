@@ -16,7 +16,7 @@ import { placedOnAnnotation, vmFinalizer } from "../../src/fleet/vm-markers.ts";
 import { ensureFinalizer } from "../../src/runtime/finalizers.ts";
 import { loadKubeConfig } from "../../src/runtime/kubeconfig.ts";
 import { ResourceClient } from "../../src/runtime/resource.ts";
-import { driverSpec } from "../../controllers/virtual-machine/driver-spec.ts";
+import { driverSpec } from "../../src/fleet/driver-spec.ts";
 import { vmIdentity } from "../../drivers/contract/index.ts";
 import { DockerDriver } from "../../drivers/docker/driver.ts";
 import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";

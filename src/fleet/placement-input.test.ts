@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { place } from "../../src/placement/place.ts";
-import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../../src/fleet/kinds.ts";
-import { Reservations, VmsByHost } from "../../src/fleet/vms-by-host.ts";
+import { place } from "../placement/place.ts";
+import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "./kinds.ts";
+import { Reservations, VmsByHost } from "./vms-by-host.ts";
 import { candidates, placementRequest, type Fleet } from "./placement-input.ts";
 
 const ready = [

@@ -2,12 +2,12 @@
 // allocatable from its status, allocated from the VMs placed on it — including placements this
 // process made that the cache has not seen yet), and the VM's request with the policy resolved
 // VM > pool > datacenter > Performance.
-import type { AffinityTerm, HostCandidate, PlacedVm, PlacementPolicy, PlacementRequest } from "../../src/placement/types.ts";
-import { vmDemand } from "../../src/fleet/demand.ts";
-import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../../src/fleet/kinds.ts";
-import { toGiB, toMiB } from "../../src/api/quantity.ts";
-import { poolMembers } from "../../src/fleet/membership.ts";
-import { vmKey, type Reservations, type VmsByHost } from "../../src/fleet/vms-by-host.ts";
+import type { AffinityTerm, HostCandidate, PlacedVm, PlacementPolicy, PlacementRequest } from "../placement/types.ts";
+import { vmDemand } from "./demand.ts";
+import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "./kinds.ts";
+import { toGiB, toMiB } from "../api/quantity.ts";
+import { poolMembers } from "./membership.ts";
+import { vmKey, type Reservations, type VmsByHost } from "./vms-by-host.ts";
 import { catalogImages } from "./driver-spec.ts";
 
 const unlimited = Number.MAX_SAFE_INTEGER;

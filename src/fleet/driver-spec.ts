@@ -1,8 +1,8 @@
 // A VirtualMachine's spec as the driver contract's plain VmSpec: sizes in MiB / GiB, networks
 // mapped through the Datacenter's per-driver names, and the power state to reach.
 import { TerminalError, type NetworkSpec, type PowerState, type PowerTarget, type VmSpec } from "../../drivers/contract/index.ts";
-import type { DatacenterObject, VmObject } from "../../src/fleet/kinds.ts";
-import { toGiB, toMiB } from "../../src/api/quantity.ts";
+import type { DatacenterObject, VmObject } from "./kinds.ts";
+import { toGiB, toMiB } from "../api/quantity.ts";
 
 type DriverName = "libvirt" | "esxi" | "xenserver" | "hyperv" | "docker";
 

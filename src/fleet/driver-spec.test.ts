@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { DatacenterObject, VmObject } from "../../src/fleet/kinds.ts";
+import type { DatacenterObject, VmObject } from "./kinds.ts";
 import { driverSpec } from "./driver-spec.ts";
 
 const vm = (spec: Partial<VmObject["spec"]>): VmObject => ({ metadata: { name: "v", namespace: "t" }, spec: { powerState: "Running", cpus: 2, memory: "1Gi", ...spec } }) as VmObject;
