@@ -15,12 +15,14 @@ import { statusCode } from "../../src/runtime/log.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
-import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, type DatacenterObject, type HostObject, type HostPoolObject, type VmObject } from "../../src/fleet/kinds.ts";
+import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, vmMigrationsType, type DatacenterObject, type HostObject, type HostPoolObject, type VmMigrationObject, type VmObject } from "../../src/fleet/kinds.ts";
+import { MovesByVm, movedVmKey, started } from "../../src/fleet/moves.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { vmKey } from "../../src/fleet/vms-by-host.ts";
 import { ControllerWithCaches, readOnlyCache } from "../../src/runtime/with-caches.ts";
 import { heartbeatFresh, heartbeatKey, leasesType, type LeaseObject } from "../../src/fleet/heartbeat-lease.ts";
 import { CrashLoops } from "./crash-loop.ts";
+import { followMove } from "./moving.ts";
 import { Placement } from "./placement.ts";
 import { placedOnAnnotation, vmFinalizer } from "../../src/fleet/vm-markers.ts";
 import { converge, deleteFromHost, ensureOnHost, openPass, type PassEnv } from "./steps.ts";
@@ -53,6 +55,8 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       const leases = heartbeatNamespace ? readOnlyCache<LeaseObject>({ ...deps, log }, leasesType, heartbeatNamespace) : undefined;
       const watched = (host: string): boolean => (leases && heartbeatNamespace ? heartbeatFresh(leases.get(heartbeatKey(heartbeatNamespace, host)), Date.now()) : false);
       const stopsAsked = new Map<string, number>();
+      const migrations = readOnlyCache<VmMigrationObject>({ ...deps, log }, vmMigrationsType, deps.namespace);
+      const moves = new MovesByVm();
       const secrets = deps.kc.makeApiClient(CoreV1Api);
       const secretValue = async (namespace: string, name: string, key: string): Promise<string> => {
         const secret = await secrets.readNamespacedSecret({ name, namespace });
@@ -71,11 +75,12 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         crashLoops: new CrashLoops(),
         secretValue,
         rejected: (ctx, host, why) => placement.refused(ctx, host, why),
+        moves,
       };
 
       const reconcile = async (ctx: Ctx): Promise<ReconcileResult | void> => {
         if (isBeingDeleted(ctx.object)) {
-          await deleteFromHost(ctx, env, vmFinalizer);
+          if (!(await deleteFromHost(ctx, env, vmFinalizer))) return { requeueAfterMs: 1_000 };
           placement.released(ctx.key);
           return;
         }
@@ -106,6 +111,8 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         }
         const pass = await openPass(ctx, env);
         if (!pass) return { requeueAfterMs: 2_000 };
+        const move = moves.inFlight(ctx.key).find((m) => started(m) && m.status.sourceHost === pass.hostName);
+        if (move && started(move)) return followMove(pass, move);
         const present = await ensureOnHost(pass);
         if (present === "replace") {
           await ctx.ensureFinalizer(vmFinalizer, { [placedOnAnnotation]: undefined });
@@ -127,6 +134,10 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         deps,
       );
       placement = new Placement({ hosts, pools, datacenters, vms: controller.informer });
+      // A VMMigration's changes wake its VM: a move started, ended, or was cancelled.
+      moves.follow(migrations);
+      const wake = (m: VmMigrationObject): void => controller.queue.add(movedVmKey(m));
+      migrations.on({ added: wake, updated: (_old, m) => wake(m), deleted: wake });
       // A Host becoming ready (or leaving maintenance, or freeing capacity) may let unplaced VMs
       // fit. They are kept as a set, so a Host update in a fleet where everything is placed costs
       // nothing (walking every VM on each Host status write was a hot spot at 3,000 VMs).
@@ -165,7 +176,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           }, 5_000)
         : undefined;
       lapses?.unref();
-      const caches = [hosts, pools, datacenters, ...(leases ? [leases] : [])] as Informer<KubeObject>[];
+      const caches = [hosts, pools, datacenters, migrations, ...(leases ? [leases] : [])] as Informer<KubeObject>[];
       return new ControllerWithCaches(controller, caches, () => {
         clearInterval(lapses);
         return Promise.resolve();

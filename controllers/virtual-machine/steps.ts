@@ -7,6 +7,8 @@ import { describeError } from "../../src/runtime/log.ts";
 import type { DatacenterObject, HostObject, VmObject } from "../../src/fleet/kinds.ts";
 import { toGiB, toMiB } from "../../src/api/quantity.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
+import type { MovesByVm } from "../../src/fleet/moves.ts";
+import { vmKey } from "../../src/fleet/vms-by-host.ts";
 import { driverSpec, powerTarget } from "../../src/fleet/driver-spec.ts";
 import { placedOnAnnotation, recreateAtAnnotation } from "../../src/fleet/vm-markers.ts";
 import { phaseOf, statusPower } from "../../src/fleet/vm-phase.ts";
@@ -31,6 +33,8 @@ export interface PassEnv {
   crashLoops: CrashLoops;
   /** The host refused to create the VM (capacity): placement leaves it out for a while. */
   rejected(ctx: Ctx, host: string, why: string): void;
+  /** The VM's VMMigrations (src/fleet/moves.ts). */
+  moves: MovesByVm;
 }
 
 /** One pass over a placed VM: its host, session and identity resolved once, at the start. */
@@ -95,6 +99,7 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
     notReady(pass, "AdoptTargetMissing", `no VM with external id ${vm.spec.adopt.externalId} on host ${hostName}`);
     return "waiting";
   }
+  if (existed && movingNow(pass)) return "waiting";
   if (existed && missingAtNewEndpoint(pass)) return "missing";
   if (existed) ctx.event("Warning", "Recreating", `${identity.name} disappeared from host ${hostName} outside the operator; creating it again`);
   const datacenter = pass.env.datacenter(host.spec.datacenter);
@@ -134,6 +139,18 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
     if (errorKind(err) === "terminal") throw new TerminalError(message);
     throw new Error(message);
   }
+}
+
+/**
+ * A VM not found on its host while a VMMigration of it is not finished: it may be on its way (the
+ * move's job runs, or ran before a crash), so it is not made again here. True while it waits.
+ */
+function movingNow(pass: VmPass): boolean {
+  const moves = pass.env.moves.inFlight(vmKey(pass.ctx.object));
+  if (moves.length === 0) return false;
+  const names = moves.map((m) => m.metadata.name).join(", ");
+  notReady(pass, "Moving", `${pass.identity.name} is not on host ${pass.hostName} while VMMigration ${names} is not finished; it is not created again here`);
+  return true;
 }
 
 /**
@@ -275,22 +292,38 @@ async function resize(pass: VmPass, observed: VmObservation): Promise<void> {
 }
 
 /** Deletion: the VM leaves its host, then our finalizer is released. */
-export async function deleteFromHost(ctx: Ctx, env: PassEnv, finalizer: string): Promise<void> {
+/** False while a move of the VM is still being cancelled (try again). */
+export async function deleteFromHost(ctx: Ctx, env: PassEnv, finalizer: string): Promise<boolean> {
   const vm = ctx.object;
-  if (!vm.metadata.finalizers?.includes(finalizer)) return;
+  if (!vm.metadata.finalizers?.includes(finalizer)) return true;
   ctx.status.phase = "Deleting";
-  // a VM whose create was under way has its host only in the marker
+  // A move under way is cancelled first (the VMMigration controller sees the VM going): the VM is
+  // then on one host, not on its way between two.
+  const moving = env.moves.inFlight(vmKey(vm));
+  if (moving.length > 0) {
+    const names = moving.map((m) => m.metadata.name).join(", ");
+    ctx.setCondition({ type: "Ready", status: "False", reason: "Deleting", message: `waiting for VMMigration ${names} to be cancelled before the VM is removed` });
+    return false;
+  }
+  // a VM whose create was under way has its host only in the marker; a move that ended (failed,
+  // cancelled, or not yet recorded) may have left it on its target
   const hostName = ctx.status.host ?? vm.metadata.annotations?.[placedOnAnnotation];
-  const host = hostName ? env.host(hostName) : undefined;
-  if (hostName && host) {
+  const elsewhere = env.moves.of(vmKey(vm)).flatMap((m) => [m.status?.sourceHost, m.status?.targetHost]);
+  const hosts = [...new Set([hostName, ...elsewhere].filter((h): h is string => h !== undefined))];
+  const identity = identityOf(vm, ctx.status);
+  for (const name of hosts) {
+    const host = env.host(name);
+    if (!host) {
+      if (name === hostName) ctx.event("Warning", "HostGone", `host ${name} no longer exists; nothing left to remove`);
+      continue;
+    }
     const session = await sessionFor(ctx, env, host);
-    const identity = identityOf(vm, ctx.status);
+    if (name !== hostName && !(await session.observeVm(identity))) continue;
     await session.deleteVm(identity);
-    ctx.event("Normal", "Deleted", `removed ${identity.name} from host ${hostName}`);
-  } else if (hostName) {
-    ctx.event("Warning", "HostGone", `host ${hostName} no longer exists; nothing left to remove`);
+    ctx.event("Normal", "Deleted", `removed ${identity.name} from host ${name}`);
   }
   env.stopsAsked.delete(vm.metadata.uid ?? "");
   env.crashLoops.forget(vm.metadata.uid ?? "");
   await ctx.removeFinalizer(finalizer);
+  return true;
 }

@@ -11,6 +11,7 @@ export interface ObjectMeta {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   finalizers?: string[];
+  creationTimestamp?: string;
   deletionTimestamp?: string;
   managedFields?: unknown[];
 }

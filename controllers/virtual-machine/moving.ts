@@ -1,0 +1,59 @@
+// A VM while a VMMigration moves it. The VMMigration controller runs the hypervisor's job; this
+// controller — the only writer of status.host — leaves the VM alone meanwhile (no power step, no
+// resize, never a create on either host) and records it on the target once it is there and no
+// longer on the source: the hand-over. Observation decides, so a crash anywhere is recovered by the
+// next pass looking again.
+import type { VmObservation } from "../../drivers/contract/index.ts";
+import type { VmMigrationObject } from "../../src/fleet/kinds.ts";
+import { placedOnAnnotation, vmFinalizer } from "../../src/fleet/vm-markers.ts";
+import type { ReconcileResult } from "../../src/runtime/controller.ts";
+import { describeError } from "../../src/runtime/log.ts";
+import { statusPower } from "../../src/fleet/vm-phase.ts";
+import type { VmPass } from "./steps.ts";
+
+type Move = VmMigrationObject & { status: { sourceHost: string; targetHost: string } };
+
+const moving = (pass: VmPass, move: Move, message: string): void =>
+  pass.ctx.setCondition({ type: "Migrating", status: "True", reason: "Migrating", message: `${message} (VMMigration ${move.metadata.name})` });
+
+/** One pass over a VM whose move has started from its current host. */
+export async function followMove(pass: VmPass, move: Move): Promise<ReconcileResult> {
+  const { ctx, session, identity, env } = pass;
+  const target = move.status.targetHost;
+  const atSource = await session.observeVm(identity);
+  if (atSource) {
+    ctx.status.externalId = atSource.externalId;
+    ctx.status.powerState = statusPower(atSource.power);
+    const percent = move.status.progress?.percent;
+    moving(pass, move, `moving from host ${pass.hostName} to host ${target}${percent !== undefined ? `, ${percent}%` : ""}`);
+    return { requeueAfterMs: 30_000 }; // the VMMigration's own status changes wake it sooner
+  }
+  const targetHost = env.host(target);
+  if (!targetHost) {
+    moving(pass, move, `not on host ${pass.hostName} any more, and the target host ${target} does not exist`);
+    return { requeueAfterMs: 5_000 };
+  }
+  let there: VmObservation | undefined;
+  try {
+    there = await (await env.sessions.session(targetHost, ctx.signal)).observeVm(identity);
+  } catch (err) {
+    moving(pass, move, `not on host ${pass.hostName} any more; looking for it on host ${target} failed: ${describeError(err)}`);
+    return { requeueAfterMs: 2_000 };
+  }
+  if (!there) {
+    moving(pass, move, `on neither host ${pass.hostName} nor host ${target} right now; waiting for the move to end`);
+    return { requeueAfterMs: 2_000 };
+  }
+  // The hand-over. The marker first: should status be lost after this, the VM is looked for on
+  // the target, never made again on the source.
+  await ctx.ensureFinalizer(vmFinalizer, ctx.object.spec.adopt ? {} : { [placedOnAnnotation]: target });
+  const from = pass.hostName;
+  ctx.status.host = target;
+  ctx.status.driver = targetHost.spec.driver;
+  ctx.status.hostEndpoint = targetHost.spec.endpoint;
+  ctx.status.externalId = there.externalId;
+  ctx.status.powerState = statusPower(there.power);
+  ctx.setCondition({ type: "Migrating", status: "False", reason: "Moved", message: `moved from host ${from} to host ${target} (VMMigration ${move.metadata.name})` });
+  ctx.event("Normal", "Migrated", `moved from host ${from} to host ${target} by VMMigration ${move.metadata.name}`);
+  return { requeueAfterMs: 1 }; // converge on the new host
+}
