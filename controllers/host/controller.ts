@@ -2,7 +2,9 @@
 // reports what the hypervisor says (capacity, usage, version, VMs, unmanaged VMs) and what
 // placement has handed out (allocated). A Host that cannot be reached is Reachable=False with
 // the reason, and retried with backoff; it recovers on its own once fixed.
+import { CustomObjectsApi } from "@kubernetes/client-node";
 import type { HostObservation, VmObservation } from "../../drivers/contract/index.ts";
+import { statusCode } from "../../src/runtime/log.ts";
 import type { HostStatus } from "../../src/api/index.ts";
 import { Ready } from "../../src/runtime/conditions.ts";
 import { Coalescer, summaryIntervalMs } from "../../src/runtime/coalesce.ts";
@@ -13,7 +15,9 @@ import { isBeingDeleted } from "../../src/runtime/finalizers.ts";
 import { ResourceClient, type KubeObject } from "../../src/runtime/resource.ts";
 import { placedOnAnnotation } from "../../src/fleet/vm-markers.ts";
 import { observedHostStatus } from "./host-status.ts";
-import { hostsType, virtualMachinesType, type HostObject, type VmObject } from "../../src/fleet/kinds.ts";
+import { hostsType, virtualMachinesType, vmMigrationsType, type HostObject, type VmMigrationObject, type VmObject } from "../../src/fleet/kinds.ts";
+import { MovesByVm } from "../../src/fleet/moves.ts";
+import { drainHostLabel, planDrain, withdrawDrain } from "./drain.ts";
 import { unreachable } from "../../src/fleet/reachability.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { VmsByHost } from "../../src/fleet/vms-by-host.ts";
@@ -44,6 +48,29 @@ export function hostController(options: HostControllerOptions): ControllerRegist
       const placedOn = (name: string): VmObject[] => index.on(name);
       const observations = new Observations(poll);
       const vmClient = new ResourceClient<VmObject>(deps.kc, virtualMachinesType);
+      const migrations = readOnlyCache<VmMigrationObject>({ ...deps, log: deps.log.with({ controller: "host" }) }, vmMigrationsType, deps.namespace);
+      const moves = new MovesByVm();
+      moves.follow(migrations);
+      const objects = deps.kc.makeApiClient(CustomObjectsApi);
+      const where = (m: VmMigrationObject) => ({ group: "omnivisor.io", version: "v1alpha1", plural: "vmmigrations", namespace: m.metadata.namespace ?? "" });
+      const draining: Draining = {
+        moves,
+        ofHost: (host) => migrations.list().filter((m) => m.metadata.labels?.[drainHostLabel] === host),
+        create: async (m) => {
+          try {
+            await objects.createNamespacedCustomObject({ ...where(m), body: m, fieldManager: "omnivisor" });
+          } catch (err) {
+            if (statusCode(err) !== 409) throw err; // made by an earlier pass
+          }
+        },
+        remove: async (m) => {
+          try {
+            await objects.deleteNamespacedCustomObject({ ...where(m), name: m.metadata.name });
+          } catch (err) {
+            if (statusCode(err) !== 404) throw err;
+          }
+        },
+      };
       const controller = new Controller<HostObject, HostStatus>(
         {
           name: "host",
@@ -54,7 +81,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
             reconcile: async (ctx) => {
               if (isBeingDeleted(ctx.object)) return removeHost(ctx, options.sessions, vmClient, vms);
               await ctx.ensureFinalizer(hostFinalizer);
-              return reconcileHost(ctx, options.sessions, placedOn, observations, poll);
+              return reconcileHost(ctx, options.sessions, placedOn, observations, poll, draining);
             },
           },
         },
@@ -67,6 +94,12 @@ export function hostController(options: HostControllerOptions): ControllerRegist
         for (const vm of objs) if (vm?.status?.host) coalesced.add(vm.status.host);
       };
       vms.on({ added: (vm) => touch(vm), updated: (old, vm) => touch(old, vm), deleted: (vm) => touch(vm) });
+      // a drain's moves wake their host (one started, failed, finished)
+      const drainOf = (m: VmMigrationObject): void => {
+        const host = m.metadata.labels?.[drainHostLabel];
+        if (host) coalesced.add(host);
+      };
+      migrations.on({ added: drainOf, updated: (_old, m) => drainOf(m), deleted: drainOf });
       controller.informer.on({
         deleted: (host) => {
           observations.forget(host.metadata.name);
@@ -77,7 +110,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
       // Leadership lost: every driver connection of this process closes at once (calls in flight
       // fail) and no pass still running can open another; a new leader takes over the hosts.
       const stopDriverCalls = (): void => void options.sessions.shutdown("this manager lost its leader Lease");
-      return new ControllerWithCaches(controller, [vms as Informer<KubeObject>], () => options.sessions.closeAll(), stopDriverCalls);
+      return new ControllerWithCaches(controller, [vms, migrations] as Informer<KubeObject>[], () => options.sessions.closeAll(), stopDriverCalls);
     },
   };
 }
@@ -119,14 +152,10 @@ class Observations {
   }
 }
 
-async function reconcileHost(ctx: Ctx, sessions: HostSessions, placedOn: (host: string) => VmObject[], observations: Observations, poll: number): Promise<ReconcileResult> {
+async function reconcileHost(ctx: Ctx, sessions: HostSessions, placedOn: (host: string) => VmObject[], observations: Observations, poll: number, draining: Draining): Promise<ReconcileResult> {
   const host = ctx.object;
   const maintenance = host.spec.maintenance ?? false;
-  ctx.setCondition(
-    maintenance
-      ? { type: Maintenance, status: "True", reason: "MaintenanceRequested", message: "spec.maintenance is true: the host takes no new VMs" }
-      : { type: Maintenance, status: "False", reason: "InService" },
-  );
+  const drained = await maintain(ctx, placedOn(host.metadata.name), draining);
   let observed = observations.fresh(host);
   try {
     if (!observed) {
@@ -152,8 +181,46 @@ async function reconcileHost(ctx: Ctx, sessions: HostSessions, placedOn: (host: 
   observedHostStatus(ctx.status, host, { ...observed, placed: placedOn(host.metadata.name) });
   ctx.setCondition({ type: Reachable, status: "True", reason: "Connected", message: `${observed.host.hypervisor} ${observed.host.version}` });
   ctx.setCondition({ type: Ready, status: "True", reason: maintenance ? "InMaintenance" : "Ready", message: readyMessage(observed.vms, maintenance) });
-  ctx.status.phase = maintenance ? "Maintenance" : "Ready";
-  return { requeueAfterMs: Math.min(poll, observations.staleInMs(host.metadata.name)) };
+  ctx.status.phase = !maintenance ? "Ready" : drained ? "InMaintenance" : "EnteringMaintenance";
+  // while it drains, look again soon (the moves' own changes wake it too)
+  return { requeueAfterMs: Math.min(poll, observations.staleInMs(host.metadata.name), maintenance && !drained ? 5_000 : poll) };
+}
+
+/** What draining a host needs: its VMs' moves, and a way to ask for and withdraw them. */
+export interface Draining {
+  moves: MovesByVm;
+  /** This host's drain VMMigrations (by label). */
+  ofHost(host: string): VmMigrationObject[];
+  create(m: VmMigrationObject): Promise<void>;
+  remove(m: VmMigrationObject): Promise<void>;
+}
+
+/** The Maintenance condition, and the drain's moves asked for or withdrawn. True once drained. */
+async function maintain(ctx: Ctx, vms: VmObject[], draining: Draining): Promise<boolean> {
+  const host = ctx.object;
+  const name = host.metadata.name;
+  const was = ctx.status.conditions?.find((c) => c.type === Maintenance);
+  if (!(host.spec.maintenance ?? false)) {
+    for (const m of withdrawDrain(draining.ofHost(name))) await draining.remove(m);
+    if (was?.status === "True") ctx.event("Normal", "MaintenanceEnded", "the host takes new VMs again; no VM moves back by itself");
+    ctx.setCondition({ type: Maintenance, status: "False", reason: "InService", message: "" });
+    return false;
+  }
+  const policy = host.spec.drainPolicy ?? "Migrate";
+  const plan = planDrain(host, { vms, migrationsOf: (key) => draining.moves.of(key), now: Date.now() });
+  for (const m of plan.remove) await draining.remove(m);
+  for (const m of plan.create) await draining.create(m);
+  if (plan.done) {
+    const message = policy === "Migrate" ? "no VM is left on the host; it takes no new VMs" : "every VM on the host is stopped; it takes no new VMs";
+    if (was?.reason !== "InMaintenance") ctx.event("Normal", "InMaintenance", message);
+    ctx.setCondition({ type: Maintenance, status: "True", reason: "InMaintenance", message });
+    return true;
+  }
+  const shown = plan.left.slice(0, 10).join("; ") + (plan.left.length > 10 ? `; and ${plan.left.length - 10} more` : "");
+  const how = policy === "Migrate" ? "live-migrating its VMs away" : "shutting its VMs down";
+  if (was?.status !== "True") ctx.event("Normal", "EnteringMaintenance", `${how}: ${plan.left.length} VMs on the host`);
+  ctx.setCondition({ type: Maintenance, status: "True", reason: "EnteringMaintenance", message: `${how}; ${plan.left.length} VM${plan.left.length === 1 ? "" : "s"} left: ${shown}` });
+  return false;
 }
 
 function readyMessage(vms: readonly VmObservation[], maintenance: boolean): string {

@@ -213,7 +213,9 @@ function backOff(pass: VmPass, observed: VmObservation): ReconcileResult | undef
 export async function converge(pass: VmPass, observed: VmObservation): Promise<ReconcileResult> {
   const { ctx } = pass;
   const vm = ctx.object;
-  const desired = vm.spec.powerState ?? "Running";
+  // A host in maintenance that drains by shutting down keeps its VMs off until it is back.
+  const held = pass.host.spec.maintenance === true && pass.host.spec.drainPolicy === "Shutdown" && (vm.spec.powerState ?? "Running") !== "Stopped";
+  const desired = held ? "Stopped" : (vm.spec.powerState ?? "Running");
   recordObservation(ctx.status, observed);
   ctx.status.phase = phaseOf(desired, observed.power);
   const { session, identity, env } = pass;
@@ -245,6 +247,10 @@ export async function converge(pass: VmPass, observed: VmObservation): Promise<R
   }
   env.stopsAsked.delete(uid);
   await resize(pass, observed);
+  if (held) {
+    notReady(pass, "HostInMaintenance", `stopped while host ${pass.hostName} is in maintenance (drainPolicy Shutdown); it starts again when the maintenance ends`);
+    return { requeueAfterMs: env.pollIntervalMs(pass.hostName) };
+  }
   ctx.setCondition({ type: "Ready", status: "True", reason: desired, message: `${desired} on host ${pass.hostName}` });
   return { requeueAfterMs: env.pollIntervalMs(pass.hostName) };
 }

@@ -122,7 +122,7 @@ const unmanagedVm = z
   })
   .describe("A VM found on the host that no VirtualMachine manages (candidate for spec.adopt).");
 
-export const hostPhases = ["Pending", "Ready", "NotReady", "Suspect", "Fencing", "Fenced", "Maintenance"] as const;
+export const hostPhases = ["Pending", "Ready", "NotReady", "Suspect", "Fencing", "Fenced", "EnteringMaintenance", "InMaintenance"] as const;
 
 export const hostStatus = z
   .object({

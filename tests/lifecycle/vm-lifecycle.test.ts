@@ -356,7 +356,7 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
       const h = await getObject(admin, "hosts.omnivisor.io", a);
       return condition(h, "Maintenance")?.status === "True" ? h : undefined;
     });
-    expect(inMaintenance.status?.phase).toBe("Maintenance");
+    expect(inMaintenance.status?.phase, "no VM on it: in maintenance at once").toBe("InMaintenance");
     const later = ["later-1", "later-2"];
     await apply(admin, ...later.map((n) => container(n, "Running", { hosts: [a, b], policy: "Progressive" })));
     expect(await hostsOf(later)).toEqual({ [b]: 2 });
