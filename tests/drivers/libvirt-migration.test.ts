@@ -9,7 +9,8 @@
 //   then   progress was seen mid-flight, B runs it with the same UUID, the heartbeat goes on
 //          where it stopped on A (no reboot), A's watch reported it migrated, the downtime is
 //          reported, and moving it again is success (it is there already)
-//   when   a move back to A is cancelled mid-flight: it runs on B as before, A has nothing
+//   when   a move back to A is cancelled mid-flight, or right as it starts: it runs on B as
+//          before, A has nothing
 //   when   it moves to B's neighbour without the shared-storage name: refused (the target sees its disk)
 //   when   it moves to C: its disk is copied — C's pool holds it, the shared directory no longer
 //   and    a VM that is nowhere is not-found; an unreachable target is retryable
@@ -160,6 +161,12 @@ describe("libvirt driver: live migration with progress and cancel (peer to peer,
     expect((await sa.listVms()).map((v) => v.externalId)).not.toContain(externalId);
     expect(await sb.migrationProgress(identity)).toBeUndefined();
     await sb.cancelMigration(identity); // nothing runs now: a no-op
+
+    // A cancel right behind the call: stopped before it reaches libvirt, or as soon as its job shows.
+    const moving = sb.migrateVm(identity, { host: hostA, live: true, bandwidthMiBps: 16 }).catch((e: unknown) => e);
+    await sb.cancelMigration(identity);
+    expect(await moving).toMatchObject({ name: "MigrationCancelledError" });
+    expect((await sa.listVms()).map((v) => v.externalId)).not.toContain(externalId);
     const before = (await heartbeats(b)).beats.at(-1)!;
     await vi.waitFor(async () => expect((await heartbeats(b)).beats.at(-1)).toBeGreaterThan(before), { timeout: 5_000, interval: 250 });
   });
