@@ -2,15 +2,19 @@
 # Builds the tiny test VM used by KVM tests and the demo into $OMNIVISOR_CACHE/images/tiny-vm/:
 #   vmlinuz      Debian's kernel (extracted from the linux-image .deb, not installed)
 #   initrd.img   a busybox initramfs whose /init prints a known banner on the serial console,
-#                loads virtio drivers, tries DHCP, then prints a heartbeat every second
+#                loads virtio drivers, tries DHCP, then prints a heartbeat every second; a guest
+#                with 200 MiB of RAM or more also keeps half of it busy (see "ballast" below)
 #   disk.qcow2   a small blank base disk (the driver puts qcow2 overlays over it)
 # The guest boots by direct kernel boot (no BIOS boot loader), so a VM is up in about a second.
-# Idempotent: does nothing when the image is already built.
+# Idempotent: does nothing when this version of the image is already built.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/scripts/versions.sh"
 out="$OMNIVISOR_CACHE/images/tiny-vm"
-[ -f "$out/.ok" ] && { echo "$out"; exit 0; }
+# .ok holds the version of the image built; a change to what the image contains bumps it, so an
+# existing cache is rebuilt (version 1 left .ok empty). 2: the ballast for migration tests.
+version=2
+[ "$(cat "$out/.ok" 2>/dev/null)" = "$version" ] && { echo "$out"; exit 0; }
 
 need() { command -v "$1" >/dev/null || { echo "tiny-vm: $1 is missing (apt-get install $2)" >&2; exit 1; }; }
 need busybox busybox-static; need cpio cpio; need qemu-img qemu-utils
@@ -58,6 +62,24 @@ ip link set lo up
 if [ -e /sys/class/net/eth0 ]; then ip link set eth0 up; udhcpc -i eth0 -q -n -t 3 -T 1 -s /usr/share/udhcpc/default.script >/dev/null 2>&1 & fi
 [ -b /dev/vda ] && echo "omnivisor-tiny-vm: disk vda $(cat /sys/block/vda/size) sectors"
 echo "omnivisor-tiny-vm: ready"
+# Ballast: with 200 MiB of RAM or more, half of it is a tmpfs file of random bytes, and 4 MiB of it
+# are rewritten every 0.2 s (20 MiB/s), so a live migration has memory to move and pages that
+# keep getting dirty. MemTotal is what the kernel leaves of the RAM: about 150 MiB of 200, 205 of 256.
+ballast() {
+  mib=$1
+  mkdir -p /run/ballast && mount -t tmpfs -o size=$((mib + 16))m ballast /run/ballast || return
+  dd if=/dev/urandom of=/run/ballast/seed bs=1M count=8 2>/dev/null
+  # Copies of the seed, each from another 4 KiB offset: no two pages alike, none of them zero.
+  i=0; while [ $i -lt $((mib / 4)) ]; do dd if=/run/ballast/seed bs=4k skip=$((i % 1024)) count=1024 2>/dev/null; i=$((i + 1)); done > /run/ballast/fill
+  echo "omnivisor-tiny-vm: ballast $mib MiB, rewriting 20 MiB/s"
+  off=0
+  while true; do
+    dd if=/run/ballast/seed of=/run/ballast/fill bs=4k skip=$((off % 1024)) seek=$((off * 1024)) count=1024 conv=notrunc 2>/dev/null
+    off=$(( (off + 1) % (mib / 4) )); usleep 200000
+  done
+}
+memory=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
+[ "$memory" -ge 140 ] && ballast $((memory / 2)) &
 n=0
 while true; do n=$((n+1)); echo "omnivisor-tiny-vm: heartbeat $n"; sleep 1; done
 SH
@@ -67,5 +89,6 @@ mkdir -p "$out.tmp"
 cp "$work/kernel/boot/vmlinuz-$kver" "$out.tmp/vmlinuz"
 qemu-img create -q -f qcow2 "$out.tmp/disk.qcow2" 64M
 echo "$kver" > "$out.tmp/kernel-version"
-rm -rf "$out"; mv "$out.tmp" "$out"; touch "$out/.ok"
+echo "$version" > "$out.tmp/.ok"
+rm -rf "$out"; mv "$out.tmp" "$out"
 echo "$out"

@@ -9,6 +9,7 @@ import { hostTests } from "./host.ts";
 import { interruptedTests } from "./interrupted.ts";
 import { lifecycleTests } from "./lifecycle.ts";
 import { lookupTests } from "./lookups.ts";
+import { migrationTests } from "./migration.ts";
 import { outsideTests } from "./outside.ts";
 import { parallelTests } from "./parallel.ts";
 import { powerTests } from "./power.ts";
@@ -82,5 +83,6 @@ export function describeDriverConformance(target: ConformanceTarget): void {
     lookupTests(ctx);
     parallelTests(ctx);
     interruptedTests(ctx);
+    migrationTests(ctx);
   });
 }

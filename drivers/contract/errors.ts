@@ -6,6 +6,7 @@
 //   not-found           the VM (or image, network) does not exist
 //   unsupported         the driver or host cannot do this (capability missing)
 //   invalid-transition  not possible from the VM's current state (Paused from Stopped)
+// MigrationCancelledError is terminal with reason "migration-cancelled" (see there).
 
 export type DriverErrorKind = "retryable" | "capacity" | "terminal" | "not-found" | "unsupported" | "invalid-transition";
 
@@ -53,6 +54,21 @@ export class UnsupportedError extends DriverError {
 export class InvalidTransitionError extends DriverError {
   readonly kind = "invalid-transition";
   override readonly name = "InvalidTransitionError";
+}
+
+/**
+ * migrateVm ended because the migration was cancelled — by cancelMigration, or by an
+ * administrator on the host (virsh domjobabort, a cancelled XAPI task, Stop-VMMigration). The VM
+ * stays where it was, running as before. Terminal, not retryable: the cancel was a decision, and
+ * retrying on its own would undo it; whoever wants the move asks for it again.
+ */
+export class MigrationCancelledError extends DriverError {
+  readonly kind = "terminal";
+  override readonly name = "MigrationCancelledError";
+
+  constructor(message: string, options: DriverErrorOptions = {}) {
+    super(message, { reason: "migration-cancelled", ...options });
+  }
 }
 
 export function isDriverError(err: unknown): err is DriverError {

@@ -6,8 +6,9 @@
 // Rules every method follows (as crossplane's external clients do):
 // - idempotent: calling twice with the same arguments leaves the same state and does not fail
 //   because the first call already did the work;
-// - non-blocking: nothing waits for a long job (a guest shutting down, a migration); the next
-//   observe reports how far it got;
+// - non-blocking: nothing waits for a long job (a guest shutting down); the next observe reports
+//   how far it got. migrateVm is the exception (see there): it returns when the VM has moved,
+//   and migrationProgress reports how far it got meanwhile;
 // - errors are DriverError subclasses (./errors.ts) with a `kind` saying what the caller should do.
 
 export type DriverKind = "libvirt" | "docker" | "esxi" | "xenserver" | "hyperv";
@@ -55,6 +56,8 @@ export interface LibvirtOptions {
   /** Bridge or libvirt network a spec network maps to when it names neither. */
   defaultBridge?: string;
   defaultNetwork?: string;
+  /** Hosts naming the same shared storage see the same disk files (NFS): a migration between them moves memory only; otherwise disks are copied (shared-nothing). */
+  sharedStorage?: string;
 }
 
 export interface DockerOptions {
@@ -207,6 +210,29 @@ export interface MigrationTarget {
   host: HostConnection;
   credentials?: Credentials;
   live: boolean;
+  /**
+   * Most the migration may send per second, in MiB (memory and copied disks); absent: as fast as
+   * the hypervisor goes. Keeps a large move from filling the hosts' link. Drivers that cannot
+   * limit it (xenserver, hyperv) ignore it.
+   */
+  bandwidthMiBps?: number;
+}
+
+/** How far a migration got, from the hypervisor's job info. Absent numbers: the hypervisor does not say. */
+export interface MigrationProgress {
+  memoryTotalBytes?: number;
+  memoryProcessedBytes?: number;
+  memoryRemainingBytes?: number;
+  diskTotalBytes?: number;
+  diskProcessedBytes?: number;
+  diskRemainingBytes?: number;
+  /** 0–100 (integer), over memory and disk together where both are known. */
+  percent: number;
+}
+
+export interface MigrationResult {
+  /** The guest's pause at the switch-over, where the hypervisor reports it. */
+  downtimeMs?: number;
 }
 
 export interface Driver {
@@ -241,8 +267,25 @@ export interface Session {
   setPower(identity: VmIdentity, target: PowerTarget): Promise<void>;
   /** Stops (hard) and removes the VM and the disks it created. Absent counts as success. */
   deleteVm(identity: VmIdentity): Promise<void>;
-  /** Only when capabilities().liveMigration; otherwise UnsupportedError. */
-  migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<void>;
+  /**
+   * Moves the VM (live, or offline when stopped / target.live false). Resolves when it runs (or
+   * is defined) on the target — the one method that waits for a long job, because the hypervisor
+   * call does; migrationProgress and cancelMigration work meanwhile. Idempotent: the VM already
+   * on the target is success (hyperv: NotFoundError, it cannot look at the target from here).
+   * NotFoundError when it is on neither host, RetryableError when the target cannot be reached
+   * or a migration of it already runs, UnsupportedError when the driver cannot migrate (or not
+   * this way), MigrationCancelledError (./errors.ts, kind terminal) when cancelMigration stopped it.
+   */
+  migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<MigrationResult>;
+  /** The migration of this VM now running from this host; undefined when none runs (or the driver cannot migrate). Never changes anything. */
+  migrationProgress(identity: VmIdentity): Promise<MigrationProgress | undefined>;
+  /**
+   * Stops this VM's migration from this host: the VM stays here, running as before. No-op when none runs.
+   * Resolves once the guest runs here again; too late — it finished moving meanwhile — is
+   * InvalidTransitionError (reason "migration-finished"). The migrateVm in flight fails with
+   * MigrationCancelledError.
+   */
+  cancelMigration(identity: VmIdentity): Promise<void>;
   /**
    * Subscribes to the host's VM events. The promise resolves once the subscription is live: every
    * change after that is delivered, including changes made outside the driver. The iteration

@@ -9,6 +9,8 @@ import {
   type HostObservation,
   identityKeys,
   InvalidTransitionError,
+  type MigrationProgress,
+  type MigrationResult,
   type MigrationTarget,
   NotFoundError,
   type PowerTarget,
@@ -143,8 +145,20 @@ export class DockerSession implements Session {
     }
   }
 
-  migrateVm(_identity: VmIdentity, _target: MigrationTarget): Promise<void> {
-    return Promise.reject(new UnsupportedError("docker: containers cannot be migrated", { reason: "no-migration" }));
+  /** Docker has no live migration: a container's processes cannot move to another dockerd (CRIU checkpoints are experimental and not offered here). */
+  migrateVm(identity: VmIdentity, _target: MigrationTarget): Promise<MigrationResult> {
+    return Promise.reject(
+      new UnsupportedError(`docker: container ${identity.name} cannot be migrated — Docker has no live migration of containers; recreate it on the other host instead`, { reason: "no-migration" }),
+    );
+  }
+
+  /** Nothing migrates on Docker (see migrateVm). */
+  migrationProgress(_identity: VmIdentity): Promise<MigrationProgress | undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  cancelMigration(_identity: VmIdentity): Promise<void> {
+    return Promise.resolve();
   }
 
   async watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {

@@ -7,6 +7,8 @@ import {
   UnsupportedError,
   type Capabilities,
   type HostObservation,
+  type MigrationProgress,
+  type MigrationResult,
   type PowerTarget,
   type Session,
   type VmEvent,
@@ -256,8 +258,20 @@ export class EsxiSession implements Session {
     }
   }
 
-  migrateVm(identity: VmIdentity): Promise<void> {
-    return Promise.reject(new UnsupportedError(`migrate VM ${identity.name}: a standalone ESXi host cannot migrate VMs (that needs vCenter)`, { reason: "no-live-migration" }));
+  /** vMotion is a vCenter operation: a standalone host has no API to send a VM to another host. */
+  migrateVm(identity: VmIdentity): Promise<MigrationResult> {
+    return Promise.reject(
+      new UnsupportedError(`migrate VM ${identity.name}: a standalone ESXi host cannot migrate VMs — vMotion needs vCenter, which this driver does not talk to`, { reason: "no-live-migration" }),
+    );
+  }
+
+  /** Nothing migrates from a standalone host (see migrateVm). */
+  migrationProgress(): Promise<MigrationProgress | undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  cancelMigration(): Promise<void> {
+    return Promise.resolve();
   }
 
   watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {

@@ -122,3 +122,18 @@ export function power(id: string, step: PowerStep): string {
 export function moveVm(id: string, destinationHost: string, storagePath: string): string {
   return `${preamble}Get-VM -Id ${psQuote(id)} | Move-VM -DestinationHost ${psQuote(destinationHost)} -IncludeStorage -DestinationStoragePath ${psQuote(storagePath)}`;
 }
+
+/** The virtual system migration service's jobs (namespace root\virtualization\v2), by one WQL equality. */
+function migrationJobs(property: "VirtualSystemName" | "InstanceID", value: string): string {
+  return `Get-CimInstance -Namespace 'root/virtualization/v2' -ClassName 'Msvm_MigrationJob' -Filter ${psQuote(`${property}='${value.replace(/'/g, "")}'`)}`;
+}
+
+/** The VM's migration jobs (running ones, and finished ones Hyper-V still keeps), as JSON. */
+export function listMigrationJobs(id: string): string {
+  return `${preamble}${migrationJobs("VirtualSystemName", id)} | Select-Object -Property InstanceID,JobState,PercentComplete,Cancellable,DestinationHost,ErrorDescription | ConvertTo-Json -Compress`;
+}
+
+/** Terminates (RequestedState 4) one migration job; prints RequestStateChange's return value. */
+export function cancelMigrationJob(instanceId: string): string {
+  return `${preamble}${migrationJobs("InstanceID", instanceId)} | Invoke-CimMethod -MethodName 'RequestStateChange' -Arguments @{RequestedState=4} | Select-Object -Property ReturnValue | ConvertTo-Json -Compress`;
+}

@@ -5,6 +5,9 @@ import {
   type Capabilities,
   InvalidTransitionError,
   isDriverError,
+  MigrationCancelledError,
+  type MigrationProgress,
+  type MigrationResult,
   type MigrationTarget,
   NotFoundError,
   type PowerTarget,
@@ -31,6 +34,22 @@ const defaultDeadlineSeconds = 30;
 const softStopWaitMs = 2_000;
 /** Hyper-V's default VirtualMachinePath, where a moved VM's files go on the target. */
 const defaultVmPath = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V";
+/** How often cancelMigration reads the job it terminated, and how long it waits for it to end. */
+const jobPollMs = 200;
+const cancelWaitMs = 15_000;
+
+/** Msvm_MigrationJob, as listMigrationJobs prints it. JobState is CIM_ConcreteJob's. */
+interface MigrationJobJson {
+  InstanceID: string;
+  JobState: number;
+  PercentComplete: number;
+  Cancellable: boolean;
+  DestinationHost?: string;
+  ErrorDescription?: string;
+}
+const JobState = { Completed: 7, Terminated: 8, Killed: 9 } as const;
+/** New, Starting, Running, Suspended, Shutting Down: the job has not ended. */
+const running = (job: MigrationJobJson): boolean => job.JobState >= 2 && job.JobState <= 6;
 
 export interface HyperVSessionOptions {
   /** How often watch() polls Get-VM. */
@@ -146,18 +165,56 @@ export class HyperVSession implements Session {
     }
   }
 
-  async migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<void> {
+  /**
+   * Move-VM, shared-nothing, waited for (it returns once the VM runs on the target). Hyper-V
+   * reports no downtime, and its bandwidth is a host setting: target.bandwidthMiBps is ignored.
+   */
+  async migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<MigrationResult> {
     const vm = await this.require(identity);
     if (vm.power !== "Stopped" && !target.live) throw new InvalidTransitionError(`hyperv: ${identity.name} is ${vm.power}; stop it for an offline move`, { reason: "needs-stopped" });
+    const already = (await this.migrationJobs(vm.externalId)).find(running);
+    if (already !== undefined) {
+      throw new RetryableError(`hyperv: a migration of ${identity.name} is already running (${already.PercentComplete} %): wait for it, or cancel it`, { reason: "migration-in-progress" });
+    }
     const destination = new URL(target.host.endpoint).hostname;
     const storage = `${defaultVmPath}\\${fileSafe(identity.name)}`;
-    // Move-VM returns when the move is done; give it a moment, then let it finish on the host.
-    const moving = this.ps.run(`move ${identity.name} to ${destination}`, scripts.moveVm(vm.externalId, destination, storage), this.closed.signal).then(
-      () => undefined,
-      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-    );
-    const outcome = await Promise.race([moving, new Promise<"waiting">((resolve) => setTimeout(() => resolve("waiting"), softStopWaitMs).unref())]);
-    if (outcome instanceof Error) throw outcome;
+    try {
+      await this.ps.run(`move ${identity.name} to ${destination}`, scripts.moveVm(vm.externalId, destination, storage), this.closed.signal);
+    } catch (err) {
+      // Cancelled (Msvm_MigrationJob terminated, by cancelMigration or in Hyper-V Manager) — the job says so, whatever the words.
+      const jobs = await this.migrationJobs(vm.externalId).catch(() => []);
+      const last = jobs[jobs.length - 1];
+      if (last !== undefined && (last.JobState === JobState.Terminated || last.JobState === JobState.Killed)) {
+        throw new MigrationCancelledError(`hyperv: move ${identity.name} to ${destination}: cancelled; it runs here as before`, { cause: err });
+      }
+      throw err;
+    }
+    return {};
+  }
+
+  /** The VM's running Msvm_MigrationJob: PercentComplete only (Hyper-V reports no bytes). */
+  async migrationProgress(identity: VmIdentity): Promise<MigrationProgress | undefined> {
+    const vm = await this.observeVm(identity);
+    const job = vm === undefined ? undefined : (await this.migrationJobs(vm.externalId)).find(running);
+    return job === undefined ? undefined : { percent: Math.min(100, Math.max(0, Math.floor(job.PercentComplete))) };
+  }
+
+  /** RequestStateChange(Terminate) on the running job; returns once it ended. */
+  async cancelMigration(identity: VmIdentity): Promise<void> {
+    const vm = await this.observeVm(identity);
+    const job = vm === undefined ? undefined : (await this.migrationJobs(vm.externalId)).find(running);
+    if (vm === undefined || job === undefined) return;
+    // A return value other than 0 (32775: not in a state to change) means it ended meanwhile.
+    await this.ps.run(`cancel the migration of ${identity.name}`, scripts.cancelMigrationJob(job.InstanceID), this.closed.signal);
+    const deadline = Date.now() + cancelWaitMs;
+    let now: MigrationJobJson | undefined = job;
+    while (now !== undefined && running(now) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, jobPollMs));
+      now = (await this.migrationJobs(vm.externalId)).find((j) => j.InstanceID === job.InstanceID);
+    }
+    if (now?.JobState === JobState.Completed) {
+      throw new InvalidTransitionError(`hyperv: the migration of ${identity.name} finished before it could be cancelled`, { reason: "migration-finished" });
+    }
   }
 
   async watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
@@ -177,6 +234,10 @@ export class HyperVSession implements Session {
       this.onClose();
     }
     return Promise.resolve();
+  }
+
+  private async migrationJobs(id: string): Promise<MigrationJobJson[]> {
+    return jsonList<MigrationJobJson>(await this.ps.run("list migration jobs", scripts.listMigrationJobs(id), this.closed.signal));
   }
 
   /** Get-VM as JSON; every listing also feeds the watches' change detectors. */

@@ -22,7 +22,7 @@ describe("domain XML", () => {
     expect(xml).toContain("<kernel>/img/vmlinuz</kernel>");
     expect(xml).toContain(`<source bridge="br0"/>`);
     const facts = parseDomainXml(xml);
-    expect(facts).toMatchObject({ name: "team-a.web", uuid: identity.uid, cpus: 2, memoryMiB: 256, diskFiles: ["/d/team-a.web-root.qcow2"], consoleLog: "/d/team-a.web.console.log" });
+    expect(facts).toMatchObject({ name: "team-a.web", uuid: identity.uid, cpus: 2, memoryMiB: 256, diskFiles: ["/d/team-a.web-root.qcow2"], bootFiles: ["/img/vmlinuz", "/img/initrd.img"], consoleLog: "/d/team-a.web.console.log" });
     expect(facts.meta).toEqual({ uid: identity.uid, namespace: "team-a", name: "web<1>" });
   });
 

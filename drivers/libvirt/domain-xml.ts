@@ -82,6 +82,8 @@ export interface DomainFacts {
   /** Our identity metadata: uid plus namespace/name when stored. */
   meta?: { uid: string; namespace?: string; name?: string };
   diskFiles: string[];
+  /** Files of a direct kernel boot (kernel, initrd): not disks, yet a destination needs them too. */
+  bootFiles: string[];
   macs: string[];
   consoleLog?: string;
 }
@@ -98,6 +100,7 @@ export function parseDomainXml(xml: string): DomainFacts {
     cpus: Number(text("vcpu") ?? 0),
     memoryMiB,
     diskFiles: [...xml.matchAll(/<disk\b[\s\S]*?<source file=['"]([^'"]+)['"]/g)].map((m) => unescapeXml(m[1]!)),
+    bootFiles: [...xml.matchAll(/<(?:kernel|initrd)>([^<]+)<\/(?:kernel|initrd)>/g)].map((m) => unescapeXml(m[1]!)),
     macs: [...xml.matchAll(/<mac address=['"]([^'"]+)['"]/g)].map((m) => m[1]!),
   };
   const log = /<serial\b[\s\S]*?<log file=['"]([^'"]+)['"]/.exec(xml)?.[1];

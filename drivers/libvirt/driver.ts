@@ -61,17 +61,7 @@ export class LibvirtDriver implements Driver {
   }
 
   async connect(host: HostConnection, credentials: Credentials | undefined, signal: AbortSignal): Promise<Session> {
-    const opts: OpenOptions = { tls: tlsFiles(host, credentials) };
-    // libvirtd's TLS listener authenticates clients by certificate: without one it never lets
-    // us in, so say what is missing instead of waiting for a handshake that cannot succeed.
-    if (usesTls(host.endpoint) && !(opts.tls?.cert && opts.tls.key)) {
-      throw new TerminalError(
-        `libvirt endpoint ${host.endpoint} uses TLS, which needs a client certificate and key (certPem/keyPem) in the Host's credentials Secret`,
-        { reason: "tls" },
-      );
-    }
-    if (this.keepalive) opts.keepalive = this.keepalive;
-    const remote = await open(host, signal, opts);
+    const remote = await this.open(host, credentials, signal);
     try {
       const simulated = remote.uri.driver === "test";
       const options = host.libvirt ?? {};
@@ -93,12 +83,30 @@ export class LibvirtDriver implements Driver {
         ...(options.defaultBridge === undefined ? {} : { defaultBridge: options.defaultBridge }),
         host: { hypervisor: type, version: `${versionString(version)} (libvirt ${versionString(libVersion)})`, ...(storage ? { storage } : {}) },
         liveMigration: !simulated && p2p && params,
+        ...(options.sharedStorage ? { sharedStorage: options.sharedStorage } : {}),
+        // A migration's target: one connection, only for the few calls around the move.
+        openPeer: (peer, peerCredentials, peerSignal) => this.open({ ...peer, libvirt: { ...peer.libvirt, connections: 1 } }, peerCredentials, peerSignal),
       });
       return session;
     } catch (err) {
       remote.close();
       throw err instanceof RetryableError ? err : toDriverError(err, `connecting to ${host.endpoint}`);
     }
+  }
+
+  /** The RPC connections to a host, with its TLS client certificate when the endpoint is qemu+tls. */
+  private async open(host: HostConnection, credentials: Credentials | undefined, signal: AbortSignal): Promise<LibvirtRemote> {
+    const opts: OpenOptions = { tls: tlsFiles(host, credentials) };
+    // libvirtd's TLS listener authenticates clients by certificate: without one it never lets
+    // us in, so say what is missing instead of waiting for a handshake that cannot succeed.
+    if (usesTls(host.endpoint) && !(opts.tls?.cert && opts.tls.key)) {
+      throw new TerminalError(
+        `libvirt endpoint ${host.endpoint} uses TLS, which needs a client certificate and key (certPem/keyPem) in the Host's credentials Secret`,
+        { reason: "tls" },
+      );
+    }
+    if (this.keepalive) opts.keepalive = this.keepalive;
+    return open(host, signal, opts);
   }
 }
 

@@ -6,7 +6,11 @@ import {
   TerminalError,
   UnsupportedError,
   type Capabilities,
+  type Credentials,
+  type HostConnection,
   type HostObservation,
+  type MigrationProgress,
+  type MigrationResult,
   type MigrationTarget,
   type PowerTarget,
   type Session,
@@ -19,7 +23,7 @@ import { domainXml, type DomainPlan } from "./domain-xml.ts";
 import { isVirError, toDriverError, VirErr } from "./errors.ts";
 import { IdentityCache, watchLifecycle } from "./events.ts";
 import { observeHost, type HostFacts } from "./host.ts";
-import { migrate } from "./migrate.ts";
+import { cancelMigration, migrateDomain, migrationProgress, type Flight } from "./migrate.ts";
 import { findDomain, isUuid, observeDomain, type Observed } from "./observe.ts";
 import { applyPower, Escalations } from "./power.ts";
 import { uuidToString } from "./rpc/protocol.ts";
@@ -42,6 +46,10 @@ export interface SessionSettings {
   defaultBridge?: string;
   host: HostFacts;
   liveMigration: boolean;
+  /** LibvirtOptions.sharedStorage of this host: a migration to a host naming the same moves memory only. */
+  sharedStorage?: string;
+  /** Opens a connection to another libvirt host: the target of a migration. */
+  openPeer?: (host: HostConnection, credentials: Credentials | undefined, signal: AbortSignal) => Promise<LibvirtRemote>;
 }
 
 export class LibvirtSession implements Session {
@@ -51,6 +59,8 @@ export class LibvirtSession implements Session {
   private readonly identities = new IdentityCache();
   /** Creates in flight by uid: a second create of the same VM waits for the first (no double disks). */
   private readonly creating = new Map<string, Promise<VmObservation>>();
+  /** Migrations in flight by uid: a second migrateVm joins the first, cancelMigration finds it. */
+  private readonly migrations = new Map<string, { flight: Flight; done: Promise<MigrationResult> }>();
 
   constructor(remote: LibvirtRemote, settings: SessionSettings) {
     this.remote = remote;
@@ -165,12 +175,31 @@ export class LibvirtSession implements Session {
     });
   }
 
-  migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<void> {
-    return this.guard(`migrating ${identity.name}`, async () => {
-      if (!this.settings.liveMigration) throw new UnsupportedError(`${this.remote.uri.name} cannot migrate domains`, { reason: "no-migration" });
-      const found = await this.mustFind(identity);
-      await migrate(this.remote, found, target);
+  migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<MigrationResult> {
+    const inFlight = this.migrations.get(identity.uid);
+    if (inFlight) return inFlight.done;
+    const flight: Flight = { cancelled: false, settled: false };
+    const done = this.guard(`migrating ${identity.name}`, () => {
+      const openPeer = this.settings.openPeer;
+      if (!this.settings.liveMigration || !openPeer) throw new UnsupportedError(this.noMigration(), { reason: "no-migration" });
+      const source = { remote: this.remote, openPeer, ...(this.settings.storage ? { storage: this.settings.storage } : {}), ...(this.settings.sharedStorage ? { sharedStorage: this.settings.sharedStorage } : {}) };
+      return migrateDomain(source, identity, target, flight);
+    }).finally(() => {
+      flight.settled = true;
+      this.migrations.delete(identity.uid);
     });
+    this.migrations.set(identity.uid, { flight, done });
+    return done;
+  }
+
+  migrationProgress(identity: VmIdentity): Promise<MigrationProgress | undefined> {
+    if (!this.settings.liveMigration) return Promise.resolve(undefined);
+    return this.guard(`reading the migration of ${identity.name}`, () => migrationProgress(this.remote, identity));
+  }
+
+  cancelMigration(identity: VmIdentity): Promise<void> {
+    if (!this.settings.liveMigration) return Promise.resolve();
+    return this.guard(`cancelling the migration of ${identity.name}`, () => cancelMigration(this.remote, identity, this.migrations.get(identity.uid)?.flight));
   }
 
   async watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
@@ -209,6 +238,11 @@ export class LibvirtSession implements Session {
       const live = (path: string, bytes: bigint): Promise<void> => this.remote.blockResize(found.dom, path, bytes, StorageFlags.BLOCK_RESIZE_BYTES);
       await storage.growDisk(identity.uid, { name: disk.name, sizeGiB: disk.sizeGiB }, running ? live : undefined);
     }
+  }
+
+  private noMigration(): string {
+    if (this.settings.simulated) return `${this.remote.uri.name} is libvirt's test driver: a simulated host has no QEMU to migrate`;
+    return `${this.remote.uri.name} cannot migrate domains: its libvirtd offers no peer-to-peer migration with parameters`;
   }
 
   private seen(o: Observed): VmObservation {

@@ -23,6 +23,23 @@ export interface VmRecord {
   VIFs?: string[];
   /** VM_guest_metrics, reported by the guest tools; OpaqueRef:NULL without them. */
   guest_metrics?: string;
+  /** What the VM is busy with: task ref → operation ("pool_migrate", "migrate_send", "clean_shutdown", …). */
+  current_operations?: Record<string, string>;
+}
+
+/** task fields the driver reads (XenAPI class task). */
+export interface TaskRecord {
+  /** "pending", "success", "failure", "cancelling" or "cancelled". */
+  status: string;
+  /** 0..1 */
+  progress: number;
+  /** On failure (and cancel): the error code, then its parameters. */
+  error_info: string[];
+}
+
+/** The migration task running for the VM, from its current_operations; undefined when none runs. */
+export function migrationTask(vm: VmRecord): string | undefined {
+  return Object.entries(vm.current_operations ?? {}).find(([, op]) => op === "pool_migrate" || op === "migrate_send")?.[0];
 }
 
 /** VM_guest_metrics.networks: "0/ip", "0/ipv4/0", "0/ipv6/0", … → address. */

@@ -10,6 +10,9 @@ import {
   identityMetadata,
   InvalidTransitionError,
   isDriverError,
+  MigrationCancelledError,
+  type MigrationProgress,
+  type MigrationResult,
   type MigrationTarget,
   NotFoundError,
   type PowerState,
@@ -26,12 +29,17 @@ import {
 import type { XapiClient } from "./client.ts";
 import { addNics, describeDisks, findTemplate, resize } from "./install.ts";
 import { hostObservation, pickHost, type HostCpuRecord, type HostMetricsRecord, type HostRecord } from "./host.ts";
-import { type GuestNetworks, isGuest, nullRef, observation, powerOf, type VmRecord, type VmRecords } from "./records.ts";
+import { type GuestNetworks, isGuest, migrationTask, nullRef, observation, powerOf, type TaskRecord, type VmRecord, type VmRecords } from "./records.ts";
+import { translateXapiError } from "./errors.ts";
 import { notFoundAsUndefined, VmLookups } from "./lookups.ts";
 import { VmEventFeed } from "./watch.ts";
 
 const defaultDeadlineSeconds = 30;
 const MiB = 1024 ** 2;
+/** How often a migration's task is read while migrateVm and cancelMigration wait for it. */
+const taskPollMs = 200;
+/** How long cancelMigration waits for a cancelled task to end. */
+const cancelWaitMs = 15_000;
 
 export class XenServerSession implements Session {
   private readonly client: XapiClient;
@@ -133,7 +141,12 @@ export class XenServerSession implements Session {
     }
   }
 
-  async migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<void> {
+  /**
+   * VM.pool_migrate as a task, waited for here; XAPI reports no downtime. A move already running
+   * (a retry after a crash) is joined rather than started again. The bandwidth limit is ignored:
+   * pool_migrate takes none.
+   */
+  async migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<MigrationResult> {
     const [ref, vm] = await this.require(identity);
     const targetHost = new URL(target.host.endpoint).hostname;
     const hosts = await this.client.call<Record<string, HostRecord>>("list hosts", "host.get_all_records");
@@ -142,14 +155,51 @@ export class XenServerSession implements Session {
       throw new UnsupportedError(`xenserver: ${targetHost} is not a host of this pool; migration across pools (VM.migrate_send) is not offered`, { reason: "cross-pool" });
     }
     const [hostRef] = destination;
-    if (vm.resident_on === hostRef) return;
+    if (vm.resident_on === hostRef) return {};
     if (vm.power_state === "Halted") {
       await this.client.call(`place ${identity.name}`, "VM.set_affinity", ref, hostRef);
-      return;
+      return {};
     }
     if (!target.live) throw new InvalidTransitionError(`xenserver: ${identity.name} is ${vm.power_state}; stop it for an offline move`, { reason: "needs-stopped" });
-    // Async: the next observe shows where the VM runs; the task is XAPI's to finish.
-    await this.client.call(`migrate ${identity.name}`, "Async.VM.pool_migrate", ref, hostRef, { live: "true" });
+    const running = migrationTask(vm);
+    const task = running ?? (await this.client.call<string>(`migrate ${identity.name}`, "Async.VM.pool_migrate", ref, hostRef, { live: "true" }));
+    await this.finishTask(task, `migrate ${identity.name}`);
+    if ((await this.record(ref))?.resident_on === hostRef) return {};
+    // A joined move went elsewhere: this one is still to do.
+    if (running !== undefined) return this.migrateVm(identity, target);
+    throw new RetryableError(`xenserver: migrate ${identity.name}: the task ended, yet the VM is not on ${targetHost}`, { reason: "not-moved" });
+  }
+
+  /** The VM's migration task: XAPI reports how far it got (progress 0..1), not bytes. */
+  async migrationProgress(identity: VmIdentity): Promise<MigrationProgress | undefined> {
+    const found = await this.find(identity);
+    const task = found === undefined ? undefined : migrationTask(found[1]);
+    if (task === undefined) return undefined;
+    const record = await this.task(task);
+    if (record === undefined || (record.status !== "pending" && record.status !== "cancelling")) return undefined;
+    return { percent: Math.min(100, Math.max(0, Math.floor(Number(record.progress) * 100))) };
+  }
+
+  /** task.cancel on the VM's migration task; returns once the task ended (the VM stays where it was). */
+  async cancelMigration(identity: VmIdentity): Promise<void> {
+    const found = await this.find(identity);
+    const task = found === undefined ? undefined : migrationTask(found[1]);
+    if (task === undefined) return;
+    try {
+      await this.client.call(`cancel the migration of ${identity.name}`, "task.cancel", task);
+    } catch (err) {
+      // Finished between the look and the cancel (OPERATION_NOT_ALLOWED), or gone.
+      if (!(isDriverError(err) && (err.kind === "not-found" || err.reason === "operation-not-allowed"))) throw err;
+    }
+    const deadline = Date.now() + cancelWaitMs;
+    let record = await this.task(task);
+    while (record !== undefined && (record.status === "pending" || record.status === "cancelling") && Date.now() < deadline) {
+      await sleep(taskPollMs);
+      record = await this.task(task);
+    }
+    if (record?.status === "success") {
+      throw new InvalidTransitionError(`xenserver: the migration of ${identity.name} finished before it could be cancelled`, { reason: "migration-finished" });
+    }
   }
 
   async watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
@@ -275,6 +325,24 @@ export class XenServerSession implements Session {
     return picked;
   }
 
+  /** Waits for a task to end and removes it; its failure or cancel is thrown as a contract error. */
+  private async finishTask(task: string, what: string): Promise<void> {
+    let record = await this.task(task);
+    while (record !== undefined && (record.status === "pending" || record.status === "cancelling")) {
+      await sleep(taskPollMs);
+      record = await this.task(task);
+    }
+    await this.client.call("destroy task", "task.destroy", task).catch(() => undefined);
+    if (record === undefined || record.status === "success") return; // (gone: destroyed by someone else; the VM's record tells)
+    if (record.status === "cancelled") throw new MigrationCancelledError(`xenserver: ${what}: cancelled; it runs where it was`);
+    const [code = "INTERNAL_ERROR", ...params] = record.error_info;
+    throw translateXapiError({ code, params }, what);
+  }
+
+  private async task(ref: string): Promise<TaskRecord | undefined> {
+    return this.client.call<TaskRecord>("read task", "task.get_record", ref).catch(notFoundAsUndefined);
+  }
+
   private records(): Promise<VmRecords> {
     return this.client.call<VmRecords>("list VMs", "VM.get_all_records");
   }
@@ -316,4 +384,8 @@ export class XenServerSession implements Session {
     if (found === undefined || !isGuest(found[1])) throw new NotFoundError(`xenserver: no VM ${identity.name} (uid ${identity.uid})`);
     return found;
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -10,13 +10,13 @@ const b64 = (s: string): string => Buffer.from(s).toString("base64");
 describe("host connection", () => {
   it("maps spec TLS and the libvirt annotations to the driver's connection", () => {
     const host = {
-      metadata: { name: "kvm", annotations: { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/storage-pool": "fast", "libvirt.omnivisor.io/connections": "2", "omnivisor.io/default-network": "lan" } },
+      metadata: { name: "kvm", annotations: { "libvirt.omnivisor.io/virt-type": "qemu", "libvirt.omnivisor.io/storage-pool": "fast", "libvirt.omnivisor.io/connections": "2", "libvirt.omnivisor.io/shared-storage": "nfs-rack-1", "omnivisor.io/default-network": "lan" } },
       spec: { driver: "libvirt", endpoint: "qemu+tls://kvm/system", tls: { insecureSkipVerify: false, caBundle: "PEM", serverName: "kvm.example" } },
     } as unknown as HostObject;
     expect(hostConnection(host)).toEqual({
       endpoint: "qemu+tls://kvm/system",
       tls: { caPem: "PEM", serverName: "kvm.example" },
-      libvirt: { virtType: "qemu", storagePool: "fast", connections: 2, defaultNetwork: "lan" },
+      libvirt: { virtType: "qemu", storagePool: "fast", connections: 2, sharedStorage: "nfs-rack-1", defaultNetwork: "lan" },
     });
   });
 

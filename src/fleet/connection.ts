@@ -12,6 +12,12 @@ export const hostAnnotations = {
   storagePool: "libvirt.omnivisor.io/storage-pool",
   /** libvirt: connections per host calls are spread over (1–16, default 4; libvirtd serves 5 calls of each at a time). */
   connections: "libvirt.omnivisor.io/connections",
+  /**
+   * libvirt: a name for the storage these hosts share (an NFS export mounted at the pool's path on
+   * each). A migration between hosts naming the same moves memory only; otherwise the disks are
+   * copied (shared-nothing), which never happens onto a disk the target already sees.
+   */
+  sharedStorage: "libvirt.omnivisor.io/shared-storage",
   /** libvirt network / Docker network a VM network without a mapping joins. */
   defaultNetwork: "omnivisor.io/default-network",
 } as const;
@@ -35,6 +41,7 @@ export function hostConnection(host: HostObject): HostConnection {
       ...(virtType === "kvm" || virtType === "qemu" || virtType === "auto" ? { virtType } : {}),
       ...(notes[hostAnnotations.storagePool] ? { storagePool: notes[hostAnnotations.storagePool] } : {}),
       ...connectionsOf(notes[hostAnnotations.connections]),
+      ...(notes[hostAnnotations.sharedStorage] ? { sharedStorage: notes[hostAnnotations.sharedStorage] } : {}),
       ...(network ? { defaultNetwork: network } : {}),
     };
   }

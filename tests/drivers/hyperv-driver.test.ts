@@ -1,7 +1,7 @@
 // Scenarios beyond the conformance suite for the Hyper-V driver, against the FAKE WinRM
 // endpoint (tests/fakes/winrm): PowerShell injection through names, credentials that never leak
-// into errors, TLS trust, host capacity, long commands across Receive timeouts, and the shells
-// the driver leaves behind (none).
+// into errors, TLS trust, host capacity, long commands across Receive timeouts, the shells the
+// driver leaves behind (none), and live migration to a second fake host with progress and cancel.
 import { randomUUID } from "node:crypto";
 import { inspect } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
@@ -9,7 +9,7 @@ import { errorKind, type HostConnection, type Session, type VmIdentity } from ".
 import { HyperVDriver } from "../../drivers/hyperv/driver.ts";
 import { powershellArguments } from "../../drivers/hyperv/powershell.ts";
 import { WsmanClient, type WsmanError } from "../../drivers/hyperv/wsman/client.ts";
-import { VMState } from "../fakes/winrm/hyperv.ts";
+import { FakeHyperV, VMState } from "../fakes/winrm/hyperv.ts";
 import { FakeHyperVAdmin } from "../fakes/winrm/outside.ts";
 import { FakeWinrmServer } from "../fakes/winrm/server.ts";
 
@@ -120,17 +120,74 @@ describe("hyperv driver (FAKE WinRM)", () => {
     });
   });
 
-  it("a running VM cannot be resized in place; a shared-nothing move is attempted and the fake answers unsupported", async () => {
+  it("a running VM cannot be resized in place; a shared-nothing move to a host the source cannot reach is retryable", async () => {
     await connected(async (session) => {
       const vm = identity("hv-move");
       await session.createVm(vm, { ...spec, power: { state: "Running" } });
       expect(errorKind(await session.updateVm(vm, { ...spec, cpus: 2 }).catch((e: unknown) => e))).toBe("invalid-transition");
       expect(session.capabilities().liveMigration).toBe(true);
-      const moved: unknown = await session.migrateVm(vm, { host: { endpoint: "https://hv2.example:5986/wsman" }, live: true }).catch((e: unknown) => e);
-      expect(errorKind(moved), String(moved)).toBe("unsupported");
-      expect(fake.scripts.some((s) => s.includes("Move-VM -DestinationHost 'hv2.example' -IncludeStorage"))).toBe(true);
+      const moved: unknown = await session.migrateVm(vm, { host: { endpoint: "https://hv-nowhere.example:5986/wsman" }, live: true }).catch((e: unknown) => e);
+      expect(errorKind(moved), String(moved)).toBe("retryable");
+      expect(String(moved)).toContain("hv-nowhere.example");
+      expect(fake.scripts.some((s) => s.includes("Move-VM -DestinationHost 'hv-nowhere.example' -IncludeStorage"))).toBe(true);
+      expect(await session.migrationProgress(vm)).toBeUndefined(); // the failed move's job is over
       await session.deleteVm(vm);
     });
+  });
+
+  it("given a second host, when a running VM moves there, then its Msvm_MigrationJob's progress shows meanwhile and it runs there, disks and all, once migrateVm returns", async () => {
+    const peer = new FakeHyperV(16, 64, "HV2");
+    fake.hyperv.migrations.peers.set("hv2.example", peer);
+    try {
+      await connected(async (session) => {
+        const vm = identity("hv-live");
+        const created = await session.createVm(vm, { ...spec, disks: [{ name: "root", sizeGiB: 1 }], power: { state: "Running" } });
+        expect(await session.migrationProgress(vm)).toBeUndefined();
+        await session.cancelMigration(vm); // nothing runs: a no-op
+        let moved = false;
+        const moving = session.migrateVm(vm, { host: { endpoint: "https://hv2.example:5986/wsman" }, live: true }).finally(() => (moved = true));
+        const seen: number[] = [];
+        while (!moved) {
+          const progress = await session.migrationProgress(vm).catch(() => undefined);
+          if (progress !== undefined) seen.push(progress.percent);
+        }
+        expect(await moving).toEqual({});
+        expect(seen.some((p) => p > 0 && p < 100), `progress seen: ${seen.join(", ")}`).toBe(true);
+        expect(fake.hyperv.vms.has(created.externalId)).toBe(false);
+        const there = peer.vms.get(created.externalId);
+        expect(there?.State).toBe(VMState.Running);
+        expect(there?.HardDrives).toEqual([expect.stringMatching(/^C:\\ProgramData\\Microsoft\\Windows\\Hyper-V\\hv-live\\hv-live-.*root\.vhdx$/)]);
+        expect(peer.files.has(there!.HardDrives[0]!.toLowerCase())).toBe(true);
+        expect(await session.observeVm(vm)).toBeUndefined();
+      });
+    } finally {
+      fake.hyperv.migrations.peers.delete("hv2.example");
+    }
+  });
+
+  it("given a move in flight, when it is cancelled, then migrateVm fails as cancelled and the VM runs here as before", async () => {
+    const peer = new FakeHyperV(16, 64, "HV3");
+    fake.hyperv.migrations.peers.set("hv3.example", peer);
+    try {
+      await connected(async (session) => {
+        const vm = identity("hv-cancel");
+        const created = await session.createVm(vm, { ...spec, power: { state: "Running" } });
+        const moving = session.migrateVm(vm, { host: { endpoint: "https://hv3.example:5986/wsman" }, live: true }).catch((e: unknown) => e);
+        await expect.poll(async () => (await session.migrationProgress(vm))?.percent, { timeout: 5_000, interval: 20 }).toBeGreaterThan(0);
+        const again: unknown = await session.migrateVm(vm, { host: { endpoint: "https://hv3.example:5986/wsman" }, live: true }).catch((e: unknown) => e);
+        expect((again as { reason?: string }).reason, String(again)).toBe("migration-in-progress");
+        await session.cancelMigration(vm);
+        const err = await moving;
+        expect(errorKind(err), String(err)).toBe("terminal");
+        expect(err).toMatchObject({ name: "MigrationCancelledError", reason: "migration-cancelled" });
+        expect(fake.hyperv.vms.get(created.externalId)?.State).toBe(VMState.Running);
+        expect(peer.vms.size).toBe(0);
+        expect(await session.migrationProgress(vm)).toBeUndefined();
+        await session.deleteVm(vm);
+      });
+    } finally {
+      fake.hyperv.migrations.peers.delete("hv3.example");
+    }
   });
 
   it("a guest shutdown that outlasts the WS-Man OperationTimeout is received across timed-out Receives", async () => {

@@ -104,14 +104,46 @@ describe("xenserver driver (FAKE XAPI)", () => {
     });
   });
 
-  it("given a pool of two hosts, when a running VM is migrated live to the other, then it runs there", async () => {
+  it("given a pool of two hosts, when a running VM is migrated live to the other, then its task's progress shows meanwhile and it runs there once migrateVm returns", async () => {
     await connected(async (session) => {
       const vm = identity("pool-move");
       const created = await session.createVm(vm, { ...spec, power: { state: "Running" } });
-      await session.migrateVm(vm, { host: { endpoint: "https://127.0.0.2" }, live: true });
-      const record = (): Record<string, unknown> | undefined => fake.db.all("VM").find(([, r]) => r["uuid"] === created.externalId)?.[1];
-      await expect.poll(() => record()?.["resident_on"], { timeout: 5_000, interval: 50 }).toBe(fake.refs.members[0]);
+      expect(await session.migrationProgress(vm)).toBeUndefined();
+      let moved = false;
+      const moving = session.migrateVm(vm, { host: { endpoint: "https://127.0.0.2" }, live: true }).finally(() => (moved = true));
+      const seen: number[] = [];
+      while (!moved) {
+        const progress = await session.migrationProgress(vm);
+        if (progress !== undefined) seen.push(progress.percent);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      expect(await moving).toEqual({}); // XAPI reports no downtime
+      expect(seen.some((p) => p > 0 && p < 100), `progress seen: ${seen.join(", ")}`).toBe(true);
+      const record = fake.db.all("VM").find(([, r]) => r["uuid"] === created.externalId)?.[1];
+      expect(record?.["resident_on"]).toBe(fake.refs.members[0]);
+      expect(record?.["current_operations"]).toEqual({});
+      expect(fake.db.all("task").filter(([, t]) => t["name_label"] === "Async.VM.pool_migrate")).toEqual([]); // the driver destroyed its task
       expect((await session.observeVm(vm))?.power).toBe("Running");
+      expect(await session.migrationProgress(vm)).toBeUndefined();
+      await session.deleteVm(vm);
+    });
+  });
+
+  it("given a pool migration in flight, when it is cancelled, then migrateVm fails as cancelled and the VM runs where it was", async () => {
+    await connected(async (session) => {
+      const vm = identity("pool-cancel");
+      const created = await session.createVm(vm, { ...spec, power: { state: "Running" } });
+      await session.cancelMigration(vm); // nothing runs: a no-op
+      const moving = session.migrateVm(vm, { host: { endpoint: "https://127.0.0.2" }, live: true }).catch((e: unknown) => e);
+      await expect.poll(async () => (await session.migrationProgress(vm))?.percent, { timeout: 5_000, interval: 20 }).toBeGreaterThan(0);
+      await session.cancelMigration(vm);
+      const err = await moving;
+      expect(errorKind(err), String(err)).toBe("terminal");
+      expect((err as { name?: string; reason?: string })).toMatchObject({ name: "MigrationCancelledError", reason: "migration-cancelled" });
+      const record = fake.db.all("VM").find(([, r]) => r["uuid"] === created.externalId)?.[1];
+      expect(record?.["resident_on"]).toBe(fake.refs.host);
+      expect(record?.["power_state"]).toBe("Running");
+      expect(await session.migrationProgress(vm)).toBeUndefined();
       await session.deleteVm(vm);
     });
   });

@@ -32,6 +32,7 @@ export const Proc = {
   STORAGE_VOL_GET_INFO: 98,
   STORAGE_VOL_GET_PATH: 100,
   CONNECT_GET_LIB_VERSION: 157,
+  DOMAIN_ABORT_JOB: 164,
   DOMAIN_CREATE_WITH_FLAGS: 196,
   /** Writes a volume's bytes through an RPC stream (the call's serial is the stream's). */
   STORAGE_VOL_UPLOAD: 208,
@@ -46,6 +47,7 @@ export const Proc = {
   DOMAIN_SET_METADATA: 264,
   DOMAIN_GET_METADATA: 265,
   CONNECT_LIST_ALL_DOMAINS: 273,
+  DOMAIN_GET_JOB_STATS: 298,
   DOMAIN_MIGRATE_PERFORM3_PARAMS: 305,
   CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY: 316,
   CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY: 317,
@@ -97,9 +99,20 @@ export const Flags = {
   MIGRATE_PEER2PEER: 2,
   MIGRATE_PERSIST_DEST: 8,
   MIGRATE_UNDEFINE_SOURCE: 16,
+  /** Copy every disk (the whole backing chain, flattened) into volumes the destination makes. */
+  MIGRATE_NON_SHARED_DISK: 64,
   MIGRATE_UNSAFE: 512,
   MIGRATE_OFFLINE: 1024,
 } as const;
+
+/** virDomainJobType (DOMAIN_GET_JOB_STATS) */
+export const JobType = { None: 0, Bounded: 1, Unbounded: 2, Completed: 3, Failed: 4, Cancelled: 5 } as const;
+/** virDomainJobOperation: the job stats' "operation" field. */
+export const JobOperation = { MigrationIn: 4, MigrationOut: 5 } as const;
+/** virDomainGetJobStatsFlags: the last completed job's stats, and without discarding them. */
+export const JobStatsFlags = { COMPLETED: 1, KEEP_COMPLETED: 2 } as const;
+/** VIR_MIGRATE_PARAM_* typed parameter names of the migration calls we make. */
+export const MigrateParam = { BANDWIDTH: "bandwidth" } as const;
 
 /** virStoragePoolState (STORAGE_POOL_GET_INFO) */
 export const PoolState = { Inactive: 0, Building: 1, Running: 2, Degraded: 3, Inaccessible: 4 } as const;

@@ -14,7 +14,7 @@ import {
 } from "./protocol.ts";
 import { Affect, AuthType, EventId, Feature, MetadataType, Proc } from "./procedures.ts";
 import { openTransport, type TlsFiles } from "./transport.ts";
-import { writeTypedParam, type TypedParameter } from "./typed-params.ts";
+import { readTypedParam, writeTypedParam, type TypedParameter, type TypedValue } from "./typed-params.ts";
 import { parseLibvirtUri, type ParsedUri } from "./uri.ts";
 import type { XdrReader } from "./xdr.ts";
 
@@ -61,6 +61,12 @@ export interface LifecycleMessage {
   detail: number;
 }
 
+/** DOMAIN_GET_JOB_STATS: the job's type (JobType) and its typed fields by name. */
+export interface JobStats {
+  type: number;
+  fields: Map<string, TypedValue>;
+}
+
 export interface OpenOptions {
   tls?: TlsFiles;
   keepalive?: KeepaliveOptions;
@@ -86,6 +92,8 @@ export class LibvirtRemote {
   readonly rpc: RpcClient;
   readonly uri: ParsedUri;
   private readonly extras: RpcClient[] = [];
+  /** Connections opened for one long call each (a migration), closed when it returns. */
+  private readonly dedicated = new Set<RpcClient>();
   private readonly connect: (() => Promise<RpcClient>) | undefined;
   private readonly poolSize: number;
   private growing = false;
@@ -98,6 +106,7 @@ export class LibvirtRemote {
     this.poolSize = poolSize;
     rpc.onClose(() => {
       for (const extra of this.extras.splice(0)) extra.close();
+      for (const own of this.dedicated) own.close();
     });
   }
 
@@ -142,6 +151,27 @@ export class LibvirtRemote {
         this.growAfter = Date.now() + poolRetryMs; // the first connection carries on alone
       },
     );
+  }
+
+  /**
+   * Runs one long call (a migration holds its call until the VM has moved) on a connection of its
+   * own: on a shared one it would take one of the daemon's 5 slots for that connection for
+   * minutes, and calls queued behind full slots — progress, abort — would wait for it.
+   */
+  private async alone<T>(fn: (rpc: RpcClient) => Promise<T>): Promise<T> {
+    if (!this.connect) return fn(this.calls());
+    const own = await this.connect();
+    if (this.rpc.closed) {
+      own.close();
+      throw new ConnectionLostError("libvirt connection closed by the client");
+    }
+    this.dedicated.add(own);
+    try {
+      return await fn(own);
+    } finally {
+      this.dedicated.delete(own);
+      own.close();
+    }
   }
 
   close(): void {
@@ -411,12 +441,29 @@ export class LibvirtRemote {
     await this.rpc.upload(Proc.STORAGE_VOL_UPLOAD, (w) => (writeStorageVolRef(w, vol), w.uhyper(range.offset).uhyper(range.length).uint(flags)), data);
   }
 
-  /** Peer-to-peer migration driven by the source daemon (dconnuri = the destination's URI). */
+  /**
+   * Peer-to-peer migration driven by the source daemon (dconnuri = the destination's URI). The
+   * call returns when the migration has ended, so it runs on a connection of its own (alone()).
+   */
   async migratePerform3Params(dom: DomainRef, dconnuri: string, params: TypedParameter[], flags: number): Promise<void> {
-    await this.calls().call(Proc.DOMAIN_MIGRATE_PERFORM3_PARAMS, (w) => {
-      writeDomainRef(w, dom);
-      w.optionalString(dconnuri).array(params, writeTypedParam).opaque(Buffer.alloc(0)).uint(flags);
-    });
+    await this.alone((rpc) =>
+      rpc.call(Proc.DOMAIN_MIGRATE_PERFORM3_PARAMS, (w) => {
+        writeDomainRef(w, dom);
+        w.optionalString(dconnuri).array(params, writeTypedParam).opaque(Buffer.alloc(0)).uint(flags);
+      }),
+    );
+  }
+
+  /** The domain's current job (flags 0) or, with JobStatsFlags.COMPLETED, its last completed one. */
+  async getJobStats(dom: DomainRef, flags = 0): Promise<JobStats> {
+    const r = await this.calls().call(Proc.DOMAIN_GET_JOB_STATS, (w) => (writeDomainRef(w, dom), w.uint(flags)));
+    const type = r.int();
+    return { type, fields: new Map(r.array(readTypedParam).map((p) => [p.field, p.value])) };
+  }
+
+  /** Aborts the domain's current job (a migration: the guest keeps running here). */
+  async abortJob(dom: DomainRef): Promise<void> {
+    await this.calls().call(Proc.DOMAIN_ABORT_JOB, (w) => writeDomainRef(w, dom));
   }
 }
 

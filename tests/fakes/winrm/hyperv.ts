@@ -1,10 +1,12 @@
 // FAKE WinRM — an in-memory Hyper-V host and the cmdlets the driver runs against it: Get-VM,
 // New-VM, Set-VM, Start-VM, Stop-VM (-TurnOff / guest shutdown), Suspend-VM, Resume-VM,
-// Remove-VM, Move-VM (answers "not implemented"), Get-VMHost, Get-CimInstance, Select-Object,
+// Remove-VM, Move-VM (to a peer fake host, ./migration.ts), Get-VMHost, Get-CimInstance
+// (Win32_OperatingSystem, Win32_Processor, Msvm_MigrationJob), Invoke-CimMethod, Select-Object,
 // ConvertTo-Json, Out-Null. State rules and error records follow Hyper-V's documented
 // behaviour (VMState values, InvalidState errors); it is a fake, no VM runs.
 import { randomUUID } from "node:crypto";
 import { AdapterRef, type FakeAdapter, FakeDevices, type FakeVhd } from "./devices.ts";
+import { FakeMigrations, JobRef } from "./migration.ts";
 import { convertToJson, parse, PsError, type PsCommand, type PsValue, text } from "./powershell.ts";
 
 export type { FakeAdapter, FakeVhd } from "./devices.ts";
@@ -45,6 +47,10 @@ export class FakeHyperV {
   readonly devices = new FakeDevices();
   readonly cpus: number;
   readonly memoryBytes: number;
+  /** The host's name, as Get-VMHost reports it and Move-VM -DestinationHost names it. */
+  readonly computerName: string;
+  /** Live migrations from this host (Move-VM, Msvm_MigrationJob); link a peer with `migrations.peers.set(name, other)`. */
+  readonly migrations = new FakeMigrations(this);
   /** How long a guest takes to shut down when asked (it always obeys). */
   guestShutdownMs = 100;
   /** Guests that ignore the shutdown request: Stop-VM waits until something else turns the VM off. */
@@ -61,9 +67,10 @@ export class FakeHyperV {
     return this.devices.virtualHardDiskPath;
   }
 
-  constructor(cpus = 16, memoryGiB = 64) {
+  constructor(cpus = 16, memoryGiB = 64, computerName = "FAKE-HYPERV-1") {
     this.cpus = cpus;
     this.memoryBytes = memoryGiB * GiB;
+    this.computerName = computerName;
   }
 
   /** A VM made by an administrator in Hyper-V Manager (no identity in its Notes). */
@@ -126,8 +133,8 @@ export class FakeHyperV {
         }
         return [];
       case "move-vm":
-        vmsIn();
-        throw new PsError("Move-VM", "FAKE: this fake Hyper-V host has no second host to move a virtual machine to; Move-VM is not implemented by the fake.", "NotImplemented", "NotImplemented");
+        for (const vm of vmsIn()) await this.migrations.moveVm(vm, p);
+        return [];
       default:
         return this.utility(command, input);
     }
@@ -138,14 +145,16 @@ export class FakeHyperV {
     const p = command.params;
     switch (command.name.toLowerCase()) {
       case "get-vmhost":
-        return [{ ComputerName: "FAKE-HYPERV-1", LogicalProcessorCount: this.cpus, MemoryCapacity: this.memoryBytes, VirtualMachinePath: "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V", VirtualHardDiskPath: this.virtualHardDiskPath }];
+        return [{ ComputerName: this.computerName, LogicalProcessorCount: this.cpus, MemoryCapacity: this.memoryBytes, VirtualMachinePath: "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V", VirtualHardDiskPath: this.virtualHardDiskPath }];
       case "new-vhd":
         return [this.devices.newVhd(p)];
       case "remove-item":
         this.devices.removeItems(p["literalpath"]);
         return [];
       case "get-ciminstance":
-        return this.cim(text(p["classname"]));
+        return this.cim(text(p["classname"]), text(p["namespace"]), p["filter"]);
+      case "invoke-cimmethod":
+        return this.migrations.invoke(text(p["methodname"]), p["arguments"], input.filter((x): x is JobRef => x instanceof JobRef));
       case "select-object":
         return input.map((item) => this.select(item, p["property"]));
       case "convertto-json": {
@@ -237,7 +246,11 @@ export class FakeHyperV {
     return this.memoryBytes - used;
   }
 
-  private cim(className: string): PsValue[] {
+  /** Hyper-V's classes are in root\virtualization\v2; Windows' own in the default root\cimv2. */
+  private cim(className: string, namespace: string, filter: PsValue | undefined): PsValue[] {
+    const virtualization = /^root[\\/]virtualization[\\/]v2$/i.test(namespace);
+    if (className.toLowerCase() === "msvm_migrationjob" && virtualization) return this.migrations.query(filter);
+    if (virtualization) throw new PsError("Get-CimInstance", `Invalid class "${className}"`, "MetadataError", "HRESULT 0x80041010");
     if (className === "Win32_OperatingSystem") {
       return [{ Caption: "Microsoft Windows Server 2022 Datacenter (FAKE)", Version: "10.0.20348", FreePhysicalMemory: Math.floor(this.freeBytes() / 1024), TotalVisibleMemorySize: Math.floor(this.memoryBytes / 1024) }];
     }
@@ -260,6 +273,7 @@ export class FakeHyperV {
 
   private plain(item: PsValue): PsValue {
     if (item instanceof AdapterRef) return FakeDevices.plain(item, item.vm.State === VMState.Running);
+    if (item instanceof JobRef) return { ...item.job };
     if (item instanceof VmRef) {
       const { NetworkAdapters: _adapters, ...vm } = item.vm;
       return vm;

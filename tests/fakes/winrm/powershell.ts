@@ -1,6 +1,7 @@
 // FAKE WinRM — a tiny PowerShell: the subset of the language the Hyper-V driver sends
 // (statements, `$var = …`, pipelines, named parameters and switches, single-quoted strings with
-// doubled quotes — the typographic ‘ ’ ‚ ‛ included, as PowerShell does — numbers, comma lists).
+// doubled quotes — the typographic ‘ ’ ‚ ‛ included, as PowerShell does — numbers, comma lists,
+// hashtable literals `@{Name=value; …}` as Invoke-CimMethod -Arguments takes them).
 // Anything else (double quotes, sub-expressions, script blocks) is a parse error, so a value
 // that escaped its quoting shows up as a failure instead of running. It is not PowerShell.
 
@@ -22,6 +23,8 @@ type Token =
   | { t: "pipe" }
   | { t: "eq" }
   | { t: "comma" }
+  | { t: "hash" }
+  | { t: "end" }
   | { t: "param"; v: string }
   | { t: "string"; v: string }
   | { t: "number"; v: number }
@@ -61,25 +64,20 @@ function readString(script: string, start: number): [string, number] {
   throw parseError("unterminated string");
 }
 
+/** Punctuation that is a token by itself (`@{` opens a hashtable, `}` closes it). */
+const punctuation: Record<string, Token> = { "\n": { t: "sep" }, ";": { t: "sep" }, "|": { t: "pipe" }, "=": { t: "eq" }, ",": { t: "comma" }, "@{": { t: "hash" }, "}": { t: "end" } };
+
 export function tokenize(script: string): Token[] {
   const tokens: Token[] = [];
   let i = 0;
   while (i < script.length) {
     const c = script[i]!;
-    if (c === "\n" || c === ";") {
-      tokens.push({ t: "sep" });
-      i++;
+    const mark = punctuation[script.slice(i, i + 2)] ?? punctuation[c];
+    if (mark !== undefined) {
+      tokens.push(mark);
+      i += c === "@" ? 2 : 1;
     } else if (c === " " || c === "\t" || c === "\r") i++;
-    else if (c === "|") {
-      tokens.push({ t: "pipe" });
-      i++;
-    } else if (c === "=") {
-      tokens.push({ t: "eq" });
-      i++;
-    } else if (c === ",") {
-      tokens.push({ t: "comma" });
-      i++;
-    } else if (quotes.includes(c)) {
+    else if (quotes.includes(c)) {
       const [value, next] = readString(script, i);
       tokens.push({ t: "string", v: value });
       i = next;
@@ -118,6 +116,7 @@ export function parse(script: string): PsStatement[] {
     const one = (tok: Token | undefined): PsValue => {
       if (tok === undefined) throw parseError("a parameter lacks its value");
       if (tok.t === "string" || tok.t === "number" || tok.t === "word") return tok.v;
+      if (tok.t === "hash") return hashtable();
       if (tok.t === "var") {
         if (tok.v.toLowerCase() === "true") return true;
         if (tok.v.toLowerCase() === "false") return false;
@@ -163,6 +162,18 @@ export function parse(script: string): PsStatement[] {
     statements.push(statement);
   }
   return statements;
+
+  /** `@{Key=value; …}` after its opening token: keys are words or strings, values as a parameter's. */
+  function hashtable(): Record<string, PsValue> {
+    const table: Record<string, PsValue> = {};
+    for (;;) {
+      const key = tokens[i++];
+      if (key?.t === "end") return table;
+      if (key?.t === "sep") continue;
+      if ((key?.t !== "word" && key?.t !== "string") || tokens[i++]?.t !== "eq") throw parseError("a hashtable entry must be Key=value");
+      table[key.v] = value();
+    }
+  }
 
   function command(): PsCommand {
     const name = tokens[i++];

@@ -1,7 +1,8 @@
 // FAKE XAPI — a XenServer / XCP-ng host's JSON-RPC endpoint (POST /jsonrpc), in-process on a
 // loopback port, for the XenServer driver's tests. Written from the published XenAPI reference:
 // session.login_with_password, <class>.get_all_records / get_record / get_by_uuid, the VM
-// lifecycle, Async.* calls returning tasks, event.inject and event.from with tokens. It keeps
+// lifecycle, Async.* calls returning tasks (progress 0..1, task.cancel: pending → cancelling →
+// cancelled with TASK_CANCELLED), event.inject and event.from with tokens. It keeps
 // state, enforces the power-state rules and answers with XAPI's own error codes. It is a fake:
 // no hypervisor runs behind it.
 import { randomUUID } from "node:crypto";
@@ -9,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { XapiDatabase, type XapiRecord } from "./database.ts";
 import { addPoolMember, type FakeHostRefs, type FakeHostSize, seedHost } from "./host.ts";
-import { FakeVms, XapiFault } from "./vm.ts";
+import { type FakeTask, FakeVms, XapiFault } from "./vm.ts";
 
 export interface FakeXapiOptions {
   username?: string;
@@ -19,7 +20,8 @@ export interface FakeXapiOptions {
   poolMembers?: string[];
 }
 
-type Handler = (args: unknown[]) => unknown;
+/** A method's work; Async.* calls also get their task (progress to report, a cancel to honour). */
+type Handler = (args: unknown[], task?: FakeTask) => unknown;
 
 export class FakeXapiServer {
   readonly db = new XapiDatabase();
@@ -107,7 +109,7 @@ export class FakeXapiServer {
     if (handler === undefined) throw new XapiFault("MESSAGE_METHOD_UNKNOWN", [method]);
     if (!this.sessions.has(String(session))) throw new XapiFault("SESSION_INVALID", [String(session)]);
     if (!async) return handler(args);
-    return this.task(method, () => handler(args));
+    return this.task(method, (task) => handler(args, task));
   }
 
   private login(params: unknown[]): string {
@@ -118,19 +120,55 @@ export class FakeXapiServer {
     return session;
   }
 
-  /** An Async.* call: a task object that settles when the work does. */
-  private task(name: string, work: () => unknown): string {
-    const ref = this.db.add("task", { name_label: name, status: "pending", progress: 0, result: "", error_info: [] });
+  /**
+   * An Async.* call: a task object that settles when the work does. The work reports progress
+   * (0..1) and looks at `cancelling` between its steps; work that stops for a cancel throws
+   * TASK_CANCELLED and the task ends "cancelled", as XAPI's do.
+   */
+  private task(name: string, work: (task: FakeTask) => unknown): string {
+    const ref = this.db.add("task", {
+      name_label: name,
+      name_description: "",
+      status: "pending",
+      progress: 0,
+      created: new Date().toISOString(),
+      finished: "19700101T00:00:00Z",
+      resident_on: this.refs.host,
+      allowed_operations: ["cancel"],
+      current_operations: {},
+      result: "",
+      error_info: [],
+      other_config: {},
+    });
+    const db = this.db;
+    const task: FakeTask = {
+      ref,
+      progress: (p) => db.update(ref, { progress: p }),
+      get cancelling() {
+        return db.get("task", ref)?.["status"] === "cancelling";
+      },
+    };
     void (async () => {
+      const finished = new Date().toISOString();
       try {
-        const result = await work();
-        this.db.update(ref, { status: "success", progress: 1, result: typeof result === "string" ? result : "" });
+        const result = await work(task);
+        this.db.update(ref, { status: "success", progress: 1, finished, allowed_operations: [], result: typeof result === "string" ? result : "" });
       } catch (err) {
         const fault = err instanceof XapiFault ? err : new XapiFault("INTERNAL_ERROR", [String(err)]);
-        this.db.update(ref, { status: "failure", progress: 1, error_info: [fault.code, ...fault.params] });
+        const status = fault.code === "TASK_CANCELLED" ? "cancelled" : "failure";
+        this.db.update(ref, { status, progress: 1, finished, allowed_operations: [], error_info: [fault.code, ...fault.params] });
       }
     })();
     return ref;
+  }
+
+  /** task.cancel: only a pending task that allows it; the work stops at its next step. */
+  private cancelTask(ref: unknown): void {
+    const task = this.record("task", ref);
+    if (task["status"] !== "pending" || !(task["allowed_operations"] as string[]).includes("cancel")) {
+      throw new XapiFault("OPERATION_NOT_ALLOWED", [`task ${String(ref)} is ${String(task["status"])}; it cannot be cancelled`]);
+    }
+    this.db.update(ref as string, { status: "cancelling" });
   }
 
   private async eventFrom(classes: string[], token: string, timeoutSeconds: number): Promise<unknown> {
@@ -172,7 +210,7 @@ export class FakeXapiServer {
       "VM.set_VCPUs_at_startup": ([vm, n]) => vms.setHalted(vm, { VCPUs_at_startup: Number(n) }),
       "VM.set_memory_limits": ([vm, smin, smax, dmin, dmax]) =>
         vms.setHalted(vm, { memory_static_min: Number(smin), memory_static_max: Number(smax), memory_dynamic_min: Number(dmin), memory_dynamic_max: Number(dmax) }),
-      "VM.pool_migrate": ([vm, host]) => vms.poolMigrate(vm, host),
+      "VM.pool_migrate": ([vm, host], task) => vms.poolMigrate(vm, host, task),
       "VM.set_affinity": ([vm, host]) => vms.set(vm, { affinity: String(host) }),
       "VM.start": ([vm, paused]) => vms.start(vm, paused === true),
       "VM.clean_shutdown": ([vm]) => vms.cleanShutdown(vm),
@@ -181,6 +219,7 @@ export class FakeXapiServer {
       "VM.unpause": ([vm]) => vms.unpause(vm),
       "VM.destroy": ([vm]) => vms.destroy(vm),
       "task.destroy": ([task]) => db.remove(String(task)),
+      "task.cancel": ([task]) => this.cancelTask(task),
     };
     table["VIF.create"] = ([record]) => vms.createVif(record as XapiRecord);
     table["VDI.destroy"] = ([vdi]) => vms.destroyVdi(vdi);

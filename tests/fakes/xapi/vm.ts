@@ -18,6 +18,18 @@ export class XapiFault extends Error {
 
 type PowerState = "Halted" | "Running" | "Paused" | "Suspended";
 
+/** What an Async.* call's work sees of its task (./server.ts). */
+export interface FakeTask {
+  ref: string;
+  /** Sets the task's progress, 0..1. */
+  progress(p: number): void;
+  /** task.cancel was called: stop at the next step. */
+  readonly cancelling: boolean;
+}
+
+/** A pool migration's steps: progress moves at each, a cancel is honoured between them. */
+const migrationSteps = 10;
+
 /** How long a guest takes to shut down after clean_shutdown (it always obeys). */
 const guestShutdownMs = 50;
 
@@ -27,6 +39,8 @@ export class FakeVms {
   private readonly memoryTotal: number;
   /** Guests that ignore clean_shutdown (no PV tools answering): the call waits until something else halts the VM. */
   guestsIgnoreShutdown = false;
+  /** How long VM.pool_migrate takes: long enough to see its progress, short enough for tests. */
+  migrationMs = 400;
   private nextAddress = 0;
 
   constructor(db: XapiDatabase, refs: FakeHostRefs, memoryTotal: number) {
@@ -147,12 +161,30 @@ export class FakeVms {
     this.db.remove(ref as string);
   }
 
-  /** Live migration inside the pool: the VM keeps running, on the other host. */
-  poolMigrate(ref: unknown, host: unknown): void {
+  /**
+   * Live migration inside the pool: the VM keeps running, on the other host. While it moves, the
+   * VM's current_operations names the task (XAPI's way to find what a VM is busy with), another
+   * operation on it is OTHER_OPERATION_IN_PROGRESS, and a cancel leaves it where it was.
+   */
+  async poolMigrate(ref: unknown, host: unknown, task?: FakeTask): Promise<void> {
     const vm = this.vm(ref);
     if (typeof host !== "string" || this.db.get("host", host) === undefined) throw new XapiFault("HANDLE_INVALID", ["host", String(host)]);
     if (vm["power_state"] !== "Running") throw new XapiFault("VM_BAD_POWER_STATE", [String(ref), "running", lower(vm["power_state"])]);
-    this.db.update(ref as string, { resident_on: host });
+    const busy = Object.keys(vm["current_operations"] as Record<string, string>);
+    if (busy.length > 0) throw new XapiFault("OTHER_OPERATION_IN_PROGRESS", ["VM", String(ref), busy[0]!]);
+    const operation = task?.ref ?? this.db.newRef();
+    this.db.update(ref as string, { current_operations: { [operation]: "pool_migrate" } });
+    try {
+      for (let step = 1; step <= migrationSteps; step++) {
+        await new Promise((resolve) => setTimeout(resolve, this.migrationMs / migrationSteps));
+        if (task?.cancelling) throw new XapiFault("TASK_CANCELLED", [task.ref]);
+        if (this.db.get("VM", ref as string) === undefined) throw new XapiFault("HANDLE_INVALID", ["VM", String(ref)]);
+        if (step < migrationSteps) task?.progress(step / migrationSteps);
+      }
+      this.db.update(ref as string, { resident_on: host });
+    } finally {
+      if (this.db.get("VM", ref as string) !== undefined) this.db.update(ref as string, { current_operations: {} });
+    }
   }
 
   /** set_VCPUs_max and set_memory_limits need a halted VM, as on a real host. */
