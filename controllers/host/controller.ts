@@ -81,7 +81,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
             reconcile: async (ctx) => {
               if (isBeingDeleted(ctx.object)) return removeHost(ctx, options.sessions, vmClient, vms);
               await ctx.ensureFinalizer(hostFinalizer);
-              return reconcileHost(ctx, options.sessions, placedOn, observations, poll, draining);
+              return reconcileHost(ctx, { sessions: options.sessions, placedOn, observations, poll, draining });
             },
           },
         },
@@ -152,7 +152,16 @@ class Observations {
   }
 }
 
-async function reconcileHost(ctx: Ctx, sessions: HostSessions, placedOn: (host: string) => VmObject[], observations: Observations, poll: number, draining: Draining): Promise<ReconcileResult> {
+interface HostPassEnv {
+  sessions: HostSessions;
+  placedOn: (host: string) => VmObject[];
+  observations: Observations;
+  poll: number;
+  draining: Draining;
+}
+
+async function reconcileHost(ctx: Ctx, env: HostPassEnv): Promise<ReconcileResult> {
+  const { sessions, placedOn, observations, poll, draining } = env;
   const host = ctx.object;
   const maintenance = host.spec.maintenance ?? false;
   const drained = await maintain(ctx, placedOn(host.metadata.name), draining);

@@ -3,7 +3,7 @@
 // a connection of its own so progress and cancel never wait behind it. Around that call the driver
 // talks to the destination daemon directly: to find a VM already moved (a retry is success), to
 // check that a shared-nothing move can work, to read the downtime, and to remove what a failed
-// copy left there. ADR 0019 has the decisions.
+// copy left there. ADR 0020 has the decisions.
 import {
   InvalidTransitionError,
   MigrationCancelledError,

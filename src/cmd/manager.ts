@@ -14,6 +14,7 @@ import { hostController } from "../../controllers/host/controller.ts";
 import { statusWatcherInManager } from "../agent/in-manager.ts";
 import { HostSessions } from "../fleet/sessions.ts";
 import { virtualMachineController } from "../../controllers/virtual-machine/controller.ts";
+import { vmMigrationController } from "../../controllers/vm-migration/controller.ts";
 
 interface ControllerSettings {
   /** Namespace of the status watchers' heartbeat Leases (the same as the leader Lease's). */
@@ -24,6 +25,8 @@ interface ControllerSettings {
   concurrency: number;
   /** Follow the Hosts that name no node with the manager's own status watcher (undefined: no). */
   statusWatcher: { identity: string; heartbeatIntervalMs: number } | undefined;
+  /** Moves at once: leaving one host, and in the whole cluster. */
+  migrationLimits: { perHost: number; cluster: number };
 }
 
 /** The controllers of the Omnivisor kinds; each lives in controllers/<kind>/. Add yours here. */
@@ -31,12 +34,13 @@ function omnivisorControllers(settings: ControllerSettings): ControllerRegistrat
   // Host and VirtualMachine share one driver session per Host.
   // The manager's status watcher (Hosts bound to no node) borrows the same sessions.
   const sessions = new HostSessions();
-  const { statusWatcher, ...vmSettings } = settings;
+  const { statusWatcher, migrationLimits, ...vmSettings } = settings;
   return [
     datacenterController(),
     hostPoolController(),
     hostController({ sessions }),
     virtualMachineController({ sessions, ...vmSettings }),
+    vmMigrationController({ sessions, limits: migrationLimits }),
     ...(statusWatcher ? [statusWatcherInManager({ sessions, leaseNamespace: settings.heartbeatNamespace, ...statusWatcher })] : []),
   ];
 }
@@ -66,6 +70,9 @@ Flags (environment variable in brackets):
   --watched-poll-interval S the same while the host's status watcher heartbeat is fresh: it
                             reports changes within a second (default 300)
   --vm-workers N            VirtualMachines reconciled at once (default 32)
+  --max-migrations N        VMMigrations running at once in the cluster (default 5)
+  --max-migrations-per-host N
+                            VMMigrations leaving one host at once (default 2)
   --heartbeat-interval S    seconds between heartbeat renewals of the Hosts the manager follows
                             itself (those whose spec.node names no node; default 5)
   --no-status-watcher       do not follow Hosts that name no node (their VMs are then observed
@@ -78,6 +85,13 @@ Flags (environment variable in brackets):
 /** Loopback unless told otherwise: a pod's metrics are opened to the network only on purpose. */
 function metricsHost(flag: string | undefined): string {
   return flag ?? process.env["OMNIVISOR_METRICS_HOST"] ?? "127.0.0.1";
+}
+
+/** A whole number ≥ 1 from a flag; anything else stops the start with the flag named. */
+function positive(flag: string, value: string | undefined): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a whole number of at least 1, not ${JSON.stringify(value)}`);
+  return n;
 }
 
 async function main(): Promise<number> {
@@ -100,6 +114,8 @@ async function main(): Promise<number> {
       "watched-poll-interval": { type: "string", default: "300" },
       "vm-workers": { type: "string", default: "32" },
       "heartbeat-interval": { type: "string", default: "5" },
+      "max-migrations": { type: "string", default: "5" },
+      "max-migrations-per-host": { type: "string", default: "2" },
       "no-status-watcher": { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
       "test-widget-controller": { type: "boolean", default: false },
@@ -128,6 +144,7 @@ async function main(): Promise<number> {
         watchedPollIntervalMs: seconds(values["watched-poll-interval"]),
         concurrency: Number(values["vm-workers"]),
         statusWatcher: values["no-status-watcher"] ? undefined : { identity, heartbeatIntervalMs: seconds(values["heartbeat-interval"]) },
+        migrationLimits: { perHost: positive("max-migrations-per-host", values["max-migrations-per-host"]), cluster: positive("max-migrations", values["max-migrations"]) },
       });
   const wanted = values.controllers?.split(",").map((s) => s.trim());
   const selected = wanted ? registrations.filter((r) => wanted.includes(r.name)) : registrations;

@@ -3,7 +3,7 @@
 // so no secret is kept beside it) and replaced when they change; closed when the Host goes.
 import { createHash } from "node:crypto";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
-import type { Credentials, Driver, DriverKind, HostConnection, Session } from "../../drivers/contract/index.ts";
+import type { Credentials, Driver, DriverKind, HostConnection, MigrationTarget, Session } from "../../drivers/contract/index.ts";
 import { DockerDriver } from "../../drivers/docker/driver.ts";
 import { EsxiDriver } from "../../drivers/esxi/driver.ts";
 import { HyperVDriver } from "../../drivers/hyperv/driver.ts";
@@ -112,6 +112,12 @@ export class HostSessions {
     const entry = this.entries.get(host.metadata.name);
     if (entry) return entry.session;
     return this.refresh(host, signal);
+  }
+
+  /** How another host's daemon reaches this Host when a VM migrates to it (its connection and credentials). */
+  async migrationTarget(host: HostObject, live: boolean): Promise<MigrationTarget> {
+    const secret = await this.secret(host);
+    return { host: withSecretTrust(hostConnection(host), secret?.trust ?? {}), ...(secret?.credentials ? { credentials: secret.credentials } : {}), live };
   }
 
   /** Forgets a session that failed (the next call reconnects). */

@@ -1,0 +1,270 @@
+// One pass over a VMMigration: Pending (within the limits?) → Scheduling (the target) → Running
+// (the hypervisor's job, its progress in status) → Succeeded once the VirtualMachine controller
+// has recorded the VM on the target; Failed with a reason a person can act on; Cancelled when the
+// VMMigration (or its VM) is deleted mid-flight. Before a job starts, phase Running with source and
+// target is written: from then on the VM controller neither recreates the VM nor places it again.
+import { errorKind, vmIdentity, type Session, type VmIdentity, type VmObservation } from "../../drivers/contract/index.ts";
+import type { MigrationPhase, VMMigrationStatus } from "../../src/api/index.ts";
+import type { DatacenterObject, HostObject, VmMigrationObject, VmObject } from "../../src/fleet/kinds.ts";
+import type { HostSessions } from "../../src/fleet/sessions.ts";
+import type { ReconcileContext, ReconcileResult } from "../../src/runtime/controller.ts";
+import { describeError } from "../../src/runtime/log.ts";
+import { runMove, type MoveJobs } from "./jobs.ts";
+import type { TargetChoice } from "./target.ts";
+
+export type Ctx = ReconcileContext<VmMigrationObject, VMMigrationStatus>;
+
+export interface MigrationEnv {
+  sessions: HostSessions;
+  jobs: MoveJobs;
+  vm(key: string): VmObject | undefined;
+  host(name: string): HostObject | undefined;
+  datacenter(name: string): DatacenterObject | undefined;
+  /** Other unfinished VMMigrations of the same VM. */
+  othersInFlight(ctx: Ctx): VmMigrationObject[];
+  /** Why this move must wait for the limits; undefined: it may start (and is counted from now). */
+  admit(ctx: Ctx, source: string): string | undefined;
+  chooseTarget(vm: VmObject, source: HostObject, wanted: string | undefined): TargetChoice;
+  /** Wakes this VMMigration (its job ended). */
+  wake(key: string): void;
+  /** Keys of VMMigrations whose cancel was asked of the hypervisor already. */
+  cancelled: Set<string>;
+}
+
+const progressEveryMs = 500;
+
+function set(ctx: Ctx, phase: MigrationPhase, reason: string, message: string): void {
+  ctx.status.phase = phase;
+  const done = phase === "Succeeded";
+  ctx.setCondition({ type: "Ready", status: done ? "True" : "False", reason, message });
+}
+
+function finish(ctx: Ctx, env: MigrationEnv, phase: "Succeeded" | "Failed" | "Cancelled", reason: string, message: string): void {
+  set(ctx, phase, reason, message);
+  ctx.status.completedAt = new Date().toISOString();
+  if (phase !== "Succeeded") delete ctx.status.progress;
+  ctx.event(phase === "Failed" ? "Warning" : "Normal", phase === "Succeeded" ? "Succeeded" : reason, message);
+  env.jobs.forget(ctx.key);
+  env.cancelled.delete(ctx.key);
+}
+
+const fail = (ctx: Ctx, env: MigrationEnv, reason: string, message: string): void => finish(ctx, env, "Failed", reason, message);
+
+function identityOf(vm: VmObject): VmIdentity {
+  return vmIdentity({ uid: vm.metadata.uid ?? "", namespace: vm.metadata.namespace ?? "", name: vm.metadata.name }, vm.status?.externalId ?? vm.spec.adopt?.externalId);
+}
+
+function vmKeyOf(ctx: Ctx): string {
+  return `${ctx.object.metadata.namespace ?? ""}/${ctx.object.spec.virtualMachine}`;
+}
+
+/** Why a VM on this driver cannot move this way; undefined: it can. */
+export function cannotMove(driver: string, liveMigration: boolean, mode: "Live" | "Cold"): { reason: string; message: string } | undefined {
+  if (driver === "docker") {
+    return mode === "Live"
+      ? { reason: "LiveMigrationUnsupported", message: "Docker cannot live-migrate a running container; a cold move (spec.live: false) makes it again from its image on the target host — a restart, its writable layer stays behind" }
+      : undefined;
+  }
+  if (driver === "esxi") {
+    return { reason: mode === "Live" ? "LiveMigrationUnsupported" : "ColdMoveUnsupported", message: "a standalone ESXi host (no vCenter) has no vMotion and cannot hand a VM to another host" };
+  }
+  if (!liveMigration) return { reason: "MigrationUnsupported", message: `this ${driver} host cannot migrate VMs (its driver connection does not offer migration)` };
+  return undefined;
+}
+
+/** Pending or Scheduling: wait for the limits, choose the target, record both ends (phase Running). */
+export async function schedule(ctx: Ctx, env: MigrationEnv): Promise<ReconcileResult | void> {
+  const { spec } = ctx.object;
+  const vm = env.vm(vmKeyOf(ctx));
+  if (!vm) return fail(ctx, env, "VirtualMachineNotFound", `VirtualMachine ${spec.virtualMachine} does not exist in namespace ${ctx.object.metadata.namespace ?? ""}`);
+  if (vm.metadata.deletionTimestamp) return finish(ctx, env, "Cancelled", "VirtualMachineDeleted", `VirtualMachine ${spec.virtualMachine} is being deleted`);
+  const earlier = env.othersInFlight(ctx);
+  if (earlier.length > 0) {
+    return fail(ctx, env, "AlreadyMoving", `VirtualMachine ${spec.virtualMachine} is already being moved by VMMigration ${earlier.map((m) => m.metadata.name).join(", ")}; delete that one to cancel it`);
+  }
+  const sourceName = vm.status?.host;
+  const source = sourceName ? env.host(sourceName) : undefined;
+  if (!sourceName || !source || !vm.status?.conditions?.some((c) => c.type === "Created" && c.status === "True")) {
+    set(ctx, "Pending", "VirtualMachineNotPlaced", `VirtualMachine ${spec.virtualMachine} is not on a host yet; waiting for it to be created`);
+    return { requeueAfterMs: 5_000 };
+  }
+  const running = vm.status.powerState === "Running" || vm.status.powerState === "Paused";
+  const mode = spec.live && running ? "Live" : "Cold";
+  const session = await env.sessions.session(source, ctx.signal);
+  const refused = cannotMove(source.spec.driver, session.capabilities().liveMigration, mode);
+  if (refused) return fail(ctx, env, refused.reason, `${spec.virtualMachine} cannot move from host ${sourceName}: ${refused.message}`);
+  const waiting = env.admit(ctx, sourceName);
+  if (waiting) {
+    set(ctx, "Pending", "WaitingForLimits", `waiting: ${waiting}`);
+    return { requeueAfterMs: 5_000 };
+  }
+  ctx.status.sourceHost = sourceName;
+  if (ctx.status.phase !== "Scheduling") {
+    set(ctx, "Scheduling", "Scheduling", spec.targetHost ? `checking host ${spec.targetHost}` : "choosing a target host");
+    return { requeueAfterMs: 1 };
+  }
+  const choice = env.chooseTarget(vm, source, spec.targetHost);
+  if ("failed" in choice) return fail(ctx, env, choice.failed, choice.message);
+  ctx.status.targetHost = choice.host;
+  ctx.status.mode = mode;
+  set(ctx, "Running", "Starting", `moving ${mode.toLowerCase()} from host ${sourceName} to host ${choice.host}: ${choice.message}`);
+  ctx.event("Normal", "Scheduled", `moving ${spec.virtualMachine} ${mode.toLowerCase()} from host ${sourceName} to host ${choice.host} (${choice.message})`);
+  return { requeueAfterMs: 1 }; // the job starts in the next pass, once this is written
+}
+
+interface Ends {
+  vm: VmObject;
+  identity: VmIdentity;
+  source: Session;
+  target: Session;
+  sourceHost: HostObject;
+  targetHost: HostObject;
+}
+
+async function ends(ctx: Ctx, env: MigrationEnv, vm: VmObject): Promise<Ends | string> {
+  const { sourceHost: from, targetHost: to } = ctx.status;
+  const sourceHost = from ? env.host(from) : undefined;
+  const targetHost = to ? env.host(to) : undefined;
+  if (!sourceHost) return `the source host ${from ?? "?"} does not exist any more`;
+  if (!targetHost) return `the target host ${to ?? "?"} does not exist any more`;
+  const [source, target] = await Promise.all([env.sessions.session(sourceHost, ctx.signal), env.sessions.session(targetHost, ctx.signal)]);
+  return { vm, identity: identityOf(vm), source, target, sourceHost, targetHost };
+}
+
+async function observe(session: Session, identity: VmIdentity): Promise<VmObservation | undefined> {
+  return session.observeVm(identity);
+}
+
+/** Running: start the job (or find the one running since before a restart), report its progress, and finish. */
+export async function follow(ctx: Ctx, env: MigrationEnv): Promise<ReconcileResult | void> {
+  const vm = env.vm(vmKeyOf(ctx));
+  const target = ctx.status.targetHost;
+  if (!vm) return fail(ctx, env, "VirtualMachineNotFound", `VirtualMachine ${ctx.object.spec.virtualMachine} was deleted during the move`);
+  if (vm.status?.host === target) return succeed(ctx, env);
+  const found = await ends(ctx, env, vm);
+  if (typeof found === "string") return fail(ctx, env, "HostGone", found);
+  if (vm.metadata.deletionTimestamp) return cancel(ctx, env, found, `VirtualMachine ${vm.metadata.name} is being deleted`);
+  const job = env.jobs.get(ctx.key);
+  if (job?.state === "running") return progress(ctx, found);
+  if (job?.state === "done" && job.result.downtimeMs !== undefined) ctx.status.downtimeMs = Math.round(job.result.downtimeMs);
+  // No job of ours is running: look where the VM is.
+  const [atSource, atTarget] = await Promise.all([observe(found.source, found.identity), observe(found.target, { ...found.identity, externalId: undefined })]);
+  if (!atSource && atTarget) return handingOver(ctx, found);
+  const runningThere = await found.source.migrationProgress(found.identity);
+  if (runningThere) return progress(ctx, found, runningThere); // a job from before a restart, or one still ending
+  if (job?.state === "failed") {
+    const why = describeError(job.error);
+    if ((job.error as { reason?: string }).reason === "migration-cancelled" && atSource) {
+      return finish(ctx, env, "Cancelled", "CancelledOnHost", `the hypervisor's migration job was cancelled on host ${ctx.status.sourceHost ?? "?"} (${why}); the VM stays there`);
+    }
+    const reason = errorKind(job.error) === "unsupported" ? "Unsupported" : "MigrationFailed";
+    return fail(ctx, env, reason, `moving from host ${ctx.status.sourceHost ?? "?"} to host ${target ?? "?"} failed: ${why}${atSource ? `; the VM stays on host ${ctx.status.sourceHost ?? "?"}` : ""}`);
+  }
+  if (!atSource) {
+    return fail(ctx, env, "VirtualMachineLost", `the VM is on neither host ${ctx.status.sourceHost ?? "?"} nor host ${target ?? "?"}; its VirtualMachine controller makes it again`);
+  }
+  if (job?.state === "done") return handingOver(ctx, found); // the driver says moved; the next look confirms
+  start(ctx, env, found);
+  return { requeueAfterMs: progressEveryMs };
+}
+
+function start(ctx: Ctx, env: MigrationEnv, found: Ends): void {
+  const resumed = ctx.status.startedAt !== undefined;
+  ctx.status.startedAt ??= new Date().toISOString();
+  const mode = ctx.status.mode ?? "Live";
+  const { spec } = ctx.object;
+  env.jobs.start(
+    ctx.key,
+    (signal) =>
+      runMove({
+        vm: found.vm,
+        identity: found.identity,
+        mode,
+        source: found.source,
+        target: found.target,
+        targetHost: found.targetHost,
+        datacenter: env.datacenter(found.targetHost.spec.datacenter),
+        migrationTarget: async () => ({ ...(await env.sessions.migrationTarget(found.targetHost, mode === "Live")), ...(spec.bandwidthMiBps !== undefined ? { bandwidthMiBps: spec.bandwidthMiBps } : {}) }),
+        signal,
+      }),
+    () => env.wake(ctx.key),
+  );
+  set(ctx, "Running", "Migrating", `moving ${mode.toLowerCase()} from host ${found.sourceHost.metadata.name} to host ${found.targetHost.metadata.name}${resumed ? " (started again after the manager restarted)" : ""}`);
+  ctx.event("Normal", resumed ? "Resumed" : "Started", `${resumed ? "started again" : "started"}: ${mode.toLowerCase()} move from host ${found.sourceHost.metadata.name} to host ${found.targetHost.metadata.name}`);
+}
+
+async function progress(ctx: Ctx, found: Ends, known?: Awaited<ReturnType<Session["migrationProgress"]>>): Promise<ReconcileResult> {
+  const now = known ?? (await found.source.migrationProgress(found.identity));
+  if (now) {
+    ctx.status.progress = { ...now, percent: Math.max(0, Math.min(100, Math.round(now.percent))), observedAt: new Date().toISOString() };
+    set(ctx, "Running", "Migrating", `moving from host ${found.sourceHost.metadata.name} to host ${found.targetHost.metadata.name}: ${ctx.status.progress.percent}%`);
+  }
+  return { requeueAfterMs: progressEveryMs };
+}
+
+/** The VM runs on the target and no longer on the source: the VM controller records it there. */
+function handingOver(ctx: Ctx, found: Ends): ReconcileResult {
+  const was = ctx.status.progress;
+  ctx.status.progress = was ? { ...was, percent: 100, ...(was.memoryTotalBytes !== undefined ? { memoryRemainingBytes: 0 } : {}) } : { percent: 100, observedAt: new Date().toISOString() };
+  set(ctx, "Running", "HandingOver", `the VM runs on host ${found.targetHost.metadata.name}; waiting for its VirtualMachine to record the new host`);
+  return { requeueAfterMs: 1_000 };
+}
+
+function succeed(ctx: Ctx, env: MigrationEnv): void {
+  const took = ctx.status.startedAt ? ((Date.now() - Date.parse(ctx.status.startedAt)) / 1000).toFixed(1) : undefined;
+  const downtime = ctx.status.downtimeMs !== undefined ? `, downtime ${ctx.status.downtimeMs} ms` : "";
+  finish(ctx, env, "Succeeded", "Succeeded", `moved from host ${ctx.status.sourceHost ?? "?"} to host ${ctx.status.targetHost ?? "?"}${took ? ` in ${took} s` : ""}${downtime}`);
+}
+
+/**
+ * Stops the move: the hypervisor's job is aborted and awaited; the VM stays on the source. Too
+ * late (it already runs on the target): that is recorded instead, and the hand-over goes on.
+ */
+export async function cancel(ctx: Ctx, env: MigrationEnv, found: Ends, why: string): Promise<ReconcileResult | void> {
+  const job = env.jobs.get(ctx.key);
+  const running = job?.state === "running" || (await found.source.migrationProgress(found.identity)) !== undefined;
+  if (running) {
+    if (!env.cancelled.has(ctx.key)) {
+      try {
+        await found.source.cancelMigration(found.identity);
+      } catch (err) {
+        // too late: it finished moving meanwhile; the next pass finds it on the target
+        if (errorKind(err) !== "invalid-transition") throw err;
+      }
+      env.cancelled.add(ctx.key);
+      set(ctx, "Running", "Cancelling", `cancelling: ${why}`);
+    }
+    return { requeueAfterMs: progressEveryMs };
+  }
+  const [atSource, atTarget] = await Promise.all([observe(found.source, found.identity), observe(found.target, { ...found.identity, externalId: undefined })]);
+  if (!atSource && atTarget) {
+    // It got there before the cancel. A VM being deleted is removed from both hosts by its
+    // controller; any other stays where it is now, recorded there before this move lets go.
+    if (found.vm.metadata.deletionTimestamp) return finish(ctx, env, "Cancelled", "CancelledTooLate", `${why}; the move had already finished: the VM on host ${found.targetHost.metadata.name} goes with its VirtualMachine`);
+    if (ctx.status.conditions?.find((c) => c.type === "Ready")?.reason !== "HandingOver") ctx.event("Normal", "CancelledTooLate", `${why}, but the move had already finished: the VM runs on host ${found.targetHost.metadata.name}`);
+    return handingOver(ctx, found);
+  }
+  finish(ctx, env, "Cancelled", "Cancelled", `${why}; the VM stays on host ${found.sourceHost.metadata.name}`);
+}
+
+/** Deletion of the VMMigration: a move in flight is cancelled first. True once nothing runs. */
+export async function cancelForDeletion(ctx: Ctx, env: MigrationEnv): Promise<ReconcileResult | "done"> {
+  const phase = ctx.status.phase ?? "Pending";
+  if (phase !== "Running") {
+    if (phase === "Pending" || phase === "Scheduling") finish(ctx, env, "Cancelled", "Cancelled", "the VMMigration was deleted before the move started");
+    return "done";
+  }
+  const vm = env.vm(vmKeyOf(ctx));
+  if (!vm) return "done";
+  if (vm.status?.host === ctx.status.targetHost) {
+    succeed(ctx, env);
+    return "done";
+  }
+  const found = await ends(ctx, env, vm);
+  if (typeof found === "string") {
+    fail(ctx, env, "HostGone", found);
+    return "done";
+  }
+  const result = await cancel(ctx, env, found, "the VMMigration was deleted");
+  return ctx.status.phase === "Cancelled" ? "done" : (result ?? { requeueAfterMs: progressEveryMs });
+}
