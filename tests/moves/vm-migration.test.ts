@@ -48,6 +48,8 @@ let a: PrivateLibvirtd;
 let b: PrivateLibvirtd;
 const endpoints = new Map<string, string>();
 let operator: Operator | undefined;
+/** KVM where it boots a stock guest; on kvm_pvm it emulates one slower than TCG (ADR 0003). */
+let virtType = "qemu";
 
 const logs = (): string => warnings(operator);
 const virsh = async (daemon: string, ...args: string[]): Promise<string> => (await execute("virsh", ["-q", "-c", endpoints.get(daemon)!, ...args])).stdout.trim();
@@ -55,7 +57,7 @@ const virsh = async (daemon: string, ...args: string[]): Promise<string> => (awa
 const host = (name: string) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "Host",
-  metadata: { name, annotations: { "libvirt.omnivisor.io/storage-pool": "shared", "libvirt.omnivisor.io/shared-storage": `moves-${run}` } },
+  metadata: { name, annotations: { "libvirt.omnivisor.io/storage-pool": "shared", "libvirt.omnivisor.io/shared-storage": `moves-${run}`, "libvirt.omnivisor.io/virt-type": virtType } },
   spec: { datacenter: dc, driver: "libvirt", endpoint: endpoints.get(name)! },
 });
 const web = {
@@ -133,7 +135,8 @@ function watch(name: string): Watch {
 const progressOf = (m: Obj): { percent?: number; memoryTotalBytes?: number } | undefined => (m.status as { progress?: { percent?: number; memoryTotalBytes?: number } } | undefined)?.progress;
 
 beforeAll(async () => {
-  await requireLibvirt();
+  const { accelerator } = await requireLibvirt();
+  virtType = accelerator.startsWith("KVM") && !accelerator.includes("kvm_pvm") ? "kvm" : "qemu";
   const image = tinyVmImage();
   await mkdir(diskDir, { recursive: true });
   // libvirt refuses 127.0.0.1 as migration_host ("the address of the local machine"); another
@@ -247,7 +250,7 @@ describe("moving a VM between libvirt hosts with a VMMigration", () => {
     await apply(admin, migration("back", { targetHost: hostA, bandwidthMiBps: 4 }));
     await waitFor("the move back under way", async () => {
       const m = await getMigration("back");
-      if (m?.status?.phase === "Failed" || m?.status?.phase === "Succeeded") throw new Error(`the move back ended before it could be cancelled: ${m.status.phase}`);
+      if (m?.status?.phase === "Failed" || m?.status?.phase === "Succeeded") throw new Error(`the move back ended before it could be cancelled: ${m.status.phase} (${condition(m, "Ready")?.message ?? "?"})`);
       return m?.status?.phase === "Running" && (progressOf(m)?.percent ?? 0) > 0 ? m : undefined;
     }, { timeoutMs: 60_000, intervalMs: 100, onTimeout: logs });
     await kubectl(admin, ["delete", "vmmigrations.omnivisor.io", "back", "-n", ns, "--wait=true", "--timeout=60s"]);
