@@ -22,8 +22,9 @@ export async function followMove(pass: VmPass, move: Move): Promise<ReconcileRes
   const target = move.status.targetHost;
   const atSource = await session.observeVm(identity);
   if (atSource) {
+    // its power is left as it was: a guest being moved pauses, and is shut off on the source at
+    // the switch-over, while it runs on — on the target
     ctx.status.externalId = atSource.externalId;
-    ctx.status.powerState = statusPower(atSource.power);
     const percent = move.status.progress?.percent;
     moving(pass, move, `moving from host ${pass.hostName} to host ${target}${percent !== undefined ? `, ${percent}%` : ""}`);
     return { requeueAfterMs: 30_000 }; // the VMMigration's own status changes wake it sooner

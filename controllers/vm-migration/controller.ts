@@ -87,7 +87,8 @@ export function vmMigrationController(options: VmMigrationControllerOptions): Co
           await ctx.removeFinalizer(migrationFinalizer);
           return;
         }
-        if (!inFlight(ctx.object)) return release(ctx.key, ctx.object);
+        // ctx.status, not the cached object: the cache may not show this controller's last write yet
+        if (finishedPhases.includes(ctx.status.phase ?? "Pending")) return release(ctx.key, ctx.object);
         await ctx.ensureFinalizer(migrationFinalizer);
         const result = ctx.status.phase === "Running" ? await follow(ctx, env) : await schedule(ctx, env);
         const now = ctx.status.phase ?? "Pending";

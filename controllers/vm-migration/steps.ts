@@ -140,11 +140,12 @@ export async function follow(ctx: Ctx, env: MigrationEnv): Promise<ReconcileResu
   const vm = env.vm(vmKeyOf(ctx));
   const target = ctx.status.targetHost;
   if (!vm) return fail(ctx, env, "VirtualMachineNotFound", `VirtualMachine ${ctx.object.spec.virtualMachine} was deleted during the move`);
-  if (vm.status?.host === target) return succeed(ctx, env);
+  const job = env.jobs.get(ctx.key);
+  // recorded on the target, and the hypervisor's job (if this process runs it) has ended
+  if (vm.status?.host === target && job?.state !== "running") return succeed(ctx, env);
   const found = await ends(ctx, env, vm);
   if (typeof found === "string") return fail(ctx, env, "HostGone", found);
   if (vm.metadata.deletionTimestamp) return cancel(ctx, env, found, `VirtualMachine ${vm.metadata.name} is being deleted`);
-  const job = env.jobs.get(ctx.key);
   if (job?.state === "running") return progress(ctx, found);
   if (job?.state === "done" && job.result.downtimeMs !== undefined) ctx.status.downtimeMs = Math.round(job.result.downtimeMs);
   // No job of ours is running: look where the VM is.
