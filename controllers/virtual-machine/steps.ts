@@ -209,13 +209,18 @@ function backOff(pass: VmPass, observed: VmObservation): ReconcileResult | undef
   return { requeueAfterMs: waitMs };
 }
 
+/** The spec's power state — but off while the host is in maintenance with drainPolicy Shutdown. */
+function desiredPower(pass: VmPass): { desired: "Running" | "Stopped" | "Paused"; held: boolean } {
+  const spec = pass.ctx.object.spec.powerState ?? "Running";
+  const held = pass.host.spec.maintenance === true && pass.host.spec.drainPolicy === "Shutdown" && spec !== "Stopped";
+  return { desired: held ? "Stopped" : spec, held };
+}
+
 /** One power step or resize toward the spec; Ready=True once there. */
 export async function converge(pass: VmPass, observed: VmObservation): Promise<ReconcileResult> {
   const { ctx } = pass;
   const vm = ctx.object;
-  // A host in maintenance that drains by shutting down keeps its VMs off until it is back.
-  const held = pass.host.spec.maintenance === true && pass.host.spec.drainPolicy === "Shutdown" && (vm.spec.powerState ?? "Running") !== "Stopped";
-  const desired = held ? "Stopped" : (vm.spec.powerState ?? "Running");
+  const { desired, held } = desiredPower(pass);
   recordObservation(ctx.status, observed);
   ctx.status.phase = phaseOf(desired, observed.power);
   const { session, identity, env } = pass;

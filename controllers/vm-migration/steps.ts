@@ -148,7 +148,12 @@ export async function follow(ctx: Ctx, env: MigrationEnv): Promise<ReconcileResu
   if (vm.metadata.deletionTimestamp) return cancel(ctx, env, found, `VirtualMachine ${vm.metadata.name} is being deleted`);
   if (job?.state === "running") return progress(ctx, found);
   if (job?.state === "done" && job.result.downtimeMs !== undefined) ctx.status.downtimeMs = Math.round(job.result.downtimeMs);
-  // No job of ours is running: look where the VM is.
+  return look(ctx, env, found, job);
+}
+
+/** No job of this process is running: where the VM is decides what comes next. */
+async function look(ctx: Ctx, env: MigrationEnv, found: Ends, job: ReturnType<MoveJobs["get"]>): Promise<ReconcileResult | void> {
+  const target = ctx.status.targetHost;
   const [atSource, atTarget] = await Promise.all([observe(found.source, found.identity), observe(found.target, { ...found.identity, externalId: undefined })]);
   if (!atSource && atTarget) return handingOver(ctx, found);
   const runningThere = await found.source.migrationProgress(found.identity);

@@ -8,10 +8,10 @@ const ready = [
   { type: "Ready", status: "True" },
   { type: "Reachable", status: "True" },
 ];
-const host = (name: string, memory: string, extra: { driver?: string; maintenance?: boolean } = {}): HostObject =>
+const host = (name: string, memory: string, extra: { driver?: string; maintenance?: boolean; endpoint?: string } = {}): HostObject =>
   ({
     metadata: { name, labels: {} },
-    spec: { datacenter: "dc", driver: extra.driver ?? "libvirt", endpoint: "x", maintenance: extra.maintenance ?? false },
+    spec: { datacenter: "dc", driver: extra.driver ?? "libvirt", endpoint: extra.endpoint ?? `qemu+tcp://${name}/system`, maintenance: extra.maintenance ?? false },
     status: { allocatable: { cpus: 8, memory }, conditions: ready },
   }) as unknown as HostObject;
 const vm = (hostName: string, placement?: VmObject["spec"]["placement"]): VmObject =>
@@ -58,5 +58,13 @@ describe("a migration's target", () => {
     const pinned = chooseTarget(fleet([a, b], [me]), me, a, undefined);
     expect(pinned).toMatchObject({ failed: "NoTarget" });
     expect(pinned.message).toContain("no hosts in scope");
+  });
+
+  it("given two Host objects for one machine (the same endpoint), then neither is a target for the other", () => {
+    const me = vm("a");
+    const twin = host("twin", "64Gi", { endpoint: a.spec.endpoint });
+    const f = fleet([a, twin], [me]);
+    expect(chooseTarget(f, me, a, "twin")).toMatchObject({ failed: "SameMachine" });
+    expect(chooseTarget(f, me, a, undefined)).toMatchObject({ failed: "NoTarget" });
   });
 });

@@ -12,12 +12,17 @@ export function chooseTarget(fleet: Fleet, vm: VmObject, source: HostObject, wan
   if (wanted !== undefined) {
     const target = fleet.hosts.find((h) => h.metadata.name === wanted);
     if (!target) return { failed: "TargetNotFound", message: `host ${wanted} does not exist` };
+    if (target.spec.endpoint === source.spec.endpoint) {
+      return { failed: "SameMachine", message: `host ${wanted} has the same endpoint as the VM's host ${from} (${source.spec.endpoint}): they are one machine, there is nowhere to move to` };
+    }
     if (target.spec.driver !== source.spec.driver) {
       return { failed: "DriverMismatch", message: `host ${wanted} runs ${target.spec.driver}, the VM's host ${from} runs ${source.spec.driver}: a VM moves only between hosts of one driver` };
     }
   }
   const request = { ...placementRequest(vm, fleet), driver: source.spec.driver };
-  const hosts = candidates(fleet, vm).filter((c) => c.name !== from && (wanted === undefined || c.name === wanted));
+  // another Host object for the same machine (the same endpoint) is no target either
+  const sameMachine = new Set(fleet.hosts.filter((h) => h.spec.endpoint === source.spec.endpoint).map((h) => h.metadata.name));
+  const hosts = candidates(fleet, vm).filter((c) => !sameMachine.has(c.name) && (wanted === undefined || c.name === wanted));
   const decision = place(request, hosts, { round });
   if (decision.host === undefined) {
     const scope = wanted !== undefined ? `host ${wanted} cannot take the VM` : `no other host of the VM's scope can take it`;

@@ -67,7 +67,8 @@ const web = {
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "VirtualMachine",
   metadata: { name: "web", namespace: ns },
-  spec: { cpus: 1, memory: "256Mi", disks: [{ name: "root", image: "tiny", size: "1Gi" }], networks: [], powerOff: { mode: "Hard", timeoutSeconds: 5 } },
+  // the scenario's datacenter only: Hosts are cluster-wide, other scenarios' hosts are no place for it
+  spec: { cpus: 1, memory: "256Mi", disks: [{ name: "root", image: "tiny", size: "1Gi" }], networks: [], powerOff: { mode: "Hard", timeoutSeconds: 5 }, placement: { datacenter: dc } },
 };
 const migration = (name: string, spec: Record<string, unknown>) => ({ apiVersion: "omnivisor.io/v1alpha1", kind: "VMMigration", metadata: { name, namespace: ns }, spec: { virtualMachine: "web", ...spec } });
 const getMigration = (name: string) => getObject(admin, "vmmigrations.omnivisor.io", name, ns);
