@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { loadKubeConfig } from "../runtime/kubeconfig.ts";
 import { createLogger, describeError, type LogLevel } from "../runtime/log.ts";
+import { guardProcess } from "../runtime/process-guard.ts";
 import { Manager } from "../runtime/manager.ts";
 import type { ControllerRegistration } from "../runtime/registry.ts";
 import { datacenterController } from "../../controllers/datacenter/controller.ts";
@@ -129,6 +130,7 @@ async function main(): Promise<number> {
   const env = process.env;
   const identity = values.identity ?? env.POD_NAME ?? `${hostname()}_${process.pid}`;
   const log = createLogger({ level: values["log-level"] as LogLevel, fields: { identity } });
+  guardProcess(log);
   const kc = loadKubeConfig(values.kubeconfig ?? env.KUBECONFIG);
 
   const seconds = (flag: string | undefined): number => Number(flag) * 1000;

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { Agent, describeScope } from "../agent/agent.ts";
 import { loadKubeConfig } from "../runtime/kubeconfig.ts";
 import { createLogger, describeError, type LogLevel } from "../runtime/log.ts";
+import { guardProcess } from "../runtime/process-guard.ts";
 
 const help = `Usage: node src/cmd/status-watcher.ts [flags]
 
@@ -43,6 +44,7 @@ async function main(): Promise<number> {
   const env = process.env;
   const identity = values.identity ?? env.POD_NAME ?? `${hostname()}_${process.pid}`;
   const log = createLogger({ level: values["log-level"] as LogLevel, fields: { identity, component: "status-watcher" } });
+  guardProcess(log);
   const kc = loadKubeConfig(values.kubeconfig ?? env.KUBECONFIG);
   const node = values.node ?? env.NODE_NAME;
   if (!node) {

@@ -115,6 +115,59 @@ describe("RpcClient", () => {
   });
 });
 
+describe("RpcClient against a daemon sending garbage", () => {
+  /** A packet as it travels: 4-byte big-endian length (itself included), then the bytes. */
+  const framed = (bytes: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, 0].map((_, i) => ((bytes.length + 4) >>> (24 - 8 * i)) & 0xff)), bytes]);
+
+  it("given 10,000 random and mutated packets, then no exception escapes: each bad one drops its connection with why, and calls fail as ConnectionLostError", async () => {
+    const valid = encodePacket({ prog: REMOTE_PROGRAM, vers: 1, proc: 3, type: MessageType.Reply, serial: 0, status: MessageStatus.Ok }, new XdrWriter().int(30).bytes()).subarray(4);
+    let seed = 12345;
+    const random = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const packets: Buffer[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      if (i % 2 === 0) {
+        packets.push(Buffer.from(Array.from({ length: random(40) }, () => random(256)))); // random bytes of any length, even too short for a header
+      } else {
+        const mutated = Buffer.from(valid.subarray(0, random(valid.length + 1))); // truncated ...
+        for (let flips = random(4); flips > 0 && mutated.length > 0; flips--) mutated[random(mutated.length)] = random(256); // ... and bit-flipped
+        packets.push(mutated);
+      }
+    }
+    let next = 0;
+    const daemon = await fakeDaemon((p, socket) => {
+      if (p.header.type !== MessageType.Call) return;
+      // answer each call with the next bad packet, then the real reply (never read if the bad one dropped the connection)
+      socket.write(framed(packets[next++ % packets.length]!));
+      reply(socket, p.header.serial, p.header.proc, new XdrWriter().int(30).bytes());
+    });
+    const outcomes = { answered: 0, dropped: 0, other: [] as string[] };
+    let client = await daemon.client();
+    for (let i = 0; i < 10_000; i++) {
+      if (client.closed) client = await daemon.client();
+      const result = await client.call(3).then(
+        () => "answered",
+        (e: unknown) => (e instanceof ConnectionLostError ? "dropped" : `other: ${(e as Error).message}`),
+      );
+      if (result === "answered") outcomes.answered++;
+      else if (result === "dropped") outcomes.dropped++;
+      else outcomes.other.push(result);
+    }
+    expect(outcomes.other).toEqual([]);
+    expect(outcomes.answered + outcomes.dropped).toBe(10_000);
+    expect(outcomes.dropped, "most garbage is noticed").toBeGreaterThan(5_000);
+  }, 120_000);
+
+  it("says what was wrong when a packet is too short to hold a header", async () => {
+    const daemon = await fakeDaemon((p, socket) => {
+      if (p.header.type === MessageType.Call) socket.write(framed(Buffer.from([0x20, 0x00, 0x80, 0x86, 0, 0])));
+    });
+    const client = await daemon.client();
+    const err = await client.call(3).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionLostError);
+    expect((err as Error).message).toBe("libvirt RPC: invalid packet length 10");
+  });
+});
+
 describe("RpcClient upload streams", () => {
   /** A fake daemon that accepts an upload call, collects its CONTINUE packets and answers the final OK. */
   function uploadDaemon(opts: { failAfterBytes?: number } = {}): { received: Buffer[]; packets: Packet[]; onPacket: (p: Packet, socket: Socket) => void } {

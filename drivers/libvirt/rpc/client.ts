@@ -169,7 +169,17 @@ export class RpcClient {
       this.fail(new ConnectionLostError((err as Error).message));
       return;
     }
-    for (const packet of packets) this.dispatch(packet);
+    for (const packet of packets) {
+      try {
+        this.dispatch(packet);
+      } catch (err) {
+        // A packet we cannot read (truncated header, garbage): the stream can no longer be
+        // trusted. The connection goes, its calls fail with why, the caller reconnects; the
+        // process is never taken down by what a daemon (or whoever answers) sends.
+        this.fail(new ConnectionLostError(`libvirt RPC: malformed packet from the daemon (${packet.length} bytes): ${(err as Error).message}`));
+        return;
+      }
+    }
   }
 
   private dispatch(packet: Buffer): void {
