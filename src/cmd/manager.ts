@@ -64,6 +64,9 @@ Flags (environment variable in brackets):
   --metrics-host HOST       address to bind [OMNIVISOR_METRICS_HOST] (default 127.0.0.1: loopback
                             only; set 0.0.0.0 where Prometheus scrapes the pod)
   --watch-namespace NS      watch objects in this namespace only [OMNIVISOR_WATCH_NAMESPACE] (default: all)
+  --host-selector SELECTOR  serve only the Hosts with these labels (a label selector, e.g.
+                            site=berlin) [OMNIVISOR_HOST_SELECTOR]: managers sharing one cluster
+                            each serve their own Hosts, and place VMs on them only (default: all)
   --controllers A,B         run only these controllers (default: all)
   --resync-period S         reconcile every object this often even without changes (default 600)
   --poll-interval S         observe a converged VM this often when no status watcher follows its
@@ -88,6 +91,11 @@ function metricsHost(flag: string | undefined): string {
   return flag ?? process.env["OMNIVISOR_METRICS_HOST"] ?? "127.0.0.1";
 }
 
+/** The label selectors the manager's caches apply: Hosts only, when --host-selector says so. */
+function selectors(hostSelector: string | undefined): Record<string, string> {
+  return hostSelector ? { hosts: hostSelector } : {};
+}
+
 /** A whole number ≥ 1 from a flag; anything else stops the start with the flag named. */
 function positive(flag: string, value: string | undefined): number {
   const n = Number(value);
@@ -109,6 +117,7 @@ async function main(): Promise<number> {
       "metrics-port": { type: "string" },
       "metrics-host": { type: "string" },
       controllers: { type: "string" },
+      "host-selector": { type: "string" },
       "watch-namespace": { type: "string" },
       "resync-period": { type: "string", default: "600" },
       "poll-interval": { type: "string", default: "15" },
@@ -158,6 +167,7 @@ async function main(): Promise<number> {
     metricsPort: Number(values["metrics-port"] ?? env.OMNIVISOR_METRICS_PORT ?? 8080),
     metricsHost: metricsHost(values["metrics-host"]),
     watchNamespace: values["watch-namespace"] ?? env.OMNIVISOR_WATCH_NAMESPACE,
+    labelSelectors: selectors(values["host-selector"] ?? env.OMNIVISOR_HOST_SELECTOR),
     leaderElection: values["no-leader-elect"]
       ? undefined
       : {

@@ -23,6 +23,8 @@ export interface ManagerOptions {
   metricsHost?: string;
   /** Watch only this namespace (default: all). */
   watchNamespace?: string;
+  /** Serve only the objects of a kind (by plural) that match a label selector, e.g. { hosts: "team=a" }. */
+  labelSelectors?: Record<string, string>;
 }
 
 export type ManagerExit = "stopped" | "lost-leadership";
@@ -40,7 +42,7 @@ export class Manager {
     this.options = options;
     this.log = options.log;
     const events = new EventRecorder(options.kc, options.log);
-    const caches = new SharedInformers(options.kc, options.log);
+    const caches = new SharedInformers(options.kc, options.log, options.labelSelectors);
     const deps = { kc: options.kc, log: options.log, metrics: this.metrics, events, namespace: options.watchNamespace, caches };
     this.controllers = options.controllers.map((r) => r.create(deps));
     this.elector = options.leaderElection ? new LeaderElector(options.kc, options.log, options.leaderElection) : undefined;

@@ -92,6 +92,19 @@ export function startOperator(kubeconfig: string, watchNamespace: string, extraA
   return startProcess("manager.ts", ["--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--watch-namespace", watchNamespace, "--namespace", watchNamespace, ...extraArgs]);
 }
 
+/** The label a scenario puts on its Hosts, so that its operator (startScopedOperator) serves those only. */
+export const scenarioLabel = (scenario: string): Record<string, string> => ({ "omnivisor.io/scenario": scenario });
+
+/**
+ * An operator that serves only the Hosts labelled for its scenario (--host-selector): Hosts are
+ * cluster-wide, and the operators of scenarios running at the same time on the shared control
+ * plane would otherwise each reconcile (and place VMs on) every scenario's Hosts, counting only
+ * their own namespace's VMs.
+ */
+export function startScopedOperator(kubeconfig: string, scenario: string, extraArgs: string[] = []): Operator {
+  return startOperator(kubeconfig, scenario, ["--host-selector", `omnivisor.io/scenario=${scenario}`, ...extraArgs]);
+}
+
 /** The status watcher of a node (it follows the Hosts whose spec.node names it), heartbeat Leases in `namespace`. */
 export function startStatusWatcher(kubeconfig: string, node: string, namespace: string): Operator {
   return startProcess("status-watcher.ts", ["--kubeconfig", kubeconfig, "--node", node, "--lease-namespace", namespace, "--watch-namespace", namespace, "--heartbeat-interval", "2"]);

@@ -23,7 +23,7 @@ import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { dockerSocket, requireDocker, requireLibvirt, libvirtUri } from "../harness/services.ts";
 import { Virsh } from "../drivers/libvirt-virsh.ts";
-import { apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, startOperator, startStatusWatcher, virshDomains, type Obj, type Operator } from "./fixtures.ts";
+import { apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, scenarioLabel, startScopedOperator, startStatusWatcher, virshDomains, type Obj, type Operator } from "./fixtures.ts";
 
 const execFileP = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -41,7 +41,7 @@ const secretValue = `lc-secret-${randomBytes(8).toString("hex")}`;
 const host = (name: string, spec: Record<string, unknown>, annotations: Record<string, string> = {}) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "Host",
-  metadata: { name, annotations },
+  metadata: { name, annotations, labels: scenarioLabel(ns) },
   spec: { datacenter: dc, node, ...spec },
 });
 
@@ -100,7 +100,7 @@ beforeAll(async () => {
     host(docker, { driver: "docker", endpoint: `unix://${dockerSocket}`, cpuOvercommit: 8 }),
     { apiVersion: "omnivisor.io/v1alpha1", kind: "HostPool", metadata: { name: `lc-${run}-pool` }, spec: { datacenter: dc, hosts: [kvm, docker] } },
   );
-  operator = startOperator(operatorKubeconfig, ns);
+  operator = startScopedOperator(operatorKubeconfig, ns);
   watcher = startStatusWatcher(operatorKubeconfig, node, ns);
 });
 
@@ -311,7 +311,7 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     await operator!.kill();
     const placedAtKill = (await Promise.all(all.map((n) => vm(n)))).filter((v) => v?.status?.host).length;
     console.log(`kill -9 with ${placedAtKill} of 10 VMs placed; ${(await virshDomains(prefix)).size} domains and ${(await dockerContainers(prefix)).size} containers existed`);
-    operator = startOperator(operatorKubeconfig, ns);
+    operator = startScopedOperator(operatorKubeconfig, ns);
     for (const name of all) await running(name);
     expect([...(await virshDomains(prefix)).keys()].sort()).toEqual(domains.map((n) => `${ns}.${n}`));
     expect([...(await dockerContainers(prefix)).keys()].sort()).toEqual(containers.map((n) => `${ns}.${n}`));
@@ -381,7 +381,7 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     const made = await session.createVm(vmIdentity({ uid, namespace: ns, name: "marked" }), driverSpec(object as unknown as VmObject, "docker"));
     await session.close();
 
-    operator = startOperator(operatorKubeconfig, ns);
+    operator = startScopedOperator(operatorKubeconfig, ns);
     const found = await running("marked");
     expect(found.status?.host).toBe(b);
     expect(found.status?.externalId).toBe(made.externalId);

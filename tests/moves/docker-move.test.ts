@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { waitFor } from "../../src/local/wait.ts";
 import { PrivateDockerd } from "../harness/private-dockerd.ts";
 import { dockerSocket, requireDocker } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, removeClusterObjects, startOperator, warnings, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, getObject, kubectl, removeClusterObjects, scenarioLabel, startScopedOperator, warnings, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -28,7 +28,7 @@ let dockerd: PrivateDockerd | undefined;
 let operator: Operator | undefined;
 
 const logs = (): string => warnings(operator);
-const host = (name: string, endpoint: string) => ({ apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name }, spec: { datacenter: dc, driver: "docker", endpoint, cpuOvercommit: 8 } });
+const host = (name: string, endpoint: string) => ({ apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name, labels: scenarioLabel(ns) }, spec: { datacenter: dc, driver: "docker", endpoint, cpuOvercommit: 8 } });
 const box = {
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "VirtualMachine",
@@ -49,7 +49,7 @@ beforeAll(async () => {
   await kubectl(admin, ["create", "namespace", ns]);
   // host B first out of the way: the VM starts on A
   await apply(admin, { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: { imageStore: { location: "docker images" } } }, host(hostA, `unix://${dockerSocket}`), { ...box, spec: { ...box.spec, placement: { hosts: [hostA] } } });
-  operator = startOperator(operatorKubeconfig, ns);
+  operator = startScopedOperator(operatorKubeconfig, ns);
 }, 120_000);
 
 afterAll(async () => {

@@ -32,7 +32,7 @@ import { waitFor } from "../../src/local/wait.ts";
 import { imageUpload } from "../harness/image-upload.ts";
 import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { idleVmImage, requireLibvirt, tinyVmImage } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, removeClusterObjects, startOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, getObject, kubectl, removeClusterObjects, scenarioLabel, startScopedOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -59,7 +59,7 @@ const virsh = async (daemon: string, ...args: string[]): Promise<string> => (awa
 const host = (name: string) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "Host",
-  metadata: { name, annotations: { "libvirt.omnivisor.io/storage-pool": "shared", "libvirt.omnivisor.io/shared-storage": `moves-${run}`, "libvirt.omnivisor.io/virt-type": virtType } },
+  metadata: { name, labels: scenarioLabel(ns), annotations: { "libvirt.omnivisor.io/storage-pool": "shared", "libvirt.omnivisor.io/shared-storage": `moves-${run}`, "libvirt.omnivisor.io/virt-type": virtType } },
   // 2 cores here: room for a dozen one-CPU guests that mostly idle
   spec: { datacenter: dc, driver: "libvirt", endpoint: endpoints.get(name)!, cpuOvercommit: 8 },
 });
@@ -168,7 +168,7 @@ beforeAll(async () => {
     host(hostA),
     web,
   );
-  operator = startOperator(operatorKubeconfig, ns);
+  operator = startScopedOperator(operatorKubeconfig, ns);
   outputs.push(operator.output);
 }, 180_000);
 
@@ -342,7 +342,7 @@ describe("moving a VM between libvirt hosts with a VMMigration", () => {
     for (let kill = 0; kill < 3; kill++) {
       await new Promise((r) => setTimeout(r, 500 + Math.floor(Math.random() * 2_500)));
       await operator!.kill();
-      operator = startOperator(operatorKubeconfig, ns);
+      operator = startScopedOperator(operatorKubeconfig, ns);
       outputs.push(operator.output);
     }
     const ended = await waitFor("every VMMigration finished", async () => {
