@@ -68,7 +68,7 @@ async function stop(job: MoveJob): Promise<void> {
   }
 }
 
-type JobState = { state: "running" } | { state: "done"; result: MigrationResult } | { state: "failed"; error: unknown };
+type JobState = { state: "running" } | { state: "done"; result: MigrationResult; endedAt: number } | { state: "failed"; error: unknown };
 
 /** Moves running in this process, by VMMigration key. */
 export class MoveJobs {
@@ -79,7 +79,7 @@ export class MoveJobs {
     const entry: { state: JobState; abort: AbortController } = { state: { state: "running" }, abort };
     this.jobs.set(key, entry);
     run(abort.signal).then(
-      (result) => void (entry.state = { state: "done", result }),
+      (result) => void (entry.state = { state: "done", result, endedAt: Date.now() }),
       (error: unknown) => void (entry.state = { state: "failed", error }),
     ).finally(ended);
   }

@@ -32,6 +32,8 @@ export interface MigrationEnv {
 }
 
 const progressEveryMs = 500;
+/** How long after a successful job a target may still not show the VM before it counts as lost. */
+const targetLagMs = 30_000;
 
 function set(ctx: Ctx, phase: MigrationPhase, reason: string, message: string): void {
   ctx.status.phase = phase;
@@ -167,11 +169,21 @@ async function look(ctx: Ctx, env: MigrationEnv, found: Ends, job: ReturnType<Mo
     return fail(ctx, env, reason, `moving from host ${ctx.status.sourceHost ?? "?"} to host ${target ?? "?"} failed: ${why}${atSource ? `; the VM stays on host ${ctx.status.sourceHost ?? "?"}` : ""}`);
   }
   if (!atSource) {
+    // This process's job succeeded: migrateVm resolves only once the VM runs on the target, so a
+    // target that does not show it yet lags (Hyper-V believes a miss by uid for one Get-VM poll,
+    // 2 s, and a VM that came by Move-VM is such a miss). It is given time; the VM controller,
+    // which looks by external id too, usually records the hand-over first.
+    if (justMoved(job)) return handingOver(ctx, found);
     return fail(ctx, env, "VirtualMachineLost", `the VM is on neither host ${ctx.status.sourceHost ?? "?"} nor host ${target ?? "?"}; its VirtualMachine controller makes it again`);
   }
   if (job?.state === "done") return handingOver(ctx, found); // the driver says moved; the next look confirms
   start(ctx, env, found);
   return { requeueAfterMs: progressEveryMs };
+}
+
+/** This process's job succeeded less than targetLagMs ago. */
+function justMoved(job: ReturnType<MoveJobs["get"]>): boolean {
+  return job?.state === "done" && Date.now() - job.endedAt < targetLagMs;
 }
 
 function start(ctx: Ctx, env: MigrationEnv, found: Ends): void {

@@ -1,4 +1,4 @@
-// The host a session talks to, from XAPI's host, host_metrics and host_cpu records.
+// The host a session stands for (./residency.ts), from XAPI's host, host_metrics and host_cpu records.
 import type { HostObservation, VmObservation } from "../contract/index.ts";
 
 export interface HostRecord {
@@ -22,12 +22,6 @@ export interface HostCpuRecord {
 }
 
 const MiB = 1024 ** 2;
-
-/** The host of the pool the endpoint names (by address or host name), else the pool master. */
-export function pickHost(hosts: Record<string, HostRecord>, endpointHost: string, master: string): [string, HostRecord] | undefined {
-  const entries = Object.entries(hosts);
-  return entries.find(([, h]) => h.address === endpointHost || h.hostname === endpointHost) ?? entries.find(([ref]) => ref === master) ?? entries[0];
-}
 
 export function hostObservation(ref: string, host: HostRecord, metrics: HostMetricsRecord, cpus: HostCpuRecord[], vms: VmObservation[]): HostObservation {
   const total = Number(metrics.memory_total);

@@ -18,7 +18,10 @@ export interface VmRecord {
   VCPUs_max: number | string;
   memory_static_max: number | string;
   memory_static_min: number | string;
+  /** The host the VM runs on (running or paused); OpaqueRef:NULL when halted or suspended. */
   resident_on: string;
+  /** The host VM.start prefers (a hint; VM.start_on is not bound by it); OpaqueRef:NULL for none. */
+  affinity?: string;
   VBDs?: string[];
   VIFs?: string[];
   /** VM_guest_metrics, reported by the guest tools; OpaqueRef:NULL without them. */

@@ -1,4 +1,8 @@
-// One session with a XenServer / XCP-ng pool, implementing the contract's Session over XAPI.
+// One session with a XenServer / XCP-ng pool, implementing the contract's Session over XAPI for
+// one host of it: XAPI shows the whole pool, but the session reports and acts on the VMs of the
+// host its endpoint names only (./residency.ts, ADR 0021), starts VMs there (VM.start_on) and
+// keeps their affinity pointing there, so a VM that moved is found on its new Host and no longer
+// on its old one.
 // Create follows `xe vm-install`: VM.clone of a template, then VM.provision (which un-templates
 // it). The identity is written into other_config right after the clone, so a crash half-way
 // leaves a VM the next createVm finds and finishes instead of cloning again.
@@ -28,10 +32,11 @@ import {
 } from "../contract/index.ts";
 import type { XapiClient } from "./client.ts";
 import { addNics, describeDisks, findTemplate, resize } from "./install.ts";
-import { hostObservation, pickHost, type HostCpuRecord, type HostMetricsRecord, type HostRecord } from "./host.ts";
+import { hostObservation, type HostCpuRecord, type HostMetricsRecord, type HostRecord } from "./host.ts";
 import { type GuestNetworks, isGuest, migrationTask, nullRef, observation, powerOf, type TaskRecord, type VmRecord, type VmRecords } from "./records.ts";
 import { translateXapiError } from "./errors.ts";
 import { notFoundAsUndefined, VmLookups } from "./lookups.ts";
+import { holderOf, hostNamed, PoolView } from "./residency.ts";
 import { VmEventFeed } from "./watch.ts";
 
 const defaultDeadlineSeconds = 30;
@@ -43,7 +48,8 @@ const cancelWaitMs = 15_000;
 
 export class XenServerSession implements Session {
   private readonly client: XapiClient;
-  private readonly endpointHost: string;
+  /** The pool's hosts and master, and which of them this session stands for. */
+  private readonly pool: PoolView;
   private readonly closed = new AbortController();
   /** Creates in flight by VM name: a second create of the same name waits for the first. */
   private readonly creating = new Map<string, Promise<VmObservation>>();
@@ -52,10 +58,15 @@ export class XenServerSession implements Session {
   /** Lookups by uid through an index the event feed keeps current (one VM read per lookup). */
   private readonly lookups: VmLookups;
 
-  constructor(client: XapiClient, host: HostConnection) {
+  private constructor(client: XapiClient, pool: PoolView) {
     this.client = client;
+    this.pool = pool;
     this.lookups = new VmLookups(client);
-    this.endpointHost = new URL(host.endpoint).hostname;
+  }
+
+  /** A session for the pool host the endpoint names (TerminalError when it names none of them). */
+  static async open(client: XapiClient, host: HostConnection): Promise<XenServerSession> {
+    return new XenServerSession(client, await PoolView.open(client, new URL(host.endpoint).hostname));
   }
 
   capabilities(): Capabilities {
@@ -64,7 +75,8 @@ export class XenServerSession implements Session {
   }
 
   async observeHost(): Promise<HostObservation> {
-    const [ref, host] = await this.host();
+    const ref = this.pool.self;
+    const host = await this.client.call<HostRecord>("read host", "host.get_record", ref);
     const [metrics, cpus, vms] = await Promise.all([
       this.client.call<HostMetricsRecord>("read host metrics", "host_metrics.get_record", host.metrics),
       this.client.call<Record<string, HostCpuRecord>>("read host CPUs", "host_cpu.get_all_records"),
@@ -73,13 +85,15 @@ export class XenServerSession implements Session {
     return hostObservation(ref, host, metrics, Object.values(cpus), vms);
   }
 
+  /** The guests on this host of the pool (residency.ts), not the whole pool's. */
   async listVms(): Promise<VmObservation[]> {
-    const [records, metrics] = await Promise.all([
+    const [records, metrics, pool] = await Promise.all([
       this.records(),
       this.client.call<Record<string, { networks: GuestNetworks }>>("read guest metrics", "VM_guest_metrics.get_all_records"),
+      this.pool.hosts(),
     ]);
     return Object.values(records)
-      .filter(isGuest)
+      .filter((vm) => isGuest(vm) && holderOf(vm, pool) === this.pool.self)
       .map((vm) => observation(vm, metrics[vm.guest_metrics ?? nullRef]?.networks));
   }
 
@@ -130,7 +144,11 @@ export class XenServerSession implements Session {
     if (found === undefined) return;
     const [ref, vm] = found;
     try {
-      if (vm.power_state !== "Halted") await this.ignoreState(this.client.call("hard shutdown", "VM.hard_shutdown", ref));
+      if (vm.power_state !== "Halted") {
+        // halted with an affinity elsewhere, it would leave this host (and its watcher) before it goes
+        await this.keepHere(ref, vm, identity.name);
+        await this.ignoreState(this.client.call("hard shutdown", "VM.hard_shutdown", ref));
+      }
       const disks = await this.ownDisks(vm);
       await this.client.call(`destroy ${identity.name}`, "VM.destroy", ref);
       this.lookups.deleted(ref);
@@ -144,19 +162,25 @@ export class XenServerSession implements Session {
   /**
    * VM.pool_migrate as a task, waited for here; XAPI reports no downtime. A move already running
    * (a retry after a crash) is joined rather than started again. The bandwidth limit is ignored:
-   * pool_migrate takes none.
+   * pool_migrate takes none. The session sees the whole pool, so a VM already on the target is
+   * success; on neither this host nor the target, not-found. A halted VM moves by its affinity;
+   * a running one's affinity follows it, so that it stays on the target once stopped there.
    */
   async migrateVm(identity: VmIdentity, target: MigrationTarget): Promise<MigrationResult> {
-    const [ref, vm] = await this.require(identity);
     const targetHost = new URL(target.host.endpoint).hostname;
     const hosts = await this.client.call<Record<string, HostRecord>>("list hosts", "host.get_all_records");
-    const destination = Object.entries(hosts).find(([, h]) => h.address === targetHost || h.hostname === targetHost);
+    const destination = await hostNamed(hosts, targetHost);
     if (destination === undefined) {
       throw new UnsupportedError(`xenserver: ${targetHost} is not a host of this pool; migration across pools (VM.migrate_send) is not offered`, { reason: "cross-pool" });
     }
     const [hostRef] = destination;
-    if (vm.resident_on === hostRef) return {};
-    if (vm.power_state === "Halted") {
+    const found = await this.findInPool(identity);
+    if (found === undefined || !isGuest(found[1])) throw new NotFoundError(`xenserver: no VM ${identity.name} (uid ${identity.uid})`);
+    const [ref, vm] = found;
+    const holder = holderOf(vm, await this.pool.hosts(vm.affinity));
+    if (holder === hostRef) return {};
+    if (holder !== this.pool.self) throw new NotFoundError(`xenserver: ${identity.name} is on neither this host nor ${targetHost} (it is on ${await this.hostName(holder)})`);
+    if (vm.power_state === "Halted" || vm.power_state === "Suspended") {
       await this.client.call(`place ${identity.name}`, "VM.set_affinity", ref, hostRef);
       return {};
     }
@@ -164,7 +188,10 @@ export class XenServerSession implements Session {
     const running = migrationTask(vm);
     const task = running ?? (await this.client.call<string>(`migrate ${identity.name}`, "Async.VM.pool_migrate", ref, hostRef, { live: "true" }));
     await this.finishTask(task, `migrate ${identity.name}`);
-    if ((await this.record(ref))?.resident_on === hostRef) return {};
+    if ((await this.record(ref))?.resident_on === hostRef) {
+      await this.client.call(`place ${identity.name}`, "VM.set_affinity", ref, hostRef);
+      return {};
+    }
     // A joined move went elsewhere: this one is still to do.
     if (running !== undefined) return this.migrateVm(identity, target);
     throw new RetryableError(`xenserver: migrate ${identity.name}: the task ended, yet the VM is not on ${targetHost}`, { reason: "not-moved" });
@@ -203,7 +230,7 @@ export class XenServerSession implements Session {
   }
 
   async watch(signal: AbortSignal): Promise<AsyncIterable<VmEvent>> {
-    const feed = new VmEventFeed(this.client);
+    const feed = new VmEventFeed(this.client, this.pool);
     await feed.start();
     return feed.events(AbortSignal.any([signal, this.closed.signal]));
   }
@@ -216,7 +243,14 @@ export class XenServerSession implements Session {
   }
 
   private async create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
-    let found = await this.find(identity);
+    // Looked for in the whole pool: a second VM with this uid on another host would make every
+    // lookup by uid ambiguous.
+    let found = await this.findInPool(identity);
+    if (found !== undefined && !found[1].is_a_template && !(await this.pool.holds(found[1]))) {
+      const [, vm] = found;
+      const holder = holderOf(vm, await this.pool.hosts(vm.affinity));
+      throw new TerminalError(`xenserver: ${identity.name} (${vm.uuid}) already exists in the pool, ${vm.power_state.toLowerCase()} on host ${await this.hostName(holder)}; it is not made a second time on this host`, { reason: "elsewhere-in-pool" });
+    }
     if (found === undefined) {
       const taken = await this.guestNamed(identity.name);
       if (taken !== undefined) throw new TerminalError(`xenserver: the name ${identity.name} is taken by another VM (${taken.uuid})`, { reason: "name-taken" });
@@ -231,8 +265,10 @@ export class XenServerSession implements Session {
     }
     const [ref, vm] = found;
     if (vm.is_a_template) {
-      // Not yet provisioned (fresh, or left half-made by a crash): size it, give it its disks and
-      // NICs, and install it — provision un-templates it, so it comes last.
+      // Not yet provisioned (fresh, or left half-made by a crash — on this host or another: it never
+      // ran, it is finished here): this host's VM from now on, then sized, given its disks and NICs,
+      // and installed — provision un-templates it, so it comes last.
+      if (vm.affinity !== this.pool.self) await this.client.call(`place ${identity.name}`, "VM.set_affinity", ref, this.pool.self);
       await resize(this.client, ref, vm, spec);
       await describeDisks(this.client, ref, vm, spec);
       if ((vm.VIFs ?? []).length === 0) await addNics(this.client, ref, spec);
@@ -257,9 +293,15 @@ export class XenServerSession implements Session {
     switch (target.state) {
       case "Running":
         if (state === "Running") return;
-        if (state === "Paused") await this.client.call(what, "VM.unpause", ref);
-        else if (state === "Suspended") await this.client.call(what, "VM.resume", ref, false, false);
-        else await this.client.call(what, "VM.start", ref, false, false);
+        if (state === "Paused") {
+          await this.client.call(what, "VM.unpause", ref);
+          return;
+        }
+        // On this host, not where VM.start's placement would put it (affinity is only its hint);
+        // the affinity is set first, so the VM stays this host's once it stops again.
+        await this.keepHere(ref, vm, name);
+        if (state === "Suspended") await this.client.call(what, "VM.resume_on", ref, this.pool.self, false, false);
+        else await this.client.call(what, "VM.start_on", ref, this.pool.self, false, false);
         return;
       case "Paused":
         if (state === "Paused") return;
@@ -268,6 +310,9 @@ export class XenServerSession implements Session {
         return;
       case "Stopped":
         if (state === "Halted") return;
+        // A halted VM is the host's its affinity names: one moved here by someone else would
+        // otherwise leave this host as it stops.
+        await this.keepHere(ref, vm, name);
         await this.stop(ref, state, target, what);
         return;
     }
@@ -315,14 +360,15 @@ export class XenServerSession implements Session {
     }
   }
 
-  private async host(): Promise<[string, HostRecord]> {
-    const [hosts, pools] = await Promise.all([
-      this.client.call<Record<string, HostRecord>>("list hosts", "host.get_all_records"),
-      this.client.call<Record<string, { master: string }>>("read pool", "pool.get_all_records"),
-    ]);
-    const picked = pickHost(hosts, this.endpointHost, Object.values(pools)[0]?.master ?? nullRef);
-    if (picked === undefined) throw new RetryableError("xenserver: the pool reports no host", { reason: "no-host" });
-    return picked;
+  /** Points the VM's affinity at this host (the host a halted VM belongs to). */
+  private async keepHere(ref: string, vm: VmRecord, name: string): Promise<void> {
+    if (vm.affinity !== this.pool.self) await this.client.call(`place ${name}`, "VM.set_affinity", ref, this.pool.self);
+  }
+
+  /** A pool host's name for messages. */
+  private async hostName(ref: string): Promise<string> {
+    const host = await this.client.call<HostRecord>("read host", "host.get_record", ref).catch(() => undefined);
+    return host === undefined ? ref : `${host.name_label} (${host.address})`;
   }
 
   /** Waits for a task to end and removes it; its failure or cancel is thrown as a contract error. */
@@ -356,11 +402,18 @@ export class XenServerSession implements Session {
     }
   }
 
-  /**
-   * The VM carrying identity.uid (templates included: a half-made one), else — adoption — the VM
-   * with uuid externalId, as long as it carries no other uid. One lookup in the index, one read.
-   */
+  /** The VM of findInPool when it is on this host (residency.ts); undefined when absent or elsewhere in the pool. */
   private async find(identity: VmIdentity): Promise<[string, VmRecord] | undefined> {
+    const found = await this.findInPool(identity);
+    return found !== undefined && (await this.pool.holds(found[1])) ? found : undefined;
+  }
+
+  /**
+   * The VM carrying identity.uid (templates included: a half-made one) anywhere in the pool, else —
+   * adoption — the VM with uuid externalId, as long as it carries no other uid. One lookup in the
+   * index, one read.
+   */
+  private async findInPool(identity: VmIdentity): Promise<[string, VmRecord] | undefined> {
     const byUid = await this.lookups.find(identity.uid);
     if (byUid !== undefined || identity.externalId === undefined) return byUid;
     const ref = await this.client.call<string>("find VM by uuid", "VM.get_by_uuid", identity.externalId).catch(notFoundAsUndefined);

@@ -2,9 +2,13 @@
 // returns every VM and a token — a consistent starting point — and each later call returns what
 // changed since the previous token. Power changes are derived by comparing each VM's new record
 // with the last one seen, so changes made by XenCenter or `xe` are reported like our own.
+// The feed sees the whole pool and reports this session's host only (./residency.ts): a VM that
+// leaves it (VM.pool_migrate, or a halted VM's affinity moved) is "migrated", one that arrives
+// from another host of the pool is "defined" (and "started", detail "migrated in").
 import { identityFromMetadata, RetryableError, type VmEvent, type VmEventType, type VmIdentity } from "../contract/index.ts";
 import { eventPollSeconds, type XapiClient } from "./client.ts";
-import { isGuest, powerOf, type VmRecord } from "./records.ts";
+import { isGuest, nullRef, powerOf, type VmRecord } from "./records.ts";
+import { holderOf, type PoolHosts, type PoolView } from "./residency.ts";
 
 interface XapiEvent {
   class: string;
@@ -23,22 +27,29 @@ interface Known {
   name: string;
   power: string;
   guest: boolean;
+  /** On this session's host of the pool. */
+  here: boolean;
   identity?: VmIdentity;
 }
 
 export class VmEventFeed {
   private readonly client: XapiClient;
+  private readonly view: PoolView;
   private readonly known = new Map<string, Known>();
   private token = "";
+  /** The pool's hosts as of the batch being translated. */
+  private pool: PoolHosts | undefined;
 
-  constructor(client: XapiClient) {
+  constructor(client: XapiClient, view: PoolView) {
     this.client = client;
+    this.view = view;
   }
 
   /** Reads every VM and the token to continue from; after this, every change is reported. */
   async start(): Promise<void> {
     const batch = await this.client.call<EventBatch>("watch VMs", "event.from", ["vm"], "", 0);
-    for (const e of batch.events) if (e.snapshot !== undefined) this.known.set(e.ref, known(e.snapshot));
+    await this.readPool(batch.events);
+    for (const e of batch.events) if (e.snapshot !== undefined) this.known.set(e.ref, this.knownOf(e.snapshot));
     this.token = batch.token;
   }
 
@@ -57,6 +68,7 @@ export class VmEventFeed {
       }
       if (batch === undefined) return;
       this.token = batch.token;
+      await this.readPool(batch.events);
       for (const e of batch.events) yield* this.translate(e);
     }
   }
@@ -64,6 +76,7 @@ export class VmEventFeed {
   /** After EVENTS_LOST: start over and report what changed meanwhile. */
   private async *resync(): AsyncGenerator<VmEvent> {
     const batch = await this.client.call<EventBatch>("watch VMs", "event.from", ["vm"], "", 0);
+    await this.readPool(batch.events);
     const seen = new Set<string>();
     for (const e of batch.events) {
       seen.add(e.ref);
@@ -73,20 +86,38 @@ export class VmEventFeed {
     this.token = batch.token;
   }
 
+  /** The pool's hosts for this batch (read again when a VM's affinity names a host not yet known). */
+  private async readPool(events: XapiEvent[]): Promise<void> {
+    const unknown = events.map((e) => e.snapshot?.affinity ?? nullRef).find((ref) => ref !== nullRef && this.pool?.hosts.has(ref) === false);
+    this.pool = await this.view.hosts(unknown);
+  }
+
+  private knownOf(vm: VmRecord): Known {
+    return known(vm, this.pool === undefined ? false : holderOf(vm, this.pool) === this.view.self);
+  }
+
   private *translate(e: XapiEvent, detail?: string): Generator<VmEvent> {
     const before = this.known.get(e.ref);
+    const wasHere = before?.guest === true && before.here;
     if (e.operation === "del" || e.snapshot === undefined) {
       this.known.delete(e.ref);
-      if (before?.guest === true) yield event("deleted", before, detail);
+      if (wasHere) yield event("deleted", before, detail);
       return;
     }
-    const after = known(e.snapshot);
+    const after = this.knownOf(e.snapshot);
     this.known.set(e.ref, after);
     if (!after.guest) return;
-    // A VM becomes a guest when it is added, or when a clone of a template is provisioned.
-    if (before === undefined || !before.guest) {
-      yield event("defined", after, detail);
-      if (after.power !== "Halted") yield* powerEvents("Halted", after, detail);
+    if (!after.here) {
+      // Gone from this host, to another of the pool: the session no longer reports it.
+      if (wasHere) yield event("migrated", after, detail ?? "moved to another host of the pool");
+      return;
+    }
+    if (!wasHere) {
+      // A VM becomes this host's guest when it is added here, when a clone of a template is
+      // provisioned, or when it arrives from another host of the pool.
+      const arrived = before?.guest === true ? "migrated in" : undefined;
+      yield event("defined", after, detail ?? arrived);
+      if (after.power !== "Halted") yield* powerEvents("Halted", after, detail ?? arrived);
       return;
     }
     yield* powerEvents(before.power, after, detail);
@@ -104,8 +135,8 @@ function* powerEvents(from: string, vm: Known, detail: string | undefined): Gene
   for (const type of types) yield event(type, vm, detail ?? (vm.power === "Suspended" ? "suspended" : undefined));
 }
 
-function known(vm: VmRecord): Known {
-  const k: Known = { uuid: vm.uuid, name: vm.name_label, power: vm.power_state, guest: isGuest(vm) };
+function known(vm: VmRecord, here: boolean): Known {
+  const k: Known = { uuid: vm.uuid, name: vm.name_label, power: vm.power_state, guest: isGuest(vm), here };
   const identity = identityFromMetadata(vm.other_config, vm.name_label, vm.uuid);
   if (identity !== undefined) k.identity = identity;
   return k;

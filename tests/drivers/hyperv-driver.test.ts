@@ -165,6 +165,45 @@ describe("hyperv driver (FAKE WinRM)", () => {
     }
   });
 
+  it("each Hyper-V host is its own server: after a move, the source's session no longer lists, observes or counts the VM, and the target's (its own WinRM endpoint) does", async () => {
+    const other = await FakeWinrmServer.start({ ...credentials, address: "127.0.0.2", computerName: "FAKE-HYPERV-2" });
+    fake.linkForMigration(other);
+    try {
+      await connected(async (source) => {
+        const target = await driver.connect({ endpoint: other.url, tls: { caPem: other.caPem } }, credentials, AbortSignal.timeout(10_000));
+        const watching = new AbortController();
+        try {
+          const fromSource = (await source.watch(watching.signal))[Symbol.asyncIterator]();
+          const vm = identity("hv-resident");
+          const created = await source.createVm(vm, { ...spec, power: { state: "Running" } });
+          const before = (await source.observeHost()).vms.total;
+          expect(await target.observeVm(vm)).toBeUndefined();
+          await source.migrateVm(vm, { host: { endpoint: other.url }, live: true });
+          expect(await source.observeVm(vm)).toBeUndefined();
+          expect((await source.listVms()).map((v) => v.externalId)).not.toContain(created.externalId);
+          expect((await source.observeHost()).vms.total).toBe(before - 1);
+          expect((await target.observeVm(vm))).toMatchObject({ externalId: created.externalId, power: "Running" });
+          expect((await target.listVms()).map((v) => v.externalId)).toEqual([created.externalId]);
+          // polled Get-VM cannot tell a move from a delete: the source's watcher reports it gone
+          const types: string[] = [];
+          while (!types.includes("deleted")) {
+            const next = await fromSource.next();
+            if (next.done === true) break;
+            if (next.value.externalId === created.externalId) types.push(next.value.type);
+          }
+          expect(types).toContain("deleted");
+          await target.deleteVm(vm);
+        } finally {
+          watching.abort();
+          await target.close();
+        }
+      });
+    } finally {
+      fake.hyperv.migrations.peers.clear();
+      await other.stop();
+    }
+  });
+
   it("given a move in flight, when it is cancelled, then migrateVm fails as cancelled and the VM runs here as before", async () => {
     const peer = new FakeHyperV(16, 64, "HV3");
     fake.hyperv.migrations.peers.set("hv3.example", peer);

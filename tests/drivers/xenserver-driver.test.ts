@@ -1,6 +1,8 @@
 // Scenarios beyond the conformance suite for the XenServer driver, against the FAKE XAPI
-// (tests/fakes/xapi): session expiry, host capacity, pool migration limits and credentials that
-// never leak into errors.
+// (tests/fakes/xapi): session expiry, host capacity, pool migration limits, credentials that
+// never leak into errors, and residency — a pool of two hosts, each seen through its own session
+// as its own host (the master at 127.0.0.1, the member at 127.0.0.2, whose endpoint answers
+// HOST_IS_SLAVE and sends the client to the master).
 import { randomUUID } from "node:crypto";
 import { inspect } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
@@ -26,13 +28,31 @@ async function nextEvent(events: AsyncIterator<VmEvent>): Promise<VmEvent> {
   return next.value;
 }
 
-async function connected<T>(use: (session: Session) => Promise<T>): Promise<T> {
-  const session = await driver.connect({ endpoint: fake.url }, credentials, AbortSignal.timeout(10_000));
+async function connected<T>(use: (session: Session) => Promise<T>, endpoint = fake.url): Promise<T> {
+  const session = await driver.connect({ endpoint }, credentials, AbortSignal.timeout(10_000));
   try {
     return await use(session);
   } finally {
     await session.close();
   }
+}
+
+/** A session to the master (host 1) and one to the member (host 2). */
+async function bothHosts<T>(use: (master: Session, member: Session) => Promise<T>): Promise<T> {
+  return connected((master) => connected((member) => use(master, member), fake.memberUrl(0)));
+}
+
+const recordOf = (externalId: string) => fake.db.all("VM").find(([, r]) => r["uuid"] === externalId)?.[1];
+
+/** Events of one VM from a stream, until `until` is among them (or 5 s pass). */
+async function eventsOf(stream: AsyncIterator<VmEvent>, externalId: string, until: VmEvent["type"]): Promise<VmEvent[]> {
+  const seen: VmEvent[] = [];
+  const deadline = AbortSignal.timeout(5_000);
+  while (!seen.some((e) => e.type === until)) {
+    const next = await Promise.race([nextEvent(stream), new Promise<never>((_, reject) => deadline.addEventListener("abort", () => reject(new Error(`no ${until} event; saw ${seen.map((e) => e.type).join(", ")}`)), { once: true }))]);
+    if (next.externalId === externalId) seen.push(next);
+  }
+  return seen;
 }
 
 describe("xenserver driver (FAKE XAPI)", () => {
@@ -119,13 +139,18 @@ describe("xenserver driver (FAKE XAPI)", () => {
       }
       expect(await moving).toEqual({}); // XAPI reports no downtime
       expect(seen.some((p) => p > 0 && p < 100), `progress seen: ${seen.join(", ")}`).toBe(true);
-      const record = fake.db.all("VM").find(([, r]) => r["uuid"] === created.externalId)?.[1];
+      const record = recordOf(created.externalId);
       expect(record?.["resident_on"]).toBe(fake.refs.members[0]);
+      expect(record?.["affinity"], "its affinity follows it: stopped there, it stays there").toBe(fake.refs.members[0]);
       expect(record?.["current_operations"]).toEqual({});
       expect(fake.db.all("task").filter(([, t]) => t["name_label"] === "Async.VM.pool_migrate")).toEqual([]); // the driver destroyed its task
-      expect((await session.observeVm(vm))?.power).toBe("Running");
+      expect(await session.observeVm(vm), "gone from the source host's session").toBeUndefined();
       expect(await session.migrationProgress(vm)).toBeUndefined();
-      await session.deleteVm(vm);
+      expect(await session.migrateVm(vm, { host: { endpoint: "https://127.0.0.2" }, live: true }), "asked again: it is there already").toEqual({});
+      await connected(async (member) => {
+        expect((await member.observeVm(vm))?.power).toBe("Running");
+        await member.deleteVm(vm);
+      }, fake.memberUrl(0));
     });
   });
 
@@ -145,6 +170,109 @@ describe("xenserver driver (FAKE XAPI)", () => {
       expect(record?.["power_state"]).toBe("Running");
       expect(await session.migrationProgress(vm)).toBeUndefined();
       await session.deleteVm(vm);
+    });
+  });
+
+  describe("residency: a session is one host of the pool", () => {
+    it("each host's session lists, observes and counts the VMs of its own host only; a VM made through the member's session runs there (start_on) and stays there halted (affinity)", async () => {
+      await bothHosts(async (master, member) => {
+        const onMaster = identity("res-a");
+        const onMember = identity("res-b");
+        const a = await master.createVm(onMaster, { ...spec, power: { state: "Running" } });
+        const b = await member.createVm(onMember, { ...spec, power: { state: "Running" } });
+        expect(recordOf(a.externalId)).toMatchObject({ resident_on: fake.refs.host, affinity: fake.refs.host });
+        expect(recordOf(b.externalId)).toMatchObject({ resident_on: fake.refs.members[0], affinity: fake.refs.members[0] });
+        expect(fake.calls).toContain("VM.start_on");
+        expect(fake.calls, "never VM.start: its placement could choose another host").not.toContain("VM.start");
+        expect(fake.db.get("host", fake.refs.members[0]!)?.["resident_VMs"]).toContain(fake.db.all("VM").find(([, r]) => r["uuid"] === b.externalId)?.[0]);
+
+        expect((await master.listVms()).map((v) => v.externalId)).toContain(a.externalId);
+        expect((await master.listVms()).map((v) => v.externalId)).not.toContain(b.externalId);
+        expect((await member.listVms()).map((v) => v.externalId)).toEqual([b.externalId]);
+        expect(await master.observeVm(onMember)).toBeUndefined();
+        expect(await member.observeVm(onMaster)).toBeUndefined();
+        expect((await member.observeHost()).vms).toEqual({ total: 1, running: 1, paused: 0, stopped: 0 });
+
+        // halted, it stays its host's: affinity, not the master
+        await member.setPower(onMember, { state: "Stopped", mode: "Hard" });
+        expect(recordOf(b.externalId)).toMatchObject({ power_state: "Halted", resident_on: "OpaqueRef:NULL" });
+        expect((await member.observeVm(onMember))?.power).toBe("Stopped");
+        expect(await master.observeVm(onMember)).toBeUndefined();
+        // started again through its session: on its host
+        await member.setPower(onMember, { state: "Running" });
+        expect(recordOf(b.externalId)?.["resident_on"]).toBe(fake.refs.members[0]);
+
+        // another host's VM is not this session's to change or delete
+        expect(errorKind(await master.setPower(onMember, { state: "Stopped", mode: "Hard" }).catch((e: unknown) => e))).toBe("not-found");
+        await master.deleteVm(onMember); // absent here: a no-op
+        expect(recordOf(b.externalId)?.["power_state"]).toBe("Running");
+        await master.deleteVm(onMaster);
+        await member.deleteVm(onMember);
+      });
+    });
+
+    it("a VM without affinity made outside the driver and halted is the master's", async () => {
+      await bothHosts(async (master, member) => {
+        const admin = new FakeXapiAdmin(fake);
+        const uuid = admin.createRunningVm("xen-res-unplaced");
+        admin.setPower(uuid, "Stopped");
+        expect((await master.listVms()).map((v) => v.externalId)).toContain(uuid);
+        expect((await member.listVms()).map((v) => v.externalId)).not.toContain(uuid);
+        admin.delete(uuid);
+      });
+    });
+
+    it("a VM moved to the other host (by the driver, or outside it): the source's watcher reports it migrated, the target's defined and started (migrated in)", async () => {
+      await bothHosts(async (master, member) => {
+        const watching = new AbortController();
+        const fromMaster = (await master.watch(watching.signal))[Symbol.asyncIterator]();
+        const fromMember = (await member.watch(watching.signal))[Symbol.asyncIterator]();
+        try {
+          const vm = identity("res-watch");
+          const created = await master.createVm(vm, { ...spec, power: { state: "Running" } });
+          expect((await eventsOf(fromMaster, created.externalId, "started")).map((e) => e.type)).toEqual(["defined", "started"]);
+
+          await master.migrateVm(vm, { host: { endpoint: fake.memberUrl(0) }, live: true });
+          expect((await eventsOf(fromMaster, created.externalId, "migrated")).map((e) => e.type)).toEqual(["migrated"]);
+          const arrived = await eventsOf(fromMember, created.externalId, "started");
+          expect(arrived.map((e) => [e.type, e.detail])).toEqual([["defined", "migrated in"], ["started", "migrated in"]]);
+          expect(arrived[0]?.identity?.uid).toBe(vm.uid);
+
+          // back, by an administrator (xe vm-migrate): the same, the other way
+          await new FakeXapiAdmin(fake).migrate(created.externalId, fake.refs.host);
+          expect((await eventsOf(fromMember, created.externalId, "migrated")).map((e) => e.type)).toEqual(["migrated"]);
+          expect((await eventsOf(fromMaster, created.externalId, "started")).map((e) => e.type)).toEqual(["defined", "started"]);
+          expect((await master.observeVm(vm))?.power).toBe("Running");
+          expect(await member.observeVm(vm)).toBeUndefined();
+          await master.deleteVm(vm);
+          expect((await eventsOf(fromMaster, created.externalId, "deleted")).map((e) => e.type)).toContain("deleted");
+        } finally {
+          watching.abort();
+        }
+      });
+    });
+
+    it("a stopped VM moves by its affinity; once there, createVm through the old host's session refuses to make it again, and migrateVm from a host it is not on is not-found", async () => {
+      await bothHosts(async (master, member) => {
+        const vm = identity("res-cold");
+        const created = await master.createVm(vm, spec);
+        await master.migrateVm(vm, { host: { endpoint: fake.memberUrl(0) }, live: false });
+        expect(recordOf(created.externalId)).toMatchObject({ power_state: "Halted", affinity: fake.refs.members[0] });
+        expect(await master.observeVm(vm)).toBeUndefined();
+        expect((await member.observeVm(vm))?.externalId).toBe(created.externalId);
+
+        const again: unknown = await master.createVm(vm, spec).catch((e: unknown) => e);
+        expect([errorKind(again), (again as { reason?: string }).reason], String(again)).toEqual(["terminal", "elsewhere-in-pool"]);
+        expect((again as Error).message).toContain("fake-xcp-2");
+        expect(fake.db.all("VM").filter(([, r]) => r["name_label"] === vm.name)).toHaveLength(1);
+
+        // from the member to the master, asked of the master's session: it is not there
+        const missing: unknown = await master.migrateVm(vm, { host: { endpoint: "https://127.0.0.9" }, live: true }).catch((e: unknown) => e);
+        expect(errorKind(missing)).toBe("unsupported"); // 127.0.0.9: not of this pool
+        const notHere: unknown = await master.migrateVm(vm, { host: { endpoint: fake.url }, live: false }).catch((e: unknown) => e);
+        expect(errorKind(notHere), String(notHere)).toBe("not-found");
+        await member.deleteVm(vm);
+      });
     });
   });
 

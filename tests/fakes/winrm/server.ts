@@ -19,6 +19,10 @@ import { clixmlError, PsError } from "./powershell.ts";
 export interface FakeWinrmOptions {
   username?: string;
   password?: string;
+  /** The loopback address it listens at (default 127.0.0.1): two fake hosts at two addresses are two machines to Move-VM. */
+  address?: string;
+  /** The host's computer name (default FAKE-HYPERV-1). */
+  computerName?: string;
 }
 
 interface RunningCommand {
@@ -36,7 +40,7 @@ const ns =
 const shellNs = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell";
 
 export class FakeWinrmServer {
-  readonly hyperv = new FakeHyperV();
+  readonly hyperv: FakeHyperV;
   /** Every script powershell.exe was asked to run, decoded (tests check what was sent). */
   readonly scripts: string[] = [];
   /** Every WS-Management action received, by its last path segment (Create, Command, Receive, Signal, Delete). */
@@ -49,8 +53,11 @@ export class FakeWinrmServer {
   private readonly password: string;
   private readonly shells = new Map<string, Map<string, RunningCommand>>();
   private readonly server: Server;
+  private readonly address: string;
 
   private constructor(options: FakeWinrmOptions, cert: { key: string; cert: string }) {
+    this.address = options.address ?? "127.0.0.1";
+    this.hyperv = new FakeHyperV(undefined, undefined, options.computerName);
     this.username = options.username ?? "Administrator";
     this.password = options.password ?? "fake-winrm-password";
     this.caPem = cert.cert;
@@ -58,13 +65,19 @@ export class FakeWinrmServer {
   }
 
   static async start(options: FakeWinrmOptions = {}): Promise<FakeWinrmServer> {
-    const fake = new FakeWinrmServer(options, selfSignedCertificate());
-    await new Promise<void>((resolve) => fake.server.listen(0, "127.0.0.1", resolve));
+    const fake = new FakeWinrmServer(options, selfSignedCertificate(options.address ?? "127.0.0.1"));
+    await new Promise<void>((resolve) => fake.server.listen(0, fake.address, resolve));
     return fake;
   }
 
   get url(): string {
-    return `https://127.0.0.1:${(this.server.address() as AddressInfo).port}/wsman`;
+    return `https://${this.address}:${(this.server.address() as AddressInfo).port}/wsman`;
+  }
+
+  /** Lets Move-VM on either host reach the other by its address, as two hosts set up for live migration are. */
+  linkForMigration(other: FakeWinrmServer): void {
+    this.hyperv.migrations.peers.set(other.address, other.hyperv);
+    other.hyperv.migrations.peers.set(this.address, this.hyperv);
   }
 
   get openShells(): number {
@@ -211,11 +224,11 @@ function unxml(text: string): string {
   return text.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, "&");
 }
 
-/** A throw-away certificate for 127.0.0.1 (openssl, EC P-256: fast). */
-function selfSignedCertificate(): { key: string; cert: string } {
+/** A throw-away certificate for the address (and localhost), openssl, EC P-256: fast. */
+function selfSignedCertificate(address: string): { key: string; cert: string } {
   const dir = mkdtempSync(join(tmpdir(), "fake-winrm-"));
   try {
-    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=fake-hyperv", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], { stdio: "ignore" });
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=fake-hyperv", "-addext", `subjectAltName=IP:${address},DNS:localhost`], { stdio: "ignore" });
     return { key: readFileSync(join(dir, "key.pem"), "utf8"), cert: readFileSync(join(dir, "cert.pem"), "utf8") };
   } finally {
     rmSync(dir, { recursive: true, force: true });

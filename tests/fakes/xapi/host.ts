@@ -1,5 +1,8 @@
-// FAKE XAPI — the one host of the fake pool: pool, host, host_metrics, host_cpu and the
-// templates and control domain every XenServer / XCP-ng host has.
+// FAKE XAPI — the hosts of the fake pool: pool, host, host_metrics, host_cpu, the templates, and
+// the control domain (dom0) each XenServer / XCP-ng host has. The first host is the pool master
+// (fake-xcp-1 at 127.0.0.1); further members (fake-xcp-2, … at the addresses the test gives) have
+// their own dom0, metrics and CPUs. host.resident_VMs is kept as XAPI keeps it: the VMs whose
+// resident_on names the host.
 import type { XapiDatabase } from "./database.ts";
 
 const GiB = 1024 ** 3;
@@ -21,12 +24,13 @@ export interface FakeHostRefs {
   members: string[];
 }
 
-/** Another host of the same pool at address (for pool migration), with its own metrics and CPUs. */
+/** Another host of the same pool at address (for pool migration), with its own dom0, metrics and CPUs. */
 export function addPoolMember(db: XapiDatabase, size: FakeHostSize, name: string, address: string): string {
   const host = db.newRef();
   const metrics = db.add("host_metrics", { memory_total: size.memoryGiB * GiB, memory_free: size.memoryGiB * GiB - dom0MemoryBytes, live: true });
   const cpus: string[] = [];
   for (let i = 0; i < size.cpus; i++) cpus.push(db.add("host_cpu", { number: i, host, utilisation: 0.02, vendor: "GenuineIntel" }));
+  const dom0 = addControlDomain(db, size, name, host);
   db.add("host", {
     name_label: name,
     hostname: name,
@@ -38,10 +42,26 @@ export function addPoolMember(db: XapiDatabase, size: FakeHostSize, name: string
     cpu_info: { cpu_count: String(size.cpus), vendor: "GenuineIntel" },
     host_CPUs: cpus,
     metrics,
-    resident_VMs: [],
+    resident_VMs: [dom0],
     other_config: {},
   }, host);
   return host;
+}
+
+/** The host's control domain: running, resident on it, with affinity for it (XAPI refuses to start it elsewhere). */
+function addControlDomain(db: XapiDatabase, size: FakeHostSize, hostName: string, host: string): string {
+  return db.add("VM", vmDefaults({
+    name_label: `Control domain on host: ${hostName}`,
+    is_control_domain: true,
+    power_state: "Running",
+    resident_on: host,
+    affinity: host,
+    domid: 0,
+    memory_static_max: dom0MemoryBytes,
+    memory_dynamic_max: dom0MemoryBytes,
+    VCPUs_max: size.cpus,
+    VCPUs_at_startup: size.cpus,
+  }));
 }
 
 /** Memory the control domain (dom0) keeps for itself. */
@@ -52,17 +72,7 @@ export function seedHost(db: XapiDatabase, size: FakeHostSize): FakeHostRefs {
   const metrics = db.add("host_metrics", { memory_total: size.memoryGiB * GiB, memory_free: size.memoryGiB * GiB - dom0MemoryBytes, live: true });
   const cpus: string[] = [];
   for (let i = 0; i < size.cpus; i++) cpus.push(db.add("host_cpu", { number: i, host, utilisation: 0.05 + 0.01 * i, vendor: "GenuineIntel" }));
-  const dom0 = db.add("VM", vmDefaults({
-    name_label: "Control domain on host: fake-xcp-1",
-    is_control_domain: true,
-    power_state: "Running",
-    resident_on: host,
-    domid: 0,
-    memory_static_max: dom0MemoryBytes,
-    memory_dynamic_max: dom0MemoryBytes,
-    VCPUs_max: size.cpus,
-    VCPUs_at_startup: size.cpus,
-  }));
+  const dom0 = addControlDomain(db, size, "fake-xcp-1", host);
   db.add("host", {
     name_label: "fake-xcp-1",
     hostname: "fake-xcp-1",

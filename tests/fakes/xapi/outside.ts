@@ -1,5 +1,6 @@
-// FAKE XAPI — what an administrator does with `xe` on the fake host, outside the driver: make a
-// VM with no identity, change its power, delete it. Used by the conformance hooks.
+// FAKE XAPI — what an administrator does with `xe` on the fake pool, outside the driver: make a
+// VM with no identity, change its power, move it to another host of the pool, delete it. Used by
+// the conformance hooks and the driver's pool scenarios.
 import type { PowerState } from "../../../drivers/contract/index.ts";
 import type { FakeXapiServer } from "./server.ts";
 
@@ -25,6 +26,13 @@ export class FakeXapiAdmin {
     if (state === "Paused" && now === "Running") this.fake.vms.pause(ref);
     if (state === "Running" && now === "Halted") this.fake.vms.start(ref, false);
     if (state === "Running" && now === "Paused") this.fake.vms.unpause(ref);
+  }
+
+  /** `xe vm-migrate vm=… host=…` (live, inside the pool); resolves when it runs there. */
+  async migrate(uuid: string, host: string): Promise<void> {
+    const ref = this.ref(uuid);
+    if (ref === undefined) throw new Error(`fake xapi: no VM ${uuid}`);
+    await this.fake.vms.poolMigrate(ref, host);
   }
 
   delete(uuid: string): void {

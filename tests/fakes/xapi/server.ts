@@ -3,8 +3,10 @@
 // session.login_with_password, <class>.get_all_records / get_record / get_by_uuid, the VM
 // lifecycle, Async.* calls returning tasks (progress 0..1, task.cancel: pending → cancelling →
 // cancelled with TASK_CANCELLED), event.inject and event.from with tokens. It keeps
-// state, enforces the power-state rules and answers with XAPI's own error codes. It is a fake:
-// no hypervisor runs behind it.
+// state, enforces the power-state rules and answers with XAPI's own error codes. A pool of
+// several hosts listens at each member's address too (same port), where every call is refused
+// with HOST_IS_SLAVE [master address], as a pool member refuses API calls (clients log in to the
+// master instead). It is a fake: no hypervisor runs behind it.
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -16,8 +18,13 @@ export interface FakeXapiOptions {
   username?: string;
   password?: string;
   host?: FakeHostSize;
-  /** Addresses of further hosts in the pool (e.g. "127.0.0.2"), so VMs can pool_migrate. */
+  /**
+   * Addresses of further hosts in the pool (loopback addresses such as "127.0.0.2"), so VMs can
+   * pool_migrate. The fake listens at each of them too, on the master's port.
+   */
   poolMembers?: string[];
+  /** How long VM.pool_migrate takes (default 400 ms). */
+  migrationMs?: number;
 }
 
 /** A method's work; Async.* calls also get their task (progress to report, a cancel to honour). */
@@ -34,6 +41,9 @@ export class FakeXapiServer {
   private readonly sessions = new Set<string>();
   private readonly methods: Record<string, Handler>;
   private readonly server: Server;
+  /** The listeners at the pool members' addresses (HOST_IS_SLAVE). */
+  private readonly memberServers: Server[] = [];
+  private readonly memberAddresses: string[];
   private readonly stopping = new AbortController();
   private losingEvents = false;
 
@@ -42,20 +52,48 @@ export class FakeXapiServer {
     this.password = options.password ?? "fake-xapi-password";
     const size = options.host ?? { cpus: 8, memoryGiB: 32 };
     this.refs = seedHost(this.db, size);
-    for (const [i, address] of (options.poolMembers ?? []).entries()) this.refs.members.push(addPoolMember(this.db, size, `fake-xcp-${i + 2}`, address));
+    this.memberAddresses = options.poolMembers ?? [];
+    for (const [i, address] of this.memberAddresses.entries()) this.refs.members.push(addPoolMember(this.db, size, `fake-xcp-${i + 2}`, address));
     this.vms = new FakeVms(this.db, this.refs, size.memoryGiB * 1024 ** 3);
+    if (options.migrationMs !== undefined) this.vms.migrationMs = options.migrationMs;
     this.methods = this.table();
     this.server = createServer((req, res) => void this.serve(req, res));
   }
 
   static async start(options: FakeXapiOptions = {}): Promise<FakeXapiServer> {
     const fake = new FakeXapiServer(options);
-    await new Promise<void>((resolve) => fake.server.listen(0, "127.0.0.1", resolve));
-    return fake;
+    // The members listen on the master's port: a port free on 127.0.0.1 may be taken on another
+    // loopback address, so a few ports are tried.
+    for (let attempt = 1; ; attempt++) {
+      await listen(fake.server, 0, "127.0.0.1");
+      try {
+        for (const address of fake.memberAddresses) {
+          const member = createServer((req, res) => void fake.serveMember(req, res));
+          fake.memberServers.push(member);
+          await listen(member, fake.port, address);
+        }
+        return fake;
+      } catch (err) {
+        await fake.closeListeners();
+        if (attempt >= 5 || (err as { code?: string }).code !== "EADDRINUSE") throw err;
+      }
+    }
   }
 
+  private get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** The pool master's endpoint. */
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The endpoint of pool member i (0: the first of options.poolMembers): a Host for that member names it. */
+  memberUrl(i: number): string {
+    const address = this.memberAddresses[i];
+    if (address === undefined) throw new Error(`fake xapi: no pool member ${i}`);
+    return `http://${address}:${this.port}`;
   }
 
   /** The event.from call in progress (or the next one) fails with EVENTS_LOST, as when a client falls too far behind. */
@@ -71,9 +109,32 @@ export class FakeXapiServer {
   /** Stops listening and cuts every open connection (long-polling event.from included). */
   async stop(): Promise<void> {
     this.stopping.abort();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await closed;
+    await this.closeListeners();
+  }
+
+  private async closeListeners(): Promise<void> {
+    const servers = [this.server, ...this.memberServers.splice(0)].filter((s) => s.listening);
+    await Promise.all(
+      servers.map((server) => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        return closed;
+      }),
+    );
+  }
+
+  /** A pool member's endpoint: every call is HOST_IS_SLAVE with the master's address. */
+  private async serveMember(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    let id: unknown = null;
+    try {
+      id = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { id?: unknown }).id ?? null;
+    } catch {
+      // not JSON: answered all the same
+    }
+    const master = String(this.db.get("host", this.refs.host)?.["address"]);
+    reply(res, { jsonrpc: "2.0", error: { code: 1, message: "HOST_IS_SLAVE", data: [master] }, id });
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -213,6 +274,7 @@ export class FakeXapiServer {
       "VM.pool_migrate": ([vm, host], task) => vms.poolMigrate(vm, host, task),
       "VM.set_affinity": ([vm, host]) => vms.set(vm, { affinity: String(host) }),
       "VM.start": ([vm, paused]) => vms.start(vm, paused === true),
+      "VM.start_on": ([vm, host, paused]) => vms.startOn(vm, host, paused === true),
       "VM.clean_shutdown": ([vm]) => vms.cleanShutdown(vm),
       "VM.hard_shutdown": ([vm]) => vms.hardShutdown(vm),
       "VM.pause": ([vm]) => vms.pause(vm),
@@ -242,6 +304,16 @@ export class FakeXapiServer {
     if (record === undefined) throw new XapiFault("HANDLE_INVALID", [cls, String(ref)]);
     return record;
   }
+}
+
+function listen(server: Server, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, address, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
 }
 
 function reply(res: ServerResponse, body: unknown): void {

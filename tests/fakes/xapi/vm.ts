@@ -1,6 +1,10 @@
 // FAKE XAPI — the VM class: lifecycle calls with the power-state rules and error codes the
 // XenAPI reference documents (VM_BAD_POWER_STATE [vm; expected; actual], HANDLE_INVALID [class;
-// handle], HOST_NOT_ENOUGH_FREE_MEMORY [needed; available], VM_IS_TEMPLATE [vm], ...).
+// handle], HOST_NOT_ENOUGH_FREE_MEMORY [needed; available], VM_IS_TEMPLATE [vm], ...). Placement
+// in the pool as the reference describes it: a running or paused VM is resident_on one host
+// (NULL once halted); VM.start takes the VM's affinity as a hint — that host when it has the
+// memory, else another that has — while VM.start_on starts it on the host named or fails;
+// VM.pool_migrate moves a running VM's residence. Each host has its own memory.
 import type { XapiDatabase, XapiRecord } from "./database.ts";
 import { dom0MemoryBytes, type FakeHostRefs, vmDefaults } from "./host.ts";
 
@@ -36,6 +40,7 @@ const guestShutdownMs = 50;
 export class FakeVms {
   private readonly db: XapiDatabase;
   private readonly refs: FakeHostRefs;
+  /** Each host's memory, dom0's share included. */
   private readonly memoryTotal: number;
   /** Guests that ignore clean_shutdown (no PV tools answering): the call waits until something else halts the VM. */
   guestsIgnoreShutdown = false;
@@ -100,14 +105,30 @@ export class FakeVms {
     this.db.remove(ref as string);
   }
 
+  /** VM.start: on the affinity host when it has the memory, else on the first host that has (the master first). */
   start(ref: unknown, startPaused: boolean): void {
     const vm = this.vm(ref);
     if (vm["is_a_template"] === true) throw new XapiFault("VM_IS_TEMPLATE", [String(ref)]);
     this.expectPower(ref, vm, "Halted");
     const needed = Number(vm["memory_static_max"]);
-    const available = this.freeMemory();
+    const affinity = String(vm["affinity"]);
+    const hosts = this.hosts();
+    const ranked = hosts.includes(affinity) ? [affinity, ...hosts.filter((h) => h !== affinity)] : hosts;
+    // No host has room: XAPI tries the first again without its memory check, and the start fails there.
+    const host = ranked.find((h) => this.freeMemory(h) >= needed) ?? ranked[0]!;
+    this.startOn(ref, host, startPaused);
+  }
+
+  /** VM.start_on: on that host, or not at all. */
+  startOn(ref: unknown, host: unknown, startPaused: boolean): void {
+    const vm = this.vm(ref);
+    const target = this.host(host);
+    if (vm["is_a_template"] === true) throw new XapiFault("VM_IS_TEMPLATE", [String(ref)]);
+    this.expectPower(ref, vm, "Halted");
+    const needed = Number(vm["memory_static_max"]);
+    const available = this.freeMemory(target);
     if (needed > available) throw new XapiFault("HOST_NOT_ENOUGH_FREE_MEMORY", [String(needed), String(available)]);
-    this.setPower(ref as string, startPaused ? "Paused" : "Running");
+    this.setPower(ref as string, startPaused ? "Paused" : "Running", target);
   }
 
   cleanShutdown(ref: unknown): Promise<void> {
@@ -168,10 +189,12 @@ export class FakeVms {
    */
   async poolMigrate(ref: unknown, host: unknown, task?: FakeTask): Promise<void> {
     const vm = this.vm(ref);
-    if (typeof host !== "string" || this.db.get("host", host) === undefined) throw new XapiFault("HANDLE_INVALID", ["host", String(host)]);
+    const target = this.host(host);
     if (vm["power_state"] !== "Running") throw new XapiFault("VM_BAD_POWER_STATE", [String(ref), "running", lower(vm["power_state"])]);
     const busy = Object.keys(vm["current_operations"] as Record<string, string>);
     if (busy.length > 0) throw new XapiFault("OTHER_OPERATION_IN_PROGRESS", ["VM", String(ref), busy[0]!]);
+    const needed = Number(vm["memory_static_max"]);
+    if (vm["resident_on"] !== target && needed > this.freeMemory(target)) throw new XapiFault("HOST_NOT_ENOUGH_FREE_MEMORY", [String(needed), String(this.freeMemory(target))]);
     const operation = task?.ref ?? this.db.newRef();
     this.db.update(ref as string, { current_operations: { [operation]: "pool_migrate" } });
     try {
@@ -181,7 +204,7 @@ export class FakeVms {
         if (this.db.get("VM", ref as string) === undefined) throw new XapiFault("HANDLE_INVALID", ["VM", String(ref)]);
         if (step < migrationSteps) task?.progress(step / migrationSteps);
       }
-      this.db.update(ref as string, { resident_on: host });
+      this.reside(ref as string, target);
     } finally {
       if (this.db.get("VM", ref as string) !== undefined) this.db.update(ref as string, { current_operations: {} });
     }
@@ -211,14 +234,39 @@ export class FakeVms {
     this.db.update(ref as string, { other_config: config });
   }
 
-  /** Memory left for guests: total minus dom0 minus every running or paused VM. */
-  freeMemory(): number {
+  /** Memory left for guests on a host (default: the master): total minus dom0 minus every running or paused VM resident there. */
+  freeMemory(host: string = this.refs.host): number {
     let used = dom0MemoryBytes;
-    for (const [ref, vm] of this.db.all("VM")) {
-      if (ref === this.refs.dom0) continue;
+    for (const [, vm] of this.db.all("VM")) {
+      if (vm["is_control_domain"] === true || vm["resident_on"] !== host) continue;
       if (vm["power_state"] === "Running" || vm["power_state"] === "Paused") used += Number(vm["memory_static_max"]);
     }
     return this.memoryTotal - used;
+  }
+
+  /** The pool's hosts, the master first. */
+  hosts(): string[] {
+    return [this.refs.host, ...this.refs.members];
+  }
+
+  /** The host ref; HANDLE_INVALID when it names no host. */
+  private host(ref: unknown): string {
+    if (typeof ref !== "string" || this.db.get("host", ref) === undefined) throw new XapiFault("HANDLE_INVALID", ["host", String(ref)]);
+    return ref;
+  }
+
+  /** Sets resident_on, keeps both hosts' resident_VMs and memory_free in step (XAPI's own bookkeeping). */
+  private reside(ref: string, host: string): void {
+    const before = this.db.get("VM", ref)?.["resident_on"];
+    this.db.update(ref, { resident_on: host });
+    for (const h of new Set([before, host])) {
+      const record = typeof h === "string" ? this.db.get("host", h) : undefined;
+      if (record === undefined) continue;
+      const resident = (record["resident_VMs"] as string[]).filter((vm) => vm !== ref);
+      if (h === host) resident.push(ref);
+      this.db.update(h as string, { resident_VMs: resident });
+      this.db.update(String(record["metrics"]), { memory_free: this.freeMemory(h as string) });
+    }
   }
 
   /** A running guest with a NIC reports its address through its guest tools (VM_guest_metrics). */
@@ -238,12 +286,14 @@ export class FakeVms {
     if (vm["power_state"] !== expected) throw new XapiFault("VM_BAD_POWER_STATE", [String(ref), lower(expected), lower(vm["power_state"])]);
   }
 
-  private setPower(ref: string, state: PowerState): void {
+  /** A new power state; a VM that starts runs on `host`, one that stays up stays where it is, a halted one is resident nowhere. */
+  private setPower(ref: string, state: PowerState, host?: string): void {
     const running = state === "Running" || state === "Paused";
     this.guestMetrics(ref, running);
-    this.db.update(ref, { power_state: state, resident_on: running ? this.refs.host : "OpaqueRef:NULL", domid: running ? 1 + Math.floor(Math.random() * 1000) : -1 });
-    const metrics = this.refs.metrics;
-    this.db.update(metrics, { memory_free: this.freeMemory() });
+    const vm = this.vm(ref);
+    const wasUp = vm["power_state"] === "Running" || vm["power_state"] === "Paused";
+    this.db.update(ref, { power_state: state, domid: running ? (wasUp ? vm["domid"] : 1 + Math.floor(Math.random() * 1000)) : -1 });
+    this.reside(ref, running ? (host ?? String(vm["resident_on"])) : "OpaqueRef:NULL");
   }
 }
 
