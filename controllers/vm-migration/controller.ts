@@ -77,6 +77,7 @@ export function vmMigrationController(options: VmMigrationControllerOptions): Co
         },
         wake: (key) => controller.queue.add(key),
         cancelled: new Set(),
+        missingSince: new Map(),
       };
 
       const reconcile = async (ctx: Ctx) => {

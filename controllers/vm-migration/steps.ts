@@ -29,11 +29,15 @@ export interface MigrationEnv {
   wake(key: string): void;
   /** Keys of VMMigrations whose cancel was asked of the hypervisor already. */
   cancelled: Set<string>;
+  /** When a move's VM was first seen on neither host (since this process runs). */
+  missingSince: Map<string, number>;
 }
 
 const progressEveryMs = 500;
 /** How long after a successful job a target may still not show the VM before it counts as lost. */
 const targetLagMs = 30_000;
+/** How long a move's VM must stay on neither host before it counts as lost. */
+const lostAfterMs = 60_000;
 
 function set(ctx: Ctx, phase: MigrationPhase, reason: string, message: string): void {
   ctx.status.phase = phase;
@@ -48,6 +52,7 @@ function finish(ctx: Ctx, env: MigrationEnv, phase: "Succeeded" | "Failed" | "Ca
   ctx.event(phase === "Failed" ? "Warning" : "Normal", phase === "Succeeded" ? "Succeeded" : reason, message);
   env.jobs.forget(ctx.key);
   env.cancelled.delete(ctx.key);
+  env.missingSince.delete(ctx.key);
 }
 
 const fail = (ctx: Ctx, env: MigrationEnv, reason: string, message: string): void => finish(ctx, env, "Failed", reason, message);
@@ -155,30 +160,47 @@ export async function follow(ctx: Ctx, env: MigrationEnv): Promise<ReconcileResu
 
 /** No job of this process is running: where the VM is decides what comes next. */
 async function look(ctx: Ctx, env: MigrationEnv, found: Ends, job: ReturnType<MoveJobs["get"]>): Promise<ReconcileResult | void> {
-  const target = ctx.status.targetHost;
   const [atSource, atTarget] = await Promise.all([observe(found.source, found.identity), observe(found.target, { ...found.identity, externalId: undefined })]);
+  if (atSource || atTarget) env.missingSince.delete(ctx.key);
   if (!atSource && atTarget) return handingOver(ctx, found);
   const runningThere = await found.source.migrationProgress(found.identity);
   if (runningThere) return progress(ctx, found, runningThere); // a job from before a restart, or one still ending
-  if (job?.state === "failed") {
-    const why = describeError(job.error);
-    if ((job.error as { reason?: string }).reason === "migration-cancelled" && atSource) {
-      return finish(ctx, env, "Cancelled", "CancelledOnHost", `the hypervisor's migration job was cancelled on host ${ctx.status.sourceHost ?? "?"} (${why}); the VM stays there`);
-    }
-    const reason = errorKind(job.error) === "unsupported" ? "Unsupported" : "MigrationFailed";
-    return fail(ctx, env, reason, `moving from host ${ctx.status.sourceHost ?? "?"} to host ${target ?? "?"} failed: ${why}${atSource ? `; the VM stays on host ${ctx.status.sourceHost ?? "?"}` : ""}`);
-  }
-  if (!atSource) {
-    // This process's job succeeded: migrateVm resolves only once the VM runs on the target, so a
-    // target that does not show it yet lags (Hyper-V believes a miss by uid for one Get-VM poll,
-    // 2 s, and a VM that came by Move-VM is such a miss). It is given time; the VM controller,
-    // which looks by external id too, usually records the hand-over first.
-    if (justMoved(job)) return handingOver(ctx, found);
-    return fail(ctx, env, "VirtualMachineLost", `the VM is on neither host ${ctx.status.sourceHost ?? "?"} nor host ${target ?? "?"}; its VirtualMachine controller makes it again`);
-  }
+  if (!atSource) return onNeither(ctx, env, found, job);
+  if (job?.state === "failed") return failed(ctx, env, job.error);
   if (job?.state === "done") return handingOver(ctx, found); // the driver says moved; the next look confirms
   start(ctx, env, found);
   return { requeueAfterMs: progressEveryMs };
+}
+
+/** This process's job failed and the VM is still on the source. */
+function failed(ctx: Ctx, env: MigrationEnv, error: unknown): void {
+  const why = describeError(error);
+  const from = ctx.status.sourceHost ?? "?";
+  if ((error as { reason?: string }).reason === "migration-cancelled") {
+    return finish(ctx, env, "Cancelled", "CancelledOnHost", `the hypervisor's migration job was cancelled on host ${from} (${why}); the VM stays there`);
+  }
+  const reason = errorKind(error) === "unsupported" ? "Unsupported" : "MigrationFailed";
+  fail(ctx, env, reason, `moving from host ${from} to host ${ctx.status.targetHost ?? "?"} failed: ${why}; the VM stays on host ${from}`);
+}
+
+/**
+ * The VM is on neither host. One look is not enough to call it lost: a Failed move lets the VM
+ * controller make the VM again on the source, so a VM that a lagging host does not show yet would
+ * be doubled. Right after this process's job succeeded the target is given time (migrateVm resolves
+ * once the VM runs there, but Hyper-V believes a miss by uid for one Get-VM poll, 2 s, and a VM
+ * that came by Move-VM is such a miss); otherwise it is looked for again for lostAfterMs.
+ */
+function onNeither(ctx: Ctx, env: MigrationEnv, found: Ends, job: ReturnType<MoveJobs["get"]>): ReconcileResult | void {
+  if (justMoved(job)) return handingOver(ctx, found);
+  const where = `the VM is on neither host ${ctx.status.sourceHost ?? "?"} nor host ${ctx.status.targetHost ?? "?"}`;
+  const since = env.missingSince.get(ctx.key) ?? Date.now();
+  env.missingSince.set(ctx.key, since);
+  if (Date.now() - since < lostAfterMs) {
+    set(ctx, "Running", "Searching", `${where} right now; looking again (lost after ${lostAfterMs / 1000} s)`);
+    return { requeueAfterMs: 2_000 };
+  }
+  const after = job?.state === "failed" ? ` (the move failed: ${describeError(job.error)})` : "";
+  fail(ctx, env, "VirtualMachineLost", `${where}${after}; its VirtualMachine controller makes it again`);
 }
 
 /** This process's job succeeded less than targetLagMs ago. */

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { waitFor } from "../../src/local/wait.ts";
 import { startSimulatedHost, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { requireLibvirt } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, removeClusterObjects, startOperator, warnings, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, getObject, kubectl, removeClusterObjects, scenarioLabel, startScopedOperator, warnings, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -34,7 +34,7 @@ beforeAll(async () => {
   await apply(
     admin,
     { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: `cl-${run}-dc` }, spec: { imageStore: { location: "/var/lib/omnivisor/images" } } },
-    { apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: hostName }, spec: { datacenter: `cl-${run}-dc`, driver: "libvirt", endpoint: uri } },
+    { apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: hostName, labels: scenarioLabel(ns) }, spec: { datacenter: `cl-${run}-dc`, driver: "libvirt", endpoint: uri } },
     {
       apiVersion: "omnivisor.io/v1alpha1",
       kind: "VirtualMachine",
@@ -42,7 +42,7 @@ beforeAll(async () => {
       spec: { cpus: 1, memory: "64Mi", disks: [{ name: "root", size: "1Gi" }], networks: [], powerOff: { mode: "Hard", timeoutSeconds: 5 }, placement: { hosts: [hostName] } },
     },
   );
-  operator = startOperator(operatorKubeconfig, ns);
+  operator = startScopedOperator(operatorKubeconfig, ns);
 });
 
 afterAll(async () => {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { waitFor } from "../../src/local/wait.ts";
 import { startSimulatedHost, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { requireLibvirt } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, removeClusterObjects, startOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, getObject, kubectl, removeClusterObjects, scenarioLabel, startScopedOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -29,7 +29,7 @@ const logs = (): string => warnings(operator);
 const vm = (name: string) => getObject(admin, "virtualmachines.omnivisor.io", name, ns);
 const host = () => getObject(admin, "hosts.omnivisor.io", hostName);
 
-const hostAt = (endpoint: string) => ({ apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: hostName }, spec: { datacenter: dc, driver: "libvirt", endpoint } });
+const hostAt = (endpoint: string) => ({ apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: hostName, labels: scenarioLabel(ns) }, spec: { datacenter: dc, driver: "libvirt", endpoint } });
 const vmOnHost = (name: string) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "VirtualMachine",
@@ -67,7 +67,7 @@ beforeAll(async () => {
   }
   await kubectl(admin, ["create", "namespace", ns]);
   await apply(admin, { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: { imageStore: { location: "/var/lib/omnivisor/images" } } }, hostAt(daemons[0]!.tcpUri), vmOnHost("web"));
-  operator = startOperator(operatorKubeconfig, ns);
+  operator = startScopedOperator(operatorKubeconfig, ns);
 });
 
 afterAll(async () => {

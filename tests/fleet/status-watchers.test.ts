@@ -17,7 +17,7 @@ import { heartbeatLeaseName } from "../../src/fleet/heartbeat-lease.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { startSimulatedHost, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { requireLibvirt } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, removeClusterObjects, startOperator, startStatusWatcher, warnings, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, getObject, kubectl, removeClusterObjects, scenarioLabel, startScopedOperator, startStatusWatcher, warnings, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -65,7 +65,7 @@ const vm = (name: string) => getObject(admin, "virtualmachines.omnivisor.io", na
 const hostOf = (l: string, endpoint: string, node: string | undefined) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "Host",
-  metadata: { name: l },
+  metadata: { name: l, labels: scenarioLabel(ns) },
   spec: { datacenter: dc, driver: "libvirt", endpoint, ...(node ? { node } : {}) },
 });
 
@@ -89,7 +89,7 @@ beforeAll(async () => {
     hostOf(unbound, daemons.get("d")!.tcpUri, undefined),
     ...[...labels.map(hostName), unbound].map(vmOn),
   );
-  operator = startOperator(operatorKubeconfig, ns);
+  operator = startScopedOperator(operatorKubeconfig, ns);
   for (const l of labels) watchers.set(l, startStatusWatcher(operatorKubeconfig, nodeName(l), ns));
 });
 

@@ -17,7 +17,7 @@ import { statusCode } from "../../src/runtime/log.ts";
 import { ResourceClient } from "../../src/runtime/resource.ts";
 import { startSimulatedHost, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { requireLibvirt } from "../harness/services.ts";
-import { apply, condition, kubectl, removeClusterObjects, startOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, kubectl, removeClusterObjects, scenarioLabel, startScopedOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -61,7 +61,7 @@ beforeAll(async () => {
   await apply(
     admin,
     { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: { imageStore: { location: "/var/lib/omnivisor/images" } } },
-    ...hosts.map((h, i) => ({ apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: h }, spec: { datacenter: dc, driver: "libvirt", endpoint: daemons[i]!.tcpUri, cpuOvercommit: 32 } })),
+    ...hosts.map((h, i) => ({ apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: h, labels: scenarioLabel(ns) }, spec: { datacenter: dc, driver: "libvirt", endpoint: daemons[i]!.tcpUri, cpuOvercommit: 32 } })),
   );
 });
 
@@ -90,13 +90,13 @@ describe("two managers that both believe they lead", () => {
   it(`given two managers both reconciling, when ${count} VMs are applied at once, then each runs on exactly one host`, async () => {
     // The first manager places one VM alone, so the two no longer break ties alike (placement
     // takes turns among equal hosts): left to themselves they would choose differently.
-    operators.push(startOperator(operatorKubeconfig, ns, ["--no-status-watcher"]));
+    operators.push(startScopedOperator(operatorKubeconfig, ns, ["--no-status-watcher"]));
     await apply(admin, vmOf("first"));
     await waitFor("the first VM Running", async () => {
       const got = JSON.parse(await kubectl(admin, ["get", "virtualmachines.omnivisor.io", "first", "-n", ns, "-o", "json"])) as Obj;
       return condition(got, "Ready")?.status === "True" ? got : undefined;
     }, { timeoutMs: 60_000, intervalMs: 300, onTimeout: logs });
-    operators.push(startOperator(operatorKubeconfig, ns, ["--no-status-watcher"]));
+    operators.push(startScopedOperator(operatorKubeconfig, ns, ["--no-status-watcher"]));
     await waitFor("the second manager ready (its caches synced)", () => ready(operators[1]!), { timeoutMs: 30_000, intervalMs: 200, onTimeout: logs });
     await apply(admin, ...Array.from({ length: count }, (_, i) => vmOf(`vm-${i}`)));
     const vms = await waitFor(`${count} VMs Running`, async () => {

@@ -17,7 +17,7 @@ import { waitFor } from "../../src/local/wait.ts";
 import { imageUpload } from "../harness/image-upload.ts";
 import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { idleVmImage } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, startOperator, warnings, type Operator } from "./fixtures.ts";
+import { apply, condition, getObject, kubectl, scenarioLabel, startScopedOperator, warnings, type Operator } from "./fixtures.ts";
 
 const exec = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -61,9 +61,9 @@ beforeAll(async () => {
   await apply(
     admin,
     { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: { imageStore: { location: "libvirt storage pools" }, images: [{ name: "idle", sources: { libvirt: "idle-vm" } }] } },
-    { apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: hostName, annotations: { "libvirt.omnivisor.io/virt-type": "qemu" } }, spec: { datacenter: dc, driver: "libvirt", endpoint, cpuOvercommit: 4 } },
+    { apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: hostName, labels: scenarioLabel(ns), annotations: { "libvirt.omnivisor.io/virt-type": "qemu" } }, spec: { datacenter: dc, driver: "libvirt", endpoint, cpuOvercommit: 4 } },
   );
-  operator = startOperator(operatorKubeconfig, ns);
+  operator = startScopedOperator(operatorKubeconfig, ns);
 }, 120_000);
 
 afterAll(async () => {

@@ -18,7 +18,7 @@ import { waitFor } from "../../src/local/wait.ts";
 import { VMState } from "../fakes/winrm/hyperv.ts";
 import { FakeWinrmServer } from "../fakes/winrm/server.ts";
 import { FakeXapiServer } from "../fakes/xapi/server.ts";
-import { apply, condition, getObject, kubectl, removeClusterObjects, startOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, getObject, kubectl, removeClusterObjects, scenarioLabel, startScopedOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
 
 const admin = inject("kubeconfig");
 const operatorKubeconfig = inject("operatorKubeconfig");
@@ -46,7 +46,7 @@ const secret = (name: string, data: Record<string, string>) => ({ apiVersion: "v
 const host = (kind: Kind, which: "a" | "b", spec: Record<string, unknown>) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "Host",
-  metadata: { name: hostName(kind, which) },
+  metadata: { name: hostName(kind, which), labels: scenarioLabel(ns) },
   spec: { datacenter: dc, driver: kind, cpuOvercommit: 8, credentialsSecretRef: { name: kind, namespace: ns }, ...spec },
 });
 // one VM per driver, in this scenario's datacenter only (Hosts are cluster-wide)
@@ -80,7 +80,7 @@ beforeAll(async () => {
     vmOf("xenserver"),
     vmOf("hyperv"),
   );
-  operator = startOperator(operatorKubeconfig, ns);
+  operator = startScopedOperator(operatorKubeconfig, ns);
 }, 60_000);
 
 afterAll(async () => {
