@@ -75,7 +75,11 @@ bench-provisioning: deps tools services ## provisioning: 1, 20 and 100 VMs appli
 bench-lookups: deps tools services ## per-VM lookup cost by uid at 10, 100 and 1,000 VMs on one host, every driver (bench/results/lookups.md)
 	node bench/lookups.ts --json bench/results/lookups.json --markdown bench/results/lookups.md
 
+.PHONY: bench-migration
+bench-migration: deps tools services ## live migration: VMMigration vs virsh migrate --live --p2p between two private libvirtds, wall-time ratio and downtime (bench/results/migration.md)
+	node bench/migration.ts --json bench/results/migration.json --markdown bench/results/migration.md
+
 .PHONY: bench
-bench: bench-drivers bench-provisioning bench-scale bench-lookups ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale, per-VM lookups (bench/results/)
+bench: bench-drivers bench-provisioning bench-scale bench-lookups bench-migration ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale, per-VM lookups, live migration vs virsh (bench/results/)
 	node bench/placement.ts --json bench/results/placement.json
 	node bench/summary.ts

@@ -1,5 +1,5 @@
 // bench/results/summary.md from the results the benchmarks wrote: one table across placement,
-// drivers, provisioning, scale and per-VM lookups, each measure beside its target (issue #8). A result file that
+// drivers, provisioning, scale, per-VM lookups and live migration, each measure beside its target (issue #8). A result file that
 // is missing shows as "not run", never as a number.
 //
 // Usage: node bench/summary.ts [--dir bench/results]
@@ -79,12 +79,21 @@ for (const l of lookups ?? []) {
 }
 if (!lookups) row("lookups", "", "not run");
 
+interface Migration { ratio: number; ratioMin: number; ratioMax: number; downtimeMs: number | null; virshDowntimeMs: number | null; operatorMs: number | null; virshMs: number | null; rounds: unknown[]; targets: { ratio: number; downtimeMs: number } }
+const migration = read<Migration>("migration.json");
+if (migration) {
+  const at = `migration, libvirt live, shared storage (${migration.rounds.length} rounds)`;
+  const dt = (x: number | null): string => (x === null ? "not reported" : ms(x));
+  row(at, "VMMigration create → Succeeded vs virsh migrate --live --p2p, median ÷ (spread)", `${dt(migration.operatorMs)} vs ${dt(migration.virshMs)} (÷ ${migration.ratio}; ${migration.ratioMin}–${migration.ratioMax})`, `÷ ≤ ${migration.targets.ratio}`, met(migration.ratio <= migration.targets.ratio));
+  row(at, "downtime: VMMigration status.downtimeMs (virsh domjobinfo beside it)", `${dt(migration.downtimeMs)} (${dt(migration.virshDowntimeMs)})`, `< ${migration.targets.downtimeMs} ms`, met(migration.downtimeMs !== null && migration.downtimeMs < migration.targets.downtimeMs));
+} else row("migration", "", "not run");
+
 const facts = scale?.facts ?? provisioning?.facts;
 const markdown = [
   "# Benchmark summary",
   "",
   "Written by `node bench/summary.ts` (the last step of `make bench`) from the JSON results beside it.",
-  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), placement.json.",
+  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), placement.json.",
   "",
   facts ? factsMarkdown(facts) : "",
   "",
