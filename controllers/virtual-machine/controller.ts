@@ -136,8 +136,11 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       placement = new Placement({ hosts, pools, datacenters, vms: controller.informer });
       // A VMMigration's changes wake its VM: a move started, ended, or was cancelled.
       moves.follow(migrations);
+      // Not at every progress write (twice a second while a move runs): only when its phase or
+      // Ready reason changes — each wake observes the VM on a source that is busy migrating it.
       const wake = (m: VmMigrationObject): void => controller.queue.add(movedVmKey(m));
-      migrations.on({ added: wake, updated: (_old, m) => wake(m), deleted: wake });
+      const stage = (m: VmMigrationObject): string => `${m.status?.phase ?? ""}/${m.status?.conditions?.find((c) => c.type === "Ready")?.reason ?? ""}`;
+      migrations.on({ added: wake, updated: (before, m) => void (stage(before) !== stage(m) && wake(m)), deleted: wake });
       // A Host becoming ready (or leaving maintenance, or freeing capacity) may let unplaced VMs
       // fit. They are kept as a set, so a Host update in a fleet where everything is placed costs
       // nothing (walking every VM on each Host status write was a hot spot at 3,000 VMs).

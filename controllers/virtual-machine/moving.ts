@@ -25,8 +25,7 @@ export async function followMove(pass: VmPass, move: Move): Promise<ReconcileRes
     // its power is left as it was: a guest being moved pauses, and is shut off on the source at
     // the switch-over, while it runs on — on the target
     ctx.status.externalId = atSource.externalId;
-    const percent = move.status.progress?.percent;
-    moving(pass, move, `moving from host ${pass.hostName} to host ${target}${percent !== undefined ? `, ${percent}%` : ""}`);
+    moving(pass, move, `moving from host ${pass.hostName} to host ${target}`);
     return { requeueAfterMs: 30_000 }; // the VMMigration's own status changes wake it sooner
   }
   const targetHost = env.host(target);

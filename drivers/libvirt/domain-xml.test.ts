@@ -51,6 +51,8 @@ describe("states and events", () => {
     [1, 0, "deleted"],
     [2, 0, "started"],
     [3, 0, "paused"],
+    [3, 1, undefined], // paused for a migration's switch-over: not reported as the VM's state
+    [3, 7, undefined],
     [4, 0, "resumed"],
     [5, 1, "stopped"],
     [5, 2, "crashed"],

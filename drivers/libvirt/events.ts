@@ -6,7 +6,7 @@ import { parseIdentityMetadata } from "./domain-xml.ts";
 import { toDriverError } from "./errors.ts";
 import { identityOf } from "./observe.ts";
 import { uuidToString, type DomainRef } from "./rpc/protocol.ts";
-import { LifecycleEvent, StartedDetail, StoppedDetail } from "./rpc/procedures.ts";
+import { LifecycleEvent, StartedDetail, StoppedDetail, SuspendedDetail } from "./rpc/procedures.ts";
 import type { LibvirtRemote, LifecycleMessage } from "./rpc/remote.ts";
 
 const stoppedDetail: Record<number, string> = { 0: "shutdown", 1: "destroyed", 2: "crashed", 3: "migrated", 4: "saved", 5: "failed", 6: "from snapshot" };
@@ -21,6 +21,9 @@ export function eventType(event: number, detail: number): VmEventType | undefine
     case LifecycleEvent.Started:
       return "started";
     case LifecycleEvent.Suspended:
+      // the source pauses at a live migration's switch-over: the guest runs on, on the target
+      if (detail === SuspendedDetail.Migrated || detail === SuspendedDetail.PostCopy) return undefined;
+      return "paused";
     case LifecycleEvent.PmSuspended:
       return "paused";
     case LifecycleEvent.Resumed:

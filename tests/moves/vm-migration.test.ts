@@ -238,6 +238,9 @@ describe("moving a VM between libvirt hosts with a VMMigration", () => {
     }, { timeoutMs: 30_000, intervalMs: 300, onTimeout: logs });
     expect(moved.metadata.uid).toBe(placed.metadata.uid);
     expect(condition(moved, "Migrating")).toMatchObject({ status: "False", reason: "Moved" });
+    // the source's pause at the switch-over is not the VM's state: the status watcher said nothing of it
+    const paused = (operator?.output.join("") ?? "").split("\n").filter((l) => l.includes("reported VM state") && l.includes(`"vm":"${ns}/web"`) && l.includes('"powerState":"Paused"'));
+    expect(paused, "status watcher reports of web as Paused").toEqual([]);
     expect(await kubectl(admin, ["get", "events", "-n", ns, "--field-selector", "involvedObject.name=web,reason=Migrated", "-o", "jsonpath={.items[*].message}"])).toContain(`moved from host ${hostA} to host ${hostB} by VMMigration to-b`);
     // the user's manifest still matches what is stored: nothing the operator wrote shows as drift
     const manifest = join(diskDir, "web.yaml");

@@ -76,6 +76,8 @@ export const DomainState = { NoState: 0, Running: 1, Blocked: 2, Paused: 3, Shut
 export const LifecycleEvent = { Defined: 0, Undefined: 1, Started: 2, Suspended: 3, Resumed: 4, Stopped: 5, Shutdown: 6, PmSuspended: 7, Crashed: 8 } as const;
 /** VIR_DOMAIN_EVENT_STARTED_MIGRATED / VIR_DOMAIN_EVENT_STOPPED_* details that matter to us */
 export const StartedDetail = { Booted: 0, Migrated: 1 } as const;
+/** VIR_DOMAIN_EVENT_SUSPENDED_* details: the pause at a migration's switch-over is not the user's. */
+export const SuspendedDetail = { Paused: 0, Migrated: 1, PostCopy: 7 } as const;
 export const StoppedDetail = { Shutdown: 0, Destroyed: 1, Crashed: 2, Migrated: 3, Saved: 4, Failed: 5 } as const;
 
 /** virDomainEventID */
