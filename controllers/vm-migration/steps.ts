@@ -108,15 +108,30 @@ export async function schedule(ctx: Ctx, env: MigrationEnv): Promise<ReconcileRe
   ctx.status.sourceHost = sourceName;
   if (ctx.status.phase !== "Scheduling") {
     set(ctx, "Scheduling", "Scheduling", spec.targetHost ? `checking host ${spec.targetHost}` : "choosing a target host");
-    return { requeueAfterMs: 1 };
+    await ctx.writeStatus();
   }
   const choice = env.chooseTarget(vm, source, spec.targetHost);
   if ("failed" in choice) return fail(ctx, env, choice.failed, choice.message);
+  return begin(ctx, env, vm, { source: sourceName, target: choice.host, why: choice.message, mode });
+}
+
+/** Records both ends (phase Running) on the server, then starts the hypervisor's job. */
+async function begin(ctx: Ctx, env: MigrationEnv, vm: VmObject, move: { source: string; target: string; why: string; mode: "Live" | "Cold" }): Promise<ReconcileResult | void> {
+  const { spec } = ctx.object;
+  const { source: sourceName, mode, why } = move;
+  const choice = { host: move.target, message: why };
   ctx.status.targetHost = choice.host;
   ctx.status.mode = mode;
   set(ctx, "Running", "Starting", `moving ${mode.toLowerCase()} from host ${sourceName} to host ${choice.host}: ${choice.message}`);
   ctx.event("Normal", "Scheduled", `moving ${spec.virtualMachine} ${mode.toLowerCase()} from host ${sourceName} to host ${choice.host} (${choice.message})`);
-  return { requeueAfterMs: 1 }; // the job starts in the next pass, once this is written
+  // Both ends on the server before any hypervisor call: what the VM controller and a restarted
+  // manager go by (ADR 0019).
+  await ctx.writeStatus();
+  if (ctx.signal.aborted) return;
+  const found = await ends(ctx, env, vm);
+  if (typeof found === "string") return fail(ctx, env, "HostGone", found);
+  start(ctx, env, found);
+  return { requeueAfterMs: progressEveryMs };
 }
 
 interface Ends {

@@ -49,6 +49,12 @@ export interface ReconcileContext<T extends KubeObject, S extends Status> {
    * users see progress (a slow create) before the pass ends. The pass's own write still follows.
    */
   statusWhileWaiting<R>(work: Promise<R>, afterMs?: number): Promise<R>;
+  /**
+   * Writes `status` as it is now, before the pass ends: for a record that must be on the server
+   * before the next step (a move's ends before its hypervisor job). Nothing is written once this
+   * replica stopped leading (check `signal`); a failed write throws.
+   */
+  writeStatus(): Promise<void>;
   /** Read access to the whole cache (other objects of the kind, indexes). */
   readonly cache: Pick<Informer<T>, "get" | "list" | "byIndex">;
 }
@@ -288,6 +294,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
         }
       },
       removeFinalizer: (name) => removeFinalizer(this.client, obj, name),
+      writeStatus: writeNow,
     };
   }
 }
