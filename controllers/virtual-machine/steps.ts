@@ -1,6 +1,6 @@
 // The VM controller's steps against the hypervisor, one pass at a time. Each step observes first
 // and changes at most one thing; the next pass sees the result (driver calls do not block).
-import { errorKind, vmIdentity, type Session, type VmIdentity, type VmObservation } from "../../drivers/contract/index.ts";
+import { errorKind, type Session, type VmIdentity, type VmObservation } from "../../drivers/contract/index.ts";
 import type { VirtualMachineStatus } from "../../src/api/index.ts";
 import { TerminalError, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
 import { describeError } from "../../src/runtime/log.ts";
@@ -9,6 +9,7 @@ import { toGiB, toMiB } from "../../src/api/quantity.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
 import type { MovesByVm } from "../../src/fleet/moves.ts";
 import { vmKey } from "../../src/fleet/vms-by-host.ts";
+import { identityOf } from "../../src/fleet/vm-identity.ts";
 import { driverSpec, powerTarget } from "../../src/fleet/driver-spec.ts";
 import { placedOnAnnotation, recreateAtAnnotation } from "../../src/fleet/vm-markers.ts";
 import { phaseOf, statusPower } from "../../src/fleet/vm-phase.ts";
@@ -46,11 +47,6 @@ export interface VmPass {
   session: Session;
   /** By uid, and by external id once known (set again when a create or an observation finds it). */
   identity: VmIdentity;
-}
-
-function identityOf(vm: VmObject, status: VirtualMachineStatus): VmIdentity {
-  const ref = { uid: vm.metadata.uid ?? "", namespace: vm.metadata.namespace ?? "", name: vm.metadata.name };
-  return vmIdentity(ref, status.externalId ?? vm.spec.adopt?.externalId);
 }
 
 function notReady(pass: VmPass, reason: string, message: string): void {

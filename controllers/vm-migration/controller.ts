@@ -4,7 +4,8 @@
 // VirtualMachine controller (src/fleet/moves.ts says how the two meet).
 import { finishedPhases, type VMMigrationStatus } from "../../src/api/index.ts";
 import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, vmMigrationsType, type DatacenterObject, type HostObject, type HostPoolObject, type VmMigrationObject, type VmObject } from "../../src/fleet/kinds.ts";
-import { MovesByVm, inFlight, movedVmKey } from "../../src/fleet/moves.ts";
+import { MovesByVm, byAge, inFlight, migrationKey, movedVmKey } from "../../src/fleet/moves.ts";
+import { vmKey } from "../../src/fleet/vms-by-host.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { Reservations, VmsByHost } from "../../src/fleet/vms-by-host.ts";
 import { Controller } from "../../src/runtime/controller.ts";
@@ -51,7 +52,7 @@ export function vmMigrationController(options: VmMigrationControllerOptions): Co
       const running = (): RunningMove[] => {
         const out = new Map<string, string>(admitted);
         for (const m of controller.informer.list()) {
-          const key = `${m.metadata.namespace ?? ""}/${m.metadata.name}`;
+          const key = migrationKey(m);
           if (m.status?.phase === "Running" && m.status.sourceHost) out.set(key, m.status.sourceHost);
           else if (!inFlight(m)) out.delete(key);
         }
@@ -63,7 +64,7 @@ export function vmMigrationController(options: VmMigrationControllerOptions): Co
         vm: (key) => vms.get(key),
         host: (name) => hosts.get(name),
         datacenter: (name) => datacenters.get(name),
-        othersInFlight: (ctx) => moves.inFlight(movedVmKey(ctx.object)).filter((m) => m.metadata.name !== ctx.object.metadata.name && isOlder(m, ctx.object)),
+        othersInFlight: (ctx) => moves.inFlight(movedVmKey(ctx.object)).filter((m) => m.metadata.name !== ctx.object.metadata.name && byAge(m, ctx.object) < 0),
         admit: (ctx, source) => {
           const why = waitsFor(limits, running(), ctx.key, source);
           if (why === undefined) admitted.set(ctx.key, source);
@@ -72,7 +73,7 @@ export function vmMigrationController(options: VmMigrationControllerOptions): Co
         chooseTarget: (vm, source, wanted) => {
           const fleet = { hosts: hosts.list(), pools: pools.list(), datacenters: datacenters.list(), placed, reservations, vm: (key: string) => vms.get(key) };
           const choice = chooseTarget(fleet, vm, source, wanted, round++);
-          if ("host" in choice) reservations.set(`${vm.metadata.namespace ?? ""}/${vm.metadata.name}`, choice.host, vm);
+          if ("host" in choice) reservations.set(vmKey(vm), choice.host, vm);
           return choice;
         },
         wake: (key) => controller.queue.add(key),
@@ -111,12 +112,12 @@ export function vmMigrationController(options: VmMigrationControllerOptions): Co
       moves.follow(controller.informer);
       // A move that ends frees a slot: the waiting ones look again.
       const waiting = (): void => {
-        for (const m of controller.informer.list()) if (m.status?.phase === "Pending" || m.status?.phase === undefined) controller.queue.add(`${m.metadata.namespace ?? ""}/${m.metadata.name}`);
+        for (const m of controller.informer.list()) if (m.status?.phase === "Pending" || m.status?.phase === undefined) controller.queue.add(migrationKey(m));
       };
       controller.informer.on({ updated: (before, after) => void (inFlight(before) && !inFlight(after) && waiting()), deleted: waiting });
       // The VM's changes (recorded on the target, being deleted) wake its moves.
       const wakeMoves = (vm: VmObject): void => {
-        for (const m of moves.inFlight(`${vm.metadata.namespace ?? ""}/${vm.metadata.name}`)) controller.queue.add(`${m.metadata.namespace ?? ""}/${m.metadata.name}`);
+        for (const m of moves.inFlight(vmKey(vm))) controller.queue.add(migrationKey(m));
       };
       vms.on({ updated: (_old, vm) => wakeMoves(vm), deleted: wakeMoves });
       return new ControllerWithCaches(controller, [vms, hosts, pools, datacenters] as Informer<KubeObject>[], () => {
@@ -125,9 +126,4 @@ export function vmMigrationController(options: VmMigrationControllerOptions): Co
       });
     },
   };
-}
-
-function isOlder(a: VmMigrationObject, b: VmMigrationObject): boolean {
-  const at = (m: VmMigrationObject): string => m.metadata.creationTimestamp ?? "";
-  return at(a) < at(b) || (at(a) === at(b) && a.metadata.name < b.metadata.name);
 }

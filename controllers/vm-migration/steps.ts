@@ -3,10 +3,12 @@
 // has recorded the VM on the target; Failed with a reason a person can act on; Cancelled when the
 // VMMigration (or its VM) is deleted mid-flight. Before a job starts, phase Running with source and
 // target is written: from then on the VM controller neither recreates the VM nor places it again.
-import { errorKind, vmIdentity, type Session, type VmIdentity, type VmObservation } from "../../drivers/contract/index.ts";
+import { errorKind, type Session, type VmIdentity, type VmObservation } from "../../drivers/contract/index.ts";
 import type { MigrationPhase, VMMigrationStatus } from "../../src/api/index.ts";
 import type { DatacenterObject, HostObject, VmMigrationObject, VmObject } from "../../src/fleet/kinds.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
+import { movedVmKey } from "../../src/fleet/moves.ts";
+import { identityOf } from "../../src/fleet/vm-identity.ts";
 import type { ReconcileContext, ReconcileResult } from "../../src/runtime/controller.ts";
 import { describeError } from "../../src/runtime/log.ts";
 import { runMove, type MoveJobs } from "./jobs.ts";
@@ -57,13 +59,6 @@ function finish(ctx: Ctx, env: MigrationEnv, phase: "Succeeded" | "Failed" | "Ca
 
 const fail = (ctx: Ctx, env: MigrationEnv, reason: string, message: string): void => finish(ctx, env, "Failed", reason, message);
 
-function identityOf(vm: VmObject): VmIdentity {
-  return vmIdentity({ uid: vm.metadata.uid ?? "", namespace: vm.metadata.namespace ?? "", name: vm.metadata.name }, vm.status?.externalId ?? vm.spec.adopt?.externalId);
-}
-
-function vmKeyOf(ctx: Ctx): string {
-  return `${ctx.object.metadata.namespace ?? ""}/${ctx.object.spec.virtualMachine}`;
-}
 
 /** Why a VM on this driver cannot move this way; undefined: it can. */
 export function cannotMove(driver: string, liveMigration: boolean, mode: "Live" | "Cold"): { reason: string; message: string } | undefined {
@@ -82,7 +77,7 @@ export function cannotMove(driver: string, liveMigration: boolean, mode: "Live" 
 /** Pending or Scheduling: wait for the limits, choose the target, record both ends (phase Running). */
 export async function schedule(ctx: Ctx, env: MigrationEnv): Promise<ReconcileResult | void> {
   const { spec } = ctx.object;
-  const vm = env.vm(vmKeyOf(ctx));
+  const vm = env.vm(movedVmKey(ctx.object));
   if (!vm) return fail(ctx, env, "VirtualMachineNotFound", `VirtualMachine ${spec.virtualMachine} does not exist in namespace ${ctx.object.metadata.namespace ?? ""}`);
   if (vm.metadata.deletionTimestamp) return finish(ctx, env, "Cancelled", "VirtualMachineDeleted", `VirtualMachine ${spec.virtualMachine} is being deleted`);
   const earlier = env.othersInFlight(ctx);
@@ -112,14 +107,13 @@ export async function schedule(ctx: Ctx, env: MigrationEnv): Promise<ReconcileRe
   }
   const choice = env.chooseTarget(vm, source, spec.targetHost);
   if ("failed" in choice) return fail(ctx, env, choice.failed, choice.message);
-  return begin(ctx, env, vm, { source: sourceName, target: choice.host, why: choice.message, mode });
+  return begin(ctx, env, vm, choice, mode);
 }
 
 /** Records both ends (phase Running) on the server, then starts the hypervisor's job. */
-async function begin(ctx: Ctx, env: MigrationEnv, vm: VmObject, move: { source: string; target: string; why: string; mode: "Live" | "Cold" }): Promise<ReconcileResult | void> {
+async function begin(ctx: Ctx, env: MigrationEnv, vm: VmObject, choice: { host: string; message: string }, mode: "Live" | "Cold"): Promise<ReconcileResult | void> {
   const { spec } = ctx.object;
-  const { source: sourceName, mode, why } = move;
-  const choice = { host: move.target, message: why };
+  const sourceName = ctx.status.sourceHost ?? "?";
   ctx.status.targetHost = choice.host;
   ctx.status.mode = mode;
   set(ctx, "Running", "Starting", `moving ${mode.toLowerCase()} from host ${sourceName} to host ${choice.host}: ${choice.message}`);
@@ -153,13 +147,14 @@ async function ends(ctx: Ctx, env: MigrationEnv, vm: VmObject): Promise<Ends | s
   return { vm, identity: identityOf(vm), source, target, sourceHost, targetHost };
 }
 
-async function observe(session: Session, identity: VmIdentity): Promise<VmObservation | undefined> {
-  return session.observeVm(identity);
+/** The VM as each end sees it: the source by its identity, the target by uid only. */
+function whereIs(found: Ends): Promise<[VmObservation | undefined, VmObservation | undefined]> {
+  return Promise.all([found.source.observeVm(found.identity), found.target.observeVm({ ...found.identity, externalId: undefined })]);
 }
 
 /** Running: start the job (or find the one running since before a restart), report its progress, and finish. */
 export async function follow(ctx: Ctx, env: MigrationEnv): Promise<ReconcileResult | void> {
-  const vm = env.vm(vmKeyOf(ctx));
+  const vm = env.vm(movedVmKey(ctx.object));
   const target = ctx.status.targetHost;
   if (!vm) return fail(ctx, env, "VirtualMachineNotFound", `VirtualMachine ${ctx.object.spec.virtualMachine} was deleted during the move`);
   const job = env.jobs.get(ctx.key);
@@ -175,7 +170,7 @@ export async function follow(ctx: Ctx, env: MigrationEnv): Promise<ReconcileResu
 
 /** No job of this process is running: where the VM is decides what comes next. */
 async function look(ctx: Ctx, env: MigrationEnv, found: Ends, job: ReturnType<MoveJobs["get"]>): Promise<ReconcileResult | void> {
-  const [atSource, atTarget] = await Promise.all([observe(found.source, found.identity), observe(found.target, { ...found.identity, externalId: undefined })]);
+  const [atSource, atTarget] = await whereIs(found);
   if (atSource || atTarget) env.missingSince.delete(ctx.key);
   if (!atSource && atTarget) return handingOver(ctx, found);
   const runningThere = await found.source.migrationProgress(found.identity);
@@ -291,7 +286,7 @@ export async function cancel(ctx: Ctx, env: MigrationEnv, found: Ends, why: stri
     }
     return { requeueAfterMs: progressEveryMs };
   }
-  const [atSource, atTarget] = await Promise.all([observe(found.source, found.identity), observe(found.target, { ...found.identity, externalId: undefined })]);
+  const [atSource, atTarget] = await whereIs(found);
   if (!atSource && atTarget) {
     // It got there before the cancel. A VM being deleted is removed from both hosts by its
     // controller; any other stays where it is now, recorded there before this move lets go.
@@ -309,7 +304,7 @@ export async function cancelForDeletion(ctx: Ctx, env: MigrationEnv): Promise<Re
     if (phase === "Pending" || phase === "Scheduling") finish(ctx, env, "Cancelled", "Cancelled", "the VMMigration was deleted before the move started");
     return "done";
   }
-  const vm = env.vm(vmKeyOf(ctx));
+  const vm = env.vm(movedVmKey(ctx.object));
   if (!vm) return "done";
   if (vm.status?.host === ctx.status.targetHost) {
     succeed(ctx, env);

@@ -9,7 +9,8 @@ import type { VmMigrationObject } from "./kinds.ts";
 /** The key (namespace/name) of the VirtualMachine a VMMigration moves. */
 export const movedVmKey = (m: VmMigrationObject): string => `${m.metadata.namespace ?? ""}/${m.spec.virtualMachine}`;
 
-const migrationKey = (m: VmMigrationObject): string => `${m.metadata.namespace ?? ""}/${m.metadata.name}`;
+/** A VMMigration's own key (namespace/name), as its controller's queue knows it. */
+export const migrationKey = (m: VmMigrationObject): string => `${m.metadata.namespace ?? ""}/${m.metadata.name}`;
 
 /** Not finished: Pending, Scheduling or Running (also while its deletion cancels it). */
 export function inFlight(m: VmMigrationObject): boolean {
@@ -54,7 +55,8 @@ export class MovesByVm {
   }
 }
 
-function byAge(a: VmMigrationObject, b: VmMigrationObject): number {
+/** Oldest first: by creation, then by name. */
+export function byAge(a: VmMigrationObject, b: VmMigrationObject): number {
   const at = (m: VmMigrationObject): string => m.metadata.creationTimestamp ?? "";
   return at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : a.metadata.name < b.metadata.name ? -1 : 1;
 }

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { waitFor } from "../../src/local/wait.ts";
 import { startSimulatedHost, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { requireLibvirt } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, removeClusterObjects, scenarioLabel, startScopedOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, endScenario, getObject, kubectl, scenarioLabel, startScopedOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -71,10 +71,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
-  await operator?.stop();
-  await kubectl(admin, ["delete", "namespace", ns, "--wait=false"]).catch(() => undefined);
-  await removeClusterObjects(admin, `hc-${run}`);
+  await endScenario(admin, ns, `hc-${run}`, operator);
   for (const d of daemons) await d.stop();
 });
 

@@ -17,7 +17,7 @@ import { heartbeatLeaseName } from "../../src/fleet/heartbeat-lease.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { startSimulatedHost, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { requireLibvirt } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, removeClusterObjects, scenarioLabel, startScopedOperator, startStatusWatcher, warnings, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, endScenario, getObject, kubectl, scenarioLabel, startScopedOperator, startStatusWatcher, warnings, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -94,11 +94,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
-  await operator?.stop();
-  for (const w of watchers.values()) await w.stop();
-  await kubectl(admin, ["delete", "namespace", ns, "--wait=false"]).catch(() => undefined);
-  await removeClusterObjects(admin, `sw-${run}`);
+  await endScenario(admin, ns, `sw-${run}`, operator, ...watchers.values());
   for (const d of daemons.values()) await d.stop();
 });
 

@@ -92,6 +92,20 @@ export function startOperator(kubeconfig: string, watchNamespace: string, extraA
   return startProcess("manager.ts", ["--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--watch-namespace", watchNamespace, "--namespace", watchNamespace, ...extraArgs]);
 }
 
+/**
+ * A scenario's end: its VMMigrations and VMs deleted while its operator still runs (so they leave
+ * their hosts), then its processes stopped, its namespace and its cluster-scoped objects (named
+ * with `marker`) removed.
+ */
+export async function endScenario(kubeconfig: string, namespace: string, marker: string, ...processes: (Operator | undefined)[]): Promise<void> {
+  for (const kind of ["vmmigrations", "virtualmachines"]) {
+    await kubectl(kubeconfig, ["delete", `${kind}.omnivisor.io`, "--all", "-n", namespace, "--wait=true", "--timeout=60s"]).catch(() => undefined);
+  }
+  for (const p of processes) await p?.stop();
+  await kubectl(kubeconfig, ["delete", "namespace", namespace, "--wait=false"]).catch(() => undefined);
+  await removeClusterObjects(kubeconfig, marker);
+}
+
 /** The label a scenario puts on its Hosts, so that its operator (startScopedOperator) serves those only. */
 export const scenarioLabel = (scenario: string): Record<string, string> => ({ "omnivisor.io/scenario": scenario });
 

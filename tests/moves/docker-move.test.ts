@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { waitFor } from "../../src/local/wait.ts";
 import { PrivateDockerd } from "../harness/private-dockerd.ts";
 import { dockerSocket, requireDocker } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, removeClusterObjects, scenarioLabel, startScopedOperator, warnings, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, endScenario, getObject, kubectl, scenarioLabel, startScopedOperator, warnings, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -53,11 +53,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await kubectl(admin, ["delete", "vmmigrations.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
-  await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
-  await operator?.stop();
-  await kubectl(admin, ["delete", "namespace", ns, "--wait=false"]).catch(() => undefined);
-  await removeClusterObjects(admin, `dm-${run}`);
+  await endScenario(admin, ns, `dm-${run}`, operator);
   await dockerd?.stop();
 });
 

@@ -18,7 +18,7 @@ import { waitFor } from "../../src/local/wait.ts";
 import { VMState } from "../fakes/winrm/hyperv.ts";
 import { FakeWinrmServer } from "../fakes/winrm/server.ts";
 import { FakeXapiServer } from "../fakes/xapi/server.ts";
-import { apply, condition, getObject, kubectl, removeClusterObjects, scenarioLabel, startScopedOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, endScenario, getObject, kubectl, scenarioLabel, startScopedOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
 
 const admin = inject("kubeconfig");
 const operatorKubeconfig = inject("operatorKubeconfig");
@@ -84,12 +84,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await kubectl(admin, ["delete", "vmmigrations.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
-  await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
-  await operator?.stop();
+  await endScenario(admin, ns, `fm-${run}`, operator);
   await writeFile(join(tmpdir(), `omni-fake-moves-${run}-operator.log`), (operator?.output ?? []).join("")).catch(() => undefined);
-  await kubectl(admin, ["delete", "namespace", ns, "--wait=false"]).catch(() => undefined);
-  await removeClusterObjects(admin, `fm-${run}`);
   await Promise.all([xapi?.stop(), hvA?.stop(), hvB?.stop()]);
 });
 

@@ -32,7 +32,7 @@ import { waitFor } from "../../src/local/wait.ts";
 import { imageUpload } from "../harness/image-upload.ts";
 import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { idleVmImage, requireLibvirt, tinyVmImage } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, removeClusterObjects, scenarioLabel, startScopedOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, endScenario, getObject, kubectl, scenarioLabel, startScopedOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -173,12 +173,8 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await kubectl(admin, ["delete", "vmmigrations.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
-  await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
-  await operator?.stop();
+  await endScenario(admin, ns, `mv-${run}`, operator);
   await writeFile(join(tmpdir(), `omni-moves-${run}-operator.log`), outputs.map((o) => o.join("")).join("\n----- restarted -----\n")).catch(() => undefined);
-  await kubectl(admin, ["delete", "namespace", ns, "--wait=false"]).catch(() => undefined);
-  await removeClusterObjects(admin, `mv-${run}`);
   await Promise.all([a?.stop(), b?.stop()]);
   await rm(diskDir, { recursive: true, force: true });
 });
