@@ -58,7 +58,7 @@ describe("host status", () => {
     const lost = { ...obs("t.lost", true, "Running"), identity: { uid: "u-lost", name: "t.lost", namespace: "t", kubeName: "lost" } };
     observedHostStatus(status, host(), { host: observation, vms: [mine, lost], placed: [], exists: (uid) => uid === "u-kept" });
     expect(status.virtualMachines).toEqual({ total: 2, running: 2, managed: 1, orphaned: 1 });
-    expect(status.orphanedVms).toEqual([{ externalId: "id-t.lost", name: "t.lost", namespace: "t", virtualMachine: "lost", powerState: "Running" }]);
+    expect(status.orphanedVms).toEqual([{ externalId: "id-t.lost", name: "t.lost", uid: "u-lost", namespace: "t", virtualMachine: "lost", powerState: "Running" }]);
     expect(status.unmanagedVms).toBeUndefined();
     // its VirtualMachine is back (adopted): no longer orphaned
     observedHostStatus(status, host(), { host: observation, vms: [mine, lost], placed: [], exists: () => true });

@@ -75,6 +75,7 @@ export function observedHostStatus(
     .map((v) => ({
       externalId: v.externalId,
       name: v.name,
+      ...(v.identity ? { uid: v.identity.uid } : {}),
       ...(v.identity?.namespace ? { namespace: v.identity.namespace } : {}),
       ...(v.identity?.kubeName ? { virtualMachine: v.identity.kubeName } : {}),
       powerState: v.power === "Crashed" ? ("Stopped" as const) : v.power,

@@ -3,6 +3,7 @@
 // this process's own decision the cache has not shown yet), else a new decision by src/placement.
 // Reservations count a decision until the cache shows the VM on its host; a host that refused a
 // create for capacity is left out for that VM for a while (rejections.ts).
+import { adoptionRefused } from "./adoption.ts";
 import type { VirtualMachineStatus } from "../../src/api/index.ts";
 import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../../src/fleet/kinds.ts";
 import { placedOnAnnotation } from "../../src/fleet/vm-markers.ts";
@@ -61,6 +62,13 @@ export class Placement {
   decide(ctx: Ctx): Decision | undefined {
     const adopt = ctx.object.spec.adopt;
     if (adopt) {
+      const refused = adoptionRefused(ctx.object, this.caches.hosts.get(adopt.host));
+      if (refused) {
+        const before = ctx.status.conditions?.find((c) => c.type === Scheduled);
+        if (before?.reason !== "AdoptionNotAllowed" || before.message !== refused) ctx.event("Warning", "AdoptionNotAllowed", refused);
+        ctx.setCondition({ type: Scheduled, status: "False", reason: "AdoptionNotAllowed", message: refused });
+        return undefined;
+      }
       ctx.setCondition({ type: Scheduled, status: "True", reason: "Adopted", message: `adopting ${adopt.externalId} on host ${adopt.host}` });
       this.record(ctx, adopt.host);
       return { host: adopt.host };

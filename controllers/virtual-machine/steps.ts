@@ -9,6 +9,7 @@ import { toGiB, toMiB } from "../../src/api/quantity.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
 import type { MovesByVm } from "../../src/fleet/moves.ts";
 import { vmKey } from "../../src/fleet/vms-by-host.ts";
+import { orphanUid } from "./adoption.ts";
 import { identityOf } from "../../src/fleet/vm-identity.ts";
 import { driverSpec, powerTarget } from "../../src/fleet/driver-spec.ts";
 import { placedOnAnnotation, recreateAtAnnotation } from "../../src/fleet/vm-markers.ts";
@@ -73,7 +74,24 @@ export async function openPass(ctx: Ctx, env: PassEnv): Promise<VmPass | undefin
     return undefined;
   }
   const session = await sessionFor(ctx, env, host);
-  return { ctx, env, hostName, host, session, identity: identityOf(ctx.object, ctx.status, env.uidExists) };
+  return { ctx, env, hostName, host, session, identity: identityOf(ctx.object, ctx.status, orphanUid(ctx.object, host, env.uidExists)) };
+}
+
+/** The VM was there (found again, or adopted): recorded in status. */
+function found(pass: VmPass, observed: VmObservation, existed: boolean): VmObservation {
+  const { ctx, identity, hostName, host } = pass;
+  const vm = ctx.object;
+  if (!existed) {
+    const how = vm.spec.adopt ? "Adopted" : "Found";
+    ctx.event("Normal", how, `${how === "Adopted" ? "adopted" : "found existing"} ${observed.name} (${observed.externalId}) on host ${hostName}`);
+    ctx.setCondition({ type: "Created", status: "True", reason: how, message: `${observed.name} on host ${hostName}` });
+  }
+  ctx.status.externalId = observed.externalId;
+  ctx.status.hostEndpoint = host.spec.endpoint;
+  // an orphan adopted keeps its old uid where the hypervisor cannot relabel it: remember it
+  if (identity.adoptableUid !== undefined && observed.identity?.uid === identity.adoptableUid) ctx.status.adoptedFromUid = identity.adoptableUid;
+  pass.identity = identityOf(vm, ctx.status);
+  return observed;
 }
 
 /** The VM on its host: observed, adopted, or created now. "replace": placement must be redone. */
@@ -82,17 +100,7 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
   const vm = ctx.object;
   const existed = ctx.status.conditions?.some((c) => c.type === "Created" && c.status === "True") ?? false;
   const observed = await session.observeVm(identity);
-  if (observed) {
-    if (!existed) {
-      const how = vm.spec.adopt ? "Adopted" : "Found";
-      ctx.event("Normal", how, `${how === "Adopted" ? "adopted" : "found existing"} ${observed.name} (${observed.externalId}) on host ${hostName}`);
-      ctx.setCondition({ type: "Created", status: "True", reason: how, message: `${observed.name} on host ${hostName}` });
-    }
-    ctx.status.externalId = observed.externalId;
-    ctx.status.hostEndpoint = host.spec.endpoint;
-    pass.identity = identityOf(vm, ctx.status, pass.env.uidExists);
-    return observed;
-  }
+  if (observed) return found(pass, observed, existed);
   if (vm.spec.adopt) {
     notReady(pass, "AdoptTargetMissing", `no VM with external id ${vm.spec.adopt.externalId} on host ${hostName}`);
     return "waiting";
@@ -110,7 +118,7 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
     ctx.setCondition({ type: "Created", status: "True", reason: "Created", message: `${created.name} on host ${hostName}` });
     ctx.status.externalId = created.externalId;
     ctx.status.hostEndpoint = host.spec.endpoint;
-    pass.identity = identityOf(vm, ctx.status, pass.env.uidExists);
+    pass.identity = identityOf(vm, ctx.status);
     return created;
   } catch (err) {
     const message = `creating on host ${hostName} failed: ${describeError(err)}`;
@@ -319,7 +327,7 @@ export async function deleteFromHost(ctx: Ctx, env: PassEnv, finalizer: string):
   const hostName = ctx.status.host ?? vm.metadata.annotations?.[placedOnAnnotation];
   const elsewhere = env.moves.of(vmKey(vm)).flatMap((m) => [m.status?.sourceHost, m.status?.targetHost]);
   const hosts = [...new Set([hostName, ...elsewhere].filter((h): h is string => h !== undefined))];
-  const identity = identityOf(vm, ctx.status, env.uidExists);
+  const identity = identityOf(vm, ctx.status, orphanUid(vm, env.host(ctx.status.host ?? vm.spec.adopt?.host ?? ""), env.uidExists));
   for (const name of hosts) {
     const host = env.host(name);
     if (!host) {

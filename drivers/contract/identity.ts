@@ -37,10 +37,10 @@ export function vmIdentity(vm: { uid: string; namespace: string; name: string },
 
 /**
  * Whether the VM found at identity.externalId (adoption) may be taken: it carries no uid, this
- * uid, or an orphan's uid the controller allows (identity.mayAdopt). Never another VM's.
+ * uid, or the orphan's uid the controller allows (identity.adoptableUid). Never another VM's.
  */
 export function canAdopt(identity: VmIdentity, carriedUid: string | undefined): boolean {
-  return carriedUid === undefined || carriedUid === identity.uid || identity.mayAdopt?.(carriedUid) === true;
+  return carriedUid === undefined || carriedUid === identity.uid || (identity.adoptableUid !== undefined && carriedUid === identity.adoptableUid);
 }
 
 /** The identity metadata a driver stores with a VM (as labels, extraConfig, ...). */

@@ -94,11 +94,11 @@ export interface VmIdentity {
    */
   externalId?: string;
   /**
-   * Set only while a VirtualMachine adopts by externalId: whether the VM found there may be taken
-   * over although it carries `carriedUid` — true only for an orphan's uid, one no VirtualMachine
-   * has any more (the VM controller decides from its cache). Absent: another uid is never taken.
+   * Set only when a VirtualMachine adopts an orphan by externalId: the uid that VM carries, which
+   * no VirtualMachine has any more (the VM controller checked). Absent: a VM carrying another uid
+   * is never taken.
    */
-  mayAdopt?: (carriedUid: string) => boolean;
+  adoptableUid?: string;
 }
 
 export type PowerState = "Running" | "Stopped" | "Paused";

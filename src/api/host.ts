@@ -1,7 +1,7 @@
 // Host: one hypervisor endpoint, its credentials, TLS trust, fencing and reserved capacity.
 import { z } from "zod";
 import { cel, immutable, listMap } from "./crd-meta.ts";
-import { driver, objectName, quantity, secretKeyRef } from "./fields.ts";
+import { driver, objectName, quantity, secretKeyRef, nameList } from "./fields.ts";
 import { readyAndAge, type KindDefinition, type Resource } from "./kind.ts";
 import { conditions, observedGeneration, resources } from "./status.ts";
 
@@ -94,6 +94,14 @@ export const hostSpec = cel(
         .describe("Secret with the endpoint's credentials (keys: username, password; or token; tls.crt and tls.key for a client certificate) and optionally its TLS trust (ca.crt, thumbprint), used where spec.tls names none. Required for esxi, xenserver and hyperv."),
       tls: tls.optional(),
       fencing: fencing.optional(),
+      adoption: z
+        .object({
+          namespaces: nameList("Namespaces whose VirtualMachines may adopt VMs found on this host.", "A namespace.", 64, 1),
+        })
+        .optional()
+        .describe(
+          "Who may take over a VM already on this host with a VirtualMachine's spec.adopt (an unmanaged VM, or an orphan whose VirtualMachine is gone). Absent: no namespace may — adopting hands a tenant a VM that may hold someone else's data.",
+        ),
       maintenance: z.boolean().default(false).describe("Take no new VMs and drain the host (see drainPolicy)."),
       drainPolicy: z
         .enum(["Migrate", "Shutdown"])
@@ -125,6 +133,7 @@ const unmanagedVm = z
 const orphanedVm = z
   .object({
     externalId: z.string().min(1).max(253).describe("The hypervisor's id of the VM."),
+    uid: z.string().max(128).optional().describe("uid of the VirtualMachine it was made for (the identity it carries)."),
     name: z.string().max(253).optional().describe("The VM's name on the hypervisor."),
     namespace: z.string().max(63).optional().describe("Namespace of the VirtualMachine it was made for."),
     virtualMachine: z.string().max(253).optional().describe("Name of the VirtualMachine it was made for (no longer exists)."),

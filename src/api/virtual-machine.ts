@@ -172,6 +172,11 @@ export const virtualMachineStatus = z
       ),
     driver: driver("Driver of that host.").optional(),
     externalId: z.string().max(253).optional().describe("The hypervisor's id of the VM."),
+    adoptedFromUid: z
+      .string()
+      .max(128)
+      .optional()
+      .describe("The uid the VM carried when it was adopted (an orphan's, whose VirtualMachine was gone); lookups accept it where the hypervisor cannot relabel the VM (Docker)."),
     addresses: z
       .array(
         z

@@ -36,13 +36,13 @@ function hosts(): HostObject[] {
       // TCG: on this kind of machine /dev/kvm (kvm_pvm) cannot boot a stock guest (ADR 0003).
       // Disks and images: volumes of the pool "omnivisor" that make services defines (ADR 0015).
       metadata: { name: "local-libvirt", annotations: { "libvirt.omnivisor.io/virt-type": "qemu" } },
-      spec: { datacenter: "local", pool: "local", node: localNode(), driver: "libvirt", endpoint: "qemu:///system", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 4, memoryOvercommit: 1 },
+      spec: { datacenter: "local", pool: "local", node: localNode(), driver: "libvirt", endpoint: "qemu:///system", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 4, memoryOvercommit: 1, adoption: { namespaces: [demoNamespace] } },
     },
     {
       apiVersion: api,
       kind: "Host",
       metadata: { name: "local-docker" },
-      spec: { datacenter: "local", pool: "local", node: localNode(), driver: "docker", endpoint: "unix:///var/run/docker.sock", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 4, memoryOvercommit: 1 },
+      spec: { datacenter: "local", pool: "local", node: localNode(), driver: "docker", endpoint: "unix:///var/run/docker.sock", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 4, memoryOvercommit: 1, adoption: { namespaces: [demoNamespace] } },
     },
   ];
 }

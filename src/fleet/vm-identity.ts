@@ -5,13 +5,14 @@ import type { VirtualMachineStatus } from "../api/index.ts";
 import type { VmObject } from "./kinds.ts";
 
 /**
- * uidExists: whether a VirtualMachine with a uid exists. Given, a VM that spec.adopt names may be
- * taken over although it carries another uid, as long as no VirtualMachine has that uid (an
- * orphan: its object is gone); without it, only a VM with no uid (or this one) is adopted.
+ * adoptableUid: for a VM that spec.adopt names, the orphan's uid the VM there carries (one no
+ * VirtualMachine has: the caller checked) — the driver then takes it although it is not this uid.
+ * Once adopted, status.adoptedFromUid keeps it for the hypervisors that cannot relabel a VM.
  */
-export function identityOf(vm: VmObject, status: VirtualMachineStatus | undefined = vm.status, uidExists?: (uid: string) => boolean): VmIdentity {
+export function identityOf(vm: VmObject, status: VirtualMachineStatus | undefined = vm.status, adoptableUid?: string): VmIdentity {
   const ref = { uid: vm.metadata.uid ?? "", namespace: vm.metadata.namespace ?? "", name: vm.metadata.name };
   const identity = vmIdentity(ref, status?.externalId ?? vm.spec.adopt?.externalId);
-  if (vm.spec.adopt && uidExists) identity.mayAdopt = (carried) => !uidExists(carried);
+  const carried = vm.spec.adopt ? (status?.adoptedFromUid ?? adoptableUid) : undefined;
+  if (carried !== undefined) identity.adoptableUid = carried;
   return identity;
 }

@@ -169,7 +169,7 @@ it("make run keeps its state across restarts: a user's VM is still there and Run
   running = await makeRun("--fresh");
   try {
     expect(rows(table(running.out()), "omnivisor-demo ")).toEqual([]);
-    const hosts = JSON.parse(await kubectl("get", "ohost", "-o", "json")) as { items: { metadata: { name: string }; status: { virtualMachines?: { managed?: number; orphaned?: number }; orphanedVms?: { name: string; namespace?: string; virtualMachine?: string; externalId: string }[] } }[] };
+    const hosts = JSON.parse(await kubectl("get", "ohost", "-o", "json")) as { items: { metadata: { name: string }; status: { virtualMachines?: { managed?: number; orphaned?: number }; orphanedVms?: { name: string; uid?: string; namespace?: string; virtualMachine?: string; externalId: string }[] } }[] };
     const byName = Object.fromEntries(hosts.items.map((h) => [h.metadata.name, h.status]));
     // (other scenarios share these hypervisors: their VMs are orphans from here too — look at the demo's)
     const demoOrphans = (host: string): string[] => (byName[host]?.orphanedVms ?? []).filter((o) => o.namespace === "omnivisor-demo").map((o) => o.virtualMachine ?? "?");
@@ -196,6 +196,8 @@ it("make run keeps its state across restarts: a user's VM is still there and Run
       return phase === "Running" && managed === "1" && !orphans.includes("omnivisor-demo/mine ") ? true : undefined;
     }, { timeoutMs: 120_000, onTimeout: () => seen });
     expect((await startTimes())["omnivisor-demo.mine"]).toBe(before["omnivisor-demo.mine"]);
+    // Docker cannot relabel a container: the old uid is remembered for the lookups that follow
+    expect(await kubectl("get", "ovm", "-n", "omnivisor-demo", "mine-again", "-o", "jsonpath={.status.adoptedFromUid}")).toBe(orphan.uid);
   } finally {
     expect(await running.stop()).toBe(0);
   }

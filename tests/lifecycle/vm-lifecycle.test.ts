@@ -23,7 +23,7 @@ import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { dockerSocket, requireDocker, requireLibvirt, libvirtUri } from "../harness/services.ts";
 import { Virsh } from "../drivers/libvirt-virsh.ts";
-import { apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, scenarioLabel, startScopedOperator, startStatusWatcher, virshDomains, type Obj, type Operator } from "./fixtures.ts";
+import { apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, scenarioLabel, startOperator, startScopedOperator, startStatusWatcher, virshDomains, type Obj, type Operator } from "./fixtures.ts";
 
 const execFileP = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -96,7 +96,7 @@ beforeAll(async () => {
     admin,
     { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: { imageStore: { location: omnivisorImageStore() } } },
     // overcommitted: this machine has 2 CPUs, and placement counts what VMs are given, not what they use
-    host(kvm, { driver: "libvirt", endpoint: libvirtUri, cpuOvercommit: 4 }, { "libvirt.omnivisor.io/virt-type": "qemu" }),
+    host(kvm, { driver: "libvirt", endpoint: libvirtUri, cpuOvercommit: 4, adoption: { namespaces: [ns] } }, { "libvirt.omnivisor.io/virt-type": "qemu" }),
     host(docker, { driver: "docker", endpoint: `unix://${dockerSocket}`, cpuOvercommit: 8 }),
     { apiVersion: "omnivisor.io/v1alpha1", kind: "HostPool", metadata: { name: `lc-${run}-pool` }, spec: { datacenter: dc, hosts: [kvm, docker] } },
   );
@@ -447,6 +447,49 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     expect(await virsh.state(domain)).toBe("shut off");
     await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "adopted", "-n", ns, "--wait=true", "--timeout=60s"]);
     expect((await virshDomains(prefix)).has(domain)).toBe(false);
+  });
+
+  it("given another VirtualMachine's domain, when a VirtualMachine names it in spec.adopt, then it is never taken (and deleting the adopter leaves it); a namespace the Host does not list may not adopt at all", async () => {
+    await apply(admin, libvirtVm("owner", "Stopped"));
+    const owner = await waitFor("the owner's VM made", async () => ((await vm("owner"))?.status?.phase === "Stopped" ? await vm("owner") : undefined), { timeoutMs: 60_000, intervalMs: 300 });
+    const externalId = owner.status!["externalId"] as string;
+    const adopter = (name: string, namespace: string) => ({
+      apiVersion: "omnivisor.io/v1alpha1",
+      kind: "VirtualMachine",
+      metadata: { name, namespace },
+      spec: { powerState: "Running", adopt: { host: kvm, externalId } },
+    });
+    // same namespace (allowed on the Host), but the domain carries the owner's uid: not taken
+    await apply(admin, adopter("intruder", ns));
+    const refused = await waitFor("the intruder refused", async () => {
+      const got = await vm("intruder");
+      return condition(got, "Ready")?.reason === "AdoptTargetMissing" ? got : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 300 });
+    expect(refused.status).toMatchObject({ phase: "Provisioning" });
+    expect(refused.status!["externalId"]).toBeUndefined();
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "intruder", "-n", ns, "--wait=true", "--timeout=60s"]);
+    expect((await virshDomains(prefix)).has(`${ns}.owner`)).toBe(true);
+    expect(await virsh.state(`${ns}.owner`)).toBe("shut off");
+    // a namespace the Host does not list: refused before any driver call, with the reason
+    const other = `${ns}-other`;
+    await kubectl(admin, ["create", "namespace", other]);
+    // that namespace's VMs are served by an operator of their own (the scenario's watches only ns)
+    const theirs = startOperator(operatorKubeconfig, other, ["--host-selector", `omnivisor.io/scenario=${ns}`, "--controllers", "virtualmachine"]);
+    try {
+      await apply(admin, adopter("thief", other));
+      const pending = await waitFor("the thief not scheduled", async () => {
+        const got = JSON.parse(await kubectl(admin, ["get", "virtualmachines.omnivisor.io", "thief", "-n", other, "-o", "json"])) as Obj;
+        return condition(got, "Scheduled")?.reason === "AdoptionNotAllowed" ? got : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 300 });
+      expect(condition(pending, "Scheduled")?.message).toContain(`does not allow namespace ${other} to adopt`);
+      expect(pending.status).toMatchObject({ phase: "Pending" });
+      await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "thief", "-n", other, "--wait=true", "--timeout=60s"]);
+    } finally {
+      await theirs.stop();
+      await kubectl(admin, ["delete", "namespace", other, "--wait=false"]);
+    }
+    expect((await virshDomains(prefix)).has(`${ns}.owner`)).toBe(true);
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "owner", "-n", ns, "--wait=true", "--timeout=60s"]);
   });
 
   it("given the status watcher is gone, when someone destroys a VM with virsh, then the operator's own polling finds it and starts it again", async () => {
