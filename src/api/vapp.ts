@@ -47,6 +47,12 @@ export const vAppSpec = cel(
     fieldPath: ".startOrder",
     reason: "FieldValueInvalid",
   },
+  {
+    rule: "!has(self.startOrder) || self.startOrder.all(g, g.members.all(m, self.startOrder.filter(o, m in o.members).size() == 1))",
+    message: "a member is in at most one startOrder group",
+    fieldPath: ".startOrder",
+    reason: "FieldValueDuplicate",
+  },
 );
 
 export const vAppStatus = z
