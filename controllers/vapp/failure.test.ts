@@ -10,7 +10,7 @@ const cond = (type: string, status: string, reason: string, since: number, messa
 const created = cond("Created", "True", "Created", 2);
 
 describe("whether a member failed", () => {
-  const cases: { name: string; vm: VmObject; startingSince?: number; now: number; want: unknown }[] = [
+  const cases: { name: string; vm: VmObject; startingSince?: number; waitFor?: "Started" | "Ready"; now: number; want: unknown }[] = [
     { name: "placed and being created: nothing wrong yet", vm: vm({ phase: "Provisioning", conditions: [cond("Scheduled", "True", "Placed", 1)] }), now: 5, want: { recheckAfterMs: 595_000 } },
     {
       name: "no host fits for 10 s: not yet (a Host may still become Ready)",
@@ -35,6 +35,15 @@ describe("whether a member failed", () => {
     { name: "asked to start 60 s ago, still stopped: not yet", vm: vm({ phase: "Starting", powerState: "Stopped", conditions: [created] }), startingSince: 100, now: 160, want: { recheckAfterMs: 240_000 } },
     { name: "asked to start 5 minutes ago, still stopped: StartTimedOut", vm: vm({ phase: "Starting", powerState: "Stopped", conditions: [created] }), startingSince: 100, now: 401, want: { failed: { reason: "StartTimedOut" } } },
     {
+      name: "running but not Ready 5 minutes after its power-on, in a group that waits for Ready: StartTimedOut",
+      vm: vm({ phase: "Running", powerState: "Running", conditions: [created, cond("Ready", "False", "AgentNotConnected", 101, "no guest agent")] }),
+      startingSince: 100,
+      waitFor: "Ready",
+      now: 401,
+      want: { failed: { reason: "StartTimedOut", message: expect.stringContaining("not Ready 300 s after") as unknown } },
+    },
+    { name: "running, in a group that waits for Started: nothing wrong", vm: vm({ phase: "Running", powerState: "Running", conditions: [created] }), startingSince: 100, now: 401, want: undefined },
+    {
       name: "crash-looping while its group starts: StartFailed",
       vm: vm({ phase: "Stopped", powerState: "Stopped", conditions: [created, cond("Ready", "False", "CrashLoopBackOff", 110, "stopped on its own 3 times")] }),
       startingSince: 100,
@@ -50,7 +59,7 @@ describe("whether a member failed", () => {
   ];
   for (const c of cases) {
     it(c.name, () => {
-      const got = memberVerdict(c.vm, c.startingSince !== undefined ? t0 + c.startingSince * 1000 : undefined, t0 + c.now * 1000, timing);
+      const got = memberVerdict(c.vm, c.startingSince !== undefined ? { sinceMs: t0 + c.startingSince * 1000, waitFor: c.waitFor ?? "Started" } : undefined, t0 + c.now * 1000, timing);
       if (c.want === undefined) expect(got).toBeUndefined();
       else expect(got).toMatchObject(c.want as object);
     });

@@ -28,6 +28,11 @@ const conditionOf = (vm: VmObject, type: string): Condition | undefined => vm.st
 /** On its hypervisor: the VirtualMachine controller created (or found) it there. */
 export const provisioned = (vm: VmObject | undefined): boolean => vm !== undefined && conditionOf(vm, "Created")?.status === "True";
 
+function startedAsAsked(vm: VmObject, waitFor: Starting["waitFor"]): boolean {
+  const on = vm.status?.powerState === "Running" || vm.status?.powerState === "Paused";
+  return on && (waitFor === "Started" || conditionOf(vm, "Ready")?.status === "True");
+}
+
 /** What the VM reports that would fail the member, and since when (a crash loop counts only while starting). */
 function reported(vm: VmObject, starting: boolean): { failure: MemberFailure; sinceMs: number } | undefined {
   const scheduled = conditionOf(vm, "Scheduled");
@@ -47,16 +52,21 @@ function reported(vm: VmObject, starting: boolean): { failure: MemberFailure; si
   return undefined;
 }
 
+/** A member its group waits for: since when its power-on was asked, and whether it must be Ready or only started. */
+export interface Starting {
+  sinceMs: number;
+  waitFor: "Started" | "Ready";
+}
+
 /**
- * Whether the member whose VM this is has failed. `startingSinceMs`: when its group was asked to
- * power on, while that group waits for it to start (undefined otherwise: a member that stops
- * later, long after its start, is the VirtualMachine controller's business, not a failed
- * deployment). Undefined: nothing wrong; recheckAfterMs: something is wrong and becomes a failure
- * then unless it clears.
+ * Whether the member whose VM this is has failed. `starting`: while its group waits for it
+ * (undefined otherwise: a member that stops later, long after its start, is the VirtualMachine
+ * controller's business, not a failed deployment). Undefined: nothing wrong; recheckAfterMs:
+ * something is wrong and becomes a failure then unless it clears.
  */
-export function memberVerdict(vm: VmObject, startingSinceMs: number | undefined, nowMs: number, timing: FailureTiming): Verdict {
+export function memberVerdict(vm: VmObject, starting: Starting | undefined, nowMs: number, timing: FailureTiming): Verdict {
   const waits: number[] = [];
-  const bad = reported(vm, startingSinceMs !== undefined);
+  const bad = reported(vm, starting !== undefined);
   if (bad) {
     const left = bad.sinceMs + timing.graceMs - nowMs;
     if (left <= 0 || Number.isNaN(left)) return { failed: { reason: bad.failure.reason, message: `${bad.failure.message} (for ${Math.round((nowMs - bad.sinceMs) / 1000)} s)` } };
@@ -67,9 +77,10 @@ export function memberVerdict(vm: VmObject, startingSinceMs: number | undefined,
     const left = made + timing.provisionTimeoutMs - nowMs;
     if (left <= 0) return { failed: { reason: "ProvisioningTimedOut", message: `not on a hypervisor ${timing.provisionTimeoutMs / 1000} s after its VirtualMachine was made (phase ${vm.status?.phase ?? "none"})` } };
     if (!Number.isNaN(left)) waits.push(left);
-  } else if (startingSinceMs !== undefined && vm.status?.powerState !== "Running" && vm.status?.powerState !== "Paused") {
-    const left = startingSinceMs + timing.startTimeoutMs - nowMs;
-    if (left <= 0) return { failed: { reason: "StartTimedOut", message: `not started ${timing.startTimeoutMs / 1000} s after its power-on was asked (power ${vm.status?.powerState ?? "unknown"})` } };
+  } else if (starting && !startedAsAsked(vm, starting.waitFor)) {
+    const left = starting.sinceMs + timing.startTimeoutMs - nowMs;
+    const what = starting.waitFor === "Ready" ? "Ready" : "started";
+    if (left <= 0) return { failed: { reason: "StartTimedOut", message: `not ${what} ${timing.startTimeoutMs / 1000} s after its power-on was asked (power ${vm.status?.powerState ?? "unknown"}, Ready: ${conditionOf(vm, "Ready")?.message ?? "unknown"})` } };
     waits.push(left);
   }
   return waits.length > 0 ? { recheckAfterMs: Math.min(...waits) } : undefined;

@@ -56,8 +56,8 @@ function findFailure(pass: VAppPass): (Failure & { member: string }) | { recheck
     if (!vm || vm.metadata.deletionTimestamp) continue;
     const group = pass.groups.find((g) => g.members.includes(m.name));
     const record = records.find((r) => r.name === group?.name);
-    const startingSince = record?.poweredOnAt && !record.startedAt ? Date.parse(record.poweredOnAt) : undefined;
-    const verdict = memberVerdict(vm, startingSince, now, env.timing);
+    const waitedFor = group && record?.poweredOnAt && !record.startedAt && m.spec.powerState !== "Stopped";
+    const verdict = memberVerdict(vm, waitedFor ? { sinceMs: Date.parse(record.poweredOnAt!), waitFor: group.waitFor } : undefined, now, env.timing);
     if (verdict && "failed" in verdict) return { member: m.name, ...verdict.failed };
     if (verdict) waits.push(verdict.recheckAfterMs);
   }
