@@ -206,6 +206,21 @@ describe("a vApp of 10 members across libvirt and Docker", () => {
   }, 180_000);
 });
 
+describe("a vApp whose operator is killed during a start delay", () => {
+  it("when a new operator takes over, then it carries on from status: the delay still holds and nothing is made or started twice", async () => {
+    await apply(admin, vapp("crash", { members: [ctMember("first"), ctMember("second")], startOrder: [{ name: "one", members: ["first"] }, { name: "two", members: ["second"], delaySeconds: 8 }] }));
+    await waitFor("crash waiting for group two's delay", async () => (condition(await getVApp("crash"), "Ready")?.reason === "WaitingForDelay" ? true : undefined), { timeoutMs: 60_000, intervalMs: 200, onTimeout: logs });
+    await operator!.kill();
+    operator = startScopedOperator(operatorKubeconfig, ns);
+    const running = await vappPhase("crash", "Running", 60_000);
+    expect(running.status).toMatchObject({ ready: 2, total: 2 });
+    const [first, second] = [await dockerTimes(hypervisorName("crash", "first")), await dockerTimes(hypervisorName("crash", "second"))];
+    expect(second.starts[0]! - first.starts[0]!, "group two starts 8 s or more after group one").toBeGreaterThanOrEqual(8_000);
+    expect(second.existsSince, "made once: before the first start, by the first operator").toBeLessThan(first.starts[0]!);
+    expect((await dockerContainers(`${prefix}crash-`)).size).toBe(2);
+  }, 120_000);
+});
+
 describe("a vApp with a member whose image no host has", () => {
   const spec = (failurePolicy: string) => ({ failurePolicy, members: [ctMember("ok-1"), ctMember("ok-2"), ctMember("bad", "32Mi", "esx-only")] });
 
