@@ -36,13 +36,22 @@ export interface VAppPass {
   state: (member: string) => MemberState;
 }
 
-export function openPass(ctx: Ctx, env: VAppEnv): VAppPass {
+/**
+ * Members whose VM the cache does not show are read from the API server before anything is
+ * applied: a VM of that name made a moment ago by someone else (not in the cache yet, or outside
+ * a label-filtered cache) must not be taken over by the apply.
+ */
+export async function openPass(ctx: Ctx, env: VAppEnv): Promise<VAppPass> {
   const vapp = ctx.object;
   const namespace = vapp.metadata.namespace ?? "";
   const owned = new Map<string, VmObject>();
   const inTheWay = new Map<string, { vm: VmObject; whose: "earlier" | "foreign" }>();
-  for (const m of vapp.spec.members) {
-    const vm = env.vm(namespace, vmNameOf(vapp.metadata.name, m.name));
+  const vms = await Promise.all(vapp.spec.members.map(async (m) => {
+    const name = vmNameOf(vapp.metadata.name, m.name);
+    return env.vm(namespace, name) ?? (ctx.status.failure ? undefined : await env.writer.read(namespace, name));
+  }));
+  for (const [i, m] of vapp.spec.members.entries()) {
+    const vm = vms[i];
     if (!vm) continue;
     const whose = ownership(vm, vapp);
     if (whose === "ours") owned.set(m.name, vm);

@@ -24,7 +24,7 @@ export async function reconcileVApp(ctx: Ctx, env: VAppEnv): Promise<ReconcileRe
     delete ctx.status.failure;
     delete ctx.status.groups;
   }
-  const pass = openPass(ctx, env);
+  const pass = await openPass(ctx, env);
   if (ctx.status.failure) return afterFailure(pass);
   const found = findFailure(pass);
   if (found && "member" in found) {

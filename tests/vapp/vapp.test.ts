@@ -221,6 +221,22 @@ describe("a vApp whose operator is killed during a start delay", () => {
   }, 120_000);
 });
 
+describe("a vApp whose member's VM name is taken", () => {
+  it("given a VirtualMachine of that name made by someone else, then the member fails (NameTaken), the vApp rolls back its own VMs, and that VM is left untouched", async () => {
+    const theirs = { apiVersion: "omnivisor.io/v1alpha1", kind: "VirtualMachine", metadata: { name: "taken-db", namespace: ns, labels: { owner: "someone" } }, spec: { ...ctMember("db").spec, powerState: "Stopped" } };
+    await apply(admin, theirs, vapp("taken", { members: [ctMember("db"), ctMember("web")] }));
+    const failed = await vappPhase("taken", "Failed", 60_000);
+    expect(failed.status?.["failure"]).toMatchObject({ member: "db", reason: "NameTaken" });
+    expect(condition(failed, "Ready")?.message).toContain("VirtualMachine taken-db already exists and is not part of this vApp");
+    expect(await getObject(admin, "virtualmachines.omnivisor.io", "taken-web", ns)).toBeUndefined();
+    const left = await getObject(admin, "virtualmachines.omnivisor.io", "taken-db", ns);
+    const meta = left?.metadata as unknown as { labels: Record<string, string>; ownerReferences?: unknown[] };
+    expect(meta.ownerReferences).toBeUndefined();
+    expect(meta.labels).toEqual({ owner: "someone" });
+    expect(left?.spec["powerState"]).toBe("Stopped");
+  }, 120_000);
+});
+
 describe("a vApp with a member whose image no host has", () => {
   const spec = (failurePolicy: string) => ({ failurePolicy, members: [ctMember("ok-1"), ctMember("ok-2"), ctMember("bad", "32Mi", "esx-only")] });
 
