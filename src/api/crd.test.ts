@@ -55,4 +55,17 @@ describe("generated CRDs", () => {
     expect(conditions.conditions).toMatchObject({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] });
     expect(conditions.observedGeneration).toMatchObject({ type: "integer" });
   });
+
+  it.each(kinds.map((k) => [k.kind, k] as const))(
+    "given %s, when rendered, then no default sits inside a list item (kubectl's merge patch replaces lists whole: it would say `configured` on every apply) and each is documented instead",
+    (_name, kind) => {
+      const inLists = fields(rootSchema(kind), kind.kind).filter(([path]) => path.includes("[]"));
+      expect(inLists.filter(([, s]) => "default" in s).map(([path]) => path)).toEqual([]);
+      for (const [path, s] of inLists) {
+        if (path === "VirtualMachine.spec.disks[].bus" || path === "VApp.spec.members[].spec.powerState") {
+          expect(String(s.description), path).toMatch(/default/i);
+        }
+      }
+    },
+  );
 });

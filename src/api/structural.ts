@@ -18,9 +18,21 @@ export function structuralSchema(schema: z.ZodType, path: string): Schema {
   return structural(json, path);
 }
 
-export function structural(node: Schema, path: string): Schema {
+/**
+ * Kubernetes structural schema of one node. Inside a list item (`inList`) no default is stored:
+ * kubectl sends a JSON merge patch for custom resources, which replaces a list whole, so a
+ * server-filled default inside a list item differs from the user's file on every apply and
+ * `kubectl apply` would say `configured` for an unchanged manifest (issue #18). Such a default
+ * is documented in the field's description instead and applied by whoever reads the field
+ * (a vApp member's VM spec gets its defaults from the VirtualMachine schema when it is created).
+ */
+export function structural(node: Schema, path: string, inList = false): Schema {
   if ("$ref" in node || "$defs" in node) throw new NotStructuralError(`${path}: $ref is not allowed in a CRD schema`);
-  if (Array.isArray(node.anyOf)) return intOrString(node, path);
+  if (Array.isArray(node.anyOf)) {
+    const out = intOrString(node, path);
+    if (inList) describeDefault(out);
+    return out;
+  }
   if (typeof node.type !== "string") {
     throw new NotStructuralError(`${path}: needs exactly one type (only integer-or-string unions are supported), got ${JSON.stringify(node.type)}`);
   }
@@ -35,6 +47,7 @@ export function structural(node: Schema, path: string): Schema {
     }
     out[key] = value;
   }
+  if (inList) describeDefault(out);
   dropSafeIntegerBounds(out);
   exclusiveBoundsAsBooleans(out);
   if (out.format === "date-time") delete out.pattern; // the server validates the format; zod's regex is redundant
@@ -42,7 +55,7 @@ export function structural(node: Schema, path: string): Schema {
     const props: Schema = {};
     for (const [name, child] of Object.entries(out.properties)) {
       const childPath = `${path}.${name}`;
-      const converted = structural(child as Schema, childPath);
+      const converted = structural(child as Schema, childPath, inList);
       if (typeof converted.description !== "string" || converted.description.length === 0) {
         throw new NotStructuralError(`${childPath}: every field needs a description (.describe())`);
       }
@@ -50,8 +63,8 @@ export function structural(node: Schema, path: string): Schema {
     }
     out.properties = props;
   }
-  if (isSchema(out.items)) out.items = structural(out.items, `${path}[]`);
-  if (isSchema(out.additionalProperties)) out.additionalProperties = structural(out.additionalProperties, `${path}{}`);
+  if (isSchema(out.items)) out.items = structural(out.items, `${path}[]`, true);
+  if (isSchema(out.additionalProperties)) out.additionalProperties = structural(out.additionalProperties, `${path}{}`, inList);
   return out;
 }
 
@@ -72,6 +85,14 @@ function intOrString(node: Schema, path: string): Schema {
   if (typeof text.maxLength === "number") out.maxLength = text.maxLength;
   out["x-kubernetes-int-or-string"] = true;
   return out;
+}
+
+/** Moves a default into the description ("Default: …"), unless the description already says it. */
+function describeDefault(s: Schema): void {
+  if (!("default" in s)) return;
+  const text = typeof s.description === "string" ? s.description : "";
+  if (!/\bdefault\b/i.test(text)) s.description = `${text}${text ? " " : ""}Default: ${JSON.stringify(s.default)}.`;
+  delete s.default;
 }
 
 function dropSafeIntegerBounds(s: Schema): void {

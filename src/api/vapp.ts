@@ -1,7 +1,7 @@
 // VApp: N VMs provisioned in parallel, then powered on at once or in ordered groups.
 import { z } from "zod";
 import { cel, listMap, listSet } from "./crd-meta.ts";
-import { labelName, seconds } from "./fields.ts";
+import { labelName } from "./fields.ts";
 import { readyAndAge, type KindDefinition, type Resource } from "./kind.ts";
 import { conditions, observedGeneration } from "./status.ts";
 import { virtualMachineTemplateSpec, vmPhases } from "./virtual-machine.ts";
@@ -18,11 +18,11 @@ const startGroup = z
   .object({
     name: labelName("Group name."),
     members: listSet(z.array(labelName("A member name (spec.members[].name).")).min(1).max(64).describe("Members powered on together in this group.")),
-    delaySeconds: seconds("Wait after the previous group before powering on this one.", 0, 3600, 0),
+    delaySeconds: z.int().min(0).max(3600).optional().describe("Seconds to wait after the previous group before powering on this one; default 0."),
     waitFor: z
       .enum(["Started", "Ready"])
-      .default("Started")
-      .describe("The previous group is done when its VMs are started, or when they are Ready."),
+      .optional()
+      .describe("The previous group is done when its VMs are started, or when they are Ready; default Started."),
   })
   .describe("A start-order group.");
 
@@ -109,7 +109,12 @@ export const vAppStatus = z
   })
   .describe("Observed state of the VApp.");
 
-export type VAppSpec = z.output<typeof vAppSpec>;
+/**
+ * A member as stored: its VM spec sits inside a list item, so the API server fills none of its
+ * defaults there (structural.ts says why); they are filled when the member's VirtualMachine is created.
+ */
+export type VAppMember = Omit<z.output<typeof member>, "spec"> & { spec: z.input<typeof virtualMachineTemplateSpec> };
+export type VAppSpec = Omit<z.output<typeof vAppSpec>, "members"> & { members: VAppMember[] };
 export type VAppStatus = z.output<typeof vAppStatus>;
 export type VApp = Resource<VAppSpec, VAppStatus>;
 

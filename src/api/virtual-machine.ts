@@ -16,7 +16,7 @@ const disk = cel(
       name: labelName("Disk name, unique within the VM."),
       image: z.string().min(1).max(2048).optional().describe("Image to create the disk from: a name in the datacenter's image store or a URL."),
       size: quantity("Disk size, e.g. 20Gi; required for a blank disk, grows an image-based disk if larger.").optional(),
-      bus: z.enum(["virtio", "scsi", "sata", "ide"]).default("virtio").describe("Bus the guest sees the disk on (drivers map it to their nearest equivalent)."),
+      bus: z.enum(["virtio", "scsi", "sata", "ide"]).optional().describe("Bus the guest sees the disk on (drivers map it to their nearest equivalent); default virtio."),
       bootOrder: z.int().min(1).max(16).optional().describe("Boot order of the disk; lowest boots first."),
     })
     .describe("A disk: from an image, or blank with a size."),
@@ -32,7 +32,7 @@ const nic = z
   .object({
     name: labelName("Interface name, unique within the VM."),
     network: labelName("Network of the datacenter (Datacenter spec.networks[].name)."),
-    model: z.enum(["virtio", "e1000", "vmxnet3", "netfront", "synthetic"]).default("virtio").describe("NIC model the guest sees."),
+    model: z.enum(["virtio", "e1000", "vmxnet3", "netfront", "synthetic"]).optional().describe("NIC model the guest sees; default virtio."),
     macAddress: z
       .string()
       .regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/)
@@ -46,8 +46,8 @@ const affinityTerm = z
     labelSelector: labelSelector("VMs whose labels match (in this VM's namespace unless namespaces is set)."),
     topology: z
       .enum(["Host", "HostPool", "Datacenter"])
-      .default("Host")
-      .describe("What together / apart means: the same host, the same pool, or the same datacenter."),
+      .optional()
+      .describe("What together / apart means: the same host, the same pool, or the same datacenter; default Host."),
     namespaces: nameList("Namespaces whose VMs the selector applies to; default: this VM's namespace.", "A namespace.", 16).optional(),
   })
   .describe("A required rule relating this VM to other VMs by their labels.");

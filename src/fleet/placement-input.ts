@@ -88,7 +88,7 @@ export function candidates(fleet: Fleet, exclude: VmObject): HostCandidate[] {
 type Terms = NonNullable<NonNullable<VmObject["spec"]["placement"]>["affinity"]>;
 
 function terms(list: Terms | undefined): AffinityTerm[] | undefined {
-  return list?.map((t) => ({ selector: t.labelSelector, topology: t.topology, ...(t.namespaces ? { namespaces: t.namespaces } : {}) }));
+  return list?.map((t) => ({ selector: t.labelSelector, topology: t.topology ?? "Host", ...(t.namespaces ? { namespaces: t.namespaces } : {}) }));
 }
 
 /** Policy and scope defaults: the VM's pool's, else its datacenter's. */

@@ -86,6 +86,13 @@ describe("the omnivisor.io API on a real Kubernetes 1.36 API server", () => {
     expect(clientSide.code).toBe(0);
   });
 
+  it("given the examples, when applied with kubectl (client-side, as scripts and GitOps users do) and applied again, then every object is `unchanged`", async () => {
+    await cp.kubectl(["apply", "-f", examples]);
+    const again = (await cp.kubectl(["apply", "-f", examples])).trim().split("\n");
+    expect(again.length).toBeGreaterThanOrEqual(kinds.length);
+    expect(again.filter((line) => !line.endsWith(" unchanged"))).toEqual([]);
+  });
+
   it("when listing the omnivisor category, then every kind is there with its printer columns", async () => {
     const out = await cp.kubectl(["get", "omnivisor", "-A"]);
     for (const kind of kinds) expect(out).toContain(`${kind.kind.toLowerCase()}.${group}/`);
