@@ -25,6 +25,11 @@ describe("a member's VirtualMachine", () => {
     expect(want.spec).toEqual({ ...db.spec, powerState: "Stopped" });
   });
 
+  it("given a member without powerState or powerOff, then its VM spec carries the VirtualMachine schema's defaults (what the VM holds once made)", () => {
+    const bare: Member = { name: "web", spec: { cpus: 1, memory: "64Mi", disks: [{ name: "root", image: "tiny" }] } };
+    expect(desiredVm(vapp, bare, "Running").spec).toEqual({ cpus: 1, memory: "64Mi", disks: [{ name: "root", image: "tiny" }], powerState: "Running", powerOff: { mode: "TrySoft", timeoutSeconds: 120 } });
+  });
+
   it("is up to date only with the same digest and spec; a power or spec change is not", () => {
     const vm = { metadata: { ...want.metadata }, spec: structuredClone(want.spec) } as unknown as VmObject;
     expect(upToDate(vm, want)).toBe(true);

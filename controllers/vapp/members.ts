@@ -3,8 +3,8 @@
 // the vApp's name and the vApp's own omnivisor.io/ labels (e.g. the scope a manager serves), its
 // spec the member's spec with the power the start order allows now. Pure.
 import { createHash } from "node:crypto";
-import type { VAppSpec } from "../../src/api/index.ts";
-import { group, version } from "../../src/api/index.ts";
+import type { VAppSpec, VirtualMachineTemplateSpec } from "../../src/api/index.ts";
+import { group, version, virtualMachineTemplateSpec } from "../../src/api/index.ts";
 import type { VAppObject, VmObject } from "../../src/fleet/kinds.ts";
 import type { OwnerReference } from "../../src/runtime/resource.ts";
 
@@ -29,8 +29,10 @@ export interface DesiredVm {
     annotations: Record<string, string>;
     ownerReferences: OwnerReference[];
   };
-  spec: Member["spec"];
+  spec: VirtualMachineTemplateSpec;
 }
+
+type PowerState = NonNullable<Member["spec"]["powerState"]>;
 
 export function ownerReference(vapp: VAppObject): OwnerReference {
   return { apiVersion: `${group}/${version}`, kind: "VApp", name: vapp.metadata.name, uid: vapp.metadata.uid ?? "", controller: true, blockOwnerDeletion: true };
@@ -41,9 +43,19 @@ function carried(vapp: VAppObject): Record<string, string> {
   return Object.fromEntries(Object.entries(vapp.metadata.labels ?? {}).filter(([k]) => k.startsWith("omnivisor.io/") && k !== vAppLabel && k !== memberLabel));
 }
 
-export function desiredVm(vapp: VAppObject, member: Member, powerState: Member["spec"]["powerState"]): DesiredVm {
+/**
+ * The member's spec with the defaults the VirtualMachine schema gives a VM (a member's spec sits in
+ * a list item, where the API server stores none): what the VM holds once made, so comparing the
+ * two finds only real differences.
+ */
+function withVmDefaults(spec: Member["spec"]): VirtualMachineTemplateSpec {
+  const parsed = virtualMachineTemplateSpec.safeParse(spec);
+  return parsed.success ? parsed.data : (spec as VirtualMachineTemplateSpec);
+}
+
+export function desiredVm(vapp: VAppObject, member: Member, powerState: PowerState): DesiredVm {
   const labels = { ...carried(vapp), ...(member.labels ?? {}), [vAppLabel]: vapp.metadata.name, [memberLabel]: member.name };
-  const spec = { ...member.spec, powerState };
+  const spec = { ...withVmDefaults(member.spec), powerState };
   const digest = createHash("sha256").update(canonical({ labels, spec })).digest("hex").slice(0, 16);
   return {
     apiVersion: `${group}/${version}`,

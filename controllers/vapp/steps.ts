@@ -96,10 +96,11 @@ async function applyMembers(pass: VAppPass): Promise<void> {
     if (pass.inTheWay.has(m.name)) continue;
     const vm = pass.owned.get(m.name);
     if (vm?.metadata.deletionTimestamp) continue; // made again once it is gone
-    const desired = desiredVm(vapp, m, groupPoweredOn(pass.groups, records, m.name) ? m.spec.powerState : "Stopped");
+    const desired = desiredVm(vapp, m, groupPoweredOn(pass.groups, records, m.name) ? (m.spec.powerState ?? "Running") : "Stopped");
     if (vm && upToDate(vm, desired)) continue;
     if (!vm) created.push(desired.metadata.name);
     else if (withoutPower(vm.spec as DesiredVm["spec"]) !== withoutPower(desired.spec)) ctx.event("Normal", "UpdatedMember", `member ${m.name}: VirtualMachine ${desired.metadata.name} updated to the member's spec`);
+    ctx.log.info("applying a member's VirtualMachine", { member: m.name, virtualMachine: desired.metadata.name, how: vm ? "update" : "create", powerState: desired.spec.powerState });
     writes.push(env.writer.apply(desired));
   }
   for (const vm of pass.removed) {

@@ -154,8 +154,11 @@ describe("a vApp of 10 members across libvirt and Docker", () => {
 
     // at rest: nothing written, VApp or VMs (longer than the VM controller's 15 s re-observation)
     const before = await versions();
+    const logged = operator!.output.length;
+    expect(operator!.output.join("").match(/applying a member's VirtualMachine/g)?.length, "the applies that made and started the members were logged").toBeGreaterThanOrEqual(20);
     await new Promise((r) => setTimeout(r, 17_000));
     expect(await versions()).toEqual(before);
+    expect(operator!.output.slice(logged).join("").match(/applying a member's VirtualMachine.*/g) ?? [], "no apply request at rest, not even a no-op one").toEqual([]);
   }, 300_000);
 
   it("when a member is added, one removed and one changed, then the VMs follow and the VApp's spec is not written", async () => {
