@@ -30,6 +30,13 @@ describe("a member's VirtualMachine", () => {
     expect(desiredVm(vapp, bare, "Running").spec).toEqual({ cpus: 1, memory: "64Mi", disks: [{ name: "root", image: "tiny" }], powerState: "Running", powerOff: { mode: "TrySoft", timeoutSeconds: 120 } });
   });
 
+  it("given a vApp name longer than a label value may be, then the VM goes without the omnivisor.io/vapp label (its owner reference names the vApp)", () => {
+    const long = { ...vapp, metadata: { ...vapp.metadata, name: "x".repeat(64) } };
+    const vm = desiredVm(long, db, "Running");
+    expect(vm.metadata.labels).not.toHaveProperty("omnivisor.io/vapp");
+    expect(vm.metadata.ownerReferences[0]).toMatchObject({ name: "x".repeat(64) });
+  });
+
   it("is up to date only with the same digest and spec; a power or spec change is not", () => {
     const vm = { metadata: { ...want.metadata }, spec: structuredClone(want.spec) } as unknown as VmObject;
     expect(upToDate(vm, want)).toBe(true);

@@ -10,7 +10,7 @@ import type { OwnerReference } from "../../src/runtime/resource.ts";
 
 export type Member = VAppSpec["members"][number];
 
-/** The vApp a VirtualMachine belongs to. */
+/** The vApp a VirtualMachine belongs to (when its name fits a label value: 63 characters). */
 export const vAppLabel = "omnivisor.io/vapp";
 /** The member a VirtualMachine is. */
 export const memberLabel = "omnivisor.io/vapp-member";
@@ -54,7 +54,9 @@ function withVmDefaults(spec: Member["spec"]): VirtualMachineTemplateSpec {
 }
 
 export function desiredVm(vapp: VAppObject, member: Member, powerState: PowerState): DesiredVm {
-  const labels = { ...carried(vapp), ...(member.labels ?? {}), [vAppLabel]: vapp.metadata.name, [memberLabel]: member.name };
+  // a label value holds 63 characters: a longer vApp name is found through the owner reference only
+  const named: Record<string, string> = vapp.metadata.name.length <= 63 ? { [vAppLabel]: vapp.metadata.name } : {};
+  const labels = { ...carried(vapp), ...(member.labels ?? {}), ...named, [memberLabel]: member.name };
   const spec = { ...withVmDefaults(member.spec), powerState };
   const digest = createHash("sha256").update(canonical({ labels, spec })).digest("hex").slice(0, 16);
   return {

@@ -83,7 +83,7 @@ export const vAppStatus = z
     failure: z
       .object({
         member: labelName("The member that failed."),
-        reason: z.string().min(1).max(128).describe("Why, in CamelCase: Unschedulable, ProvisioningFailed, StartFailed, NameTaken, ..."),
+        reason: z.string().min(1).max(128).describe("Why, in CamelCase: Unschedulable, ProvisioningFailed, ProvisioningTimedOut, StartFailed, StartTimedOut, NameTaken or Refused."),
         message: z.string().max(4096).describe("What happened, in words."),
         generation: z.int().min(0).describe("The metadata.generation that failed; a later edit of the spec tries again."),
       })
