@@ -8,13 +8,19 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export npm_config_nodedir :=
 STAMP := node_modules/.omnivisor-installed
 
-.PHONY: services-stop run test test-unit test-integration lint build tools services packages node deps crds clean help
+.PHONY: services-stop run run-fresh run-reset test test-unit test-integration lint build tools services packages node deps crds clean help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 run: deps tools services ## the product on its embedded default: local control plane + local libvirt and Docker
 	node src/cmd/local.ts
+
+run-fresh: deps tools services ## make run from an empty control plane (earlier VMs show as orphaned on their Host)
+	node src/cmd/local.ts --fresh
+
+run-reset: deps tools services ## delete every VM make run made (through the operator) and its kept state
+	node src/cmd/local.ts --reset
 
 test: deps tools services ## the whole suite: unit, integration and end-to-end, against real services
 	vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest.json

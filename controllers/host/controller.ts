@@ -81,7 +81,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
             reconcile: async (ctx) => {
               if (isBeingDeleted(ctx.object)) return removeHost(ctx, options.sessions, vmClient, vms);
               await ctx.ensureFinalizer(hostFinalizer);
-              return reconcileHost(ctx, { sessions: options.sessions, placedOn, observations, poll, draining });
+              return reconcileHost(ctx, { sessions: options.sessions, placedOn, exists: (uid) => index.hasUid(uid), observations, poll, draining });
             },
           },
         },
@@ -155,13 +155,15 @@ class Observations {
 interface HostPassEnv {
   sessions: HostSessions;
   placedOn: (host: string) => VmObject[];
+  /** Whether a VirtualMachine with this uid exists (orphans carry a uid nobody has). */
+  exists: (uid: string) => boolean;
   observations: Observations;
   poll: number;
   draining: Draining;
 }
 
 async function reconcileHost(ctx: Ctx, env: HostPassEnv): Promise<ReconcileResult> {
-  const { sessions, placedOn, observations, poll, draining } = env;
+  const { sessions, placedOn, exists, observations, poll, draining } = env;
   const host = ctx.object;
   const maintenance = host.spec.maintenance ?? false;
   const drained = await maintain(ctx, placedOn(host.metadata.name), draining);
@@ -187,12 +189,26 @@ async function reconcileHost(ctx: Ctx, env: HostPassEnv): Promise<ReconcileResul
   }
   const wasReachable = ctx.status.conditions?.find((c) => c.type === Reachable)?.status === "True";
   if (!wasReachable) ctx.event("Normal", "Connected", `connected to ${observed.host.hypervisor} ${observed.host.version}`);
-  observedHostStatus(ctx.status, host, { ...observed, placed: placedOn(host.metadata.name) });
+  const orphansBefore = new Set(ctx.status.orphanedVms?.map((o) => o.externalId));
+  observedHostStatus(ctx.status, host, { ...observed, placed: placedOn(host.metadata.name), exists });
+  announceOrphans(ctx, orphansBefore);
   ctx.setCondition({ type: Reachable, status: "True", reason: "Connected", message: `${observed.host.hypervisor} ${observed.host.version}` });
   ctx.setCondition({ type: Ready, status: "True", reason: maintenance ? "InMaintenance" : "Ready", message: readyMessage(observed.vms, maintenance) });
   ctx.status.phase = !maintenance ? "Ready" : drained ? "InMaintenance" : "EnteringMaintenance";
   // while it drains, look again soon (the moves' own changes wake it too)
   return { requeueAfterMs: Math.min(poll, observations.staleInMs(host.metadata.name), maintenance && !drained ? 5_000 : poll) };
+}
+
+/** One Warning when VMs become orphans (their VirtualMachine is gone): what they are and the two ways out. */
+function announceOrphans(ctx: Ctx, before: Set<string>): void {
+  const fresh = (ctx.status.orphanedVms ?? []).filter((o) => !before.has(o.externalId));
+  if (fresh.length === 0) return;
+  const names = fresh.slice(0, 5).map((o) => `${o.name ?? "?"} (${o.externalId})`).join(", ");
+  ctx.event(
+    "Warning",
+    "OrphanedVMs",
+    `${fresh.length} VM(s) made by Omnivisor have no VirtualMachine any more: ${names}${fresh.length > 5 ? ", …" : ""}; left untouched — adopt them (spec.adopt) or delete them on the hypervisor (status.orphanedVms)`,
+  );
 }
 
 /** What draining a host needs: its VMs' moves, and a way to ask for and withdraw them. */

@@ -34,7 +34,13 @@ export function usageMoved(previous: HostStatus["usage"], next: { cpuPercent: nu
 export function observedHostStatus(
   status: HostStatus,
   host: HostObject,
-  observed: { host: HostObservation; vms: readonly VmObservation[]; placed: readonly VmObject[] },
+  observed: {
+    host: HostObservation;
+    vms: readonly VmObservation[];
+    placed: readonly VmObject[];
+    /** Whether a VirtualMachine with this uid exists: a VM carrying a uid nobody has is an orphan. */
+    exists: (uid: string) => boolean;
+  },
   now: () => Date = () => new Date(),
 ): void {
   const capacity = observed.host.capacity;
@@ -52,15 +58,29 @@ export function observedHostStatus(
   } else {
     delete status.usage;
   }
-  const managed = observed.vms.filter((v) => v.managed);
+  // A VM adopted by a VirtualMachine (spec.adopt) has no uid (or an orphan's old one) in its metadata until the
+  // driver writes it (Docker never can), so "unmanaged" and "orphaned" also leave out the external ids VirtualMachines claim.
+  const claimed = new Set(observed.placed.map((vm) => vm.status?.externalId ?? vm.spec.adopt?.externalId).filter(Boolean));
+  const orphaned = observed.vms.filter((v) => v.managed && v.identity && !observed.exists(v.identity.uid) && !claimed.has(v.externalId));
+  const managed = observed.vms.filter((v) => v.managed && !orphaned.includes(v));
   status.virtualMachines = {
     total: observed.vms.length,
     running: observed.vms.filter((v) => v.power === "Running").length,
     managed: managed.length,
+    ...(orphaned.length > 0 ? { orphaned: orphaned.length } : {}),
   };
-  // A VM adopted by a VirtualMachine (spec.adopt) has no uid in its metadata until the driver
-  // writes it, so "unmanaged" also leaves out the external ids VirtualMachines claim.
-  const claimed = new Set(observed.placed.map((vm) => vm.status?.externalId ?? vm.spec.adopt?.externalId).filter(Boolean));
+  const orphans = orphaned
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .slice(0, maxUnmanaged)
+    .map((v) => ({
+      externalId: v.externalId,
+      name: v.name,
+      ...(v.identity?.namespace ? { namespace: v.identity.namespace } : {}),
+      ...(v.identity?.kubeName ? { virtualMachine: v.identity.kubeName } : {}),
+      powerState: v.power === "Crashed" ? ("Stopped" as const) : v.power,
+    }));
+  if (orphans.length > 0) status.orphanedVms = orphans;
+  else delete status.orphanedVms;
   const unmanaged = observed.vms
     .filter((v) => !v.managed && !claimed.has(v.externalId))
     .sort((a, b) => a.name.localeCompare(b.name))

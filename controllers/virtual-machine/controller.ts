@@ -76,6 +76,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         secretValue,
         rejected: (ctx, host, why) => placement.refused(ctx, host, why),
         moves,
+        uidExists: (uid) => placement.placed.hasUid(uid),
       };
 
       const reconcile = async (ctx: Ctx): Promise<ReconcileResult | void> => {

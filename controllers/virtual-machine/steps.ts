@@ -36,6 +36,8 @@ export interface PassEnv {
   rejected(ctx: Ctx, host: string, why: string): void;
   /** The VM's VMMigrations (src/fleet/moves.ts). */
   moves: MovesByVm;
+  /** Whether a VirtualMachine with this uid exists (an orphan's uid has none: it may be adopted). */
+  uidExists: (uid: string) => boolean;
 }
 
 /** One pass over a placed VM: its host, session and identity resolved once, at the start. */
@@ -71,7 +73,7 @@ export async function openPass(ctx: Ctx, env: PassEnv): Promise<VmPass | undefin
     return undefined;
   }
   const session = await sessionFor(ctx, env, host);
-  return { ctx, env, hostName, host, session, identity: identityOf(ctx.object, ctx.status) };
+  return { ctx, env, hostName, host, session, identity: identityOf(ctx.object, ctx.status, env.uidExists) };
 }
 
 /** The VM on its host: observed, adopted, or created now. "replace": placement must be redone. */
@@ -88,7 +90,7 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
     }
     ctx.status.externalId = observed.externalId;
     ctx.status.hostEndpoint = host.spec.endpoint;
-    pass.identity = identityOf(vm, ctx.status);
+    pass.identity = identityOf(vm, ctx.status, pass.env.uidExists);
     return observed;
   }
   if (vm.spec.adopt) {
@@ -108,7 +110,7 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
     ctx.setCondition({ type: "Created", status: "True", reason: "Created", message: `${created.name} on host ${hostName}` });
     ctx.status.externalId = created.externalId;
     ctx.status.hostEndpoint = host.spec.endpoint;
-    pass.identity = identityOf(vm, ctx.status);
+    pass.identity = identityOf(vm, ctx.status, pass.env.uidExists);
     return created;
   } catch (err) {
     const message = `creating on host ${hostName} failed: ${describeError(err)}`;
@@ -317,7 +319,7 @@ export async function deleteFromHost(ctx: Ctx, env: PassEnv, finalizer: string):
   const hostName = ctx.status.host ?? vm.metadata.annotations?.[placedOnAnnotation];
   const elsewhere = env.moves.of(vmKey(vm)).flatMap((m) => [m.status?.sourceHost, m.status?.targetHost]);
   const hosts = [...new Set([hostName, ...elsewhere].filter((h): h is string => h !== undefined))];
-  const identity = identityOf(vm, ctx.status);
+  const identity = identityOf(vm, ctx.status, env.uidExists);
   for (const name of hosts) {
     const host = env.host(name);
     if (!host) {

@@ -47,4 +47,25 @@ export function outsideTests(ctx: ConformanceContext): void {
       await hooks.deleteOutside(externalId);
     }
   });
+
+  it("adoption by external id never takes another VM's VM, and takes an orphan's only when allowed (identity.mayAdopt)", async () => {
+    const session = ctx.session();
+    const owner = ctx.identity("owned");
+    const vm = await session.createVm(owner, ctx.spec("Stopped"));
+    try {
+      const intruder = { ...ctx.identity("intruder"), externalId: vm.externalId };
+      // another VirtualMachine names this VM in spec.adopt: the VM carries a uid that is not its own
+      expect(await session.observeVm(intruder)).toBeUndefined();
+      expect(await session.observeVm({ ...intruder, mayAdopt: () => false })).toBeUndefined();
+      // the owner's object is gone (an orphan): the controller allows that uid, and only that one
+      const seen: string[] = [];
+      const adopter = { ...intruder, mayAdopt: (uid: string) => (seen.push(uid), uid === owner.uid) };
+      expect(await session.observeVm(adopter)).toMatchObject({ externalId: vm.externalId });
+      expect(seen).toContain(owner.uid);
+      // the owner still finds its VM by its own uid
+      expect(await session.observeVm(owner)).toMatchObject({ externalId: vm.externalId });
+    } finally {
+      await session.deleteVm(owner);
+    }
+  });
 }

@@ -35,6 +35,14 @@ export function vmIdentity(vm: { uid: string; namespace: string; name: string },
   return identity;
 }
 
+/**
+ * Whether the VM found at identity.externalId (adoption) may be taken: it carries no uid, this
+ * uid, or an orphan's uid the controller allows (identity.mayAdopt). Never another VM's.
+ */
+export function canAdopt(identity: VmIdentity, carriedUid: string | undefined): boolean {
+  return carriedUid === undefined || carriedUid === identity.uid || identity.mayAdopt?.(carriedUid) === true;
+}
+
 /** The identity metadata a driver stores with a VM (as labels, extraConfig, ...). */
 export function identityMetadata(identity: VmIdentity): Record<string, string> {
   const meta: Record<string, string> = { [identityKeys.uid]: identity.uid };

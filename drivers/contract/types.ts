@@ -89,9 +89,16 @@ export interface VmIdentity {
   kubeName?: string;
   /**
    * The hypervisor's id (libvirt domain UUID, container id, ESX moref). When set, lookups fall
-   * back to it if no VM carries `uid` — this is how an unmanaged VM is adopted in place.
+   * back to it if no VM carries `uid` — this is how an unmanaged VM is adopted in place. A VM
+   * found there that carries another uid is not taken (canAdopt in ./identity.ts).
    */
   externalId?: string;
+  /**
+   * Set only while a VirtualMachine adopts by externalId: whether the VM found there may be taken
+   * over although it carries `carriedUid` — true only for an orphan's uid, one no VirtualMachine
+   * has any more (the VM controller decides from its cache). Absent: another uid is never taken.
+   */
+  mayAdopt?: (carriedUid: string) => boolean;
 }
 
 export type PowerState = "Running" | "Stopped" | "Paused";

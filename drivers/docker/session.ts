@@ -23,6 +23,7 @@ import {
   type VmObservation,
   type VmSpec,
 } from "../contract/index.ts";
+import { canAdopt } from "../contract/index.ts";
 import { containerNetworks, createOptions, resourceLimits } from "./container-spec.ts";
 import { translateDockerError } from "./errors.ts";
 import { vmEvents } from "./events.ts";
@@ -250,7 +251,7 @@ export class DockerSession implements Session {
   /**
    * The container of a VM, inspected. Cheap lookups first — by external id, then by name — each
    * accepted only when the container carries the uid; then the uid label across all containers
-   * (a renamed container); last, the external id of a container without any uid (adoption).
+   * (a renamed container); last, the external id of a container without another VM's uid (adoption: canAdopt).
    */
   private async find(identity: VmIdentity): Promise<Dockerode.ContainerInspectInfo | undefined> {
     const uidOf = (info: Dockerode.ContainerInspectInfo): string | undefined => info.Config.Labels?.[identityKeys.uid];
@@ -260,7 +261,7 @@ export class DockerSession implements Session {
     if (byName !== undefined && uidOf(byName) === identity.uid) return byName;
     const labelled = await this.findByUid(identity);
     if (labelled !== undefined) return labelled;
-    if (byId !== undefined && uidOf(byId) === undefined) return byId;
+    if (byId !== undefined && canAdopt(identity, uidOf(byId))) return byId;
     return undefined;
   }
 

@@ -16,6 +16,7 @@ import {
   type VmObservation,
   type VmSpec,
 } from "../contract/index.ts";
+import { canAdopt } from "../contract/index.ts";
 import { toDriverError } from "./errors.ts";
 import { copyImageDisks, removeCopiedDisks } from "./images.ts";
 import { readDatastores, readInventory, type Inventory } from "./inventory.ts";
@@ -102,7 +103,7 @@ export class EsxiSession implements Session {
     if (byUid || identity.externalId === undefined) return byUid;
     // Adoption: the VM the user named by its moref, as long as it is not another VM's.
     const vm = await readVm(this.#client, moRef("VirtualMachine", identity.externalId));
-    return vm && (vm.identity === undefined || vm.identity.uid === identity.uid) ? vm : undefined;
+    return vm && canAdopt(identity, vm.identity?.uid) ? vm : undefined;
   }
 
   /** Whether the VM folder has an entity named name (SearchIndex.FindChild; a listing where there is no SearchIndex). */

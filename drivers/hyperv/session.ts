@@ -21,6 +21,7 @@ import {
   type HostObservation,
   type DiskSpec,
 } from "../contract/index.ts";
+import { canAdopt } from "../contract/index.ts";
 import { type CpuJson, hostObservation, type OsJson, type VmHostJson } from "./host.ts";
 import { type AdapterJson, addressesByVm, isPending, jsonList, notesWithIdentity, observation, vmId, type VmJson } from "./records.ts";
 import type { RemotePowerShell } from "./remote-powershell.ts";
@@ -110,7 +111,7 @@ export class HyperVSession implements Session {
     const byUid = await this.lookups.find(identity.uid);
     if (byUid !== undefined || identity.externalId === undefined) return byUid;
     const adopted = await this.lookups.read(identity.externalId.toLowerCase());
-    return adopted?.identity === undefined || adopted.identity.uid === identity.uid ? adopted : undefined;
+    return adopted !== undefined && canAdopt(identity, adopted.identity?.uid) ? adopted : undefined;
   }
 
   createVm(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {

@@ -1,5 +1,6 @@
 // Turning a domain into the contract's plain VmObservation, and finding the domain of an identity.
 import type { ObservedPower, VmIdentity, VmObservation } from "../contract/index.ts";
+import { canAdopt } from "../contract/index.ts";
 import { parseDomainXml, parseIdentityMetadata, type DomainFacts } from "./domain-xml.ts";
 import { isVirError, VirErr } from "./errors.ts";
 import { uuidFromString, uuidToString, type DomainRef } from "./rpc/protocol.ts";
@@ -113,7 +114,8 @@ export async function findDomain(remote: LibvirtRemote, identity: VmIdentity): P
   }
   if (isUuid(identity.externalId)) {
     const dom = await lookup(() => remote.lookupByUuid(uuidFromString(identity.externalId!)));
-    return dom && (await observeDomain(remote, dom));
+    const seen = dom && (await observeDomain(remote, dom));
+    return seen && canAdopt(identity, seen.facts.meta?.uid) ? seen : undefined;
   }
   return undefined;
 }

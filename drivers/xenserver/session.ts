@@ -30,6 +30,7 @@ import {
   type VmObservation,
   type VmSpec,
 } from "../contract/index.ts";
+import { canAdopt } from "../contract/index.ts";
 import type { XapiClient } from "./client.ts";
 import { addNics, describeDisks, findTemplate, resize } from "./install.ts";
 import { hostObservation, type HostCpuRecord, type HostMetricsRecord, type HostRecord } from "./host.ts";
@@ -419,8 +420,7 @@ export class XenServerSession implements Session {
     const ref = await this.client.call<string>("find VM by uuid", "VM.get_by_uuid", identity.externalId).catch(notFoundAsUndefined);
     const vm = ref === undefined ? undefined : await this.record(ref);
     if (ref === undefined || vm === undefined || !isGuest(vm)) return undefined;
-    const uid = vm.other_config[identityKeys.uid];
-    return uid === undefined || uid === identity.uid ? [ref, vm] : undefined;
+    return canAdopt(identity, vm.other_config[identityKeys.uid]) ? [ref, vm] : undefined;
   }
 
   /** A guest VM named name (VM.get_by_name_label: one call, not a listing). */

@@ -122,6 +122,18 @@ const unmanagedVm = z
   })
   .describe("A VM found on the host that no VirtualMachine manages (candidate for spec.adopt).");
 
+const orphanedVm = z
+  .object({
+    externalId: z.string().min(1).max(253).describe("The hypervisor's id of the VM."),
+    name: z.string().max(253).optional().describe("The VM's name on the hypervisor."),
+    namespace: z.string().max(63).optional().describe("Namespace of the VirtualMachine it was made for."),
+    virtualMachine: z.string().max(253).optional().describe("Name of the VirtualMachine it was made for (no longer exists)."),
+    powerState: z.enum(["Running", "Stopped", "Paused", "Unknown"]).optional().describe("Power state on the hypervisor."),
+  })
+  .describe(
+    "A VM that carries Omnivisor's identity but whose VirtualMachine no longer exists (e.g. `make run --fresh` started a new control plane). Never touched by the operator: adopt it (a VirtualMachine with spec.adopt naming this host and externalId) or delete it on the hypervisor.",
+  );
+
 export const hostPhases = ["Pending", "Ready", "NotReady", "Suspect", "Fencing", "Fenced", "EnteringMaintenance", "InMaintenance"] as const;
 
 export const hostStatus = z
@@ -153,10 +165,12 @@ export const hostStatus = z
         total: z.int().min(0).optional().describe("All VMs on the host, managed or not."),
         running: z.int().min(0).optional().describe("VMs powered on."),
         managed: z.int().min(0).optional().describe("VMs that a VirtualMachine manages."),
+        orphaned: z.int().min(0).optional().describe("VMs made by Omnivisor whose VirtualMachine no longer exists (status.orphanedVms)."),
       })
       .optional()
       .describe("VM counts on the host."),
     unmanagedVms: listMap(z.array(unmanagedVm).max(1000).optional().describe("VMs on the host that no VirtualMachine manages."), "externalId"),
+    orphanedVms: listMap(z.array(orphanedVm).max(1000).optional().describe("VMs made by Omnivisor whose VirtualMachine no longer exists; not counted as managed, never touched."), "externalId"),
     fencedAt: z.iso.datetime().optional().describe("When the host was last fenced (confirmed off)."),
   })
   .describe("Observed state of the Host.");
@@ -181,6 +195,7 @@ export const hostKind: KindDefinition = {
     { name: "CPUs", type: "integer", jsonPath: ".status.capacity.cpus", description: "Physical CPUs." },
     { name: "Memory", type: "string", jsonPath: ".status.capacity.memory", description: "Physical memory." },
     { name: "VMs", type: "integer", jsonPath: ".status.virtualMachines.total", description: "VMs on the host." },
+    { name: "Orphaned", type: "integer", jsonPath: ".status.virtualMachines.orphaned", description: "VMs made by Omnivisor whose VirtualMachine is gone.", priority: 1 },
     { name: "Node", type: "string", jsonPath: ".spec.node", description: "Node whose status watcher follows the host.", priority: 1 },
     { name: "Maintenance", type: "boolean", jsonPath: ".spec.maintenance", description: "Host is in maintenance.", priority: 1 },
     { name: "Version", type: "string", jsonPath: ".status.hypervisor.version", description: "Hypervisor version.", priority: 1 },

@@ -28,11 +28,7 @@ export function structuralSchema(schema: z.ZodType, path: string): Schema {
  */
 export function structural(node: Schema, path: string, inList = false): Schema {
   if ("$ref" in node || "$defs" in node) throw new NotStructuralError(`${path}: $ref is not allowed in a CRD schema`);
-  if (Array.isArray(node.anyOf)) {
-    const out = intOrString(node, path);
-    if (inList) describeDefault(out);
-    return out;
-  }
+  if (Array.isArray(node.anyOf)) return inListDefault(intOrString(node, path), inList);
   if (typeof node.type !== "string") {
     throw new NotStructuralError(`${path}: needs exactly one type (only integer-or-string unions are supported), got ${JSON.stringify(node.type)}`);
   }
@@ -47,7 +43,7 @@ export function structural(node: Schema, path: string, inList = false): Schema {
     }
     out[key] = value;
   }
-  if (inList) describeDefault(out);
+  inListDefault(out, inList);
   dropSafeIntegerBounds(out);
   exclusiveBoundsAsBooleans(out);
   if (out.format === "date-time") delete out.pattern; // the server validates the format; zod's regex is redundant
@@ -87,12 +83,13 @@ function intOrString(node: Schema, path: string): Schema {
   return out;
 }
 
-/** Moves a default into the description ("Default: …"), unless the description already says it. */
-function describeDefault(s: Schema): void {
-  if (!("default" in s)) return;
+/** Inside a list item, moves a default into the description ("Default: …") unless it says so already. */
+function inListDefault(s: Schema, inList: boolean): Schema {
+  if (!inList || !("default" in s)) return s;
   const text = typeof s.description === "string" ? s.description : "";
   if (!/\bdefault\b/i.test(text)) s.description = `${text}${text ? " " : ""}Default: ${JSON.stringify(s.default)}.`;
   delete s.default;
+  return s;
 }
 
 function dropSafeIntegerBounds(s: Schema): void {

@@ -1,7 +1,7 @@
 // What `make run` adds to the local control plane: the local libvirtd and dockerd as Host
-// objects, the operator and the status watcher as child processes, and a few sample VMs. On stop
-// the sample VMs are removed from the hypervisors through the drivers themselves, so a Ctrl-C
-// that also reached the operator (same terminal, same process group) leaves nothing behind.
+// objects, the operator and the status watcher as child processes, and (on the first start) a
+// few sample VMs. On stop only the processes stop: the VMs run on, and the next start, which
+// serves the same stored objects, picks them up again (issue #18).
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
@@ -9,13 +9,11 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
 import type { HostObject } from "../fleet/kinds.ts";
-import { Drivers, connectHost } from "../fleet/sessions.ts";
 import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
 import type { ControlPlane } from "../local/control-plane.ts";
 import { ManagedProcess } from "../local/process.ts";
 import type { Toolchain } from "../local/toolchain.ts";
 import { managerNodeFlags } from "./manager-node.ts";
-import type { CoreV1Api } from "@kubernetes/client-node";
 
 const run = promisify(execFile);
 export const demoNamespace = "omnivisor-demo";
@@ -64,15 +62,63 @@ function manifests(): object[] {
   ];
 }
 
+/** What kubectl get -o json returns, as far as the settle check reads it. */
+interface Listed {
+  metadata: { name: string; namespace?: string; generation?: number };
+  spec: { powerState?: string; datacenter?: string; pool?: string };
+  status?: {
+    phase?: string;
+    host?: string;
+    observedGeneration?: number;
+    virtualMachines?: number | { managed?: number };
+    conditions?: { type: string; status: string }[];
+  };
+}
+
+const ready = (o: Listed): boolean => o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
+
+/**
+ * Why the fleet has not settled yet (empty when it has): every VM in the phase its spec asks for,
+ * every Host Ready and counting the VMs placed on it, and each Datacenter's and HostPool's rollup
+ * agreeing with the VMs on its hosts — so the first table `make run` prints agrees with itself.
+ */
+export function unsettled(vms: Listed[], hosts: Listed[], datacenters: Listed[], pools: Listed[]): string[] {
+  const why: string[] = [];
+  const on = (host: string): number => vms.filter((v) => v.status?.host === host).length;
+  for (const vm of vms) {
+    const want = vm.spec.powerState ?? "Running";
+    const name = `${vm.metadata.namespace}/${vm.metadata.name}`;
+    if (vm.status?.phase !== want) why.push(`VM ${name} is ${vm.status?.phase ?? "new"}, wants ${want}`);
+    else if (vm.status.observedGeneration !== vm.metadata.generation) why.push(`VM ${name}: spec not yet observed`);
+  }
+  for (const h of hosts) {
+    const counted = typeof h.status?.virtualMachines === "object" ? h.status.virtualMachines.managed : undefined;
+    if (!ready(h)) why.push(`Host ${h.metadata.name} not Ready`);
+    else if ((counted ?? 0) !== on(h.metadata.name)) why.push(`Host ${h.metadata.name} counts ${counted ?? 0} VMs, ${on(h.metadata.name)} placed`);
+  }
+  const rollup = (kind: string, o: Listed, members: Listed[]): void => {
+    const placed = members.reduce((n, h) => n + on(h.metadata.name), 0);
+    const counted = typeof o.status?.virtualMachines === "number" ? o.status.virtualMachines : 0;
+    if (!ready(o)) why.push(`${kind} ${o.metadata.name} not Ready`);
+    else if (counted !== placed) why.push(`${kind} ${o.metadata.name} counts ${counted} VMs, ${placed} placed`);
+  };
+  for (const dc of datacenters) rollup("Datacenter", dc, hosts.filter((h) => h.spec.datacenter === dc.metadata.name));
+  for (const pool of pools) rollup("HostPool", pool, hosts.filter((h) => h.spec.pool === pool.metadata.name));
+  return why;
+}
+
 export class LocalFleet {
   private readonly cp: ControlPlane;
   private readonly tools: Toolchain;
   private readonly processes: ManagedProcess[];
+  private readonly samples: boolean;
   private stopped = false;
 
-  constructor(cp: ControlPlane, tools: Toolchain) {
+  /** samples: apply the sample VMs (the first start only, so a user's deletions and edits stay). */
+  constructor(cp: ControlPlane, tools: Toolchain, options: { samples: boolean }) {
     this.cp = cp;
     this.tools = tools;
+    this.samples = options.samples;
     const supervise = existsSync(tools.supervise) ? tools.supervise : undefined;
     const node = (name: string, script: string, args: string[], nodeFlags: string[] = []): ManagedProcess =>
       new ManagedProcess({ name, command: process.execPath, args: [...nodeFlags, join(import.meta.dirname, script), "--kubeconfig", cp.kubeconfigs.operator, ...args], logFile: join(cp.dir, "logs", `${name}.log`), ...(supervise ? { supervise } : {}) });
@@ -88,48 +134,47 @@ export class LocalFleet {
     return child.then((r) => r.stdout);
   }
 
-  /** Removes sample VMs a previous run left on the hypervisors, starts the operator, applies the samples. */
+  /**
+   * Starts the operator and applies the local Datacenter, pool and Hosts (every start: `unchanged`
+   * when kept), and the sample VMs on the first start. VMs an earlier run made are the operator's
+   * to find again: nothing here touches a hypervisor.
+   */
   async start(): Promise<void> {
-    await this.removeSampleVms();
     for (const p of this.processes) if (!this.stopped) await p.start();
-    await this.kubectl(["apply", "-f", "-"], manifests().map((m) => stringify(m)).join("---\n"));
+    const wanted = manifests().filter((m) => this.samples || (m as { kind: string }).kind !== "VirtualMachine");
+    await this.kubectl(["apply", "-f", "-"], wanted.map((m) => stringify(m)).join("---\n"));
   }
 
-  /** Resolves once every sample VM is Running (or rejects when the signal aborts). */
-  async waitRunning(signal: AbortSignal): Promise<void> {
+  /** Resolves once the fleet has settled (see unsettled), or after limitMs with what is still moving. */
+  async waitSettled(signal: AbortSignal, limitMs = 180_000): Promise<string[]> {
+    const until = Date.now() + limitMs;
+    let why: string[] = ["not looked yet"];
     while (!signal.aborted) {
-      const out = await this.kubectl(["get", "virtualmachines.omnivisor.io", "-n", demoNamespace, "-o", "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}"]).catch(() => "");
-      const phases = out.split("\n").filter(Boolean);
-      if (phases.length === 3 && phases.every((p) => p === "Running")) return;
+      why = await this.unsettled().catch((err: unknown) => [err instanceof Error ? err.message : String(err)]);
+      if (why.length === 0 || Date.now() > until) return why;
       await new Promise((r) => setTimeout(r, 500));
     }
     throw new Error("aborted");
+  }
+
+  private async unsettled(): Promise<string[]> {
+    const get = async (what: string): Promise<Listed[]> => (JSON.parse(await this.kubectl(["get", what, "-A", "-o", "json"])) as { items: Listed[] }).items;
+    const [vms, hosts, dcs, pools] = await Promise.all(["virtualmachines.omnivisor.io", "hosts.omnivisor.io", "datacenters.omnivisor.io", "hostpools.omnivisor.io"].map(get));
+    return unsettled(vms!, hosts!, dcs!, pools!);
+  }
+
+  /** make run-reset: every VApp and VirtualMachine deleted and gone (their VMs leave the hypervisors). */
+  async deleteAllVms(): Promise<void> {
+    await this.kubectl(["delete", "vapps.omnivisor.io,virtualmachines.omnivisor.io", "--all", "-A", "--wait=true", "--timeout=300s"]);
   }
 
   table(): Promise<string> {
     return this.kubectl(["get", "omnivisor", "-A"]);
   }
 
+  /** Stops the operator and the status watcher; the VMs run on. */
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all(this.processes.map((p) => p.stop()));
-    await this.removeSampleVms();
-  }
-
-  /** Straight through the drivers: the sample namespace's VMs on the local hosts. */
-  private async removeSampleVms(): Promise<void> {
-    const drivers = new Drivers();
-    const noSecrets = {} as CoreV1Api; // never called: the local hosts have no credentials Secret
-    for (const host of hosts()) {
-      const session = await connectHost(drivers, noSecrets, host, AbortSignal.timeout(15_000)).catch(() => undefined);
-      if (!session) continue;
-      try {
-        for (const vm of await session.listVms()) {
-          if (vm.identity?.namespace === demoNamespace) await session.deleteVm(vm.identity).catch(() => undefined);
-        }
-      } finally {
-        await session.close();
-      }
-    }
   }
 }

@@ -73,6 +73,9 @@ class PerHost<V> {
 
 export class VmsByHost {
   private readonly index = new PerHost<VmObject>();
+  /** uid → key of every VirtualMachine seen, placed or not: tells an orphan from a managed VM. */
+  private readonly uids = new Map<string, string>();
+  private readonly uidOfKey = new Map<string, string>();
 
   /** Follows the informer (call before it starts, so the initial list is seen). */
   follow(informer: Informer<VmObject>): this {
@@ -82,6 +85,12 @@ export class VmsByHost {
 
   put(vm: VmObject): void {
     const key = vmKey(vm);
+    const uid = vm.metadata.uid;
+    if (uid && this.uidOfKey.get(key) !== uid) {
+      this.forgetUid(key);
+      this.uids.set(uid, key);
+      this.uidOfKey.set(key, uid);
+    }
     const host = vm.status?.host;
     if (host) this.index.set(key, host, vm, demandOf(vm));
     else this.index.delete(key);
@@ -89,6 +98,19 @@ export class VmsByHost {
 
   remove(key: string): void {
     this.index.delete(key);
+    this.forgetUid(key);
+  }
+
+  /** Whether a VirtualMachine with this uid exists (in the cache this index follows). */
+  hasUid(uid: string): boolean {
+    return this.uids.has(uid);
+  }
+
+  private forgetUid(key: string): void {
+    const uid = this.uidOfKey.get(key);
+    if (uid === undefined) return;
+    this.uidOfKey.delete(key);
+    if (this.uids.get(uid) === key) this.uids.delete(uid);
   }
 
   /** The host a VM is recorded on, if any. */

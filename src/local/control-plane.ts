@@ -3,7 +3,7 @@
 // and kube-controller-manager (garbage collection, namespace deletion), plus kubeconfigs for an
 // admin, the operator and kubectl. Used by the test suite and by `make run`.
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +13,7 @@ import { runKubectl } from "./kubectl.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
 import { kubeRequest, type TlsClient } from "./kube-http.ts";
 import { generatePki, type Pki } from "./pki.ts";
-import { freePort } from "./ports.ts";
+import { freePort, portIsFree } from "./ports.ts";
 import { ManagedProcess } from "./process.ts";
 import { repoRoot, requireTools, toolchain, type Toolchain } from "./toolchain.ts";
 import { waitFor } from "./wait.ts";
@@ -21,7 +21,10 @@ import { waitFor } from "./wait.ts";
 const run = promisify(execFile);
 
 export interface ControlPlaneOptions {
-  /** Working directory (certificates, etcd data, logs, kubeconfigs). Default: a new temp dir. */
+  /**
+   * Working directory (certificates, etcd data, logs, kubeconfigs). Default: a new temp dir. What
+   * an earlier start left there is kept: the same certificates, ports and stored objects.
+   */
   dir?: string;
   /** Start kube-controller-manager (garbage collection, namespace deletion). Default true. */
   controllerManager?: boolean;
@@ -147,7 +150,7 @@ export class ControlPlane {
       { name: "operator", user: "omnivisor-operator", groups: [] },
       { name: "controller-manager", user: "system:kube-controller-manager", groups: ["system:masters"] },
     ]);
-    const ports = { api: await freePort(), etcdClient: await freePort(), etcdPeer: await freePort() };
+    const ports = await portsFor(dir);
     const cp = new ControlPlane(dir, tools, pki, ports, { removeOnStop: temp, ...options });
     try {
       await cp.writeKubeconfigs();
@@ -290,6 +293,20 @@ export class ControlPlane {
       .map((p) => p.pid!)
       .filter((p) => p !== undefined);
   }
+}
+
+type Ports = { api: number; etcdClient: number; etcdPeer: number };
+
+/** The ports of an earlier start when kept and still free (kubeconfigs stay valid), else new ones. */
+async function portsFor(dir: string): Promise<Ports> {
+  const file = join(dir, "ports.json");
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, "utf8")) as Ports;
+    if ((await Promise.all(Object.values(saved).map(portIsFree))).every(Boolean)) return saved;
+  }
+  const ports = { api: await freePort(), etcdClient: await freePort(), etcdPeer: await freePort() };
+  writeFileSync(file, JSON.stringify(ports));
+  return ports;
 }
 
 interface CrdResource {

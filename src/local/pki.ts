@@ -3,7 +3,8 @@
 // controller manager) and the service-account signing key pair.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
@@ -68,7 +69,21 @@ function subjectPart(key: string, value: string): string {
   return `/${key}=${value.replace(/[/\\=+,]/g, (c) => `\\${c}`)}`;
 }
 
+/**
+ * Certificates in dir, made once: a directory that already holds a complete set for the same
+ * clients (`make run` keeps its state across restarts) is reused as it is, so kubeconfigs, the
+ * service-account keys and tokens signed with them stay valid.
+ */
 export async function generatePki(dir: string, clients: ClientIdentity[]): Promise<Pki> {
+  const marker = join(dir, "pki.done");
+  const wanted = JSON.stringify(clients);
+  const done = existsSync(marker) && (await readFile(marker, "utf8")) === wanted;
+  if (!done) await makePki(dir, clients);
+  await writeFile(marker, wanted);
+  return pkiIn(dir);
+}
+
+async function makePki(dir: string, clients: ClientIdentity[]): Promise<void> {
   await ecKey(dir, "ca.key");
   await openssl(
     ["req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=omnivisor-local-ca", "-days", "365", "-sha256",
@@ -93,6 +108,9 @@ export async function generatePki(dir: string, clients: ClientIdentity[]): Promi
     ),
   ];
   await Promise.all(work);
+}
+
+function pkiIn(dir: string): Pki {
   const p = (f: string): string => join(dir, f);
   return {
     dir,

@@ -15,3 +15,13 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** Whether a TCP port on 127.0.0.1 can be bound right now. */
+export async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}

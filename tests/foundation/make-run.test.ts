@@ -1,55 +1,145 @@
 // Scenario: a user runs the embedded default (what `make run` starts), points kubectl at the
-// printed kubeconfig, sees the sample VMs Running on the local libvirtd and dockerd, and stops it
-// with Ctrl-C: the sample VMs leave the hypervisors and nothing is left running.
+// printed kubeconfig, sees the sample VMs Running on the local libvirtd and dockerd in a first
+// table that agrees with itself, applies a VM of their own (applied again: `unchanged`), and stops
+// it with Ctrl-C. The VMs run on; `make run` again serves the same objects and picks the VMs up —
+// not recreated. `--fresh` starts an empty control plane: the earlier VMs show as orphaned on
+// their Host and are left alone until the user adopts one or deletes them on the hypervisor.
+// `--reset` removes every VM through the operator and the state.
 import { execFile, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
 import { requireDocker, requireLibvirt } from "../harness/services.ts";
 import { repoRoot, toolchain } from "../../src/local/toolchain.ts";
 import { waitFor } from "../../src/local/wait.ts";
 
 const run = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), "omnivisor-make-run-"));
+const kubeconfig = join(dir, "admin.kubeconfig");
+const kubectl = async (...args: string[]): Promise<string> => (await run(toolchain().kubectl, ["--kubeconfig", kubeconfig, ...args])).stdout;
 
 const demoOnHypervisors = async (): Promise<string[]> => {
   const { stdout: domains } = await run("virsh", ["-q", "-c", "qemu:///system", "list", "--all", "--name"]);
   const { stdout: containers } = await run("docker", ["ps", "-a", "--format", "{{.Names}}"]);
-  return [...domains.split("\n"), ...containers.split("\n")].filter((n) => n.startsWith("omnivisor-demo."));
+  return [...domains.split("\n"), ...containers.split("\n")].filter((n) => n.startsWith("omnivisor-demo.")).sort();
 };
 
-it("make run's entry point serves a control plane that kubectl can use, runs the sample VMs, and stops cleanly on Ctrl-C", async () => {
-  await requireLibvirt();
-  await requireDocker();
-  const dir = mkdtempSync(join(tmpdir(), "omnivisor-make-run-"));
-  const child = spawn(process.execPath, [join(repoRoot, "src", "cmd", "local.ts"), "--dir", dir], { stdio: ["ignore", "pipe", "pipe"] });
+/** When each demo VM last started, as the hypervisors say (a recreated or restarted VM changes it). */
+const startTimes = async (): Promise<Record<string, string>> => {
+  const out: Record<string, string> = {};
+  for (const name of await demoOnHypervisors()) {
+    if (name === "omnivisor-demo.tiny-vm") {
+      const pid = (await run("cat", ["/run/libvirt/qemu/omnivisor-demo.tiny-vm.pid"]).catch(() => ({ stdout: "" }))).stdout.trim();
+      const { stdout: uuid } = await run("virsh", ["-q", "-c", "qemu:///system", "domuuid", name]);
+      out[name] = `${uuid.trim()} pid ${pid}`;
+    } else {
+      const { stdout } = await run("docker", ["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", name]);
+      out[name] = stdout.trim();
+    }
+  }
+  return out;
+};
+
+const mine = `apiVersion: omnivisor.io/v1alpha1
+kind: VirtualMachine
+metadata:
+  name: mine
+  namespace: omnivisor-demo
+spec:
+  cpus: 1
+  memory: 64Mi
+  disks:
+    - name: root
+      image: busybox:local
+  powerOff:
+    mode: Hard
+  placement:
+    driver: docker
+`;
+const mineFile = join(dir, "mine.yaml");
+
+/** The running `make run`, stopped by afterAll if a failure left it running. */
+let current: Started | undefined;
+
+interface Started {
+  out: () => string;
+  stop: () => Promise<number | null>;
+}
+
+async function makeRun(...flags: string[]): Promise<Started> {
+  const child = spawn(process.execPath, [join(repoRoot, "src", "cmd", "local.ts"), "--dir", dir, ...flags], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
   child.stderr.setEncoding("utf8").on("data", (c: string) => (out += c));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const started: Started = {
+    out: () => out,
+    stop: async () => {
+      child.kill("SIGINT");
+      const code = await exited;
+      if (current === started) current = undefined;
+      return code;
+    },
+  };
+  current = started;
   try {
-    const kubeconfig = await waitFor("the READY line with the kubeconfig path", () => /READY kubeconfig=(\S+)/.exec(out)?.[1], {
-      timeoutMs: 90_000,
-      onTimeout: () => out,
-    });
-    expect(kubeconfig).toBe(join(dir, "admin.kubeconfig"));
+    const path = await waitFor("the READY line with the kubeconfig path", () => /READY kubeconfig=(\S+)/.exec(out)?.[1], { timeoutMs: 90_000, onTimeout: () => out });
+    expect(path).toBe(kubeconfig);
+    await waitFor("the first table (RUNNING)", () => (out.includes("\nRUNNING") ? true : undefined), { timeoutMs: 240_000, onTimeout: () => out });
+  } catch (err) {
+    await started.stop();
+    throw err;
+  }
+  return started;
+}
+
+const table = (out: string): string => out.slice(out.lastIndexOf("$ kubectl get omnivisor -A"));
+const rows = (t: string, prefix: string): string[] => t.split("\n").filter((l) => l.startsWith(prefix));
+
+afterAll(async () => {
+  await current?.stop();
+  // whatever a failed run left: the demo namespace's VMs on the hypervisors, and the state
+  for (const name of await demoOnHypervisors().catch(() => [])) {
+    if (name === "omnivisor-demo.tiny-vm") {
+      await run("virsh", ["-c", "qemu:///system", "destroy", name]).catch(() => undefined);
+      await run("virsh", ["-c", "qemu:///system", "undefine", name, "--remove-all-storage", "--nvram"]).catch(() => undefined);
+    } else await run("docker", ["rm", "-f", name]).catch(() => undefined);
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it("make run keeps its state across restarts: a user's VM is still there and Running, not recreated; --fresh shows the old VMs as orphaned and leaves them alone; --reset removes them", async () => {
+  await requireLibvirt();
+  await requireDocker();
+  // first start: samples, and a first table whose rollups agree with the VMs it shows
+  let running = await makeRun();
+  try {
     const { stdout } = await run(toolchain().kubectl, ["--kubeconfig", kubeconfig, "get", "ns", "-o", "name"]);
     expect(stdout.split("\n")).toContain("namespace/kube-system");
-    // the fleet comes up behind the READY line: hosts registered, sample VMs Running, table shown
-    await waitFor("the sample VMs Running", () => (out.includes("\nRUNNING") ? true : undefined), { timeoutMs: 180_000, onTimeout: () => out });
-    const table = out.slice(out.indexOf("$ kubectl get omnivisor -A"));
-    expect(table).toMatch(/host\.omnivisor\.io\/local-libvirt\s+libvirt\s+local\s+local\s+Ready/);
-    expect(table).toMatch(/host\.omnivisor\.io\/local-docker\s+docker\s+local\s+local\s+Ready/);
-    const vms = table.split("\n").filter((l) => l.startsWith("omnivisor-demo "));
-    expect(vms.length).toBeGreaterThanOrEqual(2);
+    const first = table(running.out());
+    expect(first).toMatch(/host\.omnivisor\.io\/local-libvirt\s+libvirt\s+local\s+local\s+Ready/);
+    expect(first).toMatch(/host\.omnivisor\.io\/local-docker\s+docker\s+local\s+local\s+Ready/);
+    const vms = rows(first, "omnivisor-demo ");
+    expect(vms).toHaveLength(3);
     for (const line of vms) expect(line).toMatch(/\sRunning\s/);
-    expect((await demoOnHypervisors()).length).toBe(vms.length);
+    expect(first).toMatch(/datacenter\.omnivisor\.io\/local\s+1\s+2\s+2\s+3\s+True/);
+    expect(first).toMatch(/hostpool\.omnivisor\.io\/local\s+local\s+2\s+2\s+3\s+True/);
+    expect(await demoOnHypervisors()).toHaveLength(3);
+
+    // a VM of the user's own; applied again unchanged once it runs
+    writeFileSync(mineFile, mine);
+    expect(await kubectl("apply", "-f", mineFile)).toContain("virtualmachine.omnivisor.io/mine created");
+    await waitFor("the user's VM Running", async () => ((await kubectl("get", "ovm", "-n", "omnivisor-demo", "mine", "-o", "jsonpath={.status.phase}")) === "Running" ? true : undefined), { timeoutMs: 120_000 });
+    expect((await kubectl("apply", "-f", mineFile)).trim()).toBe("virtualmachine.omnivisor.io/mine unchanged");
   } finally {
-    child.kill("SIGINT");
+    expect(await running.stop()).toBe(0);
   }
-  expect(await exited).toBe(0);
-  expect(out).toContain("stopped.");
+  expect(running.out()).toContain("stopped. The VMs keep running");
+  const before = await startTimes();
+  expect(Object.keys(before)).toEqual(["omnivisor-demo.box-1", "omnivisor-demo.box-2", "omnivisor-demo.mine", "omnivisor-demo.tiny-vm"]);
+  const ids = await kubectlIdsFromHypervisors();
   let left = "";
   try {
     left = execFileSync("pgrep", ["-af", dir], { encoding: "utf8" });
@@ -57,6 +147,76 @@ it("make run's entry point serves a control plane that kubectl can use, runs the
     /* none */
   }
   expect(left).toBe("");
-  expect(await demoOnHypervisors()).toEqual([]);
-  rmSync(dir, { recursive: true, force: true });
-});
+
+  // second start: the same objects, the same VMs — found, not recreated, not restarted
+  running = await makeRun();
+  try {
+    const again = table(running.out());
+    expect(running.out()).toContain("finding the VMs kept from the last run");
+    const vms = rows(again, "omnivisor-demo ");
+    expect(vms).toHaveLength(4);
+    for (const line of vms) expect(line).toMatch(/\sRunning\s/);
+    expect(again).toMatch(/datacenter\.omnivisor\.io\/local\s+1\s+2\s+2\s+4\s+True/);
+    const external = JSON.parse(await kubectl("get", "ovm", "-n", "omnivisor-demo", "-o", "json")) as { items: { metadata: { name: string }; status: { externalId: string } }[] };
+    expect(Object.fromEntries(external.items.map((v) => [v.metadata.name, v.status.externalId]))).toEqual(ids);
+    expect(await startTimes()).toEqual(before);
+    expect((await kubectl("apply", "-f", mineFile)).trim()).toBe("virtualmachine.omnivisor.io/mine unchanged");
+  } finally {
+    expect(await running.stop()).toBe(0);
+  }
+
+  // --fresh: an empty control plane; the four VMs are orphans on their Hosts, left alone
+  running = await makeRun("--fresh");
+  try {
+    expect(rows(table(running.out()), "omnivisor-demo ")).toEqual([]);
+    const hosts = JSON.parse(await kubectl("get", "ohost", "-o", "json")) as { items: { metadata: { name: string }; status: { virtualMachines?: { managed?: number; orphaned?: number }; orphanedVms?: { name: string; namespace?: string; virtualMachine?: string; externalId: string }[] } }[] };
+    const byName = Object.fromEntries(hosts.items.map((h) => [h.metadata.name, h.status]));
+    // (other scenarios share these hypervisors: their VMs are orphans from here too — look at the demo's)
+    const demoOrphans = (host: string): string[] => (byName[host]?.orphanedVms ?? []).filter((o) => o.namespace === "omnivisor-demo").map((o) => o.virtualMachine ?? "?");
+    expect(demoOrphans("local-docker")).toEqual(["box-1", "box-2", "mine"]);
+    expect(demoOrphans("local-libvirt")).toEqual(["tiny-vm"]);
+    expect(byName["local-docker"]?.virtualMachines?.managed).toBe(0);
+    expect(byName["local-libvirt"]?.virtualMachines?.managed).toBe(0);
+    expect(byName["local-docker"]?.virtualMachines?.orphaned).toBeGreaterThanOrEqual(3);
+    expect(table(running.out())).toMatch(/datacenter\.omnivisor\.io\/local\s+1\s+2\s+2\s+0\s+True/);
+    const events = await kubectl("get", "events", "-A", "--field-selector", "reason=OrphanedVMs", "-o", "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}");
+    expect(events).toMatch(/have no VirtualMachine any more/);
+    expect(await startTimes()).toEqual(before);
+
+    // the user adopts one orphan explicitly: managed again, in place
+    const orphan = byName["local-docker"]!.orphanedVms!.find((o) => o.virtualMachine === "mine")!;
+    writeFileSync(join(dir, "adopt.yaml"), `apiVersion: omnivisor.io/v1alpha1\nkind: VirtualMachine\nmetadata:\n  name: mine-again\n  namespace: omnivisor-demo\nspec:\n  adopt:\n    host: local-docker\n    externalId: ${orphan.externalId}\n`);
+    await kubectl("apply", "-f", join(dir, "adopt.yaml"));
+    let seen = "";
+    await waitFor("the adopted orphan Running and managed", async () => {
+      seen = await kubectl("get", "ovm", "-n", "omnivisor-demo", "mine-again", "-o", "jsonpath={.status}");
+      const phase = await kubectl("get", "ovm", "-n", "omnivisor-demo", "mine-again", "-o", "jsonpath={.status.phase}");
+      const orphans = await kubectl("get", "ohost", "local-docker", "-o", "jsonpath={range .status.orphanedVms[*]}{.namespace}/{.virtualMachine} {end}");
+      const managed = await kubectl("get", "ohost", "local-docker", "-o", "jsonpath={.status.virtualMachines.managed}");
+      return phase === "Running" && managed === "1" && !orphans.includes("omnivisor-demo/mine ") ? true : undefined;
+    }, { timeoutMs: 120_000, onTimeout: () => seen });
+    expect((await startTimes())["omnivisor-demo.mine"]).toBe(before["omnivisor-demo.mine"]);
+  } finally {
+    expect(await running.stop()).toBe(0);
+  }
+
+  // --reset: the adopted VM leaves the hypervisor through the operator; the state is gone
+  const reset = spawn(process.execPath, [join(repoRoot, "src", "cmd", "local.ts"), "--dir", dir, "--reset"], { stdio: ["ignore", "pipe", "pipe"] });
+  let resetOut = "";
+  reset.stdout.setEncoding("utf8").on("data", (c: string) => (resetOut += c));
+  reset.stderr.setEncoding("utf8").on("data", (c: string) => (resetOut += c));
+  expect(await new Promise<number | null>((resolve) => reset.once("exit", resolve)), resetOut).toBe(0);
+  expect(resetOut).toContain("reset: no VMs and no state left");
+  expect(await demoOnHypervisors()).toEqual(["omnivisor-demo.box-1", "omnivisor-demo.box-2", "omnivisor-demo.tiny-vm"]);
+}, 600_000);
+
+/** The hypervisors' ids of the demo VMs, by VirtualMachine name (what status.externalId should say). */
+async function kubectlIdsFromHypervisors(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of await demoOnHypervisors()) {
+    const short = name.slice("omnivisor-demo.".length);
+    if (name === "omnivisor-demo.tiny-vm") out[short] = (await run("virsh", ["-q", "-c", "qemu:///system", "domuuid", name])).stdout.trim();
+    else out[short] = (await run("docker", ["inspect", "-f", "{{.Id}}", name])).stdout.trim();
+  }
+  return out;
+}
