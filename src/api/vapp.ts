@@ -47,6 +47,12 @@ export const vAppSpec = cel(
     fieldPath: ".startOrder",
     reason: "FieldValueInvalid",
   },
+  {
+    rule: "!has(self.startOrder) || self.startOrder.all(g, g.members.all(m, self.startOrder.filter(o, m in o.members).size() == 1))",
+    message: "a member is in at most one startOrder group",
+    fieldPath: ".startOrder",
+    reason: "FieldValueDuplicate",
+  },
 );
 
 export const vAppStatus = z
@@ -58,6 +64,31 @@ export const vAppStatus = z
       .optional()
       .describe("Where the vApp is."),
     ready: z.int().min(0).optional().describe("Members whose VirtualMachine is Ready."),
+    groups: listMap(
+      z
+        .array(
+          z
+            .object({
+              name: z.string().min(1).max(63).describe("Group name (spec.startOrder[].name); (all) when there is no startOrder, (rest) for the members in no group."),
+              poweredOnAt: z.iso.datetime().optional().describe("When the group's members were asked to power on."),
+              startedAt: z.iso.datetime().optional().describe("When every member of the group was started (or Ready, per the group's waitFor): the next group's delay counts from here."),
+            })
+            .describe("Where one start-order group is."),
+        )
+        .max(17)
+        .optional()
+        .describe("Start-order groups powered on so far, in start order; a group leaves this list when it has been stopped."),
+      "name",
+    ),
+    failure: z
+      .object({
+        member: labelName("The member that failed."),
+        reason: z.string().min(1).max(128).describe("Why, in CamelCase: Unschedulable, ProvisioningFailed, ProvisioningTimedOut, StartFailed, StartTimedOut, NameTaken or Refused."),
+        message: z.string().max(4096).describe("What happened, in words."),
+        generation: z.int().min(0).describe("The metadata.generation that failed; a later edit of the spec tries again."),
+      })
+      .optional()
+      .describe("The member failure that made the vApp Failed (and rolled back under failurePolicy Rollback)."),
     total: z.int().min(0).optional().describe("Members in the vApp."),
     members: listMap(
       z

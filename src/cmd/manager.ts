@@ -16,6 +16,7 @@ import { statusWatcherInManager } from "../agent/in-manager.ts";
 import { HostSessions } from "../fleet/sessions.ts";
 import { virtualMachineController } from "../../controllers/virtual-machine/controller.ts";
 import { vmMigrationController } from "../../controllers/vm-migration/controller.ts";
+import { vAppController } from "../../controllers/vapp/controller.ts";
 
 interface ControllerSettings {
   /** Namespace of the status watchers' heartbeat Leases (the same as the leader Lease's). */
@@ -42,6 +43,7 @@ function omnivisorControllers(settings: ControllerSettings): ControllerRegistrat
     hostController({ sessions }),
     virtualMachineController({ sessions, ...vmSettings }),
     vmMigrationController({ sessions, limits: migrationLimits }),
+    vAppController(),
     ...(statusWatcher ? [statusWatcherInManager({ sessions, leaseNamespace: settings.heartbeatNamespace, ...statusWatcher })] : []),
   ];
 }

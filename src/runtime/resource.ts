@@ -11,9 +11,20 @@ export interface ObjectMeta {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   finalizers?: string[];
+  ownerReferences?: OwnerReference[];
   creationTimestamp?: string;
   deletionTimestamp?: string;
   managedFields?: unknown[];
+}
+
+/** An owner of an object (the garbage collector deletes the object after its controller owner). */
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
 }
 
 export interface KubeObject {
