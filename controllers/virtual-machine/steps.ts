@@ -295,7 +295,8 @@ async function resize(pass: VmPass, observed: VmObservation): Promise<void> {
   if (differs && !canNow && grow.length === 0) return restartRequired("the driver cannot resize a running VM; it applies at the next stop");
   try {
     // one update: disks grow now; CPUs and memory now, or in the definition for the next boot
-    await session.updateVm(identity, driverSpec(vm, host.spec.driver));
+    const datacenter = pass.env.datacenter(host.spec.datacenter);
+    await session.updateVm(identity, driverSpec(vm, host.spec.driver, datacenter ? { datacenter } : {}));
     if (grow.length > 0) ctx.event("Normal", "DiskGrown", grow.map((g) => `disk ${g.name} ${g.fromGiB} → ${g.toGiB} GiB`).join(", "));
     if (!differs) return clear();
     if (canNow) {

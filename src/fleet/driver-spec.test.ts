@@ -25,4 +25,24 @@ describe("driver spec", () => {
     expect(driverSpec(vm({ disks: [{ name: "root", image: "alpine:3", bus: "virtio" }] }), "docker", { datacenter: dc }).disks).toEqual([{ name: "root", image: "alpine:3" }]);
     expect(() => driverSpec(vm({ disks }), "esxi", { datacenter: dc })).toThrow(/image tiny of datacenter dc has no esxi source \(spec.images\[\].sources.esxi\)/);
   });
+
+  it("an image outside the catalog that names a path is refused unless the datacenter allows raw paths; Docker references always pass", () => {
+    const dc = (allowRawPaths?: boolean) => ({ metadata: { name: "east" }, spec: { imageStore: { location: "/srv", ...(allowRawPaths !== undefined ? { allowRawPaths } : {}) } } }) as unknown as DatacenterObject;
+    const disk = (image: string) => ({ disks: [{ name: "root", image }] });
+    const refused = [
+      ["esxi", "[datastore1] other-vm/other-vm.vmdk", /is a datastore path outside the image catalog of datacenter east/],
+      ["libvirt", "other-pool/secret", /is a path outside/],
+      ["libvirt", "0b7e6f1c-4a1e-4c59-9f33-3c1b2e4d5a6f-root", /is a VM disk's volume name/],
+      ["hyperv", "C:\\VMs\\other.vhdx", /is a path/],
+      ["xenserver", "../etc/passwd", /is a path/],
+    ] as const;
+    for (const [driver, image, why] of refused) {
+      expect(() => driverSpec(vm(disk(image)), driver, { datacenter: dc() }), `${driver} ${image}`).toThrow(why);
+      expect(() => driverSpec(vm(disk(image)), driver, { datacenter: dc(false) })).toThrow(/spec.imageStore.allowRawPaths/);
+      expect(driverSpec(vm(disk(image)), driver, { datacenter: dc(true) }).disks).toEqual([{ name: "root", image }]);
+    }
+    expect(driverSpec(vm(disk("tiny-vm")), "libvirt", { datacenter: dc() }).disks).toEqual([{ name: "root", image: "tiny-vm" }]);
+    expect(driverSpec(vm(disk("registry.example.com/team/app@sha256:abc")), "docker", { datacenter: dc() }).disks).toEqual([{ name: "root", image: "registry.example.com/team/app@sha256:abc" }]);
+    expect(() => driverSpec(vm(disk("[ds] x.vmdk")), "esxi")).toThrow(/the host's datacenter/);
+  });
 });

@@ -19,13 +19,38 @@ function networks(vm: VmObject, driver: DriverName, datacenter: DatacenterObject
   });
 }
 
+/** A VM disk's volume name starts with its VM's uid (libvirt: <uid>-<disk>.qcow2). */
+const uidPrefixed = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-/i;
+
+/**
+ * Why an image outside the catalog may not go to the driver as written (undefined: it may): it
+ * names a path on the host — a libvirt pool/volume or a VM disk's volume, an ESXi datastore path,
+ * a file path — which could hand a tenant another VM's disk or a host file. A Docker reference
+ * names a registry image, never a host file.
+ */
+export function rawImagePath(image: string, driver: DriverName): string | undefined {
+  if (driver === "docker") return undefined;
+  if (image.startsWith("[")) return "a datastore path";
+  if (/[/\\]/.test(image) || image.includes("..")) return "a path";
+  if (uidPrefixed.test(image)) return "a VM disk's volume name";
+  return undefined;
+}
+
 /**
  * A disk's image as the driver knows it: a name in the datacenter's image catalog becomes that
- * driver's source; a name not in the catalog goes to the driver as written.
+ * driver's source; a plain name not in the catalog goes to the driver as written; a path only
+ * where the datacenter allows raw paths (imageStore.allowRawPaths).
  */
 export function imageFor(image: string, driver: DriverName, datacenter: DatacenterObject | undefined): string {
   const entry = datacenter?.spec.images?.find((i) => i.name === image);
-  if (!entry) return image;
+  if (!entry) {
+    const raw = rawImagePath(image, driver);
+    if (raw !== undefined && datacenter?.spec.imageStore.allowRawPaths !== true) {
+      const where = datacenter ? `datacenter ${datacenter.metadata.name}` : "the host's datacenter";
+      throw new TerminalError(`image ${image} is ${raw} outside the image catalog of ${where}: add it to spec.images, or set spec.imageStore.allowRawPaths`, { reason: "image-refused" });
+    }
+    return image;
+  }
   const source = entry.sources[driver];
   if (source === undefined) {
     throw new TerminalError(`image ${image} of datacenter ${datacenter!.metadata.name} has no ${driver} source (spec.images[].sources.${driver})`, { reason: "image-missing" });

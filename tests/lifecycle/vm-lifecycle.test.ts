@@ -449,7 +449,7 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     expect((await virshDomains(prefix)).has(domain)).toBe(false);
   });
 
-  it("given another VirtualMachine's domain, when a VirtualMachine names it in spec.adopt, then it is never taken (and deleting the adopter leaves it); a namespace the Host does not list may not adopt at all", async () => {
+  it("given another VirtualMachine's domain, when a VirtualMachine names it in spec.adopt, then it is never taken (and deleting the adopter leaves it); a namespace the Host does not list may not adopt at all; an image naming its disk volume is refused", async () => {
     await apply(admin, libvirtVm("owner", "Stopped"));
     const owner = await waitFor("the owner's VM made", async () => ((await vm("owner"))?.status?.phase === "Stopped" ? await vm("owner") : undefined), { timeoutMs: 60_000, intervalMs: 300 });
     const externalId = owner.status!["externalId"] as string;
@@ -489,7 +489,20 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
       await kubectl(admin, ["delete", "namespace", other, "--wait=false"]);
     }
     expect((await virshDomains(prefix)).has(`${ns}.owner`)).toBe(true);
-    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "owner", "-n", ns, "--wait=true", "--timeout=60s"]);
+
+    // a disk image naming the owner's disk volume (<uid>-root) would be an overlay over its data: refused
+    const reader = libvirtVm("reader", "Stopped");
+    reader.spec.disks = [{ name: "root", image: `${owner!.metadata.uid}-root` }];
+    await apply(admin, reader);
+    const failed = await waitFor("the reader refused", async () => {
+      const got = await vm("reader");
+      return condition(got, "Ready")?.reason === "ProvisioningFailed" ? got : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 300 });
+    expect(condition(failed, "Ready")?.message).toMatch(/is a VM disk's volume name outside the image catalog of datacenter .*spec.imageStore.allowRawPaths/);
+    expect((await virshDomains(prefix)).has(`${ns}.reader`)).toBe(false);
+    const volumes = await execFileP("virsh", ["-q", "-c", libvirtUri, "vol-list", "omnivisor"]);
+    expect(volumes.stdout).not.toContain(`${failed!.metadata.uid}-root`);
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "reader", "owner", "-n", ns, "--wait=true", "--timeout=60s"]);
   });
 
   it("given the status watcher is gone, when someone destroys a VM with virsh, then the operator's own polling finds it and starts it again", async () => {
