@@ -492,7 +492,7 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
 
     // a disk image naming the owner's disk volume (<uid>-root) would be an overlay over its data: refused
     const reader = libvirtVm("reader", "Stopped");
-    reader.spec.disks = [{ name: "root", image: `${owner!.metadata.uid}-root` }];
+    reader.spec.disks = [{ name: "root", image: `${owner.metadata.uid}-root` }];
     await apply(admin, reader);
     const failed = await waitFor("the reader refused", async () => {
       const got = await vm("reader");
@@ -501,7 +501,7 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     expect(condition(failed, "Ready")?.message).toMatch(/is a VM disk's volume name outside the image catalog of datacenter .*spec.imageStore.allowRawPaths/);
     expect((await virshDomains(prefix)).has(`${ns}.reader`)).toBe(false);
     const volumes = await execFileP("virsh", ["-q", "-c", libvirtUri, "vol-list", "omnivisor"]);
-    expect(volumes.stdout).not.toContain(`${failed!.metadata.uid}-root`);
+    expect(volumes.stdout).not.toContain(`${failed.metadata.uid}-root`);
     await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "reader", "owner", "-n", ns, "--wait=true", "--timeout=60s"]);
   });
 
