@@ -77,6 +77,12 @@ export async function openPass(ctx: Ctx, env: PassEnv): Promise<VmPass | undefin
   return { ctx, env, hostName, host, session, identity: identityOf(ctx.object, ctx.status, orphanUid(ctx.object, host, env.uidExists)) };
 }
 
+/** The host's Datacenter as driverSpec takes it (its image catalog and networks). */
+function datacenterOf(pass: VmPass): { datacenter?: DatacenterObject } {
+  const datacenter = pass.env.datacenter(pass.host.spec.datacenter);
+  return datacenter ? { datacenter } : {};
+}
+
 /** The VM was there (found again, or adopted): recorded in status. */
 function found(pass: VmPass, observed: VmObservation, existed: boolean): VmObservation {
   const { ctx, identity, hostName, host } = pass;
@@ -295,8 +301,7 @@ async function resize(pass: VmPass, observed: VmObservation): Promise<void> {
   if (differs && !canNow && grow.length === 0) return restartRequired("the driver cannot resize a running VM; it applies at the next stop");
   try {
     // one update: disks grow now; CPUs and memory now, or in the definition for the next boot
-    const datacenter = pass.env.datacenter(host.spec.datacenter);
-    await session.updateVm(identity, driverSpec(vm, host.spec.driver, datacenter ? { datacenter } : {}));
+    await session.updateVm(identity, driverSpec(vm, host.spec.driver, datacenterOf(pass)));
     if (grow.length > 0) ctx.event("Normal", "DiskGrown", grow.map((g) => `disk ${g.name} ${g.fromGiB} → ${g.toGiB} GiB`).join(", "));
     if (!differs) return clear();
     if (canNow) {
