@@ -13,7 +13,7 @@ import { datacenterController } from "../../controllers/datacenter/controller.ts
 import { hostPoolController } from "../../controllers/host-pool/controller.ts";
 import { hostController } from "../../controllers/host/controller.ts";
 import { statusWatcherInManager } from "../agent/in-manager.ts";
-import { HostSessions } from "../fleet/sessions.ts";
+import { Drivers, HostSessions, credentialsNamespacesFrom } from "../fleet/sessions.ts";
 import { virtualMachineController } from "../../controllers/virtual-machine/controller.ts";
 import { vmMigrationController } from "../../controllers/vm-migration/controller.ts";
 import { vAppController } from "../../controllers/vapp/controller.ts";
@@ -29,14 +29,16 @@ interface ControllerSettings {
   statusWatcher: { identity: string; heartbeatIntervalMs: number } | undefined;
   /** Moves at once: leaving one host, and in the whole cluster. */
   migrationLimits: { perHost: number; cluster: number };
+  /** Namespaces Host credentials Secrets may come from. */
+  credentialsNamespaces: readonly string[];
 }
 
 /** The controllers of the Omnivisor kinds; each lives in controllers/<kind>/. Add yours here. */
 function omnivisorControllers(settings: ControllerSettings): ControllerRegistration[] {
   // Host and VirtualMachine share one driver session per Host.
   // The manager's status watcher (Hosts bound to no node) borrows the same sessions.
-  const sessions = new HostSessions();
-  const { statusWatcher, migrationLimits, ...vmSettings } = settings;
+  const sessions = new HostSessions(new Drivers(), settings.credentialsNamespaces);
+  const { statusWatcher, migrationLimits, credentialsNamespaces: _credentials, ...vmSettings } = settings;
   return [
     datacenterController(),
     hostPoolController(),
@@ -56,6 +58,10 @@ Flags (environment variable in brackets):
   --kubeconfig PATH         kubeconfig to use [KUBECONFIG]; default: in-cluster, then ~/.kube/config
   --namespace NS            namespace of the leader Lease and of the status watchers' heartbeat
                             Leases [OMNIVISOR_NAMESPACE] (default omnivisor-system)
+  --credentials-namespaces NS,NS
+                            namespaces Host credentials Secrets may come from; a Host naming a
+                            Secret elsewhere is refused [OMNIVISOR_CREDENTIALS_NAMESPACES]
+                            (default: --namespace)
   --lease-name NAME         name of the leader Lease [OMNIVISOR_LEASE_NAME] (default omnivisor-manager)
   --identity ID             this replica's identity in the Lease [POD_NAME] (default hostname_pid)
   --lease-duration S        seconds a standby waits before taking over a silent lease (default 15)
@@ -110,6 +116,7 @@ async function main(): Promise<number> {
     options: {
       kubeconfig: { type: "string" },
       namespace: { type: "string" },
+      "credentials-namespaces": { type: "string" },
       "lease-name": { type: "string" },
       identity: { type: "string" },
       "lease-duration": { type: "string", default: "15" },
@@ -157,6 +164,7 @@ async function main(): Promise<number> {
         watchedPollIntervalMs: seconds(values["watched-poll-interval"]),
         concurrency: Number(values["vm-workers"]),
         statusWatcher: values["no-status-watcher"] ? undefined : { identity, heartbeatIntervalMs: seconds(values["heartbeat-interval"]) },
+        credentialsNamespaces: credentialsNamespacesFrom(values["credentials-namespaces"], leaseNamespace),
         migrationLimits: { perHost: positive("max-migrations-per-host", values["max-migrations-per-host"]), cluster: positive("max-migrations", values["max-migrations"]) },
       });
   const wanted = values.controllers?.split(",").map((s) => s.trim());

@@ -264,7 +264,10 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
       admin,
       host(`lc-${run}-bad-endpoint`, { driver: "libvirt", endpoint: "qemu+tcp://127.0.0.1:1/system", credentialsSecretRef: { name: `lc-${run}-creds`, namespace: ns } }),
       host(`lc-${run}-no-secret`, { driver: "docker", endpoint: `unix://${dockerSocket}`, credentialsSecretRef: { name: `lc-${run}-missing`, namespace: ns } }),
+      // a Secret in a namespace the operator does not take credentials from (a tenant's): never read
+      host(`lc-${run}-elsewhere`, { driver: "docker", endpoint: `unix://${dockerSocket}`, credentialsSecretRef: { name: `lc-${run}-creds`, namespace: "default" } }),
     );
+    await kubectl(admin, ["create", "secret", "generic", `lc-${run}-creds`, "-n", "default", `--from-literal=token=${secretValue}`]);
     const bad = await waitFor("bad endpoint reported", async () => {
       const h = await getObject(admin, "hosts.omnivisor.io", `lc-${run}-bad-endpoint`);
       return condition(h, "Reachable")?.status === "False" ? h : undefined;
@@ -275,6 +278,13 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
       return condition(h, "Reachable")?.status === "False" ? h : undefined;
     });
     expect(condition(missing, "Reachable")).toMatchObject({ reason: "CredentialsUnavailable", message: expect.stringContaining(`lc-${run}-missing not found`) as string });
+    const elsewhere = await waitFor("the Secret in another namespace refused", async () => {
+      const h = await getObject(admin, "hosts.omnivisor.io", `lc-${run}-elsewhere`);
+      return condition(h, "Reachable")?.status === "False" ? h : undefined;
+    });
+    expect(condition(elsewhere, "Reachable")).toMatchObject({ reason: "CredentialsUnavailable", message: expect.stringContaining(`reads Host credentials only from ${ns} (--credentials-namespaces)`) as string });
+    await kubectl(admin, ["delete", "hosts.omnivisor.io", `lc-${run}-elsewhere`, "--wait=true", "--timeout=30s"]);
+    await kubectl(admin, ["delete", "secret", `lc-${run}-creds`, "-n", "default"]);
 
     // when the Secret appears, then the host recovers on its own
     await kubectl(admin, ["create", "secret", "generic", `lc-${run}-missing`, "-n", ns, `--from-literal=token=${secretValue}`]);
