@@ -1,6 +1,6 @@
 // The omnivisor.io kinds these controllers watch, as the runtime's ResourceType, plus the typed
 // objects (the API's zod types with the runtime's metadata).
-import { group, version, type Datacenter as ApiDatacenter, type Host as ApiHost, type HostPool as ApiHostPool, type VirtualMachine as ApiVm, type VMMigration as ApiVmMigration } from "../api/index.ts";
+import { group, version, type Datacenter as ApiDatacenter, type Host as ApiHost, type HostPool as ApiHostPool, type VirtualMachine as ApiVm, type VMMigration as ApiVmMigration, type VApp as ApiVApp, type VDCQuota as ApiVdcQuota } from "../api/index.ts";
 import type { ObjectMeta, ResourceType } from "../runtime/resource.ts";
 
 const kind = (k: string, plural: string, namespaced: boolean): ResourceType => ({ group, version, plural, kind: k, namespaced });
@@ -10,6 +10,8 @@ export const hostPoolsType = kind("HostPool", "hostpools", false);
 export const datacentersType = kind("Datacenter", "datacenters", false);
 export const virtualMachinesType = kind("VirtualMachine", "virtualmachines", true);
 export const vmMigrationsType = kind("VMMigration", "vmmigrations", true);
+export const vappsType = kind("VApp", "vapps", true);
+export const vdcQuotasType = kind("VDCQuota", "vdcquotas", true);
 
 type WithMeta<T extends { spec: unknown; status?: unknown }> = { apiVersion?: string; kind?: string; metadata: ObjectMeta; spec: T["spec"]; status?: T["status"] };
 
@@ -18,3 +20,5 @@ export type HostPoolObject = WithMeta<ApiHostPool>;
 export type DatacenterObject = WithMeta<ApiDatacenter>;
 export type VmObject = WithMeta<ApiVm>;
 export type VmMigrationObject = WithMeta<ApiVmMigration>;
+export type VAppObject = WithMeta<ApiVApp>;
+export type VdcQuotaObject = WithMeta<ApiVdcQuota>;

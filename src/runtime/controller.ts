@@ -75,6 +75,12 @@ export interface ControllerOptions<T extends KubeObject, S extends Status> {
   resyncPeriodMs?: number;
   namespace?: string;
   indexes?: Record<string, IndexFn<T>>;
+  /**
+   * "apply" (default): server-side apply of the whole status. "replace": an update that carries
+   * the resourceVersion the pass read, for a status others write too (a VDCQuota's ledger, charged
+   * by the admission webhook); a conflict runs the pass again at once from the newer object.
+   */
+  statusWrite?: "apply" | "replace";
 }
 
 export interface ControllerDeps {
@@ -221,6 +227,14 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     try {
       await this.writeStatus(key, obj, { current: written, next: status }, log);
     } catch (err) {
+      if (failure === undefined && this.options.statusWrite === "replace" && statusCode(err) === 409) {
+        // someone else wrote the status since the pass read it: not a failure, pass again on the newer object
+        stopTimer();
+        log.debug("status changed meanwhile; reconciling again", {});
+        this.queue.forget(key);
+        this.queue.addAfter(key, 20);
+        return;
+      }
       failure ??= err;
     }
     stopTimer();
@@ -254,7 +268,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     if (sameJson(status, current)) return;
     this.ourStatus.set(key, { status });
     try {
-      const written = await this.client.applyStatus(obj.metadata, status);
+      const written = this.options.statusWrite === "replace" ? await this.client.replaceStatus(obj.metadata, status) : await this.client.applyStatus(obj.metadata, status);
       const rv = written.metadata?.resourceVersion;
       // the cache may have seen this write already (its watch event can beat the response)
       const cached = this.informer.get(key)?.metadata.resourceVersion;

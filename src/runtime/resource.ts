@@ -13,6 +13,7 @@ export interface ObjectMeta {
   finalizers?: string[];
   creationTimestamp?: string;
   deletionTimestamp?: string;
+  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
   managedFields?: unknown[];
 }
 
@@ -89,6 +90,20 @@ export class ResourceClient<T extends KubeObject> {
     const out: unknown = meta.namespace
       ? await this.api.patchNamespacedCustomObjectStatus({ ...common, namespace: meta.namespace }, applyOptions)
       : await this.api.patchClusterCustomObjectStatus(common, applyOptions);
+    return out as T;
+  }
+
+  /**
+   * Replaces the whole status if the object is still at `meta.resourceVersion` (409 Conflict
+   * otherwise): for a status other writers change too, where a write must not undo theirs.
+   */
+  async replaceStatus(meta: ObjectMeta, status: unknown): Promise<T> {
+    const body = { apiVersion: apiVersionOf(this.type), kind: this.type.kind, metadata: { name: meta.name, namespace: meta.namespace, resourceVersion: meta.resourceVersion }, status };
+    const { group, version, plural } = this.type;
+    const common = { group, version, plural, name: meta.name, body, fieldManager };
+    const out: unknown = meta.namespace
+      ? await this.api.replaceNamespacedCustomObjectStatus({ ...common, namespace: meta.namespace })
+      : await this.api.replaceClusterCustomObjectStatus(common);
     return out as T;
   }
 
