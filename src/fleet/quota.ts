@@ -149,8 +149,8 @@ export function toLimits(u: Usage): Required<Limits> {
 }
 
 const units: Record<Resource, (n: number) => string> = {
-  virtualMachines: (n) => `${n} VMs`,
-  cpus: (n) => `${n} vCPUs`,
+  virtualMachines: (n) => (n === 1 ? "1 VM" : `${n} VMs`),
+  cpus: (n) => (n === 1 ? "1 vCPU" : `${n} vCPUs`),
   memory: (n) => `${formatBytes(n)} of memory`,
   storage: (n) => `${formatBytes(n)} of storage`,
 };
