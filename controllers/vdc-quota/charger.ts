@@ -67,7 +67,9 @@ export class Charger {
       }
       this.waiting.set(namespace, []);
       try {
+        const started = performance.now();
         const refusals = await this.settle(namespace, batch.map((w) => w.request));
+        this.log.debug("charge batch settled", { namespace, requests: batch.length, ms: Math.round(performance.now() - started) });
         batch.forEach((w, i) => w.resolve(refusals[i]));
       } catch (err) {
         this.log.warn("could not charge the namespace's quotas", { namespace, requests: batch.length, error: describeError(err) });
@@ -104,6 +106,7 @@ export class Charger {
           break;
         } catch (err) {
           if (statusCode(err) !== 409 || conflicts >= maxConflicts) throw err;
+          this.log.debug("quota changed meanwhile; reading it again", { quota: quota.metadata.name, conflicts: conflicts + 1 });
           const fresh = await this.store.read(namespace, quota.metadata.name);
           if (!fresh) break; // deleted meanwhile: it limits nothing any more
           quota = fresh;

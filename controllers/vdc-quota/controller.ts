@@ -6,6 +6,8 @@
 import type { VDCQuotaStatus } from "../../src/api/index.ts";
 import { vappsType, vdcQuotasType, virtualMachinesType, type VAppObject, type VdcQuotaObject, type VmObject } from "../../src/fleet/kinds.ts";
 import { fromLimits, overLimit } from "../../src/fleet/quota.ts";
+import { Coalescer } from "../../src/runtime/coalesce.ts";
+import { statusOnlyChange } from "../../src/runtime/status.ts";
 import { Ready } from "../../src/runtime/conditions.ts";
 import { Controller, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
@@ -21,6 +23,8 @@ export interface VdcQuotaControllerOptions {
 }
 
 export const defaultChargeGraceMs = 5_000;
+/** A namespace's VM and VApp changes are recounted at most this often. */
+export const recountIntervalMs = 1_000;
 
 type Ctx = ReconcileContext<VdcQuotaObject, VDCQuotaStatus>;
 
@@ -45,13 +49,20 @@ export function vdcQuotaController(options: VdcQuotaControllerOptions = {}): Con
         return Promise.resolve(counted.nextExpiryMs !== undefined ? { requeueAfterMs: Math.max(50, counted.nextExpiryMs + 50) } : undefined);
       };
       const controller = new Controller<VdcQuotaObject, VDCQuotaStatus>(
-        { name: "vdcquota", resource: vdcQuotasType, reconciler: { reconcile }, statusWrite: "replace", concurrency: 2 },
+        // the webhook's charges (status-only updates) are recounted at the coalesced pace, not at once
+        { name: "vdcquota", resource: vdcQuotasType, reconciler: { reconcile }, statusWrite: "replace", concurrency: 2, wakeOnUpdate: (old, q) => !statusOnlyChange(old, q) },
         deps,
       );
-      // any VM or VApp change in a namespace recounts its quotas
+      // any VM or VApp change in a namespace recounts its quotas — at most once a second: during a
+      // burst of creates a recount per VM would contend with the webhook's charges for every write
+      const coalesced = new Coalescer(controller.queue, recountIntervalMs);
       const touch = (o: KubeObject): void => {
-        for (const q of controller.informer.list()) if (q.metadata.namespace === o.metadata.namespace) controller.queue.add(`${q.metadata.namespace}/${q.metadata.name}`);
+        for (const q of controller.informer.list()) if (q.metadata.namespace === o.metadata.namespace) coalesced.add(`${q.metadata.namespace}/${q.metadata.name}`);
       };
+      controller.informer.on({
+        updated: (old, q) => void (statusOnlyChange(old, q) && coalesced.add(`${q.metadata.namespace}/${q.metadata.name}`)),
+        deleted: (q) => coalesced.forget(`${q.metadata.namespace}/${q.metadata.name}`),
+      });
       for (const cache of [vms, vapps] as Informer<KubeObject>[]) cache.on({ added: touch, updated: (_old, o) => touch(o), deleted: touch });
       return new ControllerWithCaches(controller, [vms, vapps] as Informer<KubeObject>[]);
     },

@@ -81,6 +81,12 @@ export interface ControllerOptions<T extends KubeObject, S extends Status> {
    * by the admission webhook); a conflict runs the pass again at once from the newer object.
    */
   statusWrite?: "apply" | "replace";
+  /**
+   * Whether an update of a cached object wakes its key at once (default: every update but our
+   * own status write). A controller that paces some updates itself (a VDCQuota's ledger, charged
+   * by the webhook in bursts) says no to those and queues them its own way.
+   */
+  wakeOnUpdate?: (old: T, obj: T) => boolean;
 }
 
 export interface ControllerDeps {
@@ -134,6 +140,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
         // 10,000 VMs it was a second copy of every status.
         if (ours?.resourceVersion !== undefined && !newer(ours.resourceVersion, obj.metadata.resourceVersion)) this.ourStatus.delete(key);
         if (ours && statusOnlyChange(old, obj) && sameJson(obj.status, ours.status)) return;
+        if (options.wakeOnUpdate && !options.wakeOnUpdate(old, obj)) return;
         this.queue.add(key);
       },
       deleted: (obj) => {

@@ -76,7 +76,9 @@ export class WebhookServer {
         const started = process.hrtime.bigint();
         void this.answer(handler, Buffer.concat(chunks).toString("utf8")).then((body) => {
           const allowed = String((body.response as { allowed: boolean }).allowed);
-          this.duration.observe({ path, allowed }, Number(process.hrtime.bigint() - started) / 1e9);
+          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+          this.duration.observe({ path, allowed }, seconds);
+          this.options.log.debug("admission answered", { path, allowed, ms: Math.round(seconds * 1e6) / 1e3 });
           res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
         });
       });

@@ -63,6 +63,8 @@ describe("VApps against a quota", () => {
     expect(await storedVms(s.admin, namespace)).toEqual(["shop-m1", "shop-m2", "shop-m3", "shop-m4", "vm-x", "vm-y"]);
     const final = await quotaUntil(s.admin, namespace, "six", "usage settled", settled(6));
     expect(final.used).toMatchObject({ virtualMachines: 6, cpus: 6 });
+    // nothing here was charged and then released: the members were never charged
+    expect(await kubectl(s.admin, ["get", "events", "-n", namespace, "--field-selector", "involvedObject.name=six,reason=ChargeReleased", "-o", "jsonpath={.items[*].message}"])).toBe("");
   }, 180_000);
 });
 
