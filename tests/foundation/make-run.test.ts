@@ -45,6 +45,18 @@ it("make run's entry point serves a control plane that kubectl can use, runs the
     expect(vms.length).toBeGreaterThanOrEqual(2);
     for (const line of vms) expect(line).toMatch(/\sRunning\s/);
     expect((await demoOnHypervisors()).length).toBe(vms.length);
+    // the manager serves the VDCQuota webhook, registered with the control plane's CA: a quota of
+    // the three sample VMs refuses a fourth (a dry run: judged, nothing created or charged)
+    const kubectl = (args: string[], input?: string): Promise<string> => {
+      const child = run(toolchain().kubectl, ["--kubeconfig", kubeconfig, ...args]);
+      if (input !== undefined) child.child.stdin?.end(input);
+      return child.then((r) => r.stdout, (err: { stderr?: string }) => `FAILED ${err.stderr ?? ""}`);
+    };
+    expect(await kubectl(["get", "validatingwebhookconfiguration", "omnivisor-vdcquota", "-o", "jsonpath={.webhooks[0].failurePolicy}"])).toBe("Fail");
+    await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "omnivisor.io/v1alpha1", kind: "VDCQuota", metadata: { name: "demo", namespace: "omnivisor-demo" }, spec: { hard: { virtualMachines: 3 } } }));
+    await waitFor("the demo quota counted", async () => ((await kubectl(["get", "vdcquota", "demo", "-n", "omnivisor-demo", "-o", "jsonpath={.status.used.virtualMachines}"])) === "3" ? true : undefined), { timeoutMs: 30_000 });
+    const fourth = await kubectl(["create", "--dry-run=server", "-f", "-"], JSON.stringify({ apiVersion: "omnivisor.io/v1alpha1", kind: "VirtualMachine", metadata: { name: "box-4", namespace: "omnivisor-demo" }, spec: { cpus: 1, memory: "64Mi" } }));
+    expect(fourth).toContain("namespace omnivisor-demo would use 4 VMs of 3 (VDCQuota demo)");
   } finally {
     child.kill("SIGINT");
   }
