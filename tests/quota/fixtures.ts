@@ -3,7 +3,7 @@
 // and a ValidatingWebhookConfiguration scoped to that namespace by a label. The shared control
 // plane serves every test file at once: a cluster-wide configuration with failurePolicy Fail would
 // refuse every other scenario's VMs the moment this scenario's manager stops.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { servingCert } from "../../src/local/pki.ts";
 import { freePort } from "../../src/local/ports.ts";
-import { toolchain } from "../../src/local/toolchain.ts";
+import { repoRoot, toolchain } from "../../src/local/toolchain.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { quotaWebhookConfiguration } from "../../src/local/webhook-config.ts";
 import { apply, getObject, kubectl, startOperator, type Operator } from "../lifecycle/fixtures.ts";
@@ -74,8 +74,22 @@ export async function quotaScenario(namespace: string, kubeconfigs: { admin: str
 
 const webhookConfigName = (namespace: string): string => `quota-${namespace}`;
 
+/** A manager process with the given flags only (leader election as they say), output kept. */
+export function startManagerProcess(args: string[]): Operator {
+  const child = spawn(process.execPath, [join(repoRoot, "src", "cmd", "manager.ts"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const output: string[] = [];
+  child.stdout.setEncoding("utf8").on("data", (c: string) => output.push(c));
+  child.stderr.setEncoding("utf8").on("data", (c: string) => output.push(c));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null) child.kill("SIGTERM");
+    await exited;
+  };
+  return { child, output, exited, stop, kill: stop };
+}
+
 /** The manager's health port, from its log line; then /readyz. */
-async function readyz(op: Operator): Promise<true | undefined> {
+export async function readyz(op: Operator): Promise<true | undefined> {
   const line = op.output.join("").split("\n").find((l) => l.includes("serving /metrics"));
   const port = line ? (JSON.parse(line) as { port: number }).port : undefined;
   if (!port) return undefined;
