@@ -36,6 +36,18 @@ async function rounds(quotaName: string, hard: Record<string, number>, cpus: num
     await kubectl(s.admin, ["delete", "virtualmachines.omnivisor.io", "--all", "-n", namespace, "--wait=true"]);
     await quotaUntil(s.admin, namespace, quotaName, "usage released by the deletes", (q) => q.used?.virtualMachines === 0);
   }
+  // at rest: Ready, and no write while nothing changes (the recount runs, finds the same, writes nothing)
+  const version = async (): Promise<string> => kubectl(s.admin, ["get", "vdcquota", quotaName, "-n", namespace, "-o", "jsonpath={.metadata.resourceVersion}"]);
+  const ready = await kubectl(s.admin, ["get", "vdcquota", quotaName, "-n", namespace, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}`]);
+  expect(ready).toBe("True/Counted");
+  const before = await version();
+  await apply(s.admin, vm(namespace, "unrelated-touch", cpus)); // a change that wakes the recount…
+  await kubectl(s.admin, ["delete", "virtualmachine.omnivisor.io", "unrelated-touch", "-n", namespace, "--wait=true"]); // …and its undoing
+  await quotaUntil(s.admin, namespace, quotaName, "back to nothing used", (q) => q.used?.virtualMachines === 0 && q.charges === undefined);
+  const settledAt = await version();
+  await new Promise((r) => setTimeout(r, 3_000)); // three recount intervals
+  expect(await version(), "no write at rest").toBe(settledAt);
+  expect(before).not.toBe(settledAt);
   await kubectl(s.admin, ["delete", "vdcquota", quotaName, "-n", namespace, "--wait=true"]);
 }
 
