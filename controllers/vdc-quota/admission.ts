@@ -107,6 +107,10 @@ export function quotaAdmission(): AdmissionRegistration {
         // an empty cache would admit everything: wait for the first list (a little), else refuse
         if (!(quotas.synced && vapps.synced)) await Promise.race([synced, new Promise((r) => setTimeout(r, 5_000).unref())]);
         if (!(quotas.synced && vapps.synced)) return { allowed: false, message: "the VDCQuota webhook has not loaded the quotas yet; try again in a few seconds" };
+        // a manager that watches one namespace knows no other namespace's quotas: refuse rather than admit unchecked
+        if (deps.namespace && request.namespace !== deps.namespace) {
+          return { allowed: false, message: `this Omnivisor manager watches namespace ${deps.namespace} only; its webhook configuration must select that namespace alone (got ${request.namespace ?? "none"})` };
+        }
         const charge = await chargeFor(request, vappOf);
         if (!charge) return { allowed: true };
         const why = request.dryRun ? charger.check(charge) : await charger.charge(charge);
