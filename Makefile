@@ -85,7 +85,11 @@ bench-lookups: deps tools services ## per-VM lookup cost by uid at 10, 100 and 1
 bench-migration: deps tools services ## live migration: VMMigration vs virsh migrate --live --p2p between two private libvirtds, wall-time ratio and downtime (bench/results/migration.md)
 	node bench/migration.ts --json bench/results/migration.json --markdown bench/results/migration.md
 
+.PHONY: bench-webhook
+bench-webhook: deps tools ## VDCQuota admission webhook latency p50 / p99 under 50 concurrent creates, vs the same creates without it (bench/results/webhook.md)
+	node bench/webhook.ts --json bench/results/webhook.json --markdown bench/results/webhook.md
+
 .PHONY: bench
-bench: bench-drivers bench-provisioning bench-scale bench-lookups bench-migration ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale, per-VM lookups, live migration vs virsh (bench/results/)
+bench: bench-drivers bench-provisioning bench-scale bench-lookups bench-migration bench-webhook ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale, per-VM lookups, live migration vs virsh, quota webhook latency (bench/results/)
 	node bench/placement.ts --json bench/results/placement.json
 	node bench/summary.ts

@@ -1,5 +1,5 @@
 // bench/results/summary.md from the results the benchmarks wrote: one table across placement,
-// drivers, provisioning, scale, per-VM lookups and live migration, each measure beside its target (issue #8). A result file that
+// drivers, provisioning, scale, per-VM lookups, live migration and the quota webhook, each measure beside its target (issue #8). A result file that
 // is missing shows as "not run", never as a number.
 //
 // Usage: node bench/summary.ts [--dir bench/results]
@@ -88,12 +88,20 @@ if (migration) {
   row(at, "downtime: VMMigration status.downtimeMs (virsh domjobinfo beside it)", `${dt(migration.downtimeMs)} (${dt(migration.virshDowntimeMs)})`, `< ${migration.targets.downtimeMs} ms`, met(migration.downtimeMs !== null && migration.downtimeMs < migration.targets.downtimeMs));
 } else row("migration", "", "not run");
 
+interface Webhook { creates: number; rounds: number; targetP99Ms: number; webhook: { p50Ms: number; p99Ms: number }; createWithWebhook: { p50Ms: number; p99Ms: number }; createBaseline: { p50Ms: number; p99Ms: number } }
+const webhook = read<Webhook>("webhook.json");
+if (webhook) {
+  const at = `quota webhook (${webhook.rounds} rounds × ${webhook.creates} concurrent creates)`;
+  row(at, "webhook answer p50 / p99", `${webhook.webhook.p50Ms} / ${webhook.webhook.p99Ms} ms`, `p99 < ${webhook.targetP99Ms} ms`, met(webhook.webhook.p99Ms < webhook.targetP99Ms));
+  row(at, "create p50 / p99: with the webhook vs without (baseline)", `${webhook.createWithWebhook.p50Ms} / ${webhook.createWithWebhook.p99Ms} ms vs ${webhook.createBaseline.p50Ms} / ${webhook.createBaseline.p99Ms} ms`);
+} else row("quota webhook", "", "not run");
+
 const facts = scale?.facts ?? provisioning?.facts;
 const markdown = [
   "# Benchmark summary",
   "",
   "Written by `node bench/summary.ts` (the last step of `make bench`) from the JSON results beside it.",
-  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), placement.json.",
+  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), [webhook.md](webhook.md), placement.json.",
   "",
   facts ? factsMarkdown(facts) : "",
   "",

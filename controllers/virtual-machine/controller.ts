@@ -15,7 +15,7 @@ import { statusCode } from "../../src/runtime/log.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
-import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, vmMigrationsType, type DatacenterObject, type HostObject, type HostPoolObject, type VmMigrationObject, type VmObject } from "../../src/fleet/kinds.ts";
+import { datacentersType, hostPoolsType, hostsType, vdcQuotasType, virtualMachinesType, vmMigrationsType, type DatacenterObject, type HostObject, type HostPoolObject, type VdcQuotaObject, type VmMigrationObject, type VmObject } from "../../src/fleet/kinds.ts";
 import { MovesByVm, movedVmKey, started } from "../../src/fleet/moves.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { vmKey } from "../../src/fleet/vms-by-host.ts";
@@ -56,6 +56,8 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       const watched = (host: string): boolean => (leases && heartbeatNamespace ? heartbeatFresh(leases.get(heartbeatKey(heartbeatNamespace, host)), Date.now()) : false);
       const stopsAsked = new Map<string, number>();
       const migrations = readOnlyCache<VmMigrationObject>({ ...deps, log }, vmMigrationsType, deps.namespace);
+      // per-driver quota limits for VMs that name no driver are applied at placement
+      const quotas = readOnlyCache<VdcQuotaObject>({ ...deps, log }, vdcQuotasType, deps.namespace);
       const moves = new MovesByVm();
       const secrets = deps.kc.makeApiClient(CoreV1Api);
       const secretValue = async (namespace: string, name: string, key: string): Promise<string> => {
@@ -134,7 +136,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         },
         deps,
       );
-      placement = new Placement({ hosts, pools, datacenters, vms: controller.informer });
+      placement = new Placement({ hosts, pools, datacenters, vms: controller.informer, quotas });
       // A VMMigration's changes wake its VM: a move started, ended, or was cancelled.
       moves.follow(migrations);
       // Not at every progress write (twice a second while a move runs): only when its phase or
@@ -180,7 +182,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           }, 5_000)
         : undefined;
       lapses?.unref();
-      const caches = [hosts, pools, datacenters, migrations, ...(leases ? [leases] : [])] as Informer<KubeObject>[];
+      const caches = [hosts, pools, datacenters, migrations, quotas, ...(leases ? [leases] : [])] as Informer<KubeObject>[];
       return new ControllerWithCaches(controller, caches, () => {
         clearInterval(lapses);
         return Promise.resolve();

@@ -104,6 +104,20 @@ export class ResourceClient<T extends KubeObject> {
   }
 
   /**
+   * Replaces the whole status if the object is still at `meta.resourceVersion` (409 Conflict
+   * otherwise): for a status other writers change too, where a write must not undo theirs.
+   */
+  async replaceStatus(meta: ObjectMeta, status: unknown): Promise<T> {
+    const body = { apiVersion: apiVersionOf(this.type), kind: this.type.kind, metadata: { name: meta.name, namespace: meta.namespace, resourceVersion: meta.resourceVersion }, status };
+    const { group, version, plural } = this.type;
+    const common = { group, version, plural, name: meta.name, body, fieldManager };
+    const out: unknown = meta.namespace
+      ? await this.api.replaceNamespacedCustomObjectStatus({ ...common, namespace: meta.namespace })
+      : await this.api.replaceClusterCustomObjectStatus(common);
+    return out as T;
+  }
+
+  /**
    * Server-side apply of the metadata fields `omnivisor` owns (finalizers, annotations); never
    * touches spec. Empty annotations are left out of the body: owning none is the same.
    */
