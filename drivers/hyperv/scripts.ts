@@ -45,7 +45,13 @@ export interface NewVm {
   notes: string;
   /** Virtual switches, one network adapter each; empty: no adapter at all. */
   switches: (string | undefined)[];
+  /** Static MACs of those adapters (12 hex digits), by position; absent: dynamic. */
+  macs?: (string | undefined)[];
   disks: NewDisk[];
+  /** Indexes into disks, first boots first (Set-VMFirmware -BootOrder); absent: Hyper-V's default. */
+  bootOrder?: number[];
+  /** The cloud-init NoCloud seed: an ISO written to `path` and put in a DVD drive. */
+  seed?: { path: string; image: Buffer };
 }
 
 /**
@@ -58,23 +64,35 @@ export function createVm(vm: NewVm): string {
   // New-VM always adds one adapter: connected to the first switch, or to none.
   const first = vm.switches[0];
   const network = first === undefined ? "" : ` -SwitchName ${psQuote(first)}`;
+  const mac = (i: number): string => (vm.macs?.[i] === undefined ? "" : ` -StaticMacAddress ${psQuote(vm.macs[i])}`);
+  const firstMac = vm.switches.length > 0 && vm.macs?.[0] !== undefined ? `$vm | Get-VMNetworkAdapter | Set-VMNetworkAdapter${mac(0)}\n` : "";
   const adapters =
     vm.switches.length === 0
       ? "$vm | Get-VMNetworkAdapter | Remove-VMNetworkAdapter\n"
-      : vm.switches
+      : firstMac +
+        vm.switches
           .slice(1)
-          .map((s) => `Add-VMNetworkAdapter -VM $vm${s === undefined ? "" : ` -SwitchName ${psQuote(s)}`}\n`)
+          .map((s, i) => `Add-VMNetworkAdapter -VM $vm${s === undefined ? "" : ` -SwitchName ${psQuote(s)}`}${mac(i + 1)}\n`)
           .join("");
-  const disks = vm.disks.map((d) => {
+  const disks = vm.disks.map((d, i) => {
     const source = d.parentPath === undefined ? `-SizeBytes ${psInt(d.sizeBytes ?? 10 * 1024 ** 3)} -Dynamic` : `-ParentPath ${psQuote(d.parentPath)} -Differencing`;
-    return `New-VHD -Path ${psQuote(d.path)} ${source} | Out-Null\nAdd-VMHardDiskDrive -VM $vm -Path ${psQuote(d.path)}\n`;
+    return `New-VHD -Path ${psQuote(d.path)} ${source} | Out-Null\n$disk${i} = Add-VMHardDiskDrive -VM $vm -Path ${psQuote(d.path)} -Passthru\n`;
   });
+  const boot = vm.bootOrder === undefined || vm.bootOrder.length === 0 ? "" : `Set-VMFirmware -VM $vm -BootOrder ${vm.bootOrder.map((i) => `$disk${psInt(i)}`).join(",")}\n`;
+  // the seed's bytes travel base64 inside the script (a few KiB): no file share to the host needed
+  const seed =
+    vm.seed === undefined
+      ? ""
+      : `Set-Content -LiteralPath ${psQuote(vm.seed.path)} -Value ([Convert]::FromBase64String(${psQuote(vm.seed.image.toString("base64"))})) -Encoding Byte\n` +
+        `Add-VMDvdDrive -VM $vm -Path ${psQuote(vm.seed.path)}\n`;
   return (
     preamble +
     `$vm = New-VM -Name ${psQuote(vm.name)} -MemoryStartupBytes ${psInt(vm.memoryBytes)} -Generation 2 -NoVHD${network}\n` +
     `$vm | Set-VM -ProcessorCount ${psInt(vm.cpus)} -StaticMemory -Notes ${psQuote(vm.pendingNotes)}\n` +
     adapters +
     disks.join("") +
+    boot +
+    seed +
     `$vm | Set-VM -Notes ${psQuote(vm.notes)}\n` +
     "$vm | Select-Object -Property Id | ConvertTo-Json -Compress"
   );
@@ -83,6 +101,11 @@ export function createVm(vm: NewVm): string {
 /** The paths of a VM's disks, as JSON. */
 export function listDisks(id: string): string {
   return `${preamble}Get-VM -Id ${psQuote(id)} | Get-VMHardDiskDrive | Select-Object -Property Path | ConvertTo-Json -Compress`;
+}
+
+/** The paths of the files in a VM's DVD drives (the cloud-init seed), as JSON. */
+export function listDvds(id: string): string {
+  return `${preamble}Get-VM -Id ${psQuote(id)} | Get-VMDvdDrive | Select-Object -Property Path | ConvertTo-Json -Compress`;
 }
 
 export function removeFiles(paths: string[]): string {
