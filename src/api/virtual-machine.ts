@@ -168,6 +168,12 @@ export const virtualMachineSpec = cel(
     reason: "FieldValueRequired",
   },
   {
+    rule: "!has(self.adopt) || !has(self.cloudInit)",
+    message: "cloudInit cannot apply to an adopted VM: it exists already and has booted without it",
+    fieldPath: ".cloudInit",
+    reason: "FieldValueForbidden",
+  },
+  {
     rule: "has(self.adopt) == has(oldSelf.adopt)",
     message: "adopt can only be set when the VirtualMachine is created",
     fieldPath: ".adopt",
