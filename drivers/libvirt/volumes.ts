@@ -184,6 +184,21 @@ export class HostStorage {
   }
 
   /**
+   * The bytes of the VM's cloud-init seed volume; undefined when it has none. A miss refreshes the
+   * pool once: the seed may have been made through another daemon sharing the directory.
+   */
+  async readSeed(uid: string): Promise<Buffer | undefined> {
+    const pool = await this.pool();
+    const lookup = (): Promise<StorageVolRef | undefined> => orMissing(this.remote.volLookupByName(pool, seedVolumeName(uid)), VirErr.NO_STORAGE_VOL);
+    let vol = await lookup();
+    if (!vol) {
+      await this.refresh(pool);
+      vol = await lookup();
+    }
+    return vol && this.remote.volDownload(vol, { offset: 0n, length: 0n });
+  }
+
+  /**
    * Grows a VM's disk to sizeGiB (never shrinks). `running`: the domain has the disk open, so
    * QEMU must grow it (blockResize, given here as a callback) instead of the pool.
    */
