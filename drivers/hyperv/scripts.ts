@@ -50,8 +50,8 @@ export interface NewVm {
   disks: NewDisk[];
   /** Indexes into disks, first boots first (Set-VMFirmware -BootOrder); absent: Hyper-V's default. */
   bootOrder?: number[];
-  /** The cloud-init NoCloud seed: an ISO written to `path` and put in a DVD drive. */
-  seed?: { path: string; image: Buffer };
+  /** The cloud-init NoCloud seed (written beforehand: writeFileChunk) to put in a DVD drive. */
+  seedPath?: string;
 }
 
 /**
@@ -79,12 +79,7 @@ export function createVm(vm: NewVm): string {
     return `New-VHD -Path ${psQuote(d.path)} ${source} | Out-Null\n$disk${i} = Add-VMHardDiskDrive -VM $vm -Path ${psQuote(d.path)} -Passthru\n`;
   });
   const boot = vm.bootOrder === undefined || vm.bootOrder.length === 0 ? "" : `Set-VMFirmware -VM $vm -BootOrder ${vm.bootOrder.map((i) => `$disk${psInt(i)}`).join(",")}\n`;
-  // the seed's bytes travel base64 inside the script (a few KiB): no file share to the host needed
-  const seed =
-    vm.seed === undefined
-      ? ""
-      : `Set-Content -LiteralPath ${psQuote(vm.seed.path)} -Value ([Convert]::FromBase64String(${psQuote(vm.seed.image.toString("base64"))})) -Encoding Byte\n` +
-        `Add-VMDvdDrive -VM $vm -Path ${psQuote(vm.seed.path)}\n`;
+  const seed = vm.seedPath === undefined ? "" : `Add-VMDvdDrive -VM $vm -Path ${psQuote(vm.seedPath)}\n`;
   return (
     preamble +
     `$vm = New-VM -Name ${psQuote(vm.name)} -MemoryStartupBytes ${psInt(vm.memoryBytes)} -Generation 2 -NoVHD${network}\n` +
@@ -97,6 +92,19 @@ export function createVm(vm: NewVm): string {
     "$vm | Select-Object -Property Id | ConvertTo-Json -Compress"
   );
 }
+
+/**
+ * Bytes a file on the host gets: the first chunk replaces it, the others append. They travel
+ * base64 inside the script (no file share to the host needed), so a chunk is at most
+ * fileChunkBytes: the script goes as -EncodedCommand (UTF-16LE, base64 again) on a command line
+ * Windows caps at 32767 characters.
+ */
+export function writeFileChunk(path: string, bytes: Buffer, append: boolean): string {
+  return `${preamble}${append ? "Add-Content" : "Set-Content"} -LiteralPath ${psQuote(path)} -Value ([Convert]::FromBase64String(${psQuote(bytes.toString("base64"))})) -Encoding Byte`;
+}
+
+/** 6 KiB: 8 Ki base64 characters, ~22 Ki once encoded for the command line. */
+export const fileChunkBytes = 6 * 1024;
 
 /** The paths of a VM's disks, as JSON. */
 export function listDisks(id: string): string {

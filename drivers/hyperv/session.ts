@@ -280,7 +280,8 @@ export class HyperVSession implements Session {
       .map((d) => d.i);
     if (order.length > 0) request.bootOrder = order;
     if (spec.cloudInit !== undefined) {
-      request.seed = { path: `${this.options.diskDir}\\${diskPrefix(identity)}cidata.iso`, image: noCloudSeed(spec.cloudInit, identity.uid, identity.kubeName ?? identity.name) };
+      request.seedPath = `${this.options.diskDir}\\${diskPrefix(identity)}cidata.iso`;
+      await this.writeFile(`write the cloud-init seed of ${identity.name}`, request.seedPath, noCloudSeed(spec.cloudInit, identity.uid, identity.kubeName ?? identity.name));
     }
     try {
       const printed = await this.ps.run(`create ${identity.name}`, scripts.createVm(request), this.closed.signal);
@@ -292,12 +293,21 @@ export class HyperVSession implements Session {
       // The pending half, if New-VM got that far: a listing finds it (no Id was printed).
       await this.listRaw().catch(() => undefined);
       await this.deleteVm(identity).catch(() => undefined);
+      // the seed was written before the VM existed: it goes too (already gone with the VM is fine)
+      if (request.seedPath !== undefined) await this.ps.run(`remove the seed of ${identity.name}`, scripts.removeFiles([request.seedPath]), this.closed.signal).catch(() => undefined);
       throw err;
     }
     if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);
     const created = await this.observeVm(identity);
     if (created === undefined) throw new RetryableError(`hyperv: ${identity.name} vanished right after create`, { reason: "race" });
     return created;
+  }
+
+  /** A file on the host, written in chunks the command line can carry (scripts.writeFileChunk). */
+  private async writeFile(what: string, path: string, bytes: Buffer): Promise<void> {
+    for (let at = 0; at < bytes.length; at += scripts.fileChunkBytes) {
+      await this.ps.run(what, scripts.writeFileChunk(path, bytes.subarray(at, at + scripts.fileChunkBytes), at > 0), this.closed.signal);
+    }
   }
 
   /** A disk of the VM: `<diskDir>\\<vm>-<uid>-<disk>.vhdx`, blank or on top of an image. */

@@ -110,14 +110,16 @@ export class FakeDevices {
     return [];
   }
 
-  /** Set-Content -LiteralPath -Value <bytes> -Encoding Byte: a file of those bytes (an ISO). */
-  setContent(p: Record<string, PsValue>): void {
+  /** Set-Content (Add-Content: append) -LiteralPath -Value <bytes> -Encoding Byte: a file of those bytes (an ISO). */
+  setContent(p: Record<string, PsValue>, append: boolean): void {
     const path = text(p["literalpath"] ?? p["path"]);
     const value = p["value"];
     if (!Buffer.isBuffer(value) || text(p["encoding"]).toLowerCase() !== "byte") {
       throw new PsError("Set-Content", "FAKE Set-Content writes bytes only (-Value bytes -Encoding Byte).", "InvalidArgument", "InvalidParameter");
     }
-    this.files.set(path.toLowerCase(), { sizeBytes: value.length, parentPath: null, bytes: value });
+    const before = append ? this.files.get(path.toLowerCase())?.bytes : undefined;
+    const bytes = before === undefined ? value : Buffer.concat([before, value]);
+    this.files.set(path.toLowerCase(), { sizeBytes: bytes.length, parentPath: null, bytes });
   }
 
   newVhd(p: Record<string, PsValue>): PsValue {

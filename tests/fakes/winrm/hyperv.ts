@@ -162,7 +162,8 @@ export class FakeHyperV {
       case "new-vhd":
         return [this.devices.newVhd(p)];
       case "set-content":
-        this.devices.setContent(p);
+      case "add-content":
+        this.devices.setContent(p, command.name.toLowerCase() === "add-content");
         return [];
       case "remove-item":
         this.devices.removeItems(p["literalpath"]);
