@@ -15,7 +15,8 @@ out="$OMNIVISOR_CACHE/images/tiny-vm"
 # .ok holds the version of the image built; a change to what the image contains bumps it, so an
 # existing cache is rebuilt (version 1 left .ok empty). 2: the ballast for migration tests.
 # 3: SATA / SCSI / CD-ROM / ISO9660 modules and the cloud-init seed (final_message on the console).
-version=3
+# 4: sd_mod's checksum modules, so SCSI and SATA disks show as /dev/sdX; the seed is looked for 30 s.
+version=4
 [ "$(cat "$out/.ok" 2>/dev/null)" = "$version" ] && { echo "$out"; exit 0; }
 
 need() { command -v "$1" >/dev/null || { echo "tiny-vm: $1 is missing (apt-get install $2)" >&2; exit 1; }; }
@@ -40,7 +41,8 @@ moddir="$work/kernel/lib/modules/$kver/kernel"
 # Whatever of these Debian builds as modules goes into the initramfs, in dependency order.
 # The SATA CD-ROM and ISO9660 ones read the cloud-init seed; SCSI and IDE disks (spec bus) show too.
 for m in virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk \
-  scsi_common scsi_mod cdrom sr_mod sd_mod libata libahci ahci ata_piix virtio_scsi isofs; do
+  scsi_common scsi_mod cdrom sr_mod crct10dif_common crct10dif_generic crc-t10dif crc64 crc64_rocksoft_generic \
+  crc64-rocksoft t10-pi sd_mod libata libahci ahci ata_piix virtio_scsi isofs; do
   src=$(find "$moddir" -name "$m.ko" -o -name "$m.ko.xz" | head -1)
   [ -n "$src" ] || continue
   case "$src" in *.xz) xz -dc "$src" > "$root/lib/modules/$m.ko" ;; *) cp "$src" "$root/lib/modules/$m.ko" ;; esac
@@ -69,7 +71,7 @@ if [ -e /sys/class/net/eth0 ]; then ip link set eth0 up; udhcpc -i eth0 -q -n -t
 # cloud-init's NoCloud datasource finds it) whose meta-data names the instance and whose user-data
 # final_message is printed at the end of boot, as cloud-init's final_message module does.
 cidata() {
-  for i in $(seq 1 25); do
+  for i in $(seq 1 150); do # up to 30 s: under load a CD-ROM shows late
     for dev in /dev/sr0 /dev/sr1 /dev/vd? /dev/sd? /dev/hd?; do
       [ -b "$dev" ] || continue
       [ "$(dd if="$dev" bs=1 skip=32808 count=6 2>/dev/null)" = cidata ] || continue

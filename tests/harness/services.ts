@@ -72,7 +72,7 @@ export function tinyVmImage(): { kernel: string; initrd: string; disk: string } 
   } catch {
     throw new Error(`required tiny VM image is missing in ${dir} — ${hint}`);
   }
-  // an image of another version lacks what the tests expect of it (e.g. version 3: the cloud-init seed)
+  // an image of another version lacks what the tests expect of it (e.g. before version 3: no cloud-init seed reader)
   const wanted = /^version=(\d+)$/m.exec(readFileSync(join(repoRoot, "scripts", "tiny-vm.sh"), "utf8"))?.[1];
   if (wanted !== undefined && built !== wanted) throw new Error(`the tiny VM image in ${dir} is version ${built || "1"}, scripts/tiny-vm.sh builds version ${wanted} — ${hint}`);
   return { kernel: join(dir, "vmlinuz"), initrd: join(dir, "initrd.img"), disk: join(dir, "disk.qcow2") };
