@@ -22,6 +22,7 @@ import {
   type DiskSpec,
 } from "../contract/index.ts";
 import { canAdopt } from "../contract/index.ts";
+import { noCloudSeed } from "../cloud-init/nocloud.ts";
 import { type CpuJson, hostObservation, type OsJson, type VmHostJson } from "./host.ts";
 import { type AdapterJson, addressesByVm, isPending, jsonList, notesWithIdentity, observation, vmId, type VmJson } from "./records.ts";
 import type { RemotePowerShell } from "./remote-powershell.ts";
@@ -261,6 +262,7 @@ export class HyperVSession implements Session {
     const vms = raw.map((vm) => vm.observed).filter((vm) => vm.identity?.uid !== identity.uid);
     const taken = vms.find((vm) => vm.name === identity.name);
     if (taken !== undefined) throw new TerminalError(`hyperv: the name ${identity.name} is taken by another VM (${taken.externalId})`, { reason: "name-taken" });
+    refuseDevices(spec);
     const request: scripts.NewVm = {
       name: identity.name,
       cpus: Math.max(1, Math.ceil(spec.cpus)),
@@ -270,6 +272,18 @@ export class HyperVSession implements Session {
       notes: notesWithIdentity(identity),
       disks: spec.disks.map((disk) => this.disk(identity, disk)),
     };
+    const macs = (spec.networks ?? []).map((n) => n.macAddress?.replace(/:/g, "").toUpperCase());
+    if (macs.some((m) => m !== undefined)) request.macs = macs;
+    const order = spec.disks
+      .map((d, i) => ({ order: d.bootOrder, i }))
+      .filter((d): d is { order: number; i: number } => d.order !== undefined)
+      .sort((a, b) => a.order - b.order)
+      .map((d) => d.i);
+    if (order.length > 0) request.bootOrder = order;
+    if (spec.cloudInit !== undefined) {
+      request.seedPath = `${this.options.diskDir}\\${diskPrefix(identity)}cidata.iso`;
+      await this.writeFile(`write the cloud-init seed of ${identity.name}`, request.seedPath, noCloudSeed(spec.cloudInit, identity.uid, identity.kubeName ?? identity.name));
+    }
     try {
       const printed = await this.ps.run(`create ${identity.name}`, scripts.createVm(request), this.closed.signal);
       const id = createdId(printed);
@@ -280,12 +294,21 @@ export class HyperVSession implements Session {
       // The pending half, if New-VM got that far: a listing finds it (no Id was printed).
       await this.listRaw().catch(() => undefined);
       await this.deleteVm(identity).catch(() => undefined);
+      // the seed was written before the VM existed: it goes too (already gone with the VM is fine)
+      if (request.seedPath !== undefined) await this.ps.run(`remove the seed of ${identity.name}`, scripts.removeFiles([request.seedPath]), this.closed.signal).catch(() => undefined);
       throw err;
     }
     if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);
     const created = await this.observeVm(identity);
     if (created === undefined) throw new RetryableError(`hyperv: ${identity.name} vanished right after create`, { reason: "race" });
     return created;
+  }
+
+  /** A file on the host, written in chunks the command line can carry (scripts.writeFileChunk). */
+  private async writeFile(what: string, path: string, bytes: Buffer): Promise<void> {
+    for (let at = 0; at < bytes.length; at += scripts.fileChunkBytes) {
+      await this.ps.run(what, scripts.writeFileChunk(path, bytes.subarray(at, at + scripts.fileChunkBytes), at > 0), this.closed.signal);
+    }
   }
 
   /** A disk of the VM: `<diskDir>\\<vm>-<uid>-<disk>.vhdx`, blank or on top of an image. */
@@ -301,7 +324,8 @@ export class HyperVSession implements Session {
     const prefix = vm.identity === undefined ? undefined : `${this.options.diskDir}\\${diskPrefix(vm.identity)}`.toLowerCase();
     if (prefix === undefined) return [];
     const drives = jsonList<{ Path: string }>(await this.ps.run(`list disks of ${vm.name}`, scripts.listDisks(vm.externalId), this.closed.signal));
-    return drives.map((d) => d.Path).filter((p) => p.toLowerCase().startsWith(prefix));
+    const dvds = jsonList<{ Path: string | null }>(await this.ps.run(`list DVD drives of ${vm.name}`, scripts.listDvds(vm.externalId), this.closed.signal));
+    return [...drives.map((d) => d.Path), ...dvds.flatMap((d) => (d.Path === null ? [] : [d.Path]))].filter((p) => p.toLowerCase().startsWith(prefix));
   }
 
   private async powerStep(vm: VmObservation, target: PowerTarget, what: string): Promise<void> {
@@ -375,4 +399,12 @@ function createdId(printed: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** What a generation 2 VM cannot have (src/api/driver-support.ts keeps such VMs away; this is the driver's own word). */
+function refuseDevices(spec: VmSpec): void {
+  const disk = spec.disks.find((d) => d.bus !== undefined && d.bus !== "virtio" && d.bus !== "scsi");
+  if (disk) throw new TerminalError(`hyperv: disk ${disk.name}: a generation 2 VM has SCSI controllers only, not ${disk.bus}`, { reason: "unsupported-device" });
+  const nic = spec.networks?.find((n) => n.model !== undefined && n.model !== "virtio" && n.model !== "synthetic");
+  if (nic) throw new TerminalError(`hyperv: network ${nic.name}: Hyper-V's NIC is the synthetic adapter, not ${nic.model}`, { reason: "unsupported-device" });
 }

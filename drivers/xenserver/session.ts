@@ -32,7 +32,7 @@ import {
 } from "../contract/index.ts";
 import { canAdopt } from "../contract/index.ts";
 import type { XapiClient } from "./client.ts";
-import { addNics, describeDisks, findTemplate, resize } from "./install.ts";
+import { addNics, describeDisks, findTemplate, resize, setCloudInit } from "./install.ts";
 import { hostObservation, type HostCpuRecord, type HostMetricsRecord, type HostRecord } from "./host.ts";
 import { type GuestNetworks, isGuest, migrationTask, nullRef, observation, powerOf, type TaskRecord, type VmRecord, type VmRecords } from "./records.ts";
 import { translateXapiError } from "./errors.ts";
@@ -272,6 +272,7 @@ export class XenServerSession implements Session {
       if (vm.affinity !== this.pool.self) await this.client.call(`place ${identity.name}`, "VM.set_affinity", ref, this.pool.self);
       await resize(this.client, ref, vm, spec);
       await describeDisks(this.client, ref, vm, spec);
+      await setCloudInit(this.client, ref, vm, spec, identity.uid);
       if ((vm.VIFs ?? []).length === 0) await addNics(this.client, ref, spec);
       await this.client.call(`provision ${identity.name}`, "VM.provision", ref);
       if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);

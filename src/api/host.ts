@@ -60,7 +60,9 @@ const fencing = cel(
         .describe("BMC settings; required when method is OutOfBand."),
       timeoutSeconds: z.int().min(1).max(600).default(30).describe("How long to wait for confirmation that the host is off."),
     })
-    .describe("Fencing: how HA makes sure a failed host's VMs are not running before restarting them."),
+    .describe(
+      "Fencing: how HA makes sure a failed host's VMs are not running before restarting them. Not acted on yet: HA restart and fencing are being built in their own issue; until then no host is fenced.",
+    ),
   {
     rule: "self.method != 'OutOfBand' || has(self.outOfBand)",
     message: "method OutOfBand needs outOfBand settings",

@@ -1,6 +1,6 @@
 // A VirtualMachine's spec as the driver contract's plain VmSpec: sizes in MiB / GiB, networks
 // mapped through the Datacenter's per-driver names, and the power state to reach.
-import { TerminalError, type NetworkSpec, type PowerState, type PowerTarget, type VmSpec } from "../../drivers/contract/index.ts";
+import { TerminalError, type CloudInitData, type NetworkSpec, type PowerState, type PowerTarget, type VmSpec } from "../../drivers/contract/index.ts";
 import type { DatacenterObject, VmObject } from "./kinds.ts";
 import { toGiB, toMiB } from "../api/quantity.ts";
 
@@ -15,7 +15,10 @@ function networks(vm: VmObject, driver: DriverName, datacenter: DatacenterObject
   if (vm.spec.networks === undefined) return undefined; // the host's default network
   return vm.spec.networks.map((nic) => {
     const mapped = datacenter?.spec.networks?.find((n) => n.name === nic.network)?.bridges[driver];
-    return { name: nic.name, network: mapped ?? nic.network };
+    const spec: NetworkSpec = { name: nic.name, network: mapped ?? nic.network };
+    if (nic.model !== undefined) spec.model = nic.model;
+    if (nic.macAddress !== undefined) spec.macAddress = nic.macAddress;
+    return spec;
   });
 }
 
@@ -65,7 +68,7 @@ export function catalogImages(vm: VmObject, datacenter: DatacenterObject | undef
 }
 
 /** The spec handed to createVm / updateVm; `initialPower` is what createVm leaves the VM in. */
-export function driverSpec(vm: VmObject, driver: DriverName, options: { datacenter?: DatacenterObject; cloudInitUserData?: string } = {}): VmSpec {
+export function driverSpec(vm: VmObject, driver: DriverName, options: { datacenter?: DatacenterObject; cloudInit?: CloudInitData } = {}): VmSpec {
   const desired = vm.spec.powerState ?? "Running";
   const spec: VmSpec = {
     cpus: vm.spec.cpus ?? 1,
@@ -74,6 +77,8 @@ export function driverSpec(vm: VmObject, driver: DriverName, options: { datacent
       name: d.name,
       ...(d.image !== undefined ? { image: imageFor(d.image, driver, options.datacenter) } : {}),
       ...(d.size !== undefined ? { sizeGiB: toGiB(d.size) } : {}),
+      ...(d.bus !== undefined ? { bus: d.bus } : {}),
+      ...(d.bootOrder !== undefined ? { bootOrder: d.bootOrder } : {}),
     })),
     console: true,
     // Paused is reached from Running, so a VM that should be paused is created running first.
@@ -81,6 +86,6 @@ export function driverSpec(vm: VmObject, driver: DriverName, options: { datacent
   };
   const nets = networks(vm, driver, options.datacenter);
   if (nets !== undefined) spec.networks = nets;
-  if (options.cloudInitUserData !== undefined) spec.cloudInitUserData = options.cloudInitUserData;
+  if (options.cloudInit !== undefined) spec.cloudInit = options.cloudInit;
   return spec;
 }

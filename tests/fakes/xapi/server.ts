@@ -267,6 +267,8 @@ export class FakeXapiServer {
       "VM.set_name_description": ([vm, value]) => vms.set(vm, { name_description: String(value) }),
       "VM.add_to_other_config": ([vm, key, value]) => vms.addToOtherConfig(vm, key, value),
       "VM.remove_from_other_config": ([vm, key]) => vms.removeFromOtherConfig(vm, key),
+      "VM.add_to_xenstore_data": ([vm, key, value]) => vms.addToXenstoreData(vm, key, value),
+      "VM.remove_from_xenstore_data": ([vm, key]) => vms.removeFromXenstoreData(vm, key),
       "VM.set_VCPUs_max": ([vm, n]) => vms.setHalted(vm, { VCPUs_max: Number(n) }),
       "VM.set_VCPUs_at_startup": ([vm, n]) => vms.setHalted(vm, { VCPUs_at_startup: Number(n) }),
       "VM.set_memory_limits": ([vm, smin, smax, dmin, dmax]) =>
