@@ -126,9 +126,11 @@ export class LocalFleet {
     this.samples = options.samples;
   }
 
+  /** A Node process of the product, logged in as the operator, or the status watcher's identity for status-watcher.ts. */
   private node(name: string, script: string, args: string[], nodeFlags: string[] = []): ManagedProcess {
     const supervise = existsSync(this.tools.supervise) ? this.tools.supervise : undefined;
-    return new ManagedProcess({ name, command: process.execPath, args: [...nodeFlags, join(import.meta.dirname, script), "--kubeconfig", this.cp.kubeconfigs.operator, ...args], logFile: join(this.cp.dir, "logs", `${name}.log`), ...(supervise ? { supervise } : {}) });
+    const kubeconfig = script === "status-watcher.ts" ? this.cp.kubeconfigs.statusWatcher : this.cp.kubeconfigs.operator;
+    return new ManagedProcess({ name, command: process.execPath, args: [...nodeFlags, join(import.meta.dirname, script), "--kubeconfig", kubeconfig, ...args], logFile: join(this.cp.dir, "logs", `${name}.log`), ...(supervise ? { supervise } : {}) });
   }
 
   /**

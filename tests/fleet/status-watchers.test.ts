@@ -90,7 +90,7 @@ beforeAll(async () => {
     ...[...labels.map(hostName), unbound].map(vmOn),
   );
   operator = startScopedOperator(operatorKubeconfig, ns);
-  for (const l of labels) watchers.set(l, startStatusWatcher(operatorKubeconfig, nodeName(l), ns));
+  for (const l of labels) watchers.set(l, startStatusWatcher(inject("statusWatcherKubeconfig"), nodeName(l), ns));
 });
 
 afterAll(async () => {

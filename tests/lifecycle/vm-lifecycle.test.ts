@@ -101,7 +101,7 @@ beforeAll(async () => {
     { apiVersion: "omnivisor.io/v1alpha1", kind: "HostPool", metadata: { name: `lc-${run}-pool` }, spec: { datacenter: dc, hosts: [kvm, docker] } },
   );
   operator = startScopedOperator(operatorKubeconfig, ns);
-  watcher = startStatusWatcher(operatorKubeconfig, node, ns);
+  watcher = startStatusWatcher(inject("statusWatcherKubeconfig"), node, ns);
 });
 
 afterAll(async () => {
@@ -179,12 +179,13 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     const manifests = [...kvmVms.map((n) => libvirtVm(n)), ...containers.map((n) => container(n))].map((m) => stringify(m)).join("---\n");
     expect(await kubectl(admin, ["diff", "-f", "-"], manifests)).toBe("");
     // The libvirtd and dockerd are shared with scenarios running at the same time, so what the
-    // hosts count on the hypervisor (VMs, unmanaged VMs, the Ready message that quotes them) may
-    // move; what this scenario's VMs put on them may not.
+    // hosts count on the hypervisor (VMs, unmanaged VMs, orphans — VMs of another control plane
+    // sharing the hypervisor —, the Ready message that quotes them) may move; what this scenario's
+    // VMs put on them may not.
     const hostsOwnFigures = async () =>
       Promise.all([kvm, docker].map(async (h) => {
         const status = (await getObject(admin, "hosts.omnivisor.io", h))?.status;
-        return { ...status, usage: undefined, virtualMachines: undefined, unmanagedVms: undefined, conditions: status?.conditions?.map(({ type, status: s, reason }) => ({ type, status: s, reason })) };
+        return { ...status, usage: undefined, virtualMachines: undefined, unmanagedVms: undefined, orphanedVms: undefined, conditions: status?.conditions?.map(({ type, status: s, reason }) => ({ type, status: s, reason })) };
       }));
     const [vmsBefore, hostsBefore] = [await versions(), await hostsOwnFigures()];
     await new Promise((r) => setTimeout(r, 20_000));

@@ -215,8 +215,13 @@ describe("a vApp whose operator is killed during a start delay", () => {
     await waitFor("crash waiting for group two's delay", async () => (condition(await getVApp("crash"), "Ready")?.reason === "WaitingForDelay" ? true : undefined), { timeoutMs: 60_000, intervalMs: 200, onTimeout: logs });
     await operator!.kill();
     operator = startScopedOperator(operatorKubeconfig, ns);
-    const running = await vappPhase("crash", "Running", 60_000);
-    expect(running.status).toMatchObject({ ready: 2, total: 2 });
+    // Running once every group has started; each member's Ready follows as its VM reports in
+    await vappPhase("crash", "Running", 60_000);
+    const running = await waitFor("crash Ready 2/2", async () => {
+      const got = await getVApp("crash");
+      return got?.status?.ready === 2 ? got : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 300, onTimeout: logs });
+    expect(running.status).toMatchObject({ phase: "Running", ready: 2, total: 2 });
     const [first, second] = [await dockerTimes(hypervisorName("crash", "first")), await dockerTimes(hypervisorName("crash", "second"))];
     expect(second.starts[0]! - first.starts[0]!, "group two starts 8 s or more after group one").toBeGreaterThanOrEqual(8_000);
     expect(second.existsSince, "made once: before the first start, by the first operator").toBeLessThan(first.starts[0]!);
