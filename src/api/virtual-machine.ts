@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { cel, immutable, listMap } from "./crd-meta.ts";
 import { diskBuses, driverSupportRules, nicModels } from "./driver-support.ts";
-import { driver, labelName, labelSelector, localSecretRef, nameList, objectName, quantity } from "./fields.ts";
+import { driver, labelName, labelSelector, localSecretRef, nameList, objectName, positiveQuantity } from "./fields.ts";
 import { restartPriorities } from "./ha-policy.ts";
 import { readyAndAge, type KindDefinition, type Resource } from "./kind.ts";
 import { placementPolicy } from "./placement.ts";
@@ -16,7 +16,7 @@ const disk = cel(
     .object({
       name: labelName("Disk name, unique within the VM."),
       image: z.string().min(1).max(2048).optional().describe("Image to create the disk from: a name in the datacenter's image store or a URL."),
-      size: quantity("Disk size, e.g. 20Gi; required for a blank disk, grows an image-based disk if larger.").optional(),
+      size: positiveQuantity("Disk size, e.g. 20Gi; required for a blank disk, grows an image-based disk if larger.").optional(),
       bus: z
         .enum(diskBuses)
         .optional()
@@ -135,7 +135,7 @@ function machineFields(devices: { disk: typeof disk; nic: typeof nic } = { disk,
 }
 
 const cpus = z.int().min(1).max(256).describe("Virtual CPUs.");
-const memory = quantity("Memory, e.g. 2Gi.");
+const memory = positiveQuantity("Memory, e.g. 2Gi.");
 
 export const virtualMachineSpec = cel(
   z
