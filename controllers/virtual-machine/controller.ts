@@ -21,6 +21,7 @@ import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { vmKey } from "../../src/fleet/vms-by-host.ts";
 import { ControllerWithCaches, readOnlyCache } from "../../src/runtime/with-caches.ts";
 import { heartbeatFresh, heartbeatKey, leasesType, type LeaseObject } from "../../src/fleet/heartbeat-lease.ts";
+import { mayPlaceMore } from "./host-changes.ts";
 import { CrashLoops } from "./crash-loop.ts";
 import { followMove } from "./moving.ts";
 import { Placement } from "./placement.ts";
@@ -159,10 +160,12 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         if (before.metadata.generation === after.metadata.generation) return;
         for (const vm of placement.placed.on(after.metadata.name)) controller.queue.add(vmKey(vm));
       };
+      // Pending VMs are looked at again when a host appears or may take more (host-changes.ts),
+      // not at every Host status write: that was a requeue storm placing nothing new.
       hosts.on({
         added: pending,
         updated: (before, after) => {
-          pending();
+          if (mayPlaceMore(before, after)) pending();
           respecified(before, after);
         },
       });
