@@ -83,9 +83,17 @@ export class ResourceClient<T extends KubeObject> {
   }
 
   /** One page of a list across all namespaces (or within one). */
-  async listPage(options: { namespace?: string; limit: number; continueToken?: string; fieldSelector?: string }): Promise<ObjectList<T>> {
+  async listPage(options: { namespace?: string | undefined; limit: number; continueToken?: string | undefined; fieldSelector?: string; labelSelector?: string | undefined }): Promise<ObjectList<T>> {
     const { group, version, plural } = this.type;
-    const common = { group, version, plural, limit: options.limit, _continue: options.continueToken, ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}) };
+    const common = {
+      group,
+      version,
+      plural,
+      limit: options.limit,
+      _continue: options.continueToken,
+      ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}),
+      ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
+    };
     const page: unknown = options.namespace
       ? await this.api.listNamespacedCustomObject({ ...common, namespace: options.namespace })
       : await this.api.listClusterCustomObject(common);
