@@ -102,6 +102,9 @@ export async function migrationProgress(remote: LibvirtRemote, identity: VmIdent
     return progressOf(await remote.getJobStats(found.dom));
   } catch (err) {
     if (isVirError(err, VirErr.NO_DOMAIN)) return undefined; // moved (or deleted) meanwhile
+    // "domain is not running": the migration finished between the lookup and the read (the source's
+    // copy is stopped on its way out) or the guest stopped — either way there is no job to report
+    if (isVirError(err, VirErr.OPERATION_INVALID)) return undefined;
     throw err;
   }
 }

@@ -57,6 +57,14 @@ function manifests(): object[] {
   return [
     { apiVersion: "v1", kind: "Namespace", metadata: { name: demoNamespace } },
     { apiVersion: "v1", kind: "Namespace", metadata: { name: "omnivisor-system" } },
+    // the status watcher reads Host credentials Secrets here, and only here (src/local/operator-rbac.yaml)
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "omnivisor-status-watcher-credentials", namespace: "omnivisor-system" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "omnivisor-host-credentials" },
+      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "omnivisor-status-watcher" }],
+    },
     { apiVersion: api, kind: "Datacenter", metadata: { name: "local" }, spec: { displayName: "This machine", imageStore: { location: omnivisorImageStore() } } },
     { apiVersion: api, kind: "HostPool", metadata: { name: "local" }, spec: { datacenter: "local", hosts: ["local-libvirt", "local-docker"] } },
     ...hosts(),

@@ -83,7 +83,12 @@ describe("local control plane", () => {
     expect(await can(watcher, "watch", "virtualmachines.omnivisor.io")).toBe("yes");
     expect(await can(watcher, "patch", "virtualmachines.omnivisor.io/status")).toBe("yes");
     expect(await can(watcher, "patch", "leases.coordination.k8s.io")).toBe("yes");
-    expect(await can(watcher, "get", "secrets")).toBe("yes");
+    // Secrets only where Host credentials come from: a RoleBinding of omnivisor-host-credentials there
+    expect(await can(watcher, "get", "secrets")).toBe("no");
+    await cp.kubectl(["create", "namespace", "creds-here"]);
+    await cp.kubectl(["create", "rolebinding", "w", "-n", "creds-here", "--clusterrole", "omnivisor-host-credentials", "--user", watcher]);
+    const inNs = await kubeRequest(cp.admin, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", { apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: watcher, resourceAttributes: { verb: "get", resource: "secrets", namespace: "creds-here" } } });
+    expect((JSON.parse(inNs.body) as { status: { allowed: boolean } }).status.allowed).toBe(true);
     for (const [verb, resource] of [["create", "virtualmachines.omnivisor.io"], ["patch", "virtualmachines.omnivisor.io"], ["patch", "hosts.omnivisor.io/status"], ["delete", "leases.coordination.k8s.io"], ["list", "secrets"], ["create", "vmmigrations.omnivisor.io"]]) {
       expect(await can(watcher, verb!, resource!), `status watcher ${verb} ${resource}`).toBe("no");
     }

@@ -23,7 +23,7 @@ import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { dockerSocket, requireDocker, requireLibvirt, libvirtUri } from "../harness/services.ts";
 import { Virsh } from "../drivers/libvirt-virsh.ts";
-import { apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, scenarioLabel, startOperator, startScopedOperator, startStatusWatcher, virshDomains, type Obj, type Operator } from "./fixtures.ts";
+import { allowWatcherCredentials, apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, scenarioLabel, startOperator, startScopedOperator, startStatusWatcher, virshDomains, type Obj, type Operator } from "./fixtures.ts";
 
 const execFileP = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -101,6 +101,7 @@ beforeAll(async () => {
     { apiVersion: "omnivisor.io/v1alpha1", kind: "HostPool", metadata: { name: `lc-${run}-pool` }, spec: { datacenter: dc, hosts: [kvm, docker] } },
   );
   operator = startScopedOperator(operatorKubeconfig, ns);
+  await allowWatcherCredentials(admin, ns);
   watcher = startStatusWatcher(inject("statusWatcherKubeconfig"), node, ns);
 });
 
