@@ -143,7 +143,7 @@ if (e) {
     "### From the test suite (run by this script)",
     "",
     `- Invalid-manifest corpus: ${e.invalidManifests.files} manifests under tests/api/invalid across ${e.invalidManifests.kinds} kinds (counted here; each is rejected naming the field by tests/api).`,
-    ...e.runs.map((r) => `- ${r.what}: \`${r.command}\` — ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ""}${r.figures.length ? `\n${r.figures.map((f) => `  - ${f}`).join("\n")}` : ""}`),
+    ...e.runs.map((r) => `- ${r.what}: \`${r.command}\` — ${r.passed} passed, ${r.failed} failed${r.notSelected ? ` (${r.notSelected} other tests of the file not selected)` : ""}${r.figures.length ? `\n${r.figures.map((f) => `  - ${f}`).join("\n")}` : ""}`),
     "",
   );
 }

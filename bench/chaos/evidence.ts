@@ -16,7 +16,8 @@ export interface TestRun {
   command: string;
   passed: number;
   failed: number;
-  skipped: number;
+  /** Tests of the file a filter (-t) left out. */
+  notSelected: number;
   /** Lines the tests printed with their figures. */
   figures: string[];
 }
@@ -40,7 +41,7 @@ async function vitest(what: string, project: string, file: string, filter: strin
     command: `vitest ${args.slice(0, filter ? 6 : 4).join(" ")}`,
     passed: report.numPassedTests ?? 0,
     failed: report.numFailedTests ?? 0,
-    skipped: (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0),
+    notSelected: (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0),
     figures: [...new Set(out.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((l) => l.trim()).filter((l) => figure.test(l)))],
   };
 }
