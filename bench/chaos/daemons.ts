@@ -39,6 +39,7 @@ async function restartMidCreate(w: World, { daemon, target, round, restart }: Ro
   const out: DaemonRestart = { daemon, vms: perDaemon, killAfterMs, onDaemonAtRestart: 0, lost: 0, doubled: 0, convergedMs: null };
   const onDaemon = async (): Promise<number> => (await w.hypervisorVms(target)).filter((v) => names.some((n) => v.name === `${w.ns}.${n}`)).length;
   await w.waitHostsReady([hostName]);
+  await onDaemon(); // the census's session to the daemon open beforehand: the count at the kill is read quickly
   await w.apply(names.map((n) => w.vm(n, target.driver)));
   await sleep(killAfterMs);
   out.onDaemonAtRestart = await onDaemon().catch(() => 0);

@@ -2,7 +2,8 @@
 // libvirt, Docker and ESXi, then a new manager and the time until the world converged. Trials
 // cycle create → resize → delete, one VM per driver each cycle; each trial sends its step's
 // requests, waits a random 0–killWindow ms (the manager acting meanwhile), kills it -9 and starts
-// another. Converged: created / resized VMs Ready at their generation, Running, exactly one
+// another; whether the work was still under way at the kill is read before the restart (nothing
+// moves while no manager runs). Converged: created / resized VMs Ready at their generation, Running, exactly one
 // hypervisor VM each with the spec's CPUs (or RestartRequired, where the driver resizes at the next stop); deleted VMs gone from the API and the hypervisors.
 import { randomInt } from "node:crypto";
 import { drivers, waitUntil, type Manager, type World } from "./world.ts";
@@ -11,6 +12,8 @@ export interface KillTrial {
   trial: number;
   step: "create" | "resize" | "delete";
   killAfterMs: number;
+  /** The work was not finished when the kill came (read with the manager dead: nothing moves meanwhile). */
+  midWork: boolean;
   convergedMs: number | null;
   duplicates: string[];
   orphans: string[];
@@ -54,9 +57,10 @@ export async function killTrials(w: World, trials: number, killWindowMs: number,
     const killAfterMs = randomInt(0, killWindowMs + 1);
     await new Promise((r) => setTimeout(r, killAfterMs));
     await w.kill(manager);
+    const midWork = (await converged(w, gone).catch(() => undefined)) === undefined;
     manager = w.startManager();
     const t0 = performance.now();
-    const trial: KillTrial = { trial: t, step: kind, killAfterMs, convergedMs: null, duplicates: [], orphans: [] };
+    const trial: KillTrial = { trial: t, step: kind, killAfterMs, midWork, convergedMs: null, duplicates: [], orphans: [] };
     try {
       await waitUntil(`trial ${t} (${kind}) converged`, () => converged(w, gone), 240_000, 250);
       trial.convergedMs = Math.round(performance.now() - t0);
@@ -67,7 +71,7 @@ export async function killTrials(w: World, trials: number, killWindowMs: number,
     trial.duplicates = census.duplicates;
     trial.orphans = census.orphans;
     out.push(trial);
-    step(`R1 trial ${t + 1}/${trials}: ${kind}, kill -9 after ${killAfterMs} ms, converged in ${trial.convergedMs ?? "—"} ms, ${trial.duplicates.length} duplicates, ${trial.orphans.length} orphans${trial.error ? ` (${trial.error})` : ""}`);
+    step(`R1 trial ${t + 1}/${trials}: ${kind}, kill -9 after ${killAfterMs} ms (${midWork ? "mid-work" : "work already done"}), converged in ${trial.convergedMs ?? "—"} ms, ${trial.duplicates.length} duplicates, ${trial.orphans.length} orphans${trial.error ? ` (${trial.error})` : ""}`);
   }
   return { trials: out, manager };
 }

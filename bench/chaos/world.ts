@@ -229,9 +229,12 @@ export class World {
       if (uid) byUid.set(uid, [...(byUid.get(uid) ?? []), v]);
     }
     for (const vol of await this.volumes()) if (!live.has(vol.uid)) orphans.push(`libvirt volume ${vol.name}`);
+    const twice = [...byUid.entries()].filter(([, vs]) => vs.length > 1);
+    // a name held twice by copies of one uid is that duplicate, not another one
+    const covered = new Set(twice.flatMap(([, vs]) => vs.map((v) => `${v.target}/${v.name}`)));
     const duplicates = [
-      ...[...byUid.entries()].filter(([, vs]) => vs.length > 1).map(([uid, vs]) => `uid ${uid}: ${vs.map((v) => `${v.target}/${v.name}`).join(", ")}`),
-      ...[...byName.entries()].filter(([, n]) => n > 1).map(([name, n]) => `${name} ×${n}`),
+      ...twice.map(([uid, vs]) => `uid ${uid} held by ${vs.length} VMs: ${vs.map((v) => `${v.target}/${v.name} (${v.externalId})`).join(", ")}`),
+      ...[...byName.entries()].filter(([name, n]) => n > 1 && !covered.has(name)).map(([name, n]) => `name ${name} held by ${n} VMs`),
     ];
     return { vms: found.length, duplicates, orphans, byUid };
   }
