@@ -89,6 +89,10 @@ bench-migration: deps tools services ## live migration: VMMigration vs virsh mig
 bench-webhook: deps tools ## VDCQuota admission webhook latency p50 / p99 under 50 concurrent creates, vs the same creates without it (bench/results/webhook.md)
 	node bench/webhook.ts --json bench/results/webhook.json --markdown bench/results/webhook.md
 
+.PHONY: chaos
+chaos: deps tools services ## chaos report: kill -9 of the manager mid-create/resize/delete (50 trials), two leaders, API server/etcd restarts and cut watches, dockerd/libvirtd restarts; duplicates, orphans, lost changes, time to converge (bench/results/chaos.md)
+	node bench/chaos.ts --json bench/results/chaos.json --markdown bench/results/chaos.md
+
 .PHONY: bench
 bench: bench-drivers bench-provisioning bench-scale bench-lookups bench-migration bench-webhook ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale, per-VM lookups, live migration vs virsh, quota webhook latency (bench/results/)
 	node bench/placement.ts --json bench/results/placement.json
