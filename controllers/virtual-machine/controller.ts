@@ -20,8 +20,10 @@ import { MovesByVm, movedVmKey, started } from "../../src/fleet/moves.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { vmKey } from "../../src/fleet/vms-by-host.ts";
 import { ControllerWithCaches, readOnlyCache } from "../../src/runtime/with-caches.ts";
-import { heartbeatFresh, heartbeatKey, leasesType, type LeaseObject } from "../../src/fleet/heartbeat-lease.ts";
+import { HeartbeatClock, followHeartbeats, leasesType, type LeaseObject } from "../../src/fleet/heartbeat-lease.ts";
 import { CrashLoops } from "./crash-loop.ts";
+import { haPoliciesType, type HAPolicyObject } from "../../src/fleet/failovers.ts";
+import { followFailover } from "./ha-restart.ts";
 import { followMove } from "./moving.ts";
 import { Placement } from "./placement.ts";
 import { placedOnAnnotation, vmFinalizer } from "../../src/fleet/vm-markers.ts";
@@ -53,9 +55,13 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       const datacenters = readOnlyCache<DatacenterObject>({ ...deps, log }, datacentersType);
       const heartbeatNamespace = options.heartbeatNamespace;
       const leases = heartbeatNamespace ? readOnlyCache<LeaseObject>({ ...deps, log }, leasesType, heartbeatNamespace) : undefined;
-      const watched = (host: string): boolean => (leases && heartbeatNamespace ? heartbeatFresh(leases.get(heartbeatKey(heartbeatNamespace, host)), Date.now()) : false);
+      // judged by seeing the lease change on this process's clock, never by the watcher's renewTime
+      const heartbeats = new HeartbeatClock();
+      if (leases) followHeartbeats(leases, heartbeats);
+      const watched = (host: string): boolean => (leases ? heartbeats.fresh(host) : false);
       const stopsAsked = new Map<string, number>();
       const migrations = readOnlyCache<VmMigrationObject>({ ...deps, log }, vmMigrationsType, deps.namespace);
+      const haPolicies = readOnlyCache<HAPolicyObject>({ ...deps, log }, haPoliciesType);
       const moves = new MovesByVm();
       const secrets = deps.kc.makeApiClient(CoreV1Api);
       const secretValue = async (namespace: string, name: string, key: string): Promise<string> => {
@@ -85,6 +91,9 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           placement.released(ctx.key);
           return;
         }
+        // A VM of a failed host: restarted elsewhere once HA asks and the fence is confirmed (ha-restart.ts)
+        const failedHost = await followFailover(ctx, { policies: haPolicies.list(), host: (name) => hosts.get(name), hosts: () => hosts.list(), placement });
+        if (failedHost) return failedHost;
         if (!ctx.status.host) {
           const before = structuredClone(ctx.status);
           const decision = placement.decide(ctx);
@@ -180,7 +189,13 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           }, 5_000)
         : undefined;
       lapses?.unref();
-      const caches = [hosts, pools, datacenters, migrations, ...(leases ? [leases] : [])] as Informer<KubeObject>[];
+      // a failover's record changing (fenced, a group's turn) wakes the VMs of that host
+      const failoverHosts = (p: HAPolicyObject | undefined): string[] => (p?.status?.failoversInProgress ?? []).map((f) => f.host);
+      const wakeFailed = (...ps: (HAPolicyObject | undefined)[]): void => {
+        for (const host of new Set(ps.flatMap(failoverHosts))) for (const vm of placement.placed.on(host)) controller.queue.add(vmKey(vm));
+      };
+      haPolicies.on({ added: (p) => wakeFailed(p), updated: (a, b) => wakeFailed(a, b), deleted: (p) => wakeFailed(p) });
+      const caches = [hosts, pools, datacenters, migrations, haPolicies, ...(leases ? [leases] : [])] as Informer<KubeObject>[];
       return new ControllerWithCaches(controller, caches, () => {
         clearInterval(lapses);
         return Promise.resolve();

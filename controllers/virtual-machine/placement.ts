@@ -116,7 +116,13 @@ export class Placement {
   private earlier(ctx: Ctx): string | undefined {
     const rejected = ctx.status.conditions?.some((c) => c.type === Scheduled && c.status === "False" && c.reason === "HostRejected") ?? false;
     if (rejected) return undefined;
-    return ctx.object.metadata.annotations?.[placedOnAnnotation] ?? this.reservations.get(ctx.key);
+    const refused = this.rejections.of(ctx.key);
+    const marker = ctx.object.metadata.annotations?.[placedOnAnnotation];
+    // a marker naming a host left out for this VM (an HA restart's failed host, the cache not
+    // yet showing the marker removed) is not a placement to keep
+    if (marker !== undefined && !refused.has(marker)) return marker;
+    const reserved = this.reservations.get(ctx.key);
+    return reserved !== undefined && !refused.has(reserved) ? reserved : undefined;
   }
 
   private keepEarlier(ctx: Ctx, host: string): void {

@@ -17,6 +17,7 @@ import { HostSessions } from "../fleet/sessions.ts";
 import { virtualMachineController } from "../../controllers/virtual-machine/controller.ts";
 import { vmMigrationController } from "../../controllers/vm-migration/controller.ts";
 import { vAppController } from "../../controllers/vapp/controller.ts";
+import { haPolicyController } from "../../controllers/ha-policy/controller.ts";
 
 interface ControllerSettings {
   /** Namespace of the status watchers' heartbeat Leases (the same as the leader Lease's). */
@@ -44,6 +45,7 @@ function omnivisorControllers(settings: ControllerSettings): ControllerRegistrat
     virtualMachineController({ sessions, ...vmSettings }),
     vmMigrationController({ sessions, limits: migrationLimits }),
     vAppController(),
+    haPolicyController({ heartbeatNamespace: settings.heartbeatNamespace }),
     ...(statusWatcher ? [statusWatcherInManager({ sessions, leaseNamespace: settings.heartbeatNamespace, ...statusWatcher })] : []),
   ];
 }
