@@ -79,10 +79,10 @@ export async function reconcilePolicy(ctx: Ctx, env: HaEnv): Promise<ReconcileRe
       if (!record) return;
       await advance(table, host, record, async (next, t) => {
         if (t.kind !== "stay" && t.event) ctx.event(t.event.type, t.event.reason, `host ${name}: ${t.event.message}`);
-        if (!next) {
-          records.delete(name);
-          env.memory.delete(name);
-        } else {
+        if (t.kind !== "stay") ctx.log.info("failover", { host: name, phase: next?.phase ?? "Healthy", ...(t.event ? { reason: t.event.reason, message: t.event.message } : {}) });
+        // (memory stays: a probe that found the host answering is not repeated at every pass)
+        if (!next) records.delete(name);
+        else {
           if (t.kind === "next" && t.phase === "Completed" && records.get(name)?.phase !== "Completed") {
             ctx.status.failoversCompleted = (ctx.status.failoversCompleted ?? 0) + 1;
             ctx.status.lastFailover = next;
@@ -135,6 +135,7 @@ async function healthy(ctx: Ctx, env: HaEnv, host: HostObject): Promise<Failover
   }
   memory.suspectedAt = performance.now();
   env.memory.set(name, memory);
+  ctx.log.info("failover", { host: name, phase: "Suspect", silentMs: Math.round(silent), limitMs: limit });
   ctx.event("Warning", "HostSuspect", `host ${name}: no heartbeat for ${Math.round(silent / 100) / 10} s (${ctx.object.spec.missedHeartbeats} missed); probing it`);
   return { host: name, phase: "Suspect", startedAt: now() };
 }

@@ -23,7 +23,7 @@ import { ControllerWithCaches, readOnlyCache } from "../../src/runtime/with-cach
 import { HeartbeatClock, followHeartbeats, leasesType, type LeaseObject } from "../../src/fleet/heartbeat-lease.ts";
 import { CrashLoops } from "./crash-loop.ts";
 import { haPoliciesType, type HAPolicyObject } from "../../src/fleet/failovers.ts";
-import { followFailover } from "./ha-restart.ts";
+import { followFailover, restartExclusions } from "./ha-restart.ts";
 import { followMove } from "./moving.ts";
 import { Placement } from "./placement.ts";
 import { placedOnAnnotation, vmFinalizer } from "../../src/fleet/vm-markers.ts";
@@ -92,11 +92,12 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           return;
         }
         // A VM of a failed host: restarted elsewhere once HA asks and the fence is confirmed (ha-restart.ts)
-        const failedHost = await followFailover(ctx, { policies: haPolicies.list(), host: (name) => hosts.get(name), hosts: () => hosts.list(), placement });
+        const failover = { policies: haPolicies.list(), host: (name: string) => hosts.get(name) };
+        const failedHost = await followFailover(ctx, failover);
         if (failedHost) return failedHost;
         if (!ctx.status.host) {
           const before = structuredClone(ctx.status);
-          const decision = placement.decide(ctx);
+          const decision = placement.decide(ctx, restartExclusions(ctx.object, failover));
           if (!decision) {
             ctx.status.phase = "Pending";
             return { requeueAfterMs: 10_000 }; // hosts change (capacity, readiness): try again

@@ -30,7 +30,7 @@ describe("a VM of a failed host", () => {
   ];
   for (const c of cases) {
     it(c.reason, () => {
-      const got = haRestart(c.vm, c.policies, () => c.host);
+      const got = haRestart(c.vm, c.vm.status, c.policies, () => c.host);
       expect(got ? (got.kind === "hold" ? `hold:${got.reason}` : got.kind) : undefined).toBe(c.want);
     });
   }

@@ -8,7 +8,6 @@ import type { VmObject, HostObject } from "../../src/fleet/kinds.ts";
 import { failoverOf, haRestartAnnotation, notRestartable, restartAllowed, restartPriorityOf, restartTargetAllowed, type HAPolicyObject } from "../../src/fleet/failovers.ts";
 import { placedOnAnnotation, vmFinalizer } from "../../src/fleet/vm-markers.ts";
 import type { ReconcileContext, ReconcileResult } from "../../src/runtime/controller.ts";
-import type { Placement } from "./placement.ts";
 
 export type HaRestart =
   /** Place it again, never on `failed` nor on a host without its disks' shared storage. */
@@ -16,8 +15,9 @@ export type HaRestart =
   /** Stays where it is (Ready=False with this reason and message). */
   | { kind: "hold"; reason: "RestartDisabled" | "NotRestartable" | "RestartWaiting" | "HostFailed"; message: string };
 
-export function haRestart(vm: VmObject, policies: readonly HAPolicyObject[], host: (name: string) => HostObject | undefined): HaRestart | undefined {
-  const on = vm.status?.host;
+/** `status`: the pass's (the cache may not show this controller's last write yet). */
+export function haRestart(vm: VmObject, status: VmObject["status"], policies: readonly HAPolicyObject[], host: (name: string) => HostObject | undefined): HaRestart | undefined {
+  const on = status?.host;
   if (!on) return undefined;
   const found = failoverOf(policies, on);
   if (!found || found.failover.phase === "Suspect") return undefined;
@@ -38,8 +38,21 @@ export function haRestart(vm: VmObject, policies: readonly HAPolicyObject[], hos
 export interface FailoverEnv {
   policies: readonly HAPolicyObject[];
   host: (name: string) => HostObject | undefined;
-  hosts: () => HostObject[];
-  placement: Pick<Placement, "refused">;
+}
+
+/**
+ * Hosts a VM restarted by HA may not be placed on while its failed host's failover is recorded:
+ * the failed host, and hosts without the shared storage its disks are on. Derived from the
+ * request and the record each pass (nothing kept in memory: a restarted manager applies it too).
+ */
+export function restartExclusions(vm: VmObject, env: FailoverEnv): (host: string) => boolean {
+  const from = vm.metadata.annotations?.[haRestartAnnotation];
+  if (!from || !failoverOf(env.policies, from)) return () => false;
+  const failed = env.host(from);
+  return (name) => {
+    const candidate = env.host(name);
+    return name === from || !candidate || !restartTargetAllowed(vm, failed, candidate);
+  };
 }
 
 /**
@@ -48,24 +61,17 @@ export interface FailoverEnv {
  * crash can never place it back there). Undefined: the pass goes on as usual.
  */
 export async function followFailover(ctx: ReconcileContext<VmObject, VirtualMachineStatus>, env: FailoverEnv): Promise<ReconcileResult | undefined> {
-  const ha = haRestart(ctx.object, env.policies, env.host);
+  const ha = haRestart(ctx.object, ctx.status, env.policies, env.host);
   if (ha?.kind === "hold") {
     if (ctx.status.conditions?.find((c) => c.type === "Ready")?.reason !== ha.reason) ctx.event("Warning", ha.reason, ha.message);
     ctx.setCondition({ type: "Ready", status: "False", reason: ha.reason, message: ha.message });
     ctx.status.phase = "Unknown";
     return { requeueAfterMs: 5_000 }; // the request or the policy's record wakes it sooner
   }
-  // hosts a restarted VM may not go to: the failed one, and those without its disks' storage
-  const leaveOut = (from: string): void => {
-    const failed = env.host(from);
-    for (const h of env.hosts()) if (!restartTargetAllowed(ctx.object, failed, h)) env.placement.refused(ctx, h.metadata.name, `not a restart target after host ${from} failed`);
-  };
-  const from = ctx.object.metadata.annotations?.[haRestartAnnotation];
-  if (!ctx.status.host && from && failoverOf(env.policies, from)) leaveOut(from); // placed after a crash, too
   if (ha?.kind !== "restart") return undefined;
-  leaveOut(ha.failed);
   await ctx.ensureFinalizer(vmFinalizer, { [placedOnAnnotation]: undefined });
   ctx.event("Warning", "HARestart", ha.message);
+  ctx.log.info("HA restart: placing the VM again", { failedHost: ha.failed });
   for (const key of ["host", "driver", "externalId", "hostEndpoint", "addresses"] as const) delete ctx.status[key];
   ctx.status.powerState = "Unknown";
   ctx.status.phase = "Pending";

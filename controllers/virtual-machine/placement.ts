@@ -59,7 +59,7 @@ export class Placement {
    * =False/CreatePending); undefined (with Scheduled=False saying why) when no host fits. A new
    * decision comes with the Scheduled Event's message, recorded once the decision is written.
    */
-  decide(ctx: Ctx): Decision | undefined {
+  decide(ctx: Ctx, exclude: (host: string) => boolean = () => false): Decision | undefined {
     const adopt = ctx.object.spec.adopt;
     if (adopt) {
       const refused = adoptionRefused(ctx.object, this.caches.hosts.get(adopt.host));
@@ -73,13 +73,13 @@ export class Placement {
       this.record(ctx, adopt.host);
       return { host: adopt.host };
     }
-    const earlier = this.earlier(ctx);
+    const earlier = this.earlier(ctx, exclude);
     if (earlier) {
       this.keepEarlier(ctx, earlier);
       this.record(ctx, earlier);
       return { host: earlier };
     }
-    const decision = this.schedule(ctx);
+    const decision = this.schedule(ctx, exclude);
     if (decision) this.record(ctx, decision.host);
     return decision;
   }
@@ -96,11 +96,11 @@ export class Placement {
   }
 
   /** Places the VM; synchronous from reading the caches to reserving, so two passes never race. */
-  private schedule(ctx: Ctx): Decision | undefined {
+  private schedule(ctx: Ctx, exclude: (host: string) => boolean): Decision | undefined {
     const { hosts, pools, datacenters, vms } = this.caches;
     const fleet: Fleet = { hosts: hosts.list(), pools: pools.list(), datacenters: datacenters.list(), placed: this.placed, reservations: this.reservations, vm: (key) => vms.get(key) };
     const refused = this.rejections.of(ctx.key);
-    const usable = candidates(fleet, ctx.object).filter((c) => !refused.has(c.name));
+    const usable = candidates(fleet, ctx.object).filter((c) => !refused.has(c.name) && !exclude(c.name));
     const decision = place(placementRequest(ctx.object, fleet), usable, { round: this.round++ });
     if (!decision.host) {
       const why = refused.size > 0 ? `${decision.message}; left out for ${rejectionTtlMs / 60_000} minutes after refusing the create: ${[...refused.values()].join("; ")}` : decision.message;
@@ -113,16 +113,15 @@ export class Placement {
   }
 
   /** A placement recorded before this pass but not yet in status; none after the host rejected the create. */
-  private earlier(ctx: Ctx): string | undefined {
+  private earlier(ctx: Ctx, exclude: (host: string) => boolean): string | undefined {
     const rejected = ctx.status.conditions?.some((c) => c.type === Scheduled && c.status === "False" && c.reason === "HostRejected") ?? false;
     if (rejected) return undefined;
-    const refused = this.rejections.of(ctx.key);
     const marker = ctx.object.metadata.annotations?.[placedOnAnnotation];
     // a marker naming a host left out for this VM (an HA restart's failed host, the cache not
     // yet showing the marker removed) is not a placement to keep
-    if (marker !== undefined && !refused.has(marker)) return marker;
+    if (marker !== undefined && !exclude(marker)) return marker;
     const reserved = this.reservations.get(ctx.key);
-    return reserved !== undefined && !refused.has(reserved) ? reserved : undefined;
+    return reserved !== undefined && !exclude(reserved) ? reserved : undefined;
   }
 
   private keepEarlier(ctx: Ctx, host: string): void {
