@@ -3,7 +3,7 @@
 // It never writes a VM's status nor creates a VM: the request is an annotation the VM controller
 // honours only for a host this policy's status records as fenced (src/fleet/failovers.ts).
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import { Counter } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import type { HAPolicyStatus } from "../../src/api/index.ts";
 import { haPoliciesType, haRestartAnnotation, type HAPolicyObject } from "../../src/fleet/failovers.ts";
 import { HeartbeatClock, followHeartbeats, leasesType, type LeaseObject } from "../../src/fleet/heartbeat-lease.ts";
@@ -46,6 +46,7 @@ export function haPolicyController(options: HAPolicyControllerOptions): Controll
       const objects = deps.kc.makeApiClient(CustomObjectsApi);
       const connect = (host: HostObject, signal: AbortSignal) => connectHost(drivers, secrets, host, signal);
       const fences = new Counter({ name: "omnivisor_ha_fences_total", help: "Fence attempts by method and result (confirmed, failed).", labelNames: ["method", "result"], registers: [deps.metrics.registry] });
+      const failovers = new Gauge({ name: "omnivisor_ha_failovers", help: "Host failovers recorded, by policy and phase (Blocked: no confirmed fence, or no capacity).", labelNames: ["policy", "phase"], registers: [deps.metrics.registry] });
       const env: HaEnv = {
         hosts: () => hosts.list(),
         host: (name) => hosts.get(name),
@@ -55,6 +56,7 @@ export function haPolicyController(options: HAPolicyControllerOptions): Controll
           const asked = vms.list().filter((vm) => vm.metadata.annotations?.[haRestartAnnotation] === host && vm.status?.host !== host);
           return [...on, ...asked];
         },
+        vmByUid: (uid) => vms.list().find((vm) => vm.metadata.uid === uid),
         clock,
         memory: new Map(),
         connect,
@@ -66,6 +68,9 @@ export function haPolicyController(options: HAPolicyControllerOptions): Controll
           );
         },
         fenced: (method, result) => fences.inc({ method, result }),
+        phases: (policy, counts) => {
+          for (const phase of ["Suspect", "Fencing", "Fenced", "Restarting", "Completed", "Blocked"]) failovers.set({ policy, phase }, counts[phase] ?? 0);
+        },
         probeTimeoutMs: options.probeTimeoutMs ?? 2_000,
         retryMs: options.retryMs ?? 3_000,
       };

@@ -11,6 +11,7 @@ import type { HostObject, HostPoolObject, VmObject } from "../../src/fleet/kinds
 import { poolMembers } from "../../src/fleet/membership.ts";
 import { vmKey } from "../../src/fleet/vms-by-host.ts";
 import type { ReconcileContext, ReconcileResult } from "../../src/runtime/controller.ts";
+import { describeError } from "../../src/runtime/log.ts";
 import { advance, type Handler, type Phase, type Transition } from "./failover.ts";
 import { fence, type FenceDeps } from "./fence.ts";
 import { probe } from "./probe.ts";
@@ -33,14 +34,17 @@ export interface HaEnv {
   host(name: string): HostObject | undefined;
   pools(): HostPoolObject[];
   /** VMs whose status names the host, or whose restart request names it. */
-  vmsOf(host: string): VmObject[];
+  vmsOf: (host: string) => VmObject[];
+  vmByUid: (uid: string) => VmObject | undefined;
   clock: HeartbeatClock;
   memory: Map<string, HostMemory>;
   connect: (host: HostObject, signal: AbortSignal) => Promise<Session>;
   fenceDeps: FenceDeps;
   /** Annotates the VM with the restart request (merge patch, field manager omnivisor-ha). */
   askRestart(vm: VmObject, host: string): Promise<void>;
-  fenced(method: string, result: "confirmed" | "failed"): void;
+  fenced: (method: string, result: "confirmed" | "failed") => void;
+  /** The policy's failovers by phase, for the metric. */
+  phases: (policy: string, counts: Record<string, number>) => void;
   probeTimeoutMs: number;
   /** Between re-probes of a silent host that answered, and between fence attempts while Blocked. */
   retryMs: number;
@@ -105,6 +109,9 @@ function summarize(ctx: Ctx, members: HostObject[], env: HaEnv, records: Map<str
   const policy = ctx.object;
   ctx.status.protectedHosts = members.length;
   ctx.status.protectedVms = members.flatMap((h) => env.vmsOf(h.metadata.name)).filter((vm) => vm.status?.host !== undefined && wants(vm) && restartPriorityOf(vm, policy.spec) !== "Disabled").length;
+  const counts: Record<string, number> = {};
+  for (const r of records.values()) counts[r.phase] = (counts[r.phase] ?? 0) + 1;
+  env.phases(policy.metadata.name, counts);
   const blocked = [...records.values()].filter((r) => r.phase === "Blocked");
   if (blocked.length > 0) {
     ctx.setCondition({ type: "Ready", status: "False", reason: "FailoverBlocked", message: blocked.map((r) => `host ${r.host}: ${r.message ?? "blocked"}`).join("; ") });
@@ -189,8 +196,40 @@ function handlers(ctx: Ctx, env: HaEnv): Record<Phase, Handler<HostObject>> {
     },
     Fenced: () => Promise.resolve({ kind: "next", phase: "Restarting", event: { type: "Normal", reason: "Restarting", message: "fence confirmed; restarting its HA VMs elsewhere by priority" } }),
     Restarting: async (host) => restarting(ctx, env, host),
-    Completed: (host) => Promise.resolve(renewed(host.metadata.name) ? { kind: "drop", event: { type: "Normal", reason: "HostReturned", message: "its heartbeat is back; the failover is closed" } } : { kind: "stay" }),
+    Completed: async (host) => {
+      if (!renewed(host.metadata.name)) return { kind: "stay" };
+      // back: copies of VMs that now run elsewhere are powered off before the record goes (and
+      // with it HostFailed: the host is Ready only after this)
+      const stale = await powerOffStaleCopies(host, env);
+      if (typeof stale === "string") return { kind: "stay", patch: { message: `the host is back; its stale copies cannot be checked yet: ${stale}` } };
+      return { kind: "drop", event: { type: "Normal", reason: "HostReturned", message: `its heartbeat is back; ${stale} stale cop${stale === 1 ? "y" : "ies"} of VMs that run elsewhere powered off before it is Ready; the failover is closed` } };
+    },
   };
+}
+
+/**
+ * The VMs on a returned host whose VirtualMachine now names another host, powered off through the
+ * host's API and confirmed by a listing; how many, or why it could not be done. Their definitions
+ * stay (on shared storage their disks are the ones the VMs use now): nothing starts them again.
+ */
+async function powerOffStaleCopies(host: HostObject, env: HaEnv): Promise<number | string> {
+  const name = host.metadata.name;
+  let session: Session | undefined;
+  try {
+    session = await env.connect(host, AbortSignal.timeout(10_000));
+    const elsewhere = (uid: string | undefined): boolean => {
+      const vm = uid ? env.vmByUid(uid) : undefined;
+      return vm?.status?.host !== undefined && vm.status.host !== name;
+    };
+    const stale = (await session.listVms()).filter((v) => v.managed && elsewhere(v.identity?.uid) && v.power !== "Stopped" && v.power !== "Crashed");
+    for (const v of stale) await session.setPower(v.identity!, { state: "Stopped", mode: "Hard" });
+    const left = (await session.listVms()).filter((v) => v.managed && elsewhere(v.identity?.uid) && v.power !== "Stopped" && v.power !== "Crashed");
+    return left.length === 0 ? stale.length : `${left.length} stale cop${left.length === 1 ? "y" : "ies"} still running`;
+  } catch (err) {
+    return describeError(err);
+  } finally {
+    await session?.close().catch(() => undefined);
+  }
 }
 
 async function restarting(ctx: Ctx, env: HaEnv, host: HostObject): Promise<Transition> {

@@ -97,7 +97,8 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         if (failedHost) return failedHost;
         if (!ctx.status.host) {
           const before = structuredClone(ctx.status);
-          const decision = placement.decide(ctx, restartExclusions(ctx.object, failover));
+          const restarting = restartExclusions(ctx.object, failover);
+          const decision = placement.decide(ctx, restarting, restarting !== undefined);
           if (!decision) {
             ctx.status.phase = "Pending";
             return { requeueAfterMs: 10_000 }; // hosts change (capacity, readiness): try again
@@ -144,7 +145,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         },
         deps,
       );
-      placement = new Placement({ hosts, pools, datacenters, vms: controller.informer });
+      placement = new Placement({ hosts, pools, datacenters, vms: controller.informer, haPolicies });
       // A VMMigration's changes wake its VM: a move started, ended, or was cancelled.
       moves.follow(migrations);
       // Not at every progress write (twice a second while a move runs): only when its phase or

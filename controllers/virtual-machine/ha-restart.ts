@@ -41,13 +41,13 @@ export interface FailoverEnv {
 }
 
 /**
- * Hosts a VM restarted by HA may not be placed on while its failed host's failover is recorded:
+ * While a VM is restarted by HA (undefined otherwise): the hosts it may not be placed on while its failed host's failover is recorded:
  * the failed host, and hosts without the shared storage its disks are on. Derived from the
  * request and the record each pass (nothing kept in memory: a restarted manager applies it too).
  */
-export function restartExclusions(vm: VmObject, env: FailoverEnv): (host: string) => boolean {
+export function restartExclusions(vm: VmObject, env: FailoverEnv): ((host: string) => boolean) | undefined {
   const from = vm.metadata.annotations?.[haRestartAnnotation];
-  if (!from || !failoverOf(env.policies, from)) return () => false;
+  if (!from || !failoverOf(env.policies, from)) return undefined;
   const failed = env.host(from);
   return (name) => {
     const candidate = env.host(name);

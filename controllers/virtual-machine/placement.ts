@@ -13,6 +13,8 @@ import type { ReconcileContext } from "../../src/runtime/controller.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
 import { candidates, placementRequest, type Fleet } from "../../src/fleet/placement-input.ts";
 import { Rejections, rejectionTtlMs } from "./rejections.ts";
+import { breaksReserve, type HaReserve } from "../../src/placement/ha-reserve.ts";
+import type { HAPolicyObject } from "../../src/fleet/failovers.ts";
 
 export const Scheduled = "Scheduled";
 
@@ -29,6 +31,8 @@ export interface PlacementCaches {
   pools: Informer<HostPoolObject>;
   datacenters: Informer<DatacenterObject>;
   vms: Informer<VmObject>;
+  /** HA admission control: the policies' reservedHostFailures per pool. */
+  haPolicies?: Informer<HAPolicyObject>;
 }
 
 export class Placement {
@@ -59,7 +63,8 @@ export class Placement {
    * =False/CreatePending); undefined (with Scheduled=False saying why) when no host fits. A new
    * decision comes with the Scheduled Event's message, recorded once the decision is written.
    */
-  decide(ctx: Ctx, exclude: (host: string) => boolean = () => false): Decision | undefined {
+  /** `restart`: an HA restart, which may use the capacity HA reserves (and must not be refused by it). */
+  decide(ctx: Ctx, exclude: (host: string) => boolean = () => false, restart = false): Decision | undefined {
     const adopt = ctx.object.spec.adopt;
     if (adopt) {
       const refused = adoptionRefused(ctx.object, this.caches.hosts.get(adopt.host));
@@ -79,7 +84,7 @@ export class Placement {
       this.record(ctx, earlier);
       return { host: earlier };
     }
-    const decision = this.schedule(ctx, exclude);
+    const decision = this.schedule(ctx, exclude, restart);
     if (decision) this.record(ctx, decision.host);
     return decision;
   }
@@ -96,12 +101,20 @@ export class Placement {
   }
 
   /** Places the VM; synchronous from reading the caches to reserving, so two passes never race. */
-  private schedule(ctx: Ctx, exclude: (host: string) => boolean): Decision | undefined {
+  private schedule(ctx: Ctx, exclude: (host: string) => boolean, restart: boolean): Decision | undefined {
     const { hosts, pools, datacenters, vms } = this.caches;
     const fleet: Fleet = { hosts: hosts.list(), pools: pools.list(), datacenters: datacenters.list(), placed: this.placed, reservations: this.reservations, vm: (key) => vms.get(key) };
     const refused = this.rejections.of(ctx.key);
     const usable = candidates(fleet, ctx.object).filter((c) => !refused.has(c.name) && !exclude(c.name));
-    const decision = place(placementRequest(ctx.object, fleet), usable, { round: this.round++ });
+    const request = placementRequest(ctx.object, fleet);
+    const decision = place(request, usable, { round: this.round++ });
+    const chosen = decision.host ? usable.find((c) => c.name === decision.host) : undefined;
+    const reserve = chosen?.pool !== undefined && !restart ? this.reserveOf(chosen.pool) : undefined;
+    const broken = chosen && reserve ? breaksReserve(usable.filter((c) => c.pool === chosen.pool), chosen.name, request.vm.resources, reserve) : undefined;
+    if (broken) {
+      ctx.setCondition({ type: Scheduled, status: "False", reason: "HAReserve", message: broken });
+      return undefined;
+    }
     if (!decision.host) {
       const why = refused.size > 0 ? `${decision.message}; left out for ${rejectionTtlMs / 60_000} minutes after refusing the create: ${[...refused.values()].join("; ")}` : decision.message;
       ctx.setCondition({ type: Scheduled, status: "False", reason: decision.reason, message: why });
@@ -110,6 +123,17 @@ export class Placement {
     this.reservations.set(ctx.key, decision.host, ctx.object);
     ctx.setCondition({ type: Scheduled, status: "True", reason: decision.reason, message: decision.message });
     return { host: decision.host, scheduled: decision.message };
+  }
+
+  /** The largest reservedHostFailures of the HAPolicies protecting the pool. */
+  private reserveOf(pool: string): HaReserve | undefined {
+    let reserve: HaReserve | undefined;
+    for (const p of this.caches.haPolicies?.list() ?? []) {
+      if (!p.spec.pools.includes(pool)) continue;
+      const failures = p.spec.reservedHostFailures ?? 1;
+      if (!reserve || failures > reserve.failures) reserve = { failures, policy: p.metadata.name };
+    }
+    return reserve;
   }
 
   /** A placement recorded before this pass but not yet in status; none after the host rejected the create. */

@@ -165,6 +165,14 @@ async function events(reason: string): Promise<string[]> {
   return out.split("\n").filter(Boolean);
 }
 
+/** The running operator's /metrics (its port is in its "serving /metrics" log line). */
+async function metrics(): Promise<string> {
+  const line = operator!.output.join("").split("\n").find((l) => l.includes("serving /metrics"));
+  const port = line ? (JSON.parse(line) as { port?: number }).port : undefined;
+  if (!port) throw new Error("the operator did not say where it serves /metrics");
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
 /** Until the host's heartbeat Lease has been renewed twice from now (its status watcher follows it). */
 async function heartbeating(name: string): Promise<void> {
   const renewTime = async () => kubectl(admin, ["-n", ns, "get", "leases.coordination.k8s.io", `omnivisor-host-${name}`, "-o", "jsonpath={.spec.renewTime}", "--ignore-not-found"]);
@@ -211,7 +219,9 @@ beforeAll(async () => {
     ...highest.map((n) => idle(n, "Highest")),
     ...low.map((n) => idle(n, "Low")),
     idle("pinned", "Disabled"),
-    policy(),
+    // one host so far: admission control would keep every VM Pending (a lone host cannot restart
+    // its own VMs); the default (1) comes once host B is there
+    policy({ reservedHostFailures: 0 }),
   );
   for (const name of [hostA, hostB]) watchers.set(name, startStatusWatcher(operatorKubeconfig, `${name}-node`, ns));
   operator = startScopedOperator(operatorKubeconfig, ns);
@@ -219,6 +229,7 @@ beforeAll(async () => {
   await allOn(hostA, [...ha, "pinned"], "every VM running on host A", 180_000);
   await apply(admin, host(hostB));
   await waitFor("host B Ready", async () => (condition(await getObject(admin, "hosts.omnivisor.io", hostB), "Ready")?.status === "True" ? true : undefined), { timeoutMs: 60_000, intervalMs: 300, onTimeout: logs });
+  await apply(admin, policy());
 }, 300_000);
 
 afterAll(async () => {
@@ -293,6 +304,10 @@ describe("HA: a lost host's VMs restart elsewhere, fenced first, never twice", (
 
   it("given A back and B's BMC unreachable, when B crashes, then nothing restarts (Blocked, with an Event) until the BMC answers again", async () => {
     await hostBack(hostA);
+    // back: the record closed only after its stale copies were looked for (none runs: QEMU's lock
+    // on the shared disk kept them from starting while the VMs run on B)
+    expect((await events("HostReturned")).some((m) => m.includes(hostA) && /stale cop/.test(m))).toBe(true);
+    for (const v of ha) expect((await onHost(hostA)).has(v)).toBe(false);
     await kubectl(admin, ["-n", ns, "delete", "virtualmachines.omnivisor.io", "pinned", "--wait=false"]);
     const bmc = bmcs.get(hostB)!;
     await bmc.unplug();
@@ -310,6 +325,9 @@ describe("HA: a lost host's VMs restart elsewhere, fenced first, never twice", (
       expect(condition(got, "Ready")?.reason).toBe("HostFailed");
     }
     expect(condition(await haPolicy(), "Ready")).toMatchObject({ status: "False", reason: "FailoverBlocked" });
+    const blockedMetrics = await metrics();
+    expect(blockedMetrics).toContain(`omnivisor_ha_failovers{policy="${policyName}",phase="Blocked"} 1`);
+    expect(blockedMetrics).toMatch(/omnivisor_ha_fences_total\{method="OutOfBand",result="failed"\} [1-9]/);
 
     await bmc.plugIn();
     await allOn(hostA, ha, "all six running on host A once the BMC answers");
@@ -318,8 +336,23 @@ describe("HA: a lost host's VMs restart elsewhere, fenced first, never twice", (
     await waitFor("the failover of B Completed", async () => (failovers(await haPolicy()).find((f) => f.host === hostB)?.phase === "Completed" ? true : undefined), { timeoutMs: 30_000, intervalMs: 300, onTimeout: logs });
   }, 240_000);
 
-  it("when A crashes and the manager is killed -9 mid-failover, then a new one resumes it: none twice, none lost", async () => {
+  it("given both hosts back, reservedHostFailures keeps a create that would break the reserve Pending, saying why", async () => {
     await hostBack(hostB);
+    // 12 of a host's 16 allocatable CPUs: the other host could not restart the larger one's VMs
+    await apply(admin, { ...idle("big"), spec: { ...idle("big").spec, cpus: 12 } });
+    const pending = await waitFor("the big VM Pending for the HA reserve", async () => {
+      const got = await vm("big");
+      return condition(got, "Scheduled")?.reason === "HAReserve" ? got : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 300, onTimeout: logs });
+    expect(pending.status?.phase).toBe("Pending");
+    expect(pending.status?.host).toBeUndefined();
+    expect(condition(pending, "Scheduled")?.message).toMatch(/unable to restart the VMs of its 1 largest host.*reservedHostFailures/);
+    await apply(admin, policy({ reservedHostFailures: 0 }));
+    await waitFor("the big VM placed once nothing is reserved", async () => ((await vm("big"))?.status?.host ? true : undefined), { timeoutMs: 30_000, intervalMs: 300, onTimeout: logs });
+    await kubectl(admin, ["-n", ns, "delete", "virtualmachines.omnivisor.io", "big", "--wait=true", "--timeout=60s"]);
+  }, 150_000);
+
+  it("when A crashes and the manager is killed -9 mid-failover, then a new one resumes it: none twice, none lost", async () => {
     await apply(admin, policy({ maxConcurrentRestarts: 1 }));
     await heartbeating(hostA);
     const polls = poller();
