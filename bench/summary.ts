@@ -88,12 +88,19 @@ if (migration) {
   row(at, "downtime: VMMigration status.downtimeMs (virsh domjobinfo beside it)", `${dt(migration.downtimeMs)} (${dt(migration.virshDowntimeMs)})`, `< ${migration.targets.downtimeMs} ms`, met(migration.downtimeMs !== null && migration.downtimeMs < migration.targets.downtimeMs));
 } else row("migration", "", "not run");
 
+interface Ha { firstVmP95Ms: number; targetFirstVmMs: number; rows: { vms: number; trials: number; firstVm: { p50Ms: number; p95Ms: number }; allVms: { p50Ms: number; p95Ms: number } }[] }
+const ha = read<Ha>("ha.json");
+for (const r of ha?.rows ?? []) {
+  row(`HA failover, ${r.vms} VM${r.vms === 1 ? "" : "s"} (${r.trials} trials, default policy)`, "host killed → first VM / all VMs running elsewhere, p50 / p95", `${ms(r.firstVm.p50Ms)} / ${ms(r.firstVm.p95Ms)}; all ${ms(r.allVms.p50Ms)} / ${ms(r.allVms.p95Ms)}`, `first ≤ ${ha!.targetFirstVmMs} ms`, met(r.firstVm.p95Ms <= ha!.targetFirstVmMs));
+}
+if (!ha) row("HA failover", "", "not run");
+
 const facts = scale?.facts ?? provisioning?.facts;
 const markdown = [
   "# Benchmark summary",
   "",
   "Written by `node bench/summary.ts` (the last step of `make bench`) from the JSON results beside it.",
-  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), placement.json.",
+  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), [ha.md](ha.md), placement.json.",
   "",
   facts ? factsMarkdown(facts) : "",
   "",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { planRestarts, suspectAfterMs, type RestartCandidate } from "./restart.ts";
+import { groupGate, planRestarts, suspectAfterMs, type RestartCandidate } from "./restart.ts";
 
 const vm = (key: string, priority: RestartCandidate["priority"], more: Partial<RestartCandidate> = {}): RestartCandidate => ({ key, priority, asked: false, started: false, ready: false, ...more });
 
@@ -48,5 +48,19 @@ describe("when a silent host is Suspect", () => {
     expect(suspectAfterMs({ heartbeatIntervalSeconds: 2, missedHeartbeats: 3 }, 0)).toBe(6_000);
     expect(suspectAfterMs({ heartbeatIntervalSeconds: 2, missedHeartbeats: 3 }, 5_000)).toBe(15_000);
     expect(suspectAfterMs({ heartbeatIntervalSeconds: 1, missedHeartbeats: 2 }, 1_000)).toBe(2_000);
+  });
+});
+
+describe("restartOrder.delaySeconds between priority groups", () => {
+  const now = Date.parse("2026-12-06T12:00:00Z");
+  it("starts the first group at once, waits the delay before the next, then goes", () => {
+    expect(groupGate({}, "Highest", 5, now)).toEqual({ ask: true, patch: { restartingGroup: "Highest" } });
+    const next = groupGate({ restartingGroup: "Highest" }, "Low", 5, now);
+    expect(next).toEqual({ ask: false, patch: { restartingGroup: "Low", groupStartsAt: "2026-12-06T12:00:05.000Z" } });
+    expect(groupGate({ restartingGroup: "Low", groupStartsAt: "2026-12-06T12:00:05.000Z" }, "Low", 5, now + 4_000).ask).toBe(false);
+    expect(groupGate({ restartingGroup: "Low", groupStartsAt: "2026-12-06T12:00:05.000Z" }, "Low", 5, now + 5_000).ask).toBe(true);
+  });
+  it("without a delay the next group goes at once", () => {
+    expect(groupGate({ restartingGroup: "Highest" }, "Low", 0, now)).toEqual({ ask: true, patch: { restartingGroup: "Low" } });
   });
 });

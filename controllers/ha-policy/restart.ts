@@ -57,3 +57,23 @@ export function suspectAfterMs(policy: { heartbeatIntervalSeconds?: number; miss
   const interval = Math.max((policy.heartbeatIntervalSeconds ?? 2) * 1000, watcherIntervalMs);
   return (policy.missedHeartbeats ?? 3) * interval;
 }
+
+/**
+ * Whether the group the plan names may be asked for now: a new group after an earlier one waits
+ * restartOrder.delaySeconds (recorded in the failover, so a restarted manager waits the same).
+ */
+export function groupGate(
+  record: { restartingGroup?: RestartPriority; groupStartsAt?: string },
+  group: RestartPriority | undefined,
+  delaySeconds: number,
+  nowMs: number,
+): { ask: boolean; patch: { restartingGroup?: RestartPriority; groupStartsAt?: string } } {
+  if (group === undefined) return { ask: false, patch: {} };
+  if (group !== record.restartingGroup) {
+    const first = record.restartingGroup === undefined;
+    if (first || delaySeconds <= 0) return { ask: true, patch: { restartingGroup: group } };
+    return { ask: false, patch: { restartingGroup: group, groupStartsAt: new Date(nowMs + delaySeconds * 1000).toISOString() } };
+  }
+  const at = record.groupStartsAt ? Date.parse(record.groupStartsAt) : NaN;
+  return { ask: !(at > nowMs), patch: {} };
+}

@@ -15,7 +15,7 @@ import { describeError } from "../../src/runtime/log.ts";
 import { advance, type Handler, type Phase, type Transition } from "./failover.ts";
 import { fence, type FenceDeps } from "./fence.ts";
 import { probe } from "./probe.ts";
-import { planRestarts, suspectAfterMs } from "./restart.ts";
+import { groupGate, planRestarts, suspectAfterMs } from "./restart.ts";
 
 type Ctx = ReconcileContext<HAPolicyObject, HAPolicyStatus>;
 
@@ -195,7 +195,7 @@ function handlers(ctx: Ctx, env: HaEnv): Record<Phase, Handler<HostObject>> {
       return t.kind === "next" && t.phase === "Blocked" ? { kind: "stay", ...(t.patch ? { patch: t.patch } : {}) } : t;
     },
     Fenced: () => Promise.resolve({ kind: "next", phase: "Restarting", event: { type: "Normal", reason: "Restarting", message: "fence confirmed; restarting its HA VMs elsewhere by priority" } }),
-    Restarting: async (host) => restarting(ctx, env, host),
+    Restarting: async (host, record) => restarting(ctx, env, host, record),
     Completed: async (host) => {
       if (!renewed(host.metadata.name)) return { kind: "stay" };
       // back: copies of VMs that now run elsewhere are powered off before the record goes (and
@@ -232,7 +232,7 @@ async function powerOffStaleCopies(host: HostObject, env: HaEnv): Promise<number
   }
 }
 
-async function restarting(ctx: Ctx, env: HaEnv, host: HostObject): Promise<Transition> {
+async function restarting(ctx: Ctx, env: HaEnv, host: HostObject, record: Failover): Promise<Transition> {
   const name = host.metadata.name;
   const policy = ctx.object.spec;
   const vms = env.vmsOf(name).filter(wants);
@@ -249,11 +249,13 @@ async function restarting(ctx: Ctx, env: HaEnv, host: HostObject): Promise<Trans
     };
   });
   const plan = planRestarts(candidates, { maxConcurrent: policy.maxConcurrentRestarts, waitFor: policy.restartOrder.waitFor });
+  const gate = groupGate(record, plan.group, policy.restartOrder.delaySeconds ?? 0, Date.now());
+  if (!gate.ask) plan.ask = [];
   for (const key of plan.ask) {
     const vm = vms.find((v) => vmKey(v) === key);
     if (vm) await env.askRestart(vm, name);
   }
-  const counts = { vmsToRestart: plan.total, vmsRestarted: plan.started, ...(plan.notRestartable > 0 ? { vmsNotRestartable: plan.notRestartable } : {}) };
+  const counts = { ...gate.patch, vmsToRestart: plan.total, vmsRestarted: plan.started, ...(plan.notRestartable > 0 ? { vmsNotRestartable: plan.notRestartable } : {}) };
   if (plan.complete) {
     return { kind: "next", phase: "Completed", patch: { ...counts, completedAt: now() }, event: { type: "Normal", reason: "FailoverCompleted", message: `${plan.started} of ${plan.total} HA VMs run elsewhere${plan.notRestartable > 0 ? `; ${plan.notRestartable} cannot (disks on the host's own storage)` : ""}` } };
   }

@@ -63,6 +63,8 @@ const failover = z
     completedAt: z.iso.datetime().optional().describe("When the last VM was restarted."),
     vmsToRestart: z.int().min(0).optional().describe("HA-enabled VMs that were on the host."),
     vmsRestarted: z.int().min(0).optional().describe("Of those, VMs running elsewhere."),
+    restartingGroup: z.enum(restartPriorities).optional().describe("The priority group being restarted now."),
+    groupStartsAt: z.iso.datetime().optional().describe("When the current priority group may start (restartOrder.delaySeconds after the previous one)."),
     vmsNotRestartable: z.int().min(0).optional().describe("HA-enabled VMs that cannot run elsewhere (disks on the host's own storage); their Ready condition says so."),
     message: z.string().max(4096).optional().describe("Why a failover is Blocked (e.g. no confirmed fence, no capacity)."),
   })
