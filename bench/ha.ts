@@ -122,7 +122,14 @@ async function trial(from: string, to: string, vms: string[]): Promise<{ firstMs
   let firstMs: number | undefined;
   let allMs: number | undefined;
   const deadline = t0 + 300_000;
+  let told = false;
   while (allMs === undefined && performance.now() < deadline) {
+    if (!told && firstMs === undefined && performance.now() - t0 > 12_000) {
+      told = true; // no VM elsewhere after 12 s: say what the objects show
+      const vm = await getObject(admin, "virtualmachines.omnivisor.io", vms[0]!, ns);
+      const hs = await Promise.all(hosts.map((h) => getObject(admin, "hosts.omnivisor.io", h)));
+      console.log(`slow trial: ${JSON.stringify({ vm: vm?.status, annotations: (vm?.metadata as { annotations?: unknown }).annotations, hosts: hs.map((h) => ({ name: h?.metadata.name, conditions: h?.status?.conditions, allocatable: h?.status?.["allocatable"] })), failovers: await failovers() })}`);
+    }
     const on = await running(to);
     const n = [...want].filter((d) => on.has(d)).length;
     if (n > 0) firstMs ??= performance.now() - t0;
@@ -219,6 +226,7 @@ async function main(): Promise<void> {
     await kubectl(admin, ["-n", ns, "delete", "virtualmachines.omnivisor.io", "--all", "--wait=true", "--timeout=120s"]).catch(() => undefined);
     await operator?.stop();
     for (const w of watchers) await w.stop();
+    writeFileSync(join(tmpdir(), `omni-ha-bench-${run}-operator.log`), operator?.output.join("") ?? "");
     for (const b of bmcs.values()) await b.close();
     for (const d of daemons.values()) await d.stop();
     await rm(diskDir, { recursive: true, force: true });

@@ -92,7 +92,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           return;
         }
         // A VM of a failed host: restarted elsewhere once HA asks and the fence is confirmed (ha-restart.ts)
-        const failover = { policies: haPolicies.list(), host: (name: string) => hosts.get(name) };
+        const failover = { policies: haPolicies.list(), host: (name: string) => hosts.get(name), forgetCrashes: (uid: string) => env.crashLoops.forget(uid) };
         const failedHost = await followFailover(ctx, failover);
         if (failedHost) return failedHost;
         if (!ctx.status.host) {

@@ -38,6 +38,8 @@ export function haRestart(vm: VmObject, status: VmObject["status"], policies: re
 export interface FailoverEnv {
   policies: readonly HAPolicyObject[];
   host: (name: string) => HostObject | undefined;
+  /** A restart by HA is no crash: the VM's crash-loop count starts over (else its start would wait). */
+  forgetCrashes?: (uid: string) => void;
 }
 
 /**
@@ -70,6 +72,7 @@ export async function followFailover(ctx: ReconcileContext<VmObject, VirtualMach
   }
   if (ha?.kind !== "restart") return undefined;
   await ctx.ensureFinalizer(vmFinalizer, { [placedOnAnnotation]: undefined });
+  env.forgetCrashes?.(ctx.object.metadata.uid ?? "");
   ctx.event("Warning", "HARestart", ha.message);
   ctx.log.info("HA restart: placing the VM again", { failedHost: ha.failed });
   for (const key of ["host", "driver", "externalId", "hostEndpoint", "addresses"] as const) delete ctx.status[key];
