@@ -115,13 +115,19 @@ if (chaos) {
   for (const d of chaos.r2 ?? []) row(`chaos R2, ${d.fault}`, "spec changes applied / seen in status", `${d.applied} / ${d.seen}`, "all seen", met(d.applied === d.seen));
   if (chaos.r3) row(`chaos R3 (${[...new Set(chaos.r3.map((d) => d.daemon))].join(", ")} killed mid-create, ${chaos.r3.length} rounds)`, "VMs lost / doubled", `${chaos.r3.reduce((n, d) => n + d.lost, 0)} / ${chaos.r3.reduce((n, d) => n + d.doubled, 0)}`, "0 / 0", met(chaos.r3.every((d) => d.lost === 0 && d.doubled === 0)));
 } else row("chaos", "", "not run");
+interface Ha { firstVmP95Ms: number; targetFirstVmMs: number; rows: { vms: number; trials: number; firstVm: { p50Ms: number; p95Ms: number }; allVms: { p50Ms: number; p95Ms: number } }[] }
+const ha = read<Ha>("ha.json");
+for (const r of ha?.rows ?? []) {
+  row(`HA failover, ${r.vms} VM${r.vms === 1 ? "" : "s"} (${r.trials} trials, default policy)`, "host killed → first VM / all VMs running elsewhere, p50 / p95", `${ms(r.firstVm.p50Ms)} / ${ms(r.firstVm.p95Ms)}; all ${ms(r.allVms.p50Ms)} / ${ms(r.allVms.p95Ms)}`, `first ≤ ${ha!.targetFirstVmMs} ms`, met(r.firstVm.p95Ms <= ha!.targetFirstVmMs));
+}
+if (!ha) row("HA failover", "", "not run");
 
 const facts = scale?.facts ?? provisioning?.facts;
 const markdown = [
   "# Benchmark summary",
   "",
   "Written by `node bench/summary.ts` (the last step of `make bench`) from the JSON results beside it.",
-  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), [webhook.md](webhook.md), [chaos.md](chaos.md) (`make chaos`), placement.json.",
+  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), [webhook.md](webhook.md), [ha.md](ha.md), [chaos.md](chaos.md) (`make chaos`), placement.json.",
   "",
   facts ? factsMarkdown(facts) : "",
   "",

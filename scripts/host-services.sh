@@ -103,6 +103,11 @@ tiny_vm() {
   if img=$(bash "$here/scripts/idle-vm.sh" 2>"$state/idle-vm.log"); then log idle-vm "ready: $img"; else fail idle-vm "image build failed: $(tail -3 "$state/idle-vm.log")"; fi
 }
 
+# The Redfish BMC emulator (sushy-tools) in a venv, for the fencing client's protocol test.
+bmc_emulators() {
+  if venv=$(bash "$here/scripts/bmc-emulators.sh" 2>"$state/bmc-emulators.log"); then log bmc-emulators "ready: $venv (sushy-tools $SUSHY_TOOLS_VERSION)"; else fail bmc-emulators "install failed: $(tail -3 "$state/bmc-emulators.log")"; fi
+}
+
 # The driver's default pool, as it would make it on any host, and the test images in it as
 # volumes (tiny-vm.qcow2 / .vmlinuz / .initrd, idle-vm.qcow2 / .vmlinuz), uploaded through
 # libvirt's API like a remote host gets them. Parts already there are kept, unless the image was
@@ -145,7 +150,7 @@ stop_all() {
 case "${1:-start}" in
   start)
     [ -x "$supervise" ] || { echo "host-services: $supervise missing: run make tools" >&2; exit 1; }
-    start_libvirt; start_docker; start_vcsim; tiny_vm; libvirt_up >/dev/null 2>&1 && images_pool ;;
+    start_libvirt; start_docker; start_vcsim; tiny_vm; bmc_emulators; libvirt_up >/dev/null 2>&1 && images_pool ;;
   status)
     libvirt_up >/dev/null 2>&1 && log libvirt up || fail libvirt down
     docker_up >/dev/null 2>&1 && log docker up || fail docker down

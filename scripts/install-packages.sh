@@ -9,6 +9,7 @@ packages=(
   docker.io                                                                         # dockerd 20.10
   busybox-static cpio xz-utils                                                      # busybox image, tiny VM initramfs
   openssl curl iproute2 gcc libc6-dev                                               # certificates, probes, supervise
+  python3-venv                                                                      # BMC emulator (sushy-tools) venv
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -8,3 +8,6 @@ OMNIVISOR_CACHE=${OMNIVISOR_CACHE:-$HOME/.cache/omnivisor}
 KUBE_BIN=$OMNIVISOR_CACHE/kubernetes-v$KUBE_VERSION
 ETCD_BIN=$OMNIVISOR_CACHE/etcd-v$ETCD_VERSION
 VCSIM_BIN=$OMNIVISOR_CACHE/govmomi-v$VCSIM_VERSION
+# BMC emulators for the fencing clients' protocol tests (PyPI, in a venv): Redfish
+SUSHY_TOOLS_VERSION=2.2.0
+BMC_VENV=$OMNIVISOR_CACHE/bmc-venv-sushy-$SUSHY_TOOLS_VERSION

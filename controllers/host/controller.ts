@@ -21,6 +21,8 @@ import { drainHostLabel, planDrain, withdrawDrain } from "./drain.ts";
 import { unreachable } from "../../src/fleet/reachability.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { VmsByHost } from "../../src/fleet/vms-by-host.ts";
+import { failoverOf, haPoliciesType, type Failover, type HAPolicyObject } from "../../src/fleet/failovers.ts";
+import { showFailover } from "./failed-host.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
 
 export const Reachable = "Reachable";
@@ -51,6 +53,8 @@ export function hostController(options: HostControllerOptions): ControllerRegist
       const migrations = readOnlyCache<VmMigrationObject>({ ...deps, log: deps.log.with({ controller: "host" }) }, vmMigrationsType, deps.namespace);
       const moves = new MovesByVm();
       moves.follow(migrations);
+      const haPolicies = readOnlyCache<HAPolicyObject>({ ...deps, log: deps.log.with({ controller: "host" }) }, haPoliciesType);
+      const failover = (host: string): Failover | undefined => failoverOf(haPolicies.list(), host)?.failover;
       const objects = deps.kc.makeApiClient(CustomObjectsApi);
       const where = (m: VmMigrationObject) => ({ group: "omnivisor.io", version: "v1alpha1", plural: "vmmigrations", namespace: m.metadata.namespace ?? "" });
       const draining: Draining = {
@@ -81,7 +85,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
             reconcile: async (ctx) => {
               if (isBeingDeleted(ctx.object)) return removeHost(ctx, options.sessions, vmClient, vms);
               await ctx.ensureFinalizer(hostFinalizer);
-              return reconcileHost(ctx, { sessions: options.sessions, placedOn, exists: (uid) => index.hasUid(uid), observations, poll, draining });
+              return reconcileHost(ctx, { sessions: options.sessions, placedOn, exists: (uid) => index.hasUid(uid), observations, poll, draining, failover });
             },
           },
         },
@@ -100,6 +104,11 @@ export function hostController(options: HostControllerOptions): ControllerRegist
         if (host) coalesced.add(host);
       };
       migrations.on({ added: drainOf, updated: (_old, m) => drainOf(m), deleted: drainOf });
+      // a failover's record changing shows on its host at once
+      const failedHosts = (...ps: HAPolicyObject[]): void => {
+        for (const p of ps) for (const f of p.status?.failoversInProgress ?? []) controller.queue.add(f.host);
+      };
+      haPolicies.on({ added: (p) => failedHosts(p), updated: (a, b) => failedHosts(a, b), deleted: (p) => failedHosts(p) });
       controller.informer.on({
         deleted: (host) => {
           observations.forget(host.metadata.name);
@@ -110,7 +119,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
       // Leadership lost: every driver connection of this process closes at once (calls in flight
       // fail) and no pass still running can open another; a new leader takes over the hosts.
       const stopDriverCalls = (): void => void options.sessions.shutdown("this manager lost its leader Lease");
-      return new ControllerWithCaches(controller, [vms, migrations] as Informer<KubeObject>[], () => options.sessions.closeAll(), stopDriverCalls);
+      return new ControllerWithCaches(controller, [vms, migrations, haPolicies] as Informer<KubeObject>[], () => options.sessions.closeAll(), stopDriverCalls);
     },
   };
 }
@@ -160,6 +169,8 @@ interface HostPassEnv {
   observations: Observations;
   poll: number;
   draining: Draining;
+  /** The host's HA failover, if one is recorded. */
+  failover: (host: string) => Failover | undefined;
 }
 
 async function reconcileHost(ctx: Ctx, env: HostPassEnv): Promise<ReconcileResult> {
@@ -185,6 +196,7 @@ async function reconcileHost(ctx: Ctx, env: HostPassEnv): Promise<ReconcileResul
     ctx.setCondition({ type: Reachable, status: "False", reason: why.reason, message: why.message });
     ctx.setCondition({ type: Ready, status: "False", reason: "Unreachable", message: why.message });
     ctx.status.phase = "NotReady";
+    showFailover(ctx.status, env.failover(host.metadata.name), (c) => ctx.setCondition(c));
     throw new Error(why.message); // retried with the controller's backoff
   }
   const wasReachable = ctx.status.conditions?.find((c) => c.type === Reachable)?.status === "True";
@@ -195,6 +207,7 @@ async function reconcileHost(ctx: Ctx, env: HostPassEnv): Promise<ReconcileResul
   ctx.setCondition({ type: Reachable, status: "True", reason: "Connected", message: `${observed.host.hypervisor} ${observed.host.version}` });
   ctx.setCondition({ type: Ready, status: "True", reason: maintenance ? "InMaintenance" : "Ready", message: readyMessage(observed.vms, maintenance) });
   ctx.status.phase = !maintenance ? "Ready" : drained ? "InMaintenance" : "EnteringMaintenance";
+  showFailover(ctx.status, env.failover(host.metadata.name), (c) => ctx.setCondition(c));
   // while it drains, look again soon (the moves' own changes wake it too)
   return { requeueAfterMs: Math.min(poll, observations.staleInMs(host.metadata.name), maintenance && !drained ? 5_000 : poll) };
 }

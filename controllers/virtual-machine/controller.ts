@@ -20,9 +20,11 @@ import { MovesByVm, movedVmKey, started } from "../../src/fleet/moves.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { vmKey } from "../../src/fleet/vms-by-host.ts";
 import { ControllerWithCaches, readOnlyCache } from "../../src/runtime/with-caches.ts";
-import { heartbeatFresh, heartbeatKey, leasesType, type LeaseObject } from "../../src/fleet/heartbeat-lease.ts";
+import { HeartbeatClock, followHeartbeats, leasesType, type LeaseObject } from "../../src/fleet/heartbeat-lease.ts";
 import { mayPlaceMore } from "./host-changes.ts";
 import { CrashLoops } from "./crash-loop.ts";
+import { haPoliciesType, type HAPolicyObject } from "../../src/fleet/failovers.ts";
+import { followFailover, restartExclusions } from "./ha-restart.ts";
 import { followMove } from "./moving.ts";
 import { Placement } from "./placement.ts";
 import { placedOnAnnotation, vmFinalizer } from "../../src/fleet/vm-markers.ts";
@@ -54,11 +56,15 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       const datacenters = readOnlyCache<DatacenterObject>({ ...deps, log }, datacentersType);
       const heartbeatNamespace = options.heartbeatNamespace;
       const leases = heartbeatNamespace ? readOnlyCache<LeaseObject>({ ...deps, log }, leasesType, heartbeatNamespace) : undefined;
-      const watched = (host: string): boolean => (leases && heartbeatNamespace ? heartbeatFresh(leases.get(heartbeatKey(heartbeatNamespace, host)), Date.now()) : false);
+      // judged by seeing the lease change on this process's clock, never by the watcher's renewTime
+      const heartbeats = new HeartbeatClock();
+      if (leases) followHeartbeats(leases, heartbeats);
+      const watched = (host: string): boolean => (leases ? heartbeats.fresh(host) : false);
       const stopsAsked = new Map<string, number>();
       const migrations = readOnlyCache<VmMigrationObject>({ ...deps, log }, vmMigrationsType, deps.namespace);
       // per-driver quota limits for VMs that name no driver are applied at placement
       const quotas = readOnlyCache<VdcQuotaObject>({ ...deps, log }, vdcQuotasType, deps.namespace);
+      const haPolicies = readOnlyCache<HAPolicyObject>({ ...deps, log }, haPoliciesType);
       const moves = new MovesByVm();
       const secrets = deps.kc.makeApiClient(CoreV1Api);
       const secretValue = async (namespace: string, name: string, key: string): Promise<string> => {
@@ -88,9 +94,14 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           placement.released(ctx.key);
           return;
         }
+        // A VM of a failed host: restarted elsewhere once HA asks and the fence is confirmed (ha-restart.ts)
+        const failover = { policies: haPolicies.list(), host: (name: string) => hosts.get(name), forgetCrashes: (uid: string) => env.crashLoops.forget(uid) };
+        const failedHost = await followFailover(ctx, failover);
+        if (failedHost) return failedHost;
         if (!ctx.status.host) {
           const before = structuredClone(ctx.status);
-          const decision = placement.decide(ctx);
+          const restarting = restartExclusions(ctx.object, failover);
+          const decision = placement.decide(ctx, restarting, restarting !== undefined);
           if (!decision) {
             ctx.status.phase = "Pending";
             return { requeueAfterMs: 10_000 }; // hosts change (capacity, readiness): try again
@@ -137,7 +148,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         },
         deps,
       );
-      placement = new Placement({ hosts, pools, datacenters, vms: controller.informer, quotas });
+      placement = new Placement({ hosts, pools, datacenters, vms: controller.informer, quotas, haPolicies });
       // A VMMigration's changes wake its VM: a move started, ended, or was cancelled.
       moves.follow(migrations);
       // Not at every progress write (twice a second while a move runs): only when its phase or
@@ -185,7 +196,13 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           }, 5_000)
         : undefined;
       lapses?.unref();
-      const caches = [hosts, pools, datacenters, migrations, quotas, ...(leases ? [leases] : [])] as Informer<KubeObject>[];
+      // a failover's record changing (fenced, a group's turn) wakes the VMs of that host
+      const failoverHosts = (p: HAPolicyObject | undefined): string[] => (p?.status?.failoversInProgress ?? []).map((f) => f.host);
+      const wakeFailed = (...ps: (HAPolicyObject | undefined)[]): void => {
+        for (const host of new Set(ps.flatMap(failoverHosts))) for (const vm of placement.placed.on(host)) controller.queue.add(vmKey(vm));
+      };
+      haPolicies.on({ added: (p) => wakeFailed(p), updated: (a, b) => wakeFailed(a, b), deleted: (p) => wakeFailed(p) });
+      const caches = [hosts, pools, datacenters, migrations, quotas, haPolicies, ...(leases ? [leases] : [])] as Informer<KubeObject>[];
       return new ControllerWithCaches(controller, caches, () => {
         clearInterval(lapses);
         return Promise.resolve();

@@ -14,6 +14,8 @@ import type { ReconcileContext } from "../../src/runtime/controller.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
 import { candidates, placementRequest, type Fleet } from "../../src/fleet/placement-input.ts";
 import { Rejections, rejectionTtlMs } from "./rejections.ts";
+import { breaksReserve, type HaReserve } from "../../src/placement/ha-reserve.ts";
+import type { HAPolicyObject } from "../../src/fleet/failovers.ts";
 
 export const Scheduled = "Scheduled";
 
@@ -32,6 +34,8 @@ export interface PlacementCaches {
   vms: Informer<VmObject>;
   /** The namespaces' VDCQuotas: their per-driver limits apply here to VMs whose spec names no driver. */
   quotas?: Informer<VdcQuotaObject>;
+  /** HA admission control: the policies' reservedHostFailures per pool. */
+  haPolicies?: Informer<HAPolicyObject>;
 }
 
 export class Placement {
@@ -62,7 +66,8 @@ export class Placement {
    * =False/CreatePending); undefined (with Scheduled=False saying why) when no host fits. A new
    * decision comes with the Scheduled Event's message, recorded once the decision is written.
    */
-  decide(ctx: Ctx): Decision | undefined {
+  /** `restart`: an HA restart, which may use the capacity HA reserves (and must not be refused by it). */
+  decide(ctx: Ctx, exclude: (host: string) => boolean = () => false, restart = false): Decision | undefined {
     const adopt = ctx.object.spec.adopt;
     if (adopt) {
       const refused = adoptionRefused(ctx.object, this.caches.hosts.get(adopt.host));
@@ -76,13 +81,13 @@ export class Placement {
       this.record(ctx, adopt.host);
       return { host: adopt.host };
     }
-    const earlier = this.earlier(ctx);
+    const earlier = this.earlier(ctx, exclude);
     if (earlier) {
       this.keepEarlier(ctx, earlier);
       this.record(ctx, earlier);
       return { host: earlier };
     }
-    const decision = this.schedule(ctx);
+    const decision = this.schedule(ctx, exclude, restart);
     if (decision) this.record(ctx, decision.host);
     return decision;
   }
@@ -99,14 +104,22 @@ export class Placement {
   }
 
   /** Places the VM; synchronous from reading the caches to reserving, so two passes never race. */
-  private schedule(ctx: Ctx): Decision | undefined {
+  private schedule(ctx: Ctx, exclude: (host: string) => boolean, restart: boolean): Decision | undefined {
     const { hosts, pools, datacenters, vms } = this.caches;
     const fleet: Fleet = { hosts: hosts.list(), pools: pools.list(), datacenters: datacenters.list(), placed: this.placed, reservations: this.reservations, vm: (key) => vms.get(key) };
     const refused = this.rejections.of(ctx.key);
     const overQuota = new Map<string, string>(); // driver → the quota's refusal
     const roomFor = this.quotaRoom(ctx.object, overQuota);
-    const usable = candidates(fleet, ctx.object).filter((c) => !refused.has(c.name) && roomFor(c.driver));
-    const decision = place(placementRequest(ctx.object, fleet), usable, { round: this.round++ });
+    const usable = candidates(fleet, ctx.object).filter((c) => !refused.has(c.name) && !exclude(c.name) && roomFor(c.driver));
+    const request = placementRequest(ctx.object, fleet);
+    const decision = place(request, usable, { round: this.round++ });
+    const chosen = decision.host ? usable.find((c) => c.name === decision.host) : undefined;
+    const reserve = chosen?.pool !== undefined && !restart ? this.reserveOf(chosen.pool) : undefined;
+    const broken = chosen && reserve ? breaksReserve(usable.filter((c) => c.pool === chosen.pool), chosen.name, request.vm.resources, reserve) : undefined;
+    if (broken) {
+      ctx.setCondition({ type: Scheduled, status: "False", reason: "HAReserve", message: broken });
+      return undefined;
+    }
     if (!decision.host) {
       if (overQuota.size > 0 && usable.length === 0) {
         ctx.setCondition({ type: Scheduled, status: "False", reason: "QuotaExceeded", message: [...overQuota.values()].join("; ") });
@@ -142,11 +155,27 @@ export class Placement {
     };
   }
 
+  /** The largest reservedHostFailures of the HAPolicies protecting the pool. */
+  private reserveOf(pool: string): HaReserve | undefined {
+    let reserve: HaReserve | undefined;
+    for (const p of this.caches.haPolicies?.list() ?? []) {
+      if (!p.spec.pools.includes(pool)) continue;
+      const failures = p.spec.reservedHostFailures ?? 1;
+      if (!reserve || failures > reserve.failures) reserve = { failures, policy: p.metadata.name };
+    }
+    return reserve;
+  }
+
   /** A placement recorded before this pass but not yet in status; none after the host rejected the create. */
-  private earlier(ctx: Ctx): string | undefined {
+  private earlier(ctx: Ctx, exclude: (host: string) => boolean): string | undefined {
     const rejected = ctx.status.conditions?.some((c) => c.type === Scheduled && c.status === "False" && c.reason === "HostRejected") ?? false;
     if (rejected) return undefined;
-    return ctx.object.metadata.annotations?.[placedOnAnnotation] ?? this.reservations.get(ctx.key);
+    const marker = ctx.object.metadata.annotations?.[placedOnAnnotation];
+    // a marker naming a host left out for this VM (an HA restart's failed host, the cache not
+    // yet showing the marker removed) is not a placement to keep
+    if (marker !== undefined && !exclude(marker)) return marker;
+    const reserved = this.reservations.get(ctx.key);
+    return reserved !== undefined && !exclude(reserved) ? reserved : undefined;
   }
 
   private keepEarlier(ctx: Ctx, host: string): void {

@@ -65,7 +65,7 @@ export class LibvirtDriver implements Driver {
     try {
       const simulated = remote.uri.driver === "test";
       const options = host.libvirt ?? {};
-      const { storage, consoleLogDir } = simulated ? {} : onHost(remote, options.storagePool);
+      const { storage, consoleLogDir } = simulated ? {} : onHost(remote, options.storagePool, options.sharedStorage !== undefined);
       const [type, version, libVersion, virtType, p2p, params] = await Promise.all([
         remote.getType(),
         remote.getVersion(),
@@ -119,8 +119,8 @@ export function omnivisorImageStore(): string {
  * Where a real host keeps what the driver makes: its storage pool (the default one is made on
  * first use; a pool the admin named must exist) and, for qemu:///system, the console logs.
  */
-function onHost(remote: LibvirtRemote, storagePool: string | undefined): { storage: HostStorage; consoleLogDir?: string } {
-  const storage = new HostStorage(remote, storagePool ?? defaultPoolName, { createIfMissing: storagePool === undefined });
+function onHost(remote: LibvirtRemote, storagePool: string | undefined, shared = false): { storage: HostStorage; consoleLogDir?: string } {
+  const storage = new HostStorage(remote, storagePool ?? defaultPoolName, { createIfMissing: storagePool === undefined, shared });
   return remote.uri.name.endsWith("/system") ? { storage, consoleLogDir: systemQemuLogDir } : { storage };
 }
 

@@ -91,12 +91,15 @@ export class HostStorage {
   private readonly remote: LibvirtRemote;
   readonly poolName: string;
   private readonly createIfMissing: boolean;
+  /** Other hosts write to this pool too (shared storage): a volume we do not know may be on disk. */
+  private readonly shared: boolean;
   private poolRef: Promise<StoragePoolRef> | undefined;
 
-  constructor(remote: LibvirtRemote, poolName: string, opts: { createIfMissing: boolean }) {
+  constructor(remote: LibvirtRemote, poolName: string, opts: { createIfMissing: boolean; shared?: boolean }) {
     this.remote = remote;
     this.poolName = poolName;
     this.createIfMissing = opts.createIfMissing;
+    this.shared = opts.shared ?? false;
   }
 
   /** The pool, active. A pool the admin named must exist; the default one is defined and started. */
@@ -144,7 +147,13 @@ export class HostStorage {
   async ensureDisk(uid: string, disk: { name: string; sizeGiB?: number }, image?: ImageVolumes["disk"]): Promise<string> {
     const pool = await this.pool();
     const name = diskVolumeName(uid, disk.name);
-    const existing = await orMissing(this.remote.volLookupByName(pool, name), VirErr.NO_STORAGE_VOL);
+    let existing = await orMissing(this.remote.volLookupByName(pool, name), VirErr.NO_STORAGE_VOL);
+    if (!existing && this.shared) {
+      // on shared storage another host may have made it (a VM restarted here by HA after its
+      // host failed): the pool's listing is refreshed from disk, and its disk is reused
+      await this.remote.poolRefresh(pool).catch(() => undefined);
+      existing = await orMissing(this.remote.volLookupByName(pool, name), VirErr.NO_STORAGE_VOL);
+    }
     if (existing) return this.remote.volGetPath(existing);
     const wanted = disk.sizeGiB === undefined ? undefined : BigInt(disk.sizeGiB) * GiB;
     if (!image && wanted === undefined) throw new TerminalError(`disk ${disk.name}: a blank disk needs sizeGiB`, { reason: "invalid-spec" });

@@ -55,12 +55,17 @@ export const haPolicySpec = z
 const failover = z
   .object({
     host: objectName("The failed host."),
-    phase: z.enum(["Suspect", "Fencing", "Restarting", "Completed", "Blocked"]).describe("Where the failover is."),
+    phase: z
+      .enum(["Suspect", "Fencing", "Fenced", "Restarting", "Completed", "Blocked"])
+      .describe("Where the failover is: Suspect (heartbeat missed), Fencing, Fenced (confirmed off), Restarting (its VMs placed again by priority), Completed, or Blocked (message says why: no confirmed fence, no capacity)."),
     startedAt: z.iso.datetime().describe("When the host was first suspected."),
     fencedAt: z.iso.datetime().optional().describe("When the fence was confirmed."),
     completedAt: z.iso.datetime().optional().describe("When the last VM was restarted."),
     vmsToRestart: z.int().min(0).optional().describe("HA-enabled VMs that were on the host."),
     vmsRestarted: z.int().min(0).optional().describe("Of those, VMs running elsewhere."),
+    restartingGroup: z.enum(restartPriorities).optional().describe("The priority group being restarted now."),
+    groupStartsAt: z.iso.datetime().optional().describe("When the current priority group may start (restartOrder.delaySeconds after the previous one)."),
+    vmsNotRestartable: z.int().min(0).optional().describe("HA-enabled VMs that cannot run elsewhere (disks on the host's own storage); their Ready condition says so."),
     message: z.string().max(4096).optional().describe("Why a failover is Blocked (e.g. no confirmed fence, no capacity)."),
   })
   .describe("One host's failover.");
@@ -71,7 +76,10 @@ export const haPolicyStatus = z
     conditions,
     protectedHosts: z.int().min(0).optional().describe("Hosts in the protected pools."),
     protectedVms: z.int().min(0).optional().describe("HA-enabled VMs on those hosts."),
-    failoversInProgress: listMap(z.array(failover).max(64).optional().describe("Failovers not yet completed, by host."), "host"),
+    failoversInProgress: listMap(
+      z.array(failover).max(64).optional().describe("Failovers by host: under way, and completed ones whose host has not come back (the host stays fenced until its heartbeat returns)."),
+      "host",
+    ),
     failoversCompleted: z.int().min(0).optional().describe("Failovers completed since the policy was created."),
     lastFailover: failover.optional().describe("The most recently completed failover."),
   })

@@ -20,6 +20,7 @@ import { vAppController } from "../../controllers/vapp/controller.ts";
 import { vdcQuotaController } from "../../controllers/vdc-quota/controller.ts";
 import { quotaAdmission } from "../../controllers/vdc-quota/admission.ts";
 import type { WebhookOptions } from "../runtime/manager.ts";
+import { haPolicyController } from "../../controllers/ha-policy/controller.ts";
 
 interface ControllerSettings {
   /** Namespace of the status watchers' heartbeat Leases (the same as the leader Lease's). */
@@ -52,6 +53,7 @@ function omnivisorControllers(settings: ControllerSettings): ControllerRegistrat
     vmMigrationController({ sessions, limits: migrationLimits }),
     vAppController(),
     vdcQuotaController({ chargeGraceMs }),
+    haPolicyController({ heartbeatNamespace: settings.heartbeatNamespace }),
     ...(statusWatcher ? [statusWatcherInManager({ sessions, leaseNamespace: settings.heartbeatNamespace, ...statusWatcher })] : []),
   ];
 }

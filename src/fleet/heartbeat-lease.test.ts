@@ -1,18 +1,36 @@
 import { describe, expect, it } from "vitest";
-import { heartbeatFresh, heartbeatKey } from "./heartbeat-lease.ts";
+import { HeartbeatClock, heartbeatKey } from "./heartbeat-lease.ts";
 
-const lease = (renewTime: string | undefined, leaseDurationSeconds: number | undefined) => ({ metadata: { name: "l" }, spec: { holderIdentity: "w", ...(renewTime ? { renewTime } : {}), ...(leaseDurationSeconds !== undefined ? { leaseDurationSeconds } : {}) } });
+const lease = (renewTime: string, leaseDurationSeconds = 6) => ({ metadata: { name: "l", labels: { "omnivisor.io/host": "kvm-1" } }, spec: { holderIdentity: "w", renewTime, leaseDurationSeconds } });
 
-describe("status watcher heartbeat", () => {
-  const now = Date.parse("2026-11-22T12:00:30.000000Z");
-  it("is fresh while renewed within its duration, stale after, and absent or malformed is stale", () => {
-    expect(heartbeatFresh(lease("2026-11-22T12:00:01.500000Z", 30), now)).toBe(true);
-    expect(heartbeatFresh(lease("2026-11-22T12:00:00.000000Z", 30), now)).toBe(true);
-    expect(heartbeatFresh(lease("2026-11-22T11:59:59.000000Z", 30), now)).toBe(false);
-    expect(heartbeatFresh(undefined, now)).toBe(false);
-    expect(heartbeatFresh(lease(undefined, 30), now)).toBe(false);
-    expect(heartbeatFresh(lease("2026-11-22T12:00:20.000000Z", undefined), now)).toBe(false);
-    expect(heartbeatFresh(lease("not a time", 30), now)).toBe(false);
+describe("status watcher heartbeat, judged by this process's clock", () => {
+  it("counts silence from the last change this process saw, whatever the lease's own time says", () => {
+    let now = 1_000;
+    const clock = new HeartbeatClock(() => now);
+    // a renewTime far in the future (the watcher's clock runs ahead) is not "fresh" for longer
+    clock.observe("kvm-1", lease("2099-01-01T00:00:00.000000Z"));
+    expect(clock.fresh("kvm-1")).toBe(true);
+    now += 5_000;
+    expect(clock.silentForMs("kvm-1")).toBe(5_000);
+    now += 2_000;
+    expect(clock.fresh("kvm-1")).toBe(false); // 7 s > 6 s duration, though renewTime is "ahead"
+    // the same version seen again is not a renewal
+    clock.observe("kvm-1", lease("2099-01-01T00:00:00.000000Z"));
+    expect(clock.silentForMs("kvm-1")).toBe(7_000);
+    // a renewTime in the past (the watcher's clock runs behind) still counts as a renewal now
+    clock.observe("kvm-1", lease("1999-01-01T00:00:00.000000Z"));
+    expect(clock.silentForMs("kvm-1")).toBe(0);
+    expect(clock.fresh("kvm-1")).toBe(true);
+    expect(clock.intervalMs("kvm-1")).toBe(2_000);
+  });
+
+  it("gives a host it never saw one full allowance from the first question", () => {
+    let now = 0;
+    const clock = new HeartbeatClock(() => now);
+    expect(clock.silentForMs("new")).toBe(0);
+    now = 3_000;
+    expect(clock.silentForMs("new")).toBe(3_000);
+    expect(clock.fresh("new")).toBe(false);
   });
 
   it("is found under the name the status watcher renews", () => {
