@@ -56,6 +56,37 @@ async function eventsOf(stream: AsyncIterator<VmEvent>, externalId: string, unti
 }
 
 describe("xenserver driver (FAKE XAPI)", () => {
+  it("given a create claim left by a manager that died, then a create takes it over; given one held now, a create waits for it to go", async () => {
+    const [poolRef, pool] = fake.db.all("pool")[0]!;
+    const claim = (id: VmIdentity, ageMs: number): void => {
+      const config = { ...(pool["other_config"] as Record<string, string>), [`omnivisor-creating-${id.uid}`]: `dead00000000 ${Date.now() - ageMs}` };
+      fake.db.update(poolRef, { other_config: config });
+    };
+    const claimsLeft = (): string[] => Object.keys((fake.db.all("pool")[0]![1]["other_config"] as Record<string, string>)).filter((k) => k.startsWith("omnivisor-creating-"));
+    const stale = identity("claim-stale");
+    claim(stale, 61_000);
+    const made = await connected((s) => s.createVm(stale, spec));
+    expect(made.identity?.uid).toBe(stale.uid);
+    const held = identity("claim-held");
+    claim(held, 0);
+    let madeBeforeRelease: boolean | undefined;
+    const release = setTimeout(() => {
+      madeBeforeRelease = fake.db.all("VM").some(([, r]) => (r["other_config"] as Record<string, string>)["io.omnivisor.uid"] === held.uid);
+      const config = { ...(fake.db.all("pool")[0]![1]["other_config"] as Record<string, string>) };
+      delete config[`omnivisor-creating-${held.uid}`];
+      fake.db.update(poolRef, { other_config: config });
+    }, 1_000);
+    const waited = await connected((s) => s.createVm(held, spec));
+    clearTimeout(release);
+    expect(waited.identity?.uid).toBe(held.uid);
+    expect(madeBeforeRelease, "nothing was made while the other manager's claim was held").toBe(false);
+    expect(claimsLeft()).toEqual([]);
+    await connected(async (s) => {
+      await s.deleteVm(stale);
+      await s.deleteVm(held);
+    });
+  });
+
   it("given two managers creating the same VM at once (two sessions, one uid), then the pool holds exactly one VM of it, and both end with that one", async () => {
     for (let round = 0; round < 5; round++) {
       const id = identity(`overlap-${round}`);
