@@ -85,11 +85,19 @@ bench-lookups: deps tools services ## per-VM lookup cost by uid at 10, 100 and 1
 bench-migration: deps tools services ## live migration: VMMigration vs virsh migrate --live --p2p between two private libvirtds, wall-time ratio and downtime (bench/results/migration.md)
 	node bench/migration.ts --json bench/results/migration.json --markdown bench/results/migration.md
 
+.PHONY: bench-webhook
+bench-webhook: deps tools ## VDCQuota admission webhook latency p50 / p99 under 50 concurrent creates, vs the same creates without it (bench/results/webhook.md)
+	node bench/webhook.ts --json bench/results/webhook.json --markdown bench/results/webhook.md
+
+.PHONY: chaos
+chaos: deps tools services ## chaos report: kill -9 of the manager mid-create/resize/delete (50 trials), two leaders, API server/etcd restarts and cut watches, dockerd/libvirtd restarts; duplicates, orphans, lost changes, time to converge (bench/results/chaos.md)
+	node bench/chaos.ts --json bench/results/chaos.json --markdown bench/results/chaos.md
+
 .PHONY: bench-ha
 bench-ha: deps tools services ## HA failover: host loss → first VM / all VMs running elsewhere, 1, 10 and 50 VMs, 5 trials each (bench/results/ha.md)
 	node bench/ha.ts --json bench/results/ha.json --markdown bench/results/ha.md
 
 .PHONY: bench
-bench: bench-drivers bench-provisioning bench-scale bench-lookups bench-migration bench-ha ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale, per-VM lookups, live migration vs virsh (bench/results/)
+bench: bench-drivers bench-provisioning bench-scale bench-lookups bench-migration bench-webhook bench-ha ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale, per-VM lookups, live migration vs virsh, quota webhook latency, HA failover (bench/results/)
 	node bench/placement.ts --json bench/results/placement.json
 	node bench/summary.ts

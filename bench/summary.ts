@@ -1,5 +1,5 @@
 // bench/results/summary.md from the results the benchmarks wrote: one table across placement,
-// drivers, provisioning, scale, per-VM lookups and live migration, each measure beside its target (issue #8). A result file that
+// drivers, provisioning, scale, per-VM lookups, live migration, the quota webhook and `make chaos`, each measure beside its target (issue #8). A result file that
 // is missing shows as "not run", never as a number.
 //
 // Usage: node bench/summary.ts [--dir bench/results]
@@ -88,6 +88,33 @@ if (migration) {
   row(at, "downtime: VMMigration status.downtimeMs (virsh domjobinfo beside it)", `${dt(migration.downtimeMs)} (${dt(migration.virshDowntimeMs)})`, `< ${migration.targets.downtimeMs} ms`, met(migration.downtimeMs !== null && migration.downtimeMs < migration.targets.downtimeMs));
 } else row("migration", "", "not run");
 
+interface Webhook { creates: number; rounds: number; targetP99Ms: number; webhook: { p50Ms: number; p99Ms: number }; createWithWebhook: { p50Ms: number; p99Ms: number }; createBaseline: { p50Ms: number; p99Ms: number } }
+const webhook = read<Webhook>("webhook.json");
+if (webhook) {
+  const at = `quota webhook (${webhook.rounds} rounds × ${webhook.creates} concurrent creates)`;
+  row(at, "webhook answer p50 / p99", `${webhook.webhook.p50Ms} / ${webhook.webhook.p99Ms} ms`, `p99 < ${webhook.targetP99Ms} ms`, met(webhook.webhook.p99Ms < webhook.targetP99Ms));
+  row(at, "create p50 / p99: with the webhook vs without (baseline)", `${webhook.createWithWebhook.p50Ms} / ${webhook.createWithWebhook.p99Ms} ms vs ${webhook.createBaseline.p50Ms} / ${webhook.createBaseline.p99Ms} ms`);
+} else row("quota webhook", "", "not run");
+
+// make chaos (issue #19): what faults left behind; its targets are counts, not timings
+interface Chaos {
+  r1?: { convergedMs: number | null; duplicates: string[]; orphans: string[] }[];
+  leaders?: { vms: number; duplicates: string[]; orphansAfterDelete: string[] };
+  r2?: { fault: string; applied: number; seen: number }[];
+  r3?: { daemon: string; lost: number; doubled: number }[];
+}
+const chaos = read<Chaos>("chaos.json");
+if (chaos) {
+  const count = (xs: { length: number }[]): number => xs.reduce((n, x) => n + x.length, 0);
+  if (chaos.r1) {
+    const dup = count(chaos.r1.map((t) => t.duplicates));
+    const orphans = count(chaos.r1.map((t) => t.orphans));
+    row(`chaos R1 (${chaos.r1.length} kill -9 trials)`, "duplicates / orphans (VMs, disks) / trials not converged", `${dup} / ${orphans} / ${chaos.r1.filter((t) => t.convergedMs === null).length}`, "0 / 0 over 50 trials", met(dup === 0 && orphans === 0 && chaos.r1.length >= 50));
+  }
+  if (chaos.leaders) row(`chaos, two leaders (${chaos.leaders.vms} VMs)`, "duplicates / orphans after delete", `${chaos.leaders.duplicates.length} / ${chaos.leaders.orphansAfterDelete.length}`, "0 / 0", met(chaos.leaders.duplicates.length === 0 && chaos.leaders.orphansAfterDelete.length === 0));
+  for (const d of chaos.r2 ?? []) row(`chaos R2, ${d.fault}`, "spec changes applied / seen in status", `${d.applied} / ${d.seen}`, "all seen", met(d.applied === d.seen));
+  if (chaos.r3) row(`chaos R3 (${[...new Set(chaos.r3.map((d) => d.daemon))].join(", ")} killed mid-create, ${chaos.r3.length} rounds)`, "VMs lost / doubled", `${chaos.r3.reduce((n, d) => n + d.lost, 0)} / ${chaos.r3.reduce((n, d) => n + d.doubled, 0)}`, "0 / 0", met(chaos.r3.every((d) => d.lost === 0 && d.doubled === 0)));
+} else row("chaos", "", "not run");
 interface Ha { firstVmP95Ms: number; targetFirstVmMs: number; rows: { vms: number; trials: number; firstVm: { p50Ms: number; p95Ms: number }; allVms: { p50Ms: number; p95Ms: number } }[] }
 const ha = read<Ha>("ha.json");
 for (const r of ha?.rows ?? []) {
@@ -100,7 +127,7 @@ const markdown = [
   "# Benchmark summary",
   "",
   "Written by `node bench/summary.ts` (the last step of `make bench`) from the JSON results beside it.",
-  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), [ha.md](ha.md), placement.json.",
+  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), [webhook.md](webhook.md), [ha.md](ha.md), [chaos.md](chaos.md) (`make chaos`), placement.json.",
   "",
   facts ? factsMarkdown(facts) : "",
   "",

@@ -110,7 +110,9 @@ bmc_emulators() {
 
 # The driver's default pool, as it would make it on any host, and the test images in it as
 # volumes (tiny-vm.qcow2 / .vmlinuz / .initrd, idle-vm.qcow2 / .vmlinuz), uploaded through
-# libvirt's API like a remote host gets them. Parts already there are kept.
+# libvirt's API like a remote host gets them. Parts already there are kept, unless the image was
+# rebuilt (a new version of tiny-vm.sh): a kernel or initrd volume whose size differs from the file
+# is replaced.
 POOL=omnivisor POOL_PATH=/var/lib/libvirt/omnivisor
 images_pool() {
   local c=(virsh -q -c "${POOL_URI:-qemu:///system}")
@@ -126,7 +128,11 @@ images_pool() {
     for part in disk.qcow2:qcow2 vmlinuz:vmlinuz initrd.img:initrd; do
       file="$OMNIVISOR_CACHE/images/$image/${part%%:*}" vol="$image.${part##*:}"
       [ -f "$file" ] || continue
-      "${c[@]}" vol-info --pool "$POOL" "$vol" >/dev/null 2>&1 && continue
+      if info=$("${c[@]}" vol-info --bytes --pool "$POOL" "$vol" 2>/dev/null); then
+        # (a qcow2 base reports its virtual size, not the file's: it is a blank disk, kept as it is)
+        [ "${part##*:}" = qcow2 ] || [ "$(awk '/^Capacity:/ {print $2}' <<<"$info")" = "$(stat -c %s "$file")" ] && continue
+        "${c[@]}" vol-delete --pool "$POOL" "$vol" >/dev/null || { fail pool "replacing the rebuilt $vol failed"; return; }
+      fi
       "${c[@]}" vol-create-as "$POOL" "$vol" "$(stat -c %s "$file")" --format raw >/dev/null \
         && "${c[@]}" vol-upload --pool "$POOL" "$vol" "$file" \
         || { "${c[@]}" vol-delete --pool "$POOL" "$vol" >/dev/null 2>&1; fail pool "uploading $file as volume $vol failed"; return; }

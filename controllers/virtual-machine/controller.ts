@@ -15,12 +15,13 @@ import { statusCode } from "../../src/runtime/log.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
-import { datacentersType, hostPoolsType, hostsType, virtualMachinesType, vmMigrationsType, type DatacenterObject, type HostObject, type HostPoolObject, type VmMigrationObject, type VmObject } from "../../src/fleet/kinds.ts";
+import { datacentersType, hostPoolsType, hostsType, vdcQuotasType, virtualMachinesType, vmMigrationsType, type DatacenterObject, type HostObject, type HostPoolObject, type VdcQuotaObject, type VmMigrationObject, type VmObject } from "../../src/fleet/kinds.ts";
 import { MovesByVm, movedVmKey, started } from "../../src/fleet/moves.ts";
 import type { HostSessions } from "../../src/fleet/sessions.ts";
 import { vmKey } from "../../src/fleet/vms-by-host.ts";
 import { ControllerWithCaches, readOnlyCache } from "../../src/runtime/with-caches.ts";
 import { HeartbeatClock, followHeartbeats, leasesType, type LeaseObject } from "../../src/fleet/heartbeat-lease.ts";
+import { mayPlaceMore } from "./host-changes.ts";
 import { CrashLoops } from "./crash-loop.ts";
 import { haPoliciesType, type HAPolicyObject } from "../../src/fleet/failovers.ts";
 import { followFailover, restartExclusions } from "./ha-restart.ts";
@@ -61,6 +62,8 @@ export function virtualMachineController(options: VirtualMachineControllerOption
       const watched = (host: string): boolean => (leases ? heartbeats.fresh(host) : false);
       const stopsAsked = new Map<string, number>();
       const migrations = readOnlyCache<VmMigrationObject>({ ...deps, log }, vmMigrationsType, deps.namespace);
+      // per-driver quota limits for VMs that name no driver are applied at placement
+      const quotas = readOnlyCache<VdcQuotaObject>({ ...deps, log }, vdcQuotasType, deps.namespace);
       const haPolicies = readOnlyCache<HAPolicyObject>({ ...deps, log }, haPoliciesType);
       const moves = new MovesByVm();
       const secrets = deps.kc.makeApiClient(CoreV1Api);
@@ -145,7 +148,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         },
         deps,
       );
-      placement = new Placement({ hosts, pools, datacenters, vms: controller.informer, haPolicies });
+      placement = new Placement({ hosts, pools, datacenters, vms: controller.informer, quotas, haPolicies });
       // A VMMigration's changes wake its VM: a move started, ended, or was cancelled.
       moves.follow(migrations);
       // Not at every progress write (twice a second while a move runs): only when its phase or
@@ -168,10 +171,12 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         if (before.metadata.generation === after.metadata.generation) return;
         for (const vm of placement.placed.on(after.metadata.name)) controller.queue.add(vmKey(vm));
       };
+      // Pending VMs are looked at again when a host appears or may take more (host-changes.ts),
+      // not at every Host status write: that was a requeue storm placing nothing new.
       hosts.on({
         added: pending,
         updated: (before, after) => {
-          pending();
+          if (mayPlaceMore(before, after)) pending();
           respecified(before, after);
         },
       });
@@ -197,7 +202,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
         for (const host of new Set(ps.flatMap(failoverHosts))) for (const vm of placement.placed.on(host)) controller.queue.add(vmKey(vm));
       };
       haPolicies.on({ added: (p) => wakeFailed(p), updated: (a, b) => wakeFailed(a, b), deleted: (p) => wakeFailed(p) });
-      const caches = [hosts, pools, datacenters, migrations, haPolicies, ...(leases ? [leases] : [])] as Informer<KubeObject>[];
+      const caches = [hosts, pools, datacenters, migrations, quotas, haPolicies, ...(leases ? [leases] : [])] as Informer<KubeObject>[];
       return new ControllerWithCaches(controller, caches, () => {
         clearInterval(lapses);
         return Promise.resolve();

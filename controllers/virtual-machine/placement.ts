@@ -4,8 +4,9 @@
 // Reservations count a decision until the cache shows the VM on its host; a host that refused a
 // create for capacity is left out for that VM for a while (rejections.ts).
 import { adoptionRefused } from "./adoption.ts";
-import type { VirtualMachineStatus } from "../../src/api/index.ts";
-import type { DatacenterObject, HostObject, HostPoolObject, VmObject } from "../../src/fleet/kinds.ts";
+import type { DriverName, VirtualMachineStatus } from "../../src/api/index.ts";
+import type { DatacenterObject, HostObject, HostPoolObject, VdcQuotaObject, VmObject } from "../../src/fleet/kinds.ts";
+import { perDriverRefusal } from "../../src/fleet/quota-room.ts";
 import { placedOnAnnotation } from "../../src/fleet/vm-markers.ts";
 import { Reservations, VmsByHost, vmKey } from "../../src/fleet/vms-by-host.ts";
 import { place } from "../../src/placement/place.ts";
@@ -31,6 +32,8 @@ export interface PlacementCaches {
   pools: Informer<HostPoolObject>;
   datacenters: Informer<DatacenterObject>;
   vms: Informer<VmObject>;
+  /** The namespaces' VDCQuotas: their per-driver limits apply here to VMs whose spec names no driver. */
+  quotas?: Informer<VdcQuotaObject>;
   /** HA admission control: the policies' reservedHostFailures per pool. */
   haPolicies?: Informer<HAPolicyObject>;
 }
@@ -105,7 +108,9 @@ export class Placement {
     const { hosts, pools, datacenters, vms } = this.caches;
     const fleet: Fleet = { hosts: hosts.list(), pools: pools.list(), datacenters: datacenters.list(), placed: this.placed, reservations: this.reservations, vm: (key) => vms.get(key) };
     const refused = this.rejections.of(ctx.key);
-    const usable = candidates(fleet, ctx.object).filter((c) => !refused.has(c.name) && !exclude(c.name));
+    const overQuota = new Map<string, string>(); // driver → the quota's refusal
+    const roomFor = this.quotaRoom(ctx.object, overQuota);
+    const usable = candidates(fleet, ctx.object).filter((c) => !refused.has(c.name) && !exclude(c.name) && roomFor(c.driver));
     const request = placementRequest(ctx.object, fleet);
     const decision = place(request, usable, { round: this.round++ });
     const chosen = decision.host ? usable.find((c) => c.name === decision.host) : undefined;
@@ -116,6 +121,10 @@ export class Placement {
       return undefined;
     }
     if (!decision.host) {
+      if (overQuota.size > 0 && usable.length === 0) {
+        ctx.setCondition({ type: Scheduled, status: "False", reason: "QuotaExceeded", message: [...overQuota.values()].join("; ") });
+        return undefined;
+      }
       const why = refused.size > 0 ? `${decision.message}; left out for ${rejectionTtlMs / 60_000} minutes after refusing the create: ${[...refused.values()].join("; ")}` : decision.message;
       ctx.setCondition({ type: Scheduled, status: "False", reason: decision.reason, message: why });
       return undefined;
@@ -123,6 +132,27 @@ export class Placement {
     this.reservations.set(ctx.key, decision.host, ctx.object);
     ctx.setCondition({ type: Scheduled, status: "True", reason: decision.reason, message: decision.message });
     return { host: decision.host, scheduled: decision.message };
+  }
+
+  /**
+   * Whether a host of a driver may take the VM under its namespace's per-driver quota limits
+   * (recording why not in `overQuota`). Only for a VM whose spec names no driver: one that does
+   * was checked against them at admission.
+   */
+  private quotaRoom(vm: VmObject, overQuota: Map<string, string>): (driver: DriverName) => boolean {
+    const quotas = this.caches.quotas;
+    if (!quotas || vm.spec.placement?.driver) return () => true;
+    const sources = { quotas, vms: this.caches.vms, hostDriver: (h: string) => this.caches.hosts.get(h)?.spec.driver, reservedHost: (k: string) => this.reservations.get(k) };
+    const judged = new Map<DriverName, boolean>();
+    return (driver) => {
+      let room = judged.get(driver);
+      if (room === undefined) {
+        const why = perDriverRefusal(sources, vm, driver);
+        if (why) overQuota.set(driver, why);
+        judged.set(driver, (room = why === undefined));
+      }
+      return room;
+    };
   }
 
   /** The largest reservedHostFailures of the HAPolicies protecting the pool. */

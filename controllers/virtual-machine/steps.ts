@@ -1,6 +1,6 @@
 // The VM controller's steps against the hypervisor, one pass at a time. Each step observes first
 // and changes at most one thing; the next pass sees the result (driver calls do not block).
-import { errorKind, type Session, type VmIdentity, type VmObservation } from "../../drivers/contract/index.ts";
+import { errorKind, type CloudInitData, type Session, type VmIdentity, type VmObservation } from "../../drivers/contract/index.ts";
 import type { VirtualMachineStatus } from "../../src/api/index.ts";
 import { TerminalError, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
 import { describeError } from "../../src/runtime/log.ts";
@@ -77,6 +77,12 @@ export async function openPass(ctx: Ctx, env: PassEnv): Promise<VmPass | undefin
   return { ctx, env, hostName, host, session, identity: identityOf(ctx.object, ctx.status, orphanUid(ctx.object, host, env.uidExists)) };
 }
 
+/** The host's Datacenter as driverSpec takes it (its image catalog and networks). */
+function datacenterOf(pass: VmPass): { datacenter?: DatacenterObject } {
+  const datacenter = pass.env.datacenter(pass.host.spec.datacenter);
+  return datacenter ? { datacenter } : {};
+}
+
 /** The VM was there (found again, or adopted): recorded in status. */
 function found(pass: VmPass, observed: VmObservation, existed: boolean): VmObservation {
   const { ctx, identity, hostName, host } = pass;
@@ -109,9 +115,9 @@ export async function ensureOnHost(pass: VmPass): Promise<VmObservation | "repla
   if (existed && missingAtNewEndpoint(pass)) return "missing";
   if (existed) ctx.event("Warning", "Recreating", `${identity.name} disappeared from host ${hostName} outside the operator; creating it again`);
   const datacenter = pass.env.datacenter(host.spec.datacenter);
-  const cloudInitUserData = await userData(pass);
+  const cloudInit = await cloudInitData(pass);
   try {
-    const options = { ...(datacenter ? { datacenter } : {}), ...(cloudInitUserData !== undefined ? { cloudInitUserData } : {}) };
+    const options = { ...(datacenter ? { datacenter } : {}), ...(cloudInit !== undefined ? { cloudInit } : {}) };
     // a slow create (an image copied, a clone) shows Provisioning on its host while it runs
     const created = await ctx.statusWhileWaiting(session.createVm(identity, driverSpec(vm, host.spec.driver, options)));
     ctx.event("Normal", "Created", `created ${created.name} (${created.externalId}) on host ${hostName}`);
@@ -177,15 +183,21 @@ function missingAtNewEndpoint(pass: VmPass): boolean {
   return true;
 }
 
-/** cloud-init user data from the VM's Secret; a missing Secret is named in Ready, its content never. */
-async function userData(pass: VmPass): Promise<string | undefined> {
-  const ref = pass.ctx.object.spec.cloudInit?.userDataSecretRef;
-  if (!ref) return undefined;
+/** cloud-init data from the VM's Secrets; a missing Secret is named in Ready, its content never. */
+async function cloudInitData(pass: VmPass): Promise<CloudInitData | undefined> {
+  const refs = pass.ctx.object.spec.cloudInit;
+  if (!refs) return undefined;
+  const userData = await secretKey(pass, "user data", refs.userDataSecretRef);
+  if (!refs.networkDataSecretRef) return { userData };
+  return { userData, networkConfig: await secretKey(pass, "network config", refs.networkDataSecretRef) };
+}
+
+async function secretKey(pass: VmPass, what: string, ref: { name: string; key?: string | undefined }): Promise<string> {
   const namespace = pass.ctx.object.metadata.namespace ?? "";
   try {
     return await pass.env.secretValue(namespace, ref.name, ref.key ?? "userdata");
   } catch (err) {
-    const message = `cloud-init user data from Secret ${namespace}/${ref.name} (key ${ref.key ?? "userdata"}) cannot be read: ${describeError(err)}`;
+    const message = `cloud-init ${what} from Secret ${namespace}/${ref.name} (key ${ref.key ?? "userdata"}) cannot be read: ${describeError(err)}`;
     notReady(pass, "CloudInitUnavailable", message);
     throw new Error(message);
   }
@@ -295,7 +307,7 @@ async function resize(pass: VmPass, observed: VmObservation): Promise<void> {
   if (differs && !canNow && grow.length === 0) return restartRequired("the driver cannot resize a running VM; it applies at the next stop");
   try {
     // one update: disks grow now; CPUs and memory now, or in the definition for the next boot
-    await session.updateVm(identity, driverSpec(vm, host.spec.driver));
+    await session.updateVm(identity, driverSpec(vm, host.spec.driver, datacenterOf(pass)));
     if (grow.length > 0) ctx.event("Normal", "DiskGrown", grow.map((g) => `disk ${g.name} ${g.fromGiB} → ${g.toGiB} GiB`).join(", "));
     if (!differs) return clear();
     if (canNow) {

@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import type { PowerState, Session, VmIdentity, VmSpec } from "../contract/index.ts";
+import { deviceTests } from "./devices.ts";
 import { EventRecorder } from "./events.ts";
 import { hostTests } from "./host.ts";
 import { interruptedTests } from "./interrupted.ts";
@@ -15,7 +16,7 @@ import { parallelTests } from "./parallel.ts";
 import { powerTests } from "./power.ts";
 import type { ConformanceTarget } from "./target.ts";
 
-export type { ConformanceHooks, ConformanceTarget } from "./target.ts";
+export type { ConformanceHooks, ConformanceTarget, DeviceValues } from "./target.ts";
 
 /** What the scenario groups share. */
 export interface ConformanceContext {
@@ -84,5 +85,6 @@ export function describeDriverConformance(target: ConformanceTarget): void {
     parallelTests(ctx);
     interruptedTests(ctx);
     migrationTests(ctx);
+    deviceTests(ctx);
   });
 }

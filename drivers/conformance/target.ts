@@ -1,7 +1,7 @@
 // What a driver's test file hands the conformance suite: how to reach a host through the driver,
 // a small VM spec that runs there, and hooks that act on the host *outside* the driver (the
 // hypervisor's own CLI), so the suite can check the driver sees what others do.
-import type { Credentials, Driver, HostConnection, PowerState, Session, VmIdentity, VmSpec } from "../contract/index.ts";
+import type { Credentials, DiskBus, Driver, HostConnection, NetworkSpec, NicModel, PowerState, Session, VmIdentity, VmSpec } from "../contract/index.ts";
 
 export interface ConformanceTarget {
   /** Shown in test names, e.g. "docker (/var/run/docker.sock)". */
@@ -48,6 +48,34 @@ export interface ConformanceHooks {
    * host's own tools list them; or why there is nothing to look at on this host.
    */
   leftovers: ((identity: VmIdentity) => Promise<string[]>) | { notApplicable: string };
+  /**
+   * The user data the host holds for the VM's guest, read in the host's own view (the seed
+   * volume's ISO, guestinfo, xenstore-data, the ISO in the DVD drive); `refused`: why the driver
+   * refuses cloud-init (its createVm fails as unsupported); `notApplicable`: why this host has
+   * nothing to look at although the driver takes it.
+   */
+  cloudInit: { userData: (identity: VmIdentity) => Promise<string | undefined> } | { refused: string } | { notApplicable: string };
+  /** Which device values the driver takes and how the host shows a VM's devices. */
+  devices: DeviceValues;
   /** Removes every VM whose name starts with `prefix` (the afterAll safety net). */
   cleanup(prefix: string): Promise<void>;
+}
+
+/** The device values a driver is checked with (src/api/driver-support.ts) and the host's view of them. */
+export interface DeviceValues {
+  /** Every bus the driver takes, one disk each; empty: disks have no bus here (say why in whyNoDisks). */
+  diskBuses: DiskBus[];
+  whyNoDisks?: string;
+  bootOrder: boolean;
+  /** Every NIC model the driver takes, one NIC each. */
+  nicModels: NicModel[];
+  /** The network those NICs join (name is replaced). */
+  network: Omit<NetworkSpec, "name">;
+  /** First three bytes of the fixed MACs, e.g. "52:54:00" (hypervisors limit manual MACs to their range). */
+  macPrefix: string;
+  /** What the host calls a bus / a model (virtio-blk is "virtio" in libvirt, vmxnet3 "VirtualVmxnet3" in vim25). */
+  hostBus: (bus: DiskBus) => string;
+  hostModel: (model: NicModel) => string | undefined;
+  /** The VM's disks (spec order) and NICs as the host shows them, outside the driver. */
+  seen(identity: VmIdentity): Promise<{ disks: { bus: string; bootOrder?: number | undefined }[]; nics: { model?: string | undefined; mac?: string | undefined }[] }>;
 }

@@ -124,7 +124,18 @@ export interface DiskSpec {
    * the container image).
    */
   image?: string;
+  /**
+   * Bus the guest sees the disk on; absent: virtio, the driver's paravirtual bus (virtio-blk,
+   * pvscsi, a Xen VBD, Hyper-V SCSI). A driver refuses (TerminalError, reason "unsupported-device")
+   * a bus it cannot give; src/api/driver-support.ts lists what each can.
+   */
+  bus?: DiskBus;
+  /** Boot order, lowest first; disks without one boot after those with one. */
+  bootOrder?: number;
 }
+
+export type DiskBus = "virtio" | "scsi" | "sata" | "ide";
+export type NicModel = "virtio" | "e1000" | "vmxnet3" | "netfront" | "synthetic";
 
 export interface NetworkSpec {
   name: string;
@@ -132,6 +143,17 @@ export interface NetworkSpec {
   bridge?: string;
   /** A hypervisor network: libvirt network, Docker network, ESX port group. */
   network?: string;
+  /** NIC model; absent: virtio, the driver's paravirtual NIC (virtio-net, vmxnet3, netfront, synthetic). */
+  model?: NicModel;
+  /** Fixed MAC address, lower case; absent: the hypervisor generates one. */
+  macAddress?: string;
+}
+
+/** cloud-init data for the guest, resolved from the VM's Secrets. Never logged. */
+export interface CloudInitData {
+  userData: string;
+  /** cloud-init network-config (v1 or v2 YAML). */
+  networkConfig?: string;
 }
 
 export interface VmSpec {
@@ -142,8 +164,12 @@ export interface VmSpec {
   networks?: NetworkSpec[];
   /** Serial console (libvirt) / TTY (docker). */
   console?: boolean;
-  /** cloud-init user data, resolved from the VM's Secret. Never logged. */
-  cloudInitUserData?: string;
+  /**
+   * cloud-init data, handed to the guest the way the hypervisor's cloud-init datasource reads it
+   * (libvirt: NoCloud seed CD-ROM; esxi: guestinfo; xenserver: xenstore-data; hyperv: NoCloud ISO
+   * in the DVD drive). The instance id is the VM's uid. Docker refuses it (UnsupportedError).
+   */
+  cloudInit?: CloudInitData;
   /** Power state right after createVm; default Stopped (defined, not started). */
   power?: PowerTarget;
   /** Settings that only container drivers use (docker); VM drivers ignore them. */

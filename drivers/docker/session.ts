@@ -186,8 +186,11 @@ export class DockerSession implements Session {
   }
 
   private async joinExtraNetworks(id: string, spec: VmSpec): Promise<void> {
-    for (const network of containerNetworks(spec, this.defaultNetwork()).slice(1)) {
-      await this.call(`connect ${id} to ${network}`, () => this.docker.getNetwork(network).connect({ Container: id }));
+    const names = containerNetworks(spec, this.defaultNetwork());
+    for (const [i, network] of names.entries()) {
+      if (i === 0) continue;
+      const mac = spec.networks?.[i]?.macAddress;
+      await this.call(`connect ${id} to ${network}`, () => this.docker.getNetwork(network).connect({ Container: id, ...(mac !== undefined ? { EndpointConfig: { MacAddress: mac } } : {}) }));
     }
   }
 

@@ -24,13 +24,14 @@ import { VmLookups } from "./lookups.ts";
 import { readHost, readVm, readVms, type EsxPowerState } from "./observe.ts";
 import { defaultSoftDeadlineSeconds, nextPowerStep, type SoftStop } from "./power.ts";
 import { waitTask, type PendingTask } from "./tasks.ts";
-import { createSpec, esxMemoryMiB, resizeSpec } from "./vm-config.ts";
+import { bootOrderSpec, createSpec, esxMemoryMiB, resizeSpec } from "./vm-config.ts";
 import { openWatch } from "./watch.ts";
 import type { VimClient } from "./vim25/client.ts";
 import { moRef, type MoRef } from "./vim25/encode.ts";
 import { VimFault } from "./vim25/faults.ts";
 import { resultRef, startTask } from "./vim25/tasks.ts";
-import { child } from "./vim25/xml.ts";
+import { child, childrenNamed, numberAt, xsiType } from "./vim25/xml.ts";
+import { retrieve } from "./vim25/property-collector.ts";
 
 export interface SessionOptions {
   /** How long a call waits for its vim25 task before leaving it to finish on its own. */
@@ -152,8 +153,24 @@ export class EsxiSession implements Session {
     const created = resultRef(info);
     if (created) this.#lookups.created(created.value, identity.uid);
     const withId = { ...identity, externalId: created?.value ?? identity.externalId };
+    if (created) await this.#setBootOrder(created.value, spec);
     if (spec.power && spec.power.state !== "Stopped") await this.#setPower(withId, spec.power);
     return this.#mustFind(withId);
+  }
+
+  /** The disks' boot order, set once ESX has given the new VM's devices their keys. */
+  async #setBootOrder(externalId: string, spec: VmSpec): Promise<void> {
+    if (!spec.disks.some((d) => d.bootOrder !== undefined)) return;
+    const [vm] = await retrieve(this.#client, "VirtualMachine", ["config.hardware.device"], { objects: [moRef("VirtualMachine", externalId)] });
+    const devices = childrenNamed(vm?.props.get("config.hardware.device"), "VirtualDevice").map((d) => ({
+      type: xsiType(d) ?? "",
+      key: numberAt(d, "key") ?? 0,
+      ...optionalNumber("controllerKey", numberAt(d, "controllerKey")),
+      ...optionalNumber("unitNumber", numberAt(d, "unitNumber")),
+      ...optionalNumber("busNumber", numberAt(d, "busNumber")),
+    }));
+    const bootOptions = bootOrderSpec(spec, devices);
+    if (bootOptions) await this.#runTask(externalId, "ReconfigVM_Task", { spec: { bootOptions } });
   }
 
   async #pickDatastore(): Promise<string> {
@@ -287,4 +304,8 @@ export class EsxiSession implements Session {
     await this.#lookups.close();
     await this.#client.close();
   }
+}
+
+function optionalNumber<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, number>);
 }

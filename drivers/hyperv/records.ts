@@ -54,16 +54,30 @@ export function vmId(vm: VmJson): string {
 /** The key that marks a VM whose create has not finished (its disks may be missing). */
 const pendingKey = "io.omnivisor.pending";
 
-/** The Notes line with the identity; `pending` while the create script still runs. */
-export function notesWithIdentity(identity: VmIdentity, pending = false): string {
+/** Who is making a VM, and since when (this machine's clock): what the pending mark holds. */
+export interface PendingMark {
+  owner: string;
+  sinceMs: number;
+}
+
+/** The Notes line with the identity; with `pending` (who makes it, since when) while the create script still runs. */
+export function notesWithIdentity(identity: VmIdentity, pending?: PendingMark): string {
   const meta = identityMetadata(identity);
-  if (pending) meta[pendingKey] = "true";
+  if (pending) meta[pendingKey] = `${pending.owner} ${pending.sinceMs}`;
   return `${notesPrefix} ${JSON.stringify(meta)}`;
 }
 
-/** Whether a VM was left half-made by a create that failed or crashed. */
+/** Whether a VM's create has not finished: still running, or left half-made by a failure or a crash. */
 export function isPending(vm: VmJson): boolean {
-  return metadataFromNotes(vm.Notes)?.[pendingKey] === "true";
+  return metadataFromNotes(vm.Notes)?.[pendingKey] !== undefined;
+}
+
+/** The pending mark of a VM whose create has not finished (an old "true" mark: owner unknown, long ago). */
+export function pendingMark(vm: VmJson): PendingMark | undefined {
+  const value = metadataFromNotes(vm.Notes)?.[pendingKey];
+  if (value === undefined) return undefined;
+  const [owner, since] = value.split(" ");
+  return { owner: owner ?? "", sinceMs: Number(since) || 0 };
 }
 
 export function metadataFromNotes(notes: string | null): Record<string, string> | undefined {

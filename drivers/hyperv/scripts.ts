@@ -45,7 +45,13 @@ export interface NewVm {
   notes: string;
   /** Virtual switches, one network adapter each; empty: no adapter at all. */
   switches: (string | undefined)[];
+  /** Static MACs of those adapters (12 hex digits), by position; absent: dynamic. */
+  macs?: (string | undefined)[];
   disks: NewDisk[];
+  /** Indexes into disks, first boots first (Set-VMFirmware -BootOrder); absent: Hyper-V's default. */
+  bootOrder?: number[];
+  /** The cloud-init NoCloud seed (written beforehand: writeFileChunk) to put in a DVD drive. */
+  seedPath?: string;
 }
 
 /**
@@ -58,31 +64,56 @@ export function createVm(vm: NewVm): string {
   // New-VM always adds one adapter: connected to the first switch, or to none.
   const first = vm.switches[0];
   const network = first === undefined ? "" : ` -SwitchName ${psQuote(first)}`;
+  const mac = (i: number): string => (vm.macs?.[i] === undefined ? "" : ` -StaticMacAddress ${psQuote(vm.macs[i])}`);
+  const firstMac = vm.switches.length > 0 && vm.macs?.[0] !== undefined ? `$vm | Get-VMNetworkAdapter | Set-VMNetworkAdapter${mac(0)}\n` : "";
   const adapters =
     vm.switches.length === 0
       ? "$vm | Get-VMNetworkAdapter | Remove-VMNetworkAdapter\n"
-      : vm.switches
+      : firstMac +
+        vm.switches
           .slice(1)
-          .map((s) => `Add-VMNetworkAdapter -VM $vm${s === undefined ? "" : ` -SwitchName ${psQuote(s)}`}\n`)
+          .map((s, i) => `Add-VMNetworkAdapter -VM $vm${s === undefined ? "" : ` -SwitchName ${psQuote(s)}`}${mac(i + 1)}\n`)
           .join("");
-  const disks = vm.disks.map((d) => {
+  const disks = vm.disks.map((d, i) => {
     const source = d.parentPath === undefined ? `-SizeBytes ${psInt(d.sizeBytes ?? 10 * 1024 ** 3)} -Dynamic` : `-ParentPath ${psQuote(d.parentPath)} -Differencing`;
-    return `New-VHD -Path ${psQuote(d.path)} ${source} | Out-Null\nAdd-VMHardDiskDrive -VM $vm -Path ${psQuote(d.path)}\n`;
+    return `New-VHD -Path ${psQuote(d.path)} ${source} | Out-Null\n$disk${i} = Add-VMHardDiskDrive -VM $vm -Path ${psQuote(d.path)} -Passthru\n`;
   });
+  const boot = vm.bootOrder === undefined || vm.bootOrder.length === 0 ? "" : `Set-VMFirmware -VM $vm -BootOrder ${vm.bootOrder.map((i) => `$disk${psInt(i)}`).join(",")}\n`;
+  const seed = vm.seedPath === undefined ? "" : `Add-VMDvdDrive -VM $vm -Path ${psQuote(vm.seedPath)}\n`;
   return (
     preamble +
     `$vm = New-VM -Name ${psQuote(vm.name)} -MemoryStartupBytes ${psInt(vm.memoryBytes)} -Generation 2 -NoVHD${network}\n` +
     `$vm | Set-VM -ProcessorCount ${psInt(vm.cpus)} -StaticMemory -Notes ${psQuote(vm.pendingNotes)}\n` +
     adapters +
     disks.join("") +
+    boot +
+    seed +
     `$vm | Set-VM -Notes ${psQuote(vm.notes)}\n` +
     "$vm | Select-Object -Property Id | ConvertTo-Json -Compress"
   );
 }
 
+/**
+ * Bytes a file on the host gets: the first chunk replaces it, the others append. They travel
+ * base64 inside the script (no file share to the host needed), so a chunk is at most
+ * fileChunkBytes: the script goes as -EncodedCommand (UTF-16LE, base64 again) on a command line
+ * Windows caps at 32767 characters.
+ */
+export function writeFileChunk(path: string, bytes: Buffer, append: boolean): string {
+  return `${preamble}${append ? "Add-Content" : "Set-Content"} -LiteralPath ${psQuote(path)} -Value ([Convert]::FromBase64String(${psQuote(bytes.toString("base64"))})) -Encoding Byte`;
+}
+
+/** 6 KiB: 8 Ki base64 characters, ~22 Ki once encoded for the command line. */
+export const fileChunkBytes = 6 * 1024;
+
 /** The paths of a VM's disks, as JSON. */
 export function listDisks(id: string): string {
   return `${preamble}Get-VM -Id ${psQuote(id)} | Get-VMHardDiskDrive | Select-Object -Property Path | ConvertTo-Json -Compress`;
+}
+
+/** The paths of the files in a VM's DVD drives (the cloud-init seed), as JSON. */
+export function listDvds(id: string): string {
+  return `${preamble}Get-VM -Id ${psQuote(id)} | Get-VMDvdDrive | Select-Object -Property Path | ConvertTo-Json -Compress`;
 }
 
 export function removeFiles(paths: string[]): string {

@@ -1,6 +1,7 @@
 // One session with a Hyper-V host, implementing the contract's Session by running Hyper-V
 // PowerShell cmdlets over WinRM. Each call is one short script; a soft stop, which Stop-VM
 // would wait out, is given a moment and then left running on the host.
+import { randomBytes } from "node:crypto";
 import {
   type Capabilities,
   InvalidTransitionError,
@@ -22,8 +23,9 @@ import {
   type DiskSpec,
 } from "../contract/index.ts";
 import { canAdopt } from "../contract/index.ts";
+import { noCloudSeed } from "../cloud-init/nocloud.ts";
 import { type CpuJson, hostObservation, type OsJson, type VmHostJson } from "./host.ts";
-import { type AdapterJson, addressesByVm, isPending, jsonList, notesWithIdentity, observation, vmId, type VmJson } from "./records.ts";
+import { type AdapterJson, addressesByVm, isPending, jsonList, notesWithIdentity, observation, pendingMark, vmId, type VmJson } from "./records.ts";
 import type { RemotePowerShell } from "./remote-powershell.ts";
 import * as scripts from "./scripts.ts";
 import { VmLookups } from "./lookups.ts";
@@ -62,12 +64,17 @@ export interface HyperVSessionOptions {
   defaultSwitch?: string;
 }
 
+/** A pending create older than this was left by a process that died: it is removed and made again. */
+const staleCreateMs = 5 * 60_000;
+
 export class HyperVSession implements Session {
   private readonly ps: RemotePowerShell;
   private readonly options: HyperVSessionOptions;
   private readonly onClose: () => void;
   private readonly closed = new AbortController();
   private readonly creating = new Map<string, Promise<VmObservation>>();
+  /** This session's mark on the VMs it is making (records.ts PendingMark). */
+  private readonly owner = randomBytes(6).toString("hex");
   private readonly escalations = new Set<NodeJS.Timeout>();
   /** The change detectors of the watches in progress, fed by every Get-VM listing. */
   private readonly feeds = new Set<ChangeFeed>();
@@ -152,18 +159,8 @@ export class HyperVSession implements Session {
 
   async deleteVm(identity: VmIdentity): Promise<void> {
     const vm = await this.observeVm(identity);
-    if (vm === undefined) return;
-    try {
-      if (vm.power !== "Stopped") await this.ps.run(`turn off ${identity.name}`, scripts.power(vm.externalId, "turn-off"), this.closed.signal);
-      const disks = await this.ownDisks(vm);
-      await this.ps.run(`remove ${identity.name}`, scripts.power(vm.externalId, "remove"), this.closed.signal);
-      this.lookups.deleted(vm.externalId);
-      // Remove-VM keeps the VHDXs; the ones this driver made go with the VM.
-      if (disks.length > 0) await this.ps.run(`remove disks of ${identity.name}`, scripts.removeFiles(disks), this.closed.signal);
-    } catch (err) {
-      if (isDriverError(err) && err.kind === "not-found") return;
-      throw err;
-    }
+    // Remove-VM keeps the VHDXs; the ones this driver made go with the VM.
+    if (vm !== undefined) await this.remove(vm);
   }
 
   /**
@@ -254,22 +251,43 @@ export class HyperVSession implements Session {
 
   private async create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
     const raw = await this.listRaw();
-    const mine = raw.find((vm) => vm.observed.identity?.uid === identity.uid);
-    // Half-made by an earlier attempt: remove it (and its disks) and start over.
-    if (mine !== undefined && isPending(mine)) await this.deleteVm({ ...identity, externalId: mine.observed.externalId });
-    else if (mine !== undefined) return mine.observed;
+    const mine = raw.filter((vm) => vm.observed.identity?.uid === identity.uid);
+    const done = mine.find((vm) => !isPending(vm));
+    if (done !== undefined) return done.observed;
+    for (const half of mine) {
+      // Being made by another manager (its create overlaps this one): not touched, tried again later.
+      const mark = pendingMark(half)!;
+      if (mark.owner !== this.owner && Date.now() - mark.sinceMs < staleCreateMs) {
+        throw new RetryableError(`hyperv: another manager is creating ${identity.name} (${half.observed.externalId}, for ${Math.round((Date.now() - mark.sinceMs) / 1000)} s); it is not made twice`, { reason: "create-in-progress" });
+      }
+      // Half-made by an earlier attempt (this session's, or one that died): removed with its disks, made again.
+      await this.remove(half.observed);
+    }
     const vms = raw.map((vm) => vm.observed).filter((vm) => vm.identity?.uid !== identity.uid);
     const taken = vms.find((vm) => vm.name === identity.name);
     if (taken !== undefined) throw new TerminalError(`hyperv: the name ${identity.name} is taken by another VM (${taken.externalId})`, { reason: "name-taken" });
+    refuseDevices(spec);
     const request: scripts.NewVm = {
       name: identity.name,
       cpus: Math.max(1, Math.ceil(spec.cpus)),
       memoryBytes: spec.memoryMiB * MiB,
-      pendingNotes: notesWithIdentity(identity, true),
+      pendingNotes: notesWithIdentity(identity, { owner: this.owner, sinceMs: Date.now() }),
       switches: (spec.networks ?? [{ name: "default" }]).map((n) => n.network ?? n.bridge ?? this.options.defaultSwitch),
       notes: notesWithIdentity(identity),
       disks: spec.disks.map((disk) => this.disk(identity, disk)),
     };
+    const macs = (spec.networks ?? []).map((n) => n.macAddress?.replace(/:/g, "").toUpperCase());
+    if (macs.some((m) => m !== undefined)) request.macs = macs;
+    const order = spec.disks
+      .map((d, i) => ({ order: d.bootOrder, i }))
+      .filter((d): d is { order: number; i: number } => d.order !== undefined)
+      .sort((a, b) => a.order - b.order)
+      .map((d) => d.i);
+    if (order.length > 0) request.bootOrder = order;
+    if (spec.cloudInit !== undefined) {
+      request.seedPath = `${this.options.diskDir}\\${diskPrefix(identity)}cidata.iso`;
+      await this.writeFile(`write the cloud-init seed of ${identity.name}`, request.seedPath, noCloudSeed(spec.cloudInit, identity.uid, identity.kubeName ?? identity.name));
+    }
     try {
       const printed = await this.ps.run(`create ${identity.name}`, scripts.createVm(request), this.closed.signal);
       const id = createdId(printed);
@@ -277,15 +295,57 @@ export class HyperVSession implements Session {
       if (id === undefined) await this.listRaw();
       else this.lookups.created(id, identity.uid);
     } catch (err) {
-      // The pending half, if New-VM got that far: a listing finds it (no Id was printed).
-      await this.listRaw().catch(() => undefined);
-      await this.deleteVm(identity).catch(() => undefined);
+      // This attempt's pending half, if New-VM got that far (a listing finds it: no Id was printed),
+      // and only it: another manager's VM of the same uid (whose disk file made New-VHD fail) stays.
+      const after = await this.listRaw().catch(() => [] as Awaited<ReturnType<HyperVSession["listRaw"]>>);
+      const ofUid = after.filter((vm) => vm.observed.identity?.uid === identity.uid);
+      for (const half of ofUid.filter((vm) => pendingMark(vm)?.owner === this.owner)) await this.remove(half.observed).catch(() => undefined);
+      const others = ofUid.filter((vm) => pendingMark(vm)?.owner !== this.owner);
+      if (others.length > 0) throw new RetryableError(`hyperv: another manager made ${identity.name} meanwhile (${others[0]!.observed.externalId}); it is not made twice`, { reason: "create-in-progress", cause: err });
+      // the seed was written before the VM existed: it goes too (already gone with the VM is fine)
+      if (request.seedPath !== undefined) await this.ps.run(`remove the seed of ${identity.name}`, scripts.removeFiles([request.seedPath]), this.closed.signal).catch(() => undefined);
       throw err;
     }
-    if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);
-    const created = await this.observeVm(identity);
+    const kept = await this.oneOfUid(identity);
+    if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower({ ...identity, externalId: kept }, spec.power);
+    const created = await this.observeVm({ ...identity, externalId: kept });
     if (created === undefined) throw new RetryableError(`hyperv: ${identity.name} vanished right after create`, { reason: "race" });
     return created;
+  }
+
+  /**
+   * Two managers whose creates overlapped can both finish a VM of one uid (Hyper-V allows one name
+   * twice). Every creator keeps the finished one with the lowest Id and removes the others, so all
+   * end with the same VM: a manager whose own copy went finds the kept one by uid on its next look.
+   */
+  private async oneOfUid(identity: VmIdentity): Promise<string> {
+    const finished = (await this.listRaw()).filter((vm) => vm.observed.identity?.uid === identity.uid && !isPending(vm)).map((vm) => vm.observed);
+    finished.sort((a, b) => a.externalId.localeCompare(b.externalId));
+    const [kept, ...extra] = finished;
+    if (kept === undefined) throw new RetryableError(`hyperv: ${identity.name} vanished right after create`, { reason: "race" });
+    for (const vm of extra) await this.remove(vm);
+    return kept.externalId;
+  }
+
+  /** One VM, by its Id (not by uid: another VM may carry the same uid): turned off, removed, its disks too. */
+  private async remove(vm: VmObservation): Promise<void> {
+    try {
+      if (vm.power !== "Stopped") await this.ps.run(`turn off ${vm.name}`, scripts.power(vm.externalId, "turn-off"), this.closed.signal);
+      const disks = await this.ownDisks(vm);
+      await this.ps.run(`remove ${vm.name}`, scripts.power(vm.externalId, "remove"), this.closed.signal);
+      this.lookups.deleted(vm.externalId);
+      if (disks.length > 0) await this.ps.run(`remove disks of ${vm.name}`, scripts.removeFiles(disks), this.closed.signal);
+    } catch (err) {
+      if (isDriverError(err) && err.kind === "not-found") return;
+      throw err;
+    }
+  }
+
+  /** A file on the host, written in chunks the command line can carry (scripts.writeFileChunk). */
+  private async writeFile(what: string, path: string, bytes: Buffer): Promise<void> {
+    for (let at = 0; at < bytes.length; at += scripts.fileChunkBytes) {
+      await this.ps.run(what, scripts.writeFileChunk(path, bytes.subarray(at, at + scripts.fileChunkBytes), at > 0), this.closed.signal);
+    }
   }
 
   /** A disk of the VM: `<diskDir>\\<vm>-<uid>-<disk>.vhdx`, blank or on top of an image. */
@@ -301,7 +361,8 @@ export class HyperVSession implements Session {
     const prefix = vm.identity === undefined ? undefined : `${this.options.diskDir}\\${diskPrefix(vm.identity)}`.toLowerCase();
     if (prefix === undefined) return [];
     const drives = jsonList<{ Path: string }>(await this.ps.run(`list disks of ${vm.name}`, scripts.listDisks(vm.externalId), this.closed.signal));
-    return drives.map((d) => d.Path).filter((p) => p.toLowerCase().startsWith(prefix));
+    const dvds = jsonList<{ Path: string | null }>(await this.ps.run(`list DVD drives of ${vm.name}`, scripts.listDvds(vm.externalId), this.closed.signal));
+    return [...drives.map((d) => d.Path), ...dvds.flatMap((d) => (d.Path === null ? [] : [d.Path]))].filter((p) => p.toLowerCase().startsWith(prefix));
   }
 
   private async powerStep(vm: VmObservation, target: PowerTarget, what: string): Promise<void> {
@@ -375,4 +436,12 @@ function createdId(printed: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** What a generation 2 VM cannot have (src/api/driver-support.ts keeps such VMs away; this is the driver's own word). */
+function refuseDevices(spec: VmSpec): void {
+  const disk = spec.disks.find((d) => d.bus !== undefined && d.bus !== "virtio" && d.bus !== "scsi");
+  if (disk) throw new TerminalError(`hyperv: disk ${disk.name}: a generation 2 VM has SCSI controllers only, not ${disk.bus}`, { reason: "unsupported-device" });
+  const nic = spec.networks?.find((n) => n.model !== undefined && n.model !== "virtio" && n.model !== "synthetic");
+  if (nic) throw new TerminalError(`hyperv: network ${nic.name}: Hyper-V's NIC is the synthetic adapter, not ${nic.model}`, { reason: "unsupported-device" });
 }

@@ -26,6 +26,37 @@ describe("domain XML", () => {
     expect(facts.meta).toEqual({ uid: identity.uid, namespace: "team-a", name: "web<1>" });
   });
 
+  it("gives each disk its bus (target names counted per prefix) and boot order, NICs their model and MAC, and the seed a read-only SATA CD-ROM", () => {
+    const xml = domainXml({
+      identity,
+      virtType: "kvm",
+      cpus: 1,
+      memoryMiB: 64,
+      disks: [
+        { path: "/p/root.qcow2", format: "qcow2", bus: "scsi", bootOrder: 2 },
+        { path: "/p/data.qcow2", format: "qcow2", bus: "sata", bootOrder: 1 },
+        { path: "/p/old.qcow2", format: "qcow2", bus: "ide" },
+        { path: "/p/fast.qcow2", format: "qcow2" },
+        { path: "/p/u-cidata.iso", format: "raw", bus: "sata", cdrom: true },
+      ],
+      nics: [{ kind: "network", network: "default", model: "e1000", mac: "52:54:00:00:00:10" }, { kind: "bridge", bridge: "br0" }],
+    });
+    // per-device boot order: libvirt refuses it beside <os><boot dev=…>
+    expect(xml).not.toContain("<boot dev=");
+    const facts = parseDomainXml(xml);
+    expect(facts.disks).toEqual([
+      { device: "disk", bus: "scsi", bootOrder: 2, file: "/p/root.qcow2" },
+      { device: "disk", bus: "sata", bootOrder: 1, file: "/p/data.qcow2" },
+      { device: "disk", bus: "ide", file: "/p/old.qcow2" },
+      { device: "disk", bus: "virtio", file: "/p/fast.qcow2" },
+      { device: "cdrom", bus: "sata", file: "/p/u-cidata.iso" },
+    ]);
+    expect([...xml.matchAll(/<target dev="(\w+)"/g)].map((m) => m[1])).toEqual(["sda", "sdb", "hda", "vda", "sdc"]);
+    expect(xml).toMatch(/device="cdrom">.*<readonly\/>/);
+    expect(facts.nics).toEqual([{ model: "e1000", mac: "52:54:00:00:00:10" }, { model: "virtio" }]);
+    expect(domainXml({ identity, virtType: "kvm", cpus: 1, memoryMiB: 64, disks: [{ path: "/p/r", format: "qcow2" }], nics: [] })).toContain(`<boot dev="hd"/>`);
+  });
+
   it("reads the metadata element however libvirt re-prefixes it, and memory in KiB", () => {
     const dumped = `<domain type='kvm'><name>x</name><uuid>u</uuid><metadata><other:x xmlns:other="urn:o"><other:uid>nope</other:uid></other:x><omnivisor:vm xmlns:omnivisor="https://omnivisor.io/xmlns/libvirt/vm/1"><omnivisor:uid>abc</omnivisor:uid></omnivisor:vm></metadata><memory unit='KiB'>131072</memory><currentMemory unit='KiB'>131072</currentMemory><vcpu placement='static'>1</vcpu></domain>`;
     expect(parseDomainXml(dumped)).toMatchObject({ memoryMiB: 128, cpus: 1, meta: { uid: "abc" } });

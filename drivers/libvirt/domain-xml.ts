@@ -1,7 +1,7 @@
 // Domain XML from a VM spec, and the few facts the driver reads back out of a domain's XML.
 // Only the elements we generate are parsed, so a small reader suffices (no XML dependency).
 import { libvirtMetadataNamespace } from "../contract/index.ts";
-import type { VmIdentity } from "../contract/index.ts";
+import type { DiskBus, NicModel, VmIdentity } from "../contract/index.ts";
 
 /** Everything resolved on the host side that the XML needs (paths, virt type, networks). */
 export interface DomainPlan {
@@ -12,15 +12,52 @@ export interface DomainPlan {
   memoryMiB: number;
   /** Direct kernel boot, when the first disk's image carries a kernel. */
   kernel?: { path: string; initrd?: string; cmdline: string };
-  disks: { path: string; format: "qcow2" | "raw" }[];
-  nics: ({ kind: "network"; network: string } | { kind: "bridge"; bridge: string })[];
+  disks: PlannedDisk[];
+  nics: PlannedNic[];
   /** File the serial console is logged to; absent: no serial console. */
   consoleLog?: string;
   /** Domain UUID: the Kubernetes UID when it is one, so lookups by uid are one call. */
   uuid?: string;
 }
 
+export interface PlannedDisk {
+  path: string;
+  format: "qcow2" | "raw";
+  /** Absent: virtio. */
+  bus?: DiskBus;
+  bootOrder?: number;
+  /** A read-only CD-ROM (the cloud-init seed) instead of a disk. */
+  cdrom?: boolean;
+}
+
+export type PlannedNic = ({ kind: "network"; network: string } | { kind: "bridge"; bridge: string }) & { model?: NicModel; mac?: string; bootOrder?: number };
+
 export const metadataKey = "omnivisor";
+
+/** The device name prefix the guest sees per bus (vda, sda, hda); sata and scsi share sd. */
+const busPrefix: Record<DiskBus, string> = { virtio: "vd", scsi: "sd", sata: "sd", ide: "hd" };
+
+/** The <disk> elements: target names counted per prefix, a boot order where the spec gives one. */
+function diskElements(disks: PlannedDisk[]): string[] {
+  const used = new Map<string, number>();
+  return disks.map((d) => {
+    const bus = d.bus ?? "virtio";
+    const prefix = busPrefix[bus];
+    const n = used.get(prefix) ?? 0;
+    used.set(prefix, n + 1);
+    const boot = d.bootOrder === undefined ? "" : `<boot order="${d.bootOrder}"/>`;
+    const device = d.cdrom ? "cdrom" : "disk";
+    const readonly = d.cdrom ? "<readonly/>" : "";
+    return `<disk type="file" device="${device}"><driver name="qemu" type="${d.format}"/><source file="${escapeXml(d.path)}"/><target dev="${prefix}${String.fromCharCode(97 + n)}" bus="${bus}"/>${readonly}${boot}</disk>`;
+  });
+}
+
+function nicElement(n: PlannedNic): string {
+  const source = n.kind === "network" ? `<source network="${escapeXml(n.network)}"/>` : `<source bridge="${escapeXml(n.bridge)}"/>`;
+  const mac = n.mac === undefined ? "" : `<mac address="${escapeXml(n.mac)}"/>`;
+  const boot = n.bootOrder === undefined ? "" : `<boot order="${n.bootOrder}"/>`;
+  return `<interface type="${n.kind}">${mac}${source}<model type="${n.model ?? "virtio"}"/>${boot}</interface>`;
+}
 
 export function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!);
@@ -44,16 +81,11 @@ export function domainXml(plan: DomainPlan): string {
         plan.kernel.initrd ? `<initrd>${escapeXml(plan.kernel.initrd)}</initrd>` : "",
         `<cmdline>${escapeXml(plan.kernel.cmdline)}</cmdline>`,
       ].join("")
-    : `<boot dev="hd"/>`;
-  const disks = plan.disks.map(
-    (d, i) =>
-      `<disk type="file" device="disk"><driver name="qemu" type="${d.format}"/><source file="${escapeXml(d.path)}"/><target dev="vd${String.fromCharCode(97 + i)}" bus="virtio"/></disk>`,
-  );
-  const nics = plan.nics.map((n) =>
-    n.kind === "network"
-      ? `<interface type="network"><source network="${escapeXml(n.network)}"/><model type="virtio"/></interface>`
-      : `<interface type="bridge"><source bridge="${escapeXml(n.bridge)}"/><model type="virtio"/></interface>`,
-  );
+    : plan.disks.some((d) => d.bootOrder !== undefined)
+      ? "" // per-device boot order: libvirt refuses it beside <boot dev>
+      : `<boot dev="hd"/>`;
+  const disks = diskElements(plan.disks);
+  const nics = plan.nics.map(nicElement);
   // A pty serial port whose output virtlogd also writes to a file: interactive and readable.
   const serial = plan.consoleLog
     ? `<serial type="pty"><log file="${escapeXml(plan.consoleLog)}" append="off"/><target port="0"/></serial><console type="pty"><target type="serial" port="0"/></console>`
@@ -85,6 +117,10 @@ export interface DomainFacts {
   /** Files of a direct kernel boot (kernel, initrd): not disks, yet a destination needs them too. */
   bootFiles: string[];
   macs: string[];
+  /** Disks as the domain has them: target bus, device (disk / cdrom), boot order, source file. */
+  disks: { bus: string; device: string; bootOrder?: number; file?: string }[];
+  /** Interfaces: model and MAC. */
+  nics: { model?: string; mac?: string }[];
   consoleLog?: string;
 }
 
@@ -102,6 +138,22 @@ export function parseDomainXml(xml: string): DomainFacts {
     diskFiles: [...xml.matchAll(/<disk\b[\s\S]*?<source file=['"]([^'"]+)['"]/g)].map((m) => unescapeXml(m[1]!)),
     bootFiles: [...xml.matchAll(/<(?:kernel|initrd)>([^<]+)<\/(?:kernel|initrd)>/g)].map((m) => unescapeXml(m[1]!)),
     macs: [...xml.matchAll(/<mac address=['"]([^'"]+)['"]/g)].map((m) => m[1]!),
+    disks: [...xml.matchAll(/<disk\b([^>]*)>([\s\S]*?)<\/disk>/g)].map((m) => {
+      const body = m[2]!;
+      const order = /<boot order=['"](\d+)['"]/.exec(body)?.[1];
+      const file = /<source file=['"]([^'"]+)['"]/.exec(body)?.[1];
+      return {
+        device: /device=['"](\w+)['"]/.exec(m[1]!)?.[1] ?? "disk",
+        bus: /<target\b[^>]*bus=['"](\w+)['"]/.exec(body)?.[1] ?? "",
+        ...(order !== undefined ? { bootOrder: Number(order) } : {}),
+        ...(file !== undefined ? { file: unescapeXml(file) } : {}),
+      };
+    }),
+    nics: [...xml.matchAll(/<interface\b[^>]*>([\s\S]*?)<\/interface>/g)].map((m) => {
+      const model = /<model type=['"]([\w-]+)['"]/.exec(m[1]!)?.[1];
+      const mac = /<mac address=['"]([^'"]+)['"]/.exec(m[1]!)?.[1];
+      return { ...(model !== undefined ? { model } : {}), ...(mac !== undefined ? { mac } : {}) };
+    }),
   };
   const log = /<serial\b[\s\S]*?<log file=['"]([^'"]+)['"]/.exec(xml)?.[1];
   if (log !== undefined) facts.consoleLog = unescapeXml(log);

@@ -68,7 +68,7 @@ export class IdentityCache {
     if (cached) return cached;
     try {
       const meta = parseIdentityMetadata(await remote.getXmlDesc(dom));
-      const identity = meta && identityOf({ name: dom.name, uuid: id, cpus: 0, memoryMiB: 0, diskFiles: [], bootFiles: [], macs: [], meta });
+      const identity = meta && identityOf({ name: dom.name, uuid: id, cpus: 0, memoryMiB: 0, diskFiles: [], bootFiles: [], macs: [], disks: [], nics: [], meta });
       this.remember(id, identity);
       return identity;
     } catch {

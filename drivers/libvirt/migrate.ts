@@ -74,7 +74,10 @@ export async function migrateDomain(source: MigrationSource, identity: VmIdentit
     const copyDisks = !sharesStorage(source.sharedStorage, target.host.libvirt?.sharedStorage);
     const call = migrationCall({ power: found.observation.power, live: target.live, copyDisks, ...(target.bandwidthMiBps === undefined ? {} : { bandwidthMiBps: target.bandwidthMiBps }) });
     const targetPool = copyDisks ? targetStorage(dest, target) : undefined;
-    if (targetPool) await checkCopyTarget(found, targetPool, target);
+    if (targetPool) {
+      await checkCopyTarget(found, targetPool, target);
+      await copySeed(source, targetPool, identity);
+    }
     if (flight.cancelled) throw new MigrationCancelledError(`migration of ${identity.name} was cancelled before it started`);
     const dconnuri = destinationUri(target);
     try {
@@ -99,6 +102,9 @@ export async function migrationProgress(remote: LibvirtRemote, identity: VmIdent
     return progressOf(await remote.getJobStats(found.dom));
   } catch (err) {
     if (isVirError(err, VirErr.NO_DOMAIN)) return undefined; // moved (or deleted) meanwhile
+    // "domain is not running": the migration finished between the lookup and the read (the source's
+    // copy is stopped on its way out) or the guest stopped — either way there is no job to report
+    if (isVirError(err, VirErr.OPERATION_INVALID)) return undefined;
     throw err;
   }
 }
@@ -181,6 +187,15 @@ async function checkCopyTarget(found: Observed, pool: HostStorage, target: Migra
   if (missing.length > 0) {
     throw new NotFoundError(`${target.host.endpoint} lacks ${missing.join(", ")} in pool ${pool.poolName}: a shared-nothing move copies disks, not images — upload the image there first`, { reason: "image-missing" });
   }
+}
+
+/**
+ * The cloud-init seed CD-ROM is read-only, and libvirt copies no read-only disk: the target needs
+ * the volume before QEMU starts there. Downloaded from this host's pool, uploaded to the target's.
+ */
+async function copySeed(source: MigrationSource, targetPool: HostStorage, identity: VmIdentity): Promise<void> {
+  const seed = await source.storage?.readSeed(identity.uid);
+  if (seed !== undefined) await targetPool.ensureSeed(identity.uid, seed);
 }
 
 /** The target's record of the finished incoming migration (libvirt keeps it on the destination: the source domain is gone). */

@@ -19,6 +19,7 @@ import {
   type VmObservation,
   type VmSpec,
 } from "../contract/index.ts";
+import { noCloudSeed } from "../cloud-init/nocloud.ts";
 import { domainXml, type DomainPlan } from "./domain-xml.ts";
 import { isVirError, toDriverError, VirErr } from "./errors.ts";
 import { IdentityCache, watchLifecycle } from "./events.ts";
@@ -29,7 +30,7 @@ import { applyPower, Escalations } from "./power.ts";
 import { uuidToString } from "./rpc/protocol.ts";
 import { Flags, StorageFlags } from "./rpc/procedures.ts";
 import type { LibvirtRemote } from "./rpc/remote.ts";
-import { defaultPoolPath, diskVolumeName, type HostStorage, type ImageUpload } from "./volumes.ts";
+import { defaultPoolPath, diskVolumeName, seedVolumeName, type HostStorage, type ImageUpload } from "./volumes.ts";
 
 export interface SessionSettings {
   virtType: "kvm" | "qemu";
@@ -272,7 +273,7 @@ export class LibvirtSession implements Session {
     for (const disk of spec.disks) {
       if (!storage) {
         // The test driver never opens the path; it only has to look like one.
-        plan.disks.push({ path: `${defaultPoolPath}/${diskVolumeName(identity.uid, disk.name)}`, format: "qcow2" });
+        plan.disks.push({ path: `${defaultPoolPath}/${diskVolumeName(identity.uid, disk.name)}`, format: "qcow2", ...devicesOf(disk) });
         continue;
       }
       const image = disk.image === undefined ? undefined : await storage.resolveImage(disk.image);
@@ -281,19 +282,38 @@ export class LibvirtSession implements Session {
         if (image.initrd) plan.kernel.initrd = image.initrd;
       }
       const path = await storage.ensureDisk(identity.uid, disk, image?.disk);
-      plan.disks.push({ path, format: "qcow2" });
+      plan.disks.push({ path, format: "qcow2", ...devicesOf(disk) });
     }
+    if (spec.cloudInit !== undefined) plan.disks.push({ path: await this.seed(identity, spec), format: "raw", bus: "sata", cdrom: true });
     plan.nics = this.nics(spec);
     const log = spec.console === false ? undefined : this.consoleLogOf(identity);
     if (log !== undefined) plan.consoleLog = log;
     return plan;
   }
 
+  /**
+   * The cloud-init NoCloud seed (an ISO labelled cidata), uploaded as the volume <uid>-cidata.iso
+   * of the host's pool — through libvirt, so a remote host gets it like a local one; deleteVm
+   * removes it with the VM's other volumes. Returns its path on the host.
+   */
+  private async seed(identity: VmIdentity, spec: VmSpec): Promise<string> {
+    const storage = this.settings.storage;
+    if (!storage) return `${defaultPoolPath}/${seedVolumeName(identity.uid)}`; // the test driver never opens it
+    const image = noCloudSeed(spec.cloudInit!, identity.uid, identity.kubeName ?? identity.name);
+    return storage.ensureSeed(identity.uid, image);
+  }
+
   /** Spec networks to NICs: a named bridge or libvirt network, else the host's defaults. */
   private nics(spec: VmSpec): DomainPlan["nics"] {
     return (spec.networks ?? [{ name: "default" }]).map((n) => {
+      if (n.model === "netfront" || n.model === "synthetic") {
+        throw new TerminalError(`network ${n.name}: model ${n.model} is not a QEMU NIC (libvirt takes virtio, e1000, vmxnet3)`, { reason: "unsupported-device" });
+      }
       const bridge = n.bridge ?? (n.network ? undefined : this.settings.defaultBridge);
-      return bridge ? { kind: "bridge", bridge } : { kind: "network", network: n.network ?? this.settings.defaultNetwork ?? "default" };
+      const nic: DomainPlan["nics"][number] = bridge ? { kind: "bridge", bridge } : { kind: "network", network: n.network ?? this.settings.defaultNetwork ?? "default" };
+      if (n.model !== undefined) nic.model = n.model;
+      if (n.macAddress !== undefined) nic.mac = n.macAddress;
+      return nic;
     });
   }
 
@@ -305,4 +325,9 @@ export class LibvirtSession implements Session {
       throw toDriverError(err, what);
     }
   }
+}
+
+/** A spec disk's bus and boot order, as the plan carries them. */
+function devicesOf(disk: VmSpec["disks"][number]): { bus?: NonNullable<VmSpec["disks"][number]["bus"]>; bootOrder?: number } {
+  return { ...(disk.bus !== undefined ? { bus: disk.bus } : {}), ...(disk.bootOrder !== undefined ? { bootOrder: disk.bootOrder } : {}) };
 }

@@ -6,6 +6,7 @@
 // pick up, and its retry finds and reuses what the first attempt made); an image `X` is the
 // volumes `X.qcow2` (base disk) and, for direct kernel boot, `X.vmlinuz` and `X.initrd`. An image
 // written `pool/X` lives in another pool of the same host.
+import { Readable } from "node:stream";
 import { CapacityError, NotFoundError, TerminalError } from "../contract/index.ts";
 import { escapeXml } from "./domain-xml.ts";
 import { isVirError, VirErr } from "./errors.ts";
@@ -48,6 +49,12 @@ export function diskVolumeName(uid: string, disk: string): string {
   if (!/^[A-Za-z0-9-]+$/.test(uid)) throw new TerminalError(`uid "${uid}" cannot name a volume`, { reason: "invalid-spec" });
   if (!plainName.test(disk)) throw new TerminalError(`disk name "${disk}" is not a plain name (letters, digits, . _ -)`, { reason: "invalid-spec" });
   return `${uid}-${disk}.qcow2`;
+}
+
+/** The volume name of a VM's cloud-init seed: named by its uid like its disks, so deleteVm removes it with them. */
+export function seedVolumeName(uid: string): string {
+  if (!/^[A-Za-z0-9-]+$/.test(uid)) throw new TerminalError(`uid "${uid}" cannot name a volume`, { reason: "invalid-spec" });
+  return `${uid}-cidata.iso`;
 }
 
 /** `X` or `pool/X` → the pool (undefined: the host's pool) and the image name. */
@@ -162,6 +169,42 @@ export class HostStorage {
       }
       throw err;
     }
+  }
+
+  /**
+   * The VM's cloud-init seed volume, filled with `image` by STORAGE_VOL_UPLOAD; reused when it
+   * exists (a retried create: the seed is the same bytes for the same data). A failed upload
+   * removes the half-written volume. Returns its path.
+   */
+  async ensureSeed(uid: string, image: Buffer): Promise<string> {
+    const pool = await this.pool();
+    const name = seedVolumeName(uid);
+    const existing = await orMissing(this.remote.volLookupByName(pool, name), VirErr.NO_STORAGE_VOL);
+    if (existing) return this.remote.volGetPath(existing);
+    const xml = `<volume><name>${escapeXml(name)}</name><capacity unit="bytes">${image.length}</capacity><allocation unit="bytes">0</allocation><target><format type="raw"/></target></volume>`;
+    const vol = await this.remote.volCreateXml(pool, xml);
+    try {
+      await this.remote.volUpload(vol, Readable.from([new Uint8Array(image)]) as AsyncIterable<Uint8Array>, { offset: 0n, length: BigInt(image.length) });
+    } catch (err) {
+      await this.remote.volDelete(vol).catch(() => undefined);
+      throw err;
+    }
+    return this.remote.volGetPath(vol);
+  }
+
+  /**
+   * The bytes of the VM's cloud-init seed volume; undefined when it has none. A miss refreshes the
+   * pool once: the seed may have been made through another daemon sharing the directory.
+   */
+  async readSeed(uid: string): Promise<Buffer | undefined> {
+    const pool = await this.pool();
+    const lookup = (): Promise<StorageVolRef | undefined> => orMissing(this.remote.volLookupByName(pool, seedVolumeName(uid)), VirErr.NO_STORAGE_VOL);
+    let vol = await lookup();
+    if (!vol) {
+      await this.refresh(pool);
+      vol = await lookup();
+    }
+    return vol && this.remote.volDownload(vol, { offset: 0n, length: 0n });
   }
 
   /**

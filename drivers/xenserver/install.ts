@@ -1,7 +1,7 @@
 // Installing a VM the way `xe vm-install` does: find the template, size the clone, describe its
 // disks in the provision XML and give it its NICs — all before VM.provision, which un-templates it
 // and so marks the install complete.
-import { NotFoundError, type VmSpec } from "../contract/index.ts";
+import { NotFoundError, TerminalError, type VmSpec } from "../contract/index.ts";
 import type { XapiClient } from "./client.ts";
 import type { VmRecord } from "./records.ts";
 
@@ -25,7 +25,13 @@ export async function findTemplate(client: XapiClient, spec: VmSpec): Promise<st
  */
 export async function describeDisks(client: XapiClient, ref: string, vm: VmRecord, spec: VmSpec): Promise<void> {
   const fromImage = spec.disks[0]?.image !== undefined;
-  const blank = spec.disks.filter((d, i) => d.image === undefined && !(fromImage && i === 0));
+  // Boot order as device order: the HVM firmware boots the disks in userdevice order, and the
+  // first (device 0, bootable) is what a PV guest's boot loader reads. Disks without one come last.
+  const blank = spec.disks
+    .filter((d, i) => d.image === undefined && !(fromImage && i === 0))
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => (a.d.bootOrder ?? Infinity) - (b.d.bootOrder ?? Infinity) || a.i - b.i)
+    .map(({ d }) => d);
   const existing = fromImage ? (vm.other_config["disks"] ?? "<provision></provision>") : "<provision></provision>";
   const used = (existing.match(/<disk\b/g) ?? []).length;
   const disks = blank.map((d, i) => `<disk device="${used + i}" size="${Math.ceil((d.sizeGiB ?? 10) * 1024 ** 3)}" sr="" bootable="${used + i === 0}" type="system"/>`);
@@ -52,7 +58,7 @@ export async function addNics(client: XapiClient, ref: string, spec: VmSpec): Pr
       device: String(device),
       network: found[0],
       VM: ref,
-      MAC: "",
+      MAC: nic.macAddress ?? "", // empty: XAPI generates one
       MTU: 1500,
       other_config: {},
       qos_algorithm_type: "",
@@ -74,4 +80,29 @@ export async function resize(client: XapiClient, ref: string, vm: VmRecord, spec
   const bytes = spec.memoryMiB * MiB;
   const min = Math.min(Number(vm.memory_static_min), bytes);
   await client.call("set memory", "VM.set_memory_limits", ref, min, bytes, bytes, bytes);
+}
+
+/** xenstore takes at most 4096 bytes per value. */
+const xenstoreValueMax = 4096;
+
+/**
+ * cloud-init data as xenstore-data keys under vm-data/ (base64): XAPI writes them to the guest's
+ * xenstore (/local/domain/<id>/vm-data/...) at every start, where a guest agent or a cloud-init
+ * datasource reading xenstore finds them (ADR 0024). Keys already holding the value are left alone.
+ */
+export async function setCloudInit(client: XapiClient, ref: string, vm: VmRecord, spec: VmSpec, instanceId: string): Promise<void> {
+  const data = spec.cloudInit;
+  if (data === undefined) return;
+  const b64 = (text: string): string => Buffer.from(text, "utf8").toString("base64");
+  const keys: Record<string, string> = { "vm-data/user-data": b64(data.userData), "vm-data/meta-data": b64(`instance-id: ${instanceId}\n`) };
+  if (data.networkConfig !== undefined) keys["vm-data/network-config"] = b64(data.networkConfig);
+  for (const [key, value] of Object.entries(keys)) {
+    if (value.length > xenstoreValueMax) {
+      throw new TerminalError(`xenserver: ${key} is ${value.length} bytes in base64; xenstore holds at most ${xenstoreValueMax} per value`, { reason: "cloud-init-too-large" });
+    }
+    const current = vm.xenstore_data?.[key];
+    if (current === value) continue;
+    if (current !== undefined) await client.call("cloud-init data", "VM.remove_from_xenstore_data", ref, key);
+    await client.call("cloud-init data", "VM.add_to_xenstore_data", ref, key, value);
+  }
 }

@@ -7,6 +7,8 @@ export const nullRef = "OpaqueRef:NULL";
 /** The fields of a XenAPI VM record this driver reads. Numbers arrive as numbers (JSON-RPC) or strings (XML-RPC). */
 export interface VmRecord {
   uuid: string;
+  /** Keys XAPI writes to the guest's xenstore at start (vm-data/...). */
+  xenstore_data?: Record<string, string>;
   name_label: string;
   /** "Halted", "Running", "Paused" or "Suspended". */
   power_state: string;

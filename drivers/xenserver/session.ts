@@ -32,10 +32,11 @@ import {
 } from "../contract/index.ts";
 import { canAdopt } from "../contract/index.ts";
 import type { XapiClient } from "./client.ts";
-import { addNics, describeDisks, findTemplate, resize } from "./install.ts";
+import { addNics, describeDisks, findTemplate, resize, setCloudInit } from "./install.ts";
 import { hostObservation, type HostCpuRecord, type HostMetricsRecord, type HostRecord } from "./host.ts";
 import { type GuestNetworks, isGuest, migrationTask, nullRef, observation, powerOf, type TaskRecord, type VmRecord, type VmRecords } from "./records.ts";
 import { translateXapiError } from "./errors.ts";
+import { CreateClaims } from "./create-claim.ts";
 import { notFoundAsUndefined, VmLookups } from "./lookups.ts";
 import { holderOf, hostNamed, PoolView } from "./residency.ts";
 import { VmEventFeed } from "./watch.ts";
@@ -58,11 +59,14 @@ export class XenServerSession implements Session {
   private readonly escalations = new Set<NodeJS.Timeout>();
   /** Lookups by uid through an index the event feed keeps current (one VM read per lookup). */
   private readonly lookups: VmLookups;
+  /** One maker per VM across managers (create-claim.ts). */
+  private readonly claims: CreateClaims;
 
   private constructor(client: XapiClient, pool: PoolView) {
     this.client = client;
     this.pool = pool;
     this.lookups = new VmLookups(client);
+    this.claims = new CreateClaims(client);
   }
 
   /** A session for the pool host the endpoint names (TerminalError when it names none of them). */
@@ -246,12 +250,26 @@ export class XenServerSession implements Session {
   private async create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
     // Looked for in the whole pool: a second VM with this uid on another host would make every
     // lookup by uid ambiguous.
-    let found = await this.findInPool(identity);
+    const found = await this.findInPool(identity);
     if (found !== undefined && !found[1].is_a_template && !(await this.pool.holds(found[1]))) {
       const [, vm] = found;
       const holder = holderOf(vm, await this.pool.hosts(vm.affinity));
       throw new TerminalError(`xenserver: ${identity.name} (${vm.uuid}) already exists in the pool, ${vm.power_state.toLowerCase()} on host ${await this.hostName(holder)}; it is not made a second time on this host`, { reason: "elsewhere-in-pool" });
     }
+    // Making or finishing the VM: one session at a time across managers (create-claim.ts).
+    if (found !== undefined && !found[1].is_a_template) return this.observed(found[1]);
+    const release = await this.claims.take(identity);
+    try {
+      return await this.make(identity, spec, await this.findInPool(identity));
+    } finally {
+      await release().catch(() => undefined); // a claim left behind is taken over once stale
+    }
+  }
+
+  /** Clones and labels (when found is undefined), then finishes a half-made VM; under the create claim. */
+  private async make(identity: VmIdentity, spec: VmSpec, before: [string, VmRecord] | undefined): Promise<VmObservation> {
+    let found = before;
+    if (found !== undefined && !found[1].is_a_template) return this.observed(found[1]); // the claimant before this one made it
     if (found === undefined) {
       const taken = await this.guestNamed(identity.name);
       if (taken !== undefined) throw new TerminalError(`xenserver: the name ${identity.name} is taken by another VM (${taken.uuid})`, { reason: "name-taken" });
@@ -272,6 +290,7 @@ export class XenServerSession implements Session {
       if (vm.affinity !== this.pool.self) await this.client.call(`place ${identity.name}`, "VM.set_affinity", ref, this.pool.self);
       await resize(this.client, ref, vm, spec);
       await describeDisks(this.client, ref, vm, spec);
+      await setCloudInit(this.client, ref, vm, spec, identity.uid);
       if ((vm.VIFs ?? []).length === 0) await addNics(this.client, ref, spec);
       await this.client.call(`provision ${identity.name}`, "VM.provision", ref);
       if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower(identity, spec.power);

@@ -31,6 +31,8 @@ export interface AgentOptions {
   leaseNamespace: string;
   heartbeatIntervalMs: number;
   watchNamespace?: string;
+  /** Namespaces Host credentials Secrets may come from (when the agent connects its own sessions). */
+  credentialsNamespaces?: readonly string[];
   /** The process's own sessions (the manager's), so a host has one session per process; else the agent connects its own. */
   sessions?: HostSessions;
   /** Caches to reuse (the manager's shared ones); else the agent keeps its own. */
@@ -59,7 +61,7 @@ export class Agent {
     const shared = this.options.sessions;
     const connect = shared
       ? (host: HostObject, signal: AbortSignal) => borrowed(shared, host, signal)
-      : (host: HostObject, signal: AbortSignal) => connectHost(drivers, secrets, host, signal);
+      : (host: HostObject, signal: AbortSignal) => connectHost(drivers, secrets, host, signal, this.options.credentialsNamespaces);
     const deps = { kc, log, identity, leaseNamespace, heartbeatIntervalMs, connect, vms: this.vmCache };
     const stop = (name: string): void => {
       void this.agents.get(name)?.close();

@@ -48,7 +48,8 @@ export function crd(kind: KindDefinition): Schema {
                 apiVersion: { type: "string", description: "Versioned schema of this object: omnivisor.io/v1alpha1." },
                 kind: { type: "string", description: `Kind of this object: ${kind.kind}.` },
                 // The API server documents metadata itself and refuses anything here but the type.
-                metadata: { type: "object" },
+                // (only name and generateName may be restricted, without descriptions)
+                metadata: kind.maxNameLength ? { type: "object", properties: { name: { type: "string", maxLength: kind.maxNameLength } } } : { type: "object" },
                 spec,
                 status,
               },

@@ -57,11 +57,17 @@ export const datacenterSpec = z
           .min(1)
           .max(2048)
           .describe("Where disk images live: a path on the hosts (/var/lib/omnivisor/images), an NFS URL or an HTTP(S) URL."),
+        allowRawPaths: z
+          .boolean()
+          .default(false)
+          .describe(
+            "Let VirtualMachines name disk images outside spec.images by a path on the host: a libvirt pool/volume, an ESXi datastore path ([ds] dir/disk.vmdk), a Hyper-V file path, or a name that is a VM disk's volume. Off by default: a tenant could otherwise read another VM's disk or a host file. Plain image names and Docker image references are always allowed.",
+          ),
       })
       .describe("Image store of the site, read by drivers when a disk is created from an image."),
     networks: listMap(z.array(network).max(64).optional().describe("Networks of the site, by name."), "name"),
     images: listMap(
-      z.array(image).max(256).optional().describe("Image catalog: one name for the same image on every driver, so one VirtualMachine manifest fits any host. A disk image not listed here is passed to the driver as it is."),
+      z.array(image).max(256).optional().describe("Image catalog: one name for the same image on every driver, so one VirtualMachine manifest fits any host. A disk image not listed here is passed to the driver as it is when it is a plain name (or, for Docker, an image reference); a path is refused unless imageStore.allowRawPaths."),
       "name",
     ),
     placement: placementDefaults("Default placement for VMs in this datacenter; a HostPool may override it.").default({

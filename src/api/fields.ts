@@ -38,9 +38,37 @@ export function nameList(description: string, itemDescription: string, maxItems 
 // memory and storage are never negative.
 const quantityPattern = /^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
 
-/** A non-negative Kubernetes quantity: "512Mi", "20Gi" or a plain number of bytes. */
+/**
+ * A non-negative Kubernetes quantity of bytes: "512Mi", "20Gi" or a plain number — a whole number
+ * of bytes ("0.5" or "100m" is a fraction of a byte, and means nothing).
+ */
 export function quantity(description: string) {
-  return z.union([z.int().min(0), z.string().max(64).regex(quantityPattern)]).describe(description);
+  return cel(z.union([z.int().min(0), z.string().max(64).regex(quantityPattern)]).describe(description), {
+    rule: "type(self) == int || quantity(self).isInteger()",
+    message: "must be a whole number of bytes (e.g. 512Mi, 20Gi), not a fraction of a byte",
+    reason: "FieldValueInvalid",
+  });
+}
+
+/** A quantity of bytes that must be more than zero (a VM's memory, a disk's size). */
+export function positiveQuantity(description: string) {
+  return cel(quantity(description), {
+    rule: "type(self) == int ? self > 0 : quantity(self).isGreaterThan(quantity('0'))",
+    message: "must be more than zero bytes",
+    reason: "FieldValueInvalid",
+  });
+}
+
+/**
+ * A URL endpoint whose port, when it names one, is a TCP port (1–65535): tcp://host:70000 is refused
+ * by the API server instead of failing at connect time.
+ */
+export function endpointPort<T extends z.ZodType>(schema: T, what: string): T {
+  return cel(schema, {
+    rule: "!isURL(self) || url(self).getPort() == '' || (int(url(self).getPort()) >= 1 && int(url(self).getPort()) <= 65535)",
+    message: `the port of ${what} must be between 1 and 65535`,
+    reason: "FieldValueInvalid",
+  });
 }
 
 export const secretKeyRef = z

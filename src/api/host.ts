@@ -1,7 +1,7 @@
 // Host: one hypervisor endpoint, its credentials, TLS trust, fencing and reserved capacity.
 import { z } from "zod";
 import { cel, immutable, listMap } from "./crd-meta.ts";
-import { driver, objectName, quantity, secretKeyRef, nameList } from "./fields.ts";
+import { driver, objectName, quantity, secretKeyRef, nameList, endpointPort } from "./fields.ts";
 import { readyAndAge, type KindDefinition, type Resource } from "./kind.ts";
 import { conditions, observedGeneration, resources } from "./status.ts";
 
@@ -52,7 +52,11 @@ const fencing = cel(
       outOfBand: z
         .object({
           protocol: z.enum(["IPMI", "Redfish"]).describe("BMC protocol."),
-          address: noPassword(z.string().min(1).max(2048).describe("BMC address: host[:port] for IPMI, https URL for Redfish."), "the BMC address"),
+          address: cel(endpointPort(noPassword(z.string().min(1).max(2048).describe("BMC address: host[:port] for IPMI, https URL for Redfish."), "the BMC address"), "the BMC address"), {
+            rule: "!self.matches('^[^:/]+:[0-9]+$') || (int(self.substring(self.lastIndexOf(':') + 1)) >= 1 && int(self.substring(self.lastIndexOf(':') + 1)) <= 65535)",
+            message: "the port of the BMC address must be between 1 and 65535",
+            reason: "FieldValueInvalid",
+          }),
           credentialsSecretRef: secretKeyRef.describe("Secret with username and password keys for the BMC."),
           tls: tls.optional(),
         })
@@ -60,7 +64,9 @@ const fencing = cel(
         .describe("BMC settings; required when method is OutOfBand."),
       timeoutSeconds: z.int().min(1).max(600).default(30).describe("How long to wait for confirmation that the host is off."),
     })
-    .describe("Fencing: how HA makes sure a failed host's VMs are not running before restarting them."),
+    .describe(
+      "Fencing: how HA makes sure a failed host's VMs are not running before restarting them. Not acted on yet: HA restart and fencing are being built in their own issue; until then no host is fenced.",
+    ),
   {
     rule: "self.method != 'OutOfBand' || has(self.outOfBand)",
     message: "method OutOfBand needs outOfBand settings",
@@ -75,7 +81,7 @@ export const hostSpec = cel(
       datacenter: objectName("Datacenter the host belongs to."),
       pool: objectName("HostPool the host belongs to (a pool may also select hosts by label).").optional(),
       driver: immutable(driver("Hypervisor driver that manages the host; cannot change after creation."), "driver"),
-      endpoint: noPassword(
+      endpoint: endpointPort(noPassword(
         z
           .string()
           .min(1)
@@ -84,7 +90,7 @@ export const hostSpec = cel(
           "How to reach the hypervisor: qemu+tcp://10.0.0.5/system or qemu:///system (libvirt), https://esx1.example.com/sdk (esxi), https://xen1.example.com (xenserver), https://hv1.example.com:5986/wsman (hyperv), unix:///var/run/docker.sock or tcp://host:2376 (docker). No password in it: credentials come from credentialsSecretRef.",
           ),
         "the endpoint",
-      ),
+      ), "the endpoint"),
 
       node: objectName(
         "Kubernetes Node whose status watcher follows this host: the status-watcher DaemonSet pod on that node (started with --node, from the Downward API's spec.nodeName) reports the host's VM changes and renews its heartbeat Lease. Absent: the controller manager follows the host itself.",

@@ -23,6 +23,11 @@ export interface KindDefinition {
   printerColumns: PrinterColumn[];
   /** Fields `kubectl get --field-selector` (and the operator's lists) may select on, besides name and namespace. */
   selectableFields?: { jsonPath: string }[];
+  /**
+   * Longest name an object of the kind may have, when names the operator derives from it need it
+   * shorter than Kubernetes' 253 (a label value, a derived object name).
+   */
+  maxNameLength?: number;
 }
 
 export const group = "omnivisor.io";

@@ -123,9 +123,11 @@ export const vAppKind: KindDefinition = {
   plural: "vapps",
   shortNames: ["ovapp"],
   scope: "Namespaced",
-  description: "A group of VMs provisioned together and powered on at once or in ordered groups, with a failure policy.",
+  description: "A group of VMs provisioned together and powered on at once or in ordered groups, with a failure policy. Its name is at most 63 characters: its VMs carry it as a label value.",
   spec: vAppSpec,
   status: vAppStatus,
+  // its VMs carry the name as a label value (omnivisor.io/vapp) and are named <vapp>-<member>
+  maxNameLength: 63,
   printerColumns: readyAndAge(
     { name: "Phase", type: "string", jsonPath: ".status.phase", description: "Where the vApp is." },
     { name: "Ready VMs", type: "integer", jsonPath: ".status.ready", description: "Members Ready." },

@@ -57,6 +57,29 @@ export const vdcQuotaStatus = z
         .describe("Usage per driver."),
       "driver",
     ),
+    charges: listMap(
+      z
+        .array(
+          z
+            .object({
+              uid: z.string().max(64).describe("UID of the admitted object."),
+              kind: z.enum(["VirtualMachine", "VApp"]).describe("Kind of the admitted object."),
+              name: z.string().max(253).describe("Name of the admitted object."),
+              at: z.string().max(64).describe("When it was admitted (RFC 3339, milliseconds)."),
+              used: limits("What the object uses, as admitted (counted until the recount sees the object)."),
+              usedPerDriver: z
+                .array(z.object({ driver: driver("Driver."), used: limits("What the object uses on hosts of this driver.") }).describe("Usage for one driver."))
+                .max(5)
+                .optional()
+                .describe("What the object uses per driver, where its driver is known."),
+            })
+            .describe("A charge made at admission for an object the recount has not seen yet."),
+        )
+        .max(1000)
+        .optional()
+        .describe("Charges made at admission for creates and updates not yet seen stored; released after a few seconds if they never are."),
+      "uid",
+    ),
   })
   .describe("Observed state of the VDCQuota.");
 

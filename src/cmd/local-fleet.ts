@@ -12,7 +12,12 @@ import type { HostObject } from "../fleet/kinds.ts";
 import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
 import type { ControlPlane } from "../local/control-plane.ts";
 import { ManagedProcess } from "../local/process.ts";
+import { servingCert } from "../local/pki.ts";
+import { freePort } from "../local/ports.ts";
 import type { Toolchain } from "../local/toolchain.ts";
+import { waitFor } from "../local/wait.ts";
+import { quotaWebhookConfiguration } from "../local/webhook-config.ts";
+import { connect } from "node:tls";
 import { managerNodeFlags } from "./manager-node.ts";
 
 const run = promisify(execFile);
@@ -52,6 +57,14 @@ function manifests(): object[] {
   return [
     { apiVersion: "v1", kind: "Namespace", metadata: { name: demoNamespace } },
     { apiVersion: "v1", kind: "Namespace", metadata: { name: "omnivisor-system" } },
+    // the status watcher reads Host credentials Secrets here, and only here (src/local/operator-rbac.yaml)
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "omnivisor-status-watcher-credentials", namespace: "omnivisor-system" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "omnivisor-host-credentials" },
+      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "omnivisor-status-watcher" }],
+    },
     { apiVersion: api, kind: "Datacenter", metadata: { name: "local" }, spec: { displayName: "This machine", imageStore: { location: omnivisorImageStore() } } },
     { apiVersion: api, kind: "HostPool", metadata: { name: "local" }, spec: { datacenter: "local", hosts: ["local-libvirt", "local-docker"] } },
     ...hosts(),
@@ -110,7 +123,7 @@ export function unsettled(vms: Listed[], hosts: Listed[], datacenters: Listed[],
 export class LocalFleet {
   private readonly cp: ControlPlane;
   private readonly tools: Toolchain;
-  private readonly processes: ManagedProcess[];
+  private readonly processes: ManagedProcess[] = [];
   private readonly samples: boolean;
   private stopped = false;
 
@@ -119,13 +132,30 @@ export class LocalFleet {
     this.cp = cp;
     this.tools = tools;
     this.samples = options.samples;
-    const supervise = existsSync(tools.supervise) ? tools.supervise : undefined;
-    const node = (name: string, script: string, args: string[], nodeFlags: string[] = []): ManagedProcess =>
-      new ManagedProcess({ name, command: process.execPath, args: [...nodeFlags, join(import.meta.dirname, script), "--kubeconfig", cp.kubeconfigs.operator, ...args], logFile: join(cp.dir, "logs", `${name}.log`), ...(supervise ? { supervise } : {}) });
-    this.processes = [
-      node("omnivisor-manager", "manager.ts", ["--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1"], managerNodeFlags()),
-      node("omnivisor-status-watcher", "status-watcher.ts", ["--node", localNode(), "--lease-namespace", "omnivisor-system"]),
-    ];
+  }
+
+  /** A Node process of the product, logged in as the operator, or the status watcher's identity for status-watcher.ts. */
+  private node(name: string, script: string, args: string[], nodeFlags: string[] = []): ManagedProcess {
+    const supervise = existsSync(this.tools.supervise) ? this.tools.supervise : undefined;
+    const kubeconfig = script === "status-watcher.ts" ? this.cp.kubeconfigs.statusWatcher : this.cp.kubeconfigs.operator;
+    return new ManagedProcess({ name, command: process.execPath, args: [...nodeFlags, join(import.meta.dirname, script), "--kubeconfig", kubeconfig, ...args], logFile: join(this.cp.dir, "logs", `${name}.log`), ...(supervise ? { supervise } : {}) });
+  }
+
+  /**
+   * The manager serves the VDCQuota webhook on loopback with a certificate from the control
+   * plane's CA; the ValidatingWebhookConfiguration (failurePolicy Fail) is registered once it
+   * answers, so the samples applied next are admitted by it.
+   */
+  private async startManager(): Promise<void> {
+    const port = await freePort();
+    const cert = await servingCert(this.cp.dir, "webhook", ["IP:127.0.0.1", "DNS:localhost"]);
+    const manager = this.node("omnivisor-manager", "manager.ts", ["--no-leader-elect", "--metrics-port", "0", "--metrics-host", "127.0.0.1",
+      "--webhook-port", String(port), "--webhook-host", "127.0.0.1", "--webhook-cert-file", cert.cert, "--webhook-key-file", cert.key], managerNodeFlags());
+    this.processes.push(manager);
+    await manager.start();
+    await waitFor("the manager's admission webhook to answer", () => tlsAnswers(port), { timeoutMs: 60_000, intervalMs: 200, onTimeout: () => manager.tail() });
+    const config = quotaWebhookConfiguration({ name: "omnivisor-vdcquota", url: `https://127.0.0.1:${port}/validate-quota`, caFile: cert.ca });
+    await this.kubectl(["apply", "-f", "-"], stringify(config));
   }
 
   kubectl(args: string[], input?: string): Promise<string> {
@@ -140,7 +170,10 @@ export class LocalFleet {
    * to find again: nothing here touches a hypervisor.
    */
   async start(): Promise<void> {
-    for (const p of this.processes) if (!this.stopped) await p.start();
+    if (!this.stopped) await this.startManager();
+    const watcher = this.node("omnivisor-status-watcher", "status-watcher.ts", ["--node", localNode(), "--lease-namespace", "omnivisor-system"]);
+    this.processes.push(watcher);
+    if (!this.stopped) await watcher.start();
     const wanted = manifests().filter((m) => this.samples || (m as { kind: string }).kind !== "VirtualMachine");
     await this.kubectl(["apply", "-f", "-"], wanted.map((m) => stringify(m)).join("---\n"));
   }
@@ -177,4 +210,15 @@ export class LocalFleet {
     this.stopped = true;
     await Promise.all(this.processes.map((p) => p.stop()));
   }
+}
+
+/** True once a TLS server accepts a handshake on 127.0.0.1:port. */
+function tlsAnswers(port: number): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(undefined));
+  });
 }

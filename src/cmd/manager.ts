@@ -13,10 +13,13 @@ import { datacenterController } from "../../controllers/datacenter/controller.ts
 import { hostPoolController } from "../../controllers/host-pool/controller.ts";
 import { hostController } from "../../controllers/host/controller.ts";
 import { statusWatcherInManager } from "../agent/in-manager.ts";
-import { HostSessions } from "../fleet/sessions.ts";
+import { Drivers, HostSessions, credentialsNamespacesFrom } from "../fleet/sessions.ts";
 import { virtualMachineController } from "../../controllers/virtual-machine/controller.ts";
 import { vmMigrationController } from "../../controllers/vm-migration/controller.ts";
 import { vAppController } from "../../controllers/vapp/controller.ts";
+import { vdcQuotaController } from "../../controllers/vdc-quota/controller.ts";
+import { quotaAdmission } from "../../controllers/vdc-quota/admission.ts";
+import type { WebhookOptions } from "../runtime/manager.ts";
 import { haPolicyController } from "../../controllers/ha-policy/controller.ts";
 
 interface ControllerSettings {
@@ -30,14 +33,18 @@ interface ControllerSettings {
   statusWatcher: { identity: string; heartbeatIntervalMs: number } | undefined;
   /** Moves at once: leaving one host, and in the whole cluster. */
   migrationLimits: { perHost: number; cluster: number };
+  /** Namespaces Host credentials Secrets may come from. */
+  credentialsNamespaces: readonly string[];
+  /** How long an admission charge waits to be seen stored before the recount releases it. */
+  chargeGraceMs: number;
 }
 
 /** The controllers of the Omnivisor kinds; each lives in controllers/<kind>/. Add yours here. */
 function omnivisorControllers(settings: ControllerSettings): ControllerRegistration[] {
   // Host and VirtualMachine share one driver session per Host.
   // The manager's status watcher (Hosts bound to no node) borrows the same sessions.
-  const sessions = new HostSessions();
-  const { statusWatcher, migrationLimits, ...vmSettings } = settings;
+  const sessions = new HostSessions(new Drivers(), settings.credentialsNamespaces);
+  const { statusWatcher, migrationLimits, chargeGraceMs, credentialsNamespaces: _credentials, ...vmSettings } = settings;
   return [
     datacenterController(),
     hostPoolController(),
@@ -45,6 +52,7 @@ function omnivisorControllers(settings: ControllerSettings): ControllerRegistrat
     virtualMachineController({ sessions, ...vmSettings }),
     vmMigrationController({ sessions, limits: migrationLimits }),
     vAppController(),
+    vdcQuotaController({ chargeGraceMs }),
     haPolicyController({ heartbeatNamespace: settings.heartbeatNamespace }),
     ...(statusWatcher ? [statusWatcherInManager({ sessions, leaseNamespace: settings.heartbeatNamespace, ...statusWatcher })] : []),
   ];
@@ -58,6 +66,10 @@ Flags (environment variable in brackets):
   --kubeconfig PATH         kubeconfig to use [KUBECONFIG]; default: in-cluster, then ~/.kube/config
   --namespace NS            namespace of the leader Lease and of the status watchers' heartbeat
                             Leases [OMNIVISOR_NAMESPACE] (default omnivisor-system)
+  --credentials-namespaces NS,NS
+                            namespaces Host credentials Secrets may come from; a Host naming a
+                            Secret elsewhere is refused [OMNIVISOR_CREDENTIALS_NAMESPACES]
+                            (default: --namespace)
   --lease-name NAME         name of the leader Lease [OMNIVISOR_LEASE_NAME] (default omnivisor-manager)
   --identity ID             this replica's identity in the Lease [POD_NAME] (default hostname_pid)
   --lease-duration S        seconds a standby waits before taking over a silent lease (default 15)
@@ -81,6 +93,16 @@ Flags (environment variable in brackets):
   --max-migrations N        VMMigrations running at once in the cluster (default 5)
   --max-migrations-per-host N
                             VMMigrations leaving one host at once (default 2)
+  --webhook-cert-file PATH  serving certificate (PEM) of the admission webhook
+                            [OMNIVISOR_WEBHOOK_CERT_FILE]; with --webhook-key-file the manager
+                            serves the VDCQuota webhook (HTTPS) on every replica, and is not
+                            ready until it does (default: no webhook)
+  --webhook-key-file PATH   its private key (PEM) [OMNIVISOR_WEBHOOK_KEY_FILE]
+  --webhook-port PORT       webhook port [OMNIVISOR_WEBHOOK_PORT] (default 9443, 0: any)
+  --webhook-host HOST       webhook address [OMNIVISOR_WEBHOOK_HOST] (default 0.0.0.0: the API
+                            server reaches the pod through a Service)
+  --charge-grace S          seconds an admission charge waits to be seen stored before the
+                            VDCQuota recount releases it (default 5)
   --heartbeat-interval S    seconds between heartbeat renewals of the Hosts the manager follows
                             itself (those whose spec.node names no node; default 5)
   --no-status-watcher       do not follow Hosts that name no node (their VMs are then observed
@@ -100,6 +122,20 @@ function selectors(hostSelector: string | undefined): Record<string, string> {
   return hostSelector ? { hosts: hostSelector } : {};
 }
 
+/** The admission webhook, when its certificate and key are given (flags, else environment). */
+function webhookOptions(values: Record<string, string | boolean | undefined>): WebhookOptions | undefined {
+  if (values["test-widget-controller"]) return undefined; // the runtime's tests run no webhook
+  const env = process.env;
+  const flag = (name: string, variable: string): string | undefined => (values[name] as string | undefined) ?? env[variable];
+  const certFile = flag("webhook-cert-file", "OMNIVISOR_WEBHOOK_CERT_FILE");
+  const keyFile = flag("webhook-key-file", "OMNIVISOR_WEBHOOK_KEY_FILE");
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new Error("--webhook-cert-file and --webhook-key-file go together");
+  const port = Number(flag("webhook-port", "OMNIVISOR_WEBHOOK_PORT") ?? 9443);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--webhook-port must be a port number, not ${JSON.stringify(flag("webhook-port", "OMNIVISOR_WEBHOOK_PORT"))}`);
+  return { certFile, keyFile, port, host: flag("webhook-host", "OMNIVISOR_WEBHOOK_HOST") ?? "0.0.0.0", handlers: [quotaAdmission()] };
+}
+
 /** A whole number ≥ 1 from a flag; anything else stops the start with the flag named. */
 function positive(flag: string, value: string | undefined): number {
   const n = Number(value);
@@ -112,6 +148,7 @@ async function main(): Promise<number> {
     options: {
       kubeconfig: { type: "string" },
       namespace: { type: "string" },
+      "credentials-namespaces": { type: "string" },
       "lease-name": { type: "string" },
       identity: { type: "string" },
       "lease-duration": { type: "string", default: "15" },
@@ -130,6 +167,11 @@ async function main(): Promise<number> {
       "heartbeat-interval": { type: "string", default: "5" },
       "max-migrations": { type: "string", default: "5" },
       "max-migrations-per-host": { type: "string", default: "2" },
+      "webhook-cert-file": { type: "string" },
+      "webhook-key-file": { type: "string" },
+      "webhook-port": { type: "string" },
+      "webhook-host": { type: "string" },
+      "charge-grace": { type: "string", default: "5" },
       "no-status-watcher": { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
       "test-widget-controller": { type: "boolean", default: false },
@@ -159,7 +201,9 @@ async function main(): Promise<number> {
         watchedPollIntervalMs: seconds(values["watched-poll-interval"]),
         concurrency: Number(values["vm-workers"]),
         statusWatcher: values["no-status-watcher"] ? undefined : { identity, heartbeatIntervalMs: seconds(values["heartbeat-interval"]) },
+        credentialsNamespaces: credentialsNamespacesFrom(values["credentials-namespaces"], leaseNamespace),
         migrationLimits: { perHost: positive("max-migrations-per-host", values["max-migrations-per-host"]), cluster: positive("max-migrations", values["max-migrations"]) },
+        chargeGraceMs: seconds(values["charge-grace"]),
       });
   const wanted = values.controllers?.split(",").map((s) => s.trim());
   const selected = wanted ? registrations.filter((r) => wanted.includes(r.name)) : registrations;
@@ -172,6 +216,7 @@ async function main(): Promise<number> {
     metricsHost: metricsHost(values["metrics-host"]),
     watchNamespace: values["watch-namespace"] ?? env.OMNIVISOR_WATCH_NAMESPACE,
     labelSelectors: selectors(values["host-selector"] ?? env.OMNIVISOR_HOST_SELECTOR),
+    webhook: webhookOptions(values),
     leaderElection: values["no-leader-elect"]
       ? undefined
       : {

@@ -5,6 +5,7 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { Agent, describeScope } from "../agent/agent.ts";
+import { credentialsNamespacesFrom } from "../fleet/sessions.ts";
 import { loadKubeConfig } from "../runtime/kubeconfig.ts";
 import { createLogger, describeError, type LogLevel } from "../runtime/log.ts";
 import { guardProcess } from "../runtime/process-guard.ts";
@@ -17,6 +18,9 @@ Flags (environment variable in brackets):
                              whose spec.node names it (required; the DaemonSet passes
                              spec.nodeName through the Downward API)
   --lease-namespace NS       namespace of the per-host heartbeat Leases [OMNIVISOR_NAMESPACE] (default omnivisor-system)
+  --credentials-namespaces NS,NS
+                             namespaces Host credentials Secrets may come from
+                             [OMNIVISOR_CREDENTIALS_NAMESPACES] (default: --lease-namespace)
   --heartbeat-interval S     seconds between heartbeat renewals (default 5)
   --watch-namespace NS       report VMs of this namespace only (default: all)
   --identity ID              holder identity in the Leases [POD_NAME] (default hostname_pid)
@@ -30,6 +34,7 @@ async function main(): Promise<number> {
       kubeconfig: { type: "string" },
       node: { type: "string" },
       "lease-namespace": { type: "string" },
+      "credentials-namespaces": { type: "string" },
       "heartbeat-interval": { type: "string", default: "5" },
       "watch-namespace": { type: "string" },
       identity: { type: "string" },
@@ -52,12 +57,14 @@ async function main(): Promise<number> {
     return 2;
   }
   const scope = { node };
+  const leaseNamespace = values["lease-namespace"] ?? env.OMNIVISOR_NAMESPACE ?? "omnivisor-system";
   const agent = new Agent({
     kc,
     log,
     identity,
     scope,
-    leaseNamespace: values["lease-namespace"] ?? env.OMNIVISOR_NAMESPACE ?? "omnivisor-system",
+    leaseNamespace,
+    credentialsNamespaces: credentialsNamespacesFrom(values["credentials-namespaces"], leaseNamespace),
     heartbeatIntervalMs: Number(values["heartbeat-interval"]) * 1000,
     ...(values["watch-namespace"] ? { watchNamespace: values["watch-namespace"] } : {}),
   });

@@ -1,6 +1,6 @@
 // A VirtualMachine's spec as the driver contract's plain VmSpec: sizes in MiB / GiB, networks
 // mapped through the Datacenter's per-driver names, and the power state to reach.
-import { TerminalError, type NetworkSpec, type PowerState, type PowerTarget, type VmSpec } from "../../drivers/contract/index.ts";
+import { TerminalError, type CloudInitData, type NetworkSpec, type PowerState, type PowerTarget, type VmSpec } from "../../drivers/contract/index.ts";
 import type { DatacenterObject, VmObject } from "./kinds.ts";
 import { toGiB, toMiB } from "../api/quantity.ts";
 
@@ -15,17 +15,45 @@ function networks(vm: VmObject, driver: DriverName, datacenter: DatacenterObject
   if (vm.spec.networks === undefined) return undefined; // the host's default network
   return vm.spec.networks.map((nic) => {
     const mapped = datacenter?.spec.networks?.find((n) => n.name === nic.network)?.bridges[driver];
-    return { name: nic.name, network: mapped ?? nic.network };
+    const spec: NetworkSpec = { name: nic.name, network: mapped ?? nic.network };
+    if (nic.model !== undefined) spec.model = nic.model;
+    if (nic.macAddress !== undefined) spec.macAddress = nic.macAddress;
+    return spec;
   });
+}
+
+/** A VM disk's volume name starts with its VM's uid (libvirt: <uid>-<disk>.qcow2). */
+const uidPrefixed = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-/i;
+
+/**
+ * Why an image outside the catalog may not go to the driver as written (undefined: it may): it
+ * names a path on the host — a libvirt pool/volume or a VM disk's volume, an ESXi datastore path,
+ * a file path — which could hand a tenant another VM's disk or a host file. A Docker reference
+ * names a registry image, never a host file.
+ */
+export function rawImagePath(image: string, driver: DriverName): string | undefined {
+  if (driver === "docker") return undefined;
+  if (image.startsWith("[")) return "a datastore path";
+  if (/[/\\]/.test(image) || image.includes("..")) return "a path";
+  if (uidPrefixed.test(image)) return "a VM disk's volume name";
+  return undefined;
 }
 
 /**
  * A disk's image as the driver knows it: a name in the datacenter's image catalog becomes that
- * driver's source; a name not in the catalog goes to the driver as written.
+ * driver's source; a plain name not in the catalog goes to the driver as written; a path only
+ * where the datacenter allows raw paths (imageStore.allowRawPaths).
  */
 export function imageFor(image: string, driver: DriverName, datacenter: DatacenterObject | undefined): string {
   const entry = datacenter?.spec.images?.find((i) => i.name === image);
-  if (!entry) return image;
+  if (!entry) {
+    const raw = rawImagePath(image, driver);
+    if (raw !== undefined && datacenter?.spec.imageStore.allowRawPaths !== true) {
+      const where = datacenter ? `datacenter ${datacenter.metadata.name}` : "the host's datacenter";
+      throw new TerminalError(`image ${image} is ${raw} outside the image catalog of ${where}: add it to spec.images, or set spec.imageStore.allowRawPaths`, { reason: "image-refused" });
+    }
+    return image;
+  }
   const source = entry.sources[driver];
   if (source === undefined) {
     throw new TerminalError(`image ${image} of datacenter ${datacenter!.metadata.name} has no ${driver} source (spec.images[].sources.${driver})`, { reason: "image-missing" });
@@ -40,7 +68,7 @@ export function catalogImages(vm: VmObject, datacenter: DatacenterObject | undef
 }
 
 /** The spec handed to createVm / updateVm; `initialPower` is what createVm leaves the VM in. */
-export function driverSpec(vm: VmObject, driver: DriverName, options: { datacenter?: DatacenterObject; cloudInitUserData?: string } = {}): VmSpec {
+export function driverSpec(vm: VmObject, driver: DriverName, options: { datacenter?: DatacenterObject; cloudInit?: CloudInitData } = {}): VmSpec {
   const desired = vm.spec.powerState ?? "Running";
   const spec: VmSpec = {
     cpus: vm.spec.cpus ?? 1,
@@ -49,6 +77,8 @@ export function driverSpec(vm: VmObject, driver: DriverName, options: { datacent
       name: d.name,
       ...(d.image !== undefined ? { image: imageFor(d.image, driver, options.datacenter) } : {}),
       ...(d.size !== undefined ? { sizeGiB: toGiB(d.size) } : {}),
+      ...(d.bus !== undefined ? { bus: d.bus } : {}),
+      ...(d.bootOrder !== undefined ? { bootOrder: d.bootOrder } : {}),
     })),
     console: true,
     // Paused is reached from Running, so a VM that should be paused is created running first.
@@ -56,6 +86,6 @@ export function driverSpec(vm: VmObject, driver: DriverName, options: { datacent
   };
   const nets = networks(vm, driver, options.datacenter);
   if (nets !== undefined) spec.networks = nets;
-  if (options.cloudInitUserData !== undefined) spec.cloudInitUserData = options.cloudInitUserData;
+  if (options.cloudInit !== undefined) spec.cloudInit = options.cloudInit;
   return spec;
 }

@@ -9,6 +9,8 @@ import { toGiB, toMiB } from "../api/quantity.ts";
 import { poolMembers } from "./membership.ts";
 import { vmKey, type Reservations, type VmsByHost } from "./vms-by-host.ts";
 import { catalogImages } from "./driver-spec.ts";
+import { unsupported } from "../api/driver-support.ts";
+import { drivers } from "../api/fields.ts";
 
 const unlimited = Number.MAX_SAFE_INTEGER;
 
@@ -116,6 +118,7 @@ export function placementRequest(vm: VmObject, fleet: Pick<Fleet, "pools" | "dat
       ...(images.length > 0 ? { images } : {}),
     },
     policy,
+    ...driversThatCannot(vm),
   };
   const hosts = p.hosts ?? (defaults?.scope === "Hosts" ? defaults.hosts : undefined);
   const affinity = terms(p.affinity);
@@ -130,4 +133,14 @@ export function placementRequest(vm: VmObject, fleet: Pick<Fleet, "pools" | "dat
     ...(affinity ? { affinity } : {}),
     ...(anti ? { antiAffinity: anti } : {}),
   };
+}
+
+/** Drivers that cannot do what the VM's devices or cloud-init ask for, each with what it cannot (src/api/driver-support.ts). */
+function driversThatCannot(vm: VmObject): Pick<PlacementRequest, "unsupportedBy"> {
+  const out: NonNullable<PlacementRequest["unsupportedBy"]> = {};
+  for (const driver of drivers) {
+    const cannot = unsupported(vm.spec, driver);
+    if (cannot.length > 0) out[driver] = cannot.join("; ");
+  }
+  return Object.keys(out).length > 0 ? { unsupportedBy: out } : {};
 }

@@ -59,10 +59,26 @@ export interface HostSecret {
   trust: ReturnType<typeof trustFromSecret>;
 }
 
+/**
+ * The namespaces Host credentials Secrets may come from (the operator's configuration; default its
+ * own namespace): a Host naming a Secret elsewhere is refused before anything is read, so a Host
+ * cannot make the operator read a tenant's Secrets (DESIGN.md, tenancy).
+ */
+export type CredentialsNamespaces = readonly string[];
+
+/** --credentials-namespaces (else OMNIVISOR_CREDENTIALS_NAMESPACES): a comma-separated list; absent or empty, the process's own namespace. */
+export function credentialsNamespacesFrom(flag: string | undefined, own: string): CredentialsNamespaces {
+  const list = (flag ?? process.env["OMNIVISOR_CREDENTIALS_NAMESPACES"])?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
+  return list.length > 0 ? list : [own];
+}
+
 /** The Host's Secret; CredentialsError (what failed, never the content) otherwise. */
-export async function readHostSecret(secrets: CoreV1Api, host: HostObject): Promise<HostSecret | undefined> {
+export async function readHostSecret(secrets: CoreV1Api, host: HostObject, allowed?: CredentialsNamespaces): Promise<HostSecret | undefined> {
   const ref = host.spec.credentialsSecretRef;
   if (!ref) return undefined;
+  if (allowed !== undefined && !allowed.includes(ref.namespace)) {
+    throw new CredentialsError(`credentials Secret ${ref.namespace}/${ref.name} is in namespace ${ref.namespace}; this operator reads Host credentials only from ${allowed.join(", ")} (--credentials-namespaces)`);
+  }
   try {
     const secret = await secrets.readNamespacedSecret({ name: ref.name, namespace: ref.namespace });
     return { credentials: credentialsFromSecret(secret.data), trust: trustFromSecret(secret.data) };
@@ -75,8 +91,8 @@ export async function readHostSecret(secrets: CoreV1Api, host: HostObject): Prom
 }
 
 /** A fresh session to the Host (the caller closes it): what the status watcher reconnects with. */
-export async function connectHost(drivers: Drivers, secrets: CoreV1Api, host: HostObject, signal: AbortSignal): Promise<Session> {
-  const secret = await readHostSecret(secrets, host);
+export async function connectHost(drivers: Drivers, secrets: CoreV1Api, host: HostObject, signal: AbortSignal, allowed?: CredentialsNamespaces): Promise<Session> {
+  const secret = await readHostSecret(secrets, host, allowed);
   return drivers.for(host.spec.driver).connect(withSecretTrust(hostConnection(host), secret?.trust ?? {}), secret?.credentials, signal);
 }
 
@@ -87,8 +103,12 @@ export class HostSessions {
   private refusal: string | undefined;
   private secrets: CoreV1Api | undefined;
 
-  constructor(drivers: Drivers = new Drivers()) {
+  private readonly credentialsNamespaces: CredentialsNamespaces | undefined;
+
+  /** credentialsNamespaces: where Host credentials Secrets may live (undefined: anywhere — tests of the drivers only). */
+  constructor(drivers: Drivers = new Drivers(), credentialsNamespaces?: CredentialsNamespaces) {
     this.drivers = drivers;
+    this.credentialsNamespaces = credentialsNamespaces;
   }
 
   /** The API client that reads credentials Secrets (every controller's create() calls this). */
@@ -175,6 +195,6 @@ export class HostSessions {
 
   private secret(host: HostObject): Promise<HostSecret | undefined> {
     if (!this.secrets) return Promise.reject(new Error("HostSessions.attach(kc) was not called"));
-    return readHostSecret(this.secrets, host);
+    return readHostSecret(this.secrets, host, this.credentialsNamespaces);
   }
 }

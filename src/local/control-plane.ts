@@ -39,7 +39,10 @@ export interface ControlPlaneOptions {
 
 export interface Kubeconfigs {
   admin: string;
+  /** The controller manager's identity (user omnivisor-operator). */
   operator: string;
+  /** The status watchers' identity (user omnivisor-status-watcher): less than the manager's. */
+  statusWatcher: string;
   controllerManager: string;
 }
 
@@ -73,6 +76,7 @@ export class ControlPlane {
     this.kubeconfigs = {
       admin: join(dir, "admin.kubeconfig"),
       operator: join(dir, "operator.kubeconfig"),
+      statusWatcher: join(dir, "status-watcher.kubeconfig"),
       controllerManager: join(dir, "controller-manager.kubeconfig"),
     };
     const admin = pki.client("admin");
@@ -148,6 +152,7 @@ export class ControlPlane {
     const pki = await generatePki(dir, [
       { name: "admin", user: "omnivisor-admin", groups: ["system:masters"] },
       { name: "operator", user: "omnivisor-operator", groups: [] },
+      { name: "status-watcher", user: "omnivisor-status-watcher", groups: [] },
       { name: "controller-manager", user: "system:kube-controller-manager", groups: ["system:masters"] },
     ]);
     const ports = await portsFor(dir);
@@ -174,10 +179,11 @@ export class ControlPlane {
     for (const [name, user] of [
       ["admin", "omnivisor-admin"],
       ["operator", "omnivisor-operator"],
+      ["status-watcher", "omnivisor-status-watcher"],
       ["controller-manager", "system:kube-controller-manager"],
     ] as const) {
       const c = this.pki.client(name);
-      const path = name === "controller-manager" ? this.kubeconfigs.controllerManager : this.kubeconfigs[name];
+      const path = name === "controller-manager" ? this.kubeconfigs.controllerManager : name === "status-watcher" ? this.kubeconfigs.statusWatcher : this.kubeconfigs[name];
       await writeKubeconfig(path, { server: this.server, caFile: this.pki.caCert, certFile: c.cert, keyFile: c.key, user });
     }
   }

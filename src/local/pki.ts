@@ -123,3 +123,13 @@ function pkiIn(dir: string): Pki {
     client: (name) => ({ cert: p(`${name}.crt`), key: p(`${name}.key`) }),
   };
 }
+
+/**
+ * A serving certificate signed by the CA in `dir` (ca.crt / ca.key), for a server the API server
+ * calls, e.g. the admission webhook: `sans` like ["IP:127.0.0.1", "DNS:localhost"].
+ */
+export async function servingCert(dir: string, stem: string, sans: string[]): Promise<{ cert: string; key: string; ca: string }> {
+  await signedCert(dir, stem, subjectPart("CN", stem),
+    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${sans.join(",")}\n`);
+  return { cert: join(dir, `${stem}.crt`), key: join(dir, `${stem}.key`), ca: join(dir, "ca.crt") };
+}

@@ -64,6 +64,8 @@ function capacityReasons(host: HostCandidate, need: Resources): string[] {
 function hostReasons(host: HostCandidate, request: PlacementRequest): string[] {
     const reasons: string[] = [];
     if (request.driver !== undefined && host.driver !== request.driver) reasons.push(`driver ${host.driver}, not ${request.driver}`);
+    const cannot = request.unsupportedBy?.[host.driver];
+    if (cannot !== undefined) reasons.push(cannot);
     if (!host.ready) reasons.push("not ready");
     if (host.maintenance) reasons.push("in maintenance");
     if (request.hostSelector && !matches(request.hostSelector, host.labels)) {

@@ -31,6 +31,19 @@ describe("place: filter", () => {
     { reason: "a host that is not ready takes no VMs", request: vm(), hosts: [host("a", { ready: false }), host("b")], want: "b" },
     { reason: "driver must match", request: vm({ driver: "docker" }), hosts: [host("a"), host("b", { driver: "docker" })], want: "b" },
     {
+      reason: "hosts of a driver that cannot do what the VM asks (cloud-init on Docker) are left out",
+      request: vm({ unsupportedBy: { docker: "cloudInit: docker cannot (no cloud-init)" } }),
+      hosts: [host("a", { driver: "docker", allocatable: res(64, 65536, 500) }), host("b")],
+      want: "b",
+    },
+    {
+      reason: "and when they are all there is, the reason says so",
+      request: vm({ unsupportedBy: { docker: "cloudInit: docker cannot (no cloud-init)" } }),
+      hosts: [host("a", { driver: "docker" })],
+      want: undefined,
+      message: /cloudInit: docker cannot/,
+    },
+    {
       reason: "capacity counts allocated and in-flight VMs",
       request: vm({}, res(4, 8192)),
       hosts: [host("a", { allocated: res(6, 1024) }), host("b", { allocated: res(2, 1024) })],

@@ -70,6 +70,8 @@ export interface PlacementRequest {
   pool?: string;
   hosts?: readonly string[];
   driver?: DriverKind;
+  /** Drivers that cannot do something the VM asks for (cloud-init, a disk bus, a NIC model), with why: their hosts are left out. */
+  unsupportedBy?: Partial<Record<DriverKind, string>>;
   hostSelector?: LabelSelector;
   affinity?: readonly AffinityTerm[];
   antiAffinity?: readonly AffinityTerm[];

@@ -14,7 +14,17 @@ describe("Coalescer", () => {
     c.add("h1", 10_500);
     c.add("h1", 11_000);
     c.add("h1", 11_900);
-    expect(calls).toEqual(["add h1", "after h1 1500"]);
+    expect(calls).toEqual(["add h1", "after h1 1500", "after h1 1000", "after h1 100"]);
+  });
+
+  it("asks for the due pass again at each change: an earlier requeue of the key may have replaced its timer", () => {
+    const { calls, queue } = recordingQueue();
+    const c = new Coalescer(queue, 2_000);
+    c.add("h1", 0);
+    c.add("h1", 100); // due at 2,000
+    // (the controller requeued h1 after 50 ms: the queue kept that earlier timer, which has run)
+    c.add("h1", 300);
+    expect(calls).toEqual(["add h1", "after h1 1900", "after h1 1700"]);
   });
 
   it("keeps keys apart, and queues at once again once an interval has passed without a change", () => {

@@ -26,7 +26,14 @@ export class Coalescer {
       this.queue.add(key);
       return;
     }
-    if (last > now) return; // a pass is already due at the end of this interval
+    if (last > now) {
+      // a pass is already due at the end of this interval — unless an earlier requeue of the
+      // same key replaced its timer (the queue keeps a key's earliest delay) and has run since:
+      // asking again costs nothing when the timer is still there, and keeps this change from
+      // being lost when it is not
+      this.queue.addAfter(key, last - now);
+      return;
+    }
     const at = last + this.intervalMs;
     this.next.set(key, at);
     this.queue.addAfter(key, at - now);

@@ -1,5 +1,7 @@
 // Conditions in the Kubernetes shape. A condition's lastTransitionTime moves only when its status
 // flips, and an unchanged condition leaves the status byte-for-byte equal, so it causes no write.
+import { redactText } from "./redact.ts";
+
 export interface Condition {
   type: string;
   status: "True" | "False" | "Unknown";
@@ -28,7 +30,7 @@ export function setCondition(status: WithConditions, input: ConditionInput, now:
     status: input.status,
     reason: input.reason,
     // Always present: the omnivisor.io CRDs (metav1.Condition's shape) require message, even empty.
-    message: (input.message ?? "").slice(0, 1024),
+    message: redactText(input.message ?? "").slice(0, 1024),
     ...(input.observedGeneration !== undefined ? { observedGeneration: input.observedGeneration } : {}),
     lastTransitionTime: existing && existing.status === input.status ? existing.lastTransitionTime : rfc3339(now()),
   };

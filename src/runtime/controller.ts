@@ -75,6 +75,18 @@ export interface ControllerOptions<T extends KubeObject, S extends Status> {
   resyncPeriodMs?: number;
   namespace?: string;
   indexes?: Record<string, IndexFn<T>>;
+  /**
+   * "apply" (default): server-side apply of the whole status. "replace": an update that carries
+   * the resourceVersion the pass read, for a status others write too (a VDCQuota's ledger, charged
+   * by the admission webhook); a conflict runs the pass again at once from the newer object.
+   */
+  statusWrite?: "apply" | "replace";
+  /**
+   * Whether an update of a cached object wakes its key at once (default: every update but our
+   * own status write). A controller that paces some updates itself (a VDCQuota's ledger, charged
+   * by the webhook in bursts) says no to those and queues them its own way.
+   */
+  wakeOnUpdate?: (old: T, obj: T) => boolean;
 }
 
 export interface ControllerDeps {
@@ -128,6 +140,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
         // 10,000 VMs it was a second copy of every status.
         if (ours?.resourceVersion !== undefined && !newer(ours.resourceVersion, obj.metadata.resourceVersion)) this.ourStatus.delete(key);
         if (ours && statusOnlyChange(old, obj) && sameJson(obj.status, ours.status)) return;
+        if (options.wakeOnUpdate && !options.wakeOnUpdate(old, obj)) return;
         this.queue.add(key);
       },
       deleted: (obj) => {
@@ -221,6 +234,14 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     try {
       await this.writeStatus(key, obj, { current: written, next: status }, log);
     } catch (err) {
+      if (failure === undefined && this.options.statusWrite === "replace" && statusCode(err) === 409) {
+        // someone else wrote the status since the pass read it: not a failure, pass again on the newer object
+        stopTimer();
+        log.debug("status changed meanwhile; reconciling again", {});
+        this.queue.forget(key);
+        this.queue.addAfter(key, 20);
+        return;
+      }
       failure ??= err;
     }
     stopTimer();
@@ -254,7 +275,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     if (sameJson(status, current)) return;
     this.ourStatus.set(key, { status });
     try {
-      const written = await this.client.applyStatus(obj.metadata, status);
+      const written = this.options.statusWrite === "replace" ? await this.client.replaceStatus(obj.metadata, status) : await this.client.applyStatus(obj.metadata, status);
       const rv = written.metadata?.resourceVersion;
       // the cache may have seen this write already (its watch event can beat the response)
       const cached = this.informer.get(key)?.metadata.resourceVersion;

@@ -2,6 +2,7 @@
 // same object bumps the count of the one Event object, and the server sees at most one update per
 // interval for it — a reconcile failing on every retry does not create an Event per retry.
 // Event messages must not carry secrets; failures to record are logged, never fatal.
+import { redactText } from "./redact.ts";
 import { randomBytes } from "node:crypto";
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
 import { describeError, type Logger } from "./log.ts";
@@ -35,7 +36,8 @@ export class EventRecorder {
   }
 
   /** Records an event about obj; resolves when the server has it (or it was aggregated). */
-  async record(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
+  async record(obj: KubeObject, type: EventType, reason: string, text: string): Promise<void> {
+    const message = redactText(text);
     const meta = obj.metadata;
     const aggregate = `${meta.uid ?? meta.name}|${type}|${reason}|${message}`;
     const now = Date.now();

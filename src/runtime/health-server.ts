@@ -1,4 +1,5 @@
-// /metrics (Prometheus text), /healthz (the process is alive) and /readyz (every cache synced).
+// /metrics (Prometheus text), /healthz (the process is alive) and /readyz (every cache synced, and
+// the admission webhook serving where the manager has one).
 // Runs on every replica, leader or not.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -25,7 +26,7 @@ export class HealthServer {
       if (path === "/healthz") return void res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
       if (path === "/readyz") {
         const ready = source.ready();
-        return void res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ok\n" : "caches not synced\n");
+        return void res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ok\n" : "not ready: caches not synced, or the admission webhook not serving yet\n");
       }
       res.writeHead(404).end();
     });

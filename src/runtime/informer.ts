@@ -157,7 +157,8 @@ export class Informer<T extends KubeObject> {
     let continueToken: string | undefined;
     let rv = "";
     do {
-      const page = await this.client.listPage({ namespace: this.options.namespace, limit: this.options.pageSize ?? 500, continueToken });
+      // the same label selector as the watch: a scoped manager never sees the other objects at all
+      const page = await this.client.listPage({ namespace: this.options.namespace, limit: this.options.pageSize ?? 500, continueToken, labelSelector: this.options.labelSelector });
       items.push(...page.items);
       continueToken = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion ?? "";

@@ -1,6 +1,8 @@
 // Structured JSON logs, one object per line. Every line about an object carries its key; fields
 // whose names look like credentials are replaced before anything is written, so a careless
 // `log.info("...", { password })` cannot leak a secret.
+import { redactText } from "./redact.ts";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 export type LogFields = Record<string, unknown>;
@@ -17,11 +19,12 @@ export interface Logger {
 const order: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 const secretName = /pass(word|phrase)?|secret|token|credential|private.?key|authorization|cookie|^data$|^stringData$/i;
 
-/** Replaces the values of credential-like fields, at any depth. */
+/** Replaces the values of credential-like fields, at any depth, and credentials quoted in text (redact.ts). */
 export function redact(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return redactText(value);
   if (depth > 8 || value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
-  if (value instanceof Error) return { message: value.message, name: value.name };
+  if (value instanceof Error) return { message: redactText(value.message), name: value.name };
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = secretName.test(k) ? "[redacted]" : redact(v, depth + 1);
   return out;

@@ -9,8 +9,9 @@ import { HealthServer } from "./health-server.ts";
 import { LeaderElector, type LeaderElectionOptions } from "./leader-election.ts";
 import type { Logger } from "./log.ts";
 import { RuntimeMetrics } from "./metrics.ts";
-import type { ControllerRegistration, ManagedController } from "./registry.ts";
+import type { AdmissionRegistration, ControllerRegistration, ManagedAdmission, ManagedController } from "./registry.ts";
 import { SharedInformers } from "./shared-informers.ts";
+import { WebhookServer } from "./webhook-server.ts";
 
 export interface ManagerOptions {
   kc: KubeConfig;
@@ -25,6 +26,16 @@ export interface ManagerOptions {
   watchNamespace?: string;
   /** Serve only the objects of a kind (by plural) that match a label selector, e.g. { hosts: "team=a" }. */
   labelSelectors?: Record<string, string>;
+  /** The admission webhook (HTTPS, every replica); undefined: none. /readyz waits until it serves. */
+  webhook?: WebhookOptions;
+}
+
+export interface WebhookOptions {
+  port: number;
+  host: string;
+  certFile: string;
+  keyFile: string;
+  handlers: AdmissionRegistration[];
 }
 
 export type ManagerExit = "stopped" | "lost-leadership";
@@ -36,7 +47,10 @@ export class Manager {
   private readonly server: HealthServer;
   private readonly options: ManagerOptions;
   private readonly log: Logger;
+  private readonly admissions: ManagedAdmission[];
+  private readonly webhook: WebhookServer | undefined;
   port: number | undefined;
+  webhookPort: number | undefined;
 
   constructor(options: ManagerOptions) {
     this.options = options;
@@ -45,12 +59,17 @@ export class Manager {
     const caches = new SharedInformers(options.kc, options.log, options.labelSelectors);
     const deps = { kc: options.kc, log: options.log, metrics: this.metrics, events, namespace: options.watchNamespace, caches };
     this.controllers = options.controllers.map((r) => r.create(deps));
+    this.admissions = options.webhook?.handlers.map((r) => r.create(deps)) ?? [];
+    this.webhook = options.webhook
+      ? new WebhookServer({ certFile: options.webhook.certFile, keyFile: options.webhook.keyFile, handlers: this.admissions, log: options.log, registry: this.metrics.registry })
+      : undefined;
     this.elector = options.leaderElection ? new LeaderElector(options.kc, options.log, options.leaderElection) : undefined;
     this.server = new HealthServer({ registry: this.metrics.registry, ready: () => this.ready() });
   }
 
+  /** Every cache synced, and the admission webhook (if any) answering. */
   ready(): boolean {
-    return this.controllers.every((c) => c.informer.synced);
+    return this.controllers.every((c) => c.informer.synced) && (this.webhook?.serving ?? true);
   }
 
   /** Runs until the signal aborts (graceful) or leadership is lost. */
@@ -60,6 +79,7 @@ export class Manager {
       this.log.info("serving /metrics, /healthz, /readyz", { host: this.options.metricsHost ?? "127.0.0.1", port: this.port });
     }
     for (const c of this.controllers) c.startCache();
+    await this.serveWebhook();
     const leaseLabel = { lease: this.options.leaderElection?.name ?? "none" };
     let lost = false;
     this.metrics.leader.set(leaseLabel, 0);
@@ -86,12 +106,24 @@ export class Manager {
       // After a lost lease nothing is drained: the process exits and in-flight work is abandoned.
       if (lost) await this.server.close();
       else await this.shutdown(leaseLabel);
+      await this.webhook?.close();
     }
+  }
+
+  /** The webhook serves on every replica, leader or not; its handlers answer once their caches are synced. */
+  private async serveWebhook(): Promise<void> {
+    const options = this.options.webhook;
+    if (!this.webhook || !options) return;
+    for (const a of this.admissions) for (const c of a.caches) c.start();
+    this.webhookPort = await this.webhook.listen(options.port, options.host);
+    this.log.info("serving the admission webhook", { host: options.host, port: this.webhookPort, paths: this.admissions.map((a) => a.path) });
   }
 
   private async shutdown(leaseLabel: { lease: string }): Promise<void> {
     this.log.info("shutting down: draining in-flight reconciles");
     await Promise.all(this.controllers.map((c) => c.stop()));
+    await this.webhook?.close();
+    await Promise.all(this.admissions.flatMap((a) => a.caches.map((c) => c.shutdown())));
     await this.elector?.release();
     this.metrics.leader.set(leaseLabel, 0);
     await this.server.close();

@@ -83,9 +83,17 @@ export class ResourceClient<T extends KubeObject> {
   }
 
   /** One page of a list across all namespaces (or within one). */
-  async listPage(options: { namespace?: string; limit: number; continueToken?: string; fieldSelector?: string }): Promise<ObjectList<T>> {
+  async listPage(options: { namespace?: string | undefined; limit: number; continueToken?: string | undefined; fieldSelector?: string; labelSelector?: string | undefined }): Promise<ObjectList<T>> {
     const { group, version, plural } = this.type;
-    const common = { group, version, plural, limit: options.limit, _continue: options.continueToken, ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}) };
+    const common = {
+      group,
+      version,
+      plural,
+      limit: options.limit,
+      _continue: options.continueToken,
+      ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}),
+      ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
+    };
     const page: unknown = options.namespace
       ? await this.api.listNamespacedCustomObject({ ...common, namespace: options.namespace })
       : await this.api.listClusterCustomObject(common);
@@ -100,6 +108,20 @@ export class ResourceClient<T extends KubeObject> {
     const out: unknown = meta.namespace
       ? await this.api.patchNamespacedCustomObjectStatus({ ...common, namespace: meta.namespace }, applyOptions)
       : await this.api.patchClusterCustomObjectStatus(common, applyOptions);
+    return out as T;
+  }
+
+  /**
+   * Replaces the whole status if the object is still at `meta.resourceVersion` (409 Conflict
+   * otherwise): for a status other writers change too, where a write must not undo theirs.
+   */
+  async replaceStatus(meta: ObjectMeta, status: unknown): Promise<T> {
+    const body = { apiVersion: apiVersionOf(this.type), kind: this.type.kind, metadata: { name: meta.name, namespace: meta.namespace, resourceVersion: meta.resourceVersion }, status };
+    const { group, version, plural } = this.type;
+    const common = { group, version, plural, name: meta.name, body, fieldManager };
+    const out: unknown = meta.namespace
+      ? await this.api.replaceNamespacedCustomObjectStatus({ ...common, namespace: meta.namespace })
+      : await this.api.replaceClusterCustomObjectStatus(common);
     return out as T;
   }
 

@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { beforeAll } from "vitest";
 import { describeDriverConformance } from "../../drivers/conformance/suite.ts";
+import { driverSupport } from "../../src/api/driver-support.ts";
 import { DockerDriver } from "../../drivers/docker/driver.ts";
 import { dockerSocket, requireDocker } from "../harness/services.ts";
 import { SocketProxy } from "../harness/socket-proxy.ts";
@@ -38,6 +39,21 @@ describeDriverConformance({
       return { session, cut: () => proxy.drop(), dispose: () => proxy.dispose() };
     },
     leftovers: { notApplicable: "a container's filesystem is its own writable layer, removed with it; the driver makes no Docker volumes" },
+    cloudInit: { refused: driverSupport.docker.why.cloudInit! },
+    devices: {
+      diskBuses: [],
+      whyNoDisks: driverSupport.docker.why.diskBus!,
+      bootOrder: false,
+      nicModels: [...driverSupport.docker.nicModels],
+      network: { network: "bridge" },
+      macPrefix: "02:42:ac",
+      hostBus: (bus) => bus,
+      hostModel: () => undefined, // docker inspect shows no NIC model: it is a veth
+      async seen(identity) {
+        // docker inspect of the container (stopped: its endpoints are not made yet, its configured MAC shows)
+        return { disks: [], nics: [{ mac: await cli.docker("inspect", "-f", "{{.Config.MacAddress}}", identity.name) }] };
+      },
+    },
     cleanup: (prefix) => cli.removePrefixed(prefix),
   },
 });

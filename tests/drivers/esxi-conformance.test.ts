@@ -3,13 +3,14 @@
 // Outside changes are made with govc; the dropped connection is a private vcsim we kill, so the
 // shared one is never restarted.
 import { randomBytes } from "node:crypto";
-import { beforeAll } from "vitest";
+import { beforeAll, expect } from "vitest";
 import type { HostConnection } from "../../drivers/contract/index.ts";
 import { describeDriverConformance } from "../../drivers/conformance/suite.ts";
 import { EsxiDriver } from "../../drivers/esxi/driver.ts";
 import { diskFolder } from "../../drivers/esxi/images.ts";
 import { vcsimUrl } from "../harness/services.ts";
 import { proxyFor } from "../harness/socket-proxy.ts";
+import { driverSupport } from "../../src/api/driver-support.ts";
 import { anyCredentials, govc, pinnedHost, PrivateVcsim, sharedVcsim, vmExternalId, vmPath } from "./esxi-vcsim.ts";
 
 const driver = new EsxiDriver();
@@ -19,6 +20,25 @@ const host: HostConnection = { endpoint: vcsimUrl };
 beforeAll(async () => {
   Object.assign(host, await sharedVcsim());
 });
+
+interface GovcDevice {
+  type: string;
+  key: number;
+  controllerKey?: number;
+  busNumber?: number;
+  macAddress?: string;
+}
+interface GovcVm {
+  config: { bootOptions?: { bootOrder?: { deviceKey: number }[] }; extraConfig: { key: string; value: string }[] };
+}
+
+/** The VM's configuration as vcsim serves it over vim25 (govc vm.info -json), not as the driver reads it. */
+async function vmConfig(name: string): Promise<GovcVm["config"]> {
+  const out = JSON.parse(await govc(vcsimUrl, ["vm.info", "-json", name])) as { virtualMachines: GovcVm[] | null };
+  const vm = out.virtualMachines?.[0];
+  if (!vm) throw new Error(`govc finds no VM ${name}`);
+  return vm.config;
+}
 
 async function onVm(externalId: string, args: (path: string) => string[]): Promise<void> {
   const path = await vmPath(vcsimUrl, externalId);
@@ -55,12 +75,46 @@ describeDriverConformance({
       const left: string[] = [];
       for (const dir of [identity.name, `${diskFolder}/${identity.uid}`]) {
         const listed = await govc(vcsimUrl, ["datastore.ls", dir]).catch((err: unknown) => {
-          if (/not found/i.test(String(err))) return undefined; // nothing there
+          if (/not ?found/i.test(String(err))) return undefined; // nothing there (govc: "not found", or vim25 FileNotFound when even the parent folder is gone)
           throw err;
         });
         if (listed !== undefined) left.push(`${dir}: ${listed.trim() || "(empty folder)"}`);
       }
       return left;
+    },
+    cloudInit: {
+      // cloud-init's VMware datasource reads guestinfo.userdata, base64 as guestinfo.userdata.encoding says
+      async userData(identity) {
+        const extra = new Map((await vmConfig(identity.name)).extraConfig.map((o) => [o.key, o.value]));
+        const data = extra.get("guestinfo.userdata");
+        if (data === undefined) return undefined;
+        expect(extra.get("guestinfo.userdata.encoding")).toBe("base64");
+        return Buffer.from(data, "base64").toString("utf8");
+      },
+    },
+    devices: {
+      diskBuses: [...driverSupport.esxi.diskBuses],
+      bootOrder: true,
+      nicModels: [...driverSupport.esxi.nicModels],
+      network: {},
+      macPrefix: "00:50:56",
+      hostBus: (bus) => ({ virtio: "ParaVirtualSCSIController", scsi: "VirtualLsiLogicSASController", sata: "VirtualAHCIController", ide: "VirtualIDEController" })[bus],
+      hostModel: (model) => (model === "e1000" ? "VirtualE1000" : "VirtualVmxnet3"),
+      async seen(identity) {
+        const config = await vmConfig(identity.name);
+        // device.info names each device's vim25 type (vm.info's JSON leaves it out)
+        const { devices } = JSON.parse(await govc(vcsimUrl, ["device.info", "-json", "-vm", identity.name])) as { devices: GovcDevice[] };
+        const boot = (config.bootOptions?.bootOrder ?? []).map((b) => b.deviceKey);
+        return {
+          disks: devices
+            .filter((d) => d.type === "VirtualDisk")
+            .map((d) => {
+              const position = boot.indexOf(d.key);
+              return { bus: devices.find((c) => c.key === d.controllerKey)?.type ?? "", bootOrder: position < 0 ? undefined : position + 1 };
+            }),
+          nics: devices.filter((d) => d.macAddress !== undefined).map((d) => ({ model: d.type, mac: d.macAddress })),
+        };
+      },
     },
     async cleanup(prefix) {
       // `govc ls`, not `govc find`: find makes a ContainerView, which can deadlock vcsim under load.

@@ -5,7 +5,10 @@
 import { randomBytes } from "node:crypto";
 import { afterAll } from "vitest";
 import { describeDriverConformance } from "../../drivers/conformance/suite.ts";
+import { readIsoImage } from "../../drivers/cloud-init/nocloud.ts";
+import type { VmIdentity } from "../../drivers/contract/index.ts";
 import { HyperVDriver } from "../../drivers/hyperv/driver.ts";
+import { driverSupport } from "../../src/api/driver-support.ts";
 import { FakeHyperVAdmin } from "../fakes/winrm/outside.ts";
 import { FakeWinrmServer } from "../fakes/winrm/server.ts";
 import { proxyFor } from "../harness/socket-proxy.ts";
@@ -17,6 +20,13 @@ const admin = new FakeHyperVAdmin(fake);
 const driver = new HyperVDriver({ pollIntervalMs: 100, operationTimeoutSeconds: 5 });
 
 afterAll(() => fake.stop());
+
+/** The VM as the fake Hyper-V holds it (what Get-VM and its device cmdlets show). */
+function fakeVm(identity: VmIdentity) {
+  const vm = [...fake.hyperv.vms.values()].find((v) => v.Name === identity.name);
+  if (!vm) throw new Error(`the fake has no VM ${identity.name}`);
+  return vm;
+}
 
 describeDriverConformance({
   name: "hyperv (FAKE WinRM)",
@@ -42,6 +52,35 @@ describeDriverConformance({
     },
     // the VM's VHDX files: <VirtualHardDiskPath>\\<vm>-<uid prefix>-<disk>.vhdx
     leftovers: (identity) => Promise.resolve([...fake.hyperv.files.keys()].filter((path) => path.includes(`${identity.name}-${identity.uid.slice(0, 8)}-`.toLowerCase()))),
+    cloudInit: {
+      // the ISO in the VM's DVD drive, read as cloud-init's NoCloud datasource would: label cidata, file user-data
+      userData(identity) {
+        const path = fakeVm(identity).DvdDrives[0];
+        const bytes = path === undefined ? undefined : fake.hyperv.files.get(path.toLowerCase())?.bytes;
+        if (bytes === undefined) return Promise.resolve(undefined);
+        const iso = readIsoImage(bytes);
+        return Promise.resolve(iso.label === "cidata" ? iso.files.get("user-data") : undefined);
+      },
+    },
+    devices: {
+      diskBuses: [...driverSupport.hyperv.diskBuses],
+      bootOrder: true,
+      nicModels: [...driverSupport.hyperv.nicModels],
+      network: { network: "lab" },
+      macPrefix: "00:15:5d",
+      hostBus: () => "SCSI",
+      hostModel: () => "Network Adapter",
+      seen(identity) {
+        const vm = fakeVm(identity);
+        return Promise.resolve({
+          disks: vm.HardDrives.map((path) => {
+            const position = vm.BootOrder.indexOf(path);
+            return { bus: "SCSI", bootOrder: position < 0 ? undefined : position + 1 };
+          }),
+          nics: vm.NetworkAdapters.map((a) => ({ model: "Network Adapter", mac: a.StaticMacAddress?.toLowerCase().replace(/(..)(?!$)/g, "$1:") })),
+        });
+      },
+    },
     cleanup: (prefix) => Promise.resolve(admin.deletePrefixed(prefix)),
   },
 });

@@ -35,6 +35,37 @@ async function connected<T>(use: (session: Session) => Promise<T>): Promise<T> {
 }
 
 describe("hyperv driver (FAKE WinRM)", () => {
+  it("given two managers creating the same VM at once (two sessions, one uid), then the host holds exactly one VM of it, and neither removes the other's", async () => {
+    for (const [round, disks] of [[0, [{ name: "root", sizeGiB: 1 }]], [1, [{ name: "root", sizeGiB: 1 }]], [2, []], [3, []], [4, [{ name: "root", sizeGiB: 1 }]]] as const) {
+      const id = identity(`hv-overlap-${round}`);
+      const made = await connected((a) =>
+        connected(async (b) => {
+          const create = async (s: Session): Promise<string | Error> => {
+            for (let attempt = 0; attempt < 50; attempt++) {
+              try {
+                return (await s.createVm(id, { ...spec, disks: [...disks] })).externalId;
+              } catch (err) {
+                if (errorKind(err) !== "retryable") return err as Error;
+                await new Promise((r) => setTimeout(r, 100)); // as the controller does: try again
+              }
+            }
+            return new Error("still retrying after 50 attempts");
+          };
+          return Promise.all([create(a), create(b)]);
+        }),
+      );
+      const carrying = [...fake.hyperv.vms.values()].filter((vm) => (vm.Notes ?? "").includes(id.uid));
+      expect(carrying.map((vm) => vm.Id), `round ${round}`).toHaveLength(1);
+      const kept = carrying[0]!.Id;
+      // both managers end with the VM that is there (one may have learnt it on its next look: by uid)
+      const seen = await connected(async (s) => (await s.observeVm(id))?.externalId);
+      expect(seen, `round ${round}`).toBe(kept);
+      for (const m of made) expect(m instanceof Error ? m.message : "ok", `round ${round}`).toBe("ok");
+      expect(carrying[0]!.Notes).not.toContain("pending");
+      await connected((s) => s.deleteVm(id));
+    }
+  });
+
   it("given hostile VM names, when they are created, then each is one literal name and no other VM is touched", async () => {
     const bystander = fake.hyperv.addVm("hv-bystander");
     const names = ["hv-evil'; Remove-VM -Name * -Force; '", "hv-evil\u2019; Stop-VM -Name * -TurnOff; \u2018", "hv-$(Stop-Computer)"];

@@ -5,13 +5,16 @@
 // idles): they run, cheaply, without booting an OS — lifecycle and state are what is tested.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll } from "vitest";
-import { describeDriverConformance } from "../../drivers/conformance/suite.ts";
-import type { HostConnection } from "../../drivers/contract/index.ts";
+import { readIsoImage } from "../../drivers/cloud-init/nocloud.ts";
+import { describeDriverConformance, type DeviceValues } from "../../drivers/conformance/suite.ts";
+import type { HostConnection, VmIdentity } from "../../drivers/contract/index.ts";
+import { parseDomainXml } from "../../drivers/libvirt/domain-xml.ts";
+import { driverSupport } from "../../src/api/driver-support.ts";
 import { LibvirtDriver } from "../../drivers/libvirt/index.ts";
 import { defaultPoolName } from "../../drivers/libvirt/volumes.ts";
 import { requireLibvirt } from "../harness/services.ts";
@@ -41,6 +44,21 @@ for (const t of targets) {
   const virsh = new Virsh(t.uri);
   const prefix = `ct-lv-${t.uri.startsWith("test") ? "test" : "kvm"}-${run}`;
   const host = (endpoint: string): HostConnection => ({ endpoint, libvirt: { virtType: "kvm", defaultNetwork: "default" } });
+  // the domain as virsh shows it (dumpxml), not as the driver reads it back
+  const domain = async (identity: VmIdentity) => parseDomainXml(await virsh.exec("dumpxml", identity.name));
+  const devices: DeviceValues = {
+    diskBuses: [...driverSupport.libvirt.diskBuses],
+    bootOrder: true,
+    nicModels: [...driverSupport.libvirt.nicModels],
+    network: { network: "default" },
+    macPrefix: "52:54:00",
+    hostBus: (bus) => bus,
+    hostModel: (model) => model,
+    async seen(identity) {
+      const facts = await domain(identity);
+      return { disks: facts.disks.filter((d) => d.device === "disk").map((d) => ({ bus: d.bus, bootOrder: d.bootOrder })), nics: facts.nics };
+    },
+  };
   describeDriverConformance({
     name: t.name,
     driver: () => driver,
@@ -67,6 +85,16 @@ for (const t of targets) {
             const { stdout } = await execute("virsh", ["-q", "-c", t.uri, "vol-list", defaultPoolName]);
             return stdout.split("\n").map((l) => l.trim().split(/\s+/)[0] ?? "").filter((name) => name.includes(identity.uid));
           },
+      cloudInit: t.uri.startsWith("test")
+        ? { notApplicable: "libvirt's test driver has no storage: the seed CD-ROM is in the domain, its volume is not made" }
+        : {
+            async userData(identity) {
+              // the seed CD-ROM's file on the host, read as an ISO9660 image
+              const seed = (await domain(identity)).disks.find((d) => d.device === "cdrom")?.file;
+              return seed === undefined ? undefined : readIsoImage(await readFile(seed)).files.get("user-data");
+            },
+          },
+      devices,
       cleanup: (p) => virsh.removePrefixed(p, diskDir),
     },
   });

@@ -113,7 +113,9 @@ async function volumes(daemon: PrivateLibvirtd): Promise<string[]> {
 describe("libvirt driver: live migration with progress and cancel (peer to peer, over TCP)", () => {
   it("moves a running guest live to a host sharing its storage: progress mid-flight, same UUID, the heartbeat goes on, downtime reported", async () => {
     expect(sa.capabilities().liveMigration).toBe(true);
-    const vm = await sa.createVm(identity, { cpus: 1, memoryMiB: 256, disks: [{ name: "root", image: "tiny-vm" }], networks: [], console: true, power: { state: "Running" } });
+    // with cloud-init: its seed is a read-only CD-ROM, which libvirt does not copy (shared-nothing case below)
+    const cloudInit = { userData: `#cloud-config\nfinal_message: migrating-${run}\n` };
+    const vm = await sa.createVm(identity, { cpus: 1, memoryMiB: 256, disks: [{ name: "root", image: "tiny-vm" }], networks: [], console: true, power: { state: "Running" }, cloudInit });
     externalId = vm.externalId;
     await vi.waitFor(async () => expect((await heartbeats(a)).text).toContain("omnivisor-tiny-vm: ballast"), { timeout: 90_000, interval: 500 });
     expect(await sa.migrationProgress(identity)).toBeUndefined();
@@ -179,9 +181,11 @@ describe("libvirt driver: live migration with progress and cancel (peer to peer,
     expect(await sb.observeVm(identity)).toMatchObject({ power: "Running" });
   });
 
-  it("moves to a host without shared storage by copying the disk (shared-nothing)", async () => {
+  it("moves to a host without shared storage by copying the disk (shared-nothing), and the cloud-init seed with it", async () => {
     const disk = `${identity.uid}-root.qcow2`;
+    const seed = `${identity.uid}-cidata.iso`;
     expect(await readdir(diskDir)).toContain(disk);
+    expect(await readdir(diskDir)).toContain(seed);
     expect(await volumes(c)).not.toContain(disk);
     const { outcome, seen, ms } = await migrateWatching(sb, { host: hostC, live: true });
     if (outcome instanceof Error) throw outcome;
@@ -189,7 +193,9 @@ describe("libvirt driver: live migration with progress and cancel (peer to peer,
     expect(await sc.observeVm(identity)).toMatchObject({ externalId, power: "Running" });
     expect(await sb.observeVm(identity)).toBeUndefined();
     expect(await volumes(c)).toContain(disk);
+    expect(await volumes(c), "the seed was copied ahead of the move (libvirt copies no read-only CD-ROM)").toContain(seed);
     expect(await readdir(diskDir), "the source's copy is removed").not.toContain(disk);
+    expect(await readdir(diskDir), "the source's seed is removed").not.toContain(seed);
     await vi.waitFor(async () => expect((await heartbeats(c)).beats.length).toBeGreaterThan(1), { timeout: 10_000, interval: 250 });
     expect((await heartbeats(c)).text).not.toContain("booted kernel");
   });

@@ -56,6 +56,32 @@ async function eventsOf(stream: AsyncIterator<VmEvent>, externalId: string, unti
 }
 
 describe("xenserver driver (FAKE XAPI)", () => {
+  it("given two managers creating the same VM at once (two sessions, one uid), then the pool holds exactly one VM of it, and both end with that one", async () => {
+    for (let round = 0; round < 5; round++) {
+      const id = identity(`overlap-${round}`);
+      const made = await connected((a) =>
+        connected(async (b) => {
+          const create = async (s: Session): Promise<string | Error> => {
+            for (let attempt = 0; attempt < 50; attempt++) {
+              try {
+                return (await s.createVm(id, spec)).externalId;
+              } catch (err) {
+                if (errorKind(err) !== "retryable") return err as Error;
+                await new Promise((r) => setTimeout(r, 100)); // another manager holds the create: as the controller, retry
+              }
+            }
+            return new Error("still retrying after 50 attempts");
+          };
+          return Promise.all([create(a), create(b)]);
+        }),
+      );
+      const carrying = fake.db.all("VM").filter(([, r]) => (r["other_config"] as Record<string, string>)["io.omnivisor.uid"] === id.uid);
+      expect(carrying.map(([, r]) => r["uuid"]), `round ${round}`).toHaveLength(1);
+      expect(made, `round ${round}`).toEqual([carrying[0]![1]["uuid"], carrying[0]![1]["uuid"]]);
+      await connected((s) => s.deleteVm(id));
+    }
+  });
+
   it("given the host forgot every session (toolstack restart), when the driver calls again, then it logs in again and succeeds", async () => {
     await connected(async (session) => {
       await session.listVms();

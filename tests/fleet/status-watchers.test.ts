@@ -17,7 +17,7 @@ import { heartbeatLeaseName } from "../../src/fleet/heartbeat-lease.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { startSimulatedHost, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { requireLibvirt } from "../harness/services.ts";
-import { apply, condition, endScenario, getObject, kubectl, scenarioLabel, startScopedOperator, startStatusWatcher, warnings, type Operator } from "../lifecycle/fixtures.ts";
+import { allowWatcherCredentials, apply, condition, endScenario, getObject, kubectl, scenarioLabel, startScopedOperator, startStatusWatcher, warnings, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -90,7 +90,8 @@ beforeAll(async () => {
     ...[...labels.map(hostName), unbound].map(vmOn),
   );
   operator = startScopedOperator(operatorKubeconfig, ns);
-  for (const l of labels) watchers.set(l, startStatusWatcher(operatorKubeconfig, nodeName(l), ns));
+  await allowWatcherCredentials(admin, ns);
+  for (const l of labels) watchers.set(l, startStatusWatcher(inject("statusWatcherKubeconfig"), nodeName(l), ns));
 });
 
 afterAll(async () => {

@@ -60,13 +60,45 @@ describe("local control plane", () => {
     }, { timeoutMs: 150_000, intervalMs: 500, onTimeout: () => cp.logTail("kube-controller-manager") });
   });
 
-  it("gives the operator identity only the rights the operator needs (RBAC)", async () => {
-    const can = async (verb: string, resource: string): Promise<string> =>
-      (await cp.kubectlResult(["auth", "can-i", verb, resource, "--as", "omnivisor-operator"])).stdout.trim();
-    expect(await can("create", "leases.coordination.k8s.io")).toBe("yes");
-    expect(await can("get", "secrets")).toBe("yes");
-    expect(await can("create", "namespaces")).toBe("no");
-    expect(await can("delete", "secrets")).toBe("no");
+  it("gives the operator and the status watcher separate identities with only the rights each uses, no wildcard (RBAC)", async () => {
+    // a SubjectAccessReview per question: exact group / resource / subresource, no discovery needed
+    const can = async (who: string, verb: string, what: string): Promise<string> => {
+      const [resourceAndGroup, subresource] = what.split("/");
+      const dot = resourceAndGroup!.indexOf(".");
+      const resource = dot < 0 ? resourceAndGroup! : resourceAndGroup!.slice(0, dot);
+      const group = dot < 0 ? "" : resourceAndGroup!.slice(dot + 1);
+      const review = { apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: who, resourceAttributes: { verb, group, resource, ...(subresource ? { subresource } : {}), namespace: "default" } } };
+      const res = await kubeRequest(cp.admin, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review);
+      return (JSON.parse(res.body) as { status: { allowed: boolean } }).status.allowed ? "yes" : "no";
+    };
+    const operator = "omnivisor-operator";
+    const watcher = "omnivisor-status-watcher";
+    expect(await can(operator, "create", "leases.coordination.k8s.io")).toBe("yes");
+    expect(await can(operator, "get", "secrets")).toBe("yes");
+    expect(await can(operator, "create", "virtualmachines.omnivisor.io")).toBe("yes");
+    expect(await can(operator, "patch", "hosts.omnivisor.io/status")).toBe("yes");
+    for (const [verb, resource] of [["list", "secrets"], ["watch", "secrets"], ["delete", "secrets"], ["get", "namespaces"], ["create", "namespaces"], ["create", "events.events.k8s.io"], ["get", "configmaps"]]) {
+      expect(await can(operator, verb!, resource!), `operator ${verb} ${resource}`).toBe("no");
+    }
+    expect(await can(watcher, "watch", "virtualmachines.omnivisor.io")).toBe("yes");
+    expect(await can(watcher, "patch", "virtualmachines.omnivisor.io/status")).toBe("yes");
+    expect(await can(watcher, "patch", "leases.coordination.k8s.io")).toBe("yes");
+    // Secrets only where Host credentials come from: a RoleBinding of omnivisor-host-credentials there
+    expect(await can(watcher, "get", "secrets")).toBe("no");
+    await cp.kubectl(["create", "namespace", "creds-here"]);
+    await cp.kubectl(["create", "rolebinding", "w", "-n", "creds-here", "--clusterrole", "omnivisor-host-credentials", "--user", watcher]);
+    const inNs = await kubeRequest(cp.admin, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", { apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: watcher, resourceAttributes: { verb: "get", resource: "secrets", namespace: "creds-here" } } });
+    expect((JSON.parse(inNs.body) as { status: { allowed: boolean } }).status.allowed).toBe(true);
+    for (const [verb, resource] of [["create", "virtualmachines.omnivisor.io"], ["patch", "virtualmachines.omnivisor.io"], ["patch", "hosts.omnivisor.io/status"], ["delete", "leases.coordination.k8s.io"], ["list", "secrets"], ["create", "vmmigrations.omnivisor.io"]]) {
+      expect(await can(watcher, verb!, resource!), `status watcher ${verb} ${resource}`).toBe("no");
+    }
+    // kubectl auth can-i --list: no wildcard in what either identity is granted (beyond what every authenticated user gets)
+    for (const who of [operator, watcher]) {
+      const list = (await cp.kubectlResult(["auth", "can-i", "--list", "--as", who])).stdout;
+      const granted = list.split("\n").filter((l) => /omnivisor\.io|secrets|leases|events/.test(l));
+      expect(granted.length, who).toBeGreaterThan(0);
+      for (const line of granted) expect(line, `${who}: ${line}`).not.toMatch(/\*/);
+    }
   });
 
   it("keeps a watch going across an API server restart without missing an object", async () => {

@@ -128,6 +128,20 @@ it("make run keeps its state across restarts: a user's VM is still there and Run
     expect(first).toMatch(/hostpool\.omnivisor\.io\/local\s+local\s+2\s+2\s+3\s+True/);
     expect(await demoOnHypervisors()).toHaveLength(3);
 
+    // the manager serves the VDCQuota webhook, registered with the control plane's CA: a quota of
+    // the three sample VMs refuses a fourth (a dry run: judged, nothing created or charged)
+    const kubectlOut = (args: string[], input?: string): Promise<string> => {
+      const child = run(toolchain().kubectl, ["--kubeconfig", kubeconfig, ...args]);
+      if (input !== undefined) child.child.stdin?.end(input);
+      return child.then((r) => r.stdout, (err: { stderr?: string }) => `FAILED ${err.stderr ?? ""}`);
+    };
+    expect(await kubectlOut(["get", "validatingwebhookconfiguration", "omnivisor-vdcquota", "-o", "jsonpath={.webhooks[0].failurePolicy}"])).toBe("Fail");
+    await kubectlOut(["apply", "-f", "-"], JSON.stringify({ apiVersion: "omnivisor.io/v1alpha1", kind: "VDCQuota", metadata: { name: "demo", namespace: "omnivisor-demo" }, spec: { hard: { virtualMachines: 3 } } }));
+    await waitFor("the demo quota counted", async () => ((await kubectlOut(["get", "vdcquota", "demo", "-n", "omnivisor-demo", "-o", "jsonpath={.status.used.virtualMachines}"])) === "3" ? true : undefined), { timeoutMs: 30_000 });
+    const fourth = await kubectlOut(["create", "--dry-run=server", "-f", "-"], JSON.stringify({ apiVersion: "omnivisor.io/v1alpha1", kind: "VirtualMachine", metadata: { name: "box-4", namespace: "omnivisor-demo" }, spec: { cpus: 1, memory: "64Mi" } }));
+    expect(fourth).toContain("namespace omnivisor-demo would use 4 VMs of 3 (VDCQuota demo)");
+    await kubectlOut(["delete", "vdcquota", "demo", "-n", "omnivisor-demo"]);
+
     // a VM of the user's own; applied again unchanged once it runs
     writeFileSync(mineFile, mine);
     expect(await kubectl("apply", "-f", mineFile)).toContain("virtualmachine.omnivisor.io/mine created");

@@ -9,6 +9,8 @@ declare module "vitest" {
     kubeconfig: string;
     /** Operator kubeconfig (RBAC-limited identity omnivisor-operator). */
     operatorKubeconfig: string;
+    /** Status watcher kubeconfig (identity omnivisor-status-watcher, less than the operator's). */
+    statusWatcherKubeconfig: string;
     /** https://127.0.0.1:<port> */
     server: string;
     /** Working directory of the shared control plane (logs/ has every component's log). */
@@ -20,6 +22,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const cp = await ControlPlane.start({});
   project.provide("kubeconfig", cp.kubeconfigs.admin);
   project.provide("operatorKubeconfig", cp.kubeconfigs.operator);
+  project.provide("statusWatcherKubeconfig", cp.kubeconfigs.statusWatcher);
   project.provide("server", cp.server);
   project.provide("controlPlaneDir", cp.dir);
   return async () => {

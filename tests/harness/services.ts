@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { get as httpsGet } from "node:https";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { toolchain } from "../../src/local/toolchain.ts";
+import { repoRoot, toolchain } from "../../src/local/toolchain.ts";
 
 const run = promisify(execFile);
 const hint = "start host services with `make services` (scripts/host-services.sh)";
@@ -66,11 +66,15 @@ export async function requireLiveVcsim(): Promise<void> {
 
 export function tinyVmImage(): { kernel: string; initrd: string; disk: string } {
   const dir = join(toolchain().cache, "images", "tiny-vm");
+  let built: string;
   try {
-    readFileSync(join(dir, ".ok"));
+    built = readFileSync(join(dir, ".ok"), "utf8").trim();
   } catch {
     throw new Error(`required tiny VM image is missing in ${dir} — ${hint}`);
   }
+  // an image of another version lacks what the tests expect of it (e.g. before version 3: no cloud-init seed reader)
+  const wanted = /^version=(\d+)$/m.exec(readFileSync(join(repoRoot, "scripts", "tiny-vm.sh"), "utf8"))?.[1];
+  if (wanted !== undefined && built !== wanted) throw new Error(`the tiny VM image in ${dir} is version ${built || "1"}, scripts/tiny-vm.sh builds version ${wanted} — ${hint}`);
   return { kernel: join(dir, "vmlinuz"), initrd: join(dir, "initrd.img"), disk: join(dir, "disk.qcow2") };
 }
 

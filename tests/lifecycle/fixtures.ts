@@ -119,6 +119,17 @@ export function startScopedOperator(kubeconfig: string, scenario: string, extraA
   return startOperator(kubeconfig, scenario, ["--host-selector", `omnivisor.io/scenario=${scenario}`, ...extraArgs]);
 }
 
+/** Lets the status watchers' identity read Host credentials Secrets in namespace (and only there). */
+export async function allowWatcherCredentials(admin: string, namespace: string): Promise<void> {
+  await apply(admin, {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: "omnivisor-status-watcher-credentials", namespace },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "omnivisor-host-credentials" },
+    subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "omnivisor-status-watcher" }],
+  });
+}
+
 /** The status watcher of a node (it follows the Hosts whose spec.node names it), heartbeat Leases in `namespace`. */
 export function startStatusWatcher(kubeconfig: string, node: string, namespace: string): Operator {
   return startProcess("status-watcher.ts", ["--kubeconfig", kubeconfig, "--node", node, "--lease-namespace", namespace, "--watch-namespace", namespace, "--heartbeat-interval", "2"]);

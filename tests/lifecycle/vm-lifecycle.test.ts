@@ -23,7 +23,7 @@ import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { dockerSocket, requireDocker, requireLibvirt, libvirtUri } from "../harness/services.ts";
 import { Virsh } from "../drivers/libvirt-virsh.ts";
-import { apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, scenarioLabel, startOperator, startScopedOperator, startStatusWatcher, virshDomains, type Obj, type Operator } from "./fixtures.ts";
+import { allowWatcherCredentials, apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, scenarioLabel, startOperator, startScopedOperator, startStatusWatcher, virshDomains, type Obj, type Operator } from "./fixtures.ts";
 
 const execFileP = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -101,7 +101,8 @@ beforeAll(async () => {
     { apiVersion: "omnivisor.io/v1alpha1", kind: "HostPool", metadata: { name: `lc-${run}-pool` }, spec: { datacenter: dc, hosts: [kvm, docker] } },
   );
   operator = startScopedOperator(operatorKubeconfig, ns);
-  watcher = startStatusWatcher(operatorKubeconfig, node, ns);
+  await allowWatcherCredentials(admin, ns);
+  watcher = startStatusWatcher(inject("statusWatcherKubeconfig"), node, ns);
 });
 
 afterAll(async () => {
@@ -179,12 +180,13 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     const manifests = [...kvmVms.map((n) => libvirtVm(n)), ...containers.map((n) => container(n))].map((m) => stringify(m)).join("---\n");
     expect(await kubectl(admin, ["diff", "-f", "-"], manifests)).toBe("");
     // The libvirtd and dockerd are shared with scenarios running at the same time, so what the
-    // hosts count on the hypervisor (VMs, unmanaged VMs, the Ready message that quotes them) may
-    // move; what this scenario's VMs put on them may not.
+    // hosts count on the hypervisor (VMs, unmanaged VMs, orphans — VMs of another control plane
+    // sharing the hypervisor —, the Ready message that quotes them) may move; what this scenario's
+    // VMs put on them may not.
     const hostsOwnFigures = async () =>
       Promise.all([kvm, docker].map(async (h) => {
         const status = (await getObject(admin, "hosts.omnivisor.io", h))?.status;
-        return { ...status, usage: undefined, virtualMachines: undefined, unmanagedVms: undefined, conditions: status?.conditions?.map(({ type, status: s, reason }) => ({ type, status: s, reason })) };
+        return { ...status, usage: undefined, virtualMachines: undefined, unmanagedVms: undefined, orphanedVms: undefined, conditions: status?.conditions?.map(({ type, status: s, reason }) => ({ type, status: s, reason })) };
       }));
     const [vmsBefore, hostsBefore] = [await versions(), await hostsOwnFigures()];
     await new Promise((r) => setTimeout(r, 20_000));
@@ -264,7 +266,10 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
       admin,
       host(`lc-${run}-bad-endpoint`, { driver: "libvirt", endpoint: "qemu+tcp://127.0.0.1:1/system", credentialsSecretRef: { name: `lc-${run}-creds`, namespace: ns } }),
       host(`lc-${run}-no-secret`, { driver: "docker", endpoint: `unix://${dockerSocket}`, credentialsSecretRef: { name: `lc-${run}-missing`, namespace: ns } }),
+      // a Secret in a namespace the operator does not take credentials from (a tenant's): never read
+      host(`lc-${run}-elsewhere`, { driver: "docker", endpoint: `unix://${dockerSocket}`, credentialsSecretRef: { name: `lc-${run}-creds`, namespace: "default" } }),
     );
+    await kubectl(admin, ["create", "secret", "generic", `lc-${run}-creds`, "-n", "default", `--from-literal=token=${secretValue}`]);
     const bad = await waitFor("bad endpoint reported", async () => {
       const h = await getObject(admin, "hosts.omnivisor.io", `lc-${run}-bad-endpoint`);
       return condition(h, "Reachable")?.status === "False" ? h : undefined;
@@ -275,6 +280,13 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
       return condition(h, "Reachable")?.status === "False" ? h : undefined;
     });
     expect(condition(missing, "Reachable")).toMatchObject({ reason: "CredentialsUnavailable", message: expect.stringContaining(`lc-${run}-missing not found`) as string });
+    const elsewhere = await waitFor("the Secret in another namespace refused", async () => {
+      const h = await getObject(admin, "hosts.omnivisor.io", `lc-${run}-elsewhere`);
+      return condition(h, "Reachable")?.status === "False" ? h : undefined;
+    });
+    expect(condition(elsewhere, "Reachable")).toMatchObject({ reason: "CredentialsUnavailable", message: expect.stringContaining(`reads Host credentials only from ${ns} (--credentials-namespaces)`) as string });
+    await kubectl(admin, ["delete", "hosts.omnivisor.io", `lc-${run}-elsewhere`, "--wait=true", "--timeout=30s"]);
+    await kubectl(admin, ["delete", "secret", `lc-${run}-creds`, "-n", "default"]);
 
     // when the Secret appears, then the host recovers on its own
     await kubectl(admin, ["create", "secret", "generic", `lc-${run}-missing`, "-n", ns, `--from-literal=token=${secretValue}`]);
@@ -449,7 +461,7 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
     expect((await virshDomains(prefix)).has(domain)).toBe(false);
   });
 
-  it("given another VirtualMachine's domain, when a VirtualMachine names it in spec.adopt, then it is never taken (and deleting the adopter leaves it); a namespace the Host does not list may not adopt at all", async () => {
+  it("given another VirtualMachine's domain, when a VirtualMachine names it in spec.adopt, then it is never taken (and deleting the adopter leaves it); a namespace the Host does not list may not adopt at all; an image naming its disk volume is refused", async () => {
     await apply(admin, libvirtVm("owner", "Stopped"));
     const owner = await waitFor("the owner's VM made", async () => ((await vm("owner"))?.status?.phase === "Stopped" ? await vm("owner") : undefined), { timeoutMs: 60_000, intervalMs: 300 });
     const externalId = owner.status!["externalId"] as string;
@@ -489,7 +501,20 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
       await kubectl(admin, ["delete", "namespace", other, "--wait=false"]);
     }
     expect((await virshDomains(prefix)).has(`${ns}.owner`)).toBe(true);
-    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "owner", "-n", ns, "--wait=true", "--timeout=60s"]);
+
+    // a disk image naming the owner's disk volume (<uid>-root) would be an overlay over its data: refused
+    const reader = libvirtVm("reader", "Stopped");
+    reader.spec.disks = [{ name: "root", image: `${owner.metadata.uid}-root` }];
+    await apply(admin, reader);
+    const failed = await waitFor("the reader refused", async () => {
+      const got = await vm("reader");
+      return condition(got, "Ready")?.reason === "ProvisioningFailed" ? got : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 300 });
+    expect(condition(failed, "Ready")?.message).toMatch(/is a VM disk's volume name outside the image catalog of datacenter .*spec.imageStore.allowRawPaths/);
+    expect((await virshDomains(prefix)).has(`${ns}.reader`)).toBe(false);
+    const volumes = await execFileP("virsh", ["-q", "-c", libvirtUri, "vol-list", "omnivisor"]);
+    expect(volumes.stdout).not.toContain(`${failed.metadata.uid}-root`);
+    await kubectl(admin, ["delete", "virtualmachines.omnivisor.io", "reader", "owner", "-n", ns, "--wait=true", "--timeout=60s"]);
   });
 
   it("given the status watcher is gone, when someone destroys a VM with virsh, then the operator's own polling finds it and starts it again", async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConnectionLostError, LibvirtCallError, RpcClient } from "./client.ts";
-import { KEEPALIVE_PROC_PING, KEEPALIVE_PROC_PONG, KEEPALIVE_PROGRAM, MessageStatus, MessageType, PacketSplitter, REMOTE_PROGRAM, decodePacket, encodePacket, type Packet } from "./protocol.ts";
+import { KEEPALIVE_PROC_PING, KEEPALIVE_PROC_PONG, KEEPALIVE_PROGRAM, MessageStatus, MessageType, PacketSplitter, REMOTE_PROGRAM, decodePacket, encodePacket, encodeStreamPacket, type Packet } from "./protocol.ts";
 import { XdrWriter } from "./xdr.ts";
 
 let cleanup: (() => Promise<void>) | undefined;
@@ -246,5 +246,32 @@ describe("RpcClient upload streams", () => {
     }
     await expect(client.upload(208, (w) => w.string("vol"), broken())).rejects.toThrow(/local file vanished/);
     await vi.waitFor(() => expect(fake.packets.at(-1)?.header).toMatchObject({ type: MessageType.Stream, status: MessageStatus.Error }));
+  });
+});
+
+describe("RpcClient download streams", () => {
+  it("collects the daemon's CONTINUE packets as raw bytes, answers the empty CONTINUE (end of data) with OK, and resolves on the daemon's OK", async () => {
+    // as libvirtd does: reply to the call, data in packets, an empty CONTINUE at EOF, then OK to the client's finish
+    const data = Buffer.alloc(300 * 1024 + 3, 5);
+    data[0] = 1;
+    const fromClient: Packet[] = [];
+    const daemon = await fakeDaemon((p, socket) => {
+      fromClient.push(p);
+      const { header } = p;
+      const stream = (status: number, body?: Buffer): void => void socket.write(encodeStreamPacket(header.proc, header.serial, status, body)); // raw data, no XDR padding
+      if (header.type === MessageType.Call) {
+        reply(socket, header.serial, header.proc, Buffer.alloc(0));
+        stream(MessageStatus.Continue, data.subarray(0, 262120));
+        stream(MessageStatus.Continue, data.subarray(262120));
+        stream(MessageStatus.Continue, Buffer.alloc(0));
+      } else if (header.type === MessageType.Stream && header.status === MessageStatus.Ok) stream(MessageStatus.Ok);
+    });
+    const client = await daemon.client();
+    const got = await client.download(209, (w) => w.string("vol"));
+    expect(got.equals(data)).toBe(true);
+    expect(fromClient.map((p) => [p.header.type, p.header.status])).toEqual([
+      [MessageType.Call, MessageStatus.Ok],
+      [MessageType.Stream, MessageStatus.Ok], // the finish handshake
+    ]);
   });
 });

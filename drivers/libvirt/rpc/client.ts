@@ -49,7 +49,13 @@ export interface KeepaliveOptions {
 
 type Pending = { proc: number; resolve: (body: XdrReader) => void; reject: (err: Error) => void };
 /** The daemon's side of an open stream: its final OK, or an error, arrives as a STREAM packet. */
-type StreamEnd = { resolve: () => void; reject: (err: Error) => void };
+type StreamEnd = {
+  resolve: () => void;
+  reject: (err: Error) => void;
+  /** A read stream (download): its data packets, and the daemon's end of data (we answer it with our finish). */
+  data?: (chunk: Buffer) => void;
+  endOfData?: () => void;
+};
 export type EventListener = (proc: number, body: XdrReader) => void;
 
 export class RpcClient {
@@ -115,6 +121,32 @@ export class RpcClient {
       // with an error we no longer wait for.
       if (opened && !failed && !this.closedWith) this.socket.write(encodeStreamPacket(proc, serial, MessageStatus.Error));
       throw err;
+    } finally {
+      this.streams.delete(serial);
+    }
+  }
+
+  /**
+   * Calls a procedure that opens a read stream (STORAGE_VOL_DOWNLOAD): the daemon sends the bytes
+   * as CONTINUE packets, then an empty CONTINUE at the end of the data; we answer with an OK (the
+   * finish handshake, as virStreamFinish does) and resolve with everything once the daemon
+   * confirms with its OK. A daemon error rejects with LibvirtCallError.
+   */
+  async download(proc: number, args: (w: XdrWriter) => void): Promise<Buffer> {
+    const serial = this.serial++;
+    const chunks: Buffer[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      this.streams.set(serial, {
+        resolve,
+        reject,
+        data: (chunk) => chunks.push(chunk),
+        endOfData: () => void this.send(encodeStreamPacket(proc, serial, MessageStatus.Ok)).catch(reject),
+      });
+    });
+    try {
+      await this.callWithSerial(serial, proc, args);
+      await ended;
+      return Buffer.concat(chunks);
     } finally {
       this.streams.delete(serial);
     }
@@ -203,19 +235,7 @@ export class RpcClient {
       return;
     }
     if (header.type === MessageType.Stream) {
-      const stream = this.streams.get(header.serial);
-      if (!stream) return; // a stream we aborted, or data for a read stream we never opened
-      if (header.status === MessageStatus.Error) {
-        this.streams.delete(header.serial);
-        try {
-          stream.reject(new LibvirtCallError(header.proc, readRemoteError(body)));
-        } catch (err) {
-          stream.reject(err as Error);
-        }
-      } else if (header.status === MessageStatus.Ok) {
-        this.streams.delete(header.serial);
-        stream.resolve();
-      }
+      this.streamPacket(header, body);
       return;
     }
     if (header.type === MessageType.Message) {
@@ -228,6 +248,30 @@ export class RpcClient {
           return;
         }
       }
+    }
+  }
+
+  /** A packet of an upload or download stream: data, the end of data, the daemon's OK, or its error. */
+  private streamPacket(header: MessageHeader, body: XdrReader): void {
+    const stream = this.streams.get(header.serial);
+    if (!stream) return; // a stream we aborted, or data for a read stream we never opened
+    if (header.status === MessageStatus.Error) {
+      this.streams.delete(header.serial);
+      try {
+        stream.reject(new LibvirtCallError(header.proc, readRemoteError(body)));
+      } catch (err) {
+        stream.reject(err as Error);
+      }
+    } else if (header.status === MessageStatus.Ok) {
+      this.streams.delete(header.serial);
+      stream.resolve();
+    } else if (body.remaining === 0 && stream.endOfData) {
+      // a read stream's end of data (an empty CONTINUE); the daemon's OK will confirm our finish
+      const end = stream.endOfData;
+      delete stream.endOfData;
+      end();
+    } else {
+      stream.data?.(body.rest());
     }
   }
 

@@ -36,6 +36,7 @@ export const Proc = {
   DOMAIN_CREATE_WITH_FLAGS: 196,
   /** Writes a volume's bytes through an RPC stream (the call's serial is the stream's). */
   STORAGE_VOL_UPLOAD: 208,
+  STORAGE_VOL_DOWNLOAD: 209,
   DOMAIN_GET_STATE: 212,
   NODE_GET_CPU_STATS: 227,
   NODE_GET_MEMORY_STATS: 228,

@@ -441,6 +441,11 @@ export class LibvirtRemote {
     await this.rpc.upload(Proc.STORAGE_VOL_UPLOAD, (w) => (writeStorageVolRef(w, vol), w.uhyper(range.offset).uhyper(range.length).uint(flags)), data);
   }
 
+  /** Reads `length` bytes of the volume from `offset` through an RPC stream (0: to its end). */
+  volDownload(vol: StorageVolRef, range: { offset: bigint; length: bigint }, flags = 0): Promise<Buffer> {
+    return this.rpc.download(Proc.STORAGE_VOL_DOWNLOAD, (w) => (writeStorageVolRef(w, vol), w.uhyper(range.offset).uhyper(range.length).uint(flags)));
+  }
+
   /**
    * Peer-to-peer migration driven by the source daemon (dconnuri = the destination's URI). The
    * call returns when the migration has ended, so it runs on a connection of its own (alone()).

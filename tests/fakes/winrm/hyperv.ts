@@ -24,6 +24,10 @@ export interface FakeVm {
   Generation: number;
   DynamicMemoryEnabled: boolean;
   HardDrives: string[];
+  /** ISO files in the VM's DVD drives. */
+  DvdDrives: string[];
+  /** Set-VMFirmware -BootOrder: the drives' paths, first boots first. */
+  BootOrder: string[];
   NetworkAdapters: FakeAdapter[];
 }
 
@@ -75,7 +79,7 @@ export class FakeHyperV {
 
   /** A VM made by an administrator in Hyper-V Manager (no identity in its Notes). */
   addVm(name: string, state: number = VMState.Off): FakeVm {
-    const vm: FakeVm = { Id: randomUUID(), Name: name, State: state, ProcessorCount: 1, MemoryStartup: 512 * 1024 ** 2, Notes: "", Generation: 2, DynamicMemoryEnabled: false, HardDrives: [], NetworkAdapters: [] };
+    const vm: FakeVm = { Id: randomUUID(), Name: name, State: state, ProcessorCount: 1, MemoryStartup: 512 * 1024 ** 2, Notes: "", Generation: 2, DynamicMemoryEnabled: false, HardDrives: [], DvdDrives: [], BootOrder: [], NetworkAdapters: [] };
     vm.NetworkAdapters.push(this.devices.adapter(null));
     this.vms.set(vm.Id, vm);
     return vm;
@@ -105,7 +109,8 @@ export class FakeHyperV {
       return fromVar.filter((x): x is VmRef => x instanceof VmRef).map((r) => this.live(command.name, r.vm));
     };
     const name = command.name.toLowerCase();
-    if (name.endsWith("-vmharddiskdrive")) return this.devices.hardDrives(command, vmsIn());
+    const drives = this.driveCmdlet(command, vmsIn, variables);
+    if (drives !== undefined) return drives;
     const pauses = pauseTransitions[name];
     if (pauses !== undefined) {
       for (const vm of vmsIn()) this.transition(command.name, vm, [pauses.from], pauses.to, pauses.to);
@@ -140,6 +145,14 @@ export class FakeHyperV {
     }
   }
 
+  /** Disk and DVD drives and the firmware's boot order; undefined: not such a cmdlet. */
+  private driveCmdlet(command: PsCommand, vms: () => FakeVm[], variables: Map<string, PsValue[]>): PsValue[] | undefined {
+    const name = command.name.toLowerCase();
+    if (name.endsWith("-vmharddiskdrive")) return this.devices.hardDrives(command, vms());
+    if (name.endsWith("-vmdvddrive") || name === "set-vmfirmware") return this.devices.dvdDrivesAndFirmware(command, vms(), variables);
+    return undefined;
+  }
+
   /** The cmdlets that are not about one VM: host facts and pipeline formatting. */
   private utility(command: PsCommand, input: PsValue[]): PsValue[] {
     const p = command.params;
@@ -148,6 +161,10 @@ export class FakeHyperV {
         return [{ ComputerName: this.computerName, LogicalProcessorCount: this.cpus, MemoryCapacity: this.memoryBytes, VirtualMachinePath: "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V", VirtualHardDiskPath: this.virtualHardDiskPath }];
       case "new-vhd":
         return [this.devices.newVhd(p)];
+      case "set-content":
+      case "add-content":
+        this.devices.setContent(p, command.name.toLowerCase() === "add-content");
+        return [];
       case "remove-item":
         this.devices.removeItems(p["literalpath"]);
         return [];
@@ -275,7 +292,7 @@ export class FakeHyperV {
     if (item instanceof AdapterRef) return FakeDevices.plain(item, item.vm.State === VMState.Running);
     if (item instanceof JobRef) return { ...item.job };
     if (item instanceof VmRef) {
-      const { NetworkAdapters: _adapters, ...vm } = item.vm;
+      const { NetworkAdapters: _adapters, DvdDrives: _dvds, BootOrder: _boot, ...vm } = item.vm;
       return vm;
     }
     return item;

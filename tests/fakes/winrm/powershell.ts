@@ -1,7 +1,8 @@
 // FAKE WinRM — a tiny PowerShell: the subset of the language the Hyper-V driver sends
 // (statements, `$var = …`, pipelines, named parameters and switches, single-quoted strings with
 // doubled quotes — the typographic ‘ ’ ‚ ‛ included, as PowerShell does — numbers, comma lists,
-// hashtable literals `@{Name=value; …}` as Invoke-CimMethod -Arguments takes them).
+// hashtable literals `@{Name=value; …}` as Invoke-CimMethod -Arguments takes them, and the one
+// expression the driver writes a file's bytes with: `([Convert]::FromBase64String('…'))`).
 // Anything else (double quotes, sub-expressions, script blocks) is a parse error, so a value
 // that escaped its quoting shows up as a failure instead of running. It is not PowerShell.
 
@@ -29,9 +30,13 @@ type Token =
   | { t: "string"; v: string }
   | { t: "number"; v: number }
   | { t: "var"; v: string }
-  | { t: "word"; v: string };
+  | { t: "word"; v: string }
+  | { t: "bytes"; v: string };
 
 export type PsValue = string | number | boolean | null | PsValue[] | { [k: string]: PsValue } | object;
+
+/** The bytes of `([Convert]::FromBase64String('…'))`: a parenthesised static call, the only expression the fake knows. */
+const fromBase64 = "([Convert]::FromBase64String(";
 
 export interface PsCommand {
   name: string;
@@ -73,7 +78,12 @@ export function tokenize(script: string): Token[] {
   while (i < script.length) {
     const c = script[i]!;
     const mark = punctuation[script.slice(i, i + 2)] ?? punctuation[c];
-    if (mark !== undefined) {
+    if (script.startsWith(fromBase64, i)) {
+      const [value, next] = readString(script, i + fromBase64.length);
+      if (script.slice(next, next + 2) !== "))") throw parseError(`unterminated FromBase64String at ${i}`);
+      tokens.push({ t: "bytes", v: value });
+      i = next + 2;
+    } else if (mark !== undefined) {
       tokens.push(mark);
       i += c === "@" ? 2 : 1;
     } else if (c === " " || c === "\t" || c === "\r") i++;
@@ -117,6 +127,7 @@ export function parse(script: string): PsStatement[] {
       if (tok === undefined) throw parseError("a parameter lacks its value");
       if (tok.t === "string" || tok.t === "number" || tok.t === "word") return tok.v;
       if (tok.t === "hash") return hashtable();
+      if (tok.t === "bytes") return Buffer.from(tok.v, "base64");
       if (tok.t === "var") {
         if (tok.v.toLowerCase() === "true") return true;
         if (tok.v.toLowerCase() === "false") return false;

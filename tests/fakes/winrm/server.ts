@@ -39,6 +39,9 @@ const ns =
   'xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer"';
 const shellNs = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell";
 
+/** CreateProcess's limit on a command line, in characters (powershell.exe -EncodedCommand counts whole). */
+const commandLineMax = 32_767;
+
 export class FakeWinrmServer {
   readonly hyperv: FakeHyperV;
   /** Every script powershell.exe was asked to run, decoded (tests check what was sent). */
@@ -127,6 +130,8 @@ export class FakeWinrmServer {
       const id = randomUUID().toUpperCase();
       const program = unxml(/<(?:\w+:)?Command>([\s\S]*?)<\/(?:\w+:)?Command>/.exec(body)?.[1] ?? "");
       const args = unxml(/<(?:\w+:)?Arguments>([\s\S]*?)<\/(?:\w+:)?Arguments>/.exec(body)?.[1] ?? "");
+      // Windows starts the process with CreateProcess, whose command line holds at most 32767 characters
+      if (program.length + 1 + args.length > commandLineMax) throw new Fault("s:Receiver", "w:InternalError", "206", "The filename or extension is too long.");
       commands.set(id, this.execute(program, args));
       return `<rsp:CommandResponse><rsp:CommandId>${id}</rsp:CommandId></rsp:CommandResponse>`;
     }

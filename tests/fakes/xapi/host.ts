@@ -122,6 +122,7 @@ export function vmDefaults(fields: Record<string, unknown>): Record<string, unkn
     memory_dynamic_min: 128 * 1024 ** 2,
     memory_dynamic_max: 256 * 1024 ** 2,
     other_config: {},
+    xenstore_data: {},
     tags: [],
     VBDs: [],
     VIFs: [],

@@ -267,6 +267,8 @@ export class FakeXapiServer {
       "VM.set_name_description": ([vm, value]) => vms.set(vm, { name_description: String(value) }),
       "VM.add_to_other_config": ([vm, key, value]) => vms.addToOtherConfig(vm, key, value),
       "VM.remove_from_other_config": ([vm, key]) => vms.removeFromOtherConfig(vm, key),
+      "VM.add_to_xenstore_data": ([vm, key, value]) => vms.addToXenstoreData(vm, key, value),
+      "VM.remove_from_xenstore_data": ([vm, key]) => vms.removeFromXenstoreData(vm, key),
       "VM.set_VCPUs_max": ([vm, n]) => vms.setHalted(vm, { VCPUs_max: Number(n) }),
       "VM.set_VCPUs_at_startup": ([vm, n]) => vms.setHalted(vm, { VCPUs_at_startup: Number(n) }),
       "VM.set_memory_limits": ([vm, smin, smax, dmin, dmax]) =>
@@ -285,6 +287,19 @@ export class FakeXapiServer {
     };
     table["VIF.create"] = ([record]) => vms.createVif(record as XapiRecord);
     table["VDI.destroy"] = ([vdi]) => vms.destroyVdi(vdi);
+    // pool.other_config: a map like VM.other_config (add fails with MAP_DUPLICATE_KEY when the key exists)
+    const poolConfig = (ref: unknown): Record<string, string> => ({ ...((this.record("pool", ref))["other_config"] as Record<string, string>) });
+    table["pool.get_other_config"] = ([ref]) => poolConfig(ref);
+    table["pool.add_to_other_config"] = ([ref, key, value]) => {
+      const config = poolConfig(ref);
+      if (String(key) in config) throw new XapiFault("MAP_DUPLICATE_KEY", ["pool", "other_config", String(ref), String(key)]);
+      db.update(String(ref), { other_config: { ...config, [String(key)]: String(value) } });
+    };
+    table["pool.remove_from_other_config"] = ([ref, key]) => {
+      const config = poolConfig(ref);
+      delete config[String(key)];
+      db.update(String(ref), { other_config: config });
+    };
     table["network.get_by_name_label"] = ([name]) => db.all("network").filter(([, r]) => r["name_label"] === name).map(([ref]) => ref);
     for (const cls of ["VM", "host", "host_metrics", "host_cpu", "pool", "task", "SR", "VDI", "VBD", "VIF", "network", "VM_guest_metrics"]) {
       table[`${cls}.get_all_records`] = () => Object.fromEntries(db.all(cls));

@@ -221,6 +221,20 @@ export class FakeVms {
     this.db.update(ref as string, patch);
   }
 
+  /** VM.add_to_xenstore_data / remove_from_xenstore_data: the map XAPI writes into the guest's xenstore at start. */
+  addToXenstoreData(ref: unknown, key: unknown, value: unknown): void {
+    const data = { ...((this.vm(ref)["xenstore_data"] as Record<string, string> | undefined) ?? {}) };
+    if (String(key) in data) throw new XapiFault("MAP_DUPLICATE_KEY", ["VM", "xenstore_data", String(ref), String(key)]);
+    data[String(key)] = String(value);
+    this.db.update(ref as string, { xenstore_data: data });
+  }
+
+  removeFromXenstoreData(ref: unknown, key: unknown): void {
+    const data = { ...((this.vm(ref)["xenstore_data"] as Record<string, string> | undefined) ?? {}) };
+    delete data[String(key)];
+    this.db.update(ref as string, { xenstore_data: data });
+  }
+
   addToOtherConfig(ref: unknown, key: unknown, value: unknown): void {
     const config = { ...(this.vm(ref)["other_config"] as Record<string, string>) };
     if (String(key) in config) throw new XapiFault("MAP_DUPLICATE_KEY", ["VM", "other_config", String(ref), String(key)]);
