@@ -33,7 +33,8 @@ const pool = `${ns}-pool`;
 const hosts = [`${ns}-a`, `${ns}-b`];
 const diskDir = join(tmpdir(), `omni-hap-${run}`);
 const bmcLogin = { username: "fence", password: randomBytes(9).toString("base64url") };
-const trials = 20;
+/** 20 (the issue's count); OMNIVISOR_HA_TRIALS runs fewer for a quick local look. */
+const trials = Number(process.env["OMNIVISOR_HA_TRIALS"] ?? 20);
 
 const daemons = new Map<string, PrivateLibvirtd>();
 const bmcs = new Map<string, TestBmc>();
