@@ -76,6 +76,8 @@ export interface TestBmc {
   systemId: string;
   /** ForceOff requests received. */
   resets: number;
+  /** When (performance.now()) each ForceOff was received. */
+  resetTimes: number[];
   /** Requests refused for wrong credentials. */
   unauthorized: number;
   /** The host is the daemon with this pid (it changes when the daemon restarts) and what runs below its supervisor. */
@@ -116,7 +118,7 @@ export async function startTestBmc(credentials: { username: string; password: st
     return pullThePlug([...pids.filter((p) => p !== daemon), ...pids.filter((p) => p === daemon)]);
   };
   const expected = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`;
-  const bmc = { resets: 0, unauthorized: 0 };
+  const bmc = { resets: 0, unauthorized: 0, resetTimes: [] as number[] };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const send = (status: number, body?: unknown): void => {
@@ -136,6 +138,7 @@ export async function startTestBmc(credentials: { username: string; password: st
       const { ResetType } = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as { ResetType?: string };
       if (ResetType !== "ForceOff") return send(400, { error: { message: `ResetType ${ResetType ?? "?"} not supported by the test BMC` } });
       bmc.resets++;
+      bmc.resetTimes.push(performance.now());
       await crash();
       return send(204);
     }
@@ -166,6 +169,9 @@ export async function startTestBmc(credentials: { username: string; password: st
     },
     get unauthorized() {
       return bmc.unauthorized;
+    },
+    get resetTimes() {
+      return bmc.resetTimes;
     },
     follow(pid) {
       daemonPid = pid;

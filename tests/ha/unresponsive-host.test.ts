@@ -1,0 +1,175 @@
+// Scenario: a host that stops answering while its VMs keep running — its libvirtd frozen
+// (SIGSTOP), its QEMUs untouched — 20 times (issue #21, "partition"). This stands in for a cut
+// management network: the status watcher's connection times out, the probe's RPC hangs, the guests
+// run on. HA must fence it (the TEST BMC kills the host's processes) BEFORE it starts the VM
+// elsewhere, every time. Two private libvirtds on loopback TCP share one storage directory; the
+// datacenter packs (Progressive), so the VM has one host; each trial freezes the host the VM is
+// on, and the host comes back (restarted) before the next trial, which freezes the other one.
+//   then, in every trial: the BMC's ForceOff comes before the VM is seen running on the other
+//   host, and a poller of every QEMU process of the scenario (every 100 ms) never sees two.
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { LibvirtDriver, type LibvirtSession } from "../../drivers/libvirt/index.ts";
+import { freePort } from "../../src/local/ports.ts";
+import { waitFor } from "../../src/local/wait.ts";
+import { imageUpload } from "../harness/image-upload.ts";
+import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
+import { idleVmImage, requireLibvirt } from "../harness/services.ts";
+import { startTestBmc, type TestBmc } from "../harness/test-bmc.ts";
+import { apply, condition, endScenario, getObject, kubectl, scenarioLabel, startScopedOperator, startStatusWatcher, warnings, type Operator } from "../lifecycle/fixtures.ts";
+
+const execute = promisify(execFile);
+const admin = inject("kubeconfig");
+const operatorKubeconfig = inject("operatorKubeconfig");
+const run = randomBytes(3).toString("hex");
+const ns = `hap-${run}`;
+const dc = `${ns}-dc`;
+const pool = `${ns}-pool`;
+const hosts = [`${ns}-a`, `${ns}-b`];
+const diskDir = join(tmpdir(), `omni-hap-${run}`);
+const bmcLogin = { username: "fence", password: randomBytes(9).toString("base64url") };
+/** 20 (the issue's count); OMNIVISOR_HA_TRIALS runs fewer for a quick local look. */
+const trials = Number(process.env["OMNIVISOR_HA_TRIALS"] ?? 20);
+
+const daemons = new Map<string, PrivateLibvirtd>();
+const bmcs = new Map<string, TestBmc>();
+const endpoints = new Map<string, string>();
+const watchers: Operator[] = [];
+let operator: Operator | undefined;
+const logs = (): string => warnings(operator, ...watchers);
+
+const host = (name: string) => ({
+  apiVersion: "omnivisor.io/v1alpha1",
+  kind: "Host",
+  metadata: { name, labels: scenarioLabel(ns), annotations: { "libvirt.omnivisor.io/storage-pool": "shared", "libvirt.omnivisor.io/shared-storage": ns, "libvirt.omnivisor.io/virt-type": "qemu" } },
+  spec: {
+    datacenter: dc,
+    pool,
+    driver: "libvirt",
+    endpoint: endpoints.get(name)!,
+    node: `${name}-node`,
+    cpuOvercommit: 8,
+    fencing: { method: "OutOfBand", outOfBand: { protocol: "Redfish", address: bmcs.get(name)!.address, credentialsSecretRef: { name: "bmc", namespace: ns } }, timeoutSeconds: 10 },
+  },
+});
+
+async function running(name: string): Promise<boolean> {
+  try {
+    const { stdout } = await execute("virsh", ["-q", "-c", endpoints.get(name)!, "list", "--name", "--state-running"], { timeout: 2_000 });
+    return stdout.split("\n").some((d) => d.trim() === `${ns}.web`);
+  } catch {
+    return false;
+  }
+}
+
+/** QEMU processes of the scenario's VM on the machine, whoever started them. */
+async function qemus(): Promise<number> {
+  let n = 0;
+  for (const pid of (await readdir("/proc")).filter((d) => /^\d+$/.test(d))) {
+    const cmd = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    if (cmd.includes(`guest=${ns}.web`)) n++;
+  }
+  return n;
+}
+
+async function failovers(): Promise<{ host: string }[]> {
+  const p = await getObject(admin, "hapolicies.omnivisor.io", ns);
+  return (p?.status as { failoversInProgress?: { host: string }[] } | undefined)?.failoversInProgress ?? [];
+}
+
+async function ready(name: string): Promise<void> {
+  await waitFor(`host ${name} Ready with no failover`, async () => {
+    const h = await getObject(admin, "hosts.omnivisor.io", name);
+    return condition(h, "Ready")?.status === "True" && !(await failovers()).some((f) => f.host === name) ? true : undefined;
+  }, { timeoutMs: 120_000, intervalMs: 500, onTimeout: logs });
+}
+
+async function heartbeating(name: string): Promise<void> {
+  const renewTime = async () => kubectl(admin, ["-n", ns, "get", "leases.coordination.k8s.io", `omnivisor-host-${name}`, "-o", "jsonpath={.spec.renewTime}", "--ignore-not-found"]);
+  const seen = new Set([await renewTime()]);
+  await waitFor(`host ${name}'s heartbeat renewed`, async () => (seen.add(await renewTime()).size >= 3 ? true : undefined), { timeoutMs: 60_000, intervalMs: 300, onTimeout: logs });
+}
+
+beforeAll(async () => {
+  await requireLibvirt();
+  await mkdir(diskDir, { recursive: true });
+  for (const name of hosts) {
+    const port = await freePort();
+    const daemon = await startPrivateLibvirtd(name, { tcp: { address: "127.0.0.1", port }, pools: [{ name: "shared", path: diskDir }] });
+    daemons.set(name, daemon);
+    endpoints.set(name, `qemu+tcp://127.0.0.1:${port}/system`);
+    const bmc = await startTestBmc(bmcLogin);
+    bmc.follow(() => daemon.pid());
+    bmcs.set(name, bmc);
+  }
+  const session = (await new LibvirtDriver().connect({ endpoint: endpoints.get(hosts[0]!)!, libvirt: { storagePool: "shared" } }, undefined, AbortSignal.timeout(15_000))) as LibvirtSession;
+  try {
+    await session.uploadImage("idle-vm", await imageUpload(idleVmImage()));
+  } finally {
+    await session.close();
+  }
+  await execute("virsh", ["-c", endpoints.get(hosts[1]!)!, "pool-refresh", "shared"]);
+  await kubectl(admin, ["create", "namespace", ns]);
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  await apply(
+    admin,
+    { apiVersion: "v1", kind: "Secret", metadata: { name: "bmc", namespace: ns }, data: { username: b64(bmcLogin.username), password: b64(bmcLogin.password) } },
+    { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: { imageStore: { location: "libvirt storage pools" }, images: [{ name: "idle", sources: { libvirt: "idle-vm" } }], placement: { policy: "Progressive" } } },
+    { apiVersion: "omnivisor.io/v1alpha1", kind: "HostPool", metadata: { name: pool }, spec: { datacenter: dc, hostSelector: { matchLabels: scenarioLabel(ns) } } },
+    ...hosts.map(host),
+    { apiVersion: "omnivisor.io/v1alpha1", kind: "HAPolicy", metadata: { name: ns }, spec: { pools: [pool] } },
+    { apiVersion: "omnivisor.io/v1alpha1", kind: "VirtualMachine", metadata: { name: "web", namespace: ns }, spec: { cpus: 1, memory: "64Mi", disks: [{ name: "root", image: "idle", size: "1Gi" }], networks: [], powerOff: { mode: "Hard", timeoutSeconds: 5 }, placement: { datacenter: dc }, haRestartPriority: "High" } },
+  );
+  for (const name of hosts) watchers.push(startStatusWatcher(operatorKubeconfig, `${name}-node`, ns));
+  operator = startScopedOperator(operatorKubeconfig, ns);
+  await waitFor("web running on a host", async () => ((await Promise.all(hosts.map(running))).some(Boolean) ? true : undefined), { timeoutMs: 120_000, intervalMs: 500, onTimeout: logs });
+}, 240_000);
+
+afterAll(async () => {
+  for (const d of daemons.values()) {
+    const pid = d.pid();
+    if (pid) process.kill(pid, "SIGCONT");
+    else await d.restart().catch(() => undefined);
+  }
+  await kubectl(admin, ["delete", "hapolicies.omnivisor.io", ns, "--ignore-not-found"]).catch(() => undefined);
+  await endScenario(admin, ns, ns, operator, ...watchers);
+  await Promise.all([...bmcs.values()].map((b) => b.close()));
+  await Promise.all([...daemons.values()].map((d) => d.stop()));
+  await rm(diskDir, { recursive: true, force: true });
+});
+
+describe("HA: a host that stops answering while its VMs run", () => {
+  it(`is fenced before its VM starts elsewhere, ${trials} times out of ${trials}; the VM never runs twice`, async () => {
+    const results: { from: string; fencedBeforeRestart: boolean; maxQemus: number; ms: number }[] = [];
+    for (let t = 0; t < trials; t++) {
+      const [from, to] = (await running(hosts[0]!)) ? [hosts[0]!, hosts[1]!] : [hosts[1]!, hosts[0]!];
+      await Promise.all([heartbeating(from), heartbeating(to)]);
+      const bmc = bmcs.get(from)!;
+      const resetsBefore = bmc.resetTimes.length;
+      const frozenAt = performance.now();
+      process.kill(daemons.get(from)!.pid()!, "SIGSTOP"); // the daemon stops answering; the guest runs on
+      let maxQemus = 0;
+      let seenAt: number | undefined;
+      while (seenAt === undefined && performance.now() - frozenAt < 120_000) {
+        const [n, there] = await Promise.all([qemus(), running(to)]);
+        maxQemus = Math.max(maxQemus, n);
+        if (there) seenAt = performance.now();
+        else await new Promise((r) => setTimeout(r, 100));
+      }
+      if (seenAt === undefined) throw new Error(`trial ${t + 1}: the VM never ran on ${to}\n${logs()}`);
+      const fencedAt = bmc.resetTimes[resetsBefore];
+      results.push({ from, fencedBeforeRestart: fencedAt !== undefined && fencedAt < seenAt, maxQemus, ms: Math.round(seenAt - frozenAt) });
+      await daemons.get(from)!.restart(); // fenced: its processes are gone; it boots again
+      await ready(from);
+    }
+    process.stdout.write(`unresponsive host, ${trials} trials: frozen → running elsewhere ${results.map((r) => r.ms).join(", ")} ms\n`);
+    expect(results.filter((r) => !r.fencedBeforeRestart)).toEqual([]);
+    expect(results.filter((r) => r.maxQemus > 1)).toEqual([]);
+    expect(results).toHaveLength(trials);
+  }, 1_200_000);
+});
