@@ -34,6 +34,7 @@ import { startPrivateLibvirtd, type PrivateLibvirtd } from "../tests/harness/pri
 import { idleVmImage, requireLibvirt } from "../tests/harness/services.ts";
 import { startTestBmc, type TestBmc } from "../tests/harness/test-bmc.ts";
 import { apply, condition, getObject, kubectl, scenarioLabel, startScopedOperator, startStatusWatcher, warnings, type Operator } from "../tests/lifecycle/fixtures.ts";
+import { fencedHost } from "../tests/ha/fenced-host.ts";
 import { factsMarkdown, runFacts } from "./run-facts.ts";
 
 const { values } = parseArgs({
@@ -64,20 +65,8 @@ let operator: Operator | undefined;
 let admin = "";
 
 const logs = (): string => warnings(operator, ...watchers);
-const host = (name: string) => ({
-  apiVersion: "omnivisor.io/v1alpha1",
-  kind: "Host",
-  metadata: { name, labels: scenarioLabel(ns), annotations: { "libvirt.omnivisor.io/storage-pool": "shared", "libvirt.omnivisor.io/shared-storage": ns, "libvirt.omnivisor.io/virt-type": "qemu" } },
-  spec: {
-    datacenter: dc,
-    pool,
-    driver: "libvirt",
-    endpoint: endpoints.get(name)!,
-    node: `${name}-node`,
-    cpuOvercommit: 32,
-    fencing: { method: "OutOfBand", outOfBand: { protocol: "Redfish", address: bmcs.get(name)!.address, credentialsSecretRef: { name: "bmc", namespace: ns } }, timeoutSeconds: 10 },
-  },
-});
+const host = (name: string) =>
+  fencedHost({ name, ns, datacenter: dc, pool, endpoint: endpoints.get(name)!, bmcAddress: bmcs.get(name)!.address, sharedStorage: ns, cpuOvercommit: 32 });
 const idle = (name: string) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "VirtualMachine",

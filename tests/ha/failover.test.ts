@@ -34,6 +34,7 @@ import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-l
 import { idleVmImage, requireLibvirt } from "../harness/services.ts";
 import { startTestBmc, type TestBmc } from "../harness/test-bmc.ts";
 import { apply, condition, endScenario, getObject, kubectl, scenarioLabel, startScopedOperator, startStatusWatcher, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
+import { fencedHost } from "./fenced-host.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -61,20 +62,8 @@ let virtType = "qemu";
 
 const logs = (): string => warnings(operator, ...watchers.values());
 
-const host = (name: string) => ({
-  apiVersion: "omnivisor.io/v1alpha1",
-  kind: "Host",
-  metadata: { name, labels: scenarioLabel(ns), annotations: { "libvirt.omnivisor.io/storage-pool": "shared", "libvirt.omnivisor.io/shared-storage": `ha-${run}`, "libvirt.omnivisor.io/virt-type": virtType } },
-  spec: {
-    datacenter: dc,
-    pool,
-    driver: "libvirt",
-    endpoint: endpoints.get(name)!,
-    node: `${name}-node`,
-    cpuOvercommit: 8,
-    fencing: { method: "OutOfBand", outOfBand: { protocol: "Redfish", address: bmcs.get(name)!.address, credentialsSecretRef: { name: "bmc", namespace: ns } }, timeoutSeconds: 10 },
-  },
-});
+const host = (name: string) =>
+  fencedHost({ name, ns, datacenter: dc, pool, endpoint: endpoints.get(name)!, bmcAddress: bmcs.get(name)!.address, sharedStorage: `ha-${run}`, virtType });
 const idle = (name: string, priority?: string) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "VirtualMachine",
