@@ -16,6 +16,7 @@ import { servingCert } from "../local/pki.ts";
 import { freePort } from "../local/ports.ts";
 import type { Toolchain } from "../local/toolchain.ts";
 import { waitFor } from "../local/wait.ts";
+import { watcherCredentialsBinding } from "../local/watcher-credentials.ts";
 import { quotaWebhookConfiguration } from "../local/webhook-config.ts";
 import { connect } from "node:tls";
 import { managerNodeFlags } from "./manager-node.ts";
@@ -58,13 +59,7 @@ function manifests(): object[] {
     { apiVersion: "v1", kind: "Namespace", metadata: { name: demoNamespace } },
     { apiVersion: "v1", kind: "Namespace", metadata: { name: "omnivisor-system" } },
     // the status watcher reads Host credentials Secrets here, and only here (src/local/operator-rbac.yaml)
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "RoleBinding",
-      metadata: { name: "omnivisor-status-watcher-credentials", namespace: "omnivisor-system" },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "omnivisor-host-credentials" },
-      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "omnivisor-status-watcher" }],
-    },
+    watcherCredentialsBinding("omnivisor-system"),
     { apiVersion: api, kind: "Datacenter", metadata: { name: "local" }, spec: { displayName: "This machine", imageStore: { location: omnivisorImageStore() } } },
     { apiVersion: api, kind: "HostPool", metadata: { name: "local" }, spec: { datacenter: "local", hosts: ["local-libvirt", "local-docker"] } },
     ...hosts(),

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { repoRoot, toolchain } from "../../src/local/toolchain.ts";
 import { runKubectl } from "../../src/local/kubectl.ts";
+import { watcherCredentialsBinding } from "../../src/local/watcher-credentials.ts";
 import { dockerSocket, libvirtUri } from "../harness/services.ts";
 
 const run = promisify(execFile);
@@ -121,13 +122,7 @@ export function startScopedOperator(kubeconfig: string, scenario: string, extraA
 
 /** Lets the status watchers' identity read Host credentials Secrets in namespace (and only there). */
 export async function allowWatcherCredentials(admin: string, namespace: string): Promise<void> {
-  await apply(admin, {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "RoleBinding",
-    metadata: { name: "omnivisor-status-watcher-credentials", namespace },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "omnivisor-host-credentials" },
-    subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "omnivisor-status-watcher" }],
-  });
+  await apply(admin, watcherCredentialsBinding(namespace));
 }
 
 /** The status watcher of a node (it follows the Hosts whose spec.node names it), heartbeat Leases in `namespace`. */
