@@ -69,7 +69,10 @@ async function restartMidCreate(w: World, { daemon, target, round, restart }: Ro
     return ready?.status === "True" ? [] : [`${v.name}: Ready=${ready?.status ?? "unset"} ${ready?.reason ?? ""}: ${(ready?.message ?? "").slice(0, 200)}`];
   });
   step(`R3 ${daemon} killed after ${killAfterMs} ms with ${out.onDaemonAtRestart}/${perDaemon} made: ${out.lost} lost, ${out.doubled} doubled, converged ${out.convergedMs ?? "—"} ms after`);
-  await w.kubectl(["delete", "virtualmachines.omnivisor.io", ...names, "-n", w.ns, "--wait=true", "--timeout=180s"]);
+  // a VM stuck on the daemon may not go either: the round's figures stay, the run goes on
+  await w.kubectl(["delete", "virtualmachines.omnivisor.io", ...names, "-n", w.ns, "--wait=true", "--timeout=120s"]).catch((err: Error) => {
+    out.error = `${out.error ? `${out.error}; ` : ""}delete: ${err.message.slice(0, 300)}`;
+  });
   return out;
 }
 
