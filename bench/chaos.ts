@@ -6,7 +6,7 @@
 //
 //   R1   kill -9 of the manager at random points while VMs are created, resized and deleted on
 //        libvirt, Docker and ESXi; duplicates, orphans (VMs, libvirt disk volumes), time to converge
-//   2L   two managers forced to lead at once (--no-leader-elect in both) on 20 VMs: duplicates
+//   2L   two managers forced to lead at once (--no-leader-elect in both), 3 rounds of 20 VMs: duplicates
 //   R2   API server restart, etcd restart, the manager's connections to the API server cut
 //        mid-watch: every spec change made meanwhile reaches status (applied vs seen)
 //   R3   a private dockerd and a private libvirtd restarted mid-create: VMs lost or doubled
@@ -110,11 +110,11 @@ if (l) {
   md.push(
     "### Two managers forced to lead at once",
     "",
-    `Both started with --no-leader-elect (as two replicas that both believe they hold the Lease), ${l.vms} VMs applied at once (6 libvirt, 8 Docker, 6 ESXi), then deleted with both running.`,
+    `Both started with --no-leader-elect (as two replicas that both believe they hold the Lease); ${l.rounds} rounds of 20 VMs applied at once (6 libvirt, 8 Docker, 6 ESXi), each round deleted with both running. Duplicates: uids held by two hypervisor VMs; orphans: VMs left after the delete.`,
     "",
-    "| VMs | all Ready after | duplicates | orphans after delete |",
-    "| ---: | ---: | ---: | ---: |",
-    `| ${l.vms} | ${l.allReadyMs === null ? "not reached" : `${l.allReadyMs} ms`} | ${l.duplicates.length} | ${l.orphansAfterDelete.length} |`,
+    "| rounds | VMs | slowest round all Ready after | duplicates | orphans after delete |",
+    "| ---: | ---: | ---: | ---: | ---: |",
+    `| ${l.rounds} | ${l.vms} | ${l.allReadyMs === null ? "not reached" : `${l.allReadyMs} ms`} | ${l.duplicates.length} | ${l.orphansAfterDelete.length} |`,
     "",
     ...[l.error, ...l.duplicates, ...l.orphansAfterDelete].filter(Boolean).map((x) => `- ${x}`),
     "",
@@ -136,11 +136,13 @@ if (results.r3) {
   md.push(
     "### R3: the hypervisor's daemon killed -9 and started again mid-create",
     "",
-    "A private dockerd and a private libvirtd (tests/harness), 3 rounds each: 5 VMs applied at once, the daemon killed -9 a random 0–0.5 s later (VMs made at the kill: listed just before it, so an upper bound), then started again on the same state. Lost: a VirtualMachine with no VM on the daemon; doubled: a uid held by two.",
+    "A private dockerd and a private libvirtd (tests/harness), 3 rounds each: 5 VMs applied at once, the daemon killed -9 a random 0–1 s after the apply started (VMs made at the kill: listed just before it, so an upper bound), then started again on the same state. Lost: a VirtualMachine with no VM on the daemon; doubled: a uid held by two.",
     "",
-    "| daemon | VMs | killed after | VMs made at the kill | lost | doubled | all Ready after the restart |",
+    "| daemon | VMs | killed after the apply started | VMs made at the kill | lost | doubled | all Ready after the restart |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...results.r3.map((d) => `| ${d.daemon} | ${d.vms} | ${d.killAfterMs} ms | ${d.onDaemonAtRestart} | ${d.lost} | ${d.doubled} | ${d.convergedMs === null ? `not reached${d.error ? ` (${d.error})` : ""}` : `${d.convergedMs} ms`} |`),
+    "",
+    ...results.r3.flatMap((d) => d.stuck.map((x) => `- ${d.daemon}, not Ready at the end: ${x}`)),
     "",
   );
 }

@@ -99,9 +99,9 @@ if (webhook) {
 // make chaos (issue #19): what faults left behind; its targets are counts, not timings
 interface Chaos {
   r1?: { convergedMs: number | null; duplicates: string[]; orphans: string[] }[];
-  leaders?: { vms: number; duplicates: string[]; orphansAfterDelete: string[] };
+  leaders?: { rounds?: number; vms: number; duplicates: string[]; orphansAfterDelete: string[] };
   r2?: { fault: string; applied: number; seen: number }[];
-  r3?: { daemon: string; lost: number; doubled: number }[];
+  r3?: { daemon: string; lost: number; doubled: number; convergedMs?: number | null }[];
 }
 const chaos = read<Chaos>("chaos.json");
 if (chaos) {
@@ -111,9 +111,9 @@ if (chaos) {
     const orphans = count(chaos.r1.map((t) => t.orphans));
     row(`chaos R1 (${chaos.r1.length} kill -9 trials)`, "duplicates / orphans (VMs, disks) / trials not converged", `${dup} / ${orphans} / ${chaos.r1.filter((t) => t.convergedMs === null).length}`, "0 / 0 over 50 trials", met(dup === 0 && orphans === 0 && chaos.r1.length >= 50));
   }
-  if (chaos.leaders) row(`chaos, two leaders (${chaos.leaders.vms} VMs)`, "duplicates / orphans after delete", `${chaos.leaders.duplicates.length} / ${chaos.leaders.orphansAfterDelete.length}`, "0 / 0", met(chaos.leaders.duplicates.length === 0 && chaos.leaders.orphansAfterDelete.length === 0));
+  if (chaos.leaders) row(`chaos, two leaders (${chaos.leaders.rounds ?? 1} rounds, ${chaos.leaders.vms} VMs)`, "duplicates / orphans after delete", `${chaos.leaders.duplicates.length} / ${chaos.leaders.orphansAfterDelete.length}`, "0 / 0", met(chaos.leaders.duplicates.length === 0 && chaos.leaders.orphansAfterDelete.length === 0));
   for (const d of chaos.r2 ?? []) row(`chaos R2, ${d.fault}`, "spec changes applied / seen in status", `${d.applied} / ${d.seen}`, "all seen", met(d.applied === d.seen));
-  if (chaos.r3) row(`chaos R3 (${[...new Set(chaos.r3.map((d) => d.daemon))].join(", ")} killed mid-create, ${chaos.r3.length} rounds)`, "VMs lost / doubled", `${chaos.r3.reduce((n, d) => n + d.lost, 0)} / ${chaos.r3.reduce((n, d) => n + d.doubled, 0)}`, "0 / 0", met(chaos.r3.every((d) => d.lost === 0 && d.doubled === 0)));
+  if (chaos.r3) row(`chaos R3 (${[...new Set(chaos.r3.map((d) => d.daemon))].join(", ")} killed mid-create, ${chaos.r3.length} rounds)`, "VMs lost / doubled / rounds not converged", `${chaos.r3.reduce((n, d) => n + d.lost, 0)} / ${chaos.r3.reduce((n, d) => n + d.doubled, 0)} / ${chaos.r3.filter((d) => d.convergedMs === null).length}`, "0 / 0 / 0", met(chaos.r3.every((d) => d.lost === 0 && d.doubled === 0 && d.convergedMs !== null)));
 } else row("chaos", "", "not run");
 interface Ha { firstVmP95Ms: number; targetFirstVmMs: number; rows: { vms: number; trials: number; firstVm: { p50Ms: number; p95Ms: number }; allVms: { p50Ms: number; p95Ms: number } }[] }
 const ha = read<Ha>("ha.json");

@@ -52,7 +52,7 @@ export interface VmStatusView {
   uid: string;
   generation: number;
   spec: { cpus?: number; memory?: string };
-  status?: { phase?: string; observedGeneration?: number; host?: string; powerState?: string; conditions?: { type: string; status: string; reason?: string }[] };
+  status?: { phase?: string; observedGeneration?: number; host?: string; powerState?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 }
 
 export class World {
