@@ -53,7 +53,7 @@ function omnivisorControllers(settings: ControllerSettings): ControllerRegistrat
     vmMigrationController({ sessions, limits: migrationLimits }),
     vAppController(),
     vdcQuotaController({ chargeGraceMs }),
-    haPolicyController({ heartbeatNamespace: settings.heartbeatNamespace }),
+    haPolicyController({ heartbeatNamespace: settings.heartbeatNamespace, credentialsNamespaces: settings.credentialsNamespaces }),
     ...(statusWatcher ? [statusWatcherInManager({ sessions, leaseNamespace: settings.heartbeatNamespace, ...statusWatcher })] : []),
   ];
 }
