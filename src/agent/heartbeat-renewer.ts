@@ -27,6 +27,12 @@ export class Heartbeat {
   private readonly options: HeartbeatOptions;
   private readonly log: Logger;
   renewals = 0;
+  /**
+   * When (performance.now()) the last renewal that succeeded was SENT — never later than when the
+   * API server stored it, nor than when HA saw it (the Watchdog self-fence counts from here). The
+   * start counts as one: a watcher just started gets one full allowance.
+   */
+  lastRenewedAt = performance.now();
 
   constructor(kc: KubeConfig, log: Logger, options: HeartbeatOptions) {
     this.api = kc.makeApiClient(CustomObjectsApi);
@@ -53,12 +59,14 @@ export class Heartbeat {
       metadata: { name, namespace, labels: { "omnivisor.io/host": host } },
       spec: { holderIdentity: identity, leaseDurationSeconds: Math.max(1, Math.ceil((3 * intervalMs) / 1000)), renewTime: microTime(new Date()) },
     };
+    const sentAt = performance.now();
     try {
       await this.api.patchNamespacedCustomObject(
         { group: "coordination.k8s.io", version: "v1", namespace, plural: "leases", name, body, fieldManager: "omnivisor-status-watcher", force: true },
         apply,
       );
       this.renewals++;
+      this.lastRenewedAt = Math.max(this.lastRenewedAt, sentAt);
     } catch (err) {
       this.log.warn("heartbeat renewal failed", { host, error: describeError(err) });
     }
