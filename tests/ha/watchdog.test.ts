@@ -13,27 +13,19 @@
 //   when   the veth is mended
 //   then   A's heartbeat is back, the failover closes (HostReturned), A is Ready; the three run on
 //          B only.
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, readdir, rm } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { LibvirtDriver, type LibvirtSession } from "../../drivers/libvirt/index.ts";
-import { freePort } from "../../src/local/ports.ts";
 import { waitFor } from "../../src/local/wait.ts";
-import { startHostNetwork, type HostNetwork } from "../harness/host-network.ts";
-import { imageUpload } from "../harness/image-upload.ts";
-import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
-import { idleVmImage, requireLibvirt } from "../harness/services.ts";
+import { requireLibvirt } from "../harness/services.ts";
 import { apply, condition, endScenario, getObject, kubectl, scenarioLabel, startScopedOperator, startStatusWatcher, warnings, type Operator } from "../lifecycle/fixtures.ts";
 import { fencedHost } from "./fenced-host.ts";
+import { runningOn, startNamespacedHosts, stopNamespacedHosts, type NamespacedHost } from "./namespaced-hosts.ts";
 
-const execute = promisify(execFile);
 const admin = inject("kubeconfig");
 const operatorKubeconfig = inject("operatorKubeconfig");
-const server = inject("server");
 const run = randomBytes(3).toString("hex");
 const ns = `haw-${run}`;
 const dc = `${ns}-dc`;
@@ -44,15 +36,13 @@ const vms = ["w1", "w2", "w3"];
 const diskDir = join(tmpdir(), `omni-haw-${run}`);
 const selfFenceAfterSeconds = 4;
 
-const daemons = new Map<string, PrivateLibvirtd>();
-const networks = new Map<string, HostNetwork>();
-const endpoints = new Map<string, string>();
+let hosts = new Map<string, NamespacedHost>();
 const watchers = new Map<string, Operator>();
 let operator: Operator | undefined;
 const logs = (): string => warnings(operator, ...watchers.values());
 
-const host = (name: string) =>
-  fencedHost({ name, ns, datacenter: dc, pool, endpoint: endpoints.get(name)!, sharedStorage: ns, fencing: { method: "Watchdog", watchdog: { selfFenceAfterSeconds }, timeoutSeconds: 10 } });
+const host = (name: string, virtType: string) =>
+  fencedHost({ name, ns, datacenter: dc, pool, endpoint: hosts.get(name)!.endpoint, sharedStorage: ns, virtType, fencing: { method: "Watchdog", watchdog: { selfFenceAfterSeconds }, timeoutSeconds: 10 } });
 const idle = (name: string) => ({
   apiVersion: "omnivisor.io/v1alpha1",
   kind: "VirtualMachine",
@@ -64,15 +54,7 @@ const vm = (name: string) => getObject(admin, "virtualmachines.omnivisor.io", na
 type Failover = { host: string; phase: string; fencedAt?: string; message?: string; vmsRestarted?: number };
 const failovers = async (): Promise<Failover[]> => ((await getObject(admin, "hapolicies.omnivisor.io", policyName))?.status as { failoversInProgress?: Failover[] } | undefined)?.failoversInProgress ?? [];
 
-/** The scenario's VMs running on a host, asked through its daemon's unix socket (not cut by the partition). */
-async function running(name: string): Promise<Set<string>> {
-  try {
-    const { stdout } = await execute("virsh", ["-q", "-c", daemons.get(name)!.uri, "list", "--name", "--state-running"], { timeout: 3_000 });
-    return new Set(stdout.split("\n").map((s) => s.trim()).filter((d) => d.startsWith(`${ns}.`)).map((d) => d.slice(ns.length + 1)));
-  } catch {
-    return new Set();
-  }
-}
+const running = (name: string) => runningOn(hosts.get(name)!, ns);
 
 /** Every QEMU of the scenario on the machine (QEMU's -name guest=<ns>.<vm>), whichever host started it. */
 async function qemus(): Promise<string[]> {
@@ -124,62 +106,40 @@ async function heartbeating(name: string): Promise<void> {
 beforeAll(async () => {
   const { accelerator } = await requireLibvirt();
   const virtType = accelerator.startsWith("KVM") && !accelerator.includes("kvm_pvm") ? "kvm" : "qemu";
-  await mkdir(diskDir, { recursive: true });
-  for (const name of [hostA, hostB]) {
-    const net = await startHostNetwork();
-    networks.set(name, net);
-    await net.forwardApiServer(server);
-    const port = await freePort();
-    daemons.set(name, await startPrivateLibvirtd(name, { tcp: { address: net.hostAddress, port }, pools: [{ name: "shared", path: diskDir }], netns: net.ns }));
-    endpoints.set(name, `qemu+tcp://${net.hostAddress}:${port}/system`);
-  }
-  const session = (await new LibvirtDriver().connect({ endpoint: daemons.get(hostA)!.uri, libvirt: { storagePool: "shared" } }, undefined, AbortSignal.timeout(15_000))) as LibvirtSession;
-  try {
-    await session.uploadImage("idle-vm", await imageUpload(idleVmImage()));
-  } finally {
-    await session.close();
-  }
-  await execute("virsh", ["-c", daemons.get(hostB)!.uri, "pool-refresh", "shared"]);
+  hosts = await startNamespacedHosts([hostA, hostB], diskDir, inject("server"));
   await kubectl(admin, ["create", "namespace", ns]);
-  const withVirt = (name: string) => {
-    const h = host(name) as { metadata: { annotations: Record<string, string> } };
-    h.metadata.annotations["libvirt.omnivisor.io/virt-type"] = virtType;
-    return h;
-  };
   await apply(
     admin,
     { apiVersion: "omnivisor.io/v1alpha1", kind: "Datacenter", metadata: { name: dc }, spec: { imageStore: { location: "libvirt storage pools" }, images: [{ name: "idle", sources: { libvirt: "idle-vm" } }] } },
     { apiVersion: "omnivisor.io/v1alpha1", kind: "HostPool", metadata: { name: pool }, spec: { datacenter: dc, hostSelector: { matchLabels: scenarioLabel(ns) } } },
-    withVirt(hostA),
+    host(hostA, virtType),
     ...vms.map(idle),
     policy({ reservedHostFailures: 0 }), // one host so far
   );
-  for (const name of [hostA, hostB]) watchers.set(name, startStatusWatcher(operatorKubeconfig, `${name}-node`, ns, networks.get(name)!.ns));
+  for (const name of [hostA, hostB]) watchers.set(name, startStatusWatcher(operatorKubeconfig, `${name}-node`, ns, hosts.get(name)!.net.ns));
   operator = startScopedOperator(operatorKubeconfig, ns);
   await waitFor("the three VMs running on host A", async () => {
     const on = await running(hostA);
     const placed = await Promise.all(vms.map(async (v) => (await vm(v))?.status?.host === hostA));
     return vms.every((v) => on.has(v)) && placed.every(Boolean) ? true : undefined;
   }, { timeoutMs: 180_000, intervalMs: 500, onTimeout: logs });
-  await apply(admin, withVirt(hostB));
+  await apply(admin, host(hostB, virtType));
   await waitFor("host B Ready", async () => (condition(await getObject(admin, "hosts.omnivisor.io", hostB), "Ready")?.status === "True" ? true : undefined), { timeoutMs: 60_000, intervalMs: 300, onTimeout: logs });
   await apply(admin, policy());
 }, 300_000);
 
 afterAll(async () => {
-  for (const net of networks.values()) await net.mend().catch(() => undefined);
+  for (const h of hosts.values()) await h.net.mend().catch(() => undefined);
   await kubectl(admin, ["delete", "hapolicies.omnivisor.io", policyName, "--ignore-not-found"]).catch(() => undefined);
   await endScenario(admin, ns, ns, operator, ...watchers.values());
-  await Promise.all([...daemons.values()].map((d) => d.stop()));
-  await Promise.all([...networks.values()].map((n) => n.close()));
-  await rm(diskDir, { recursive: true, force: true });
+  await stopNamespacedHosts(hosts, diskDir);
 });
 
 describe("HA with Watchdog fencing: a partitioned host's watcher destroys its VMs before they restart elsewhere", () => {
   it("when A's veth is cut, then A's watcher self-fences and only then do the VMs run on B, never twice", async () => {
     await Promise.all([heartbeating(hostA), heartbeating(hostB)]);
     const polls = poller();
-    await networks.get(hostA)!.cut();
+    await hosts.get(hostA)!.net.cut();
     const cutAt = performance.now();
     await waitFor("the three VMs running on host B", async () => {
       const on = await running(hostB);
@@ -209,7 +169,7 @@ describe("HA with Watchdog fencing: a partitioned host's watcher destroys its VM
   }, 180_000);
 
   it("when the veth is mended, then A's heartbeat is back, the failover closes and A is Ready; the VMs run on B only", async () => {
-    await networks.get(hostA)!.mend();
+    await hosts.get(hostA)!.net.mend();
     await waitFor("host A Ready with its failover closed", async () => {
       const h = await getObject(admin, "hosts.omnivisor.io", hostA);
       return condition(h, "Ready")?.status === "True" && !(await failovers()).some((f) => f.host === hostA) ? true : undefined;
