@@ -6,6 +6,7 @@
 // Errors carry ipmitool's own message and exit code, with the password masked should a BMC ever
 // echo it.
 import { execFile } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface IpmiTarget {
   /** host[:port] of the BMC's IPMI-over-LAN service (port 623 by default); [v6]:port for IPv6. */
@@ -63,10 +64,8 @@ export async function chassisPowerOff(target: IpmiTarget, signal: AbortSignal, p
   await ipmitool(target, ["chassis", "power", "off"], signal);
   for (let polls = 1; ; polls++) {
     if ((await chassisPower(target, signal)) === "off") return { polls };
-    await new Promise<void>((resolve, reject) => {
-      if (signal.aborted) return reject(new IpmiError("the chassis is still not off after power off"));
-      const t = setTimeout(resolve, pollMs);
-      signal.addEventListener("abort", () => (clearTimeout(t), reject(new IpmiError("the chassis is still not off after power off"))), { once: true });
+    await sleep(pollMs, undefined, { signal }).catch(() => {
+      throw new IpmiError("the chassis is still not off after power off");
     });
   }
 }

@@ -10,6 +10,7 @@
 // What it cannot do: act when this process is dead or its hypervisor does not answer. A host's
 // hardware watchdog fed by the watcher would cover both (not done: see ADR 0040); tests never arm
 // the machine's watchdog.
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Session } from "../../drivers/contract/index.ts";
 import { describeError, type Logger } from "../runtime/log.ts";
 
@@ -32,6 +33,9 @@ export class SelfFence {
   confirmedAt: number | undefined;
   private readonly options: SelfFenceOptions;
   private session: Promise<Session> | undefined;
+  /** When the last connect was tried (reconnects at most once a second), and the last failure logged (said once, not every tick). */
+  private openedAt = -Infinity;
+  private lastFailure: string | undefined;
 
   constructor(options: SelfFenceOptions) {
     this.options = options;
@@ -46,17 +50,15 @@ export class SelfFence {
         if (fencing) this.options.log.info("heartbeat renewed again: self-fence over", { host: this.options.host });
         fencing = false;
         this.confirmedAt = undefined;
+        this.lastFailure = undefined;
         // keep a session ready while the API server answers
-        if (!this.session) this.open();
+        if (!this.session && performance.now() - this.openedAt >= 5_000) this.open();
       } else {
         if (!fencing) this.options.log.error("heartbeat not renewed: self-fencing (destroying the host's managed VMs)", { host: this.options.host, silentMs: Math.round(silentMs), afterMs });
         fencing = true;
         await this.destroyManaged();
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, tickMs);
-        signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-      });
+      await sleep(tickMs, undefined, { signal }).catch(() => undefined); // (removes its abort listener: no pile-up over hours of ticks)
     }
     await this.close();
   }
@@ -68,6 +70,7 @@ export class SelfFence {
   }
 
   private open(): void {
+    this.openedAt = performance.now();
     const session = this.options.connect(AbortSignal.timeout(15_000));
     session.catch(() => {
       if (this.session === session) this.session = undefined;
@@ -78,7 +81,10 @@ export class SelfFence {
   /** Hard-stops every managed VM that runs, then lists again; a failure drops the session (reopened next tick). */
   private async destroyManaged(): Promise<void> {
     const { host, log } = this.options;
-    if (!this.session) this.open();
+    if (!this.session) {
+      if (performance.now() - this.openedAt < 1_000) return;
+      this.open();
+    }
     try {
       const session = await this.session!;
       const running = (await session.listVms()).filter((v) => v.managed && v.identity && v.power !== "Stopped" && v.power !== "Crashed");
@@ -88,7 +94,9 @@ export class SelfFence {
       if (running.length > 0) log.error("self-fenced", { host, destroyed: running.map((v) => v.name), stillRunning: left.length });
       if (left.length === 0) this.confirmedAt ??= performance.now();
     } catch (err) {
-      log.error("self-fence failed: the host's VMs may still run", { host, error: describeError(err) });
+      const failure = describeError(err);
+      if (failure !== this.lastFailure) log.error("self-fence failed: the host's VMs may still run (retried)", { host, error: failure });
+      this.lastFailure = failure;
       await this.close();
     }
   }
