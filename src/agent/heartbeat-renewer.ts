@@ -2,6 +2,7 @@
 // connected to its host. HA reads it (a lapsed lease makes a host Suspect). Written by
 // server-side apply as plain JSON: the typed client's MicroTime has millisecond precision, which
 // the API server rejects (ADR 0007).
+import { setTimeout as sleep } from "node:timers/promises";
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
 import { heartbeatLeaseName } from "../fleet/heartbeat-lease.ts";
 import { describeError, type Logger } from "../runtime/log.ts";
@@ -43,10 +44,8 @@ export class Heartbeat {
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       if (this.options.healthy()) await this.renew();
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, this.options.intervalMs);
-        signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-      });
+      // timers/promises removes its abort listener when the time is up (one per renewal would pile up)
+      await sleep(this.options.intervalMs, undefined, { signal }).catch(() => undefined);
     }
   }
 
