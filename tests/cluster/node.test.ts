@@ -1,0 +1,111 @@
+// The one-node test cluster (tests/harness/test-node.ts) on this machine: the node gets Ready, a
+// pod from the locally built test image runs and reaches the API server through the `kubernetes`
+// Service IP, a pod's packet to an address outside the machine is dropped here, `kubectl logs`
+// and `exec` work, and stop() leaves the host as it found it.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "../../src/local/wait.ts";
+import { hostSnapshot, type HostSnapshot } from "../harness/host-snapshot.ts";
+import { KUBECTL_IMAGE, KUBERNETES_SERVICE_IP, nodeImages, startTestNode, TEST_IMAGE, type TestNode } from "../harness/test-node.ts";
+
+/** TEST-NET-2 (RFC 5737): routed out of eth0 by the default route, owned by nobody. */
+const OUTSIDE = "198.51.100.7";
+
+let node: TestNode;
+let before: HostSnapshot;
+const timings: Record<string, number> = {};
+
+beforeAll(async () => {
+  let t0 = 0;
+  node = await startTestNode({
+    beforeSetup: async () => {
+      before = await hostSnapshot();
+      t0 = performance.now();
+    },
+  });
+  timings.readyMs = Math.round(performance.now() - t0);
+});
+
+afterAll(async () => {
+  await node?.stop();
+  console.log(`test node: Ready ${timings.readyMs} ms after start, stop + host restore ${timings.stopMs ?? "?"} ms`);
+});
+
+function pod(name: string, command: string, restartPolicy = "Never", image = TEST_IMAGE): string {
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name },
+    spec: {
+      restartPolicy,
+      terminationGracePeriodSeconds: 0,
+      containers: [{ name: "main", image, imagePullPolicy: "IfNotPresent", command: ["sh", "-c", command] }],
+    },
+  });
+}
+
+async function podPhase(name: string): Promise<string> {
+  return node.controlPlane.kubectl(["get", "pod", name, "-o", "jsonpath={.status.phase}"]);
+}
+
+async function waitPhase(name: string, phases: string[]): Promise<string> {
+  return waitFor(`pod ${name} in ${phases.join(" or ")}`, async () => {
+    const phase = await podPhase(name);
+    return phases.includes(phase) ? phase : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 250, onTimeout: () => "" });
+}
+
+describe("a one-node cluster on this machine", () => {
+  it("registers the node and reports it Ready", async () => {
+    const out = JSON.parse(await node.controlPlane.kubectl(["get", "node", node.nodeName, "-o", "json"])) as {
+      status: { conditions: { type: string; status: string }[]; nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } };
+    };
+    expect(out.status.conditions.find((c) => c.type === "Ready")?.status).toBe("True");
+    expect(out.status.nodeInfo.kubeletVersion).toBe("v1.36.3");
+    expect(out.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\/1\./);
+  });
+
+  it("runs a pod that reaches the API server through the kubernetes Service IP", async () => {
+    // kubectl in the pod uses the in-cluster config, as an operator does: the Service IP from
+    // the environment, the service account's token, and the cluster CA to verify the server.
+    await node.importImage((await nodeImages()).kubectl);
+    const script = `echo "service $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"; kubectl get --raw /version`;
+    await node.controlPlane.kubectl(["apply", "-f", "-"], pod("api-version", script, "Never", KUBECTL_IMAGE));
+    expect(await waitPhase("api-version", ["Succeeded", "Failed"])).toBe("Succeeded");
+    const logs = await node.controlPlane.kubectl(["logs", "api-version"]);
+    expect(logs).toContain(`service ${KUBERNETES_SERVICE_IP}:443`);
+    const version = JSON.parse(logs.slice(logs.indexOf("{"))) as { gitVersion: string };
+    expect(version.gitVersion).toBe("v1.36.3");
+  });
+
+  it("drops a pod's packet to an address outside the machine on this machine", async () => {
+    await node.controlPlane.kubectl(["apply", "-f", "-"], pod("egress", "sleep 3600", "Always"));
+    expect(await waitPhase("egress", ["Running"])).toBe("Running");
+    const droppedBefore = await node.egressDropped();
+    const attempt = await node.controlPlane.kubectlResult(["exec", "egress", "--", "sh", "-c", `timeout 3 nc ${OUTSIDE} 80 </dev/null && echo CONNECTED`]);
+    expect(attempt.stdout).not.toContain("CONNECTED");
+    expect(attempt.code).not.toBe(0);
+    expect(await node.egressDropped()).toBeGreaterThan(droppedBefore);
+  });
+
+  it("serves kubectl logs and exec through the kubelet", async () => {
+    await node.controlPlane.kubectl(["apply", "-f", "-"], pod("talk", "echo hello from the pod; sleep 3600", "Always"));
+    expect(await waitPhase("talk", ["Running"])).toBe("Running");
+    await waitFor("the pod's first log line", async () => ((await node.controlPlane.kubectl(["logs", "talk"])).includes("hello from the pod") ? true : undefined));
+    expect((await node.controlPlane.kubectl(["exec", "talk", "--", "hostname"])).trim()).toBe("talk");
+    expect(await node.controlPlane.kubectl(["exec", "-i", "talk", "--", "cat"], "through stdin")).toBe("through stdin");
+  });
+
+  it("restores the host on stop: sysctls, iptables, mounts, links, cgroups, paths", async () => {
+    const t0 = performance.now();
+    await node.stop();
+    timings.stopMs = Math.round(performance.now() - t0);
+    const after = await hostSnapshot();
+    expect(after.sysctls).toEqual(before.sysctls);
+    expect(after.iptables).toEqual(before.iptables);
+    expect(after.ip6tables).toEqual(before.ip6tables);
+    expect(after.mounts).toEqual(before.mounts);
+    expect(after.links).toEqual(before.links);
+    expect(after.cgroups).toEqual(before.cgroups);
+    expect(after.paths).toEqual(before.paths);
+  });
+});
