@@ -2,9 +2,13 @@
 // pod from the locally built test image runs and reaches the API server through the `kubernetes`
 // Service IP, a pod's packet to an address outside the machine is dropped here, `kubectl logs`
 // and `exec` work, and stop() leaves the host as it found it.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../src/local/wait.ts";
 import { hostSnapshot, type HostSnapshot } from "../harness/host-snapshot.ts";
+import { kubepodsCgroups, NODE_LOCK, NodeLock } from "../harness/node-host.ts";
 import { KUBECTL_IMAGE, KUBERNETES_SERVICE_IP, nodeImages, startTestNode, TEST_IMAGE, type TestNode } from "../harness/test-node.ts";
 
 /** TEST-NET-2 (RFC 5737): routed out of eth0 by the default route, owned by nobody. */
@@ -62,6 +66,12 @@ describe("a one-node cluster on this machine", () => {
     expect(out.status.conditions.find((c) => c.type === "Ready")?.status).toBe("True");
     expect(out.status.nodeInfo.kubeletVersion).toBe("v1.36.3");
     expect(out.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\/1\./);
+    // The kubelet set kernel.panic_on_oops=1, kernel.panic=10, vm.overcommit_memory=1 at its
+    // start; the harness put the host's values back at once (a shared machine must not reboot on
+    // an oops while tests run).
+    const tunables = (s: Record<string, string>): Record<string, string> =>
+      Object.fromEntries(Object.entries(s).filter(([k]) => /^(kernel|vm)\./.test(k)));
+    expect(tunables((await hostSnapshot()).sysctls)).toEqual(tunables(before.sysctls));
   });
 
   it("runs a pod that reaches the API server through the kubernetes Service IP", async () => {
@@ -95,6 +105,10 @@ describe("a one-node cluster on this machine", () => {
     expect(await node.controlPlane.kubectl(["exec", "-i", "talk", "--", "cat"], "through stdin")).toBe("through stdin");
   });
 
+  it("keeps a second node off the host while it runs (the host-wide lock)", async () => {
+    await expect(NodeLock.acquire(1_000, () => {})).rejects.toThrow(`could not take ${NODE_LOCK}`);
+  });
+
   it("restores the host on stop: sysctls, iptables, mounts, links, cgroups, paths", async () => {
     const t0 = performance.now();
     await node.stop();
@@ -107,5 +121,36 @@ describe("a one-node cluster on this machine", () => {
     expect(after.links).toEqual(before.links);
     expect(after.cgroups).toEqual(before.cgroups);
     expect(after.paths).toEqual(before.paths);
+  });
+
+  it("cleans up after a node whose process was killed, at the next start", async () => {
+    const child = spawn(process.execPath, [join(import.meta.dirname, "..", "harness", "node-child.ts")], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    await waitFor("the child's node to run a pod", () => (output.includes("RUNNING") ? true : undefined), {
+      timeoutMs: 120_000, intervalMs: 200, onTimeout: () => output,
+    });
+    const exited = once(child, "exit");
+    child.kill("SIGKILL");
+    await exited;
+    // What a crash leaves: the pod's processes, cni0, the node's chains, the kubepods cgroups.
+    const left = await hostSnapshot();
+    expect(left.links).toContain("cni0");
+    expect(left.iptables.some((l) => l.includes("OMNIVISOR-NODE-EGRESS"))).toBe(true);
+    expect(kubepodsCgroups().length).toBeGreaterThan(0);
+
+    const lines: string[] = [];
+    const next = await startTestNode({ log: (l) => lines.push(l) });
+    try {
+      expect(lines).toContain("cleaning up after an earlier test node");
+      await next.controlPlane.kubectl(["apply", "-f", "-"], pod("after-crash", "sleep 3600", "Always"));
+      await waitFor("pod after-crash Running", async () =>
+        (await next.controlPlane.kubectl(["get", "pod", "after-crash", "-o", "jsonpath={.status.phase}"])) === "Running" ? true : undefined,
+        { timeoutMs: 60_000, intervalMs: 250 });
+    } finally {
+      await next.stop();
+    }
+    expect(await hostSnapshot()).toEqual(before);
   });
 });

@@ -55,6 +55,9 @@ export const NODE_SYSCTLS = [
   "net.netfilter.nf_conntrack_udp_timeout_stream",
 ];
 
+/** What the kubelet sets once, at start (its "kernel tunables"), whatever it is told. */
+const KUBELET_TUNABLES = ["vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops", "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes"];
+
 const sysctlPath = (name: string): string => join("/proc/sys", ...name.split("."));
 
 /** Current values (absent ones left out). */
@@ -131,6 +134,25 @@ export function recordHost(): HostBefore {
   const before: HostBefore = { sysctls: readSysctls(), absentPaths: COMPONENT_PATHS.filter((p) => !existsSync(p)) };
   writeFileSync(HOST_BEFORE, JSON.stringify(before, null, 2));
   return before;
+}
+
+/**
+ * Puts back the kernel tunables the kubelet set at its start (it sets them once and does not look
+ * again): a shared machine must not reboot on the first kernel oops (kernel.panic_on_oops=1,
+ * kernel.panic=10) while a test node runs. Returns what was put back.
+ */
+export function restoreKubeletTunables(): string[] {
+  const before = JSON.parse(readFileSync(HOST_BEFORE, "utf8")) as HostBefore;
+  const now = readSysctls(KUBELET_TUNABLES);
+  const restored: string[] = [];
+  for (const name of KUBELET_TUNABLES) {
+    const value = before.sysctls[name];
+    if (value !== undefined && now[name] !== value) {
+      writeSysctl(name, value);
+      restored.push(`${name} = ${value} (kubelet set ${now[name]})`);
+    }
+  }
+  return restored;
 }
 
 /**

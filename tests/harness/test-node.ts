@@ -21,7 +21,7 @@ import { ManagedProcess } from "../../src/local/process.ts";
 import { repoRoot, toolchain } from "../../src/local/toolchain.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { cniConflist, containerdToml, KUBECTL_IMAGE, kubeletConfig, kubeProxyConfig, paths, schedulerConfig, TEST_IMAGE } from "./node-config.ts";
-import { API_CHAIN, BRIDGE, EGRESS_CHAIN, NODE_RUN, NODE_STATE, NodeLock, POD_CIDR, POD_GATEWAY, recordHost, restoreHost } from "./node-host.ts";
+import { API_CHAIN, BRIDGE, EGRESS_CHAIN, NODE_RUN, NODE_STATE, NodeLock, POD_CIDR, POD_GATEWAY, recordHost, restoreHost, restoreKubeletTunables } from "./node-host.ts";
 
 export { KUBECTL_IMAGE, TEST_IMAGE };
 const run = promisify(execFile);
@@ -141,6 +141,7 @@ class RunningNode implements TestNode {
     await this.importImage(images.busybox);
     await this.startNodeComponents();
     await this.waitReady();
+    for (const line of restoreKubeletTunables()) this.log(`restored ${line}`);
   }
 
   private async startControlPlane(): Promise<void> {
