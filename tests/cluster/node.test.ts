@@ -17,6 +17,8 @@ const OUTSIDE = "198.51.100.7";
 let node: TestNode;
 let before: HostSnapshot;
 const timings: Record<string, number> = {};
+/** Another test file's node (the chart's) may hold the host first: wait as long as the lock does. */
+const LOCK_WAIT_MS = 16 * 60_000;
 
 beforeAll(async () => {
   let t0 = 0;
@@ -27,7 +29,7 @@ beforeAll(async () => {
     },
   });
   timings.readyMs = Math.round(performance.now() - t0);
-});
+}, LOCK_WAIT_MS);
 
 afterAll(async () => {
   await node?.stop();
@@ -124,33 +126,46 @@ describe("a one-node cluster on this machine", () => {
   });
 
   it("cleans up after a node whose process was killed, at the next start", async () => {
-    const child = spawn(process.execPath, [join(import.meta.dirname, "..", "harness", "node-child.ts")], { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    // The lock is held here throughout, so no other node (another test file's) runs in between.
+    const lock = await NodeLock.acquire(LOCK_WAIT_MS - 120_000, () => {});
+    try {
+      await crashThenRestart(lock);
+    } finally {
+      await lock.release();
+    }
+    expect(await hostSnapshot()).toEqual(before);
+  }, LOCK_WAIT_MS);
+});
+
+async function crashThenRestart(lock: NodeLock): Promise<void> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, "..", "harness", "node-child.ts")], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = once(child, "exit");
+  try {
     await waitFor("the child's node to run a pod", () => (output.includes("RUNNING") ? true : undefined), {
       timeoutMs: 120_000, intervalMs: 200, onTimeout: () => output,
     });
-    const exited = once(child, "exit");
-    child.kill("SIGKILL");
+  } finally {
+    child.kill("SIGKILL"); // the crash (and never a node left running if the wait failed)
     await exited;
-    // What a crash leaves: the pod's processes, cni0, the node's chains, the kubepods cgroups.
-    const left = await hostSnapshot();
-    expect(left.links).toContain("cni0");
-    expect(left.iptables.some((l) => l.includes("OMNIVISOR-NODE-EGRESS"))).toBe(true);
-    expect(kubepodsCgroups().length).toBeGreaterThan(0);
+  }
+  // What a crash leaves: the pod's processes, cni0, the node's chains, the kubepods cgroups.
+  const left = await hostSnapshot();
+  expect(left.links).toContain("cni0");
+  expect(left.iptables.some((l) => l.includes("OMNIVISOR-NODE-EGRESS"))).toBe(true);
+  expect(kubepodsCgroups().length).toBeGreaterThan(0);
 
-    const lines: string[] = [];
-    const next = await startTestNode({ log: (l) => lines.push(l) });
-    try {
-      expect(lines).toContain("cleaning up after an earlier test node");
-      await next.controlPlane.kubectl(["apply", "-f", "-"], pod("after-crash", "sleep 3600", "Always"));
-      await waitFor("pod after-crash Running", async () =>
-        (await next.controlPlane.kubectl(["get", "pod", "after-crash", "-o", "jsonpath={.status.phase}"])) === "Running" ? true : undefined,
-        { timeoutMs: 60_000, intervalMs: 250 });
-    } finally {
-      await next.stop();
-    }
-    expect(await hostSnapshot()).toEqual(before);
-  });
-});
+  const lines: string[] = [];
+  const next = await startTestNode({ log: (l) => lines.push(l), hostLock: lock });
+  try {
+    expect(lines).toContain("cleaning up after an earlier test node");
+    await next.controlPlane.kubectl(["apply", "-f", "-"], pod("after-crash", "sleep 3600", "Always"));
+    await waitFor("pod after-crash Running", async () =>
+      (await next.controlPlane.kubectl(["get", "pod", "after-crash", "-o", "jsonpath={.status.phase}"])) === "Running" ? true : undefined,
+      { timeoutMs: 60_000, intervalMs: 250 });
+  } finally {
+    await next.stop();
+  }
+}

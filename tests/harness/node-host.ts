@@ -79,9 +79,14 @@ export function writeSysctl(name: string, value: string): void {
 
 /** The host-wide lock: one node per machine (port 10250, cni0 and iptables are host-wide). */
 export class NodeLock {
-  private readonly holder: ChildProcess;
-  private constructor(holder: ChildProcess) {
+  private readonly holder: ChildProcess | undefined;
+  private constructor(holder: ChildProcess | undefined) {
     this.holder = holder;
+  }
+
+  /** The lock as held by the process that started this one (a test driving a node in a child). */
+  static heldByParent(): NodeLock {
+    return new NodeLock(undefined);
   }
 
   /** Waits (up to timeoutMs) for the lock; `flock` holds it until release() or our death. */
@@ -116,9 +121,10 @@ export class NodeLock {
   }
 
   async release(): Promise<void> {
-    if (this.holder.exitCode !== null || this.holder.signalCode !== null) return;
-    const exited = new Promise((r) => this.holder.once("exit", r));
-    this.holder.stdin!.end();
+    const holder = this.holder;
+    if (!holder || holder.exitCode !== null || holder.signalCode !== null) return;
+    const exited = new Promise((r) => holder.once("exit", r));
+    holder.stdin!.end();
     await exited;
   }
 }

@@ -38,6 +38,11 @@ export interface TestNodeOptions {
    * and before it changes anything: where a test snapshots the host it expects back after stop().
    */
   beforeSetup?: () => Promise<void>;
+  /**
+   * The host-wide lock, already held by the caller (a test that drives nodes in child processes
+   * and must keep other nodes off between them). stop() leaves it held. Default: take it here.
+   */
+  hostLock?: NodeLock;
 }
 
 export interface TestNode {
@@ -72,8 +77,9 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   const log = options.log ?? (() => {});
   const nodeName = options.name ?? hostname();
   await requireLoopbackName(nodeName);
-  const lock = await NodeLock.acquire(LOCK_WAIT_MS, log);
-  const node = new RunningNode(nodeName, lock, log, options.beforeSetup);
+  const ownLock = options.hostLock === undefined;
+  const lock = options.hostLock ?? (await NodeLock.acquire(LOCK_WAIT_MS, log));
+  const node = new RunningNode(nodeName, ownLock ? lock : undefined, log, options.beforeSetup);
   try {
     await node.start();
   } catch (err) {
@@ -98,7 +104,8 @@ class RunningNode implements TestNode {
   kubeconfig = "";
   server = "";
   controlPlane!: ControlPlane;
-  private readonly lock: NodeLock;
+  /** Released by stop(); undefined when the caller holds the lock. */
+  private readonly lock: NodeLock | undefined;
   private readonly log: (line: string) => void;
   private readonly tools = toolchain();
   private readonly bin = (name: string): string => join(this.tools.kubectl, "..", name);
@@ -107,7 +114,7 @@ class RunningNode implements TestNode {
   private stopped = false;
   private readonly beforeSetup: (() => Promise<void>) | undefined;
 
-  constructor(nodeName: string, lock: NodeLock, log: (line: string) => void, beforeSetup?: () => Promise<void>) {
+  constructor(nodeName: string, lock: NodeLock | undefined, log: (line: string) => void, beforeSetup?: () => Promise<void>) {
     this.nodeName = nodeName;
     this.lock = lock;
     this.log = log;
@@ -324,7 +331,7 @@ class RunningNode implements TestNode {
       await restoreHost(this.log);
       step("host restored");
     } finally {
-      await this.lock.release();
+      await this.lock?.release();
     }
   }
 
