@@ -107,6 +107,25 @@ describe("a one-node cluster on this machine", () => {
     expect(await node.controlPlane.kubectl(["exec", "-i", "talk", "--", "cat"], "through stdin")).toBe("through stdin");
   });
 
+  it("serves a ClusterIP Service through kube-proxy, to pods and to the host (as the API server calls a webhook)", async () => {
+    const web = JSON.parse(pod("web", "mkdir -p /www && echo served-by-web > /www/index.html && httpd -f -p 8080 -h /www", "Always")) as {
+      metadata: { labels?: Record<string, string> };
+    };
+    web.metadata.labels = { app: "web" };
+    const service = { apiVersion: "v1", kind: "Service", metadata: { name: "web" }, spec: { selector: { app: "web" }, ports: [{ port: 80, targetPort: 8080 }] } };
+    await node.controlPlane.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: [web, service] }));
+    expect(await waitPhase("web", ["Running"])).toBe("Running");
+    const ip = await node.controlPlane.kubectl(["get", "service", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    const fromHost = await waitFor(`http://${ip}/ from the host`, async () => {
+      const res = await fetch(`http://${ip}/`, { signal: AbortSignal.timeout(2_000) });
+      return res.ok ? res.text() : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 250 });
+    expect(fromHost.trim()).toBe("served-by-web");
+    await node.controlPlane.kubectl(["apply", "-f", "-"], pod("web-client", `wget -q -O - http://${ip}/`));
+    expect(await waitPhase("web-client", ["Succeeded", "Failed"])).toBe("Succeeded");
+    expect((await node.controlPlane.kubectl(["logs", "web-client"])).trim()).toBe("served-by-web");
+  });
+
   it("keeps a second node off the host while it runs (the host-wide lock)", async () => {
     await expect(NodeLock.acquire(1_000, () => {})).rejects.toThrow(`could not take ${NODE_LOCK}`);
   });
