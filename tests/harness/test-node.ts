@@ -9,8 +9,8 @@
 import { execFile } from "node:child_process";
 import { lookup } from "node:dns/promises";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
-import { hostname } from "node:os";
+import { cp, mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ControlPlane } from "../../src/local/control-plane.ts";
@@ -83,10 +83,21 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   try {
     await node.start();
   } catch (err) {
+    // stop() deletes the state dir: keep the components' logs for whoever reads the failure.
+    const kept = await keepLogs().catch(() => undefined);
     await node.stop().catch((e: Error) => log(`cleanup after a failed start: ${e.message}`));
+    if (kept && err instanceof Error) err.message += `\n(the test node's logs are kept in ${kept})`;
     throw err;
   }
   return node;
+}
+
+async function keepLogs(): Promise<string | undefined> {
+  if (!existsSync(paths.logs)) return undefined;
+  const dir = await mkdtemp(join(tmpdir(), "omnivisor-test-node-failed-"));
+  await cp(paths.logs, join(dir, "node"), { recursive: true });
+  if (existsSync(join(paths.controlPlane, "logs"))) await cp(join(paths.controlPlane, "logs"), join(dir, "control-plane"), { recursive: true });
+  return dir;
 }
 
 async function requireLoopbackName(name: string): Promise<void> {
