@@ -1,7 +1,8 @@
 // The one-node test cluster (tests/harness/test-node.ts) on this machine: the node gets Ready, a
 // pod from the locally built test image runs and reaches the API server through the `kubernetes`
 // Service IP, a pod's packet to an address outside the machine is dropped here, `kubectl logs`
-// and `exec` work, and stop() leaves the host as it found it.
+// and `exec` work, kube-proxy serves ClusterIPs, a second node waits, stop() leaves the host as
+// it found it, and a node killed with its pods running is cleaned up by the next start.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
@@ -54,10 +55,15 @@ async function podPhase(name: string): Promise<string> {
 }
 
 async function waitPhase(name: string, phases: string[]): Promise<string> {
-  return waitFor(`pod ${name} in ${phases.join(" or ")}`, async () => {
-    const phase = await podPhase(name);
-    return phases.includes(phase) ? phase : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 250, onTimeout: () => "" });
+  try {
+    return await waitFor(`pod ${name} in ${phases.join(" or ")}`, async () => {
+      const phase = await podPhase(name);
+      return phases.includes(phase) ? phase : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 250 });
+  } catch (err) {
+    const described = await node.controlPlane.kubectl(["describe", "pod", name]).catch((e: Error) => e.message);
+    throw new Error(`${(err as Error).message}\n${described}`);
+  }
 }
 
 describe("a one-node cluster on this machine", () => {
