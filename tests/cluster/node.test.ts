@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../src/local/wait.ts";
 import { hostSnapshot, type HostSnapshot } from "../harness/host-snapshot.ts";
-import { kubepodsCgroups, NODE_LOCK, NodeLock } from "../harness/node-host.ts";
+import { kubepodsCgroups } from "../harness/node-host.ts";
+import { NODE_LOCK, NodeLock } from "../harness/node-lock.ts";
 import { KUBECTL_IMAGE, KUBERNETES_SERVICE_IP, nodeImages, startTestNode, TEST_IMAGE, type TestNode } from "../harness/test-node.ts";
 
 /** TEST-NET-2 (RFC 5737): routed out of eth0 by the default route, owned by nobody. */

@@ -2,7 +2,7 @@
 // RUNNING and waits to be killed (kill -9 leaves the pod, shims, mounts, cni0, iptables rules and
 // cgroups behind, as a crashed test run would). The test that starts it holds the host lock.
 import { waitFor } from "../../src/local/wait.ts";
-import { NodeLock } from "./node-host.ts";
+import { NodeLock } from "./node-lock.ts";
 import { startTestNode, TEST_IMAGE } from "./test-node.ts";
 
 const node = await startTestNode({ hostLock: NodeLock.heldByParent() });

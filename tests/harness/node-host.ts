@@ -1,8 +1,7 @@
-// What the one-node test cluster changes on the host, and how it is put back: the host-wide
-// lock, the sysctls the kubelet, kube-proxy and the CNI plugins set, the egress lockdown, and the
-// cleanup of everything a node (or a crashed earlier node) left: processes, mounts, links,
+// What the one-node test cluster changes on the host, and how it is put back: the sysctls the
+// kubelet, kube-proxy and the CNI plugins set, the paths they create, and the cleanup of everything a node (or a crashed earlier node) left: processes, mounts, links,
 // iptables chains, cgroups and state directories. See docs/adr/0030-one-node-test-cluster.md.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -14,7 +13,6 @@ const run = promisify(execFile);
 export const NODE_STATE = "/var/lib/omnivisor-test-node";
 /** The node's runtime dir: containerd's state and socket (never dockerd's /run/containerd). */
 export const NODE_RUN = "/run/omnivisor-test-node";
-export const NODE_LOCK = "/run/omnivisor-test-node.lock";
 export const BRIDGE = "cni0";
 export const POD_CIDR = "10.244.0.0/24";
 export const POD_GATEWAY = "10.244.0.1";
@@ -75,58 +73,6 @@ export function readSysctls(names: string[] = NODE_SYSCTLS): Record<string, stri
 
 export function writeSysctl(name: string, value: string): void {
   writeFileSync(sysctlPath(name), `${value}\n`);
-}
-
-/** The host-wide lock: one node per machine (port 10250, cni0 and iptables are host-wide). */
-export class NodeLock {
-  private readonly holder: ChildProcess | undefined;
-  private constructor(holder: ChildProcess | undefined) {
-    this.holder = holder;
-  }
-
-  /** The lock as held by the process that started this one (a test driving a node in a child). */
-  static heldByParent(): NodeLock {
-    return new NodeLock(undefined);
-  }
-
-  /** Waits (up to timeoutMs) for the lock; `flock` holds it until release() or our death. */
-  static async acquire(timeoutMs: number, log: (line: string) => void): Promise<NodeLock> {
-    // flock runs `read`, which ends when our end of its stdin closes: on release, and when this
-    // process dies in any way, so a crashed test never keeps the lock.
-    const holder = spawn("flock", ["--exclusive", "--timeout", String(Math.ceil(timeoutMs / 1000)), NODE_LOCK, "sh", "-c", "echo locked; read _"], {
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let waitingSaid = false;
-    const timer = setTimeout(() => {
-      waitingSaid = true;
-      log(`waiting for ${NODE_LOCK} (another test node is running)`);
-    }, 1_000);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        let err = "";
-        holder.stderr.on("data", (d: Buffer) => (err += d.toString()));
-        holder.stdout.on("data", (d: Buffer) => {
-          if (d.toString().includes("locked")) resolve();
-        });
-        holder.once("error", reject);
-        holder.once("exit", (code) =>
-          reject(new Error(`could not take ${NODE_LOCK} within ${timeoutMs} ms (flock exit ${code}): another test node kept it${err ? `: ${err.trim()}` : ""}`)),
-        );
-      });
-    } finally {
-      clearTimeout(timer);
-    }
-    if (waitingSaid) log(`took ${NODE_LOCK}`);
-    return new NodeLock(holder);
-  }
-
-  async release(): Promise<void> {
-    const holder = this.holder;
-    if (!holder || holder.exitCode !== null || holder.signalCode !== null) return;
-    const exited = new Promise((r) => holder.once("exit", r));
-    holder.stdin!.end();
-    await exited;
-  }
 }
 
 interface HostBefore {

@@ -21,13 +21,13 @@ import { ManagedProcess } from "../../src/local/process.ts";
 import { repoRoot, toolchain } from "../../src/local/toolchain.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { cniConflist, containerdToml, KUBECTL_IMAGE, kubeletConfig, kubeProxyConfig, paths, schedulerConfig, TEST_IMAGE } from "./node-config.ts";
-import { API_CHAIN, BRIDGE, EGRESS_CHAIN, NODE_RUN, NODE_STATE, NodeLock, POD_CIDR, POD_GATEWAY, recordHost, restoreHost, restoreKubeletTunables } from "./node-host.ts";
+import { NODE_RUN, NODE_STATE, recordHost, restoreHost, restoreKubeletTunables } from "./node-host.ts";
+import { NodeLock } from "./node-lock.ts";
+import { egressDropped, KUBERNETES_SERVICE_IP, lockDownNetwork } from "./node-network.ts";
 
-export { KUBECTL_IMAGE, TEST_IMAGE };
+export { KUBECTL_IMAGE, KUBERNETES_SERVICE_IP, TEST_IMAGE };
 const run = promisify(execFile);
 
-/** The `kubernetes` Service's ClusterIP in the control plane's --service-cluster-ip-range. */
-export const KUBERNETES_SERVICE_IP = "10.0.0.1";
 
 export interface TestNodeOptions {
   /** Node name; must resolve to a loopback address (the API server dials it). Default: the hostname. */
@@ -153,7 +153,8 @@ class RunningNode implements TestNode {
     const images = await nodeImages();
 
     await this.startControlPlane();
-    await this.lockDownNetwork();
+    await lockDownNetwork(new URL(this.server).port, this.log);
+    await writeFile(join(paths.cniConfDir, "10-omnivisor.conflist"), cniConflist());
     await this.startContainerd();
     await this.importImage(images.pause);
     await this.importImage(images.busybox);
@@ -194,33 +195,6 @@ class RunningNode implements TestNode {
     });
     this.kubeconfig = this.controlPlane.kubeconfigs.admin;
     this.server = this.controlPlane.server;
-  }
-
-  /** Before any pod exists: cni0 with route_localnet, the API server DNAT, the egress drop. */
-  private async lockDownNetwork(): Promise<void> {
-    const apiPort = new URL(this.server).port;
-    await run("ip", ["link", "add", BRIDGE, "type", "bridge"]);
-    await run("ip", ["addr", "add", `${POD_GATEWAY}/${POD_CIDR.split("/")[1]}`, "dev", BRIDGE]);
-    await run("ip", ["link", "set", BRIDGE, "up"]);
-    // Per-interface (vanishes with cni0): lets the DNATed packets reach 127.0.0.1 and the replies
-    // from 127.0.0.1 go out to the pods.
-    await writeFile(`/proc/sys/net/ipv4/conf/${BRIDGE}/route_localnet`, "1\n");
-    const ipt = (tool: string, args: string[]): Promise<unknown> => run(tool, ["-w", "5", ...args]);
-    await ipt("iptables", ["-t", "nat", "-N", API_CHAIN]);
-    await ipt("iptables", ["-t", "nat", "-A", API_CHAIN, "-d", `${KUBERNETES_SERVICE_IP}/32`, "-p", "tcp", "--dport", "443",
-      "-m", "comment", "--comment", "omnivisor test node: the kubernetes Service is the loopback API server",
-      "-j", "DNAT", "--to-destination", `127.0.0.1:${apiPort}`]);
-    await ipt("iptables", ["-t", "nat", "-I", "PREROUTING", "1", "-i", BRIDGE, "-j", API_CHAIN]);
-    // mangle FORWARD runs before every filter FORWARD rule (docker's, kube-proxy's accepts), after
-    // the routing decision and before the packet is sent: anything from a pod that would be
-    // routed out of any other interface ends here.
-    for (const tool of ["iptables", "ip6tables"]) {
-      await ipt(tool, ["-t", "mangle", "-N", EGRESS_CHAIN]);
-      await ipt(tool, ["-t", "mangle", "-A", EGRESS_CHAIN, "-m", "comment", "--comment", "omnivisor test node: pod traffic never leaves the machine", "-j", "DROP"]);
-      await ipt(tool, ["-t", "mangle", "-I", "FORWARD", "1", "-i", BRIDGE, "!", "-o", BRIDGE, "-j", EGRESS_CHAIN]);
-    }
-    await writeFile(join(paths.cniConfDir, "10-omnivisor.conflist"), cniConflist());
-    this.log(`network locked down: ${BRIDGE} ${POD_CIDR}, ${KUBERNETES_SERVICE_IP}:443 → 127.0.0.1:${apiPort}, egress dropped`);
   }
 
   private spawnComponent(name: string, command: string, args: string[]): ManagedProcess {
@@ -312,11 +286,8 @@ class RunningNode implements TestNode {
     this.log(`node ${this.nodeName} Ready`);
   }
 
-  async egressDropped(): Promise<number> {
-    const { stdout } = await run("iptables", ["-w", "5", "-t", "mangle", "-L", EGRESS_CHAIN, "-n", "-v", "-x"]);
-    const rule = stdout.split("\n").find((l) => /\bDROP\b/.test(l));
-    if (!rule) throw new Error(`no DROP rule in mangle ${EGRESS_CHAIN}:\n${stdout}`);
-    return Number(rule.trim().split(/\s+/)[0]);
+  egressDropped(): Promise<number> {
+    return egressDropped();
   }
 
   async stop(): Promise<void> {
