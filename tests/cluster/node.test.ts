@@ -137,7 +137,7 @@ describe("a one-node cluster on this machine", () => {
     await expect(NodeLock.acquire(1_000, () => {})).rejects.toThrow(`could not take ${NODE_LOCK}`);
   });
 
-  it("restores the host on stop: sysctls, iptables, mounts, links, cgroups, paths", async () => {
+  it("restores the host on stop: sysctls, iptables, nfacct, mounts, links, cgroups, paths", async () => {
     const t0 = performance.now();
     await node.stop();
     timings.stopMs = Math.round(performance.now() - t0);
@@ -149,6 +149,7 @@ describe("a one-node cluster on this machine", () => {
     expect(after.links).toEqual(before.links);
     expect(after.cgroups).toEqual(before.cgroups);
     expect(after.paths).toEqual(before.paths);
+    expect(after.nfacct).toEqual(before.nfacct);
   });
 
   it("cleans up after a node whose process was killed, at the next start", async () => {

@@ -1,14 +1,14 @@
 // The host state a test node could change, as comparable text: sysctls, iptables rules and chains
-// (no counters), mounts where the node's components mount, network links, top-level cgroups and
-// the paths components create outside the node's own dirs. What other host services and parallel
-// tests change on their own (dockerd's DOCKER chains and container mounts, libvirt's LIBVIRT_*
-// chains, tap and veth devices of VMs and containers, private daemons' bridges and namespaces, the
-// docker and machine cgroups) is left out: it is not the node's.
+// (no counters), nfacct objects, mounts where the node's components mount, cni0 and its veths,
+// top-level cgroups and the paths components create outside the node's own dirs. What other host
+// services and parallel tests change on their own (dockerd's DOCKER chains and container mounts,
+// libvirt's LIBVIRT_* chains, other links, private daemons' namespaces, the docker and machine
+// cgroups) is left out: it is not the node's.
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { BRIDGE, COMPONENT_PATHS, NODE_RUN, NODE_STATE, NODE_SYSCTLS, readSysctls } from "./node-host.ts";
+import { BRIDGE, COMPONENT_PATHS, nfacctNames, NODE_RUN, NODE_STATE, NODE_SYSCTLS, readSysctls } from "./node-host.ts";
 
 const run = promisify(execFile);
 
@@ -20,6 +20,8 @@ export interface HostSnapshot {
   links: string[];
   cgroups: string[];
   paths: string[];
+  /** nfacct (netfilter accounting) objects: kube-proxy makes two. */
+  nfacct: string[];
 }
 
 /** Paths outside the node's own dirs that a kubelet, containerd or CNI plugin creates by default. */
@@ -35,13 +37,17 @@ async function rules(tool: string): Promise<string[]> {
     .map((l) => l.replace(/ \[\d+:\d+\]$/, ""));
 }
 
+/**
+ * cni0, what is enslaved to it, and veths named as the bridge CNI plugin names them (veth + 8 hex
+ * digits; docker's have 7): links of other tests and services come and go meanwhile.
+ */
 async function links(): Promise<string[]> {
   const { stdout } = await run("ip", ["-o", "link", "show"]);
   return stdout
     .split("\n")
     .map((l) => ({ name: /^\d+:\s+([^:@]+)/.exec(l)?.[1], master: /\smaster (\S+)/.exec(l)?.[1] }))
     .filter((l): l is { name: string; master: string | undefined } => l.name !== undefined)
-    .filter((l) => l.master === BRIDGE || !/^(veth|vnet|tap|macvtap|omt|br-)/.test(l.name))
+    .filter((l) => l.name === BRIDGE || l.master === BRIDGE || /^veth[0-9a-f]{8}$/.test(l.name))
     .map((l) => (l.master ? `${l.name} master ${l.master}` : l.name))
     .sort();
 }
@@ -90,5 +96,6 @@ export async function hostSnapshot(): Promise<HostSnapshot> {
     links: await links(),
     cgroups: cgroups(),
     paths: WATCHED_PATHS.filter((p) => existsSync(p)),
+    nfacct: await nfacctNames(),
   };
 }

@@ -1,5 +1,5 @@
 // What the one-node test cluster changes on the host, and how it is put back: the sysctls the
-// kubelet, kube-proxy and the CNI plugins set, the paths they create, and the cleanup of everything a node (or a crashed earlier node) left: processes, mounts, links,
+// kubelet, kube-proxy and the CNI plugins set, the paths and nfacct counters they create, and the cleanup of everything a node (or a crashed earlier node) left: processes, mounts, links,
 // iptables chains, cgroups and state directories. See docs/adr/0030-one-node-test-cluster.md.
 import { execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, writeFileSync } from "node:fs";
@@ -75,6 +75,15 @@ export function writeSysctl(name: string, value: string): void {
   writeFileSync(sysctlPath(name), `${value}\n`);
 }
 
+/** kube-proxy's nfacct (netfilter accounting) objects, counted by its iptables rules; they outlive the rules. */
+const KUBE_PROXY_NFACCT = ["ct_state_invalid_dropped_pkts", "localhost_nps_accepted_pkts"];
+
+/** Names of the host's nfacct objects. */
+export async function nfacctNames(): Promise<string[]> {
+  const { stdout } = await run("nfacct", ["list"]);
+  return [...stdout.matchAll(/=\s*(\S+);/g)].map((m) => m[1]!).sort();
+}
+
 interface HostBefore {
   sysctls: Record<string, string>;
   /** COMPONENT_PATHS that did not exist. */
@@ -119,6 +128,12 @@ export async function restoreHost(log: (line: string) => void): Promise<void> {
   await deleteLinks(log);
   await removeIptables(log);
   await removeCgroups(log);
+  // Only kube-proxy makes these, and only a test node runs kube-proxy here: whenever they are
+  // left (by this node or an earlier one), they go, once no rule counts with them.
+  for (const name of (await nfacctNames()).filter((n) => KUBE_PROXY_NFACCT.includes(n))) {
+    await run("nfacct", ["del", name]);
+    log(`removed nfacct ${name}`);
+  }
   if (before) {
     const now = readSysctls(Object.keys(before.sysctls));
     for (const [name, value] of Object.entries(before.sysctls)) {

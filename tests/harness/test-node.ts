@@ -136,7 +136,7 @@ class RunningNode implements TestNode {
     for (const tool of ["kubelet", "kube-proxy", "kube-scheduler"]) {
       if (!existsSync(this.bin(tool))) throw new Error(`missing ${this.bin(tool)} — run \`make tools\` (scripts/build-tools.sh) to build it`);
     }
-    for (const cmd of ["containerd", "ctr", "runc", "conntrack", "/usr/lib/cni/bridge", "flock"]) {
+    for (const cmd of ["containerd", "ctr", "runc", "conntrack", "nfacct", "/usr/lib/cni/bridge", "flock"]) {
       if (cmd.startsWith("/") ? !existsSync(cmd) : !(await run("sh", ["-c", `command -v ${cmd}`]).then(() => true, () => false))) {
         throw new Error(`missing ${cmd} — run \`make packages\` (scripts/install-packages.sh)`);
       }
