@@ -1,6 +1,7 @@
 // The one-node test cluster (tests/harness/test-node.ts) on this machine: the node gets Ready, a
 // pod from the locally built test image runs and reaches the API server through the `kubernetes`
-// Service IP, a pod's packet to an address outside the machine is dropped here, `kubectl logs`
+// Service IP, a pod's packet to an address outside the machine is dropped here (a hostNetwork
+// pod's too), `kubectl logs`
 // and `exec` work, kube-proxy serves ClusterIPs, a second node waits, stop() leaves the host as
 // it found it, and a node killed with its pods running is cleaned up by the next start.
 import { spawn } from "node:child_process";
@@ -51,6 +52,12 @@ function pod(name: string, command: string, restartPolicy = "Never", image = TES
   });
 }
 
+let kubectlImported = false;
+async function importKubectlImage(): Promise<void> {
+  if (!kubectlImported) await node.importImage((await nodeImages()).kubectl);
+  kubectlImported = true;
+}
+
 async function podPhase(name: string): Promise<string> {
   return node.controlPlane.kubectl(["get", "pod", name, "-o", "jsonpath={.status.phase}"]);
 }
@@ -86,7 +93,7 @@ describe("a one-node cluster on this machine", () => {
   it("runs a pod that reaches the API server through the kubernetes Service IP", async () => {
     // kubectl in the pod uses the in-cluster config, as an operator does: the Service IP from
     // the environment, the service account's token, and the cluster CA to verify the server.
-    await node.importImage((await nodeImages()).kubectl);
+    await importKubectlImage();
     const script = `echo "service $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"; kubectl get --raw /version`;
     await node.controlPlane.kubectl(["apply", "-f", "-"], pod("api-version", script, "Never", KUBECTL_IMAGE));
     expect(await waitPhase("api-version", ["Succeeded", "Failed"])).toBe("Succeeded");
@@ -99,11 +106,30 @@ describe("a one-node cluster on this machine", () => {
   it("drops a pod's packet to an address outside the machine on this machine", async () => {
     await node.controlPlane.kubectl(["apply", "-f", "-"], pod("egress", "sleep 3600", "Always"));
     expect(await waitPhase("egress", ["Running"])).toBe("Running");
-    const droppedBefore = await node.egressDropped();
+    const droppedBefore = (await node.egressDropped()).podNetwork;
     const attempt = await node.controlPlane.kubectlResult(["exec", "egress", "--", "sh", "-c", `timeout 3 nc ${OUTSIDE} 80 </dev/null && echo CONNECTED`]);
     expect(attempt.stdout).not.toContain("CONNECTED");
     expect(attempt.code).not.toBe(0);
-    expect(await node.egressDropped()).toBeGreaterThan(droppedBefore);
+    expect((await node.egressDropped()).podNetwork).toBeGreaterThan(droppedBefore);
+  });
+
+  it("drops a hostNetwork pod's packet to an address outside the machine too, and lets it reach the API server's Service", async () => {
+    const spec = JSON.parse(pod("egress-hostnet", "sleep 3600", "Always")) as { spec: Record<string, unknown> };
+    spec.spec.hostNetwork = true;
+    await node.controlPlane.kubectl(["apply", "-f", "-"], JSON.stringify(spec));
+    expect(await waitPhase("egress-hostnet", ["Running"])).toBe("Running");
+    const droppedBefore = (await node.egressDropped()).hostNetwork;
+    const attempt = await node.controlPlane.kubectlResult(["exec", "egress-hostnet", "--", "sh", "-c", `timeout 3 nc ${OUTSIDE} 80 </dev/null && echo CONNECTED`]);
+    expect(attempt.stdout).not.toContain("CONNECTED");
+    expect(attempt.code).not.toBe(0);
+    expect((await node.egressDropped()).hostNetwork).toBeGreaterThan(droppedBefore);
+    // The API server stays reachable, through the kubernetes Service IP as from any pod.
+    await importKubectlImage();
+    const api = JSON.parse(pod("api-version-hostnet", "kubectl get --raw /version", "Never", KUBECTL_IMAGE)) as { spec: Record<string, unknown> };
+    api.spec.hostNetwork = true;
+    await node.controlPlane.kubectl(["apply", "-f", "-"], JSON.stringify(api));
+    expect(await waitPhase("api-version-hostnet", ["Succeeded", "Failed"])).toBe("Succeeded");
+    expect((JSON.parse(await node.controlPlane.kubectl(["logs", "api-version-hostnet"])) as { gitVersion: string }).gitVersion).toBe("v1.36.3");
   });
 
   it("serves kubectl logs and exec through the kubelet", async () => {

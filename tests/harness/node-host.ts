@@ -19,6 +19,8 @@ export const POD_GATEWAY = "10.244.0.1";
 /** Chains the node adds itself (kube-proxy's are KUBE-*, the CNI plugins' CNI-*). */
 export const EGRESS_CHAIN = "OMNIVISOR-NODE-EGRESS";
 export const API_CHAIN = "OMNIVISOR-NODE-API";
+/** hostNetwork pods: their sockets' cgroup is under kubepods; they may use lo and cni0 only. */
+export const HOSTNET_CHAIN = "OMNIVISOR-NODE-HOSTNET";
 const HOST_BEFORE = join(NODE_STATE, "host-before.json");
 const CONTAINER_LOGS = "/var/log/containers";
 /**

@@ -53,8 +53,8 @@ export interface TestNode {
   controlPlane: ControlPlane;
   /** Imports a docker-save tarball into the node's containerd (namespace k8s.io). */
   importImage(dockerSaveTar: string): Promise<void>;
-  /** Packets from pods dropped on their way out of the machine (the egress rule's counter). */
-  egressDropped(): Promise<number>;
+  /** Packets from pods dropped on their way out of the machine (the egress rules' counters). */
+  egressDropped(): Promise<{ podNetwork: number; hostNetwork: number }>;
   /** Stops every component and restores the host. */
   stop(): Promise<void>;
 }
@@ -286,7 +286,7 @@ class RunningNode implements TestNode {
     this.log(`node ${this.nodeName} Ready`);
   }
 
-  egressDropped(): Promise<number> {
+  egressDropped(): Promise<{ podNetwork: number; hostNetwork: number }> {
     return egressDropped();
   }
 
