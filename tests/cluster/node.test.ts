@@ -106,11 +106,11 @@ describe("a one-node cluster on this machine", () => {
   it("drops a pod's packet to an address outside the machine on this machine", async () => {
     await node.controlPlane.kubectl(["apply", "-f", "-"], pod("egress", "sleep 3600", "Always"));
     expect(await waitPhase("egress", ["Running"])).toBe("Running");
-    const droppedBefore = (await node.egressDropped()).podNetwork;
+    const droppedBefore = (await node.egressCounters()).podNetwork;
     const attempt = await node.controlPlane.kubectlResult(["exec", "egress", "--", "sh", "-c", `timeout 3 nc ${OUTSIDE} 80 </dev/null && echo CONNECTED`]);
     expect(attempt.stdout).not.toContain("CONNECTED");
     expect(attempt.code).not.toBe(0);
-    expect((await node.egressDropped()).podNetwork).toBeGreaterThan(droppedBefore);
+    expect((await node.egressCounters()).podNetwork).toBeGreaterThan(droppedBefore);
   });
 
   it("drops a hostNetwork pod's packet to an address outside the machine too, and lets it reach the API server's Service", async () => {
@@ -118,11 +118,11 @@ describe("a one-node cluster on this machine", () => {
     spec.spec.hostNetwork = true;
     await node.controlPlane.kubectl(["apply", "-f", "-"], JSON.stringify(spec));
     expect(await waitPhase("egress-hostnet", ["Running"])).toBe("Running");
-    const droppedBefore = (await node.egressDropped()).hostNetwork;
+    const droppedBefore = (await node.egressCounters()).hostNetwork;
     const attempt = await node.controlPlane.kubectlResult(["exec", "egress-hostnet", "--", "sh", "-c", `timeout 3 nc ${OUTSIDE} 80 </dev/null && echo CONNECTED`]);
     expect(attempt.stdout).not.toContain("CONNECTED");
     expect(attempt.code).not.toBe(0);
-    expect((await node.egressDropped()).hostNetwork).toBeGreaterThan(droppedBefore);
+    expect((await node.egressCounters()).hostNetwork).toBeGreaterThan(droppedBefore);
     // The API server stays reachable, through the kubernetes Service IP as from any pod.
     await importKubectlImage();
     const api = JSON.parse(pod("api-version-hostnet", "kubectl get --raw /version", "Never", KUBECTL_IMAGE)) as { spec: Record<string, unknown> };
