@@ -152,7 +152,10 @@ describe("a one-node cluster on this machine", () => {
     const fromHost = await waitFor(`http://${ip}/ from the host`, async () => {
       const res = await fetch(`http://${ip}/`, { signal: AbortSignal.timeout(2_000) });
       return res.ok ? res.text() : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 250 });
+    }, { timeoutMs: 60_000, intervalMs: 250 }).catch(async (err: Error) => {
+      const slices = await node.controlPlane.kubectl(["get", "endpointslices", "-o", "wide"]).catch((e: Error) => e.message);
+      throw new Error(`${err.message}\n${slices}\n${node.logTail("kube-proxy")}\n${node.controlPlane.logTail("kube-controller-manager")}`);
+    });
     expect(fromHost.trim()).toBe("served-by-web");
     await node.controlPlane.kubectl(["apply", "-f", "-"], pod("web-client", `wget -q -O - http://${ip}/`));
     expect(await waitPhase("web-client", ["Succeeded", "Failed"])).toBe("Succeeded");

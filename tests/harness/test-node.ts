@@ -57,6 +57,8 @@ export interface TestNode {
   egressDropped(): Promise<number>;
   /** The same by rule: the pod network's (FORWARD from cni0) and the hostNetwork pods'. */
   egressCounters(): Promise<{ podNetwork: number; hostNetwork: number }>;
+  /** The last lines of a node component's log (containerd, kubelet, kube-proxy, kube-scheduler), for failure messages. */
+  logTail(component: string, lines?: number): string;
   /** Stops every component and restores the host. */
   stop(): Promise<void>;
 }
@@ -286,6 +288,11 @@ class RunningNode implements TestNode {
       return sa.status === 200 && cm.status === 200 ? true : undefined;
     }, { timeoutMs: 60_000, intervalMs: 200 });
     this.log(`node ${this.nodeName} Ready`);
+  }
+
+  logTail(component: string, lines = 30): string {
+    const p = [this.containerd, ...this.processes].find((x) => x?.spec.name === component);
+    return p ? `--- ${component} log ---\n${p.tail(lines)}` : `no component ${component}`;
   }
 
   async egressDropped(): Promise<number> {
