@@ -11,6 +11,7 @@ packages=(
   openssl curl iproute2 gcc libc6-dev                                               # certificates, probes, supervise
   python3-venv python3-dev pkg-config libvirt-dev                                   # BMC emulators venv (sushy-tools, virtualbmc + libvirt-python)
   ipmitool                                                                          # IPMI fencing (the operator shells out to it)
+  containerd runc containernetworking-plugins conntrack nfacct                      # the one-node test cluster (kubelet's runtime, CNI, kube-proxy and its nfacct counter)
 )
 missing=()
 for p in "${packages[@]}"; do
