@@ -10,6 +10,7 @@ import { aggregate } from "../../src/fleet/membership.ts";
 import { datacentersType, hostPoolsType, hostsType, type DatacenterObject, type HostObject, type HostPoolObject } from "../../src/fleet/kinds.ts";
 import { Coalescer, summaryIntervalMs } from "../../src/runtime/coalesce.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
+import { stalledWhen } from "../../src/runtime/readiness.ts";
 
 export function datacenterController(): ControllerRegistration {
   return {
@@ -37,7 +38,7 @@ export function datacenterController(): ControllerRegistration {
         );
         return Promise.resolve();
       };
-      const controller = new Controller<DatacenterObject, DatacenterStatus>({ name: "datacenter", resource: datacentersType, reconciler: { reconcile } }, clusterScoped(deps));
+      const controller = new Controller<DatacenterObject, DatacenterStatus>({ name: "datacenter", resource: datacentersType, reconciler: { reconcile }, readiness: stalledWhen(["NoHosts", "NoReadyHosts"]) }, clusterScoped(deps));
       // sums follow every Host write: coalesced, so a burst of them is one pass per interval
       const coalesced = new Coalescer(controller.queue, summaryIntervalMs);
       const all = (): void => controller.informer.keys().forEach((k) => coalesced.add(k));

@@ -11,6 +11,7 @@ import { hostPoolsType, hostsType, type HostObject, type HostPoolObject } from "
 import { Coalescer, summaryIntervalMs } from "../../src/runtime/coalesce.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
 import { aggregate, poolMembers } from "../../src/fleet/membership.ts";
+import { stalledWhen } from "../../src/runtime/readiness.ts";
 
 export function hostPoolController(): ControllerRegistration {
   return {
@@ -30,7 +31,7 @@ export function hostPoolController(): ControllerRegistration {
         );
         return Promise.resolve();
       };
-      const controller = new Controller<HostPoolObject, HostPoolStatus>({ name: "hostpool", resource: hostPoolsType, reconciler: { reconcile } }, clusterScoped(deps));
+      const controller = new Controller<HostPoolObject, HostPoolStatus>({ name: "hostpool", resource: hostPoolsType, reconciler: { reconcile }, readiness: stalledWhen(["NoHosts", "NoReadyHosts"]) }, clusterScoped(deps));
       // sums follow every Host write: coalesced, so a burst of them is one pass per interval
       const coalesced = new Coalescer(controller.queue, summaryIntervalMs);
       const all = (): void => controller.informer.keys().forEach((k) => coalesced.add(k));

@@ -24,6 +24,7 @@ import { VmsByHost } from "../../src/fleet/vms-by-host.ts";
 import { failoverOf, haPoliciesType, type Failover, type HAPolicyObject } from "../../src/fleet/failovers.ts";
 import { showFailover } from "./failed-host.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
+import { stalledWhen } from "../../src/runtime/readiness.ts";
 
 export const Reachable = "Reachable";
 export const Maintenance = "Maintenance";
@@ -81,6 +82,8 @@ export function hostController(options: HostControllerOptions): ControllerRegist
           resource: hostsType,
           // Unreachable hosts are retried from 1 s up to every 30 s, never given up on.
           backoff: { baseMs: 1000, capMs: 30_000 },
+          // an unreachable or failed host waits for the world to change (kstatus Stalled)
+          readiness: stalledWhen(["Unreachable", "HostFailed"]),
           reconciler: {
             reconcile: async (ctx) => {
               if (isBeingDeleted(ctx.object)) return removeHost(ctx, options.sessions, vmClient, vms);
