@@ -1,5 +1,5 @@
 // The Datacenter controller: its pools and hosts (those whose spec names it) and their summed
-// capacity, allocation, live usage and VM count.
+// capacity, allocation and VM count (live usage is in metrics, not status: ADR 0037).
 import type { DatacenterStatus } from "../../src/api/index.ts";
 import { Ready } from "../../src/runtime/conditions.ts";
 import { Controller, type ReconcileContext } from "../../src/runtime/controller.ts";
@@ -29,8 +29,6 @@ export function datacenterController(): ControllerRegistration {
         ctx.status.virtualMachines = sums.virtualMachines;
         ctx.status.capacity = sums.capacity;
         ctx.status.allocated = sums.allocated;
-        if (sums.usage) ctx.status.usage = sums.usage;
-        else delete ctx.status.usage;
         ctx.setCondition(
           sums.readyHosts > 0
             ? { type: Ready, status: "True", reason: "HostsReady", message: `${sums.readyHosts} of ${sums.hosts} hosts ready` }

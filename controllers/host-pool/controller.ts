@@ -1,6 +1,6 @@
 // The HostPool controller: membership (listed hosts, label selector, or hosts naming the pool)
-// and the members' summed capacity, allocation, live usage and VM count, all from the Hosts'
-// status. Re-reconciles every pool when a Host changes (pools are few; the sums are cheap).
+// and the members' summed capacity, allocation and VM count, all from the Hosts' status (live
+// usage is in metrics, not status: ADR 0037). Re-reconciles every pool when a Host changes (pools are few; the sums are cheap).
 import type { HostPoolStatus } from "../../src/api/index.ts";
 import { Ready } from "../../src/runtime/conditions.ts";
 import { Controller, type ReconcileContext } from "../../src/runtime/controller.ts";
@@ -23,7 +23,6 @@ export function hostPoolController(): ControllerRegistration {
         const members = poolMembers(ctx.object, hosts.list());
         const sums = aggregate(members);
         Object.assign(ctx.status, sums);
-        if (!sums.usage) delete ctx.status.usage;
         ctx.setCondition(
           sums.readyHosts > 0
             ? { type: Ready, status: "True", reason: "HostsReady", message: `${sums.readyHosts} of ${sums.hosts} hosts ready: ${members.map((h) => h.metadata.name).join(", ")}` }
