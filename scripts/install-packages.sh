@@ -10,6 +10,7 @@ packages=(
   busybox-static cpio xz-utils                                                      # busybox image, tiny VM initramfs
   openssl curl iproute2 gcc libc6-dev                                               # certificates, probes, supervise
   python3-venv                                                                      # BMC emulator (sushy-tools) venv
+  lua5.1                                                                            # Argo CD health checks (gopher-lua is Lua 5.1)
 )
 missing=()
 for p in "${packages[@]}"; do

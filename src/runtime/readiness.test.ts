@@ -20,6 +20,7 @@ describe("settleReadiness", () => {
     "not Ready, working on it: Reconciling with Ready's reason": { ready: { status: "False", reason: "Provisioning" }, want: { Ready: "False/Provisioning", Reconciling: "True/Provisioning" } },
     "not Ready and stuck: Stalled with Ready's reason": { ready: { status: "False", reason: "NoHostFits" }, want: { Ready: "False/NoHostFits", Stalled: "True/NoHostFits" } },
     "a failed pass is retried: Reconciling": { ready: { status: "True", reason: "Running" }, outcome: { failure: { terminal: false, message: "boom" } }, want: { Ready: "True/Running", Reconciling: "True/ReconcileError" } },
+    "stuck, and the pass failed to be retried with backoff: still Stalled": { ready: { status: "False", reason: "NoHostFits" }, outcome: { failure: { terminal: false, message: "unreachable" } }, want: { Ready: "False/NoHostFits", Stalled: "True/NoHostFits" } },
     "a terminal failure: Stalled": { outcome: { failure: { terminal: true, message: "invalid" } }, want: { Ready: "False/ReconcileError", Stalled: "True/ReconcileError" } },
   };
   for (const [name, c] of Object.entries(cases)) {

@@ -41,15 +41,16 @@ export function settleReadiness(status: WithConditions, rules: ReadinessRules, o
   if (outcome.failure?.terminal) {
     set({ type: Stalled, status: "True", reason: "ReconcileError", message: outcome.failure.message });
     removeCondition(status, Reconciling);
+  } else if (ready.status !== "True" && rules.stalled?.(ready, status)) {
+    // stuck, whether or not the pass also failed (an unreachable host is retried with backoff)
+    set({ type: Stalled, status: "True", reason: ready.reason, message: ready.message ?? "" });
+    removeCondition(status, Reconciling);
   } else if (outcome.failure) {
     set({ type: Reconciling, status: "True", reason: "ReconcileError", message: `retrying: ${outcome.failure.message}` });
     removeCondition(status, Stalled);
   } else if (ready.status === "True") {
     removeCondition(status, Reconciling);
     removeCondition(status, Stalled);
-  } else if (rules.stalled?.(ready, status)) {
-    set({ type: Stalled, status: "True", reason: ready.reason, message: ready.message ?? "" });
-    removeCondition(status, Reconciling);
   } else {
     set({ type: Reconciling, status: "True", reason: ready.reason, message: ready.message ?? "" });
     removeCondition(status, Stalled);
