@@ -19,7 +19,7 @@ import { imageUpload } from "../harness/image-upload.ts";
 import { PrivateDockerd } from "../harness/private-dockerd.ts";
 import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { idleVmImage, requireDocker, requireLibvirt } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, startOperator, warnings, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, getObject, kubectl, operatorMetrics, startOperator, warnings, type Operator } from "../lifecycle/fixtures.ts";
 
 const run = randomBytes(3).toString("hex");
 const ns = `iw-${run}`;
@@ -35,16 +35,9 @@ const admin = (): string => cp!.kubeconfigs.admin;
 
 const vm = (name: string, spec: Record<string, unknown>) => ({ apiVersion: "omnivisor.io/v1alpha1", kind: "VirtualMachine", metadata: { name, namespace: ns }, spec: { cpus: 1, powerOff: { mode: "Hard", timeoutSeconds: 5 }, ...spec } });
 
-/** The operator's /metrics port, from its "serving /metrics" log line. */
-function metricsPort(): number | undefined {
-  const line = operator?.output.join("").split("\n").find((l) => l.includes("serving /metrics"));
-  return line ? (JSON.parse(line) as { port: number }).port : undefined;
-}
-
 /** omnivisor_host_cpu_usage_ratio and omnivisor_host_memory_used_bytes series of the operator. */
 async function usageSeries(): Promise<Map<string, number>> {
-  const res = await fetch(`http://127.0.0.1:${metricsPort()}/metrics`);
-  const lines = (await res.text()).split("\n").filter((l) => /^omnivisor_host_(cpu_usage_ratio|memory_used_bytes)\{/.test(l));
+  const lines = (await operatorMetrics(operator!)).split("\n").filter((l) => /^omnivisor_host_(cpu_usage_ratio|memory_used_bytes)\{/.test(l));
   return new Map(lines.map((l) => [l.slice(0, l.lastIndexOf(" ")), Number(l.slice(l.lastIndexOf(" ") + 1))]));
 }
 
