@@ -27,7 +27,6 @@ const notCaptured: Record<string, string> = {
   "VDCQuota.Suspended": "a quota cannot be paused",
   "VMMigration.Suspended": "a move cannot be paused; a cancelled one is over (Degraded)",
   "HAPolicy.Suspended": "a policy cannot be paused",
-  "HAPolicy.Degraded": "needs a host failover whose fence cannot be confirmed (tests/ha/failover.test.ts shows it); not captured yet",
 };
 
 async function health(obj: unknown): Promise<{ status: string; message: string }> {

@@ -98,6 +98,7 @@ const cases: Record<string, Case> = {
   "vdcquota-over-limit": c("VDCQuota", "tight", "Failed", "Degraded", "False"),
   "vdcquota-deleting": c("VDCQuota", "quota-deleting", "Terminating", "Progressing"),
   "hapolicy-protecting": c("HAPolicy", name("ha"), "Current", "Healthy", "True"),
+  "hapolicy-failover-blocked": c("HAPolicy", name("ha-blocked"), "Failed", "Degraded", "False"),
   "hapolicy-deleting": c("HAPolicy", name("ha-deleting"), "Terminating", "Progressing"),
 };
 
@@ -125,6 +126,9 @@ beforeAll(async () => {
     clusterWide("HostPool", name("empty"), { datacenter: dc, hosts: ["nobody"] }),
     clusterWide("HostPool", name("pool-deleting"), { datacenter: dc, hosts: [hostA] }, held),
     clusterWide("HAPolicy", name("ha"), { pools: [name("pool")] }),
+    // the unreachable host's pool: its host is lost and cannot be fenced (no fencing configured)
+    clusterWide("HostPool", name("pool-lost"), { datacenter: dc, hosts: [name("unreachable")] }),
+    clusterWide("HAPolicy", name("ha-blocked"), { pools: [name("pool-lost")] }),
     clusterWide("HAPolicy", name("ha-deleting"), { pools: [name("pool")] }, held),
     host(hostA, `unix://${dockerSocket}`),
     host(hostB, dockerd.endpoint),
@@ -151,12 +155,17 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const k of Object.values(cases)) {
-    const where = k.namespaced ? ["-n", ns] : [];
-    await kubectl(admin, ["patch", `${k.resource}.omnivisor.io`, k.name, ...where, "--type=json", "-p", `[{"op":"remove","path":"/metadata/finalizers/0"}]`]).catch(() => undefined);
+  // our hold released (the operator's own finalizers stay: it cleans up behind them)
+  for (const k of Object.values(cases).filter((x) => x.kstatus === "Terminating")) {
+    const o = await get(k).catch(() => undefined);
+    const finalizers = (o?.metadata.finalizers ?? []).filter((f) => f !== hold);
+    await kubectl(admin, ["patch", `${k.resource}.omnivisor.io`, k.name, ...(k.namespaced ? ["-n", ns] : []), "--type=merge", "-p", JSON.stringify({ metadata: { finalizers } })]).catch(() => undefined);
   }
-  for (const k of Object.values(cases).filter((x) => !x.namespaced)) await kubectl(admin, ["delete", `${k.resource}.omnivisor.io`, k.name, "--wait=false", "--ignore-not-found"]).catch(() => undefined);
+  const clusterObjects = [...Object.values(cases).filter((x) => !x.namespaced).map((x) => `${x.resource}.omnivisor.io/${x.name}`), `hostpools.omnivisor.io/${name("pool-lost")}`];
+  // vApps first: they would make their members' VMs again
+  await kubectl(admin, ["delete", "vapps.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
   await endScenario(admin, ns, `hs-${run}`, operator);
+  for (const o of clusterObjects) await kubectl(admin, ["delete", o, "--wait=false", "--ignore-not-found"]).catch(() => undefined);
   await dockerd?.stop();
 }, 180_000);
 
@@ -203,6 +212,7 @@ describe("health of every kind, as kstatus and kubectl wait see it", () => {
     await until(k["datacenter-ready"]!, "Ready", readyIs("True"));
     await until(k["datacenter-no-hosts"]!, "Ready=False NoHosts", readyIs("False", "NoHosts"));
     await until(k["hapolicy-protecting"]!, "Ready", readyIs("True"));
+    await until(k["hapolicy-failover-blocked"]!, "Ready=False FailoverBlocked", readyIs("False", "FailoverBlocked"));
     // over its limit: made once the namespace's VMs exist (it would refuse them first)
     await apply(admin, namespaced("VDCQuota", "tight", { hard: { virtualMachines: 1 } }));
     await until(k["vdcquota-over-limit"]!, "Ready=False OverLimit", readyIs("False", "OverLimit"));
