@@ -126,14 +126,15 @@ beforeAll(async () => {
     clusterWide("HostPool", name("empty"), { datacenter: dc, hosts: ["nobody"] }),
     clusterWide("HostPool", name("pool-deleting"), { datacenter: dc, hosts: [hostA] }, held),
     clusterWide("HAPolicy", name("ha"), { pools: [name("pool")] }),
-    // the unreachable host's pool: its host is lost and cannot be fenced (no fencing configured)
-    clusterWide("HostPool", name("pool-lost"), { datacenter: dc, hosts: [name("unreachable")] }),
+    // a pool whose one host is lost and cannot be fenced (no fencing configured)
+    clusterWide("HostPool", name("pool-lost"), { datacenter: dc, hosts: [name("lost")] }),
     clusterWide("HAPolicy", name("ha-blocked"), { pools: [name("pool-lost")] }),
     clusterWide("HAPolicy", name("ha-deleting"), { pools: [name("pool")] }, held),
     host(hostA, `unix://${dockerSocket}`),
     host(hostB, dockerd.endpoint),
     host(name("maintenance"), dockerd.endpoint, { maintenance: true }),
     host(name("unreachable"), "tcp://127.0.0.1:1"),
+    host(name("lost"), "tcp://127.0.0.1:1"),
     host(name("deleting"), dockerd.endpoint, {}, held),
     namespaced("VirtualMachine", "running", vmSpec()),
     namespaced("VirtualMachine", "stopped", vmSpec({ powerState: "Stopped" })),
@@ -246,6 +247,8 @@ describe("health of every kind, as kstatus and kubectl wait see it", () => {
         expect(out.trim().split("\n")).toHaveLength(names.length);
       }
     }
+    // and `kubectl get -o wide` says why
+    expect(await kubectl(admin, ["get", "virtualmachines.omnivisor.io", "nofit", "-n", ns, "-o", "wide"])).toMatch(/\bFalse\s+NoHostFits\b/);
   });
 });
 
