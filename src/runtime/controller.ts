@@ -233,6 +233,8 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
       failure = err;
       const message = describeError(err);
       setCondition(status, { type: Synced, status: "False", reason: "ReconcileError", message, observedGeneration: generation });
+      // observed, though not done: the conditions say so (kstatus reads a lagging generation as InProgress, hiding Stalled)
+      status.observedGeneration = generation;
       settleReadiness(status, this.options.readiness ?? {}, { generation, failure: { terminal: err instanceof TerminalError, message } });
     }
     if (this.stopWorkers.signal.aborted) return; // leadership lost mid-pass: write nothing more

@@ -2,7 +2,8 @@
 // with real hosts (the shared dockerd, a private dockerd, a daemon that does not answer).
 //   given  VMs running, stopped, fitting on no host, being deleted; Hosts ready, unreachable, in
 //          maintenance; pools and datacenters with and without hosts; vApps running, stopped,
-//          failed; moves done, failed, waiting; quotas within and over their limits; an HA policy
+//          failed; moves done, failed, waiting; quotas within and over their limits; HA policies
+//          protecting and blocked; a DRS policy no controller has observed yet
 //   then   sigs.k8s.io/cli-utils' kstatus (what Flux and kpt use) says Current only for what is
 //          done: a VM that fits nowhere is Failed, not Current; every kind carries Ready, so
 //          `kubectl wait --for=condition=Ready` (and Ready=false) answers for each.
@@ -67,6 +68,7 @@ const kinds = {
   VMMigration: ["vmmigrations", true],
   VDCQuota: ["vdcquotas", true],
   HAPolicy: ["hapolicies", false],
+  DRSPolicy: ["drspolicies", false],
 } as const;
 const c = (kind: keyof typeof kinds, n: string, kstatus: Case["kstatus"], argo: Case["argo"], ready?: Case["ready"]): Case => ({ kind, resource: kinds[kind][0], name: n, namespaced: kinds[kind][1], kstatus, argo, ready });
 const cases: Record<string, Case> = {
@@ -100,6 +102,8 @@ const cases: Record<string, Case> = {
   "hapolicy-protecting": c("HAPolicy", name("ha"), "Current", "Healthy", "True"),
   "hapolicy-failover-blocked": c("HAPolicy", name("ha-blocked"), "Failed", "Degraded", "False"),
   "hapolicy-deleting": c("HAPolicy", name("ha-deleting"), "Terminating", "Progressing"),
+  // no controller has looked at it (DRSPolicy has none yet, issue #26): observedGeneration 0 < 1
+  "drspolicy-not-observed": c("DRSPolicy", name("drs"), "InProgress", "Progressing"),
 };
 
 const get = (k: Case): Promise<Obj | undefined> => getObject(admin, `${k.resource}.omnivisor.io`, k.name, k.namespaced ? ns : undefined);
@@ -129,6 +133,7 @@ beforeAll(async () => {
     // a pool whose one host is lost and cannot be fenced (no fencing configured)
     clusterWide("HostPool", name("pool-lost"), { datacenter: dc, hosts: [name("lost")] }),
     clusterWide("HAPolicy", name("ha-blocked"), { pools: [name("pool-lost")] }),
+    clusterWide("DRSPolicy", name("drs"), { pools: [name("pool")] }),
     clusterWide("HAPolicy", name("ha-deleting"), { pools: [name("pool")] }, held),
     host(hostA, `unix://${dockerSocket}`),
     host(hostB, dockerd.endpoint),
@@ -231,6 +236,10 @@ describe("health of every kind, as kstatus and kubectl wait see it", () => {
     // every kind carries Ready, and Reconciling / Stalled as kstatus reads them
     for (const [key, o] of Object.keys(k).map((key, i) => [key, objects[i]!] as const)) {
       const x = k[key]!;
+      if (key === "drspolicy-not-observed") {
+        expect(o.status, "read as not observed yet").toEqual({ observedGeneration: 0 });
+        continue;
+      }
       expect(condition(o, "Ready"), `${key}: Ready`).toBeDefined();
       if (x.kstatus === "Failed") expect(condition(o, "Stalled")?.status, `${key}: Stalled`).toBe("True");
       if (x.kstatus === "InProgress") expect(condition(o, "Reconciling")?.status, `${key}: Reconciling`).toBe("True");
