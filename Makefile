@@ -50,7 +50,7 @@ $(STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-tools: packages ## kube-apiserver, kube-controller-manager, kubectl, etcd, vcsim (Go, cached)
+tools: packages ## kube-apiserver, kube-controller-manager, kubectl, etcd, vcsim, kstatus (Go, cached)
 	@bash scripts/build-tools.sh
 
 services: packages tools ## libvirtd, dockerd, vcsim and the tiny VM image (idempotent)

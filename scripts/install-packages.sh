@@ -12,6 +12,7 @@ packages=(
   python3-venv python3-dev pkg-config libvirt-dev                                   # BMC emulators venv (sushy-tools, virtualbmc + libvirt-python)
   ipmitool                                                                          # IPMI fencing (the operator shells out to it)
   containerd runc containernetworking-plugins conntrack nfacct                      # the one-node test cluster (kubelet's runtime, CNI, kube-proxy and its nfacct counter)
+  lua5.1                                                                            # Argo CD health checks (gopher-lua is Lua 5.1)
 )
 missing=()
 for p in "${packages[@]}"; do

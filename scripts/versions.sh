@@ -3,11 +3,13 @@
 KUBE_VERSION=1.36.3
 ETCD_VERSION=3.6.8
 VCSIM_VERSION=0.46.3
+CLI_UTILS_VERSION=0.37.2
 NODE_MAJOR=24
 OMNIVISOR_CACHE=${OMNIVISOR_CACHE:-$HOME/.cache/omnivisor}
 KUBE_BIN=$OMNIVISOR_CACHE/kubernetes-v$KUBE_VERSION
 ETCD_BIN=$OMNIVISOR_CACHE/etcd-v$ETCD_VERSION
 VCSIM_BIN=$OMNIVISOR_CACHE/govmomi-v$VCSIM_VERSION
+KSTATUS_BIN=$OMNIVISOR_CACHE/kstatus-cli-utils-v$CLI_UTILS_VERSION
 # BMC emulators for the fencing clients' protocol tests (PyPI, in a venv): Redfish (sushy-tools)
 # and IPMI (virtualbmc, fronting a private libvirtd's domain through libvirt-python)
 SUSHY_TOOLS_VERSION=2.2.0

@@ -15,7 +15,10 @@ export function crdFileName(kind: KindDefinition): string {
 
 export function crd(kind: KindDefinition): Schema {
   const spec = structuralSchema(kind.spec, "spec");
-  const status = structuralSchema(kind.status, "status");
+  // Until its controller's first status write, an object reads as observedGeneration 0 (the API
+  // server defaults it on every read): kstatus then says InProgress, not Current, for an object no
+  // controller has looked at yet (ADR 0038).
+  const status = { ...structuralSchema(kind.status, "status"), default: { observedGeneration: 0 } };
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
