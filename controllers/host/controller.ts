@@ -24,6 +24,7 @@ import { VmsByHost } from "../../src/fleet/vms-by-host.ts";
 import { failoverOf, haPoliciesType, type Failover, type HAPolicyObject } from "../../src/fleet/failovers.ts";
 import { showFailover } from "./failed-host.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
+import { HostUsageMetrics } from "../../src/metrics/host-usage.ts";
 
 export const Reachable = "Reachable";
 export const Maintenance = "Maintenance";
@@ -49,6 +50,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
       const index = new VmsByHost().follow(vms);
       const placedOn = (name: string): VmObject[] => index.on(name);
       const observations = new Observations(poll);
+      const usage = new HostUsageMetrics(deps.metrics.registry);
       const vmClient = new ResourceClient<VmObject>(deps.kc, virtualMachinesType);
       const migrations = readOnlyCache<VmMigrationObject>({ ...deps, log: deps.log.with({ controller: "host" }) }, vmMigrationsType, deps.namespace);
       const moves = new MovesByVm();
@@ -85,7 +87,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
             reconcile: async (ctx) => {
               if (isBeingDeleted(ctx.object)) return removeHost(ctx, options.sessions, vmClient, vms);
               await ctx.ensureFinalizer(hostFinalizer);
-              return reconcileHost(ctx, { sessions: options.sessions, placedOn, exists: (uid) => index.hasUid(uid), observations, poll, draining, failover });
+              return reconcileHost(ctx, { sessions: options.sessions, placedOn, exists: (uid) => index.hasUid(uid), observations, poll, draining, failover, usage });
             },
           },
         },
@@ -112,6 +114,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
       controller.informer.on({
         deleted: (host) => {
           observations.forget(host.metadata.name);
+          usage.forget(host.metadata.name);
           coalesced.forget(host.metadata.name);
           void options.sessions.drop(host.metadata.name);
         },
@@ -171,6 +174,8 @@ interface HostPassEnv {
   draining: Draining;
   /** The host's HA failover, if one is recorded. */
   failover: (host: string) => Failover | undefined;
+  /** Live usage goes to metrics (sampled here), not to status. */
+  usage: HostUsageMetrics;
 }
 
 async function reconcileHost(ctx: Ctx, env: HostPassEnv): Promise<ReconcileResult> {
@@ -185,9 +190,11 @@ async function reconcileHost(ctx: Ctx, env: HostPassEnv): Promise<ReconcileResul
       const [hostObservation, vms] = await Promise.all([session.observeHost(), session.listVms()]);
       observed = { host: hostObservation, vms };
       observations.record(host, observed);
+      env.usage.record(host, hostObservation);
     }
   } catch (err) {
     observations.forget(host.metadata.name);
+    env.usage.unreachable(host.metadata.name);
     await sessions.drop(host.metadata.name);
     const why = unreachable(err, host.spec.endpoint);
     if (ctx.status.conditions?.find((c) => c.type === Reachable)?.status !== "False" || ctx.status.conditions.find((c) => c.type === Reachable)?.reason !== why.reason) {
