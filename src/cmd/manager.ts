@@ -21,6 +21,7 @@ import { vdcQuotaController } from "../../controllers/vdc-quota/controller.ts";
 import { quotaAdmission } from "../../controllers/vdc-quota/admission.ts";
 import type { WebhookOptions } from "../runtime/manager.ts";
 import { haPolicyController } from "../../controllers/ha-policy/controller.ts";
+import { fleetMetrics } from "../metrics/fleet.ts";
 
 interface ControllerSettings {
   /** Namespace of the status watchers' heartbeat Leases (the same as the leader Lease's). */
@@ -54,6 +55,7 @@ function omnivisorControllers(settings: ControllerSettings): ControllerRegistrat
     vAppController(),
     vdcQuotaController({ chargeGraceMs }),
     haPolicyController({ heartbeatNamespace: settings.heartbeatNamespace }),
+    fleetMetrics({ heartbeatNamespace: settings.heartbeatNamespace }),
     ...(statusWatcher ? [statusWatcherInManager({ sessions, leaseNamespace: settings.heartbeatNamespace, ...statusWatcher })] : []),
   ];
 }
