@@ -15,13 +15,15 @@ describe("migration metrics", () => {
     m.changed(done, done, hosts);
     const text = await registry.metrics();
     expect(text).toContain('omnivisor_migrations_total{driver="libvirt",mode="Live",outcome="Succeeded"} 1');
-    expect(text).toContain('omnivisor_migration_duration_seconds_sum{driver="libvirt",mode="Live",outcome="Succeeded"} 2');
+    expect(text).toContain('omnivisor_migration_duration_seconds_sum{driver="libvirt",mode="Live"} 2');
     expect(text).toContain('omnivisor_migration_downtime_seconds_sum{driver="libvirt"} 0.02');
   });
 
   it("given a driver's hosts, then its move counters start at 0", async () => {
     const registry = new Registry();
     new MigrationMetrics(registry).zero("docker");
-    expect(await registry.metrics()).toContain('omnivisor_migrations_total{driver="docker",mode="Cold",outcome="Failed"} 0');
+    const text = await registry.metrics();
+    expect(text).toContain('omnivisor_migrations_total{driver="docker",mode="Cold",outcome="Failed"} 0');
+    expect(text).toContain('omnivisor_migration_duration_seconds_count{driver="docker",mode="Live"} 0');
   });
 });

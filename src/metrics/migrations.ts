@@ -10,7 +10,7 @@ const modes = ["Live", "Cold"];
 
 export class MigrationMetrics {
   private readonly total: Counter<"driver" | "mode" | "outcome">;
-  private readonly duration: Histogram<"driver" | "mode" | "outcome">;
+  private readonly duration: Histogram<"driver" | "mode">;
   private readonly downtime: Histogram<"driver">;
   private readonly zeroed = new Set<string>();
 
@@ -19,8 +19,8 @@ export class MigrationMetrics {
     this.total = new Counter({ name: "omnivisor_migrations_total", help: "VMMigrations that finished, by the source host's driver, mode (Live, Cold) and outcome (Succeeded, Failed, Cancelled).", labelNames: ["driver", "mode", "outcome"], registers });
     this.duration = new Histogram({
       name: "omnivisor_migration_duration_seconds",
-      help: "How long a finished move took on the hypervisor (startedAt to completedAt).",
-      labelNames: ["driver", "mode", "outcome"],
+      help: "How long a move that succeeded took on the hypervisor (startedAt to completedAt).",
+      labelNames: ["driver", "mode"],
       buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900],
       registers,
     });
@@ -31,7 +31,10 @@ export class MigrationMetrics {
   zero(driver: string): void {
     if (this.zeroed.has(driver)) return;
     this.zeroed.add(driver);
-    for (const mode of modes) for (const outcome of outcomes) this.total.inc({ driver, mode, outcome }, 0);
+    for (const mode of modes) {
+      for (const outcome of outcomes) this.total.inc({ driver, mode, outcome }, 0);
+      this.duration.zero({ driver, mode });
+    }
     this.downtime.zero({ driver });
   }
 
@@ -43,9 +46,10 @@ export class MigrationMetrics {
     const driver = host(status.sourceHost ?? "")?.spec.driver ?? "unknown";
     const mode = status.mode ?? "Live";
     this.total.inc({ driver, mode, outcome });
+    if (outcome !== "Succeeded") return;
     const seconds = secondsBetween(status.startedAt, status.completedAt);
-    if (seconds !== undefined) this.duration.observe({ driver, mode, outcome }, seconds);
-    if (outcome === "Succeeded" && status.downtimeMs !== undefined) this.downtime.observe({ driver }, status.downtimeMs / 1000);
+    if (seconds !== undefined) this.duration.observe({ driver, mode }, seconds);
+    if (status.downtimeMs !== undefined) this.downtime.observe({ driver }, status.downtimeMs / 1000);
   }
 }
 
