@@ -3,6 +3,7 @@
 #   kube-apiserver, kube-controller-manager, kubectl (Kubernetes 1.36.3, tools/kube wrapper module)
 #   etcd 3.6.8 (tools/etcd wrapper module)
 #   vcsim and govc 0.46.3 (ESXi simulator)
+#   kstatus (tools/kstatus: sigs.k8s.io/cli-utils' kstatus over objects given as JSON, for the tests)
 # Idempotent: a tool already in the cache is not rebuilt. Prints where everything is.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,7 +11,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/scripts/versions.sh"
 
 export GOMODCACHE="$OMNIVISOR_CACHE/go/mod" GOCACHE="$OMNIVISOR_CACHE/go/build" GOFLAGS=-mod=mod CGO_ENABLED=0
-mkdir -p "$GOMODCACHE" "$GOCACHE" "$KUBE_BIN" "$ETCD_BIN" "$VCSIM_BIN"
+mkdir -p "$GOMODCACHE" "$GOCACHE" "$KUBE_BIN" "$ETCD_BIN" "$VCSIM_BIN" "$KSTATUS_BIN"
 
 built() { [ -x "$1" ] && [ -f "$1.ok" ]; }
 stamp() { touch "$1.ok"; }
@@ -48,3 +49,12 @@ for cmd in vcsim govc; do
   stamp "$VCSIM_BIN/$cmd"
   echo "built $cmd in $((SECONDS - start)) s" >&2
 done
+
+# rebuilt when its source changes (a small program: seconds with a warm cache)
+if ! built "$KSTATUS_BIN/kstatus" || [ "$here/tools/kstatus/main.go" -nt "$KSTATUS_BIN/kstatus" ]; then
+  echo "building kstatus (cli-utils $CLI_UTILS_VERSION)" >&2
+  start=$SECONDS
+  (cd "$here/tools/kstatus" && go build -trimpath -ldflags "-s -w" -o "$KSTATUS_BIN/kstatus" .)
+  stamp "$KSTATUS_BIN/kstatus"
+  echo "built kstatus in $((SECONDS - start)) s" >&2
+fi

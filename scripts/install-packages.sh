@@ -11,6 +11,7 @@ packages=(
   openssl curl iproute2 gcc libc6-dev                                               # certificates, probes, supervise
   python3-venv                                                                      # BMC emulator (sushy-tools) venv
   prometheus                                                                        # promtool (alert rule tests), the e2e scrape
+  lua5.1                                                                            # Argo CD health checks (gopher-lua is Lua 5.1)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,5 +1,5 @@
 // The Datacenter controller: its pools and hosts (those whose spec names it) and their summed
-// capacity, allocation, live usage and VM count.
+// capacity, allocation and VM count (live usage is in metrics, not status: ADR 0037).
 import type { DatacenterStatus } from "../../src/api/index.ts";
 import { Ready } from "../../src/runtime/conditions.ts";
 import { Controller, type ReconcileContext } from "../../src/runtime/controller.ts";
@@ -10,6 +10,7 @@ import { aggregate } from "../../src/fleet/membership.ts";
 import { datacentersType, hostPoolsType, hostsType, type DatacenterObject, type HostObject, type HostPoolObject } from "../../src/fleet/kinds.ts";
 import { Coalescer, summaryIntervalMs } from "../../src/runtime/coalesce.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
+import { stalledWhen } from "../../src/runtime/readiness.ts";
 
 export function datacenterController(): ControllerRegistration {
   return {
@@ -28,8 +29,6 @@ export function datacenterController(): ControllerRegistration {
         ctx.status.virtualMachines = sums.virtualMachines;
         ctx.status.capacity = sums.capacity;
         ctx.status.allocated = sums.allocated;
-        if (sums.usage) ctx.status.usage = sums.usage;
-        else delete ctx.status.usage;
         ctx.setCondition(
           sums.readyHosts > 0
             ? { type: Ready, status: "True", reason: "HostsReady", message: `${sums.readyHosts} of ${sums.hosts} hosts ready` }
@@ -37,7 +36,7 @@ export function datacenterController(): ControllerRegistration {
         );
         return Promise.resolve();
       };
-      const controller = new Controller<DatacenterObject, DatacenterStatus>({ name: "datacenter", resource: datacentersType, reconciler: { reconcile } }, clusterScoped(deps));
+      const controller = new Controller<DatacenterObject, DatacenterStatus>({ name: "datacenter", resource: datacentersType, reconciler: { reconcile }, readiness: stalledWhen(["NoHosts", "NoReadyHosts"]) }, clusterScoped(deps));
       // sums follow every Host write: coalesced, so a burst of them is one pass per interval
       const coalesced = new Coalescer(controller.queue, summaryIntervalMs);
       const all = (): void => controller.informer.keys().forEach((k) => coalesced.add(k));

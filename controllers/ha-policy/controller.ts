@@ -16,6 +16,7 @@ import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
 import { reconcilePolicy, type HaEnv } from "./steps.ts";
+import { stalledWhen } from "../../src/runtime/readiness.ts";
 
 export interface HAPolicyControllerOptions {
   /** Namespace of the heartbeat Leases (the manager's --namespace). */
@@ -77,7 +78,7 @@ export function haPolicyController(options: HAPolicyControllerOptions): Controll
         retryMs: options.retryMs ?? 3_000,
       };
       const controller = new Controller<HAPolicyObject, HAPolicyStatus>(
-        { name: "hapolicy", resource: haPoliciesType, backoff: { baseMs: 500, capMs: 10_000 }, reconciler: { reconcile: (ctx) => reconcilePolicy(ctx, env) } },
+        { name: "hapolicy", resource: haPoliciesType, backoff: { baseMs: 500, capMs: 10_000 }, reconciler: { reconcile: (ctx) => reconcilePolicy(ctx, env) }, readiness: stalledWhen(["FailoverBlocked"]) },
         clusterScoped(deps),
       );
       return new ControllerWithCaches(controller, [hosts, pools, vms, leases] as Informer<KubeObject>[]);

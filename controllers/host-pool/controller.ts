@@ -1,6 +1,6 @@
 // The HostPool controller: membership (listed hosts, label selector, or hosts naming the pool)
-// and the members' summed capacity, allocation, live usage and VM count, all from the Hosts'
-// status. Re-reconciles every pool when a Host changes (pools are few; the sums are cheap).
+// and the members' summed capacity, allocation and VM count, all from the Hosts' status (live
+// usage is in metrics, not status: ADR 0037). Re-reconciles every pool when a Host changes (pools are few; the sums are cheap).
 import type { HostPoolStatus } from "../../src/api/index.ts";
 import { Ready } from "../../src/runtime/conditions.ts";
 import { Controller, type ReconcileContext } from "../../src/runtime/controller.ts";
@@ -11,6 +11,7 @@ import { hostPoolsType, hostsType, type HostObject, type HostPoolObject } from "
 import { Coalescer, summaryIntervalMs } from "../../src/runtime/coalesce.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
 import { aggregate, poolMembers } from "../../src/fleet/membership.ts";
+import { stalledWhen } from "../../src/runtime/readiness.ts";
 
 export function hostPoolController(): ControllerRegistration {
   return {
@@ -22,7 +23,6 @@ export function hostPoolController(): ControllerRegistration {
         const members = poolMembers(ctx.object, hosts.list());
         const sums = aggregate(members);
         Object.assign(ctx.status, sums);
-        if (!sums.usage) delete ctx.status.usage;
         ctx.setCondition(
           sums.readyHosts > 0
             ? { type: Ready, status: "True", reason: "HostsReady", message: `${sums.readyHosts} of ${sums.hosts} hosts ready: ${members.map((h) => h.metadata.name).join(", ")}` }
@@ -30,7 +30,7 @@ export function hostPoolController(): ControllerRegistration {
         );
         return Promise.resolve();
       };
-      const controller = new Controller<HostPoolObject, HostPoolStatus>({ name: "hostpool", resource: hostPoolsType, reconciler: { reconcile } }, clusterScoped(deps));
+      const controller = new Controller<HostPoolObject, HostPoolStatus>({ name: "hostpool", resource: hostPoolsType, reconciler: { reconcile }, readiness: stalledWhen(["NoHosts", "NoReadyHosts"]) }, clusterScoped(deps));
       // sums follow every Host write: coalesced, so a burst of them is one pass per interval
       const coalesced = new Coalescer(controller.queue, summaryIntervalMs);
       const all = (): void => controller.informer.keys().forEach((k) => coalesced.add(k));

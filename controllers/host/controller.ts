@@ -1,6 +1,7 @@
 // The Host controller: connects through the Host's driver with its Secret's credentials and
-// reports what the hypervisor says (capacity, usage, version, VMs, unmanaged VMs) and what
-// placement has handed out (allocated). A Host that cannot be reached is Reachable=False with
+// reports what the hypervisor says (capacity, version, VMs, unmanaged VMs) and what placement has
+// handed out (allocated) in status; live usage goes to metrics and memory (src/fleet/live-usage.ts,
+// ADR 0037), so an idle host's status does not change. A Host that cannot be reached is Reachable=False with
 // the reason, and retried with backoff; it recovers on its own once fixed.
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import type { HostObservation, VmObservation } from "../../drivers/contract/index.ts";
@@ -15,7 +16,9 @@ import { isBeingDeleted } from "../../src/runtime/finalizers.ts";
 import { ResourceClient, type KubeObject } from "../../src/runtime/resource.ts";
 import { placedOnAnnotation } from "../../src/fleet/vm-markers.ts";
 import { observedHostStatus } from "./host-status.ts";
-import { hostsType, virtualMachinesType, vmMigrationsType, type HostObject, type VmMigrationObject, type VmObject } from "../../src/fleet/kinds.ts";
+import { LiveUsage } from "../../src/fleet/live-usage.ts";
+import { poolMembers } from "../../src/fleet/membership.ts";
+import { hostPoolsType, hostsType, virtualMachinesType, vmMigrationsType, type HostObject, type HostPoolObject, type VmMigrationObject, type VmObject } from "../../src/fleet/kinds.ts";
 import { MovesByVm } from "../../src/fleet/moves.ts";
 import { drainHostLabel, planDrain, withdrawDrain } from "./drain.ts";
 import { unreachable } from "../../src/fleet/reachability.ts";
@@ -24,7 +27,7 @@ import { VmsByHost } from "../../src/fleet/vms-by-host.ts";
 import { failoverOf, haPoliciesType, type Failover, type HAPolicyObject } from "../../src/fleet/failovers.ts";
 import { showFailover } from "./failed-host.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
-import { HostUsageMetrics } from "../../src/metrics/host-usage.ts";
+import { stalledWhen } from "../../src/runtime/readiness.ts";
 
 export const Reachable = "Reachable";
 export const Maintenance = "Maintenance";
@@ -50,7 +53,12 @@ export function hostController(options: HostControllerOptions): ControllerRegist
       const index = new VmsByHost().follow(vms);
       const placedOn = (name: string): VmObject[] => index.on(name);
       const observations = new Observations(poll);
-      const usage = new HostUsageMetrics(deps.metrics.registry);
+      const pools = readOnlyCache<HostPoolObject>({ ...deps, log: deps.log.with({ controller: "host" }) }, hostPoolsType);
+      const live = new LiveUsage(deps.metrics);
+      const usage: UsageSink = {
+        record: (host, observed) => live.record(host, pools.list().find((p) => poolMembers(p, [host]).length > 0)?.metadata.name ?? "", observed),
+        forget: (name) => live.forget(name),
+      };
       const vmClient = new ResourceClient<VmObject>(deps.kc, virtualMachinesType);
       const migrations = readOnlyCache<VmMigrationObject>({ ...deps, log: deps.log.with({ controller: "host" }) }, vmMigrationsType, deps.namespace);
       const moves = new MovesByVm();
@@ -83,6 +91,8 @@ export function hostController(options: HostControllerOptions): ControllerRegist
           resource: hostsType,
           // Unreachable hosts are retried from 1 s up to every 30 s, never given up on.
           backoff: { baseMs: 1000, capMs: 30_000 },
+          // an unreachable or failed host waits for the world to change (kstatus Stalled)
+          readiness: stalledWhen(["Unreachable", "HostFailed"]),
           reconciler: {
             reconcile: async (ctx) => {
               if (isBeingDeleted(ctx.object)) return removeHost(ctx, options.sessions, vmClient, vms);
@@ -114,7 +124,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
       controller.informer.on({
         deleted: (host) => {
           observations.forget(host.metadata.name);
-          usage.forget(host.metadata.name);
+          live.forget(host.metadata.name);
           coalesced.forget(host.metadata.name);
           void options.sessions.drop(host.metadata.name);
         },
@@ -122,7 +132,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
       // Leadership lost: every driver connection of this process closes at once (calls in flight
       // fail) and no pass still running can open another; a new leader takes over the hosts.
       const stopDriverCalls = (): void => void options.sessions.shutdown("this manager lost its leader Lease");
-      return new ControllerWithCaches(controller, [vms, migrations, haPolicies] as Informer<KubeObject>[], () => options.sessions.closeAll(), stopDriverCalls);
+      return new ControllerWithCaches(controller, [vms, migrations, haPolicies, pools] as Informer<KubeObject>[], () => options.sessions.closeAll(), stopDriverCalls);
     },
   };
 }
@@ -174,8 +184,13 @@ interface HostPassEnv {
   draining: Draining;
   /** The host's HA failover, if one is recorded. */
   failover: (host: string) => Failover | undefined;
-  /** Live usage goes to metrics (sampled here), not to status. */
-  usage: HostUsageMetrics;
+  usage: UsageSink;
+}
+
+/** Where each fresh observation's live usage goes (metrics and memory, not status). */
+interface UsageSink {
+  record(host: HostObject, observed: HostObservation): void;
+  forget(host: string): void;
 }
 
 async function reconcileHost(ctx: Ctx, env: HostPassEnv): Promise<ReconcileResult> {
@@ -194,7 +209,7 @@ async function reconcileHost(ctx: Ctx, env: HostPassEnv): Promise<ReconcileResul
     }
   } catch (err) {
     observations.forget(host.metadata.name);
-    env.usage.unreachable(host.metadata.name);
+    env.usage.forget(host.metadata.name);
     await sessions.drop(host.metadata.name);
     const why = unreachable(err, host.spec.endpoint);
     if (ctx.status.conditions?.find((c) => c.type === Reachable)?.status !== "False" || ctx.status.conditions.find((c) => c.type === Reachable)?.reason !== why.reason) {

@@ -35,21 +35,16 @@ describe("host status", () => {
     expect(status.virtualMachines).toEqual({ total: 3, running: 2, managed: 1 });
     // a VM a VirtualMachine is adopting is not offered as unmanaged
     expect(status.unmanagedVms).toEqual([{ externalId: "id-stray", name: "stray", powerState: "Stopped", cpus: 1, memory: "64Mi" }]);
-    expect(status.usage).toMatchObject({ cpuPercent: 12, memory: "2Gi" });
   });
 
-  it("keeps the last usage sample while the figures barely move, so an idle host writes nothing", () => {
-    const status: HostStatus = {};
-    observedHostStatus(status, host(), { host: observation, vms: [], placed: [], exists: () => true }, () => new Date("2026-01-01T00:00:00Z"));
-    observedHostStatus(status, host(), { host: { ...observation, usage: { cpuPercent: 13.6, memoryUsedMiB: 2100 } }, vms: [], placed: [], exists: () => true }, () => new Date("2026-01-01T00:04:00Z"));
-    expect(status.usage?.sampledAt).toBe("2026-01-01T00:00:00Z");
-    expect(status.usage?.cpuPercent).toBe(12); // 12 → 14 and 2048 → 2100 MiB: not worth a write
-    // a real move, or an old sample, is written
-    observedHostStatus(status, host(), { host: { ...observation, usage: { cpuPercent: 40, memoryUsedMiB: 2048 } }, vms: [], placed: [], exists: () => true }, () => new Date("2026-01-01T00:01:00Z"));
-    expect(status.usage).toMatchObject({ cpuPercent: 40, sampledAt: "2026-01-01T00:01:00Z" });
-    observedHostStatus(status, host(), { host: { ...observation, usage: { cpuPercent: 41, memoryUsedMiB: 2048 } }, vms: [], placed: [], exists: () => true }, () => new Date("2026-01-01T00:07:00Z"));
-    expect(status.usage).toMatchObject({ cpuPercent: 41, sampledAt: "2026-01-01T00:07:00Z" });
-    expect(status.unmanagedVms).toBeUndefined();
+  it("live usage that moves changes nothing in status (an idle host writes nothing; usage is in metrics)", () => {
+    const at = (cpuPercent: number, memoryUsedMiB: number): HostStatus => {
+      const status = { usage: { cpuPercent: 3 } } as HostStatus; // what an older version left
+      observedHostStatus(status, host(), { host: { ...observation, usage: { cpuPercent, memoryUsedMiB } }, vms: [], placed: [], exists: () => true });
+      return status;
+    };
+    expect(at(2, 2048)).toEqual(at(97, 9000));
+    expect(at(2, 2048)).not.toHaveProperty("usage");
   });
 
   it("given a VM carrying a uid no VirtualMachine has, then it is orphaned: listed, counted apart, not managed", () => {

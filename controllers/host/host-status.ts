@@ -1,6 +1,6 @@
 // A Host's status from what its hypervisor reports and the VMs placed on it. Pure: the controller
-// observes, this computes. Figures are rounded (whole Mi, whole percent) and usage keeps its old
-// sample time while the figures are the same, so an idle host causes no status writes.
+// observes, this computes. Only what changes when the world changes is here (capacity, allocation,
+// VMs); live usage goes to metrics (ADR 0037), so an idle host causes no status writes.
 import type { HostObservation, VmObservation } from "../../drivers/contract/index.ts";
 import type { HostStatus } from "../../src/api/index.ts";
 import { formatMiB, toGiB, toMiB } from "../../src/api/quantity.ts";
@@ -19,17 +19,6 @@ export function allocatableOf(host: HostObject, capacity: HostFigures): HostFigu
 
 const maxUnmanaged = 1000;
 
-/**
- * Live usage is rewritten only when it moved enough to matter (5 points of CPU, 5% of memory) or
- * the sample is five minutes old: an idle fleet then makes almost no status writes.
- */
-export function usageMoved(previous: HostStatus["usage"], next: { cpuPercent: number; memoryMiB: number }, now: Date): boolean {
-  if (!previous?.sampledAt || previous.cpuPercent === undefined) return true;
-  if (now.getTime() - Date.parse(previous.sampledAt) >= 5 * 60_000) return true;
-  const before = toMiB(previous.memory);
-  return Math.abs(next.cpuPercent - previous.cpuPercent) >= 5 || Math.abs(next.memoryMiB - before) > 0.05 * Math.max(before, 1);
-}
-
 /** Fills the observed parts of a Host's status in place (conditions are the controller's). */
 export function observedHostStatus(
   status: HostStatus,
@@ -41,23 +30,15 @@ export function observedHostStatus(
     /** Whether a VirtualMachine with this uid exists: a VM carrying a uid nobody has is an orphan. */
     exists: (uid: string) => boolean;
   },
-  now: () => Date = () => new Date(),
 ): void {
   const capacity = observed.host.capacity;
   status.hypervisor = { type: observed.host.hypervisor, version: observed.host.version };
   status.capacity = resourcesOf(capacity);
   status.allocatable = resourcesOf(allocatableOf(host, capacity));
   status.allocated = resourcesOf(sumDemand(observed.placed));
-  const usage = observed.host.usage;
-  if (usage) {
-    const cpuPercent = Math.min(100, Math.max(0, Math.round(usage.cpuPercent)));
-    const memory = formatMiB(usage.memoryUsedMiB);
-    if (usageMoved(status.usage, { cpuPercent, memoryMiB: usage.memoryUsedMiB }, now())) {
-      status.usage = { cpuPercent, memory, sampledAt: now().toISOString().replace(/\.\d{3}Z$/, "Z") };
-    }
-  } else {
-    delete status.usage;
-  }
+  // live usage is not status (it moves all the time): metrics and src/fleet/live-usage.ts (ADR
+  // 0037). An older version's status.usage goes with the next write.
+  delete (status as { usage?: unknown }).usage;
   // A VM adopted by a VirtualMachine (spec.adopt) has no uid (or an orphan's old one) in its metadata until the
   // driver writes it (Docker never can), so "unmanaged" and "orphaned" also leave out the external ids VirtualMachines claim.
   const claimed = new Set(observed.placed.map((vm) => vm.status?.externalId ?? vm.spec.adopt?.externalId).filter(Boolean));

@@ -53,7 +53,7 @@ export function vAppController(options: VAppControllerOptions = {}): ControllerR
         now: () => Date.now(),
       };
       const controller = new Controller<VAppObject, VAppStatus>(
-        { name: "vapp", resource: vAppsType, concurrency: 4, backoff: { baseMs: 500, capMs: 60_000 }, reconciler: { reconcile: (ctx: Ctx) => reconcileVApp(ctx, env) } },
+        { name: "vapp", resource: vAppsType, concurrency: 4, backoff: { baseMs: 500, capMs: 60_000 }, reconciler: { reconcile: (ctx: Ctx) => reconcileVApp(ctx, env) }, readiness: { stalled: (_ready, status) => (status as VAppStatus).phase === "Failed" } },
         deps,
       );
       // A member's VM changed (made, placed, started, stopped, gone): its vApp looks again.

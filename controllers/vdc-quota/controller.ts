@@ -16,6 +16,7 @@ import type { KubeObject } from "../../src/runtime/resource.ts";
 import { ControllerWithCaches, readOnlyCache } from "../../src/runtime/with-caches.ts";
 import { recount } from "./ledger.ts";
 import { storedIn } from "./stored.ts";
+import { stalledWhen } from "../../src/runtime/readiness.ts";
 
 export interface VdcQuotaControllerOptions {
   /** How long an admission charge waits for its object to be seen stored before it is released. */
@@ -50,7 +51,7 @@ export function vdcQuotaController(options: VdcQuotaControllerOptions = {}): Con
       };
       const controller = new Controller<VdcQuotaObject, VDCQuotaStatus>(
         // the webhook's charges (status-only updates) are recounted at the coalesced pace, not at once
-        { name: "vdcquota", resource: vdcQuotasType, reconciler: { reconcile }, statusWrite: "replace", concurrency: 2, wakeOnUpdate: (old, q) => !statusOnlyChange(old, q) },
+        { name: "vdcquota", resource: vdcQuotasType, reconciler: { reconcile }, statusWrite: "replace", concurrency: 2, readiness: stalledWhen(["OverLimit"]), wakeOnUpdate: (old, q) => !statusOnlyChange(old, q) },
         deps,
       );
       // any VM or VApp change in a namespace recounts its quotas — at most once a second: during a

@@ -11,6 +11,7 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import type { VirtualMachineStatus } from "../../src/api/index.ts";
 import { Controller, type ReconcileContext, type ReconcileResult } from "../../src/runtime/controller.ts";
 import { isBeingDeleted } from "../../src/runtime/finalizers.ts";
+import { stalledWhen } from "../../src/runtime/readiness.ts";
 import { statusCode } from "../../src/runtime/log.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
@@ -26,7 +27,7 @@ import { CrashLoops } from "./crash-loop.ts";
 import { haPoliciesType, type HAPolicyObject } from "../../src/fleet/failovers.ts";
 import { followFailover, restartExclusions } from "./ha-restart.ts";
 import { followMove } from "./moving.ts";
-import { Placement } from "./placement.ts";
+import { Placement, notScheduled, vmStalledReasons } from "./placement.ts";
 import { placedOnAnnotation, vmFinalizer } from "../../src/fleet/vm-markers.ts";
 import { converge, deleteFromHost, ensureOnHost, openPass, type PassEnv } from "./steps.ts";
 
@@ -104,6 +105,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           const decision = placement.decide(ctx, restarting, restarting !== undefined);
           if (!decision) {
             ctx.status.phase = "Pending";
+            notScheduled(ctx);
             return { requeueAfterMs: 10_000 }; // hosts change (capacity, readiness): try again
           }
           // The create-pending marker (ADR 0014): the host in an annotation, written with the
@@ -145,6 +147,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
           concurrency: options.concurrency ?? 4,
           backoff: { baseMs: 500, capMs: 60_000 },
           reconciler: { reconcile },
+          readiness: stalledWhen(vmStalledReasons),
         },
         deps,
       );

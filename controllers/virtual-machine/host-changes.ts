@@ -1,4 +1,4 @@
-// Which Host changes can let a Pending VM be placed now. Every Host status write (usage, counts,
+// Which Host changes can let a Pending VM be placed now. Every Host status write (counts,
 // conditions) used to queue every unplaced VM again: with many Pending VMs and a busy fleet, a
 // requeue storm that placed nothing new. Only a change that adds room or eligibility does.
 import { toMiB } from "../../src/api/quantity.ts";

@@ -19,6 +19,36 @@ import type { HAPolicyObject } from "../../src/fleet/failovers.ts";
 
 export const Scheduled = "Scheduled";
 
+/**
+ * Ready=False reasons that wait for a change in the world or the spec (kstatus Stalled, Argo CD
+ * Degraded): no host fits, a host that is gone or unreachable, a crash loop, a failed create.
+ * Every other Ready=False reason is work under way (Reconciling).
+ */
+export const vmStalledReasons: ReadonlySet<string> = new Set([
+  "NoHostFits",
+  "NoHostsInScope",
+  "HAReserve",
+  "QuotaExceeded",
+  "AdoptionNotAllowed",
+  "AdoptTargetMissing",
+  "HostRejected",
+  "HostUnreachable",
+  "HostMissing",
+  "CrashLoopBackOff",
+  "CloudInitUnavailable",
+  "MissingAtNewEndpoint",
+  "ProvisioningFailed",
+  "RestartDisabled",
+  "NotRestartable",
+  "Unschedulable",
+]);
+
+/** A VM no host takes now: Ready=False with Scheduled's reason, so `kubectl wait` and kstatus see it is not running. */
+export function notScheduled(ctx: Ctx): void {
+  const why = ctx.status.conditions?.find((c) => c.type === Scheduled);
+  ctx.setCondition({ type: "Ready", status: "False", reason: why?.status === "False" ? why.reason : "Unschedulable", message: why?.message ?? "no host takes the VM now" });
+}
+
 export interface Decision {
   host: string;
   /** A new placement: the Scheduled Event's message, to record once the decision is written. */

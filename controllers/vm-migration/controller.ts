@@ -106,7 +106,7 @@ export function vmMigrationController(options: VmMigrationControllerOptions): Co
       };
 
       controller = new Controller<VmMigrationObject, VMMigrationStatus>(
-        { name: "vmmigration", resource: vmMigrationsType, concurrency: 8, backoff: { baseMs: 500, capMs: 30_000 }, reconciler: { reconcile } },
+        { name: "vmmigration", resource: vmMigrationsType, concurrency: 8, backoff: { baseMs: 500, capMs: 30_000 }, reconciler: { reconcile }, readiness: { stalled: (_ready, status) => ["Failed", "Cancelled"].includes((status as VMMigrationStatus).phase ?? "") } },
         deps,
       );
       moves.follow(controller.informer);

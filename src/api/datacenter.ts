@@ -4,7 +4,7 @@ import { listMap } from "./crd-meta.ts";
 import { labelName } from "./fields.ts";
 import { readyAndAge, type KindDefinition, type Resource } from "./kind.ts";
 import { placementDefaults } from "./placement.ts";
-import { aggregateUsage, conditions, observedGeneration, resources } from "./status.ts";
+import { conditions, observedGeneration, resources } from "./status.ts";
 
 const network = z
   .object({
@@ -87,7 +87,6 @@ export const datacenterStatus = z
     virtualMachines: z.int().min(0).optional().describe("VMs Omnivisor manages on the datacenter's hosts, as the hosts report them."),
     capacity: resources("Sum of the hosts' capacity.").optional(),
     allocated: resources("Sum of what VMs on the hosts have been given.").optional(),
-    usage: aggregateUsage("Live usage of the hosts, from their status.usage.").optional(),
   })
   .describe("Observed state of the Datacenter.");
 

@@ -4,7 +4,7 @@ import { cel, immutable } from "./crd-meta.ts";
 import { labelSelector, nameList, objectName } from "./fields.ts";
 import { readyAndAge, type KindDefinition, type Resource } from "./kind.ts";
 import { placementDefaults } from "./placement.ts";
-import { aggregateUsage, conditions, observedGeneration, resources } from "./status.ts";
+import { conditions, observedGeneration, resources } from "./status.ts";
 
 export const hostPoolSpec = cel(
   z
@@ -33,7 +33,6 @@ export const hostPoolStatus = z
     capacity: resources("Sum of the hosts' capacity.").optional(),
     allocatable: resources("Sum of the hosts' allocatable resources.").optional(),
     allocated: resources("Sum of what VMs in the pool have been given.").optional(),
-    usage: aggregateUsage("Live usage of the hosts, from their status.usage.").optional(),
   })
   .describe("Observed state of the HostPool.");
 

@@ -166,15 +166,6 @@ export const hostStatus = z
     capacity: resources("Physical capacity of the host.").optional(),
     allocatable: resources("What placement may hand out: (capacity - reserved) x overcommit.").optional(),
     allocated: resources("Sum of what managed VMs on the host have been given.").optional(),
-    usage: z
-      .object({
-        cpuPercent: z.number().min(0).max(100).optional().describe("CPU load in percent of capacity."),
-        memory: quantity("Memory in use.").optional(),
-        storage: quantity("Storage in use.").optional(),
-        sampledAt: z.iso.datetime().optional().describe("When the figures were sampled."),
-      })
-      .optional()
-      .describe("Live usage reported by the hypervisor."),
     virtualMachines: z
       .object({
         total: z.int().min(0).optional().describe("All VMs on the host, managed or not."),

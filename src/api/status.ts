@@ -48,13 +48,3 @@ export function resources(description: string) {
     })
     .describe(description);
 }
-
-/** Live usage summed over a set of hosts (HostPool, Datacenter). */
-export function aggregateUsage(description: string) {
-  return z
-    .object({
-      cpuPercent: z.number().min(0).max(100).optional().describe("CPU load in percent of the hosts' summed capacity (weighted by their CPUs)."),
-      memory: quantity("Memory in use on the hosts, summed.").optional(),
-    })
-    .describe(description);
-}

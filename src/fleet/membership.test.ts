@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { HostObject, HostPoolObject } from "./kinds.ts";
-import { aggregate, poolMembers, usageOf } from "./membership.ts";
+import { aggregate, poolMembers } from "./membership.ts";
 
 const host = (name: string, extra: { labels?: Record<string, string>; pool?: string; dc?: string; ready?: boolean } = {}): HostObject =>
   ({
@@ -29,15 +29,5 @@ describe("pool membership", () => {
       allocatable: { cpus: 8, memory: "16Gi", storage: "0Gi" },
       allocated: { cpus: 2, memory: "2Gi", storage: "0Gi" },
     });
-  });
-
-  it("live usage: CPU weighted by each host's CPUs, memory summed, only hosts that report it; none reported → no usage", () => {
-    const withUsage = (name: string, cpus: number, cpuPercent: number, memory: string): HostObject => {
-      const h = host(name);
-      return { ...h, status: { ...h.status, capacity: { cpus, memory: "64Gi" }, usage: { cpuPercent, memory } } };
-    };
-    expect(usageOf([withUsage("a", 8, 50, "10Gi"), withUsage("b", 24, 10, "2Gi"), host("silent")])).toEqual({ cpuPercent: 20, memory: "12Gi" });
-    expect(usageOf([host("silent")])).toBeUndefined();
-    expect(aggregate([host("silent")])).not.toHaveProperty("usage");
   });
 });

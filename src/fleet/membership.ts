@@ -4,7 +4,7 @@
 import { matches } from "../placement/labels.ts";
 import { resourcesOf, type HostFigures } from "./demand.ts";
 import type { HostObject, HostPoolObject } from "./kinds.ts";
-import { formatMiB, toGiB, toMiB } from "../api/quantity.ts";
+import { toGiB, toMiB } from "../api/quantity.ts";
 
 export function poolMembers(pool: HostPoolObject, hosts: readonly HostObject[]): HostObject[] {
   const name = pool.metadata.name;
@@ -37,18 +37,6 @@ export interface Aggregate {
   capacity: ReturnType<typeof resourcesOf>;
   allocatable: ReturnType<typeof resourcesOf>;
   allocated: ReturnType<typeof resourcesOf>;
-  /** Absent until a host reports usage. */
-  usage?: { cpuPercent: number; memory: string };
-}
-
-/** CPU load weighted by each host's CPUs, memory in use summed; only hosts that report usage. */
-export function usageOf(hosts: readonly HostObject[]): Aggregate["usage"] {
-  const reporting = hosts.filter((h) => h.status?.usage?.cpuPercent !== undefined || h.status?.usage?.memory !== undefined);
-  if (reporting.length === 0) return undefined;
-  const cpus = reporting.reduce((acc, h) => acc + (h.status?.capacity?.cpus ?? 0), 0);
-  const busy = reporting.reduce((acc, h) => acc + ((h.status?.usage?.cpuPercent ?? 0) * (h.status?.capacity?.cpus ?? 0)) / 100, 0);
-  const memoryMiB = reporting.reduce((acc, h) => acc + toMiB(h.status?.usage?.memory), 0);
-  return { cpuPercent: cpus > 0 ? Math.round((busy / cpus) * 100) : 0, memory: formatMiB(memoryMiB) };
 }
 
 /**
@@ -57,7 +45,6 @@ export function usageOf(hosts: readonly HostObject[]): Aggregate["usage"] {
  * every VM change re-reconciled every pool).
  */
 export function aggregate(hosts: readonly HostObject[]): Aggregate {
-  const usage = usageOf(hosts);
   return {
     hosts: hosts.length,
     readyHosts: hosts.filter(isReady).length,
@@ -65,6 +52,5 @@ export function aggregate(hosts: readonly HostObject[]): Aggregate {
     capacity: sum(hosts.map((h) => h.status?.capacity)),
     allocatable: sum(hosts.map((h) => h.status?.allocatable)),
     allocated: sum(hosts.map((h) => h.status?.allocated)),
-    ...(usage !== undefined ? { usage } : {}),
   };
 }

@@ -16,6 +16,8 @@ export interface Toolchain {
   etcd: string;
   vcsim: string;
   govc: string;
+  /** sigs.k8s.io/cli-utils' kstatus over objects given as JSON (tools/kstatus; tests only). */
+  kstatus: string;
   supervise: string;
 }
 
@@ -57,6 +59,7 @@ export function toolchain(env: NodeJS.ProcessEnv = process.env): Toolchain {
     etcd: join(etcdBin, "etcd"),
     vcsim: join(vcsimBin, "vcsim"),
     govc: join(vcsimBin, "govc"),
+    kstatus: join(need("KSTATUS_BIN"), "kstatus"),
     supervise: join(need("OMNIVISOR_CACHE"), "bin", "supervise"),
   };
 }

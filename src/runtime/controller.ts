@@ -8,6 +8,7 @@ import type { EventRecorder, EventType } from "./events.ts";
 import { ensureFinalizer, removeFinalizer, type AnnotationChanges, type FinalizerOptions } from "./finalizers.ts";
 import type { Informer, IndexFn } from "./informer.ts";
 import { describeError, statusCode, type Logger } from "./log.ts";
+import { settleReadiness, type ReadinessRules } from "./readiness.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import { ResourceClient, keyOf, type KubeObject, type ResourceType } from "./resource.ts";
 import { newCache, type SharedInformers } from "./shared-informers.ts";
@@ -87,6 +88,8 @@ export interface ControllerOptions<T extends KubeObject, S extends Status> {
    * by the webhook in bursts) says no to those and queues them its own way.
    */
   wakeOnUpdate?: (old: T, obj: T) => boolean;
+  /** Which Ready=False reasons mean Stalled rather than Reconciling (kstatus; src/runtime/readiness.ts). */
+  readiness?: ReadinessRules;
 }
 
 export interface ControllerDeps {
@@ -216,7 +219,7 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     let written: unknown = current;
     const writeNow = async (): Promise<void> => {
       if (this.stopWorkers.signal.aborted) return; // leadership lost: write nothing
-      const snapshot = succeeded(structuredClone(status), generation);
+      const snapshot = succeeded(structuredClone(status), generation, this.options.readiness);
       await this.writeStatus(key, obj, { current: written, next: snapshot }, log);
       written = snapshot;
     };
@@ -225,10 +228,12 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
     let failure: unknown;
     try {
       result = await this.options.reconciler.reconcile(ctx);
-      succeeded(status, generation);
+      succeeded(status, generation, this.options.readiness);
     } catch (err) {
       failure = err;
-      setCondition(status, { type: Synced, status: "False", reason: "ReconcileError", message: describeError(err), observedGeneration: generation });
+      const message = describeError(err);
+      setCondition(status, { type: Synced, status: "False", reason: "ReconcileError", message, observedGeneration: generation });
+      settleReadiness(status, this.options.readiness ?? {}, { generation, failure: { terminal: err instanceof TerminalError, message } });
     }
     if (this.stopWorkers.signal.aborted) return; // leadership lost mid-pass: write nothing more
     try {
@@ -320,10 +325,11 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
   }
 }
 
-/** A status as a successful pass leaves it: this generation observed, Synced=True. */
-function succeeded<S extends Status>(status: S, generation: number | undefined): S {
+/** A status as a successful pass leaves it: this generation observed, Synced=True, Ready / Reconciling / Stalled. */
+function succeeded<S extends Status>(status: S, generation: number | undefined, readiness: ReadinessRules = {}): S {
   status.observedGeneration = generation;
   setCondition(status, { type: Synced, status: "True", reason: "ReconcileSuccess", observedGeneration: generation });
+  settleReadiness(status, readiness, { generation });
   return status;
 }
 

@@ -3,6 +3,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { QueueObserver } from "./work-queue.ts";
 
+/** Labels of the per-host gauges (namespace: empty for the cluster-scoped Host; pool: empty outside pools). */
+export type HostLabel = "host" | "namespace" | "pool" | "datacenter";
+
 export class RuntimeMetrics {
   readonly registry = new Registry();
   readonly reconcileTotal: Counter<"controller" | "result">;
@@ -14,6 +17,11 @@ export class RuntimeMetrics {
   readonly queueLatency: Histogram<"name">;
   readonly queueRetries: Counter<"name">;
   readonly leader: Gauge<"lease">;
+  /** Live usage per host (src/fleet/live-usage.ts): metrics, never status (ADR 0037). */
+  readonly hostCpuUsage: Gauge<HostLabel>;
+  readonly hostMemoryUsed: Gauge<HostLabel>;
+  readonly hostMemoryCapacity: Gauge<HostLabel>;
+  readonly hostCpuCapacity: Gauge<HostLabel>;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -38,6 +46,11 @@ export class RuntimeMetrics {
     });
     this.queueRetries = new Counter({ name: "omnivisor_workqueue_retries_total", help: "Keys re-added after a failed reconcile (with backoff).", labelNames: ["name"], registers });
     this.leader = new Gauge({ name: "omnivisor_leader", help: "1 while this replica holds the leader lease.", labelNames: ["lease"], registers });
+    const hostLabels: HostLabel[] = ["host", "namespace", "pool", "datacenter"];
+    this.hostCpuUsage = new Gauge({ name: "omnivisor_host_cpu_usage_ratio", help: "CPU in use on the host, 0-1 of its capacity, as its hypervisor last reported it.", labelNames: hostLabels, registers });
+    this.hostMemoryUsed = new Gauge({ name: "omnivisor_host_memory_used_bytes", help: "Memory in use on the host, as its hypervisor last reported it.", labelNames: hostLabels, registers });
+    this.hostMemoryCapacity = new Gauge({ name: "omnivisor_host_memory_capacity_bytes", help: "Physical memory of the host.", labelNames: hostLabels, registers });
+    this.hostCpuCapacity = new Gauge({ name: "omnivisor_host_cpu_capacity_cores", help: "Physical CPUs of the host.", labelNames: hostLabels, registers });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
