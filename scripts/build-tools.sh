@@ -3,6 +3,7 @@
 #   kube-apiserver, kube-controller-manager, kubectl (Kubernetes 1.36.3, tools/kube wrapper module)
 #   etcd 3.6.8 (tools/etcd wrapper module)
 #   vcsim and govc 0.46.3 (ESXi simulator)
+#   helm 3.22.0 (tools/helm wrapper module; the chart's lint, template and install tests)
 # Idempotent: a tool already in the cache is not rebuilt. Prints where everything is.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,7 +11,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/scripts/versions.sh"
 
 export GOMODCACHE="$OMNIVISOR_CACHE/go/mod" GOCACHE="$OMNIVISOR_CACHE/go/build" GOFLAGS=-mod=mod CGO_ENABLED=0
-mkdir -p "$GOMODCACHE" "$GOCACHE" "$KUBE_BIN" "$ETCD_BIN" "$VCSIM_BIN"
+mkdir -p "$GOMODCACHE" "$GOCACHE" "$KUBE_BIN" "$ETCD_BIN" "$VCSIM_BIN" "$HELM_BIN"
 
 built() { [ -x "$1" ] && [ -f "$1.ok" ]; }
 stamp() { touch "$1.ok"; }
@@ -48,3 +49,11 @@ for cmd in vcsim govc; do
   stamp "$VCSIM_BIN/$cmd"
   echo "built $cmd in $((SECONDS - start)) s" >&2
 done
+
+if ! built "$HELM_BIN/helm"; then
+  echo "building helm $HELM_VERSION (cold: ~2-4 min)" >&2
+  start=$SECONDS
+  (cd "$here/tools/helm" && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" -o "$HELM_BIN/helm" helm.sh/helm/v3/cmd/helm)
+  stamp "$HELM_BIN/helm"
+  echo "built helm in $((SECONDS - start)) s" >&2
+fi

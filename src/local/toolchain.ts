@@ -16,6 +16,7 @@ export interface Toolchain {
   etcd: string;
   vcsim: string;
   govc: string;
+  helm: string;
   supervise: string;
 }
 
@@ -57,6 +58,7 @@ export function toolchain(env: NodeJS.ProcessEnv = process.env): Toolchain {
     etcd: join(etcdBin, "etcd"),
     vcsim: join(vcsimBin, "vcsim"),
     govc: join(vcsimBin, "govc"),
+    helm: join(need("HELM_BIN"), "helm"),
     supervise: join(need("OMNIVISOR_CACHE"), "bin", "supervise"),
   };
 }
