@@ -53,7 +53,12 @@ done
 if ! built "$HELM_BIN/helm"; then
   echo "building helm $HELM_VERSION (cold: ~2-4 min)" >&2
   start=$SECONDS
-  (cd "$here/tools/helm" && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" -o "$HELM_BIN/helm" helm.sh/helm/v3/cmd/helm)
+  # The Kubernetes version helm assumes without a cluster (template, lint): the one of its
+  # client-go, +1 major as helm's own Makefile sets it (v0.35 → 1.35), not the 1.20 fallback.
+  k8s=$(cd "$here/tools/helm" && go list -f '{{.Version}}' -m k8s.io/client-go | sed 's/^v0\.\([0-9]*\)\..*/\1/')
+  helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
+  for pkg in pkg/lint/rules pkg/chartutil; do helm_ldflags="$helm_ldflags -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$k8s"; done
+  (cd "$here/tools/helm" && go build -trimpath -ldflags "$helm_ldflags" -o "$HELM_BIN/helm" helm.sh/helm/v3/cmd/helm)
   stamp "$HELM_BIN/helm"
   echo "built helm in $((SECONDS - start)) s" >&2
 fi
