@@ -60,6 +60,8 @@ GROUP
 cp "$here/package.json" "$root/app/"
 (cd "$here" && tar -cf - --exclude='*.test.ts' src controllers drivers) | tar -xf - -C "$root/app"
 cp -a "$deps/node_modules" "$root/app/node_modules"
+# Source maps and type declarations are not run (55 MB, mostly @kubernetes/client-node's).
+find "$root/app/node_modules" -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
 printf '%s\n' "$version" > "$root/app/VERSION"
 
 tar -C "$root" --numeric-owner --owner=0 --group=0 -cf "$work/rootfs.tar" .
