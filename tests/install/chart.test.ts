@@ -141,6 +141,17 @@ describe("the Helm chart (API server only)", () => {
     expect(refused).toContain(field);
   });
 
+  it.each([
+    [{ "manager.leaderElection.renewDeadlineSeconds": "10" }, "manager.leaderElection.renewDeadlineSeconds (10) must be less than leaseDurationSeconds (10)"],
+    [{ "webhook.certificates.renewBeforeDays": "400" }, "webhook.certificates.renewBeforeDays (400) must be less than validityDays (365)"],
+  ])("refuses values that contradict each other (%o)", async (set, message) => {
+    const refused = await renderChart(release, namespace, set).then(
+      () => "rendered",
+      (err: Error) => err.message,
+    );
+    expect(refused).toContain(message);
+  });
+
   describe("RBAC, applied for real", () => {
     beforeAll(async () => {
       const rbacKinds = new Set(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]);
