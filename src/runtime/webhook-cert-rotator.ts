@@ -90,7 +90,7 @@ export class WebhookCertRotator {
         // resourceVersion from the read: if another replica wrote first, this fails with 409.
         await this.core.replaceNamespacedSecret({ name: secret, namespace, body: { ...current, data } });
         this.issued++;
-        log.info("webhook certificates issued", { secret, reason: why.reason, newCa: why.ca });
+        log.info("webhook certificates issued", { object: `Secret ${namespace}/${secret}`, reason: why.reason, newCa: why.ca });
         return fresh;
       } catch (err) {
         if (statusCode(err) !== 409 || attempt >= 5) throw err;

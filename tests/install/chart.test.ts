@@ -208,6 +208,6 @@ describe("the Helm chart (API server only)", () => {
     const clusterScoped = rendered.filter((m) => !m.metadata.namespace).map((m) => m.kind);
     expect(new Set(clusterScoped)).toEqual(new Set(["ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration"]));
     const elsewhere = rendered.filter((m) => m.metadata.namespace && m.metadata.namespace !== namespace).map((m) => `${m.kind} ${m.metadata.namespace}/${m.metadata.name}`);
-    expect(elsewhere).toEqual([`RoleBinding ${credentials}/${release}-status-watcher-credentials`]);
+    expect(elsewhere).toEqual([`RoleBinding ${credentials}/${release}:status-watcher-credentials`]);
   });
 });
