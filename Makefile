@@ -8,7 +8,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export npm_config_nodedir :=
 STAMP := node_modules/.omnivisor-installed
 
-.PHONY: services-stop run run-fresh run-reset test test-unit test-integration lint build tools services packages node deps crds clean help
+.PHONY: image services-stop run run-fresh run-reset test test-unit test-integration lint build tools services packages node deps crds clean help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -59,7 +59,10 @@ services: packages tools ## libvirtd, dockerd, vcsim and the tiny VM image (idem
 clean: ## remove build output (the tool cache stays; rm -rf ~/.cache/omnivisor for a cold start)
 	rm -rf dist node_modules
 
-crds: deps ## regenerate crds/ from the zod schema in src/api
+image: deps services ## the operator image (no registry: Debian packages + Node 24 + the app), tag omnivisor/operator:<version>, docker-save tar in ~/.cache/omnivisor/images
+	@bash scripts/build-image.sh
+
+crds: deps ## regenerate crds/ (and charts/omnivisor/crds/) from the zod schema in src/api
 	node src/cmd/gen-crds.ts
 
 services-stop: ## stop libvirtd, dockerd and vcsim started by `make services`
