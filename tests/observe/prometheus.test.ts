@@ -24,8 +24,8 @@ import { PrivateDockerd } from "../harness/private-dockerd.ts";
 import { TestPrometheus, type PromAlert } from "../harness/prometheus.ts";
 import { requireDocker, requireLibvirt } from "../harness/services.ts";
 import { apply, condition, endScenario, getObject, kubectl, startScopedOperator, warnings, type Operator } from "../lifecycle/fixtures.ts";
-import { readyz, webhookInForce } from "../quota/fixtures.ts";
-import { fleet, workloads, worldNames } from "./world.ts";
+import { quotaUntil, readyz, webhookInForce } from "../quota/fixtures.ts";
+import { fleet, tenantQuota, workloads, worldNames } from "./world.ts";
 
 const admin = inject("kubeconfig");
 const operatorKubeconfig = inject("operatorKubeconfig");
@@ -65,6 +65,8 @@ beforeAll(async () => {
   metricsPort = (JSON.parse(line) as { port: number }).port;
   await apply(admin, quotaWebhookConfiguration({ name: `observe-${n.ns}`, url: `https://127.0.0.1:${webhookPort}/validate-quota`, caFile: cert.ca, namespaceLabels: { [webhookLabel]: n.ns } }));
   await webhookInForce(admin, n.ns);
+  await apply(admin, tenantQuota(n));
+  await quotaUntil(admin, n.ns, "tenant", "the tenant quota counted", (q) => q.used !== undefined);
   await apply(admin, ...workloads(n));
   prometheus = await TestPrometheus.start({ targets: [`127.0.0.1:${metricsPort}`], rulesFiles: [rulesFile], intervalSeconds: 2 });
 }, 240_000);
@@ -93,7 +95,11 @@ describe("a real Prometheus scraping the operator", () => {
     expect(perVmLabels(series, { names: vms.items.map((v) => v.metadata.name), uids: vms.items.map((v) => v.metadata.uid) })).toEqual([]);
     // the fleet's own series: other scenarios' pools and datacenters on the shared control plane left out
     const ours = series.filter((s) => !["pool", "datacenter"].some((k) => s.labels[k] !== undefined && s.labels[k] !== "" && !s.labels[k].startsWith(n.ns)));
-    console.log(JSON.stringify({ scrape: { series: series.length, ours: ours.length, omnivisor: ours.filter((s) => s.name.startsWith("omnivisor_")).length, hosts: 3, vms: vms.items.length } }));
+    const family = (name: string): string => name.replace(/_(bucket|sum|count)$/, "");
+    const byFamily = new Map<string, number>();
+    for (const s of ours.filter((x) => x.name.startsWith("omnivisor_"))) byFamily.set(family(s.name), (byFamily.get(family(s.name)) ?? 0) + 1);
+    const largest = Object.fromEntries([...byFamily].sort((a, b) => b[1] - a[1]).slice(0, 6));
+    console.log(JSON.stringify({ scrape: { series: series.length, ours: ours.length, omnivisor: ours.filter((s) => s.name.startsWith("omnivisor_")).length, hosts: 3, vms: vms.items.length, largest } }));
     expect(ours.filter((s) => s.name === "omnivisor_host_cpu_usage_ratio" && s.labels.host?.startsWith(n.ns)).length).toBe(3);
   }, 180_000);
 

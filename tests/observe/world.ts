@@ -54,11 +54,15 @@ export function fleet(n: WorldNames, privateEndpoint: string): object[] {
 
 const box = { cpus: 1, memory: "64Mi", disks: [{ name: "root", image: "busybox:local" }], powerOff: { mode: "TrySoft", timeoutSeconds: 5 } };
 
-/** The namespace's VDCQuota, the VMs and the vApp. */
+/** The namespace's VDCQuota (applied first: the webhook admits nothing until it has counted the namespace). */
+export function tenantQuota(n: WorldNames): object {
+  return { apiVersion: api, kind: "VDCQuota", metadata: { name: "tenant", namespace: n.ns }, spec: { hard: { virtualMachines: 6, cpus: 16 } } };
+}
+
+/** The VMs and the vApp. */
 export function workloads(n: WorldNames): object[] {
   const vm = (name: string, spec: object) => ({ apiVersion: api, kind: "VirtualMachine", metadata: { name, namespace: n.ns }, spec });
   return [
-    { apiVersion: api, kind: "VDCQuota", metadata: { name: "tenant", namespace: n.ns }, spec: { hard: { virtualMachines: 6, cpus: 16 } } },
     vm("box-1", { ...box, placement: { pool: n.pool, driver: "docker" } }),
     vm("box-2", { ...box, placement: { pool: n.pool, driver: "docker" } }),
     vm("idle", { cpus: 1, memory: "64Mi", powerState: "Stopped", disks: [{ name: "root", size: "1Gi" }], powerOff: { mode: "Hard", timeoutSeconds: 5 }, placement: { pool: n.pool, driver: "libvirt" } }),
