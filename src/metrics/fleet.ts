@@ -52,7 +52,13 @@ class FleetMetrics implements ManagedController {
     followHeartbeats(this.caches.leases, this.clock);
     const registry = deps.metrics.registry;
     this.migrations = new MigrationMetrics(registry);
-    this.caches.migrations.on({ updated: (before, after) => this.leading && this.migrations.changed(before, after, (name) => this.caches.hosts.get(name)) });
+    const world = {
+      host: (name: string) => this.caches.hosts.get(name),
+      vmHost: (m: VmMigrationObject) => this.caches.vms.get(`${m.metadata.namespace ?? ""}/${m.spec.virtualMachine}`)?.status?.host,
+    };
+    this.caches.migrations.on({ updated: (before, after) => this.leading && this.migrations.changed(before, after, world) });
+    // at 0 as soon as a driver has hosts, so the first move is an increase Prometheus can see
+    this.caches.hosts.on({ added: (h) => this.migrations.zero(h.spec.driver), updated: (_old, h) => this.migrations.zero(h.spec.driver) });
     for (const def of inventoryGauges) this.gauge(registry, def.name, def.help, def.labelNames, () => this.samples().get(def.name) ?? []);
     this.gauge(registry, "omnivisor_host_heartbeat_age_seconds", "Seconds since the host's heartbeat Lease (renewed by the status watcher that follows it) last changed, as this manager saw it.", ["host"], () => this.heartbeats("age"));
     this.gauge(registry, "omnivisor_host_heartbeat_lease_seconds", "The heartbeat Lease's duration: older than this, no status watcher follows the host.", ["host"], () => this.heartbeats("lease"));
@@ -78,7 +84,6 @@ class FleetMetrics implements ManagedController {
       hosts: c.hosts.list(), pools: c.pools.list(), datacenters: c.datacenters.list(), vms: c.vms.list(), vapps: c.vapps.list(), quotas: c.quotas.list(),
       migrations: c.migrations.list(), haPolicies: c.haPolicies.list(), drsPolicies: c.drsPolicies.list(), now,
     };
-    for (const h of fleet.hosts) this.migrations.zero(h.spec.driver);
     this.last = { at: now, samples: fleetSamples(fleet) };
     return this.last.samples;
   }

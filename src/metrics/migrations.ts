@@ -38,13 +38,17 @@ export class MigrationMetrics {
     this.downtime.zero({ driver });
   }
 
-  /** A VMMigration changed in the cache; counted when it has just finished. */
-  changed(before: VmMigrationObject, after: VmMigrationObject, host: (name: string) => HostObject | undefined): void {
+  /**
+   * A VMMigration changed in the cache; counted when it has just finished. A move refused before
+   * it started (a driver that cannot move so) records no source host or mode: the VM's host and
+   * the mode asked for stand in.
+   */
+  changed(before: VmMigrationObject, after: VmMigrationObject, world: { host(name: string): HostObject | undefined; vmHost(m: VmMigrationObject): string | undefined }): void {
     const status = after.status ?? {};
     const outcome = status.phase;
     if (!outcome || !finished.has(outcome) || finished.has(before.status?.phase ?? "")) return;
-    const driver = host(status.sourceHost ?? "")?.spec.driver ?? "unknown";
-    const mode = status.mode ?? "Live";
+    const driver = world.host(status.sourceHost ?? world.vmHost(after) ?? "")?.spec.driver ?? "unknown";
+    const mode = status.mode ?? (after.spec.live === false ? "Cold" : "Live");
     this.total.inc({ driver, mode, outcome });
     if (outcome !== "Succeeded") return;
     const seconds = secondsBetween(status.startedAt, status.completedAt);

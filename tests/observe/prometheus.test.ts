@@ -2,6 +2,8 @@
 // status watcher — that serves a make-run-sized fleet on this machine's libvirtd and dockerd, plus
 // a private dockerd as a third host, with the shipped alert rules loaded unchanged.
 //   then  the scrape keeps the per-VM label rule (ADR 0035); its series are counted;
+//   when  a container is moved live (Docker cannot: the move fails) and then cold (it succeeds)
+//   then  the moves are counted by outcome with the cold move's duration; OmnivisorMigrationFailed fires;
 //   when  the private host's dockerd is stopped
 //   then  OmnivisorHostDown fires for that host (its `for: 1m` included);
 //   given a VM that fits on no host
@@ -25,7 +27,7 @@ import { TestPrometheus, type PromAlert } from "../harness/prometheus.ts";
 import { requireDocker, requireLibvirt } from "../harness/services.ts";
 import { apply, condition, endScenario, getObject, kubectl, startScopedOperator, warnings, type Operator } from "../lifecycle/fixtures.ts";
 import { quotaUntil, readyz, webhookInForce } from "../quota/fixtures.ts";
-import { fleet, tenantQuota, workloads, worldNames } from "./world.ts";
+import { fleet, migration, mover, tenantQuota, workloads, worldNames } from "./world.ts";
 
 const admin = inject("kubeconfig");
 const operatorKubeconfig = inject("operatorKubeconfig");
@@ -84,7 +86,7 @@ afterAll(async () => {
 describe("a real Prometheus scraping the operator", () => {
   it("given the fleet settled, then Prometheus scrapes the manager and the scrape keeps the per-VM label rule", async () => {
     const vm = (name: string) => getObject(admin, "virtualmachines.omnivisor.io", name, n.ns);
-    for (const [name, phase] of [["box-1", "Running"], ["box-2", "Running"], ["shop-web", "Running"], ["idle", "Stopped"], ["too-big", "Pending"]] as const) {
+    for (const [name, phase] of [["box-1", "Running"], ["box-2", "Running"], ["shop-web", "Running"], ["mover", "Running"], ["idle", "Stopped"], ["too-big", "Pending"]] as const) {
       await waitFor(`${name} ${phase}`, async () => ((await vm(name))?.status?.phase === phase ? true : undefined), { timeoutMs: 120_000, intervalMs: 500, onTimeout: logs });
     }
     expect(condition(await vm("too-big"), "Scheduled")?.status).toBe("False");
@@ -102,6 +104,33 @@ describe("a real Prometheus scraping the operator", () => {
     console.log(JSON.stringify({ scrape: { series: series.length, ours: ours.length, omnivisor: ours.filter((s) => s.name.startsWith("omnivisor_")).length, hosts: 3, vms: vms.items.length, largest } }));
     expect(ours.filter((s) => s.name === "omnivisor_host_cpu_usage_ratio" && s.labels.host?.startsWith(n.ns)).length).toBe(3);
   }, 180_000);
+
+  it("when a container is moved live (refused: Docker) and then cold, then both moves are counted by outcome and OmnivisorMigrationFailed fires", async () => {
+    // as in any deployment, Prometheus has seen the move counters at 0 before the first move
+    await waitFor("the move counters at 0 in Prometheus", async () => ((await prometheus!.query('omnivisor_migrations_total{driver="docker",outcome="Failed"} == 0')).length === 2 ? true : undefined), { timeoutMs: 30_000, intervalMs: 1_000, onTimeout: logs });
+    await apply(admin, mover(n, [n.privateHost, n.dockerHost]));
+    const phase = async (name: string) => (await getObject(admin, "vmmigrations.omnivisor.io", name, n.ns))?.status?.phase;
+    await apply(admin, migration(n, "live", true));
+    await waitFor("the live move Failed", async () => ((await phase("live")) === "Failed" ? true : undefined), { timeoutMs: 60_000, intervalMs: 500, onTimeout: logs });
+    await apply(admin, migration(n, "cold", false));
+    await waitFor("the cold move Succeeded", async () => ((await phase("cold")) === "Succeeded" ? true : undefined), { timeoutMs: 90_000, intervalMs: 500, onTimeout: logs });
+    expect((await getObject(admin, "virtualmachines.omnivisor.io", "mover", n.ns))?.status?.host).toBe(n.dockerHost);
+    const value = async (expr: string) => Number((await prometheus!.query(expr))[0]?.value[1] ?? "NaN");
+    let counted = "";
+    await waitFor("both moves in Prometheus", async () => {
+      counted = JSON.stringify((await prometheus!.query("omnivisor_migrations_total > 0")).map((r) => [r.metric, r.value[1]]));
+      return (await value('sum(omnivisor_migrations_total{driver="docker"})')) === 2 ? true : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 1_000, onTimeout: () => `counted: ${counted}\n${logs()}` });
+    expect(await value('sum(omnivisor_migrations_total{driver="docker",outcome="Failed"})')).toBe(1);
+    expect(await value('omnivisor_migrations_total{driver="docker",mode="Cold",outcome="Succeeded"}')).toBe(1);
+    expect(await value('omnivisor_migration_duration_seconds_count{driver="docker",mode="Cold"}')).toBe(1);
+    let seen = "";
+    await waitFor("OmnivisorMigrationFailed firing", async () => {
+      const alerts = await prometheus!.alerts();
+      seen = JSON.stringify({ alerts: alerts.map((a) => [a.labels, a.state]), increase: (await prometheus!.query('increase(omnivisor_migrations_total{outcome="Failed"}[15m])')).map((r) => [r.metric, r.value[1]]) });
+      return firing(alerts, "OmnivisorMigrationFailed", { driver: "docker", outcome: "Failed" });
+    }, { timeoutMs: 30_000, intervalMs: 1_000, onTimeout: () => `seen: ${seen}\n${logs()}` });
+  }, 240_000);
 
   it("when the private host's dockerd is stopped, then OmnivisorHostDown fires for it; and OmnivisorVMStuckPending fires for the VM that fits nowhere", async () => {
     stoppedAt = Date.now();

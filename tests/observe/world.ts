@@ -2,7 +2,8 @@
 // and dockerd (two Hosts in one pool, protected by an HAPolicy), a private dockerd as a third Host
 // in a pool of its own (the one whose daemon the scenario stops), a VDCQuota enforced by the
 // manager's webhook, and VMs: two containers and a vApp member running, a libvirt VM defined but
-// stopped (no guest burns CPU), and one VM that fits on no host.
+// stopped (no guest burns CPU), one VM that fits on no host, and a container the scenario moves
+// from the private host to the shared one.
 import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
 import { scenarioLabel } from "../lifecycle/fixtures.ts";
 
@@ -56,7 +57,16 @@ const box = { cpus: 1, memory: "64Mi", disks: [{ name: "root", image: "busybox:l
 
 /** The namespace's VDCQuota (applied first: the webhook admits nothing until it has counted the namespace). */
 export function tenantQuota(n: WorldNames): object {
-  return { apiVersion: api, kind: "VDCQuota", metadata: { name: "tenant", namespace: n.ns }, spec: { hard: { virtualMachines: 6, cpus: 16 } } };
+  return { apiVersion: api, kind: "VDCQuota", metadata: { name: "tenant", namespace: n.ns }, spec: { hard: { virtualMachines: 8, cpus: 16 } } };
+}
+
+/** The VM the scenario moves: made on the private host, then allowed on the shared one too. */
+export function mover(n: WorldNames, hosts: string[]): object {
+  return { apiVersion: api, kind: "VirtualMachine", metadata: { name: "mover", namespace: n.ns }, spec: { ...box, placement: { hosts } } };
+}
+
+export function migration(n: WorldNames, name: string, live: boolean): object {
+  return { apiVersion: api, kind: "VMMigration", metadata: { name, namespace: n.ns }, spec: { virtualMachine: "mover", live, targetHost: n.dockerHost } };
 }
 
 /** The VMs and the vApp. */
@@ -67,6 +77,7 @@ export function workloads(n: WorldNames): object[] {
     vm("box-2", { ...box, placement: { pool: n.pool, driver: "docker" } }),
     vm("idle", { cpus: 1, memory: "64Mi", powerState: "Stopped", disks: [{ name: "root", size: "1Gi" }], powerOff: { mode: "Hard", timeoutSeconds: 5 }, placement: { pool: n.pool, driver: "libvirt" } }),
     vm("too-big", { cpus: 1, memory: "256Gi", placement: { pool: n.pool } }),
+    mover(n, [n.privateHost]),
     { apiVersion: api, kind: "VApp", metadata: { name: "shop", namespace: n.ns }, spec: { members: [{ name: "web", spec: { ...box, placement: { pool: n.pool, driver: "docker" } } }] } },
   ];
 }
