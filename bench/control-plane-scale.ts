@@ -2,12 +2,14 @@
 // each, served by the local libvirtd) and V VirtualMachines, reconciled by the real operator
 // process against a private kube-apiserver + etcd. Reports time to converge, operator peak RSS and
 // CPU seconds, API requests per VM (the API server's own counters), and writes per minute once
-// converged. Then the status watcher: time from a change made on the hypervisor to the VM's
+// converged — with M more hosts whose live usage moves (Docker hosts on a private dockerd with no
+// containers, reading this machine's /proc at every observation), so the figure shows that moving
+// usage causes no writes (ADR 0037). Then the status watcher: time from a change made on the hypervisor to the VM's
 // status showing it, on the local dockerd (a test-driver connection's world is private to it, so
 // no outside change can reach the operator's simulated hosts).
 //
 // A benchmark reports; it never fails on a timing. Usage:
-//   node bench/control-plane-scale.ts [--hosts 100] [--vms 10000] [--samples 20] [--timeout 900]
+//   node bench/control-plane-scale.ts [--hosts 100] [--vms 10000] [--moving-hosts 10] [--samples 20] [--timeout 900]
 //                                     [--json FILE] [--markdown FILE]
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -18,6 +20,7 @@ import { ControlPlane } from "../src/local/control-plane.ts";
 import { repoRoot } from "../src/local/toolchain.ts";
 import { factsMarkdown, runFacts } from "./run-facts.ts";
 import { VmWatch } from "./vm-watch.ts";
+import { PrivateDockerd } from "../tests/harness/private-dockerd.ts";
 import { managerHeapMiB, managerNodeFlags } from "../src/cmd/manager-node.ts";
 
 const run = promisify(execFile);
@@ -25,6 +28,7 @@ const { values } = parseArgs({
   options: {
     hosts: { type: "string", default: "100" },
     vms: { type: "string", default: "10000" },
+    "moving-hosts": { type: "string", default: "10" },
     samples: { type: "string", default: "20" },
     timeout: { type: "string", default: "900" },
     "steady-seconds": { type: "string", default: "60" },
@@ -36,6 +40,7 @@ const { values } = parseArgs({
 });
 const H = Number(values.hosts);
 const V = Number(values.vms);
+const M = Number(values["moving-hosts"]);
 const samples = Number(values.samples);
 const libvirtSocket = "/var/run/libvirt/libvirt-sock";
 const dockerSocket = "/var/run/docker.sock";
@@ -44,6 +49,8 @@ console.log(factsMarkdown(facts));
 
 const work = mkdtempSync(join(tmpdir(), "omnivisor-bench-scale-"));
 const cp = await ControlPlane.start({ controllerManager: false });
+/** The private dockerd of the hosts whose usage moves (--moving-hosts). */
+let movingDockerd: PrivateDockerd | undefined;
 const kubectl = (args: string[], input?: string): Promise<string> => cp.kubectl(args, input);
 const yaml = (objs: object[]): string => objs.map((o) => JSON.stringify(o)).join("\n---\n");
 const children: ChildProcess[] = [];
@@ -146,13 +153,18 @@ async function scale(): Promise<ScaleResult> {
     writeFileSync(file, "<node><cpu><nodes>1</nodes><sockets>2</sockets><cores>32</cores><threads>2</threads><active>128</active><mhz>2600</mhz><model>x86_64</model></cpu><memory>1073741824</memory></node>");
     infra.push({ apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: `sim-${h}` }, spec: { datacenter: "sim", driver: "libvirt", endpoint: `test+unix://${file}?socket=${libvirtSocket}` } });
   }
+  // hosts whose usage moves (the test driver reports none): nothing runs on them, nothing else changes
+  if (M > 0) movingDockerd = await PrivateDockerd.start();
+  for (let h = 0; h < M; h++) {
+    infra.push({ apiVersion: "omnivisor.io/v1alpha1", kind: "Host", metadata: { name: `live-${h}` }, spec: { datacenter: "sim", driver: "docker", endpoint: movingDockerd!.endpoint } });
+  }
   await kubectl(["apply", "--server-side", "-f", "-"], yaml(infra));
   for (let i = 0; i < V; i += 1000) {
     const batch = Array.from({ length: Math.min(1000, V - i) }, (_, k) => ({
       apiVersion: "omnivisor.io/v1alpha1",
       kind: "VirtualMachine",
       metadata: { name: `vm-${i + k}`, namespace: "scale" },
-      spec: { cpus: 1, memory: "64Mi", disks: [{ name: "root", size: "1Gi" }], networks: [] },
+      spec: { cpus: 1, memory: "64Mi", disks: [{ name: "root", size: "1Gi" }], networks: [], placement: { driver: "libvirt" } },
     }));
     await kubectl(["apply", "--server-side", "-f", "-"], yaml(batch));
   }
@@ -278,6 +290,7 @@ try {
   const left = (await run("docker", ["-H", `unix://${dockerSocket}`, "ps", "-aq", "--filter", "name=^watcher\\."]).catch(() => ({ stdout: "" }))).stdout.split("\n").filter(Boolean);
   if (left.length > 0) await run("docker", ["-H", `unix://${dockerSocket}`, "rm", "-f", ...left]).catch(() => undefined);
   await cp.stop();
+  await movingDockerd?.stop();
   rmSync(work, { recursive: true, force: true });
 }
 
@@ -288,7 +301,7 @@ const markdown = [
   "",
   factsMarkdown(facts),
   "",
-  `${s.hosts} simulated hosts (libvirt test driver through the local libvirtd), ${s.vms} VirtualMachines created before the operator starts; one operator process, private kube-apiserver + etcd on the same 2 cores.`,
+  `${s.hosts} simulated hosts (libvirt test driver through the local libvirtd) and ${M} Docker hosts whose live usage moves (a private dockerd with no containers), ${s.vms} VirtualMachines created before the operator starts; one operator process, private kube-apiserver + etcd on the same 2 cores.`,
   "",
   "| measure | result | target |",
   "| --- | ---: | ---: |",

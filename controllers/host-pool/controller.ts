@@ -1,6 +1,7 @@
 // The HostPool controller: membership (listed hosts, label selector, or hosts naming the pool)
 // and the members' summed capacity, allocation and VM count, all from the Hosts' status (live
-// usage is in metrics, not status: ADR 0037). Re-reconciles every pool when a Host changes (pools are few; the sums are cheap).
+// usage is in metrics, not status: ADR 0037). Re-reconciles every pool when a Host changes
+// (pools are few; the sums are cheap).
 import type { HostPoolStatus } from "../../src/api/index.ts";
 import { Ready } from "../../src/runtime/conditions.ts";
 import { Controller, type ReconcileContext } from "../../src/runtime/controller.ts";

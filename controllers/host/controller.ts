@@ -1,8 +1,8 @@
 // The Host controller: connects through the Host's driver with its Secret's credentials and
 // reports what the hypervisor says (capacity, version, VMs, unmanaged VMs) and what placement has
 // handed out (allocated) in status; live usage goes to metrics and memory (src/fleet/live-usage.ts,
-// ADR 0037), so an idle host's status does not change. A Host that cannot be reached is Reachable=False with
-// the reason, and retried with backoff; it recovers on its own once fixed.
+// ADR 0037), so an idle host's status does not change. A Host that cannot be reached is
+// Reachable=False with the reason, and retried with backoff; it recovers on its own once fixed.
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import type { HostObservation, VmObservation } from "../../drivers/contract/index.ts";
 import { statusCode } from "../../src/runtime/log.ts";

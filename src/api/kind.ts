@@ -39,6 +39,7 @@ export function readyAndAge(...columns: PrinterColumn[]): PrinterColumn[] {
   return [
     ...columns,
     { name: "Ready", type: "string", jsonPath: `.status.conditions[?(@.type=="Ready")].status`, description: "Whether the object is ready." },
+    { name: "Reason", type: "string", jsonPath: `.status.conditions[?(@.type=="Ready")].reason`, description: "Why it is (not) ready; Stalled or Reconciling say whether it is stuck.", priority: 1 },
     { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp", description: "Time since creation." },
   ];
 }

@@ -58,37 +58,48 @@ interface Case {
   ready?: "True" | "False";
 }
 
-const c = (kind: string, resource: string, n: string, isNamespaced: boolean, kstatus: Case["kstatus"], argo: Case["argo"], ready?: Case["ready"]): Case => ({ kind, resource, name: n, namespaced: isNamespaced, kstatus, argo, ready });
+const kinds = {
+  VirtualMachine: ["virtualmachines", true],
+  Host: ["hosts", false],
+  HostPool: ["hostpools", false],
+  Datacenter: ["datacenters", false],
+  VApp: ["vapps", true],
+  VMMigration: ["vmmigrations", true],
+  VDCQuota: ["vdcquotas", true],
+  HAPolicy: ["hapolicies", false],
+} as const;
+const c = (kind: keyof typeof kinds, n: string, kstatus: Case["kstatus"], argo: Case["argo"], ready?: Case["ready"]): Case => ({ kind, resource: kinds[kind][0], name: n, namespaced: kinds[kind][1], kstatus, argo, ready });
 const cases: Record<string, Case> = {
-  "vm-running": c("VirtualMachine", "virtualmachines", "running", true, "Current", "Healthy", "True"),
-  "vm-stopped": c("VirtualMachine", "virtualmachines", "stopped", true, "Current", "Suspended", "True"),
-  "vm-fits-no-host": c("VirtualMachine", "virtualmachines", "nofit", true, "Failed", "Degraded", "False"),
+  "vm-running": c("VirtualMachine", "running", "Current", "Healthy", "True"),
+  "vm-stopped": c("VirtualMachine", "stopped", "Current", "Suspended", "True"),
+  "vm-fits-no-host": c("VirtualMachine", "nofit", "Failed", "Degraded", "False"),
   // its back-off ends (10 s, then longer) and it runs again: judged as it was while backing off
-  "vm-crash-looping": c("VirtualMachine", "virtualmachines", "crashy", true, "Failed", "Degraded"),
-  "vm-deleting": c("VirtualMachine", "virtualmachines", "deleting", true, "Terminating", "Progressing"),
-  "host-ready": c("Host", "hosts", hostA, false, "Current", "Healthy", "True"),
-  "host-unreachable": c("Host", "hosts", name("unreachable"), false, "Failed", "Degraded", "False"),
-  "host-in-maintenance": c("Host", "hosts", name("maintenance"), false, "Current", "Suspended", "True"),
-  "host-deleting": c("Host", "hosts", name("deleting"), false, "Terminating", "Progressing"),
-  "hostpool-ready": c("HostPool", "hostpools", name("pool"), false, "Current", "Healthy", "True"),
-  "hostpool-no-hosts": c("HostPool", "hostpools", name("empty"), false, "Failed", "Degraded", "False"),
-  "hostpool-deleting": c("HostPool", "hostpools", name("pool-deleting"), false, "Terminating", "Progressing"),
-  "datacenter-ready": c("Datacenter", "datacenters", dc, false, "Current", "Healthy", "True"),
-  "datacenter-no-hosts": c("Datacenter", "datacenters", name("dc-empty"), false, "Failed", "Degraded", "False"),
-  "datacenter-deleting": c("Datacenter", "datacenters", name("dc-deleting"), false, "Terminating", "Progressing"),
-  "vapp-running": c("VApp", "vapps", "app", true, "Current", "Healthy", "True"),
-  "vapp-stopped": c("VApp", "vapps", "app-stopped", true, "Current", "Suspended", "True"),
-  "vapp-member-fits-no-host": c("VApp", "vapps", "app-nofit", true, "Failed", "Degraded", "False"),
-  "vapp-deleting": c("VApp", "vapps", "app-deleting", true, "Terminating", "Progressing"),
-  "vmmigration-succeeded": c("VMMigration", "vmmigrations", "moved", true, "Current", "Healthy", "True"),
-  "vmmigration-vm-not-found": c("VMMigration", "vmmigrations", "lost", true, "Failed", "Degraded", "False"),
-  "vmmigration-vm-not-placed": c("VMMigration", "vmmigrations", "waiting", true, "InProgress", "Progressing", "False"),
-  "vmmigration-deleting": c("VMMigration", "vmmigrations", "move-deleting", true, "Terminating", "Progressing"),
-  "vdcquota-within-limits": c("VDCQuota", "vdcquotas", "roomy", true, "Current", "Healthy", "True"),
-  "vdcquota-over-limit": c("VDCQuota", "vdcquotas", "tight", true, "Failed", "Degraded", "False"),
-  "vdcquota-deleting": c("VDCQuota", "vdcquotas", "quota-deleting", true, "Terminating", "Progressing"),
-  "hapolicy-protecting": c("HAPolicy", "hapolicies", name("ha"), false, "Current", "Healthy", "True"),
-  "hapolicy-deleting": c("HAPolicy", "hapolicies", name("ha-deleting"), false, "Terminating", "Progressing"),
+  "vm-crash-looping": c("VirtualMachine", "crashy", "Failed", "Degraded"),
+  "vm-deleting": c("VirtualMachine", "deleting", "Terminating", "Progressing"),
+  "host-ready": c("Host", hostA, "Current", "Healthy", "True"),
+  "host-unreachable": c("Host", name("unreachable"), "Failed", "Degraded", "False"),
+  "host-in-maintenance": c("Host", name("maintenance"), "Current", "Suspended", "True"),
+  "host-deleting": c("Host", name("deleting"), "Terminating", "Progressing"),
+  "hostpool-ready": c("HostPool", name("pool"), "Current", "Healthy", "True"),
+  "hostpool-no-hosts": c("HostPool", name("empty"), "Failed", "Degraded", "False"),
+  "hostpool-deleting": c("HostPool", name("pool-deleting"), "Terminating", "Progressing"),
+  "datacenter-ready": c("Datacenter", dc, "Current", "Healthy", "True"),
+  "datacenter-no-hosts": c("Datacenter", name("dc-empty"), "Failed", "Degraded", "False"),
+  "datacenter-deleting": c("Datacenter", name("dc-deleting"), "Terminating", "Progressing"),
+  "vapp-running": c("VApp", "app", "Current", "Healthy", "True"),
+  "vapp-stopped": c("VApp", "app-stopped", "Current", "Suspended", "True"),
+  "vapp-member-fits-no-host": c("VApp", "app-nofit", "Failed", "Degraded", "False"),
+  "vapp-deleting": c("VApp", "app-deleting", "Terminating", "Progressing"),
+  "vmmigration-succeeded": c("VMMigration", "moved", "Current", "Healthy", "True"),
+  "vmmigration-vm-not-found": c("VMMigration", "lost", "Failed", "Degraded", "False"),
+  "vmmigration-vm-not-placed": c("VMMigration", "waiting", "InProgress", "Progressing", "False"),
+  "vmmigration-deleting": c("VMMigration", "move-deleting", "Terminating", "Progressing"),
+  "vdcquota-within-limits": c("VDCQuota", "roomy", "Current", "Healthy", "True"),
+  "vdcquota-over-limit": c("VDCQuota", "tight", "Failed", "Degraded", "False"),
+  "vdcquota-deleting": c("VDCQuota", "quota-deleting", "Terminating", "Progressing"),
+  "hapolicy-protecting": c("HAPolicy", name("ha"), "Current", "Healthy", "True"),
+  "hapolicy-failover-blocked": c("HAPolicy", name("ha-blocked"), "Failed", "Degraded", "False"),
+  "hapolicy-deleting": c("HAPolicy", name("ha-deleting"), "Terminating", "Progressing"),
 };
 
 const get = (k: Case): Promise<Obj | undefined> => getObject(admin, `${k.resource}.omnivisor.io`, k.name, k.namespaced ? ns : undefined);
@@ -115,11 +126,15 @@ beforeAll(async () => {
     clusterWide("HostPool", name("empty"), { datacenter: dc, hosts: ["nobody"] }),
     clusterWide("HostPool", name("pool-deleting"), { datacenter: dc, hosts: [hostA] }, held),
     clusterWide("HAPolicy", name("ha"), { pools: [name("pool")] }),
+    // a pool whose one host is lost and cannot be fenced (no fencing configured)
+    clusterWide("HostPool", name("pool-lost"), { datacenter: dc, hosts: [name("lost")] }),
+    clusterWide("HAPolicy", name("ha-blocked"), { pools: [name("pool-lost")] }),
     clusterWide("HAPolicy", name("ha-deleting"), { pools: [name("pool")] }, held),
     host(hostA, `unix://${dockerSocket}`),
     host(hostB, dockerd.endpoint),
     host(name("maintenance"), dockerd.endpoint, { maintenance: true }),
     host(name("unreachable"), "tcp://127.0.0.1:1"),
+    host(name("lost"), "tcp://127.0.0.1:1"),
     host(name("deleting"), dockerd.endpoint, {}, held),
     namespaced("VirtualMachine", "running", vmSpec()),
     namespaced("VirtualMachine", "stopped", vmSpec({ powerState: "Stopped" })),
@@ -141,12 +156,17 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const k of Object.values(cases)) {
-    const where = k.namespaced ? ["-n", ns] : [];
-    await kubectl(admin, ["patch", `${k.resource}.omnivisor.io`, k.name, ...where, "--type=json", "-p", `[{"op":"remove","path":"/metadata/finalizers/0"}]`]).catch(() => undefined);
+  // our hold released (the operator's own finalizers stay: it cleans up behind them)
+  for (const k of Object.values(cases).filter((x) => x.kstatus === "Terminating")) {
+    const o = await get(k).catch(() => undefined);
+    const finalizers = (o?.metadata.finalizers ?? []).filter((f) => f !== hold);
+    await kubectl(admin, ["patch", `${k.resource}.omnivisor.io`, k.name, ...(k.namespaced ? ["-n", ns] : []), "--type=merge", "-p", JSON.stringify({ metadata: { finalizers } })]).catch(() => undefined);
   }
-  for (const k of Object.values(cases).filter((x) => !x.namespaced)) await kubectl(admin, ["delete", `${k.resource}.omnivisor.io`, k.name, "--wait=false", "--ignore-not-found"]).catch(() => undefined);
+  const clusterObjects = [...Object.values(cases).filter((x) => !x.namespaced).map((x) => `${x.resource}.omnivisor.io/${x.name}`), `hostpools.omnivisor.io/${name("pool-lost")}`];
+  // vApps first: they would make their members' VMs again
+  await kubectl(admin, ["delete", "vapps.omnivisor.io", "--all", "-n", ns, "--wait=true", "--timeout=60s"]).catch(() => undefined);
   await endScenario(admin, ns, `hs-${run}`, operator);
+  for (const o of clusterObjects) await kubectl(admin, ["delete", o, "--wait=false", "--ignore-not-found"]).catch(() => undefined);
   await dockerd?.stop();
 }, 180_000);
 
@@ -179,7 +199,7 @@ describe("health of every kind, as kstatus and kubectl wait see it", () => {
       const got = await getObject(admin, "virtualmachines.omnivisor.io", "mover", ns);
       return got?.status?.host && condition(got, "Ready")?.status === "True" ? got : undefined;
     }, { timeoutMs: 90_000, intervalMs: 500, onTimeout: logs });
-    await until(c("Host", "hosts", mover.status?.host === hostA ? hostB : hostA, false, "Current", "Healthy"), "Ready", readyIs("True"));
+    await until(c("Host", mover.status?.host === hostA ? hostB : hostA, "Current", "Healthy"), "Ready", readyIs("True"));
     await apply(admin, namespaced("VMMigration", "moved", { virtualMachine: "mover", live: false }));
     await until(k["vmmigration-succeeded"]!, "Succeeded", (o) => o.status?.phase === "Succeeded");
     await until(k["vmmigration-vm-not-found"]!, "Failed", (o) => o.status?.phase === "Failed");
@@ -193,6 +213,7 @@ describe("health of every kind, as kstatus and kubectl wait see it", () => {
     await until(k["datacenter-ready"]!, "Ready", readyIs("True"));
     await until(k["datacenter-no-hosts"]!, "Ready=False NoHosts", readyIs("False", "NoHosts"));
     await until(k["hapolicy-protecting"]!, "Ready", readyIs("True"));
+    await until(k["hapolicy-failover-blocked"]!, "Ready=False FailoverBlocked", readyIs("False", "FailoverBlocked"));
     // over its limit: made once the namespace's VMs exist (it would refuse them first)
     await apply(admin, namespaced("VDCQuota", "tight", { hard: { virtualMachines: 1 } }));
     await until(k["vdcquota-over-limit"]!, "Ready=False OverLimit", readyIs("False", "OverLimit"));
@@ -208,7 +229,7 @@ describe("health of every kind, as kstatus and kubectl wait see it", () => {
     const want = Object.fromEntries(Object.entries(k).map(([key, x]) => [key, x.kstatus]));
     expect(got, JSON.stringify(computed.filter((r, i) => r.status !== Object.values(k)[i]!.kstatus), null, 1)).toEqual(want);
     // every kind carries Ready, and Reconciling / Stalled as kstatus reads them
-    for (const [key, o] of Object.entries(k).map(([key, x], i) => [key, objects[i]!] as const)) {
+    for (const [key, o] of Object.keys(k).map((key, i) => [key, objects[i]!] as const)) {
       const x = k[key]!;
       expect(condition(o, "Ready"), `${key}: Ready`).toBeDefined();
       if (x.kstatus === "Failed") expect(condition(o, "Stalled")?.status, `${key}: Stalled`).toBe("True");
@@ -226,6 +247,8 @@ describe("health of every kind, as kstatus and kubectl wait see it", () => {
         expect(out.trim().split("\n")).toHaveLength(names.length);
       }
     }
+    // and `kubectl get -o wide` says why
+    expect(await kubectl(admin, ["get", "virtualmachines.omnivisor.io", "nofit", "-n", ns, "-o", "wide"])).toMatch(/\bFalse\s+NoHostFits\b/);
   });
 });
 

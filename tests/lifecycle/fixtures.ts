@@ -72,6 +72,14 @@ function startProcess(script: string, args: string[]): Operator {
   };
 }
 
+/** The operator's /metrics text (its port from the "serving /metrics" line it logged; started with --metrics-port 0). */
+export async function operatorMetrics(operator: Operator): Promise<string> {
+  const line = operator.output.join("").split("\n").find((l) => l.includes("serving /metrics"));
+  if (!line) throw new Error("the operator has not logged its /metrics port yet");
+  const { port } = JSON.parse(line) as { port: number };
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
 /** The last warnings and errors the given processes logged: what a timed-out wait shows. */
 export function warnings(...processes: (Operator | undefined)[]): string {
   return processes.flatMap((p) => p?.output ?? []).join("").split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n");

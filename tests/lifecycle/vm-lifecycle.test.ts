@@ -23,7 +23,7 @@ import { omnivisorImageStore } from "../../drivers/libvirt/index.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { dockerSocket, requireDocker, requireLibvirt, libvirtUri } from "../harness/services.ts";
 import { Virsh } from "../drivers/libvirt-virsh.ts";
-import { allowWatcherCredentials, apply, condition, dockerContainers, getObject, kubectl, removeLeftovers, scenarioLabel, startOperator, startScopedOperator, startStatusWatcher, virshDomains, type Obj, type Operator } from "./fixtures.ts";
+import { allowWatcherCredentials, apply, condition, dockerContainers, getObject, kubectl, operatorMetrics, removeLeftovers, scenarioLabel, startOperator, startScopedOperator, startStatusWatcher, virshDomains, type Obj, type Operator } from "./fixtures.ts";
 
 const execFileP = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -137,12 +137,13 @@ describe("VM lifecycle on libvirt and Docker hosts", () => {
       return got?.status?.["readyHosts"] === 2 ? got : undefined;
     });
     expect(pool.status?.["hosts"]).toBe(2);
-    const poolUsage = await waitFor("pool sums the hosts' live usage", async () => {
-      const got = await getObject(admin, "hostpools.omnivisor.io", `lc-${run}-pool`);
-      return got?.status?.["usage"] as { cpuPercent: number; memory: string } | undefined;
+    // live usage is in the metrics, labelled with host, pool and datacenter — not in status (ADR 0037)
+    const usage = await waitFor("the hosts' live usage in the operator's metrics", async () => {
+      const lines = (await operatorMetrics(operator!)).split("\n").filter((l) => l.startsWith("omnivisor_host_cpu_usage_ratio{") && l.includes(`pool="lc-${run}-pool"`));
+      return lines.length === 2 ? lines : undefined;
     });
-    expect(poolUsage.memory).toMatch(/^\d+(Mi|Gi)$/);
-    expect(poolUsage.cpuPercent).toBeGreaterThanOrEqual(0);
+    for (const name of [kvm, docker]) expect(usage.find((l) => l.includes(`host="${name}"`) && l.includes(`datacenter="${dc}"`)), name).toMatch(/ (0(\.\d+)?|1)$/);
+    expect(pool.status).not.toHaveProperty("usage");
     const datacenter = await waitFor("datacenter counts both hosts", async () => {
       const got = await getObject(admin, "datacenters.omnivisor.io", dc);
       return got?.status?.["readyHosts"] === 2 ? got : undefined;

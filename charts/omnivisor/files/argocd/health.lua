@@ -40,10 +40,12 @@ local function suspended(o)
 end
 
 local function health(o)
+  local status = o.status
   if o.metadata ~= nil and o.metadata.deletionTimestamp ~= nil then
+    local ready = status and condition(status.conditions, "Ready")
+    if ready ~= nil and ready.status ~= "True" then return "Progressing", "being deleted; " .. say(ready, "") end
     return "Progressing", "being deleted"
   end
-  local status = o.status
   if status == nil then return "Progressing", "waiting for the Omnivisor controller" end
   local generation = o.metadata and o.metadata.generation
   if generation ~= nil and status.observedGeneration ~= nil and status.observedGeneration < generation then
