@@ -10,6 +10,7 @@ packages=(
   busybox-static cpio xz-utils                                                      # busybox image, tiny VM initramfs
   openssl curl iproute2 gcc libc6-dev                                               # certificates, probes, supervise
   python3-venv                                                                      # BMC emulator (sushy-tools) venv
+  containerd runc containernetworking-plugins conntrack                             # the one-node test cluster (kubelet's runtime, CNI, kube-proxy)
 )
 missing=()
 for p in "${packages[@]}"; do

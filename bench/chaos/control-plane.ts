@@ -3,8 +3,10 @@
 // 3 s) — while spec changes keep coming (CPUs of Docker VMs toggled 1 ↔ 2 every 250 ms, through
 // the admin identity, retried while the API server is away). Every change the API server accepted
 // ("applied") must reach status: the VM's status.observedGeneration at least the change's
-// generation and the container's CPUs the last value written ("seen").
-import { readFile, writeFile } from "node:fs/promises";
+// generation and the container's CPUs the last value written ("seen"). 410 Gone comes with the API
+// server restart: its new watch cache starts at etcd's current revision, so every watch the
+// manager resumes from an older one is told 410 and relists (counted from the manager's log).
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { proxyFor } from "../../tests/harness/socket-proxy.ts";
 import { sleep, waitUntil, type World } from "./world.ts";
@@ -17,6 +19,8 @@ export interface Disruption {
   refused: number;
   /** From the fault's end until every change was seen. */
   convergedMs: number | null;
+  /** The manager's watches that came back with 410 Gone and relisted (from its log) — the 410 case of R2. */
+  goneRelists: number;
   error?: string;
 }
 
@@ -47,7 +51,8 @@ export async function controlPlaneFaults(w: World, step: (s: string) => void): P
       }],
     ];
     for (const [fault, act] of faults) {
-      const d: Disruption = { fault, applied: 0, seen: 0, refused: 0, convergedMs: null };
+      const d: Disruption = { fault, applied: 0, seen: 0, refused: 0, convergedMs: null, goneRelists: 0 };
+      const logFrom = (await stat(w.log)).size;
       const last = new Map<string, { generation: number; cpus: number }>();
       const applied: { name: string; generation: number }[] = [];
       let changing = true;
@@ -92,8 +97,9 @@ export async function controlPlaneFaults(w: World, step: (s: string) => void): P
       }
       const vms = await w.vms();
       d.seen = applied.filter((c) => (vms.find((v) => v.name === c.name)?.status?.observedGeneration ?? 0) >= c.generation).length;
+      d.goneRelists = (await readFile(w.log)).subarray(logFrom).toString("utf8").split("\n").filter((l) => l.includes("watch expired (410 Gone)")).length;
       out.push(d);
-      step(`R2 ${fault}: ${d.applied} changes applied, ${d.seen} seen in status, ${d.refused} refused meanwhile, converged ${d.convergedMs ?? "—"} ms after`);
+      step(`R2 ${fault}: ${d.applied} changes applied, ${d.seen} seen in status, ${d.refused} refused meanwhile, ${d.goneRelists} watches relisted after 410 Gone, converged ${d.convergedMs ?? "—"} ms after`);
     }
     await w.kubectl(["delete", "virtualmachines.omnivisor.io", ...names, "-n", w.ns, "--wait=true", "--timeout=120s"]);
   } finally {

@@ -58,6 +58,7 @@ export async function evidence(step: (s: string) => void): Promise<Evidence> {
   step(`evidence: ${runs.at(-1)!.what}: ${runs.at(-1)!.passed} passed, ${runs.at(-1)!.failed} failed`);
   runs.push(await vitest("malformed XAPI / WinRM / vim25 replies (mutating proxy)", "integration", "tests/fuzz/driver-replies.test.ts", undefined, /rounds — .* ok, .* typed errors/));
   step(`evidence: ${runs.at(-1)!.what}: ${runs.at(-1)!.passed} passed, ${runs.at(-1)!.failed} failed`);
+  runs.push(await vitest("R7: wrong credentials on every driver and passwords in endpoints — no secret in any log line, Event or object", "integration", "tests/security/secret-sweep.test.ts", undefined, /secret/));
   runs.push(await vitest("RBAC: separate least-privilege identities, no wildcard (kubectl auth can-i --list)", "integration", "tests/foundation/control-plane.test.ts", "RBAC", /can-i|wildcard/));
   step(`evidence: ${runs.at(-1)!.what}: ${runs.at(-1)!.passed} passed, ${runs.at(-1)!.failed} failed`);
   return { invalidManifests: { files: files.length, kinds: kinds.size }, runs };

@@ -15,6 +15,7 @@ import { outsideTests } from "./outside.ts";
 import { parallelTests } from "./parallel.ts";
 import { powerTests } from "./power.ts";
 import type { ConformanceTarget } from "./target.ts";
+import { twoWriterTests } from "./two-writers.ts";
 
 export type { ConformanceHooks, ConformanceTarget, DeviceValues } from "./target.ts";
 
@@ -84,6 +85,7 @@ export function describeDriverConformance(target: ConformanceTarget): void {
     lookupTests(ctx);
     parallelTests(ctx);
     interruptedTests(ctx);
+    twoWriterTests(ctx);
     migrationTests(ctx);
     deviceTests(ctx);
   });

@@ -18,13 +18,14 @@ import {
 } from "../contract/index.ts";
 import { canAdopt } from "../contract/index.ts";
 import { toDriverError } from "./errors.ts";
-import { copyImageDisks, removeCopiedDisks } from "./images.ts";
+import { copyImageDisks, diskFolder, removeCopiedDisks } from "./images.ts";
 import { readDatastores, readInventory, type Inventory } from "./inventory.ts";
 import { VmLookups } from "./lookups.ts";
 import { readHost, readVm, readVms, type EsxPowerState } from "./observe.ts";
 import { defaultSoftDeadlineSeconds, nextPowerStep, type SoftStop } from "./power.ts";
 import { waitTask, type PendingTask } from "./tasks.ts";
 import { bootOrderSpec, createSpec, esxMemoryMiB, resizeSpec } from "./vm-config.ts";
+import { directoryOf, modifiedAt, removeDirectory, vmxModified, vmxPath } from "./vm-files.ts";
 import { openWatch } from "./watch.ts";
 import type { VimClient } from "./vim25/client.ts";
 import { moRef, type MoRef } from "./vim25/encode.ts";
@@ -38,6 +39,9 @@ export interface SessionOptions {
   taskWaitMs?: number;
 }
 
+/** A .vmx file no VM uses is a leftover of a create that died inside the host once it is this old (a live create registers its VM within seconds). */
+const leftoverAfterMs = 120_000;
+
 const esxPower: Record<string, EsxPowerState | undefined> = { Running: "poweredOn", Stopped: "poweredOff", Paused: "suspended" };
 
 export class EsxiSession implements Session {
@@ -45,7 +49,7 @@ export class EsxiSession implements Session {
   readonly #inventory: Inventory;
   readonly #taskWaitMs: number;
   /** Creates in flight, by uid; VM tasks in flight, by externalId. */
-  readonly #creating = new Map<string, PendingTask>();
+  readonly #creating = new Map<string, PendingTask & { vmx: string }>();
   readonly #tasks = new Map<string, PendingTask>();
   readonly #softStops = new Map<string, SoftStop>();
   readonly #createAttempts = new Map<string, Promise<VmObservation>>();
@@ -135,20 +139,24 @@ export class EsxiSession implements Session {
     const mine = await this.#lookups.find(identity.uid);
     if (mine) return mine;
     if (!this.#creating.has(identity.uid) && (await this.#nameTaken(identity.name))) {
+      // another writer (a second manager) may have made it since the lookup: the uid decides
+      const theirs = await this.#lookups.find(identity.uid);
+      if (theirs) return theirs;
       throw new TerminalError(`VM name ${identity.name} is taken by another VM`, { reason: "name-taken" });
     }
     let pending = this.#creating.get(identity.uid);
     if (!pending) {
-      const datastore = await this.#pickDatastore();
+      const datastore = await this.#pickDatastore(identity);
       const copies = await copyImageDisks(this.#client, identity, spec, { datacenter: this.#inventory.datacenter, datastore, waitMs: this.#taskWaitMs, running: this.#copies });
       const config = createSpec(identity, spec, { datastore, networks: this.#inventory.networks, copies });
       const task = await startTask(this.#client, "CreateVM_Task", this.#inventory.vmFolder, { config, pool: this.#inventory.resourcePool, host: this.#inventory.host });
-      pending = { task, method: "CreateVM_Task" };
+      pending = { task, method: "CreateVM_Task", vmx: vmxPath(datastore, identity.name) };
       this.#creating.set(identity.uid, pending);
     }
     const info = await waitTask(this.#client, pending.task, pending.method, this.#taskWaitMs);
     if (info.state !== "success" && info.state !== "error") throw new RetryableError(`VM ${identity.name} is still being created`, { reason: "in-progress" });
     this.#creating.delete(identity.uid);
+    if (info.error?.fault === "FileAlreadyExists") return this.#afterTakenFiles(identity, spec, pending.vmx);
     if (info.error) throw info.error;
     const created = resultRef(info);
     if (created) this.#lookups.created(created.value, identity.uid);
@@ -173,8 +181,38 @@ export class EsxiSession implements Session {
     if (bootOptions) await this.#runTask(externalId, "ReconfigVM_Task", { spec: { bootOptions } });
   }
 
-  async #pickDatastore(): Promise<string> {
+  /**
+   * The VM's .vmx file was there already: another writer's create of this VM (a second manager)
+   * got there first — then the VM carries the uid and is this create's result — or a create that
+   * died inside the host left it. A file older than leftoverAfterMs that no VM with the uid uses
+   * is removed and the create retried; a younger one may be a create still under way elsewhere.
+   */
+  async #afterTakenFiles(identity: VmIdentity, spec: VmSpec, vmx: string): Promise<VmObservation> {
+    const theirs = await this.#lookups.find(identity.uid);
+    if (theirs) {
+      if (spec.power && spec.power.state !== "Stopped") await this.#setPower(identity, spec.power);
+      return this.#mustFind(identity);
+    }
+    if (await this.#nameTaken(identity.name)) throw new TerminalError(`VM name ${identity.name} is taken by another VM`, { reason: "name-taken" });
+    const modified = await vmxModified(this.#client, this.#inventory.datastores, vmx, this.#taskWaitMs);
+    const ageMs = modified ? Date.now() - modified.getTime() : 0;
+    if (ageMs > leftoverAfterMs) {
+      await removeDirectory(this.#client, this.#inventory.datacenter, directoryOf(vmx), this.#taskWaitMs);
+      throw new RetryableError(`VM ${identity.name}: removed ${directoryOf(vmx)}, left by a create that did not finish (${Math.round(ageMs / 1000)} s old, no VM uses it); creating again`, { reason: "leftover-removed" });
+    }
+    throw new RetryableError(`VM ${identity.name}: ${vmx} is being written by another create; waiting for that VM to appear`, { reason: "in-progress" });
+  }
+
+  /** Where the VM's files go: where its disk copies already are (a create retried, or a second writer's), else the roomiest datastore. */
+  async #pickDatastore(identity: VmIdentity): Promise<string> {
     const stores = await readDatastores(this.#client, this.#inventory.datastores);
+    if (stores.length > 1) {
+      // two writers must choose alike, though the first one's copies change which is roomiest
+      for (const ds of stores) {
+        const copies = { store: ds.name, directory: `[${ds.name}] ${diskFolder}`, name: identity.uid };
+        if (await modifiedAt(this.#client, this.#inventory.datastores, copies, this.#taskWaitMs)) return ds.name;
+      }
+    }
     const roomiest = stores.sort((a, b) => b.freeBytes - a.freeBytes)[0];
     if (!roomiest) throw new TerminalError("the host has no datastore for VM files", { reason: "no-datastore" });
     return roomiest.name;
@@ -255,7 +293,12 @@ export class EsxiSession implements Session {
       const vm = await this.#find(identity);
       if (!vm) return;
       try {
-        if (vm.power !== "Stopped") await this.#runTask(vm.externalId, "PowerOffVM_Task", {});
+        if (vm.power !== "Stopped") {
+          // another writer (a second manager) may have powered it off a moment ago
+          await this.#runTask(vm.externalId, "PowerOffVM_Task", {}).catch((err: unknown) => {
+            if (!(err instanceof VimFault && err.fault === "InvalidPowerState")) throw err;
+          });
+        }
         this.#tasks.delete(vm.externalId);
         await this.#runTask(vm.externalId, "Destroy_Task", {});
       } catch (err) {

@@ -1,6 +1,7 @@
 // VmSpec → VirtualMachineConfigSpec. Fields follow the vim25 WSDL's sequence order. Identity goes
 // into extraConfig (the same io.omnivisor.* keys every driver uses), which survives host
 // restarts, re-registration and is visible to admins in the VM's advanced settings.
+import { vmxPath } from "./vm-files.ts";
 import { identityMetadata, NotFoundError, TerminalError, type DiskBus, type NicModel, type VmIdentity, type VmSpec } from "../contract/index.ts";
 import type { Arg, MoRef } from "./vim25/encode.ts";
 
@@ -118,7 +119,8 @@ export function createSpec(identity: VmIdentity, spec: VmSpec, where: Placement)
   return {
     name: identity.name,
     guestId,
-    files: { vmPathName: `[${where.datastore}]` },
+    // the exact .vmx path: a second create of it fails (FileAlreadyExists) instead of making a second VM (vm-files.ts)
+    files: { vmPathName: vmxPath(where.datastore, identity.name) },
     numCPUs: spec.cpus,
     memoryMB: esxMemoryMiB(spec.memoryMiB),
     deviceChange: [...controller, ...disks(spec, where.copies), ...nics(spec, where.networks)],

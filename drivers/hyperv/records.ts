@@ -4,7 +4,7 @@
 import { identityFromMetadata, identityMetadata, type ObservedPower, type VmIdentity, type VmObservation } from "../contract/index.ts";
 
 /** The properties the driver selects from Get-VM. */
-export const vmProperties = ["Id", "Name", "State", "ProcessorCount", "MemoryStartup", "Notes"] as const;
+export const vmProperties = ["Id", "Name", "State", "ProcessorCount", "MemoryStartup", "Notes", "CreationTime"] as const;
 
 export interface VmJson {
   /** A Guid: a string, or {"Guid": "…"} / {"value": "…"} depending on the PowerShell version. */
@@ -15,6 +15,17 @@ export interface VmJson {
   ProcessorCount: number;
   MemoryStartup: number;
   Notes: string | null;
+  /** When the VM was made: "/Date(<ms>)/" (Windows PowerShell 5.1) or an ISO 8601 string (PowerShell 7). */
+  CreationTime?: unknown;
+}
+
+/** When the VM was made, in ms since the epoch (the host's clock); undefined when the host did not say. */
+export function createdAtMs(vm: VmJson): number | undefined {
+  const value = vm.CreationTime;
+  if (typeof value !== "string") return undefined;
+  const legacy = /^\/Date\((-?\d+)[^)]*\)\/$/.exec(value);
+  const ms = legacy ? Number(legacy[1]) : Date.parse(value);
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 const notesPrefix = "omnivisor:";

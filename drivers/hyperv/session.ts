@@ -25,7 +25,7 @@ import {
 import { canAdopt } from "../contract/index.ts";
 import { noCloudSeed } from "../cloud-init/nocloud.ts";
 import { type CpuJson, hostObservation, type OsJson, type VmHostJson } from "./host.ts";
-import { type AdapterJson, addressesByVm, isPending, jsonList, notesWithIdentity, observation, pendingMark, vmId, type VmJson } from "./records.ts";
+import { type AdapterJson, addressesByVm, createdAtMs, isPending, jsonList, notesWithIdentity, observation, pendingMark, vmId, type VmJson } from "./records.ts";
 import type { RemotePowerShell } from "./remote-powershell.ts";
 import * as scripts from "./scripts.ts";
 import { VmLookups } from "./lookups.ts";
@@ -252,8 +252,9 @@ export class HyperVSession implements Session {
   private async create(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
     const raw = await this.listRaw();
     const mine = raw.filter((vm) => vm.observed.identity?.uid === identity.uid);
-    const done = mine.find((vm) => !isPending(vm));
-    if (done !== undefined) return done.observed;
+    // Made already — by an earlier attempt, or by another manager at the same time: the one every
+    // creator keeps, powered as asked (its maker may have stopped before it powered it on).
+    if (mine.some((vm) => !isPending(vm))) return this.keptAndPowered(identity, spec);
     for (const half of mine) {
       // Being made by another manager (its create overlaps this one): not touched, tried again later.
       const mark = pendingMark(half)!;
@@ -306,25 +307,51 @@ export class HyperVSession implements Session {
       if (request.seedPath !== undefined) await this.ps.run(`remove the seed of ${identity.name}`, scripts.removeFiles([request.seedPath]), this.closed.signal).catch(() => undefined);
       throw err;
     }
+    return this.keptAndPowered(identity, spec);
+  }
+
+  private async keptAndPowered(identity: VmIdentity, spec: VmSpec): Promise<VmObservation> {
     const kept = await this.oneOfUid(identity);
-    if (spec.power !== undefined && spec.power.state !== "Stopped") await this.setPower({ ...identity, externalId: kept }, spec.power);
-    const created = await this.observeVm({ ...identity, externalId: kept });
-    if (created === undefined) throw new RetryableError(`hyperv: ${identity.name} vanished right after create`, { reason: "race" });
-    return created;
+    // by its Id: until another manager removes its own copy, the uid names two VMs
+    const read = async (): Promise<VmObservation> => {
+      const vm = await this.lookups.read(kept);
+      if (vm === undefined) throw new RetryableError(`hyperv: ${identity.name} vanished right after create`, { reason: "race" });
+      return vm;
+    };
+    if (spec.power !== undefined && spec.power.state !== "Stopped") {
+      const vm = await read();
+      try {
+        await this.powerStep(vm, spec.power, `${spec.power.state} ${identity.name}`);
+      } catch (err) {
+        if (!(isDriverError(err) && err.kind === "invalid-transition" && (await read()).power === spec.power.state)) throw err;
+      }
+    }
+    return read();
   }
 
   /**
-   * Two managers whose creates overlapped can both finish a VM of one uid (Hyper-V allows one name
-   * twice). Every creator keeps the finished one with the lowest Id and removes the others, so all
-   * end with the same VM: a manager whose own copy went finds the kept one by uid on its next look.
+   * Two managers whose creates overlapped can both make a VM of one uid (Hyper-V allows one name
+   * twice). The one made first (CreationTime, then the lower Id) is kept by every creator, and the
+   * others are removed before anyone powers them on: a creator whose copy is not the kept one
+   * removes it and returns the kept one. While the first-made is still being finished by another
+   * manager, nobody decides yet (retried), so no creator keeps a VM that a later look would drop.
    */
   private async oneOfUid(identity: VmIdentity): Promise<string> {
-    const finished = (await this.listRaw()).filter((vm) => vm.observed.identity?.uid === identity.uid && !isPending(vm)).map((vm) => vm.observed);
-    finished.sort((a, b) => a.externalId.localeCompare(b.externalId));
-    const [kept, ...extra] = finished;
+    const ofUid = (await this.listRaw()).filter((vm) => vm.observed.identity?.uid === identity.uid && !(isPending(vm) && this.stale(vm)));
+    ofUid.sort((a, b) => (createdAtMs(a) ?? Infinity) - (createdAtMs(b) ?? Infinity) || a.observed.externalId.localeCompare(b.observed.externalId));
+    const [kept] = ofUid;
     if (kept === undefined) throw new RetryableError(`hyperv: ${identity.name} vanished right after create`, { reason: "race" });
-    for (const vm of extra) await this.remove(vm);
-    return kept.externalId;
+    if (isPending(kept)) {
+      throw new RetryableError(`hyperv: another manager is finishing ${identity.name} (${kept.observed.externalId}, made first); it is not made twice`, { reason: "create-in-progress" });
+    }
+    for (const vm of ofUid.slice(1).filter((v) => !isPending(v))) await this.remove(vm.observed);
+    return kept.observed.externalId;
+  }
+
+  /** A pending create older than staleCreateMs: left by a process that died. */
+  private stale(vm: VmJson): boolean {
+    const mark = pendingMark(vm);
+    return mark !== undefined && Date.now() - mark.sinceMs >= staleCreateMs;
   }
 
   /** One VM, by its Id (not by uid: another VM may carry the same uid): turned off, removed, its disks too. */

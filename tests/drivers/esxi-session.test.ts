@@ -1,7 +1,10 @@
 // Scenarios for what the ESXi driver adds beyond the conformance suite: TLS trust (pinned
 // thumbprint, CA, explicit insecure, and refusal otherwise), an expired vim25 session that the
 // driver logs back into, credentials that never show in errors, and host capacity as ESXi reports it.
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, rm, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { inspect } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HostConnection, Session } from "../../drivers/contract/index.ts";
@@ -158,6 +161,44 @@ describe("host", () => {
       const err: unknown = await session.migrateVm({ uid: "x", name: "x" }, { host: pinned, live: true }).catch((e: unknown) => e);
       expect(errorKind(err)).toBe("unsupported");
     } finally {
+      await session.close();
+    }
+  });
+});
+
+describe("a VM's files left by a create that died", () => {
+  /** The local directory behind a vcsim datastore (vcsim keeps datastores in plain directories). */
+  async function datastoreDir(name: string): Promise<string> {
+    const info = JSON.parse(await govc(vcsimUrl, ["datastore.info", "-json", name])) as { datastores: { info: { url: string } }[] };
+    return info.datastores[0]!.info.url;
+  }
+
+  it("given a .vmx no VM uses, minutes old, when the VM is created, then the leftover is removed and one VM is made; a fresh one is waited for instead", async () => {
+    const session = await connect(pinned);
+    const name = `left-${randomBytes(3).toString("hex")}`;
+    const identity = { uid: randomUUID(), name, namespace: "esxi-session", kubeName: name };
+    const spec = { cpus: 1, memoryMiB: 64, disks: [], networks: [], power: { state: "Stopped" as const } };
+    const dir = join(await datastoreDir("LocalDS_0"), name);
+    try {
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, `${name}.vmx`), "config.version = \"8\"\n");
+      // fresh: it may be another writer's create still under way — waited for, not removed
+      const fresh: unknown = await session.createVm(identity, spec).catch((e: unknown) => e);
+      expect(errorKind(fresh), String(fresh)).toBe("retryable");
+      expect((fresh as { reason?: string }).reason).toBe("in-progress");
+      expect(existsSync(join(dir, `${name}.vmx`)), "a fresh .vmx is left alone").toBe(true);
+
+      const old = new Date(Date.now() - 10 * 60_000);
+      await utimes(join(dir, `${name}.vmx`), old, old);
+      const cleared: unknown = await session.createVm(identity, spec).catch((e: unknown) => e);
+      expect(errorKind(cleared), String(cleared)).toBe("retryable");
+      expect((cleared as { reason?: string }).reason).toBe("leftover-removed");
+      const vm = await session.createVm(identity, spec);
+      expect(vm.identity?.uid).toBe(identity.uid);
+      expect((await session.listVms()).filter((v) => v.name === name).map((v) => v.externalId)).toEqual([vm.externalId]);
+    } finally {
+      await session.deleteVm(identity).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
       await session.close();
     }
   });

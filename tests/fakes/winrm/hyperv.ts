@@ -29,6 +29,8 @@ export interface FakeVm {
   /** Set-VMFirmware -BootOrder: the drives' paths, first boots first. */
   BootOrder: string[];
   NetworkAdapters: FakeAdapter[];
+  /** When New-VM made it, as Windows PowerShell 5.1's ConvertTo-Json writes a DateTime: "/Date(<ms>)/". */
+  CreationTime: string;
 }
 
 const GiB = 1024 ** 3;
@@ -79,7 +81,7 @@ export class FakeHyperV {
 
   /** A VM made by an administrator in Hyper-V Manager (no identity in its Notes). */
   addVm(name: string, state: number = VMState.Off): FakeVm {
-    const vm: FakeVm = { Id: randomUUID(), Name: name, State: state, ProcessorCount: 1, MemoryStartup: 512 * 1024 ** 2, Notes: "", Generation: 2, DynamicMemoryEnabled: false, HardDrives: [], DvdDrives: [], BootOrder: [], NetworkAdapters: [] };
+    const vm: FakeVm = { Id: randomUUID(), Name: name, State: state, ProcessorCount: 1, MemoryStartup: 512 * 1024 ** 2, Notes: "", Generation: 2, DynamicMemoryEnabled: false, HardDrives: [], DvdDrives: [], BootOrder: [], NetworkAdapters: [], CreationTime: `/Date(${Date.now()})/` };
     vm.NetworkAdapters.push(this.devices.adapter(null));
     this.vms.set(vm.Id, vm);
     return vm;
