@@ -162,8 +162,8 @@ try {
     "name, takes its own Lease back at once. A killed pod cannot release its Lease: the standby takes",
     "over once the Lease's 10 s have passed since the last renewal it saw change (renewals every 2 s:",
     "8–12 s after the kill), then reconciles.",
-    "A deleted pod's manager gets SIGTERM, drains and releases the Lease; the standby, retrying every",
-    "2 s, takes it at its next try.",
+    "A deleted pod's manager gets SIGTERM, drains and releases the Lease; the standby, watching the",
+    "Lease, takes it as soon as it is free.",
     "",
   ].join("\n");
   if (values.json) {
