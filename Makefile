@@ -100,6 +100,10 @@ chaos: deps tools services ## chaos report: kill -9 of the manager mid-create/re
 bench-ha: deps tools services ## HA failover: host loss → first VM / all VMs running elsewhere, 1, 10 and 50 VMs, 5 trials each (bench/results/ha.md)
 	node bench/ha.ts --json bench/results/ha.json --markdown bench/results/ha.md
 
+.PHONY: bench-install
+bench-install: deps tools services ## Helm install on a one-node cluster: install → Ready, failover after SIGKILL of the leader, graceful hand-over, writes during helm upgrade (bench/results/install.md)
+	node bench/install.ts --json bench/results/install.json --markdown bench/results/install.md
+
 .PHONY: bench
 bench: bench-drivers bench-provisioning bench-scale bench-lookups bench-migration bench-webhook bench-ha ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale, per-VM lookups, live migration vs virsh, quota webhook latency, HA failover (bench/results/)
 	node bench/placement.ts --json bench/results/placement.json

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go-built test and demo tools from the module proxy into a cache outside the repo:
 #   kube-apiserver, kube-controller-manager, kubectl (Kubernetes 1.36.3, tools/kube wrapper module)
+#   kubelet, kube-scheduler, kube-proxy (same module; the one-node test cluster, tests/harness/test-node.ts)
 #   etcd 3.6.8 (tools/etcd wrapper module)
 #   vcsim and govc 0.46.3 (ESXi simulator)
 #   kstatus (tools/kstatus: sigs.k8s.io/cli-utils' kstatus over objects given as JSON, for the tests)
@@ -24,7 +25,7 @@ if [ ! -x "$OMNIVISOR_CACHE/bin/supervise" ] || [ "$here/tools/supervise/supervi
 fi
 
 kube_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=${KUBE_VERSION%%.*} -X k8s.io/component-base/version.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2)"
-for cmd in kube-apiserver kubectl kube-controller-manager; do
+for cmd in kube-apiserver kubectl kube-controller-manager kubelet kube-scheduler kube-proxy; do
   out="$KUBE_BIN/$cmd"
   if built "$out"; then continue; fi
   echo "building $cmd $KUBE_VERSION (cold: minutes; cached afterwards)" >&2

@@ -12,6 +12,7 @@ packages=(
   python3-venv                                                                      # BMC emulator (sushy-tools) venv
   prometheus                                                                        # promtool (alert rule tests), the e2e scrape
   lua5.1                                                                            # Argo CD health checks (gopher-lua is Lua 5.1)
+  containerd runc containernetworking-plugins conntrack                             # the one-node test cluster (kubelet's runtime, CNI, kube-proxy)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -257,7 +257,14 @@ export async function converge(pass: VmPass, observed: VmObservation): Promise<R
       const held = backOff(pass, observed);
       if (held) return held;
     }
-    await session.setPower(identity, target);
+    try {
+      await session.setPower(identity, target);
+    } catch (err) {
+      // Ready says what is failing now (not what failed before): e.g. a hypervisor whose job lock
+      // on the VM is held after its daemon restarted
+      notReady(pass, "PowerChangeFailed", `${observed.power} → ${step} on host ${pass.hostName} failed: ${describeError(err)}`);
+      throw err;
+    }
     if (restart) env.crashLoops.started(uid, Date.now());
     if (step === "Stopped") {
       env.stopsAsked.set(uid, Date.now());
@@ -348,7 +355,12 @@ export async function deleteFromHost(ctx: Ctx, env: PassEnv, finalizer: string):
     }
     const session = await sessionFor(ctx, env, host);
     if (name !== hostName && !(await session.observeVm(identity))) continue;
-    await session.deleteVm(identity);
+    try {
+      await session.deleteVm(identity);
+    } catch (err) {
+      ctx.setCondition({ type: "Ready", status: "False", reason: "DeleteFailed", message: `removing ${identity.name} from host ${name} failed (the finalizer stays until it is gone): ${describeError(err)}` });
+      throw err;
+    }
     ctx.event("Normal", "Deleted", `removed ${identity.name} from host ${name}`);
   }
   env.stopsAsked.delete(vm.metadata.uid ?? "");

@@ -12,7 +12,7 @@ import { parseAllDocuments } from "yaml";
 import { runKubectl } from "./kubectl.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
 import { kubeRequest, type TlsClient } from "./kube-http.ts";
-import { generatePki, type Pki } from "./pki.ts";
+import { generatePki, type ClientIdentity, type Pki } from "./pki.ts";
 import { freePort, portIsFree } from "./ports.ts";
 import { ManagedProcess } from "./process.ts";
 import { repoRoot, requireTools, toolchain, type Toolchain } from "./toolchain.ts";
@@ -34,6 +34,14 @@ export interface ControlPlaneOptions {
   removeOnStop?: boolean;
   /** Extra kube-apiserver flags (e.g. audit logging for request counting). */
   apiServerArgs?: string[];
+  /** kube-apiserver --authorization-mode. Default "RBAC" (a cluster with kubelets adds "Node"). */
+  authorizationMode?: string;
+  /** kube-controller-manager --controllers. Default: garbage collection, namespaces, service accounts. */
+  controllers?: string[];
+  /** Client certificates to make besides the built-in ones (kubelet, kube-proxy, scheduler...). */
+  extraClients?: ClientIdentity[];
+  /** Apply the operator's and status watcher's RBAC (src/local/operator-rbac.yaml). Default true. */
+  operatorRbac?: boolean;
   log?: (line: string) => void;
 }
 
@@ -115,7 +123,7 @@ export class ControlPlane {
         `--tls-private-key-file=${pki.serverKey}`,
         `--client-ca-file=${pki.caCert}`,
         "--service-cluster-ip-range=10.0.0.0/24",
-        "--authorization-mode=RBAC",
+        `--authorization-mode=${options.authorizationMode ?? "RBAC"}`,
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         `--service-account-key-file=${pki.serviceAccountPub}`,
         `--service-account-signing-key-file=${pki.serviceAccountKey}`,
@@ -133,7 +141,7 @@ export class ControlPlane {
             logFile: join(logs, "kube-controller-manager.log"),
             args: [
               `--kubeconfig=${this.kubeconfigs.controllerManager}`,
-              "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller",
+              `--controllers=${(options.controllers ?? DEFAULT_CONTROLLERS).join(",")}`,
               "--leader-elect=false",
               "--secure-port=0",
               `--service-account-private-key-file=${pki.serviceAccountKey}`,
@@ -154,6 +162,7 @@ export class ControlPlane {
       { name: "operator", user: "omnivisor-operator", groups: [] },
       { name: "status-watcher", user: "omnivisor-status-watcher", groups: [] },
       { name: "controller-manager", user: "system:kube-controller-manager", groups: ["system:masters"] },
+      ...(options.extraClients ?? []),
     ]);
     const ports = await portsFor(dir);
     const cp = new ControlPlane(dir, tools, pki, ports, { removeOnStop: temp, ...options });
@@ -252,6 +261,7 @@ export class ControlPlane {
   }
 
   private async bootstrap(): Promise<void> {
+    if (this.options.operatorRbac === false) return;
     await this.kubectl(["apply", "--server-side", "-f", join(import.meta.dirname, "operator-rbac.yaml")]);
   }
 
@@ -292,6 +302,16 @@ export class ControlPlane {
     return p ? `--- ${component} log ---\n${p.tail(lines)}` : `${component} is not running`;
   }
 
+  /** The cluster CA certificate (signs every client and serving certificate of this control plane). */
+  get caCert(): string {
+    return this.pki.caCert;
+  }
+
+  /** Certificate and key of a client identity made at start (built-in or from extraClients). */
+  clientCredentials(name: string): { cert: string; key: string } {
+    return this.pki.client(name);
+  }
+
   /** Process ids of the running components (tests check nothing is left behind). */
   pids(): number[] {
     return [this.etcd, this.apiServer, this.controllerManager]
@@ -300,6 +320,13 @@ export class ControlPlane {
       .filter((p) => p !== undefined);
   }
 }
+
+const DEFAULT_CONTROLLERS = [
+  "garbage-collector-controller",
+  "namespace-controller",
+  "serviceaccount-controller",
+  "serviceaccount-token-controller",
+];
 
 type Ports = { api: number; etcdClient: number; etcdPeer: number };
 
