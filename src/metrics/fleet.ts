@@ -7,7 +7,7 @@ import { Gauge, type Registry } from "prom-client";
 import { type HAPolicyObject, haPoliciesType } from "../fleet/failovers.ts";
 import { HeartbeatClock, followHeartbeats, leaseHost, leasesType, type LeaseObject } from "../fleet/heartbeat-lease.ts";
 import {
-  datacentersType, hostPoolsType, hostsType, vAppsType, vdcQuotasType, virtualMachinesType, vmMigrationsType,
+  datacentersType, drsPoliciesType, hostPoolsType, hostsType, vAppsType, vdcQuotasType, virtualMachinesType, vmMigrationsType,
   type DatacenterObject, type HostObject, type HostPoolObject, type VAppObject, type VdcQuotaObject, type VmMigrationObject, type VmObject,
 } from "../fleet/kinds.ts";
 import type { ControllerDeps } from "../runtime/controller.ts";
@@ -22,8 +22,6 @@ export interface FleetMetricsOptions {
   /** Namespace of the status watchers' heartbeat Leases. */
   heartbeatNamespace: string;
 }
-
-const drsPoliciesType = { ...hostsType, plural: "drspolicies", kind: "DRSPolicy" };
 
 export function fleetMetrics(options: FleetMetricsOptions): ControllerRegistration {
   return { name: "fleet-metrics", create: (deps) => new FleetMetrics(deps, options) };
