@@ -8,7 +8,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export npm_config_nodedir :=
 STAMP := node_modules/.omnivisor-installed
 
-.PHONY: services-stop run run-fresh run-reset test test-unit test-integration lint build tools services packages node deps crds clean help
+.PHONY: image services-stop run run-fresh run-reset test test-unit test-integration lint build tools services packages node deps crds clean help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -59,7 +59,10 @@ services: packages tools ## libvirtd, dockerd, vcsim and the tiny VM image (idem
 clean: ## remove build output (the tool cache stays; rm -rf ~/.cache/omnivisor for a cold start)
 	rm -rf dist node_modules
 
-crds: deps ## regenerate crds/ from the zod schema in src/api
+image: deps services ## the operator image (no registry: Debian packages + Node 24 + the app), tag omnivisor/operator:<version>, docker-save tar in ~/.cache/omnivisor/images
+	@bash scripts/build-image.sh
+
+crds: deps ## regenerate crds/ (and charts/omnivisor/crds/) from the zod schema in src/api
 	node src/cmd/gen-crds.ts
 
 services-stop: ## stop libvirtd, dockerd and vcsim started by `make services`
@@ -96,6 +99,10 @@ chaos: deps tools services ## chaos report: kill -9 of the manager mid-create/re
 .PHONY: bench-ha
 bench-ha: deps tools services ## HA failover: host loss → first VM / all VMs running elsewhere, 1, 10 and 50 VMs, 5 trials each (bench/results/ha.md)
 	node bench/ha.ts --json bench/results/ha.json --markdown bench/results/ha.md
+
+.PHONY: bench-install
+bench-install: deps tools services ## Helm install on a one-node cluster: install → Ready, failover after SIGKILL of the leader, graceful hand-over, writes during helm upgrade (bench/results/install.md)
+	node bench/install.ts --json bench/results/install.json --markdown bench/results/install.md
 
 .PHONY: bench
 bench: bench-drivers bench-provisioning bench-scale bench-lookups bench-migration bench-webhook bench-ha ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale, per-VM lookups, live migration vs virsh, quota webhook latency, HA failover (bench/results/)

@@ -1,5 +1,5 @@
 // bench/results/summary.md from the results the benchmarks wrote: one table across placement,
-// drivers, provisioning, scale, per-VM lookups, live migration, the quota webhook and `make chaos`, each measure beside its target (issue #8). A result file that
+// drivers, provisioning, scale, per-VM lookups, live migration, the quota webhook, `make chaos` and the Helm install, each measure beside its target (issue #8). A result file that
 // is missing shows as "not run", never as a number.
 //
 // Usage: node bench/summary.ts [--dir bench/results]
@@ -122,12 +122,28 @@ for (const r of ha?.rows ?? []) {
 }
 if (!ha) row("HA failover", "", "not run");
 
+// make bench-install (issue #25): the Helm chart on a one-node cluster
+interface Install {
+  install: { bothReadyMs: number };
+  trials: { kind: "crash" | "kill" | "delete"; takeoverMs?: number; reconciledMs: number }[];
+  upgrade: { vmWrites: number };
+  targets: { failoverReconcileMs: number; gracefulHandoverMs: number };
+}
+const install = read<Install>("install.json");
+if (install) {
+  const worst = (kind: string, key: "takeoverMs" | "reconciledMs"): number => Math.max(...install.trials.filter((t) => t.kind === kind).map((t) => t[key] ?? Number.NaN));
+  row("Helm install (one-node cluster)", "helm install → both managers Ready", ms(install.install.bothReadyMs));
+  row("Helm install, leader's pod killed", "→ VM created meanwhile Running, worst trial", ms(worst("kill", "reconciledMs")), `≤ ${ms(install.targets.failoverReconcileMs)}`, met(worst("kill", "reconciledMs") <= install.targets.failoverReconcileMs));
+  row("Helm install, leader's pod deleted", "graceful hand-over, worst trial", ms(worst("delete", "takeoverMs")), `≤ ${ms(install.targets.gracefulHandoverMs)}`, met(worst("delete", "takeoverMs") <= install.targets.gracefulHandoverMs));
+  row("Helm upgrade", "writes to VirtualMachines", String(install.upgrade.vmWrites), "0", met(install.upgrade.vmWrites === 0));
+} else row("Helm install", "", "not run");
+
 const facts = scale?.facts ?? provisioning?.facts;
 const markdown = [
   "# Benchmark summary",
   "",
   "Written by `node bench/summary.ts` (the last step of `make bench`) from the JSON results beside it.",
-  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), [webhook.md](webhook.md), [ha.md](ha.md), [chaos.md](chaos.md) (`make chaos`), placement.json.",
+  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), [webhook.md](webhook.md), [ha.md](ha.md), [chaos.md](chaos.md) (`make chaos`), [install.md](install.md) (`make bench-install`), placement.json.",
   "",
   facts ? factsMarkdown(facts) : "",
   "",

@@ -5,6 +5,7 @@
 #   etcd 3.6.8 (tools/etcd wrapper module)
 #   vcsim and govc 0.46.3 (ESXi simulator)
 #   kstatus (tools/kstatus: sigs.k8s.io/cli-utils' kstatus over objects given as JSON, for the tests)
+#   helm 3.22.0 (tools/helm wrapper module; the chart's lint, template and install tests)
 # Idempotent: a tool already in the cache is not rebuilt. Prints where everything is.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +13,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/scripts/versions.sh"
 
 export GOMODCACHE="$OMNIVISOR_CACHE/go/mod" GOCACHE="$OMNIVISOR_CACHE/go/build" GOFLAGS=-mod=mod CGO_ENABLED=0
-mkdir -p "$GOMODCACHE" "$GOCACHE" "$KUBE_BIN" "$ETCD_BIN" "$VCSIM_BIN" "$KSTATUS_BIN"
+mkdir -p "$GOMODCACHE" "$GOCACHE" "$KUBE_BIN" "$ETCD_BIN" "$VCSIM_BIN" "$KSTATUS_BIN" "$HELM_BIN"
 
 built() { [ -x "$1" ] && [ -f "$1.ok" ]; }
 stamp() { touch "$1.ok"; }
@@ -58,4 +59,17 @@ if ! built "$KSTATUS_BIN/kstatus" || [ "$here/tools/kstatus/main.go" -nt "$KSTAT
   (cd "$here/tools/kstatus" && go build -trimpath -ldflags "-s -w" -o "$KSTATUS_BIN/kstatus" .)
   stamp "$KSTATUS_BIN/kstatus"
   echo "built kstatus in $((SECONDS - start)) s" >&2
+fi
+
+if ! built "$HELM_BIN/helm"; then
+  echo "building helm $HELM_VERSION (cold: ~2-4 min)" >&2
+  start=$SECONDS
+  # The Kubernetes version helm assumes without a cluster (template, lint): the one of its
+  # client-go, +1 major as helm's own Makefile sets it (v0.35 → 1.35), not the 1.20 fallback.
+  k8s=$(cd "$here/tools/helm" && go list -f '{{.Version}}' -m k8s.io/client-go | sed 's/^v0\.\([0-9]*\)\..*/\1/')
+  helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
+  for pkg in pkg/lint/rules pkg/chartutil; do helm_ldflags="$helm_ldflags -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$k8s"; done
+  (cd "$here/tools/helm" && go build -trimpath -ldflags "$helm_ldflags" -o "$HELM_BIN/helm" helm.sh/helm/v3/cmd/helm)
+  stamp "$HELM_BIN/helm"
+  echo "built helm in $((SECONDS - start)) s" >&2
 fi

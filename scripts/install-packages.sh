@@ -13,6 +13,7 @@ packages=(
   ipmitool                                                                          # IPMI fencing (the operator shells out to it)
   containerd runc containernetworking-plugins conntrack nfacct                      # the one-node test cluster (kubelet's runtime, CNI, kube-proxy and its nfacct counter)
   lua5.1                                                                            # Argo CD health checks (gopher-lua is Lua 5.1)
+  prometheus                                                                        # promtool (alert rule tests), the e2e scrape
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -10,6 +10,9 @@ KUBE_BIN=$OMNIVISOR_CACHE/kubernetes-v$KUBE_VERSION
 ETCD_BIN=$OMNIVISOR_CACHE/etcd-v$ETCD_VERSION
 VCSIM_BIN=$OMNIVISOR_CACHE/govmomi-v$VCSIM_VERSION
 KSTATUS_BIN=$OMNIVISOR_CACHE/kstatus-cli-utils-v$CLI_UTILS_VERSION
+# Helm 3 for the chart (charts/omnivisor) and its install scenarios
+HELM_VERSION=3.22.0
+HELM_BIN=$OMNIVISOR_CACHE/helm-v$HELM_VERSION
 # BMC emulators for the fencing clients' protocol tests (PyPI, in a venv): Redfish (sushy-tools)
 # and IPMI (virtualbmc, fronting a private libvirtd's domain through libvirt-python)
 SUSHY_TOOLS_VERSION=2.2.0

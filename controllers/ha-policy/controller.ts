@@ -49,6 +49,8 @@ export function haPolicyController(options: HAPolicyControllerOptions): Controll
       const objects = deps.kc.makeApiClient(CustomObjectsApi);
       const connect = (host: HostObject, signal: AbortSignal) => connectHost(drivers, secrets, host, signal, options.credentialsNamespaces);
       const fences = new Counter({ name: "omnivisor_ha_fences_total", help: "Fence attempts by method and result (confirmed, failed).", labelNames: ["method", "result"], registers: [deps.metrics.registry] });
+      // at 0 from the start, so the first failed fence is an increase an alert can see
+      for (const method of ["OutOfBand", "HypervisorAPI"]) for (const result of ["confirmed", "failed"]) fences.inc({ method, result }, 0);
       const failovers = new Gauge({ name: "omnivisor_ha_failovers", help: "Host failovers recorded, by policy and phase (Blocked: no confirmed fence, or no capacity).", labelNames: ["policy", "phase"], registers: [deps.metrics.registry] });
       const env: HaEnv = {
         hosts: () => hosts.list(),

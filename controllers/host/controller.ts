@@ -48,7 +48,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
   return {
     name: "host",
     create(deps) {
-      options.sessions.attach(deps.kc);
+      options.sessions.attach(deps.kc, deps.metrics.registry);
       const vms = readOnlyCache<VmObject>({ ...deps, log: deps.log.with({ controller: "host" }) }, virtualMachinesType, deps.namespace);
       const index = new VmsByHost().follow(vms);
       const placedOn = (name: string): VmObject[] => index.on(name);

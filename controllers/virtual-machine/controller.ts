@@ -50,7 +50,7 @@ export function virtualMachineController(options: VirtualMachineControllerOption
   return {
     name: "virtualmachine",
     create(deps) {
-      options.sessions.attach(deps.kc);
+      options.sessions.attach(deps.kc, deps.metrics.registry);
       const log = deps.log.with({ controller: "virtualmachine" });
       const hosts = readOnlyCache<HostObject>({ ...deps, log }, hostsType);
       const pools = readOnlyCache<HostPoolObject>({ ...deps, log }, hostPoolsType);

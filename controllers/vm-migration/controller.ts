@@ -30,7 +30,7 @@ export function vmMigrationController(options: VmMigrationControllerOptions): Co
   return {
     name: "vmmigration",
     create(deps) {
-      options.sessions.attach(deps.kc);
+      options.sessions.attach(deps.kc, deps.metrics.registry);
       const log = deps.log.with({ controller: "vmmigration" });
       const limits = { ...defaultLimits, ...options.limits };
       const vms = readOnlyCache<VmObject>({ ...deps, log }, virtualMachinesType, deps.namespace);

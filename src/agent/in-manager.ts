@@ -18,7 +18,7 @@ export function statusWatcherInManager(options: ManagerWatcherOptions): Controll
   return {
     name: "status-watcher",
     create(deps): ManagedController {
-      options.sessions.attach(deps.kc);
+      options.sessions.attach(deps.kc, deps.metrics.registry);
       const log = deps.log.with({ component: "status-watcher" });
       const hosts = readOnlyCache<HostObject>({ ...deps, log }, hostsType);
       const vms = readOnlyCache<VmObject>({ ...deps, log }, virtualMachinesType, deps.namespace);

@@ -1,5 +1,5 @@
-// The CRDs in crds/ are generated: this fails when someone changes the schema and forgets
-// `make crds`, or edits crds/ by hand.
+// The CRDs in crds/ and charts/omnivisor/crds/ are generated: this fails when someone changes the
+// schema and forgets `make crds`, or edits either by hand.
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -7,7 +7,7 @@ import { crd, crdFileName, crdYaml } from "./crd.ts";
 import { kinds } from "./kinds.ts";
 import type { Schema } from "./structural.ts";
 
-const crdsDir = resolve(import.meta.dirname, "..", "..", "crds");
+const root = resolve(import.meta.dirname, "..", "..");
 
 /** Every property path under a schema, with the schema at that path. */
 function fields(schema: Schema, path: string): [string, Schema][] {
@@ -27,11 +27,11 @@ function rootSchema(kind: (typeof kinds)[number]): Schema {
 }
 
 describe("generated CRDs", () => {
-  it("given the zod schema, when the CRDs are rendered, then crds/ holds exactly those files (run `make crds`)", () => {
-    const onDisk = readdirSync(crdsDir).filter((f) => f.endsWith(".yaml")).sort();
+  it.each(["crds", "charts/omnivisor/crds"])("given the zod schema, when the CRDs are rendered, then %s/ holds exactly those files (run `make crds`)", (dir) => {
+    const onDisk = readdirSync(join(root, dir)).filter((f) => f.endsWith(".yaml")).sort();
     expect(onDisk).toEqual(kinds.map(crdFileName).sort());
     for (const kind of kinds) {
-      expect(readFileSync(join(crdsDir, crdFileName(kind)), "utf8"), `crds/${crdFileName(kind)} is stale: run make crds`).toBe(crdYaml(kind));
+      expect(readFileSync(join(root, dir, crdFileName(kind)), "utf8"), `${dir}/${crdFileName(kind)} is stale: run make crds`).toBe(crdYaml(kind));
     }
   });
 

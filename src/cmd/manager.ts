@@ -22,6 +22,8 @@ import { vdcQuotaController } from "../../controllers/vdc-quota/controller.ts";
 import { quotaAdmission } from "../../controllers/vdc-quota/admission.ts";
 import type { WebhookOptions } from "../runtime/manager.ts";
 import { haPolicyController } from "../../controllers/ha-policy/controller.ts";
+import { fleetMetrics } from "../metrics/fleet.ts";
+import { WebhookCertRotator } from "../runtime/webhook-cert-rotator.ts";
 
 interface ControllerSettings {
   /** Namespace of the status watchers' heartbeat Leases (the same as the leader Lease's). */
@@ -58,6 +60,7 @@ function omnivisorControllers(settings: ControllerSettings): ControllerRegistrat
     vAppController(),
     vdcQuotaController({ chargeGraceMs }),
     haPolicyController({ heartbeatNamespace: settings.heartbeatNamespace, credentialsNamespaces: settings.credentialsNamespaces }),
+    fleetMetrics({ heartbeatNamespace: settings.heartbeatNamespace }),
     ...(statusWatcher ? [statusWatcherInManager({ sessions, leaseNamespace: settings.heartbeatNamespace, ...statusWatcher })] : []),
   ];
 }
@@ -102,6 +105,19 @@ Flags (environment variable in brackets):
                             serves the VDCQuota webhook (HTTPS) on every replica, and is not
                             ready until it does (default: no webhook)
   --webhook-key-file PATH   its private key (PEM) [OMNIVISOR_WEBHOOK_KEY_FILE]
+  --webhook-cert-secret NAME
+                            make and renew the webhook's certificates in this Secret of --namespace
+                            (which must exist; every replica may fill it) instead of reading
+                            --webhook-cert-file/--webhook-key-file (ADR 0032); needs
+                            --webhook-configuration and --webhook-service
+  --webhook-configuration NAME
+                            the ValidatingWebhookConfiguration whose caBundle the manager sets
+  --webhook-service NAME    the webhook's Service in --namespace (the certificate's DNS names)
+  --webhook-cert-dir DIR    where each replica writes its copy of the serving certificate
+                            (default /tmp/omnivisor-webhook)
+  --webhook-cert-validity D days a serving certificate is valid (default 365; the CA: ten times that)
+  --webhook-cert-renew-before D
+                            days before its end a certificate is renewed (default 30)
   --webhook-port PORT       webhook port [OMNIVISOR_WEBHOOK_PORT] (default 9443, 0: any)
   --webhook-host HOST       webhook address [OMNIVISOR_WEBHOOK_HOST] (default 0.0.0.0: the API
                             server reaches the pod through a Service)
@@ -127,17 +143,47 @@ function selectors(hostSelector: string | undefined): Record<string, string> {
 }
 
 /** The admission webhook, when its certificate and key are given (flags, else environment). */
-function webhookOptions(values: Record<string, string | boolean | undefined>): WebhookOptions | undefined {
+function webhookOptions(values: Record<string, string | boolean | undefined>, rotator: WebhookCertRotator | undefined): WebhookOptions | undefined {
   if (values["test-widget-controller"]) return undefined; // the runtime's tests run no webhook
   const env = process.env;
   const flag = (name: string, variable: string): string | undefined => (values[name] as string | undefined) ?? env[variable];
-  const certFile = flag("webhook-cert-file", "OMNIVISOR_WEBHOOK_CERT_FILE");
-  const keyFile = flag("webhook-key-file", "OMNIVISOR_WEBHOOK_KEY_FILE");
+  if (rotator && (flag("webhook-cert-file", "OMNIVISOR_WEBHOOK_CERT_FILE") || flag("webhook-key-file", "OMNIVISOR_WEBHOOK_KEY_FILE"))) {
+    throw new Error("--webhook-cert-secret makes the certificate files itself: give it or --webhook-cert-file/--webhook-key-file, not both");
+  }
+  const certFile = rotator?.certFile ?? flag("webhook-cert-file", "OMNIVISOR_WEBHOOK_CERT_FILE");
+  const keyFile = rotator?.keyFile ?? flag("webhook-key-file", "OMNIVISOR_WEBHOOK_KEY_FILE");
   if (!certFile && !keyFile) return undefined;
   if (!certFile || !keyFile) throw new Error("--webhook-cert-file and --webhook-key-file go together");
   const port = Number(flag("webhook-port", "OMNIVISOR_WEBHOOK_PORT") ?? 9443);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--webhook-port must be a port number, not ${JSON.stringify(flag("webhook-port", "OMNIVISOR_WEBHOOK_PORT"))}`);
   return { certFile, keyFile, port, host: flag("webhook-host", "OMNIVISOR_WEBHOOK_HOST") ?? "0.0.0.0", handlers: [quotaAdmission()] };
+}
+
+/** The webhook's self-made certificates (--webhook-cert-secret), made usable before the manager starts. */
+async function certRotator(values: Record<string, string | boolean | undefined>, options: { kc: ReturnType<typeof loadKubeConfig>; log: ReturnType<typeof createLogger>; namespace: string }): Promise<WebhookCertRotator | undefined> {
+  const secret = values["webhook-cert-secret"] as string | undefined;
+  if (!secret || values["test-widget-controller"]) return undefined;
+  const need = (name: string): string => {
+    const v = values[name] as string | undefined;
+    if (!v) throw new Error(`--webhook-cert-secret needs --${name}`);
+    return v;
+  };
+  const rotator = new WebhookCertRotator({
+    ...options,
+    secret,
+    webhookConfiguration: need("webhook-configuration"),
+    service: need("webhook-service"),
+    dir: (values["webhook-cert-dir"] as string | undefined) ?? "/tmp/omnivisor-webhook",
+    validityDays: positive("webhook-cert-validity", values["webhook-cert-validity"] as string),
+    renewBeforeDays: positive("webhook-cert-renew-before", values["webhook-cert-renew-before"] as string),
+  });
+  await rotator.ensure();
+  return rotator;
+}
+
+/** Renews the webhook's certificates while the manager runs, and serves the new ones. */
+async function keepRenewing(rotator: WebhookCertRotator | undefined, manager: Manager, signal: AbortSignal): Promise<void> {
+  if (rotator) await rotator.run(signal, () => manager.reloadWebhookCertificates());
 }
 
 /** A whole number ≥ 1 from a flag; anything else stops the start with the flag named. */
@@ -174,6 +220,12 @@ async function main(): Promise<number> {
       "webhook-cert-file": { type: "string" },
       "webhook-key-file": { type: "string" },
       "webhook-port": { type: "string" },
+      "webhook-cert-secret": { type: "string" },
+      "webhook-configuration": { type: "string" },
+      "webhook-service": { type: "string" },
+      "webhook-cert-dir": { type: "string" },
+      "webhook-cert-validity": { type: "string", default: "365" },
+      "webhook-cert-renew-before": { type: "string", default: "30" },
       "webhook-host": { type: "string" },
       "charge-grace": { type: "string", default: "5" },
       "no-status-watcher": { type: "boolean", default: false },
@@ -209,6 +261,7 @@ async function main(): Promise<number> {
         migrationLimits: { perHost: positive("max-migrations-per-host", values["max-migrations-per-host"]), cluster: positive("max-migrations", values["max-migrations"]) },
         chargeGraceMs: seconds(values["charge-grace"]),
       });
+  const rotator = await certRotator(values, { kc, log, namespace: leaseNamespace });
   const wanted = values.controllers?.split(",").map((s) => s.trim());
   const selected = wanted ? registrations.filter((r) => wanted.includes(r.name)) : registrations;
 
@@ -220,7 +273,7 @@ async function main(): Promise<number> {
     metricsHost: metricsHost(values["metrics-host"]),
     watchNamespace: values["watch-namespace"] ?? env.OMNIVISOR_WATCH_NAMESPACE,
     labelSelectors: selectors(values["host-selector"] ?? env.OMNIVISOR_HOST_SELECTOR),
-    webhook: webhookOptions(values),
+    webhook: webhookOptions(values, rotator),
     leaderElection: values["no-leader-elect"]
       ? undefined
       : {
@@ -235,7 +288,10 @@ async function main(): Promise<number> {
   const stop = new AbortController();
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => stop.abort());
   log.info("manager starting", { controllers: selected.map((r) => r.name) });
+  const renewing = keepRenewing(rotator, manager, stop.signal);
   const exit = await manager.run(stop.signal);
+  stop.abort();
+  await renewing;
   log.info("manager exiting", { reason: exit });
   return exit === "stopped" ? 0 : 1;
 }

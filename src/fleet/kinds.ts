@@ -14,6 +14,7 @@ export const vAppsType = kind("VApp", "vapps", true);
 /** The same as vAppsType (the quota webhook's spelling). */
 export const vappsType = vAppsType;
 export const vdcQuotasType = kind("VDCQuota", "vdcquotas", true);
+export const drsPoliciesType = kind("DRSPolicy", "drspolicies", false);
 
 type WithMeta<T extends { spec: unknown; status?: unknown }> = { apiVersion?: string; kind?: string; metadata: ObjectMeta; spec: T["spec"]; status?: T["status"] };
 

@@ -10,6 +10,8 @@ import { HyperVDriver } from "../../drivers/hyperv/driver.ts";
 import { LibvirtDriver } from "../../drivers/libvirt/index.ts";
 import { XenServerDriver } from "../../drivers/xenserver/driver.ts";
 import { statusCode } from "../runtime/log.ts";
+import type { Registry } from "prom-client";
+import { DriverCallMetrics } from "../metrics/driver-calls.ts";
 import { credentialsFromSecret, hostConnection, trustFromSecret, withSecretTrust } from "./connection.ts";
 import type { HostObject } from "./kinds.ts";
 
@@ -34,6 +36,8 @@ const connectTimeoutMs = 15_000;
 export class Drivers {
   private readonly made = new Map<DriverKind, Driver>();
   private readonly factories: Record<DriverKind, () => Driver>;
+  /** Set by measure(): every driver handed out from then on is timed and counted. */
+  private calls: DriverCallMetrics | undefined;
 
   constructor(overrides: Partial<Record<DriverKind, () => Driver>> = {}) {
     this.factories = {
@@ -48,8 +52,13 @@ export class Drivers {
 
   for(kind: DriverKind): Driver {
     let d = this.made.get(kind);
-    if (!d) this.made.set(kind, (d = this.factories[kind]()));
+    if (!d) this.made.set(kind, (d = this.calls ? this.calls.driver(this.factories[kind]()) : this.factories[kind]()));
     return d;
+  }
+
+  /** Driver calls are recorded in this registry (the first registry given wins; drivers made before are not measured). */
+  measure(registry: Registry): void {
+    this.calls ??= new DriverCallMetrics(registry);
   }
 }
 
@@ -111,9 +120,10 @@ export class HostSessions {
     this.credentialsNamespaces = credentialsNamespaces;
   }
 
-  /** The API client that reads credentials Secrets (every controller's create() calls this). */
-  attach(kc: KubeConfig): void {
+  /** The API client that reads credentials Secrets, and the registry driver calls are recorded in (every controller's create() calls this). */
+  attach(kc: KubeConfig, registry?: Registry): void {
     this.secrets ??= kc.makeApiClient(CoreV1Api);
+    if (registry) this.drivers.measure(registry);
   }
 
   /**

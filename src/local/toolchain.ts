@@ -18,6 +18,7 @@ export interface Toolchain {
   govc: string;
   /** sigs.k8s.io/cli-utils' kstatus over objects given as JSON (tools/kstatus; tests only). */
   kstatus: string;
+  helm: string;
   supervise: string;
 }
 
@@ -60,6 +61,7 @@ export function toolchain(env: NodeJS.ProcessEnv = process.env): Toolchain {
     vcsim: join(vcsimBin, "vcsim"),
     govc: join(vcsimBin, "govc"),
     kstatus: join(need("KSTATUS_BIN"), "kstatus"),
+    helm: join(need("HELM_BIN"), "helm"),
     supervise: join(need("OMNIVISOR_CACHE"), "bin", "supervise"),
   };
 }

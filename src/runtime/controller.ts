@@ -133,6 +133,8 @@ export class Controller<T extends KubeObject, S extends Status = Status> {
         ? deps.caches.informer<T>(options.resource, namespace)
         : newCache<T>(deps.kc, options.resource, this.log, { namespace, indexes: options.indexes });
     this.queue = new WorkQueue(options.backoff ?? { baseMs: 100, capMs: 300_000 }, deps.metrics.queueObserver(options.name));
+    // at 0 from the start: a controller's first failure is an increase rate() can see
+    deps.metrics.reconcileErrors.inc({ controller: options.name }, 0);
     this.informer.on({
       added: (obj) => this.queue.add(keyOf(obj.metadata)),
       updated: (old, obj) => {

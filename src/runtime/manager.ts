@@ -110,6 +110,11 @@ export class Manager {
     }
   }
 
+  /** Serves the webhook's certificate files again after they were renewed. */
+  async reloadWebhookCertificates(): Promise<void> {
+    await this.webhook?.reload();
+  }
+
   /** The webhook serves on every replica, leader or not; its handlers answer once their caches are synced. */
   private async serveWebhook(): Promise<void> {
     const options = this.options.webhook;

@@ -91,6 +91,15 @@ export class WebhookServer {
     });
   }
 
+  /** Reads the certificate files again and serves them to new connections (renewed certificates). */
+  async reload(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    const [cert, key] = await Promise.all([readFile(this.options.certFile), readFile(this.options.keyFile)]);
+    server.setSecureContext({ cert, key });
+    this.options.log.info("admission webhook: serving renewed certificates");
+  }
+
   private async answer(handler: AdmissionHandler, text: string): Promise<{ apiVersion: string; kind: string; response: object }> {
     let uid = "";
     let verdict: AdmissionVerdict;
