@@ -105,7 +105,7 @@ tiny_vm() {
 
 # The Redfish BMC emulator (sushy-tools) in a venv, for the fencing client's protocol test.
 bmc_emulators() {
-  if venv=$(bash "$here/scripts/bmc-emulators.sh" 2>"$state/bmc-emulators.log"); then log bmc-emulators "ready: $venv (sushy-tools $SUSHY_TOOLS_VERSION)"; else fail bmc-emulators "install failed: $(tail -3 "$state/bmc-emulators.log")"; fi
+  if venv=$(bash "$here/scripts/bmc-emulators.sh" 2>"$state/bmc-emulators.log"); then log bmc-emulators "ready: $venv (sushy-tools $SUSHY_TOOLS_VERSION, virtualbmc $VIRTUALBMC_VERSION)"; else fail bmc-emulators "install failed: $(tail -3 "$state/bmc-emulators.log")"; fi
 }
 
 # The driver's default pool, as it would make it on any host, and the test images in it as

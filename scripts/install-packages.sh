@@ -9,7 +9,8 @@ packages=(
   docker.io                                                                         # dockerd 20.10
   busybox-static cpio xz-utils                                                      # busybox image, tiny VM initramfs
   openssl curl iproute2 gcc libc6-dev                                               # certificates, probes, supervise
-  python3-venv                                                                      # BMC emulator (sushy-tools) venv
+  python3-venv python3-dev pkg-config libvirt-dev                                   # BMC emulators venv (sushy-tools, virtualbmc + libvirt-python)
+  ipmitool                                                                          # IPMI fencing (the operator shells out to it)
   containerd runc containernetworking-plugins conntrack                             # the one-node test cluster (kubelet's runtime, CNI, kube-proxy)
 )
 missing=()

@@ -11,6 +11,9 @@ VCSIM_BIN=$OMNIVISOR_CACHE/govmomi-v$VCSIM_VERSION
 # Helm 3 for the chart (charts/omnivisor) and its install scenarios
 HELM_VERSION=3.22.0
 HELM_BIN=$OMNIVISOR_CACHE/helm-v$HELM_VERSION
-# BMC emulators for the fencing clients' protocol tests (PyPI, in a venv): Redfish
+# BMC emulators for the fencing clients' protocol tests (PyPI, in a venv): Redfish (sushy-tools)
+# and IPMI (virtualbmc, fronting a private libvirtd's domain through libvirt-python)
 SUSHY_TOOLS_VERSION=2.2.0
-BMC_VENV=$OMNIVISOR_CACHE/bmc-venv-sushy-$SUSHY_TOOLS_VERSION
+VIRTUALBMC_VERSION=3.3.0
+LIBVIRT_PYTHON_VERSION=9.0.0
+BMC_VENV=$OMNIVISOR_CACHE/bmc-venv-sushy-$SUSHY_TOOLS_VERSION-vbmc-$VIRTUALBMC_VERSION

@@ -8,7 +8,7 @@ import type { HAPolicyStatus } from "../../src/api/index.ts";
 import { haPoliciesType, haRestartAnnotation, type HAPolicyObject } from "../../src/fleet/failovers.ts";
 import { HeartbeatClock, followHeartbeats, leasesType, type LeaseObject } from "../../src/fleet/heartbeat-lease.ts";
 import { hostPoolsType, hostsType, virtualMachinesType, type HostObject, type HostPoolObject, type VmObject } from "../../src/fleet/kinds.ts";
-import { Drivers, connectHost } from "../../src/fleet/sessions.ts";
+import { Drivers, connectHost, type CredentialsNamespaces } from "../../src/fleet/sessions.ts";
 import { VmsByHost } from "../../src/fleet/vms-by-host.ts";
 import { Controller } from "../../src/runtime/controller.ts";
 import type { Informer } from "../../src/runtime/informer.ts";
@@ -25,6 +25,8 @@ export interface HAPolicyControllerOptions {
   /** Between re-probes of a silent host that answered, and between fence attempts while Blocked (default 3 s). */
   retryMs?: number;
   drivers?: Drivers;
+  /** Namespaces Host and fencing credentials Secrets may come from (ADR 0028): the manager's --credentials-namespaces. */
+  credentialsNamespaces: CredentialsNamespaces;
 }
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
@@ -44,7 +46,7 @@ export function haPolicyController(options: HAPolicyControllerOptions): Controll
       const drivers = options.drivers ?? new Drivers();
       const secrets = deps.kc.makeApiClient(CoreV1Api);
       const objects = deps.kc.makeApiClient(CustomObjectsApi);
-      const connect = (host: HostObject, signal: AbortSignal) => connectHost(drivers, secrets, host, signal);
+      const connect = (host: HostObject, signal: AbortSignal) => connectHost(drivers, secrets, host, signal, options.credentialsNamespaces);
       const fences = new Counter({ name: "omnivisor_ha_fences_total", help: "Fence attempts by method and result (confirmed, failed).", labelNames: ["method", "result"], registers: [deps.metrics.registry] });
       const failovers = new Gauge({ name: "omnivisor_ha_failovers", help: "Host failovers recorded, by policy and phase (Blocked: no confirmed fence, or no capacity).", labelNames: ["policy", "phase"], registers: [deps.metrics.registry] });
       const env: HaEnv = {
@@ -60,7 +62,7 @@ export function haPolicyController(options: HAPolicyControllerOptions): Controll
         clock,
         memory: new Map(),
         connect,
-        fenceDeps: { secrets, connect },
+        fenceDeps: { secrets, connect, credentialsNamespaces: options.credentialsNamespaces, heartbeat: (host) => ({ silentMs: clock.silentForMs(host), leaseMs: clock.intervalMs(host) * 3 }) },
         askRestart: async (vm, host) => {
           await objects.patchNamespacedCustomObject(
             { group: "omnivisor.io", version: "v1alpha1", plural: "virtualmachines", namespace: vm.metadata.namespace ?? "", name: vm.metadata.name, body: { metadata: { annotations: { [haRestartAnnotation]: host } } }, fieldManager: "omnivisor-ha" },

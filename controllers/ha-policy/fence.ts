@@ -1,23 +1,44 @@
 // Fencing a failed host, confirmed by observation (a call returning is not a confirmation):
 //   OutOfBand Redfish — ForceOff, then the BMC reports PowerState Off (redfish.ts);
+//   OutOfBand IPMI    — chassis power off, then the BMC reports the chassis off (ipmi.ts);
 //   HypervisorAPI     — every managed VM hard-stopped through the host's own API, then a listing
 //                       shows none running; valid only while that API answers;
+//   Watchdog          — time-based (the one exception): the host's status watcher destroys its
+//                       managed VMs once it has not renewed the heartbeat for selfFenceAfterSeconds
+//                       (src/agent/self-fence.ts); the fence counts once the lease has been silent,
+//                       as this process saw it, for its duration + that time + a margin;
 //   None              — never confirmed: the failover stays Blocked while fencing is required.
-// IPMI and Watchdog are not implemented yet (Blocked, saying so). BMC credentials come from the
-// Host's fencing Secret and never reach a log line, an Event or status.
+// BMC credentials come from the Host's fencing Secret, only in the credentials namespaces, and
+// never reach a log line, an Event or status.
 import type { CoreV1Api } from "@kubernetes/client-node";
 import type { Session } from "../../drivers/contract/index.ts";
 import type { HostObject } from "../../src/fleet/kinds.ts";
+import type { CredentialsNamespaces } from "../../src/fleet/sessions.ts";
 import { describeError } from "../../src/runtime/log.ts";
+import { chassisPowerOff } from "./ipmi.ts";
 import { forceOff, type BmcTarget } from "./redfish.ts";
 
-export type FenceResult = { confirmed: true; message: string } | { confirmed: false; reason: string; message: string };
+export type FenceResult =
+  | { confirmed: true; message: string }
+  | { confirmed: false; reason: string; message: string }
+  /** Watchdog: not yet — the time the status watcher has to self-fence is not over. */
+  | { confirmed: false; waiting: true; message: string };
 
 export interface FenceDeps {
   secrets: CoreV1Api;
+  /**
+   * The namespaces fencing Secrets may come from: the operator's credentials namespaces (ADR 0028);
+   * a Host naming a Secret elsewhere is refused before anything is read.
+   */
+  credentialsNamespaces: CredentialsNamespaces;
   /** A fresh session to the host (closed by the caller of fence), within the signal's time. */
   connect: (host: HostObject, signal: AbortSignal) => Promise<Session>;
+  /** Watchdog: how long the host's heartbeat Lease has been silent as this process saw it, and the lease's duration. */
+  heartbeat?: (host: string) => { silentMs: number; leaseMs: number };
 }
+
+/** Added to the watchdog wait: the self-fence's own run time (a listing and hard stops) and a slow watcher tick. */
+export const watchdogMarginMs = 3_000;
 
 const blocked = (reason: string, message: string): FenceResult => ({ confirmed: false, reason, message });
 
@@ -31,7 +52,7 @@ export async function fence(host: HostObject, deps: FenceDeps): Promise<FenceRes
     case "None":
       return blocked("FencingNone", `host ${name} has fencing method None: it cannot be confirmed off, so its VMs are not restarted while fencing is required`);
     case "Watchdog":
-      return blocked("FenceUnsupported", `fencing method Watchdog is not implemented yet: host ${name} cannot be confirmed off`);
+      return viaWatchdog(host, deps);
     case "HypervisorAPI":
       return viaHypervisor(host, deps, timeoutMs);
     case "OutOfBand":
@@ -42,13 +63,21 @@ export async function fence(host: HostObject, deps: FenceDeps): Promise<FenceRes
 async function outOfBand(host: HostObject, deps: FenceDeps, timeoutMs: number): Promise<FenceResult> {
   const bmc = host.spec.fencing?.outOfBand;
   if (!bmc) return blocked("NoFencing", "method OutOfBand without outOfBand settings");
-  if (bmc.protocol !== "Redfish") return blocked("FenceUnsupported", `out-of-band protocol ${bmc.protocol} is not implemented yet: host ${host.metadata.name} cannot be confirmed off`);
-  let target: BmcTarget;
+  let login: { username: string; password: string };
   try {
-    target = { address: bmc.address, ...(await bmcCredentials(deps.secrets, bmc.credentialsSecretRef)), ...(bmc.tls ? { tls: { insecureSkipVerify: bmc.tls.insecureSkipVerify, ...(bmc.tls.caBundle ? { caPem: bmc.tls.caBundle } : {}) } } : {}) };
+    login = await bmcCredentials(deps, bmc.credentialsSecretRef);
   } catch (err) {
-    return blocked("FenceCredentialsUnavailable", describeError(err));
+    return blocked(err instanceof CredentialsRefused ? "FenceCredentialsRefused" : "FenceCredentialsUnavailable", describeError(err));
   }
+  if (bmc.protocol === "IPMI") {
+    try {
+      await chassisPowerOff({ address: bmc.address, ...login }, AbortSignal.timeout(timeoutMs));
+      return { confirmed: true, message: `the BMC at ${bmc.address} reports the chassis off after power off (IPMI)` };
+    } catch (err) {
+      return blocked("FenceFailed", `IPMI fence of host ${host.metadata.name} failed: ${describeError(err)}`);
+    }
+  }
+  const target: BmcTarget = { address: bmc.address, ...login, ...(bmc.tls ? { tls: { insecureSkipVerify: bmc.tls.insecureSkipVerify, ...(bmc.tls.caBundle ? { caPem: bmc.tls.caBundle } : {}) } } : {}) };
   try {
     const { system } = await forceOff(target, AbortSignal.timeout(timeoutMs));
     return { confirmed: true, message: `the BMC reports ${system} Off after ForceOff (Redfish)` };
@@ -57,11 +86,19 @@ async function outOfBand(host: HostObject, deps: FenceDeps, timeoutMs: number): 
   }
 }
 
+/** A fencing Secret outside the credentials namespaces: never read. */
+class CredentialsRefused extends Error {
+  override name = "CredentialsRefused";
+}
+
 /** username and password from the fencing Secret; what failed is said, the content never. */
-async function bmcCredentials(secrets: CoreV1Api, ref: { name: string; namespace: string }): Promise<{ username: string; password: string }> {
+export async function bmcCredentials(deps: Pick<FenceDeps, "secrets" | "credentialsNamespaces">, ref: { name: string; namespace: string }): Promise<{ username: string; password: string }> {
+  if (!deps.credentialsNamespaces.includes(ref.namespace)) {
+    throw new CredentialsRefused(`the fencing Secret ${ref.namespace}/${ref.name} is in namespace ${ref.namespace}; this operator reads credentials only from ${deps.credentialsNamespaces.join(", ")} (--credentials-namespaces)`);
+  }
   let data: Record<string, string> | undefined;
   try {
-    data = (await secrets.readNamespacedSecret({ name: ref.name, namespace: ref.namespace })).data;
+    data = (await deps.secrets.readNamespacedSecret({ name: ref.name, namespace: ref.namespace })).data;
   } catch {
     throw new Error(`the fencing Secret ${ref.namespace}/${ref.name} cannot be read`);
   }
@@ -91,4 +128,23 @@ async function viaHypervisor(host: HostObject, deps: FenceDeps, timeoutMs: numbe
   } finally {
     await session?.close().catch(() => undefined);
   }
+}
+
+/**
+ * Watchdog: confirmed by elapsed time — the lease silent (as this process saw it) for its
+ * duration + the watcher's selfFenceAfterSeconds + a margin. The watcher counts from the START of
+ * its last renewal that succeeded, which is never later than when this process saw it, so it has
+ * destroyed the VMs before this wait is over — provided it is alive and reaches its hypervisor.
+ */
+function viaWatchdog(host: HostObject, deps: FenceDeps): FenceResult {
+  const name = host.metadata.name;
+  if (!deps.heartbeat) return blocked("FenceUnsupported", `host ${name}: Watchdog fencing needs the host's heartbeat (none followed)`);
+  const selfFenceMs = (host.spec.fencing?.watchdog?.selfFenceAfterSeconds ?? 10) * 1000;
+  const { silentMs, leaseMs } = deps.heartbeat(name);
+  const waitMs = leaseMs + selfFenceMs + watchdogMarginMs;
+  const seconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
+  if (silentMs < waitMs) {
+    return { confirmed: false, waiting: true, message: `waiting for the status watcher's self-fence: the VMs are restarted once the heartbeat has been silent for ${seconds(waitMs)} (lease ${seconds(leaseMs)} + self-fence ${seconds(selfFenceMs)} + margin ${seconds(watchdogMarginMs)})` };
+  }
+  return { confirmed: true, message: `time-based (Watchdog): the heartbeat has been silent ${seconds(silentMs)} ≥ lease ${seconds(leaseMs)} + self-fence ${seconds(selfFenceMs)} + margin ${seconds(watchdogMarginMs)}; its status watcher destroyed its VMs by then` };
 }

@@ -162,6 +162,7 @@ function handlers(ctx: Ctx, env: HaEnv): Record<Phase, Handler<HostObject>> {
     memoryOf(name).fencedTriedAt = performance.now();
     if (!policy.fencingRequired) return { kind: "next", phase: "Fenced", patch: { message: "not fenced: the policy's fencingRequired is false" }, event: { type: "Warning", reason: "FenceSkipped", message: "not fenced (fencingRequired: false); its VMs are restarted without a confirmed fence" } };
     const result = await fence(host, env.fenceDeps);
+    if ("waiting" in result) return { kind: "stay", patch: { message: result.message } };
     env.fenced(host.spec.fencing?.method ?? "none", result.confirmed ? "confirmed" : "failed");
     if (result.confirmed) return { kind: "next", phase: "Fenced", patch: { fencedAt: now(), message: result.message }, event: { type: "Normal", reason: "Fenced", message: result.message } };
     const message = `no confirmed fence, so nothing is restarted: ${result.message}`;
@@ -182,7 +183,14 @@ function handlers(ctx: Ctx, env: HaEnv): Record<Phase, Handler<HostObject>> {
       }
       return { kind: "next", phase: "Fencing", event: { type: "Warning", reason: "HostFailed", message: `heartbeat lost and the host does not answer (${result.why}); fencing it` } };
     },
-    Fencing: (host) => tryFence(host),
+    Fencing: async (host) => {
+      // Watchdog: the heartbeat came back while the watcher's time ran: the host is back (if the
+      // watcher self-fenced meanwhile, its VMs start again where they are); nothing restarted
+      if (host.spec.fencing?.method === "Watchdog" && renewed(host.metadata.name)) {
+        return { kind: "drop", event: { type: "Normal", reason: "HeartbeatResumed", message: "its heartbeat resumed before the watchdog time was over; nothing was restarted" } };
+      }
+      return tryFence(host);
+    },
     Blocked: async (host, record) => {
       const name = host.metadata.name;
       if (record.fencedAt !== undefined) return { kind: "next", phase: "Restarting" };

@@ -1,6 +1,6 @@
 // The status watcher for one Host: follows the hypervisor's VM events (drivers/watcher, with
 // reconnect and resync), reports them into VM status, and renews the host's heartbeat Lease
-// while connected.
+// while connected. For a host fenced by Watchdog it also self-fences (self-fence.ts).
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Session } from "../../drivers/contract/index.ts";
 import type { HostObject, VmObject } from "../fleet/kinds.ts";
@@ -8,6 +8,7 @@ import { StatusWatcher } from "../../drivers/watcher/status-watcher.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { describeError, type Logger } from "../runtime/log.ts";
 import { Heartbeat } from "./heartbeat-renewer.ts";
+import { SelfFence } from "./self-fence.ts";
 import { VmReporter } from "./vm-reporter.ts";
 
 export interface HostAgentDeps {
@@ -26,6 +27,8 @@ export class HostAgent {
   readonly generation: number | undefined;
   readonly reporter: VmReporter;
   readonly heartbeat: Heartbeat;
+  /** Hosts fenced by Watchdog: destroys their VMs when the heartbeat has not been renewed for long. */
+  readonly selfFence: SelfFence | undefined;
   private readonly stop = new AbortController();
   private running: Promise<void> | undefined;
   private connected = false;
@@ -61,7 +64,12 @@ export class HostAgent {
         if (!state.connected) log.warn("host connection lost; reconnecting", { error: describeError(state.error), failures: state.failures });
       },
     });
-    this.running = Promise.all([watcher.run(this.stop.signal), this.heartbeat.run(this.stop.signal)]).then(
+    const watchdog = host.spec.fencing?.method === "Watchdog" ? host.spec.fencing.watchdog : undefined;
+    this.selfFence =
+      host.spec.fencing?.method === "Watchdog"
+        ? new SelfFence({ host: this.host, afterMs: (watchdog?.selfFenceAfterSeconds ?? 10) * 1000, lastRenewedAt: () => this.heartbeat.lastRenewedAt, connect: (signal) => deps.connect(host, signal), log })
+        : undefined;
+    this.running = Promise.all([watcher.run(this.stop.signal), this.heartbeat.run(this.stop.signal), this.selfFence?.run(this.stop.signal)]).then(
       () => undefined,
       (err: unknown) => log.error("status watcher stopped", { error: describeError(err) }),
     );

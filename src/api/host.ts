@@ -62,10 +62,23 @@ const fencing = cel(
         })
         .optional()
         .describe("BMC settings; required when method is OutOfBand."),
+      watchdog: z
+        .object({
+          selfFenceAfterSeconds: z
+            .int()
+            .min(2)
+            .max(600)
+            .default(10)
+            .describe(
+              "The host's status watcher destroys the host's managed VMs once it has not renewed the host's heartbeat Lease for this long; HA restarts them elsewhere only after the lease's duration + this + a margin, counted from the last renewal it saw (time-based, as self-node-remediation: it trusts the watcher to act on time).",
+            ),
+        })
+        .optional()
+        .describe("Watchdog settings (method Watchdog); defaults apply when absent."),
       timeoutSeconds: z.int().min(1).max(600).default(30).describe("How long to wait for confirmation that the host is off."),
     })
     .describe(
-      "Fencing: how HA makes sure a failed host's VMs are not running before restarting them. Not acted on yet: HA restart and fencing are being built in their own issue; until then no host is fenced.",
+      "Fencing: how the HAPolicy controller makes sure a failed host's VMs are not running before restarting them elsewhere. OutOfBand and HypervisorAPI are confirmed by observation (the BMC reports the power off; the host's API lists no managed VM running); Watchdog by elapsed time; None never.",
     ),
   {
     rule: "self.method != 'OutOfBand' || has(self.outOfBand)",

@@ -14,6 +14,7 @@ import { hostPoolController } from "../../controllers/host-pool/controller.ts";
 import { hostController } from "../../controllers/host/controller.ts";
 import { statusWatcherInManager } from "../agent/in-manager.ts";
 import { Drivers, HostSessions, credentialsNamespacesFrom } from "../fleet/sessions.ts";
+import { LibvirtDriver } from "../../drivers/libvirt/index.ts";
 import { virtualMachineController } from "../../controllers/virtual-machine/controller.ts";
 import { vmMigrationController } from "../../controllers/vm-migration/controller.ts";
 import { vAppController } from "../../controllers/vapp/controller.ts";
@@ -44,7 +45,10 @@ interface ControllerSettings {
 function omnivisorControllers(settings: ControllerSettings): ControllerRegistration[] {
   // Host and VirtualMachine share one driver session per Host.
   // The manager's status watcher (Hosts bound to no node) borrows the same sessions.
-  const sessions = new HostSessions(new Drivers(), settings.credentialsNamespaces);
+  // libvirt keepalive 1 s × 5 missed pings (as the status watcher's): a partitioned host closes
+  // no connection, and a VM pass waiting on it would hold that VM — an HA restart too — until
+  // the keepalive gives up (~30 s with libvirt's default 5 s × 5)
+  const sessions = new HostSessions(new Drivers({ libvirt: () => new LibvirtDriver({ keepalive: { intervalSeconds: 1, count: 5 } }) }), settings.credentialsNamespaces);
   const { statusWatcher, migrationLimits, chargeGraceMs, credentialsNamespaces: _credentials, ...vmSettings } = settings;
   return [
     datacenterController(),
@@ -54,7 +58,7 @@ function omnivisorControllers(settings: ControllerSettings): ControllerRegistrat
     vmMigrationController({ sessions, limits: migrationLimits }),
     vAppController(),
     vdcQuotaController({ chargeGraceMs }),
-    haPolicyController({ heartbeatNamespace: settings.heartbeatNamespace }),
+    haPolicyController({ heartbeatNamespace: settings.heartbeatNamespace, credentialsNamespaces: settings.credentialsNamespaces }),
     ...(statusWatcher ? [statusWatcherInManager({ sessions, leaseNamespace: settings.heartbeatNamespace, ...statusWatcher })] : []),
   ];
 }

@@ -21,7 +21,7 @@ let daemon: PrivateLibvirtd;
 let session: Session;
 
 const host = (): HostObject => ({ metadata: { name: `fence-${run}` }, spec: { datacenter: "dc", driver: "libvirt", endpoint: daemon.testUri, fencing: { method: "HypervisorAPI", timeoutSeconds: 10 } } }) as unknown as HostObject;
-const deps = { secrets: undefined as never, connect: (h: HostObject, signal: AbortSignal) => driver.connect({ endpoint: h.spec.endpoint }, undefined, signal) };
+const deps = { secrets: undefined as never, credentialsNamespaces: [], connect: (h: HostObject, signal: AbortSignal) => driver.connect({ endpoint: h.spec.endpoint }, undefined, signal) };
 
 beforeAll(async () => {
   await requireLibvirt();

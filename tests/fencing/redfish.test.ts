@@ -88,10 +88,25 @@ describe("Redfish fencing against sushy-tools", () => {
       spec: { datacenter: "dc", driver: "libvirt", endpoint: "qemu+tcp://10.99.0.10/system", fencing: { method: "OutOfBand", timeoutSeconds: 20, outOfBand: { protocol: "Redfish", address: `${off.address}/redfish/v1/Systems/${off.systemId}`, credentialsSecretRef: { name: "bmc", namespace: ns }, tls: { insecureSkipVerify: false, caBundle: off.caPem } } } },
     } as unknown as HostObject;
     const connect = () => Promise.reject(new Error("not used by OutOfBand"));
-    const result = await fence(host, { secrets, connect });
+    const result = await fence(host, { secrets, connect, credentialsNamespaces: [ns] });
     expect(result).toMatchObject({ confirmed: true });
     expect(result.message).not.toContain(off.password);
-    const missing = await fence({ ...host, spec: { ...host.spec, fencing: { ...host.spec.fencing!, outOfBand: { ...host.spec.fencing!.outOfBand!, credentialsSecretRef: { name: "nope", namespace: ns } } } } }, { secrets, connect });
+    const missing = await fence({ ...host, spec: { ...host.spec, fencing: { ...host.spec.fencing!, outOfBand: { ...host.spec.fencing!.outOfBand!, credentialsSecretRef: { name: "nope", namespace: ns } } } } }, { secrets, connect, credentialsNamespaces: [ns] });
     expect(missing).toMatchObject({ confirmed: false, reason: "FenceCredentialsUnavailable" });
+  }, 30_000);
+
+  it("refuses a fencing Secret outside the credentials namespaces, before reading it (ADR 0028)", async () => {
+    // the Secret exists and is right: only where it lives makes the fence refused
+    const kc = new KubeConfig();
+    kc.loadFromFile(admin);
+    const secrets = kc.makeApiClient(CoreV1Api);
+    const host = {
+      metadata: { name: "kvm-2" },
+      spec: { datacenter: "dc", driver: "libvirt", endpoint: "qemu+tcp://10.99.0.11/system", fencing: { method: "OutOfBand", timeoutSeconds: 20, outOfBand: { protocol: "Redfish", address: off.address, credentialsSecretRef: { name: "bmc", namespace: ns }, tls: { insecureSkipVerify: false, caBundle: off.caPem } } } },
+    } as unknown as HostObject;
+    const connect = () => Promise.reject(new Error("not used by OutOfBand"));
+    const refused = await fence(host, { secrets, connect, credentialsNamespaces: ["omnivisor-system"] });
+    expect(refused).toMatchObject({ confirmed: false, reason: "FenceCredentialsRefused" });
+    expect(refused.message).toBe(`the fencing Secret ${ns}/bmc is in namespace ${ns}; this operator reads credentials only from omnivisor-system (--credentials-namespaces)`);
   }, 30_000);
 });

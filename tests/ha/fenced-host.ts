@@ -1,6 +1,6 @@
 // The Host of an HA scenario (and of bench-ha): a private libvirtd on shared storage, bound to its
 // node's status watcher, fenced by Redfish through its TEST BMC (tests/harness/test-bmc.ts), whose
-// credentials are the Secret "bmc" in the scenario's namespace.
+// credentials are the Secret "bmc" in the scenario's namespace — or by the fencing given.
 import { scenarioLabel } from "../lifecycle/fixtures.ts";
 
 export interface FencedHost {
@@ -10,7 +10,10 @@ export interface FencedHost {
   datacenter: string;
   pool: string;
   endpoint: string;
-  bmcAddress: string;
+  /** The TEST BMC's address (Redfish fencing); unused when `fencing` is given. */
+  bmcAddress?: string;
+  /** Another spec.fencing (e.g. Watchdog). */
+  fencing?: object;
   /** Hosts whose disks are on the same shared directory carry the same value. */
   sharedStorage: string;
   virtType?: string;
@@ -33,7 +36,7 @@ export function fencedHost(h: FencedHost): object {
       endpoint: h.endpoint,
       node: `${h.name}-node`,
       cpuOvercommit: h.cpuOvercommit ?? 8,
-      fencing: { method: "OutOfBand", outOfBand: { protocol: "Redfish", address: h.bmcAddress, credentialsSecretRef: { name: "bmc", namespace: h.ns } }, timeoutSeconds: 10 },
+      fencing: h.fencing ?? { method: "OutOfBand", outOfBand: { protocol: "Redfish", address: h.bmcAddress, credentialsSecretRef: { name: "bmc", namespace: h.ns } }, timeoutSeconds: 10 },
     },
   };
 }

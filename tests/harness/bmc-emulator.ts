@@ -5,7 +5,7 @@
 import { execFile, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -25,17 +25,20 @@ export interface RedfishEmulator {
   stop(): Promise<void>;
 }
 
-function venv(): string {
-  const version = /^SUSHY_TOOLS_VERSION=(\S+)$/m.exec(readFileSync(join(repoRoot, "scripts", "versions.sh"), "utf8"))?.[1];
-  const path = join(toolchain().cache, `bmc-venv-sushy-${version ?? "?"}`);
+/** The BMC emulators' venv (scripts/bmc-emulators.sh), or an error saying how to get it. */
+export function bmcVenv(): string {
+  const versions = readFileSync(join(repoRoot, "scripts", "versions.sh"), "utf8");
+  const sushy = /^SUSHY_TOOLS_VERSION=(\S+)$/m.exec(versions)?.[1] ?? "?";
+  const vbmc = /^VIRTUALBMC_VERSION=(\S+)$/m.exec(versions)?.[1] ?? "?";
+  const path = join(toolchain().cache, `bmc-venv-sushy-${sushy}-vbmc-${vbmc}`);
   if (!existsSync(join(path, ".ok"))) {
-    throw new Error(`required BMC emulator sushy-tools ${version ?? "?"} is not installed at ${path} — run \`make services\` (scripts/bmc-emulators.sh)`);
+    throw new Error(`required BMC emulators sushy-tools ${sushy} and virtualbmc ${vbmc} are not installed at ${path} — run \`make services\` (scripts/bmc-emulators.sh)`);
   }
   return path;
 }
 
 export async function startRedfishEmulator(options: { powerState?: "On" | "Off" } = {}): Promise<RedfishEmulator> {
-  const bin = venv();
+  const bin = bmcVenv();
   const dir = await mkdtemp(join(tmpdir(), "omni-sushy-"));
   const port = await freePort();
   const systemId = randomUUID();
@@ -74,4 +77,66 @@ export async function startRedfishEmulator(options: { powerState?: "On" | "Off" 
   }
   await stop();
   throw new Error(`the sushy-tools Redfish emulator did not answer on ${address}`);
+}
+
+export interface IpmiEmulator {
+  /** 127.0.0.1:<udp port> — what a Host's spec.fencing.outOfBand.address names for IPMI. */
+  address: string;
+  username: string;
+  password: string;
+  /** The libvirt domain it powers. */
+  domain: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * virtualbmc (vbmcd, PyPI): an IPMI v2.0 BMC on 127.0.0.1 fronting one libvirt domain (its power
+ * commands become libvirt calls on libvirtUri). Its own daemon, control port and state directory
+ * per call, so tests running at once never share one.
+ */
+export async function startIpmiEmulator(options: { libvirtUri: string; domain: string }): Promise<IpmiEmulator> {
+  const bin = bmcVenv();
+  const dir = await mkdtemp(join(tmpdir(), "omni-vbmc-"));
+  const [port, controlPort] = [await freePort(), await freePort()];
+  const username = "fence";
+  const password = randomBytes(9).toString("base64url");
+  const config = ["[default]", `config_dir = ${join(dir, "vbmcs")}`, `pid_file = ${join(dir, "vbmcd.pid")}`, `server_port = ${controlPort}`, "[log]", `logfile = ${join(dir, "vbmcd.log")}`, "debug = true"];
+  await mkdir(join(dir, "vbmcs"));
+  await writeFile(join(dir, "vbmc.conf"), config.join("\n") + "\n");
+  const env = { ...process.env, VIRTUALBMC_CONFIG: join(dir, "vbmc.conf") };
+  // a process group of its own: vbmcd runs each BMC in a child process, which goes with the group
+  const daemon = spawn(join(bin, "bin", "vbmcd"), ["--foreground"], { env, stdio: ["ignore", "ignore", "ignore"], detached: true });
+  const stop = async (): Promise<void> => {
+    const exited = daemon.exitCode !== null || daemon.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => daemon.once("exit", () => r()));
+    try {
+      if (daemon.pid) process.kill(-daemon.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    await exited;
+    await rm(dir, { recursive: true, force: true });
+  };
+  const vbmc = (args: string[]) => run(join(bin, "bin", "vbmc"), args, { env, timeout: 10_000 });
+  try {
+    for (let i = 0; ; i++) {
+      const up = await vbmc(["list"]).then(() => true, () => false);
+      if (up) break;
+      if (i > 100 || daemon.exitCode !== null) throw new Error(`virtualbmc's vbmcd did not answer on its control port ${controlPort}: ${await readFile(join(dir, "vbmcd.log"), "utf8").catch(() => "")}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await vbmc(["add", options.domain, "--username", username, "--password", password, "--address", "127.0.0.1", "--port", String(port), "--libvirt-uri", options.libvirtUri]);
+    await vbmc(["start", options.domain]);
+    const address = `127.0.0.1:${port}`;
+    // answering: a status read with the right credentials works
+    for (let i = 0; ; i++) {
+      const ok = await run("ipmitool", ["-I", "lanplus", "-H", "127.0.0.1", "-p", String(port), "-U", username, "-E", "-N", "1", "-R", "1", "chassis", "power", "status"], { env: { ...process.env, IPMI_PASSWORD: password } }).then(() => true, () => false);
+      if (ok) break;
+      if (i > 50) throw new Error(`virtualbmc's BMC for ${options.domain} did not answer IPMI on ${address}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return { address, username, password, domain: options.domain, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }

@@ -36,6 +36,8 @@ export interface PrivateLibvirtdOptions {
   tmpfs?: string[];
   /** Directory storage pools defined and started once the daemon answers (e.g. one shared by two daemons). */
   pools?: { name: string; path: string }[];
+  /** Run in this network namespace (tests/harness/host-network.ts): its TCP listener and its QEMUs live there. */
+  netns?: string;
 }
 
 export interface PrivateLibvirtd {
@@ -117,7 +119,8 @@ export async function startPrivateLibvirtd(name: string, opts: PrivateLibvirtdOp
   const launch = async (): Promise<void> => {
     await rm(socket, { force: true });
     await rm(pidFile, { force: true });
-    const child = spawn(supervise, ["--die-with-parent", "--subreaper", "--grace", "5", "--", "unshare", "-m", "--propagation", "private", "sh", "-c", script], {
+    const inNetns = opts.netns ? ["ip", "netns", "exec", opts.netns] : [];
+    const child = spawn(supervise, ["--die-with-parent", "--subreaper", "--grace", "5", "--", ...inNetns, "unshare", "-m", "--propagation", "private", "sh", "-c", script], {
       stdio: ["ignore", "ignore", "ignore"],
       detached: false,
     });

@@ -51,8 +51,10 @@ export interface Operator {
   kill(): Promise<void>;
 }
 
-function startProcess(script: string, args: string[]): Operator {
-  const child = spawn(process.execPath, [join(repoRoot, "src", "cmd", script), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+function startProcess(script: string, args: string[], netns?: string): Operator {
+  // in a network namespace: `ip netns exec` execs node, so the child is still the process itself
+  const [command, prefix] = netns ? ["ip", ["netns", "exec", netns, process.execPath]] : [process.execPath, []];
+  const child = spawn(command, [...prefix, join(repoRoot, "src", "cmd", script), ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   child.stdout.setEncoding("utf8").on("data", (c: string) => output.push(c));
   child.stderr.setEncoding("utf8").on("data", (c: string) => output.push(c));
@@ -125,9 +127,12 @@ export async function allowWatcherCredentials(admin: string, namespace: string):
   await apply(admin, watcherCredentialsBinding(namespace));
 }
 
-/** The status watcher of a node (it follows the Hosts whose spec.node names it), heartbeat Leases in `namespace`. */
-export function startStatusWatcher(kubeconfig: string, node: string, namespace: string): Operator {
-  return startProcess("status-watcher.ts", ["--kubeconfig", kubeconfig, "--node", node, "--lease-namespace", namespace, "--watch-namespace", namespace, "--heartbeat-interval", "2"]);
+/**
+ * The status watcher of a node (it follows the Hosts whose spec.node names it), heartbeat Leases in
+ * `namespace`; inside a test host's network namespace when `netns` is given (tests/harness/host-network.ts).
+ */
+export function startStatusWatcher(kubeconfig: string, node: string, namespace: string, netns?: string): Operator {
+  return startProcess("status-watcher.ts", ["--kubeconfig", kubeconfig, "--node", node, "--lease-namespace", namespace, "--watch-namespace", namespace, "--heartbeat-interval", "2"], netns);
 }
 
 /** Domains whose name starts with prefix, with their state ("running", "shut off", ...). */
