@@ -12,7 +12,8 @@
 //   when  the leader's pod is deleted (SIGTERM)
 //   then  it hands the Lease over (timings: bench/install.ts, bench/results/install.md)
 //   when  `helm upgrade` changes a value
-//   then  the managers roll to the new template and not one write reaches a VirtualMachine
+//   then  the managers roll to the new template, not one write reaches a VirtualMachine, and the
+//         webhook certificates the managers made are kept
 //   when  `helm uninstall`
 //   then  the VMs keep running on libvirtd and dockerd; installing again picks them up, and
 //         deleting them then removes them from the hypervisors (the documented clean-up).
@@ -210,6 +211,11 @@ describe("Omnivisor installed with Helm on a real node", () => {
     await new Promise((r) => setTimeout(r, 5_000));
     const versions = async (): Promise<Record<string, string>> => Object.fromEntries(await Promise.all(names.map(async (n) => [n, (await vm(n))!.metadata.resourceVersion] as const)));
     const before = await versions();
+    const certificates = async (): Promise<string> =>
+      (await kubectl(["get", "secret", `${release}-webhook-cert`, "-n", system, "-o", "jsonpath={.data.tls\\.crt}"])) +
+      "|" + (await kubectl(["get", "validatingwebhookconfiguration", `${release}-${system}`, "-o", "jsonpath={.webhooks[0].clientConfig.caBundle}"]));
+    const certificatesBefore = await certificates();
+    expect(certificatesBefore).toMatch(/^LS0t.+\|LS0t/); // PEM, base64: the managers filled both
     const watch = new ListWatch(node.controlPlane.admin, `/apis/omnivisor.io/v1alpha1/namespaces/${ns}/virtualmachines`);
     await watch.start();
     const oldPods = await managerNames();
@@ -227,6 +233,10 @@ describe("Omnivisor installed with Helm on a real node", () => {
     }
     expect(watch.events.filter((e) => e.type !== "ADDED"), "VirtualMachine writes during the upgrade").toEqual([]);
     expect(await versions()).toEqual(before);
+    // The chart renders the Secret empty and no caBundle: the upgrade kept what the managers made.
+    expect(await certificates()).toBe(certificatesBefore);
+    await applyVm(dockerVm("box-after-upgrade", ns, `${prefix}-docker`));
+    await waitRunning("box-after-upgrade");
   });
 
   it("when helm uninstall, then the VMs keep running on their hypervisors; installed again, deleting them removes them", { timeout: 400_000 }, async () => {
@@ -235,7 +245,7 @@ describe("Omnivisor installed with Helm on a real node", () => {
     await new Promise((r) => setTimeout(r, 3_000));
     expect((await virshDomains(`${ns}.`)).get(`${ns}.kvm-1`)).toBe("running");
     const containers = await dockerContainers(`${ns}.`);
-    for (const n of ["box-1", "box-after-crash", "box-after-kill", "box-after-handover"]) expect(containers.get(`${ns}.${n}`), n).toBe("running");
+    for (const n of ["box-1", "box-after-crash", "box-after-kill", "box-after-handover", "box-after-upgrade"]) expect(containers.get(`${ns}.${n}`), n).toBe("running");
     expect(running(await vm("kvm-1")), "kvm-1 still there with its status").toBe(true);
 
     // The documented clean-up: install again (the managers pick the VMs up), delete them.
