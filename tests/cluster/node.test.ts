@@ -4,7 +4,7 @@
 // pod's too), `kubectl logs`
 // and `exec` work, kube-proxy serves ClusterIPs, a second node waits, stop() leaves the host as
 // it found it, and a node killed with its pods running is cleaned up by the next start.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -149,6 +149,9 @@ describe("a one-node cluster on this machine", () => {
     await node.controlPlane.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: [web, service] }));
     expect(await waitPhase("web", ["Running"])).toBe("Running");
     const ip = await node.controlPlane.kubectl(["get", "service", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    // before kube-proxy has programmed it (and for a ClusterIP no Service has), the host's packets
+    // are routed to cni0, never by the default route out of the machine
+    for (const address of [ip, "10.0.0.254"]) expect(execFileSync("ip", ["route", "get", address], { encoding: "utf8" })).toMatch(/ dev cni0 /);
     const fromHost = await waitFor(`http://${ip}/ from the host`, async () => {
       const res = await fetch(`http://${ip}/`, { signal: AbortSignal.timeout(2_000) });
       return res.ok ? res.text() : undefined;

@@ -14,6 +14,9 @@ const run = promisify(execFile);
 /** The `kubernetes` Service's ClusterIP in the control plane's --service-cluster-ip-range. */
 export const KUBERNETES_SERVICE_IP = "10.0.0.1";
 
+/** The control plane's --service-cluster-ip-range (src/local/control-plane.ts). */
+export const SERVICE_CIDR = "10.0.0.0/24";
+
 /** Before any pod exists: cni0 with route_localnet, the API server DNAT, the egress drop. */
 export async function lockDownNetwork(apiPort: string, log: (line: string) => void): Promise<void> {
   await run("ip", ["link", "add", BRIDGE, "type", "bridge"]);
@@ -22,6 +25,11 @@ export async function lockDownNetwork(apiPort: string, log: (line: string) => vo
   // Per-interface (vanishes with cni0): lets the DNATed packets reach 127.0.0.1 and the replies
   // from 127.0.0.1 go out to the pods.
   await writeFile(`/proc/sys/net/ipv4/conf/${BRIDGE}/route_localnet`, "1\n");
+  // ClusterIPs are routed to cni0, not by the default route: a host socket's packets to a Service
+  // kube-proxy has not programmed yet (or never will) stay on this machine instead of leaving by
+  // the host's gateway — where something answering would also leave a pooled connection behind
+  // that skips the Service's DNAT once it exists. The route goes with cni0.
+  await run("ip", ["route", "add", SERVICE_CIDR, "dev", BRIDGE]);
   const ipt = (tool: string, args: string[]): Promise<unknown> => run(tool, ["-w", "5", ...args]);
   await ipt("iptables", ["-t", "nat", "-N", API_CHAIN]);
   await ipt("iptables", ["-t", "nat", "-A", API_CHAIN, "-d", `${KUBERNETES_SERVICE_IP}/32`, "-p", "tcp", "--dport", "443",
