@@ -44,7 +44,11 @@ const quantityPattern = /^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkM
  */
 export function quantity(description: string) {
   return cel(z.union([z.int().min(0), z.string().max(64).regex(quantityPattern)]).describe(description), {
-    rule: "type(self) == int || quantity(self).isInteger()",
+    // A whole number with no suffix or a binary / decimal one is whole by its spelling. CEL's
+    // isInteger() alone says false for large ones and for decimal mantissas ("134217952Mi",
+    // "100000Gi", "1.5Gi": resource.Quantity keeps them as decimals, which AsInt64 refuses): the
+    // others are whole when their value is (as a float: exact below 2^53 bytes; any float above is whole).
+    rule: "type(self) == int || self.matches('^[+]?[0-9]+([KMGTPE]i|[kMGTPE])?$') || quantity(self).isInteger() || quantity(self).asApproximateFloat() >= 9007199254740992.0 || double(int(quantity(self).asApproximateFloat())) == quantity(self).asApproximateFloat()",
     message: "must be a whole number of bytes (e.g. 512Mi, 20Gi), not a fraction of a byte",
     reason: "FieldValueInvalid",
   });
