@@ -22,7 +22,8 @@ import { connect } from "node:tls";
 import { managerNodeFlags } from "./manager-node.ts";
 
 const run = promisify(execFile);
-export const demoNamespace = "omnivisor-demo";
+/** The sample VMs' namespace (OMNIVISOR_DEMO_NAMESPACE: the make-run scenario's own, so it never meets a real `make run`'s VMs on the shared hypervisors). */
+export const demoNamespace = process.env["OMNIVISOR_DEMO_NAMESPACE"] || "omnivisor-demo";
 const api = "omnivisor.io/v1alpha1";
 
 /**

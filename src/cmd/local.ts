@@ -116,7 +116,7 @@ async function showFleet(fleet: LocalFleet, doing: string, signal: AbortSignal, 
   const took = ((Date.now() - started) / 1000).toFixed(1);
   const head = moving.length === 0 ? `every VM is where its spec says after ${took} s` : `still settling after ${took} s (${moving.slice(0, 3).join("; ")})`;
   say(`\n${head} (sample VMs in namespace ${demoNamespace}):\n\n$ kubectl get omnivisor -A\n${await fleet.table()}`);
-  say("Try: kubectl -n omnivisor-demo patch ovm box-1 --type merge -p '{\"spec\":{\"powerState\":\"Stopped\"}}'");
+  say(`Try: kubectl -n ${demoNamespace} patch ovm box-1 --type merge -p '{"spec":{"powerState":"Stopped"}}'`);
   say("RUNNING");
 }
 

@@ -16,6 +16,8 @@ import { repoRoot, toolchain } from "../../src/local/toolchain.ts";
 import { waitFor } from "../../src/local/wait.ts";
 
 const run = promisify(execFile);
+/** The scenario's own demo namespace: a real `make run` on this machine keeps its omnivisor-demo VMs on the same hypervisors. */
+const demo = "omnivisor-demo-scenario";
 const dir = mkdtempSync(join(tmpdir(), "omnivisor-make-run-"));
 const kubeconfig = join(dir, "admin.kubeconfig");
 const kubectl = async (...args: string[]): Promise<string> => (await run(toolchain().kubectl, ["--kubeconfig", kubeconfig, ...args])).stdout;
@@ -23,15 +25,15 @@ const kubectl = async (...args: string[]): Promise<string> => (await run(toolcha
 const demoOnHypervisors = async (): Promise<string[]> => {
   const { stdout: domains } = await run("virsh", ["-q", "-c", "qemu:///system", "list", "--all", "--name"]);
   const { stdout: containers } = await run("docker", ["ps", "-a", "--format", "{{.Names}}"]);
-  return [...domains.split("\n"), ...containers.split("\n")].filter((n) => n.startsWith("omnivisor-demo.")).sort();
+  return [...domains.split("\n"), ...containers.split("\n")].filter((n) => n.startsWith(`${demo}.`)).sort();
 };
 
 /** When each demo VM last started, as the hypervisors say (a recreated or restarted VM changes it). */
 const startTimes = async (): Promise<Record<string, string>> => {
   const out: Record<string, string> = {};
   for (const name of await demoOnHypervisors()) {
-    if (name === "omnivisor-demo.tiny-vm") {
-      const pid = (await run("cat", ["/run/libvirt/qemu/omnivisor-demo.tiny-vm.pid"]).catch(() => ({ stdout: "" }))).stdout.trim();
+    if (name === `${demo}.tiny-vm`) {
+      const pid = (await run("cat", [`/run/libvirt/qemu/${demo}.tiny-vm.pid`]).catch(() => ({ stdout: "" }))).stdout.trim();
       const { stdout: uuid } = await run("virsh", ["-q", "-c", "qemu:///system", "domuuid", name]);
       out[name] = `${uuid.trim()} pid ${pid}`;
     } else {
@@ -46,7 +48,7 @@ const mine = `apiVersion: omnivisor.io/v1alpha1
 kind: VirtualMachine
 metadata:
   name: mine
-  namespace: omnivisor-demo
+  namespace: ${demo}
 spec:
   cpus: 1
   memory: 64Mi
@@ -69,7 +71,7 @@ interface Started {
 }
 
 async function makeRun(...flags: string[]): Promise<Started> {
-  const child = spawn(process.execPath, [join(repoRoot, "src", "cmd", "local.ts"), "--dir", dir, ...flags], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [join(repoRoot, "src", "cmd", "local.ts"), "--dir", dir, ...flags], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, OMNIVISOR_DEMO_NAMESPACE: demo } });
   let out = "";
   child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
   child.stderr.setEncoding("utf8").on("data", (c: string) => (out += c));
@@ -102,7 +104,7 @@ afterAll(async () => {
   await current?.stop();
   // whatever a failed run left: the demo namespace's VMs on the hypervisors, and the state
   for (const name of await demoOnHypervisors().catch(() => [])) {
-    if (name === "omnivisor-demo.tiny-vm") {
+    if (name === `${demo}.tiny-vm`) {
       await run("virsh", ["-c", "qemu:///system", "destroy", name]).catch(() => undefined);
       await run("virsh", ["-c", "qemu:///system", "undefine", name, "--remove-all-storage", "--nvram"]).catch(() => undefined);
     } else await run("docker", ["rm", "-f", name]).catch(() => undefined);
@@ -121,7 +123,7 @@ it("make run keeps its state across restarts: a user's VM is still there and Run
     const first = table(running.out());
     expect(first).toMatch(/host\.omnivisor\.io\/local-libvirt\s+libvirt\s+local\s+local\s+Ready/);
     expect(first).toMatch(/host\.omnivisor\.io\/local-docker\s+docker\s+local\s+local\s+Ready/);
-    const vms = rows(first, "omnivisor-demo ");
+    const vms = rows(first, `${demo} `);
     expect(vms).toHaveLength(3);
     for (const line of vms) expect(line).toMatch(/\sRunning\s/);
     expect(first).toMatch(/datacenter\.omnivisor\.io\/local\s+1\s+2\s+2\s+3\s+True/);
@@ -136,23 +138,23 @@ it("make run keeps its state across restarts: a user's VM is still there and Run
       return child.then((r) => r.stdout, (err: { stderr?: string }) => `FAILED ${err.stderr ?? ""}`);
     };
     expect(await kubectlOut(["get", "validatingwebhookconfiguration", "omnivisor-vdcquota", "-o", "jsonpath={.webhooks[0].failurePolicy}"])).toBe("Fail");
-    await kubectlOut(["apply", "-f", "-"], JSON.stringify({ apiVersion: "omnivisor.io/v1alpha1", kind: "VDCQuota", metadata: { name: "demo", namespace: "omnivisor-demo" }, spec: { hard: { virtualMachines: 3 } } }));
-    await waitFor("the demo quota counted", async () => ((await kubectlOut(["get", "vdcquota", "demo", "-n", "omnivisor-demo", "-o", "jsonpath={.status.used.virtualMachines}"])) === "3" ? true : undefined), { timeoutMs: 30_000 });
-    const fourth = await kubectlOut(["create", "--dry-run=server", "-f", "-"], JSON.stringify({ apiVersion: "omnivisor.io/v1alpha1", kind: "VirtualMachine", metadata: { name: "box-4", namespace: "omnivisor-demo" }, spec: { cpus: 1, memory: "64Mi" } }));
-    expect(fourth).toContain("namespace omnivisor-demo would use 4 VMs of 3 (VDCQuota demo)");
-    await kubectlOut(["delete", "vdcquota", "demo", "-n", "omnivisor-demo"]);
+    await kubectlOut(["apply", "-f", "-"], JSON.stringify({ apiVersion: "omnivisor.io/v1alpha1", kind: "VDCQuota", metadata: { name: "demo", namespace: demo }, spec: { hard: { virtualMachines: 3 } } }));
+    await waitFor("the demo quota counted", async () => ((await kubectlOut(["get", "vdcquota", "demo", "-n", demo, "-o", "jsonpath={.status.used.virtualMachines}"])) === "3" ? true : undefined), { timeoutMs: 30_000 });
+    const fourth = await kubectlOut(["create", "--dry-run=server", "-f", "-"], JSON.stringify({ apiVersion: "omnivisor.io/v1alpha1", kind: "VirtualMachine", metadata: { name: "box-4", namespace: demo }, spec: { cpus: 1, memory: "64Mi" } }));
+    expect(fourth).toContain(`namespace ${demo} would use 4 VMs of 3 (VDCQuota demo)`);
+    await kubectlOut(["delete", "vdcquota", "demo", "-n", demo]);
 
     // a VM of the user's own; applied again unchanged once it runs
     writeFileSync(mineFile, mine);
     expect(await kubectl("apply", "-f", mineFile)).toContain("virtualmachine.omnivisor.io/mine created");
-    await waitFor("the user's VM Running", async () => ((await kubectl("get", "ovm", "-n", "omnivisor-demo", "mine", "-o", "jsonpath={.status.phase}")) === "Running" ? true : undefined), { timeoutMs: 120_000 });
+    await waitFor("the user's VM Running", async () => ((await kubectl("get", "ovm", "-n", demo, "mine", "-o", "jsonpath={.status.phase}")) === "Running" ? true : undefined), { timeoutMs: 120_000 });
     expect((await kubectl("apply", "-f", mineFile)).trim()).toBe("virtualmachine.omnivisor.io/mine unchanged");
   } finally {
     expect(await running.stop()).toBe(0);
   }
   expect(running.out()).toContain("stopped. The VMs keep running");
   const before = await startTimes();
-  expect(Object.keys(before)).toEqual(["omnivisor-demo.box-1", "omnivisor-demo.box-2", "omnivisor-demo.mine", "omnivisor-demo.tiny-vm"]);
+  expect(Object.keys(before)).toEqual([`${demo}.box-1`, `${demo}.box-2`, `${demo}.mine`, `${demo}.tiny-vm`]);
   const ids = await kubectlIdsFromHypervisors();
   let left = "";
   try {
@@ -167,11 +169,11 @@ it("make run keeps its state across restarts: a user's VM is still there and Run
   try {
     const again = table(running.out());
     expect(running.out()).toContain("finding the VMs kept from the last run");
-    const vms = rows(again, "omnivisor-demo ");
+    const vms = rows(again, `${demo} `);
     expect(vms).toHaveLength(4);
     for (const line of vms) expect(line).toMatch(/\sRunning\s/);
     expect(again).toMatch(/datacenter\.omnivisor\.io\/local\s+1\s+2\s+2\s+4\s+True/);
-    const external = JSON.parse(await kubectl("get", "ovm", "-n", "omnivisor-demo", "-o", "json")) as { items: { metadata: { name: string }; status: { externalId: string } }[] };
+    const external = JSON.parse(await kubectl("get", "ovm", "-n", demo, "-o", "json")) as { items: { metadata: { name: string }; status: { externalId: string } }[] };
     expect(Object.fromEntries(external.items.map((v) => [v.metadata.name, v.status.externalId]))).toEqual(ids);
     expect(await startTimes()).toEqual(before);
     expect((await kubectl("apply", "-f", mineFile)).trim()).toBe("virtualmachine.omnivisor.io/mine unchanged");
@@ -182,11 +184,11 @@ it("make run keeps its state across restarts: a user's VM is still there and Run
   // --fresh: an empty control plane; the four VMs are orphans on their Hosts, left alone
   running = await makeRun("--fresh");
   try {
-    expect(rows(table(running.out()), "omnivisor-demo ")).toEqual([]);
+    expect(rows(table(running.out()), `${demo} `)).toEqual([]);
     const hosts = JSON.parse(await kubectl("get", "ohost", "-o", "json")) as { items: { metadata: { name: string }; status: { virtualMachines?: { managed?: number; orphaned?: number }; orphanedVms?: { name: string; uid?: string; namespace?: string; virtualMachine?: string; externalId: string }[] } }[] };
     const byName = Object.fromEntries(hosts.items.map((h) => [h.metadata.name, h.status]));
     // (other scenarios share these hypervisors: their VMs are orphans from here too — look at the demo's)
-    const demoOrphans = (host: string): string[] => (byName[host]?.orphanedVms ?? []).filter((o) => o.namespace === "omnivisor-demo").map((o) => o.virtualMachine ?? "?");
+    const demoOrphans = (host: string): string[] => (byName[host]?.orphanedVms ?? []).filter((o) => o.namespace === demo).map((o) => o.virtualMachine ?? "?");
     expect(demoOrphans("local-docker")).toEqual(["box-1", "box-2", "mine"]);
     expect(demoOrphans("local-libvirt")).toEqual(["tiny-vm"]);
     expect(byName["local-docker"]?.virtualMachines?.managed).toBe(0);
@@ -199,19 +201,19 @@ it("make run keeps its state across restarts: a user's VM is still there and Run
 
     // the user adopts one orphan explicitly: managed again, in place
     const orphan = byName["local-docker"]!.orphanedVms!.find((o) => o.virtualMachine === "mine")!;
-    writeFileSync(join(dir, "adopt.yaml"), `apiVersion: omnivisor.io/v1alpha1\nkind: VirtualMachine\nmetadata:\n  name: mine-again\n  namespace: omnivisor-demo\nspec:\n  adopt:\n    host: local-docker\n    externalId: ${orphan.externalId}\n`);
+    writeFileSync(join(dir, "adopt.yaml"), `apiVersion: omnivisor.io/v1alpha1\nkind: VirtualMachine\nmetadata:\n  name: mine-again\n  namespace: ${demo}\nspec:\n  adopt:\n    host: local-docker\n    externalId: ${orphan.externalId}\n`);
     await kubectl("apply", "-f", join(dir, "adopt.yaml"));
     let seen = "";
     await waitFor("the adopted orphan Running and managed", async () => {
-      seen = await kubectl("get", "ovm", "-n", "omnivisor-demo", "mine-again", "-o", "jsonpath={.status}");
-      const phase = await kubectl("get", "ovm", "-n", "omnivisor-demo", "mine-again", "-o", "jsonpath={.status.phase}");
+      seen = await kubectl("get", "ovm", "-n", demo, "mine-again", "-o", "jsonpath={.status}");
+      const phase = await kubectl("get", "ovm", "-n", demo, "mine-again", "-o", "jsonpath={.status.phase}");
       const orphans = await kubectl("get", "ohost", "local-docker", "-o", "jsonpath={range .status.orphanedVms[*]}{.namespace}/{.virtualMachine} {end}");
       const managed = await kubectl("get", "ohost", "local-docker", "-o", "jsonpath={.status.virtualMachines.managed}");
-      return phase === "Running" && managed === "1" && !orphans.includes("omnivisor-demo/mine ") ? true : undefined;
+      return phase === "Running" && managed === "1" && !orphans.includes(`${demo}/mine `) ? true : undefined;
     }, { timeoutMs: 120_000, onTimeout: () => seen });
-    expect((await startTimes())["omnivisor-demo.mine"]).toBe(before["omnivisor-demo.mine"]);
+    expect((await startTimes())[`${demo}.mine`]).toBe(before[`${demo}.mine`]);
     // Docker cannot relabel a container: the old uid is remembered for the lookups that follow
-    expect(await kubectl("get", "ovm", "-n", "omnivisor-demo", "mine-again", "-o", "jsonpath={.status.adoptedFromUid}")).toBe(orphan.uid);
+    expect(await kubectl("get", "ovm", "-n", demo, "mine-again", "-o", "jsonpath={.status.adoptedFromUid}")).toBe(orphan.uid);
   } finally {
     expect(await running.stop()).toBe(0);
   }
@@ -223,15 +225,15 @@ it("make run keeps its state across restarts: a user's VM is still there and Run
   reset.stderr.setEncoding("utf8").on("data", (c: string) => (resetOut += c));
   expect(await new Promise<number | null>((resolve) => reset.once("exit", resolve)), resetOut).toBe(0);
   expect(resetOut).toContain("reset: no VMs and no state left");
-  expect(await demoOnHypervisors()).toEqual(["omnivisor-demo.box-1", "omnivisor-demo.box-2", "omnivisor-demo.tiny-vm"]);
+  expect(await demoOnHypervisors()).toEqual([`${demo}.box-1`, `${demo}.box-2`, `${demo}.tiny-vm`]);
 }, 600_000);
 
 /** The hypervisors' ids of the demo VMs, by VirtualMachine name (what status.externalId should say). */
 async function kubectlIdsFromHypervisors(): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const name of await demoOnHypervisors()) {
-    const short = name.slice("omnivisor-demo.".length);
-    if (name === "omnivisor-demo.tiny-vm") out[short] = (await run("virsh", ["-q", "-c", "qemu:///system", "domuuid", name])).stdout.trim();
+    const short = name.slice(`${demo}.`.length);
+    if (name === `${demo}.tiny-vm`) out[short] = (await run("virsh", ["-q", "-c", "qemu:///system", "domuuid", name])).stdout.trim();
     else out[short] = (await run("docker", ["inspect", "-f", "{{.Id}}", name])).stdout.trim();
   }
   return out;
