@@ -25,17 +25,16 @@ import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs, promisify } from "node:util";
-import { LibvirtDriver, type LibvirtSession } from "../drivers/libvirt/index.ts";
 import { ControlPlane } from "../src/local/control-plane.ts";
 import { freePort } from "../src/local/ports.ts";
 import { waitFor } from "../src/local/wait.ts";
-import { imageUpload } from "../tests/harness/image-upload.ts";
 import { startPrivateLibvirtd, type PrivateLibvirtd } from "../tests/harness/private-libvirtd.ts";
-import { idleVmImage, requireLibvirt } from "../tests/harness/services.ts";
+import { requireLibvirt } from "../tests/harness/services.ts";
 import { startTestBmc, type TestBmc } from "../tests/harness/test-bmc.ts";
 import { apply, condition, getObject, kubectl, scenarioLabel, startScopedOperator, startStatusWatcher, warnings, type Operator } from "../tests/lifecycle/fixtures.ts";
 import { fencedHost } from "../tests/ha/fenced-host.ts";
 import { factsMarkdown, runFacts } from "./run-facts.ts";
+import { seedSharedIdleImage } from "../tests/ha/shared-image.ts";
 
 const { values } = parseArgs({
   options: {
@@ -160,13 +159,7 @@ async function main(): Promise<void> {
       bmc.follow(() => daemon.pid());
       bmcs.set(name, bmc);
     }
-    const session = (await new LibvirtDriver().connect({ endpoint: endpoints.get(hosts[0]!)!, libvirt: { storagePool: "shared" } }, undefined, AbortSignal.timeout(15_000))) as LibvirtSession;
-    try {
-      await session.uploadImage("idle-vm", await imageUpload(idleVmImage()));
-    } finally {
-      await session.close();
-    }
-    await execute("virsh", ["-c", endpoints.get(hosts[1]!)!, "pool-refresh", "shared"]);
+    await seedSharedIdleImage(endpoints.get(hosts[0]!)!, [endpoints.get(hosts[1]!)!]);
     await kubectl(admin, ["create", "namespace", ns]);
     const b64 = (s: string) => Buffer.from(s).toString("base64");
     await apply(

@@ -26,15 +26,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { LibvirtDriver, type LibvirtSession } from "../../drivers/libvirt/index.ts";
 import { freePort } from "../../src/local/ports.ts";
 import { waitFor } from "../../src/local/wait.ts";
-import { imageUpload } from "../harness/image-upload.ts";
 import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
-import { idleVmImage, requireLibvirt } from "../harness/services.ts";
+import { requireLibvirt } from "../harness/services.ts";
 import { startTestBmc, type TestBmc } from "../harness/test-bmc.ts";
 import { apply, condition, endScenario, getObject, kubectl, scenarioLabel, startScopedOperator, startStatusWatcher, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
 import { fencedHost } from "./fenced-host.ts";
+import { seedSharedIdleImage } from "./shared-image.ts";
 
 const execute = promisify(execFile);
 const admin = inject("kubeconfig");
@@ -190,13 +189,7 @@ beforeAll(async () => {
     bmc.follow(() => daemon.pid());
     bmcs.set(name, bmc);
   }
-  const session = (await new LibvirtDriver().connect({ endpoint: endpoints.get(hostA)!, libvirt: { storagePool: "shared" } }, undefined, AbortSignal.timeout(15_000))) as LibvirtSession;
-  try {
-    await session.uploadImage("idle-vm", await imageUpload(idleVmImage()));
-  } finally {
-    await session.close();
-  }
-  await execute("virsh", ["-c", endpoints.get(hostB)!, "pool-refresh", "shared"]);
+  await seedSharedIdleImage(endpoints.get(hostA)!, [endpoints.get(hostB)!]);
   await kubectl(admin, ["create", "namespace", ns]);
   const b64 = (s: string) => Buffer.from(s).toString("base64");
   await apply(

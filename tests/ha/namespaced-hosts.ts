@@ -5,12 +5,10 @@
 import { execFile } from "node:child_process";
 import { mkdir, rm } from "node:fs/promises";
 import { promisify } from "node:util";
-import { LibvirtDriver, type LibvirtSession } from "../../drivers/libvirt/index.ts";
 import { freePort } from "../../src/local/ports.ts";
 import { startHostNetwork, type HostNetwork } from "../harness/host-network.ts";
-import { imageUpload } from "../harness/image-upload.ts";
 import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
-import { idleVmImage } from "../harness/services.ts";
+import { seedSharedIdleImage } from "./shared-image.ts";
 
 const execute = promisify(execFile);
 
@@ -37,13 +35,7 @@ export async function startNamespacedHosts(names: string[], diskDir: string, api
     }
   }
   const [first, ...others] = [...hosts.values()];
-  const session = (await new LibvirtDriver().connect({ endpoint: first!.daemon.uri, libvirt: { storagePool: "shared" } }, undefined, AbortSignal.timeout(15_000))) as LibvirtSession;
-  try {
-    await session.uploadImage("idle-vm", await imageUpload(idleVmImage()));
-  } finally {
-    await session.close();
-  }
-  for (const h of others) await execute("virsh", ["-c", h.daemon.uri, "pool-refresh", "shared"]);
+  await seedSharedIdleImage(first!.daemon.uri, others.map((h) => h.daemon.uri));
   return hosts;
 }
 
