@@ -31,4 +31,17 @@ describe("live usage", () => {
     expect(live.of("h1")).toBeUndefined();
     expect(await series(metrics)).toEqual([]);
   });
+
+  it("a host's VM report replaces its last one; a VM that moved keeps its new host's figures; forget drops the host's VMs", () => {
+    const live = new LiveUsage(new RuntimeMetrics({ processMetrics: false }));
+    live.recordVms("h1", new Map([["u1", { cpus: 0.5, memoryMiB: 300 }], ["u2", { cpus: 0, memoryMiB: 100 }]]));
+    expect(live.ofVm("u1")).toMatchObject({ cpus: 0.5, memoryMiB: 300, host: "h1" });
+    live.recordVms("h2", new Map([["u2", { cpus: 1, memoryMiB: 120 }]]));
+    live.recordVms("h1", new Map([["u1", { cpus: 0.25, memoryMiB: 310 }]]));
+    expect(live.ofVm("u1")).toMatchObject({ cpus: 0.25, memoryMiB: 310 });
+    expect(live.ofVm("u2")).toMatchObject({ cpus: 1, host: "h2" });
+    live.forget("h1");
+    expect(live.ofVm("u1")).toBeUndefined();
+    expect(live.ofVm("u2")).toMatchObject({ host: "h2" });
+  });
 });

@@ -2,6 +2,7 @@
 // in the per-host gauges, never in status — it moves all the time, and status changes only when
 // the world does (ADR 0037). The Host controller records each observation; DRS reads it here.
 import type { HostObservation } from "../../drivers/contract/index.ts";
+import type { Demand } from "../placement/drs/types.ts";
 import type { HostLabel, RuntimeMetrics } from "../runtime/metrics.ts";
 import type { HostObject } from "./kinds.ts";
 
@@ -19,8 +20,18 @@ const MiB = 1024 * 1024;
 
 type Gauges = Pick<RuntimeMetrics, "hostCpuUsage" | "hostMemoryUsed" | "hostMemoryCapacity" | "hostCpuCapacity">;
 
+/** A VM's own usage as its hypervisor last reported it (CPUs busy in cores, memory in use). */
+export interface VmUsage extends Demand {
+  host: string;
+  sampledAt: Date;
+}
+
 export class LiveUsage {
   private readonly usage = new Map<string, HostUsage>();
+  /** By VM uid. */
+  private readonly vms = new Map<string, VmUsage>();
+  /** The VM uids each host last reported, so a host's next report (or its loss) replaces them. */
+  private readonly vmsOfHost = new Map<string, Set<string>>();
   /** The labels each host's series carry now (a host that moves to another pool gets new series). */
   private readonly series = new Map<string, Record<HostLabel, string>>();
   private readonly gauges: Gauges;
@@ -55,8 +66,22 @@ export class LiveUsage {
     return this.usage.get(host);
   }
 
+  /** Every managed VM's usage on `host` (by uid) from one report; VMs it no longer lists are dropped. */
+  recordVms(host: string, usage: ReadonlyMap<string, Demand>, at = new Date()): void {
+    for (const uid of this.vmsOfHost.get(host) ?? []) if (!usage.has(uid) && this.vms.get(uid)?.host === host) this.vms.delete(uid);
+    for (const [uid, d] of usage) this.vms.set(uid, { cpus: d.cpus, memoryMiB: d.memoryMiB, host, sampledAt: at });
+    this.vmsOfHost.set(host, new Set(usage.keys()));
+  }
+
+  /** A VM's last usage (by uid); undefined when its driver reports none, or its host was lost since. */
+  ofVm(uid: string): VmUsage | undefined {
+    return this.vms.get(uid);
+  }
+
   /** The host is gone or unreachable: its figures would be stale, so its series go too. */
   forget(host: string): void {
+    for (const uid of this.vmsOfHost.get(host) ?? []) if (this.vms.get(uid)?.host === host) this.vms.delete(uid);
+    this.vmsOfHost.delete(host);
     const labels = this.series.get(host);
     this.usage.delete(host);
     this.series.delete(host);
