@@ -62,6 +62,10 @@ export class Planning {
     return true;
   }
 
+  isSkipped(v: VmState): boolean {
+    return this.skippedVms.has(v.index);
+  }
+
   skipVm(v: VmState, reason: string): void {
     if (this.skippedVms.has(v.index)) return;
     this.skippedVms.add(v.index);

@@ -154,23 +154,21 @@ function bestPair(p: Planning, b: Band, now: number): [Change, Change] | undefin
   return best?.pair;
 }
 
-/** The next change or two, or undefined when nothing gains enough. Reports a VM that cannot move but would have been the best move. */
+/** The next change or two, or undefined when nothing gains enough. Reports the VMs that cannot move but whose move would have lowered the imbalance. */
 export function nextChanges(p: Planning, b: Band): Change[] | undefined {
   const now = imbalance(p.pool);
   let best: Change | undefined;
-  let blocked: Change | undefined;
   let most = Number.NEGATIVE_INFINITY;
   const floor = minGain(p.pool.sums.n);
   eachChange(p, b, now, (c) => {
     most = Math.max(most, c.gain);
     if (!(c.gain >= floor)) return;
     if (c.v.vm.cannotMove !== undefined) {
-      if (better(c, blocked) && allowed(p, c)) blocked = { ...c };
+      if (!p.isSkipped(c.v) && allowed(p, c)) p.skipVm(c.v, `moving it would help balance the pool, but it cannot move: ${c.v.vm.cannotMove}`);
     } else if (better(c, best) && allowed(p, c)) {
       best = { ...c };
     }
   });
-  if (blocked !== undefined && better(blocked, best)) p.skipVm(blocked.v, `moving it would balance the pool best, but it cannot move: ${blocked.v.vm.cannotMove}`);
   if (best !== undefined && (best.finishes || best.cost <= 0)) return [best];
   // Two moves may do what one cannot: when stuck, or when two of the biggest gains would finish.
   if (best === undefined || 2 * most >= now - b.target) {
