@@ -13,14 +13,16 @@
 // costs about the same at 10 hosts or 1,000. VMs moved in an earlier band stay where it put them.
 import type { Planning } from "./context.ts";
 import { imbalanceIf } from "./mandatory.ts";
-import { applyMove, imbalance } from "./state.ts";
-import { nextChanges, openingChanges, place, type Band, type Change } from "./step.ts";
+import { applyMove, imbalance, type VmState } from "./state.ts";
+import { nextChanges, openingChanges, openingPairs, place, type Band, type Change } from "./step.ts";
 
 const eps = 1e-12;
 /** Greedy runs from other first moves, per band. */
-const restarts = 6;
+const restarts = 16;
 /** …when the first run moves at most this many VMs. */
 const restartsUpTo = 10;
+/** …and from this many of the best pairs of moves. */
+const pairRestarts = 16;
 
 /** The fixed part of a move's cost, in GiB: the pool's mean VM memory. */
 export function fixedCost(p: Planning): number {
@@ -36,41 +38,82 @@ function dropUnneeded(p: Planning, b: Band): void {
     const home = b.origin.get(v.index)!;
     if (imbalanceIf(p, v, home) <= b.target && p.moves.check(v, home) === undefined) place(p, b, v, home);
   }
+  if (b.origin.size <= restartsUpTo) for (const v of moved) if (b.origin.has(v.index)) dropWithRetarget(p, b, v);
 }
 
-/** Back to where the band started, then the band's moves one by one in the order the search first chose them, each when it is valid (a move waiting for room is tried again after the others). */
-function commitInOrder(p: Planning, b: Band, level: 2 | 3 | 4 | 5): void {
+/** Sends `v` home if another of the band's moves, sent elsewhere instead (no extra migration), keeps the pool at the target. */
+function dropWithRetarget(p: Planning, b: Band, v: VmState): void {
+  const home = b.origin.get(v.index)!;
+  const away = v.host;
+  if (p.moves.check(v, home) !== undefined) return;
+  place(p, b, v, home);
+  for (const i of [...b.origin.keys()].sort((x, y) => x - y)) {
+    const w = p.pool.vms[i]!;
+    for (const to of p.pool.hosts) {
+      if (to.index === w.host || to.index === b.origin.get(i) || imbalanceIf(p, w, to.index) > b.target || p.moves.check(w, to.index) !== undefined) continue;
+      place(p, b, w, to.index);
+      return;
+    }
+  }
+  place(p, b, v, away); // no re-target keeps the target: v stays moved
+}
+
+/**
+ * Turns the search's placement into moves made one at a time: back to where the band started,
+ * then the moves in the order the search first chose them, each once it is valid (one waiting
+ * for room is tried again after the others). Moves that wait on each other (a swap between full
+ * hosts) are left out, and the greedy search continues from there with real moves only.
+ */
+function sequence(p: Planning, b: Band): [number, number][] {
   let pending: [number, number][] = [];
   for (const [i, home] of b.origin) {
     pending.push([i, p.pool.vms[i]!.host]);
     applyMove(p.pool, i, home);
   }
   b.origin.clear();
+  const made: [number, number][] = [];
   let progress = true;
-  while (pending.length > 0 && progress && !p.full) {
+  while (pending.length > 0 && progress) {
     progress = false;
     const waiting: [number, number][] = [];
     for (const [i, to] of pending) {
       const v = p.pool.vms[i]!;
-      if (p.full || p.moves.check(v, to) !== undefined || !p.commit(v, to, level, undefined)) waiting.push([i, to]);
-      else progress = true;
+      if (p.moves.check(v, to) !== undefined) {
+        waiting.push([i, to]);
+        continue;
+      }
+      place(p, b, v, to);
+      made.push([i, to]);
+      progress = true;
     }
     pending = waiting;
   }
+  if (pending.length === 0) return made;
+  b.sequential = true;
+  while (imbalance(p.pool) > b.target) {
+    const next = nextChanges(p, b);
+    if (next === undefined) break;
+    for (const c of next) {
+      place(p, b, c.v, c.to);
+      made.push([c.v.index, c.to]);
+    }
+  }
+  b.sequential = false;
+  return made;
 }
 
-/** Where one greedy run of a band ends: each moved VM's new host, and what that costs. */
+/** Where one greedy run of a band ends: its moves in an order valid at every step, and what they cost. */
 interface Run {
-  finals: Map<number, number>;
+  moves: [number, number][];
   reached: boolean;
   gib: number;
   imbalance: number;
 }
 
-/** The greedy search from where the band starts (after `first`, if given); leaves the pool as it found it. */
-function run(p: Planning, b: Band, first: Change | undefined): Run {
+/** The greedy search from where the band starts (after `opening`); leaves the pool as it found it. */
+function run(p: Planning, b: Band, opening: readonly Change[]): Run {
   b.origin.clear();
-  if (first !== undefined) place(p, b, first.v, first.to);
+  for (const c of opening) place(p, b, c.v, c.to);
   let stuck = false;
   while (imbalance(p.pool) > b.target) {
     const next = nextChanges(p, b);
@@ -80,15 +123,10 @@ function run(p: Planning, b: Band, first: Change | undefined): Run {
     }
     for (const c of next) place(p, b, c.v, c.to);
   }
-  const reached = !stuck || imbalance(p.pool) <= b.target;
-  if (reached) dropUnneeded(p, b);
-  const finals = new Map<number, number>();
-  let gib = 0;
-  for (const i of b.origin.keys()) {
-    finals.set(i, p.pool.vms[i]!.host);
-    gib += p.pool.vms[i]!.gib;
-  }
-  const result = { finals, reached, gib, imbalance: imbalance(p.pool) };
+  if (!stuck || imbalance(p.pool) <= b.target) dropUnneeded(p, b);
+  const moves = sequence(p, b);
+  const after = imbalance(p.pool);
+  const result = { moves, reached: after <= b.target, gib: moves.reduce((sum, [i]) => sum + p.pool.vms[i]!.gib, 0), imbalance: after };
   for (const [i, home] of b.origin) applyMove(p.pool, i, home);
   b.origin.clear();
   return result;
@@ -97,7 +135,7 @@ function run(p: Planning, b: Band, first: Change | undefined): Run {
 function preferred(a: Run, b: Run): boolean {
   if (a.reached !== b.reached) return a.reached;
   if (!a.reached && Math.abs(a.imbalance - b.imbalance) > eps) return a.imbalance < b.imbalance;
-  if (a.finals.size !== b.finals.size) return a.finals.size < b.finals.size;
+  if (a.moves.length !== b.moves.length) return a.moves.length < b.moves.length;
   return a.gib < b.gib - eps;
 }
 
@@ -109,13 +147,25 @@ function preferred(a: Run, b: Run): boolean {
 export function planBand(p: Planning, level: 2 | 3 | 4 | 5, target: number, fixed: number): boolean {
   const b: Band = { target, fixed, origin: new Map(), budget: p.maxMoves - p.recommendations.length };
   if (imbalance(p.pool) <= target || b.budget <= 0) return imbalance(p.pool) <= target;
-  let best = run(p, b, undefined);
-  // One move more or less matters most in a short plan (and a long one is costly to repeat).
-  if (best.finals.size <= restartsUpTo) for (const first of openingChanges(p, b, restarts)) {
-    const other = run(p, b, first);
-    if (preferred(other, best)) best = other;
+  let best = run(p, b, []);
+  // One move more or less matters most in a short plan (and a long one is costly to repeat):
+  // run again from each of the best first moves, and from the best pairs of them.
+  if (best.moves.length <= restartsUpTo) {
+    const firsts = openingChanges(p, b, restarts);
+    for (const first of firsts) {
+      const other = run(p, b, [first]);
+      if (preferred(other, best)) best = other;
+    }
+    for (const pair of best.moves.length > 2 ? openingPairs(p, b, pairRestarts) : []) {
+      const other = run(p, b, pair);
+      if (preferred(other, best)) best = other;
+    }
   }
-  for (const [i, to] of best.finals) place(p, b, p.pool.vms[i]!, to);
-  commitInOrder(p, b, level);
+  for (const [i, to] of best.moves) {
+    if (p.full) break;
+    const v = p.pool.vms[i]!;
+    // Valid by construction; should placement's own filter still refuse one, the rest go on without it.
+    if (p.moves.check(v, to) === undefined) p.commit(v, to, level, undefined);
+  }
   return best.reached && imbalance(p.pool) <= target;
 }

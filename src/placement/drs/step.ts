@@ -35,6 +35,8 @@ export interface Band {
   origin: Map<number, number>;
   /** How many VMs the band may move (maxMoves). */
   budget: number;
+  /** Moves are made as found: a VM already moved stays where it went (no re-targets). */
+  sequential?: boolean;
 }
 
 function rank(c: Change): number {
@@ -96,7 +98,7 @@ function eachChange(p: Planning, b: Band, now: number, visit: (c: Change) => voi
   for (const from of sources) {
     for (const i of from.vms) {
       const v = p.pool.vms[i]!;
-      if (v.moved) continue;
+      if (v.moved || (b.sequential === true && b.origin.has(i))) continue;
       for (const to of targets) add(v, to);
       const home = b.origin.get(i);
       if (home !== undefined && !targets.includes(p.pool.hosts[home]!)) add(v, p.pool.hosts[home]!);
@@ -127,31 +129,44 @@ export function place(p: Planning, b: Band, v: VmState, to: number): void {
   if (b.origin.get(v.index) === to) b.origin.delete(v.index);
 }
 
+/** The `k` best pairs of changes from here, judged as one: where the band's later restarts begin. */
+export function openingPairs(p: Planning, b: Band, k: number): Change[][] {
+  const all: { moves: Change[]; joint: Change }[] = [];
+  lookAhead(p, b, imbalance(p.pool), 2, all);
+  return all.sort((x, y) => (better(x.joint, y.joint) ? -1 : better(y.joint, x.joint) ? 1 : 0)).slice(0, k).map((x) => x.moves);
+}
+
 /** The `k` allowed changes with the largest gain from here (VMs that may move): where the band's restarts begin. */
 export function openingChanges(p: Planning, b: Band, k: number): Change[] {
   return topByGain(p, b, k);
 }
 
-/** The best first change followed by the best second, judged as one (gain and cost of both). */
-function bestPair(p: Planning, b: Band, now: number): [Change, Change] | undefined {
-  const firsts = topByGain(p, b, firstMoves);
+/** Looks `depth` (2 or 3) changes ahead from the few best first ones: the best sequence judged as one (gain and cost of all). */
+function lookAhead(p: Planning, b: Band, now: number, depth: number, all?: { moves: Change[]; joint: Change }[]): { moves: Change[]; joint: Change } | undefined {
   const floor = minGain(p.pool.sums.n);
   const ties = p.pool.vms.length * p.pool.hosts.length;
-  let best: { pair: [Change, Change]; joint: Change } | undefined;
-  for (const first of firsts) {
+  let best: { moves: Change[]; joint: Change } | undefined;
+  for (const first of topByGain(p, b, depth === 2 ? firstMoves : firstMoves / 2)) {
     const from = first.v.host;
     const home = b.origin.get(first.v.index);
     place(p, b, first.v, first.to);
-    eachChange(p, b, imbalance(p.pool), (second) => {
-      if (second.v === first.v || second.v.vm.cannotMove !== undefined) return;
-      const joint: Change = { ...second, gain: now - second.after, cost: first.cost + second.cost, tie: first.tie * ties + second.tie };
-      if (joint.gain >= floor && better(joint, best?.joint) && allowed(p, second)) best = { pair: [first, { ...second }], joint };
-    });
+    if (depth === 2) {
+      eachChange(p, b, imbalance(p.pool), (second) => {
+        if (second.v === first.v || second.v.vm.cannotMove !== undefined) return;
+        const joint: Change = { ...second, gain: now - second.after, cost: first.cost + second.cost, tie: first.tie * ties + second.tie };
+        if (all !== undefined && joint.gain >= floor && allowed(p, second)) all.push({ moves: [first, { ...second }], joint });
+        else if (joint.gain >= floor && better(joint, best?.joint) && allowed(p, second)) best = { moves: [first, { ...second }], joint };
+      });
+    } else {
+      const rest = lookAhead(p, b, now, depth - 1);
+      const joint = rest && { ...rest.joint, cost: first.cost + rest.joint.cost, tie: first.tie * ties + rest.joint.tie };
+      if (rest !== undefined && joint !== undefined && !rest.moves.some((m) => m.v === first.v) && better(joint, best?.joint)) best = { moves: [first, ...rest.moves], joint };
+    }
     applyMove(p.pool, first.v.index, from);
     if (home === undefined) b.origin.delete(first.v.index);
     else b.origin.set(first.v.index, home);
   }
-  return best?.pair;
+  return best;
 }
 
 /** The next change or two, or undefined when nothing gains enough. Reports the VMs that cannot move but whose move would have lowered the imbalance. */
@@ -172,8 +187,10 @@ export function nextChanges(p: Planning, b: Band): Change[] | undefined {
   if (best !== undefined && (best.finishes || best.cost <= 0)) return [best];
   // Two moves may do what one cannot: when stuck, or when two of the biggest gains would finish.
   if (best === undefined || 2 * most >= now - b.target) {
-    const pair = bestPair(p, b, now);
-    if (pair !== undefined && (best === undefined || pair[1].after <= b.target)) return pair;
+    const pair = lookAhead(p, b, now, 2);
+    if (pair !== undefined && (best === undefined || pair.joint.finishes)) return pair.moves;
   }
-  return best === undefined ? undefined : [best];
+  if (best !== undefined) return [best];
+  // Stuck above a target: three moves may climb out where one or two cannot.
+  return b.target > 0 ? lookAhead(p, b, now, 3)?.moves : undefined;
 }
