@@ -65,6 +65,7 @@ function dropWithRetarget(p: Planning, b: Band, v: VmState): void {
  * hosts) are left out, and the greedy search continues from there with real moves only.
  */
 function sequence(p: Planning, b: Band): [number, number][] {
+  p.pool.orderStale = true; // many moves at once: sort the load order again when next needed
   let pending: [number, number][] = [];
   for (const [i, home] of b.origin) {
     pending.push([i, p.pool.vms[i]!.host]);
@@ -127,6 +128,7 @@ function run(p: Planning, b: Band, opening: readonly Change[]): Run {
   const moves = sequence(p, b);
   const after = imbalance(p.pool);
   const result = { moves, reached: after <= b.target, gib: moves.reduce((sum, [i]) => sum + p.pool.vms[i]!.gib, 0), imbalance: after };
+  p.pool.orderStale = true;
   for (const [i, home] of b.origin) applyMove(p.pool, i, home);
   b.origin.clear();
   return result;
@@ -161,6 +163,7 @@ export function planBand(p: Planning, level: 2 | 3 | 4 | 5, target: number, fixe
       if (preferred(other, best)) best = other;
     }
   }
+  p.pool.orderStale = true;
   for (const [i, to] of best.moves) {
     if (p.full) break;
     const v = p.pool.vms[i]!;

@@ -81,6 +81,7 @@ export class Planning {
 
   /** Undoes every move and skip since the mark. */
   rollback(m: Mark): void {
+    this.pool.orderStale = true;
     while (this.made.length > m.made) {
       const { vm, from } = this.made.pop()!;
       applyMove(this.pool, vm, from);

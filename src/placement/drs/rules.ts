@@ -21,9 +21,13 @@ export class Rules {
   private readonly pool: PoolState;
   /** "key=value" → VMs with that label, built on first use. */
   private byLabel: Map<string, number[]> | undefined;
+  private readonly byTerm = new Map<AffinityTerm, number[]>();
+  /** Some host lists VMs that are not in the input. */
+  private readonly anyOthers: boolean;
 
   constructor(pool: PoolState) {
     this.pool = pool;
+    this.anyOthers = pool.hosts.some((h) => h.others.length > 0);
     this.terms = pool.vms.map((v) => {
       const r = v.vm.request;
       const affinity = (r.affinity ?? []).filter((t) => t.topology === "Host");
@@ -74,14 +78,14 @@ export class Rules {
   }
 
   private firstMatch(term: AffinityTerm, owner: VmState, h: HostState, except: VmState | undefined): PlacedVm | undefined {
-    if (term.selector.matchLabels !== undefined && Object.keys(term.selector.matchLabels).length > 0) {
+    if (term.selector.matchLabels !== undefined && this.candidates(term).length < h.vms.size) {
       // Few VMs carry the term's label: look where they are rather than through the host's VMs.
       for (const i of this.candidates(term)) {
         if (i === owner.index || i === except?.index) continue;
         const w = this.pool.vms[i]!;
         if (w.host === h.index && inTerm(term, owner, w.vm.request.vm)) return w.vm.request.vm;
       }
-      return h.others.find((vm) => inTerm(term, owner, vm));
+      return h.others.length === 0 ? undefined : h.others.find((vm) => inTerm(term, owner, vm));
     }
     for (const i of h.vms) {
       if (i === owner.index || i === except?.index) continue;
@@ -93,6 +97,15 @@ export class Rules {
 
   /** VMs that may match the term: those carrying one of its matchLabels (from an index of labels), else all. */
   private candidates(term: AffinityTerm): number[] {
+    let found = this.byTerm.get(term);
+    if (found === undefined) {
+      found = this.lookUp(term);
+      this.byTerm.set(term, found);
+    }
+    return found;
+  }
+
+  private lookUp(term: AffinityTerm): number[] {
     const entries = Object.entries(term.selector.matchLabels ?? {});
     if (entries.length === 0) return this.pool.vms.map((v) => v.index);
     if (this.byLabel === undefined) {
@@ -127,7 +140,7 @@ export class Rules {
     let g = this.groups.get(key);
     if (g === undefined) {
       const members = this.candidates(term).filter((i) => i !== v.index && inTerm(term, v, this.pool.vms[i]!.vm.request.vm));
-      g = { members, elsewhere: this.pool.hosts.some((h) => h.others.some((vm) => inTerm(term, v, vm))) };
+      g = { members, elsewhere: this.anyOthers && this.pool.hosts.some((h) => h.others.some((vm) => inTerm(term, v, vm))) };
       this.groups.set(key, g);
     }
     return g;
