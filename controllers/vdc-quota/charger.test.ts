@@ -46,6 +46,12 @@ class Server {
     this.quota = { ...structuredClone(q), metadata: { ...q.metadata, resourceVersion: String(Number(this.quota.metadata.resourceVersion) + 1) } };
     const snapshot = structuredClone(this.quota);
     setTimeout(() => this.watchers.forEach((w) => w(snapshot)), 2);
+    if (snapshot.status?.charges?.some((c) => c.fromReservation)) setTimeout(() => this.recount(), 10);
+  }
+  /** The recount's part here (nothing is ever stored): it has looked at the charges converted from reservations. */
+  private recount(): void {
+    const charges = this.quota.status?.charges?.map(({ fromReservation: _, ...c }) => c);
+    this.put({ ...this.quota, status: { ...this.quota.status, charges } });
   }
   /** What the recount would say once everything admitted is stored: charges plus nothing held. */
   used(): number {

@@ -14,9 +14,9 @@
 // waitForRoomMs for it to be given back, judged again whenever the quota changes.
 import type { VDCQuota } from "../../src/api/index.ts";
 import { describeError, statusCode, type Logger } from "../../src/runtime/log.ts";
-import { zero, type Usage } from "../../src/fleet/quota.ts";
+import { isZero, zero, type Usage } from "../../src/fleet/quota.ts";
 import type { ChargeRequest, Ledger } from "./ledger.ts";
-import { fitsRoom, minus, othersWant, ownReservation, reservationHoldMs, settle, sumOf, touches, waitForRoomMs, type Settle, type Settled } from "./reservation.ts";
+import { fitsRoom, minus, othersRoom, othersWant, ownReservation, reservationHoldMs, settle, sumOf, touches, waitForRoomMs, type Settle, type Settled } from "./reservation.ts";
 
 /** Where quotas are read and their ledgers written. */
 export interface QuotaStore {
@@ -220,7 +220,6 @@ export class Charger {
     const key = quotaKey(quota);
     const block = this.blocks.get(key);
     const converting = block ? block.taken.length : 0;
-    const wants = (this.parked.get(namespace)?.length ?? 0) > 0;
     if (block && what === "give back") block.frozen = true;
     try {
       const done = await this.write(namespace, quota, () => ({
@@ -228,7 +227,7 @@ export class Charger {
         taken: block ? block.taken.slice(0, converting) : [],
         requests: [],
         room: what === "convert" && block ? { keep: minus(block.room, sumOf(block.taken.slice(0, converting))) } : "none",
-        wants,
+        wants: this.wantsRoom(namespace, quota),
         now: this.now(),
       }));
       const rest = block ? block.taken.slice(converting) : [];
@@ -245,6 +244,11 @@ export class Charger {
       if (block) block.frozen = false;
       await new Promise((r) => setTimeout(r, 500).unref());
     }
+  }
+
+  /** Requests here wait while other replicas hold room: ask them for it. */
+  private wantsRoom(namespace: string, quota: VDCQuota, waiting = false): boolean {
+    return (waiting || (this.parked.get(namespace)?.length ?? 0) > 0) && !isZero(othersRoom(quota.status, this.holder));
   }
 
   private drop(key: string): void {
@@ -274,7 +278,7 @@ export class Charger {
       taken: this.blocks.get(quotaKey(quota))?.taken ?? [],
       requests: indexes.map((i) => requests[i]!),
       room,
-      wants: (this.parked.get(namespace)?.length ?? 0) > 0 || held.some(Boolean),
+      wants: this.wantsRoom(namespace, quota, held.some(Boolean)),
       now: this.now(),
     });
     try {
@@ -314,7 +318,8 @@ export class Charger {
           parked.push(w);
           return;
         }
-        w.resolve(`${heldWhy[i] ?? "no room"}; part of that room is reserved by another replica of the webhook and was not given back within ${this.waitMs / 1000} s`);
+        const reserved = quotas.some((q) => !isZero(othersRoom(q.status, this.holder)));
+        w.resolve(reserved ? `${heldWhy[i]}; part of that room is reserved by another replica of the webhook and was not given back within ${this.waitMs / 1000} s` : heldWhy[i]);
       });
       if (parked.length > 0) {
         this.parked.set(namespace, parked);

@@ -75,6 +75,15 @@ describe("settle", () => {
     expect(out.ledger.reservations).toEqual([held("b", 0, { wants: true })]);
   });
 
+  it("a refusal that counts charges converted from a reservation waits (the recount may count their objects already), asking nobody for room", () => {
+    const q = quota({ virtualMachines: 2 }, { used: zeroUsed, reservations: [held("a", 1)] });
+    const out = settle(q, { holder: "a", taken: [vm("x")], requests: [vm("y"), vm("z")], room: "grant", wants: false, now });
+    expect(out.ledger.charges?.find((c) => c.name === "x")?.fromReservation).toBe(true);
+    expect(out.refusals).toEqual([undefined, "namespace team-a would use 3 VMs of 2 (VDCQuota q)"]);
+    expect(out.heldElsewhere).toEqual([false, true]); // x may be counted twice: stored (by the recount) and charged
+    expect(out.ledger.reservations).toBeUndefined();
+  });
+
   it("writes nothing when nothing changes", () => {
     const q = quota({ virtualMachines: 10 }, { used: { ...zeroUsed, virtualMachines: 10 } });
     expect(settle(q, { holder: "a", taken: [], requests: [vm("x")], room: "grant", wants: false, now }).changed).toBe(false);

@@ -90,7 +90,7 @@ export interface Settled {
   ledger: LedgerWithRoom;
   /** Per request: why it was refused, or undefined when it was charged. */
   refusals: (string | undefined)[];
-  /** Per request: refused only because of room other replicas hold (it would fit without their blocks). */
+  /** Per request: refused, but it would fit without the room others hold and the charges the recount has not looked at: it waits. */
   heldElsewhere: boolean[];
   /** This holder's block after the write (zero: none). */
   room: Usage;
@@ -98,13 +98,86 @@ export interface Settled {
   changed: boolean;
 }
 
-function entryOf(r: ChargeRequest, at: string): ChargeEntry {
+function entryOf(r: ChargeRequest, at: string, fromReservation: boolean): ChargeEntry {
   const perDriver = [...r.full.perDriver.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([driver, u]) => ({ driver, used: toLimits(u) }));
-  return { uid: r.uid, kind: r.kind, name: r.name, at, used: toLimits(r.full.total), ...(perDriver.length > 0 ? { usedPerDriver: perDriver } : {}) };
+  return { uid: r.uid, kind: r.kind, name: r.name, at, used: toLimits(r.full.total), ...(perDriver.length > 0 ? { usedPerDriver: perDriver } : {}), ...(fromReservation ? { fromReservation } : {}) };
 }
 
 const isZeroUsage = (u: Usage): boolean => resources.every((r) => u[r] === 0);
 const sameUsage = (a: Usage, b: Usage): boolean => resources.every((r) => a[r] === b[r]);
+
+/** The namespace's usage and charges as a write builds them up. */
+class Book {
+  readonly used: Charge;
+  readonly charges: Map<string, ChargeEntry>;
+  grew = false;
+  private readonly at: string;
+  constructor(status: VDCQuotaStatus | undefined, at: string) {
+    this.used = usedOf(status);
+    this.charges = new Map((status?.charges ?? []).map((c) => [c.uid, c]));
+    this.at = at;
+  }
+  add(r: ChargeRequest, fromReservation = false): void {
+    this.used.total = plus(this.used.total, r.delta.total);
+    for (const [d, u] of r.delta.perDriver) this.used.perDriver.set(d, plus(this.used.perDriver.get(d) ?? zero(), u));
+    this.charges.set(r.uid, entryOf(r, this.at, fromReservation));
+    this.grew = true;
+  }
+  /**
+   * Usage that is surely there: the charges converted from a reservation may count objects the
+   * recount already counted as stored (it saw them before the conversion was written).
+   */
+  surely(): Charge {
+    const out: Charge = { total: this.used.total, perDriver: new Map(this.used.perDriver) };
+    for (const c of this.charges.values()) {
+      if (!c.fromReservation) continue;
+      out.total = minus(out.total, fromLimits(c.used));
+      for (const d of c.usedPerDriver ?? []) out.perDriver.set(d.driver, minus(out.perDriver.get(d.driver) ?? zero(), fromLimits(d.used)));
+    }
+    return out;
+  }
+  ledger(reservations: ReservationEntry[]): LedgerWithRoom {
+    const perDriver = [...this.used.perDriver.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([driver, u]) => ({ driver, used: toLimits(u) }));
+    return {
+      used: toLimits(this.used.total),
+      usedPerDriver: perDriver.length > 0 ? perDriver : undefined,
+      charges: this.charges.size > 0 ? [...this.charges.values()] : undefined,
+      reservations: reservations.length > 0 ? reservations : undefined,
+    };
+  }
+}
+
+/**
+ * Judges the requests in order against what is used plus the room others hold, charging each that
+ * fits. A refusal that might not stand — the request would fit in what is surely used, without the
+ * room others hold — is marked to wait: until the others give their room back, and the recount
+ * has looked at the charges converted from reservations.
+ */
+function judge(quota: VDCQuota, book: Book, others: Usage, requests: readonly ChargeRequest[]): { refusals: (string | undefined)[]; heldElsewhere: boolean[] } {
+  const refusals: (string | undefined)[] = [];
+  const heldElsewhere: boolean[] = [];
+  const counted = (): Charge => ({ total: plus(book.used.total, others), perDriver: book.used.perDriver });
+  for (const r of requests) {
+    if (quota.status?.used === undefined) {
+      refusals.push(`VDCQuota ${quota.metadata.name} has not counted the namespace's usage yet; try again in a few seconds`);
+      heldElsewhere.push(false);
+      continue;
+    }
+    const why = refusal(quota, counted(), r.delta, r.namespace);
+    refusals.push(why);
+    heldElsewhere.push(why !== undefined && refusal(quota, book.surely(), r.delta, r.namespace) === undefined);
+    if (!why) book.add(r);
+  }
+  return { refusals, heldElsewhere };
+}
+
+/** This holder's block after the write. */
+function roomAfter(quota: VDCQuota, input: Settle, counted: Usage): Usage {
+  const status = quota.status;
+  if (input.room === "none") return zero();
+  if (input.room === "grant") return othersWant(status, input.holder) || status?.used === undefined ? zero() : blockSize(quota, counted);
+  return ownReservation(status, input.holder) ? input.room.keep : zero(); // a block the server no longer has is gone
+}
 
 /**
  * One write of this holder's part of a quota's ledger: its taken requests become charges, the
@@ -115,49 +188,18 @@ export function settle(quota: VDCQuota, input: Settle): Settled {
   const status = quota.status;
   const { holder } = input;
   const at = input.now.toISOString();
-  const used = usedOf(status);
-  const charges = new Map((status?.charges ?? []).map((c) => [c.uid, c]));
-  let grew = false;
-  const add = (r: ChargeRequest): void => {
-    used.total = plus(used.total, r.delta.total);
-    for (const [d, u] of r.delta.perDriver) used.perDriver.set(d, plus(used.perDriver.get(d) ?? zero(), u));
-    charges.set(r.uid, entryOf(r, at));
-    grew = true;
-  };
-  for (const t of input.taken) add(t);
+  const book = new Book(status, at);
+  for (const t of input.taken) book.add(t, true);
   const others = othersRoom(status, holder);
-  const counted = (): Charge => ({ total: plus(used.total, others), perDriver: used.perDriver });
-  const refusals: (string | undefined)[] = [];
-  const heldElsewhere: boolean[] = [];
-  for (const r of input.requests) {
-    if (status?.used === undefined) {
-      refusals.push(`VDCQuota ${quota.metadata.name} has not counted the namespace's usage yet; try again in a few seconds`);
-      heldElsewhere.push(false);
-      continue;
-    }
-    const why = refusal(quota, counted(), r.delta, r.namespace);
-    refusals.push(why);
-    heldElsewhere.push(why !== undefined && !isZeroUsage(others) && refusal(quota, used, r.delta, r.namespace) === undefined);
-    if (!why) add(r);
-  }
+  const { refusals, heldElsewhere } = judge(quota, book, others, input.requests);
+  const room = roomAfter(quota, input, plus(book.used.total, others));
+  const wants = input.wants || (heldElsewhere.some(Boolean) && !isZeroUsage(others));
   const mine = ownReservation(status, holder);
-  let room: Usage;
-  if (input.room === "none") room = zero();
-  else if (input.room === "grant") room = othersWant(status, holder) || status?.used === undefined ? zero() : blockSize(quota, counted().total);
-  else room = mine ? input.room.keep : zero(); // a block the server no longer has is gone
-  const wants = input.wants || heldElsewhere.some(Boolean);
   const entry: ReservationEntry | undefined = isZeroUsage(room) && !wants ? undefined : { holder, room: toLimits(room), at, ...(wants ? { wants: true } : {}) };
   const rest = (status?.reservations ?? []).filter((r) => r.holder !== holder);
   const reservations = [...rest, ...(entry ? [entry] : [])].sort((a, b) => (a.holder < b.holder ? -1 : 1));
-  const entryChanged = (mine === undefined) !== (entry === undefined) || (mine !== undefined && entry !== undefined && (!sameUsage(fromLimits(mine.room), room) || (mine.wants ?? false) !== wants));
-  const perDriver = [...used.perDriver.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([driver, u]) => ({ driver, used: toLimits(u) }));
-  const ledger: LedgerWithRoom = {
-    used: toLimits(used.total),
-    usedPerDriver: perDriver.length > 0 ? perDriver : undefined,
-    charges: charges.size > 0 ? [...charges.values()] : undefined,
-    reservations: reservations.length > 0 ? reservations : undefined,
-  };
-  return { ledger, refusals, heldElsewhere, room, changed: grew || entryChanged };
+  const entryChanged = mine === undefined || entry === undefined ? mine !== entry : !sameUsage(fromLimits(mine.room), room) || (mine.wants ?? false) !== wants;
+  return { ledger: book.ledger(reservations), refusals, heldElsewhere, room, changed: book.grew || entryChanged };
 }
 
 /** When the recount first saw a reservation as it is now (its `at`), by its own monotonic clock. */

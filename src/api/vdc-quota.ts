@@ -72,6 +72,7 @@ export const vdcQuotaStatus = z
                 .max(5)
                 .optional()
                 .describe("What the object uses per driver, where its driver is known."),
+              fromReservation: z.boolean().optional().describe("Admitted from a webhook replica's reservation and charged afterwards: the object may already be counted in used, until the recount has looked."),
             })
             .describe("A charge made at admission for an object the recount has not seen yet."),
         )
