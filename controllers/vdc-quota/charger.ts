@@ -167,6 +167,8 @@ export class Charger {
     this.waiting.set(namespace, []);
     if (queue.length > 0) return () => this.settleBatch(namespace, queue);
     const quotas = this.store.list(namespace);
+    const listed = new Set(quotas.map(quotaKey));
+    for (const key of this.blocks.keys()) if (key.startsWith(`${namespace}/`) && !listed.has(key)) this.drop(key); // quota deleted
     for (const quota of quotas) {
       const block = this.blocks.get(quotaKey(quota));
       if (!block) continue;
@@ -190,6 +192,7 @@ export class Charger {
         const stored = await this.store.writeLedger(quota, out.ledger);
         return { quota: stored, out, sentAt, written: true };
       } catch (err) {
+        if (statusCode(err) === 404) return undefined; // deleted meanwhile: it limits nothing any more
         if (statusCode(err) !== 409 || conflicts >= maxConflicts) throw err;
         this.log.debug("quota changed meanwhile; reading it again", { quota: quota.metadata.name, conflicts: conflicts + 1 });
         const fresh = await this.store.read(namespace, quota.metadata.name);
