@@ -15,31 +15,13 @@ const log = createLogger({ level: "error" });
 class Server {
   quota: VDCQuota;
   writes = 0;
-  private readonly watchers: ((q: VDCQuota) => void)[] = [];
-  constructor(hard: VDCQuota["spec"]["hard"]) {
-    this.quota = { apiVersion: "omnivisor.io/v1alpha1", kind: "VDCQuota", metadata: { name: "q", namespace: "ns", generation: 1, resourceVersion: "1" }, spec: { hard }, status: { used: { virtualMachines: 0, cpus: 0, memory: "0", storage: "0" } } };
+  readonly watchers: ((q: VDCQuota) => void)[] = [];
+  constructor(hard: VDCQuota["spec"]["hard"], name = "q") {
+    this.quota = { apiVersion: "omnivisor.io/v1alpha1", kind: "VDCQuota", metadata: { name, namespace: "ns", generation: 1, resourceVersion: "1" }, spec: { hard }, status: { used: { virtualMachines: 0, cpus: 0, memory: "0", storage: "0" } } };
   }
-  /** One replica's view: a cache fed by a watch, plus its own writes. */
-  replica(holder: string, options: { holdMs?: number; waitMs?: number } = {}): { charger: Charger; view: () => VDCQuota } {
-    let cached = structuredClone(this.quota);
-    let charger: Charger | undefined = undefined;
-    this.watchers.push((q) => {
-      cached = structuredClone(q);
-      charger?.quotaChanged(cached);
-    });
-    const store: QuotaStore = {
-      list: () => [cached],
-      read: () => Promise.resolve(structuredClone(this.quota)),
-      writeLedger: async (q: VDCQuota, ledger: Ledger) => {
-        await sleep(3);
-        if (q.metadata.resourceVersion !== this.quota.metadata.resourceVersion) throw Object.assign(new Error("conflict"), { code: 409 });
-        this.put({ ...this.quota, status: { ...this.quota.status, ...ledger } });
-        cached = structuredClone(this.quota);
-        return structuredClone(this.quota);
-      },
-    };
-    charger = new Charger(store, log, { holder, ...options });
-    return { charger, view: () => cached };
+  /** One replica's view of this quota alone. */
+  replica(holder: string, options: { holdMs?: number; waitMs?: number } = {}): { charger: Charger } {
+    return replica([this], holder, options);
   }
   put(q: VDCQuota): void {
     this.writes++;
@@ -54,9 +36,36 @@ class Server {
     this.put({ ...this.quota, status: { ...this.quota.status, charges } });
   }
   /** What the recount would say once everything admitted is stored: charges plus nothing held. */
-  used(): number {
-    return fromLimits(this.quota.status?.used).virtualMachines;
+  used(r: "virtualMachines" | "cpus" = "virtualMachines"): number {
+    return fromLimits(this.quota.status?.used)[r];
   }
+}
+
+/** One replica's view of the namespace's quotas: a cache per quota fed by a watch, plus its own writes. */
+function replica(servers: Server[], holder: string, options: { holdMs?: number; waitMs?: number } = {}): { charger: Charger } {
+  const cached = new Map(servers.map((sv) => [sv.quota.metadata.name, structuredClone(sv.quota)]));
+  let charger: Charger | undefined = undefined;
+  const server = (name: string): Server => servers.find((sv) => sv.quota.metadata.name === name)!;
+  for (const sv of servers) {
+    sv.watchers.push((q) => {
+      cached.set(q.metadata.name, structuredClone(q));
+      charger?.quotaChanged(q);
+    });
+  }
+  const store: QuotaStore = {
+    list: () => [...cached.values()],
+    read: (_ns, name) => Promise.resolve(structuredClone(server(name).quota)),
+    writeLedger: async (q: VDCQuota, ledger: Ledger) => {
+      const sv = server(q.metadata.name);
+      await sleep(3);
+      if (q.metadata.resourceVersion !== sv.quota.metadata.resourceVersion) throw Object.assign(new Error("conflict"), { code: 409 });
+      sv.put({ ...sv.quota, status: { ...sv.quota.status, ...ledger } });
+      cached.set(q.metadata.name, structuredClone(sv.quota));
+      return structuredClone(sv.quota);
+    },
+  };
+  charger = new Charger(store, log, { holder, ...options });
+  return { charger };
 }
 
 const vm = (name: string): ChargeRequest => {
@@ -80,7 +89,7 @@ describe("Charger", () => {
 
   it("a block admits without a write per request, and is given back once idle", async () => {
     const server = new Server({ virtualMachines: 1000 });
-    const { charger } = server.replica("a", { holdMs: 200 });
+    const { charger } = server.replica("a", { holdMs: 300 });
     await charger.charge(vm("first"));
     const before = server.writes;
     const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => charger.charge(vm(`v${i}`))));
@@ -89,7 +98,7 @@ describe("Charger", () => {
     expect(server.writes - before, "conversions only, not one write per create").toBeLessThanOrEqual(3);
     expect(server.used()).toBe(51);
     expect(server.quota.status?.reservations?.[0]?.holder).toBe("a");
-    await sleep(300);
+    await sleep(1_000);
     expect(server.quota.status?.reservations, "given back after the hold").toBeUndefined();
     const quiet = server.writes;
     await sleep(400);
@@ -133,6 +142,20 @@ describe("Charger", () => {
     expect(why).toContain("namespace ns would use 3 VMs of 2 (VDCQuota q); part of that room is reserved by another replica of the webhook and was not given back within 0.3 s");
     await sleep(20);
     expect(server.quota.status?.reservations?.find((r) => r.holder === "b"), "its want is cleared").toBeUndefined();
+  });
+
+  it("several quotas: a request is taken from the blocks of every quota that limits it, the tightest decides", async () => {
+    for (let round = 0; round < 3; round++) {
+      const vms = new Server({ virtualMachines: 10 }, "vms");
+      const cpus = new Server({ cpus: 6 }, "cpus");
+      const a = replica([vms, cpus], "a");
+      const b = replica([vms, cpus], "b");
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? a : b).charger.charge(vm(`v${i}`))));
+      expect(admitted(answers), `round ${round}`).toBe(6);
+      expect(answers.filter((x) => x !== undefined).every((x) => x === "namespace ns would use 7 vCPUs of 6 (VDCQuota cpus)")).toBe(true);
+      await sleep(100);
+      expect([vms.used(), cpus.used("cpus")]).toEqual([6, 6]);
+    }
   });
 
   it("a dry run judges with its own block as free and takes nothing", async () => {
