@@ -221,7 +221,7 @@ export interface VmUsageSample {
    * average from (the first call, or a VM that just started).
    */
   cpus?: number;
-  /** Memory the guest uses, in MiB (libvirt balloon.rss, container usage without page cache, guest memory usage, ...). */
+  /** Memory the guest uses, in MiB, fractions kept for small containers (libvirt balloon.rss, container usage without page cache, vim25 guestMemoryUsage, ...). */
   memoryMiB: number;
 }
 
