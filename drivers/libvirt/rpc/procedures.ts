@@ -111,8 +111,11 @@ export const Flags = {
 
 /** virDomainStatsTypes: the groups CONNECT_GET_ALL_DOMAIN_STATS returns. */
 export const DomainStats = { State: 1, CpuTotal: 2, Balloon: 4 } as const;
-/** virConnectGetAllDomainStatsFlags: which domains (by state) CONNECT_GET_ALL_DOMAIN_STATS covers. */
-export const DomainStatsFlags = { Running: 16, Paused: 32 } as const;
+/**
+ * virConnectGetAllDomainStatsFlags: which domains (by state) CONNECT_GET_ALL_DOMAIN_STATS covers;
+ * NoWait: what can be had without waiting for a domain's job (a migration, a monitor call).
+ */
+export const DomainStatsFlags = { Running: 16, Paused: 32, NoWait: 1 << 29 } as const;
 
 /** virDomainJobType (DOMAIN_GET_JOB_STATS) */
 export const JobType = { None: 0, Bounded: 1, Unbounded: 2, Completed: 3, Failed: 4, Cancelled: 5 } as const;
