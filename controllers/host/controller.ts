@@ -2,8 +2,9 @@
 // reports what the hypervisor says (capacity, version, VMs, unmanaged VMs) and what placement has
 // handed out (allocated) in status; live usage — the host's, and each managed VM's own where the
 // driver reports it (observeVmUsage, ADR 0044) — goes to metrics and memory
-// (src/fleet/live-usage.ts, ADR 0037), so an idle host's status does not change. A Host that cannot be reached is
-// Reachable=False with the reason, and retried with backoff; it recovers on its own once fixed.
+// (src/fleet/live-usage.ts, ADR 0037), so an idle host's status does not change. A Host that
+// cannot be reached is Reachable=False with the reason, and retried with backoff; it recovers on
+// its own once fixed.
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import type { HostObservation, VmObservation, VmUsageSample } from "../../drivers/contract/index.ts";
 import { statusCode } from "../../src/runtime/log.ts";
