@@ -84,6 +84,14 @@ for (const l of lookups ?? []) {
 }
 if (!lookups) row("lookups", "", "not run");
 
+interface VmUsage { driver: string; vms: number; samples: number; p50Ms?: number; p95Ms?: number; note?: string }
+const vmUsage = read<VmUsage[]>("vm-usage.json");
+for (const u of vmUsage ?? []) {
+  if (u.p50Ms === undefined) row(`vm usage, ${u.driver}`, "", u.note ?? "not run");
+  else row(`vm usage, ${u.driver}`, `observeVmUsage p50 / p95 on ${u.vms} running VMs`, `${u.p50Ms} / ${u.p95Ms} ms${u.note ? ` (${u.note})` : ""}`);
+}
+if (!vmUsage) row("vm usage", "", "not run");
+
 interface Migration { ratio: number; ratioMin: number; ratioMax: number; downtimeMs: number | null; virshDowntimeMs: number | null; operatorMs: number | null; virshMs: number | null; rounds: unknown[]; targets: { ratio: number; downtimeMs: number } }
 const migration = read<Migration>("migration.json");
 if (migration) {
@@ -93,11 +101,12 @@ if (migration) {
   row(at, "downtime: VMMigration status.downtimeMs (virsh domjobinfo beside it)", `${dt(migration.downtimeMs)} (${dt(migration.virshDowntimeMs)})`, `< ${migration.targets.downtimeMs} ms`, met(migration.downtimeMs !== null && migration.downtimeMs < migration.targets.downtimeMs));
 } else row("migration", "", "not run");
 
-interface Webhook { creates: number; rounds: number; targetP99Ms: number; webhook: { p50Ms: number; p99Ms: number }; createWithWebhook: { p50Ms: number; p99Ms: number }; createBaseline: { p50Ms: number; p99Ms: number } }
+interface Webhook { creates: number; rounds: number; targetP99Ms: number; webhook: { p50Ms: number; p99Ms: number }; coldRounds?: number; cold?: { p50Ms: number; p99Ms: number }; createWithWebhook: { p50Ms: number; p99Ms: number }; createBaseline: { p50Ms: number; p99Ms: number } }
 const webhook = read<Webhook>("webhook.json");
 if (webhook) {
   const at = `quota webhook (${webhook.rounds} rounds × ${webhook.creates} concurrent creates)`;
   row(at, "webhook answer p50 / p99", `${webhook.webhook.p50Ms} / ${webhook.webhook.p99Ms} ms`, `p99 < ${webhook.targetP99Ms} ms`, met(webhook.webhook.p99Ms < webhook.targetP99Ms));
+  if (webhook.cold) row(`quota webhook (${webhook.coldRounds} cold bursts × ${webhook.creates}, after 10 s idle)`, "webhook answer p50 / p99", `${webhook.cold.p50Ms} / ${webhook.cold.p99Ms} ms`, `p99 < ${webhook.targetP99Ms} ms`, met(webhook.cold.p99Ms < webhook.targetP99Ms));
   row(at, "create p50 / p99: with the webhook vs without (baseline)", `${webhook.createWithWebhook.p50Ms} / ${webhook.createWithWebhook.p99Ms} ms vs ${webhook.createBaseline.p50Ms} / ${webhook.createBaseline.p99Ms} ms`);
 } else row("quota webhook", "", "not run");
 
@@ -148,7 +157,7 @@ const markdown = [
   "# Benchmark summary",
   "",
   "Written by `node bench/summary.ts` (the last step of `make bench`) from the JSON results beside it.",
-  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), [webhook.md](webhook.md), [ha.md](ha.md), [chaos.md](chaos.md) (`make chaos`), [install.md](install.md) (`make bench-install`), [drs-planner.md](drs-planner.md), placement.json.",
+  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [vm-usage.md](vm-usage.md), [migration.md](migration.md), [webhook.md](webhook.md), [ha.md](ha.md), [chaos.md](chaos.md) (`make chaos`), [install.md](install.md) (`make bench-install`), [drs-planner.md](drs-planner.md), placement.json.",
   "",
   facts ? factsMarkdown(facts) : "",
   "",
