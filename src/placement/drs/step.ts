@@ -10,6 +10,8 @@ import { applyMove, byLoad, imbalance, type HostState, type VmState } from "./st
 /** Up to this many active hosts, every host is a source and a target; above, the busiest and the idlest this many. */
 const allHostsUpTo = 24;
 const candidateHosts = 4;
+/** …widened ×4 at a time up to this many when the few have no move that gains. */
+const widest = 64;
 /** First moves tried when looking two moves ahead. */
 const firstMoves = 12;
 const eps = 1e-12;
@@ -60,10 +62,10 @@ export function better(a: Change, b: Change | undefined): boolean {
 }
 
 /** Busiest hosts (sources) and idlest (targets) by their loads above the pool's mean, CPU and memory summed. */
-function candidateHostsOf(p: Planning): { sources: readonly HostState[]; targets: readonly HostState[] } {
+function candidateHostsOf(p: Planning, width: number): { sources: readonly HostState[]; targets: readonly HostState[] } {
   const order = byLoad(p.pool);
-  if (order.length <= allHostsUpTo) return { sources: order, targets: order };
-  return { sources: order.slice(-candidateHosts).reverse(), targets: order.slice(0, candidateHosts) };
+  if (order.length <= Math.max(allHostsUpTo, 2 * width)) return { sources: order, targets: order };
+  return { sources: order.slice(-width).reverse(), targets: order.slice(0, width) };
 }
 
 function costOf(b: Band, v: VmState, to: number): number {
@@ -77,8 +79,8 @@ function costOf(b: Band, v: VmState, to: number): number {
  * object passed is reused from call to call: copy it to keep it (this runs for thousands of
  * candidates per step).
  */
-function eachChange(p: Planning, b: Band, now: number, visit: (c: Change) => void): void {
-  const { sources, targets } = candidateHostsOf(p);
+function eachChange(p: Planning, b: Band, now: number, visit: (c: Change) => void, width = candidateHosts): void {
+  const { sources, targets } = candidateHostsOf(p, width);
   const hosts = p.pool.hosts.length;
   const c: Change = { v: p.pool.vms[0]!, to: 0, after: 0, gain: 0, cost: 0, finishes: false, tie: 0 };
   const add = (v: VmState, to: HostState): void => {
@@ -175,15 +177,25 @@ export function nextChanges(p: Planning, b: Band): Change[] | undefined {
   let best: Change | undefined;
   let most = Number.NEGATIVE_INFINITY;
   const floor = minGain(p.pool.sums.n);
-  eachChange(p, b, now, (c) => {
-    most = Math.max(most, c.gain);
-    if (!(c.gain >= floor)) return;
-    if (c.v.vm.cannotMove !== undefined) {
-      if (!p.isSkipped(c.v) && allowed(p, c)) p.skipVm(c.v, `moving it would help balance the pool, but it cannot move: ${c.v.vm.cannotMove}`);
-    } else if (better(c, best) && allowed(p, c)) {
-      best = { ...c };
-    }
-  });
+  // The busiest and idlest few hosts first; only when none of their VMs can move, more of them.
+  for (let width = candidateHosts; best === undefined && width <= widest; width *= 4) {
+    eachChange(
+      p,
+      b,
+      now,
+      (c) => {
+        most = Math.max(most, c.gain);
+        if (!(c.gain >= floor)) return;
+        if (c.v.vm.cannotMove !== undefined) {
+          if (!p.isSkipped(c.v) && allowed(p, c)) p.skipVm(c.v, `moving it would help balance the pool, but it cannot move: ${c.v.vm.cannotMove}`);
+        } else if (better(c, best) && allowed(p, c)) {
+          best = { ...c };
+        }
+      },
+      width,
+    );
+    if (byLoad(p.pool).length <= Math.max(allHostsUpTo, 2 * width)) break; // every host was a candidate
+  }
   if (best !== undefined && (best.finishes || best.cost <= 0)) return [best];
   // Two moves may do what one cannot: when stuck, or when two of the biggest gains would finish.
   if (best === undefined || 2 * most >= now - b.target) {
