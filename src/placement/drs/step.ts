@@ -39,6 +39,8 @@ export interface Band {
   budget: number;
   /** Moves are made as found: a VM already moved stays where it went (no re-targets). */
   sequential?: boolean;
+  /** How many of the busiest and idlest hosts the last step needed (it starts there: once the few are done, they stay done). */
+  width?: number;
 }
 
 function rank(c: Change): number {
@@ -65,7 +67,26 @@ export function better(a: Change, b: Change | undefined): boolean {
 function candidateHostsOf(p: Planning, width: number): { sources: readonly HostState[]; targets: readonly HostState[] } {
   const order = byLoad(p.pool);
   if (order.length <= Math.max(allHostsUpTo, 2 * width)) return { sources: order, targets: order };
-  return { sources: order.slice(-width).reverse(), targets: order.slice(0, width) };
+  // Busiest hosts with a VM that may move; idlest hosts with room for the smallest VM.
+  const sources: HostState[] = [];
+  for (let i = order.length - 1; i >= 0 && sources.length < width; i--) if (hasMovable(p, order[i]!)) sources.push(order[i]!);
+  const targets: HostState[] = [];
+  const need = p.smallest;
+  for (let i = 0; i < order.length && targets.length < width; i++) {
+    const h = order[i]!;
+    const a = h.host.allocatable;
+    const ha = h.host.haReserved;
+    if (a.cpus - h.allocated.cpus - (ha?.cpus ?? 0) >= need.cpus && a.memoryMiB - h.allocated.memoryMiB - (ha?.memoryMiB ?? 0) >= need.memoryMiB) targets.push(h);
+  }
+  return { sources, targets };
+}
+
+function hasMovable(p: Planning, h: HostState): boolean {
+  for (const i of h.vms) {
+    const v = p.pool.vms[i]!;
+    if (!v.moved && v.vm.cannotMove === undefined) return true;
+  }
+  return false;
 }
 
 function costOf(b: Band, v: VmState, to: number): number {
@@ -178,7 +199,8 @@ export function nextChanges(p: Planning, b: Band): Change[] | undefined {
   let most = Number.NEGATIVE_INFINITY;
   const floor = minGain(p.pool.sums.n);
   // The busiest and idlest few hosts first; only when none of their VMs can move, more of them.
-  for (let width = candidateHosts; best === undefined && width <= widest; width *= 4) {
+  let width = b.width ?? candidateHosts;
+  for (; best === undefined && width <= widest; width *= 4) {
     eachChange(
       p,
       b,
@@ -194,6 +216,7 @@ export function nextChanges(p: Planning, b: Band): Change[] | undefined {
       },
       width,
     );
+    if (best !== undefined) b.width = width;
     if (byLoad(p.pool).length <= Math.max(allHostsUpTo, 2 * width)) break; // every host was a candidate
   }
   if (best !== undefined && (best.finishes || best.cost <= 0)) return [best];
