@@ -1,7 +1,7 @@
-// One step of a band's greedy search (see balance.ts): the next change, or the next two when two
-// are needed — the pool sits in a dip no single move climbs out of, or two moves finish the band
-// where the best single one does not. Looking two moves ahead is what keeps the plan near the
-// fewest moves (optimal.test.ts); it is bounded to the best few first moves.
+// One step of a band's greedy search (see balance.ts): the next change, or the next few when one
+// is not enough — the pool sits in a dip no single move climbs out of, or two moves finish the
+// band where the best single one does not. Looking ahead is what keeps the plan near the fewest
+// moves (optimal.test.ts); it is bounded to the best few first moves at each depth.
 import type { Planning } from "./context.ts";
 import { minGain } from "./imbalance.ts";
 import { imbalanceIf } from "./mandatory.ts";
@@ -226,6 +226,7 @@ export function nextChanges(p: Planning, b: Band): Change[] | undefined {
     if (pair !== undefined && (best === undefined || pair.joint.finishes)) return pair.moves;
   }
   if (best !== undefined) return [best];
-  // Stuck above a target: three moves may climb out where one or two cannot.
-  return b.target > 0 ? lookAhead(p, b, now, 3)?.moves : undefined;
+  // Stuck above a target: three or four moves may climb out where one or two cannot.
+  if (b.target <= 0) return undefined;
+  return (lookAhead(p, b, now, 3) ?? lookAhead(p, b, now, 4))?.moves;
 }
