@@ -123,7 +123,7 @@ const md = [
   "",
   `Load average while it ran: ${result.loadAverage.before} → ${result.loadAverage.after} on ${facts.cores} cores (wall time includes waiting for a core; CPU time does not).`,
   "",
-  "What the plan does at each level (one run each, no maxMoves: the controller passes one, which bounds the work — level 5 with maxMoves 200 takes about 50 ms):",
+  "What the plan does at each level (one run each, no maxMoves; a caller should pass one, which bounds the work — level 5 with maxMoves 200 takes about 50 ms):",
   "",
   "| level | target imbalance | moves (mandatory) | GiB moved | imbalance before → after | skipped | time |",
   "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
