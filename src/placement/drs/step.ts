@@ -12,6 +12,8 @@ const allHostsUpTo = 24;
 const candidateHosts = 4;
 /** …widened ×4 at a time up to this many when the few have no move that gains. */
 const widest = 64;
+/** …for sources; targets stop at this many (the idlest are the best targets anyway). */
+const widestTargets = 8;
 /** First moves tried when looking two moves ahead. */
 const firstMoves = 12;
 const eps = 1e-12;
@@ -72,7 +74,7 @@ function candidateHostsOf(p: Planning, width: number): { sources: readonly HostS
   for (let i = order.length - 1; i >= 0 && sources.length < width; i--) if (hasMovable(p, order[i]!)) sources.push(order[i]!);
   const targets: HostState[] = [];
   const need = p.smallest;
-  for (let i = 0; i < order.length && targets.length < width; i++) {
+  for (let i = 0; i < order.length && targets.length < Math.min(width, widestTargets); i++) {
     const h = order[i]!;
     const a = h.host.allocatable;
     const ha = h.host.haReserved;
