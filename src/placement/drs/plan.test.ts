@@ -117,6 +117,11 @@ describe("planBalance: balancing", () => {
     expect(plan.targetImbalance).toBe(0.1);
     expect(plan.recommendations.at(-1)!.imbalanceAfter).toBeLessThanOrEqual(0.1);
     expect(plan.recommendations.every((r) => r.from === "a" && r.priority >= 2 && r.priority <= 3)).toBe(true);
+    // Priority by the band of imbalance a move starts in: above 0.15 → 2, then 3 down to 0.10.
+    expect(plan.imbalance).toBeGreaterThan(0.15);
+    expect(plan.recommendations[0]!.priority).toBe(2);
+    const firstUnder = plan.recommendations.findIndex((r) => r.imbalanceAfter <= 0.15);
+    if (firstUnder >= 0 && firstUnder + 1 < plan.recommendations.length) expect(plan.recommendations[firstUnder + 1]!.priority).toBe(3);
     expect(plan.recommendations[0]!.reason).toMatch(/^CPU\+memory imbalance 0\.\d\d → 0\.\d\d \(a: CPU \d+% → \d+%, memory \d+% → \d+%\)$/);
     expectValid(input, plan);
   });
