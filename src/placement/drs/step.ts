@@ -68,7 +68,7 @@ export function better(a: Change, b: Change | undefined): boolean {
 /** Busiest hosts (sources) and idlest (targets) by their loads above the pool's mean, CPU and memory summed. */
 function candidateHostsOf(p: Planning, width: number): { sources: readonly HostState[]; targets: readonly HostState[] } {
   const order = byLoad(p.pool);
-  if (order.length <= Math.max(allHostsUpTo, 2 * width)) return { sources: order, targets: order };
+  if (order.length <= allHostsUpTo) return { sources: order, targets: order };
   // Busiest hosts with a VM that may move; idlest hosts with room for the smallest VM.
   const sources: HostState[] = [];
   for (let i = order.length - 1; i >= 0 && sources.length < width; i--) if (hasMovable(p, order[i]!)) sources.push(order[i]!);
@@ -219,7 +219,7 @@ export function nextChanges(p: Planning, b: Band): Change[] | undefined {
       width,
     );
     if (best !== undefined) b.width = width;
-    if (byLoad(p.pool).length <= Math.max(allHostsUpTo, 2 * width)) break; // every host was a candidate
+    if (byLoad(p.pool).length <= Math.max(allHostsUpTo, width)) break; // every host was a source
   }
   if (best !== undefined && (best.finishes || best.cost <= 0)) return [best];
   // Two moves may do what one cannot: when stuck, or when two of the biggest gains would finish.
