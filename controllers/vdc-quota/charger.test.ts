@@ -15,12 +15,15 @@ const log = createLogger({ level: "error" });
 class Server {
   quota: VDCQuota;
   writes = 0;
+  reads = 0;
+  /** Reads fail (the API server cannot be reached). */
+  unreachable = false;
   readonly watchers: ((q: VDCQuota) => void)[] = [];
   constructor(hard: VDCQuota["spec"]["hard"], name = "q") {
     this.quota = { apiVersion: "omnivisor.io/v1alpha1", kind: "VDCQuota", metadata: { name, namespace: "ns", generation: 1, resourceVersion: "1" }, spec: { hard }, status: { used: { virtualMachines: 0, cpus: 0, memory: "0", storage: "0" } } };
   }
   /** One replica's view of this quota alone. */
-  replica(holder: string, options: { holdMs?: number; waitMs?: number } = {}): { charger: Charger } {
+  replica(holder: string, options: Options = {}): { charger: Charger } {
     return replica([this], holder, options);
   }
   put(q: VDCQuota): void {
@@ -42,7 +45,9 @@ class Server {
 }
 
 /** One replica's view of the namespace's quotas: a cache per quota fed by a watch, plus its own writes. */
-function replica(servers: Server[], holder: string, options: { holdMs?: number; waitMs?: number } = {}): { charger: Charger } {
+type Options = { validityMs?: number; confirmMs?: number; waitMs?: number };
+
+function replica(servers: Server[], holder: string, options: Options = {}): { charger: Charger } {
   const cached = new Map(servers.map((sv) => [sv.quota.metadata.name, structuredClone(sv.quota)]));
   let charger: Charger | undefined = undefined;
   const server = (name: string): Server => servers.find((sv) => sv.quota.metadata.name === name)!;
@@ -54,7 +59,11 @@ function replica(servers: Server[], holder: string, options: { holdMs?: number; 
   }
   const store: QuotaStore = {
     list: () => [...cached.values()],
-    read: (_ns, name) => Promise.resolve(structuredClone(server(name).quota)),
+    read: (_ns, name) => {
+      const sv = server(name);
+      sv.reads++;
+      return sv.unreachable ? Promise.reject(new Error("connection refused")) : Promise.resolve(structuredClone(sv.quota));
+    },
     writeLedger: async (q: VDCQuota, ledger: Ledger) => {
       const sv = server(q.metadata.name);
       await sleep(3);
@@ -87,22 +96,54 @@ describe("Charger", () => {
     expect(server.quota.status?.reservations).toBeUndefined();
   });
 
-  it("a block admits without a write per request, and is given back once idle", async () => {
+  it("a block is taken before any request needs it, admits with no write, and is kept at rest with reads only", async () => {
     const server = new Server({ virtualMachines: 1000 });
-    const { charger } = server.replica("a", { holdMs: 300 });
-    await charger.charge(vm("first"));
+    const { charger } = server.replica("a", { validityMs: 200, confirmMs: 50 });
+    charger.quotaChanged(server.quota); // the webhook's cache lists the quota at start
+    await sleep(30);
+    expect(server.quota.status?.reservations?.map((r) => [r.holder, r.room.virtualMachines])).toEqual([["a", 500]]);
     const before = server.writes;
     const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => charger.charge(vm(`v${i}`))));
     expect(admitted(answers)).toBe(50);
+    expect(server.writes, "answered before any write").toBe(before);
     await sleep(50);
-    expect(server.writes - before, "conversions only, not one write per create").toBeLessThanOrEqual(3);
-    expect(server.used()).toBe(51);
-    expect(server.quota.status?.reservations?.[0]?.holder).toBe("a");
-    await sleep(1_000);
-    expect(server.quota.status?.reservations, "given back after the hold").toBeUndefined();
+    expect(server.writes - before, "a few conversions (and the recount's look at each), not one write per create").toBeLessThanOrEqual(6);
+    expect(server.used()).toBe(50);
     const quiet = server.writes;
-    await sleep(400);
+    const reads = server.reads;
+    await sleep(1_000); // five validities
     expect(server.writes, "nothing written at rest").toBe(quiet);
+    expect(server.reads - reads, "the block confirmed by reads").toBeGreaterThan(5);
+    expect(server.quota.status?.reservations?.[0]?.room.virtualMachines, "kept").toBe(450);
+    expect(await charger.charge(vm("after-idle"))).toBeUndefined();
+    expect(server.writes, "the first request after idle waits for no write").toBe(quiet);
+  });
+
+  it("a block that reads cannot confirm stops admitting after the validity", async () => {
+    const server = new Server({ virtualMachines: 100 });
+    const { charger } = server.replica("a", { validityMs: 150, confirmMs: 40 });
+    charger.quotaChanged(server.quota);
+    await sleep(30);
+    server.unreachable = true;
+    await sleep(300);
+    const before = server.writes;
+    expect(await charger.charge(vm("x"))).toBeUndefined(); // admitted, but through a write
+    expect(server.writes, "written through, not taken from the unconfirmed block").toBeGreaterThan(before);
+  });
+
+  it("a block the recount revoked admits nothing more once a read shows it, and is given back with what it admitted charged", async () => {
+    const server = new Server({ virtualMachines: 10 });
+    const { charger } = server.replica("a", { validityMs: 60_000, confirmMs: 30 });
+    charger.quotaChanged(server.quota);
+    await sleep(30);
+    expect(await charger.charge(vm("x"))).toBeUndefined();
+    await sleep(30);
+    // the recount revokes it, as the server stores it (the replica's cache does not show it: only its reads do)
+    const status = server.quota.status!;
+    server.quota = { ...server.quota, metadata: { ...server.quota.metadata, resourceVersion: String(Number(server.quota.metadata.resourceVersion) + 1) }, status: { ...status, reservations: status.reservations!.map((r) => ({ ...r, revoked: true })) } };
+    await sleep(100);
+    expect(server.quota.status?.reservations, "given back").toBeUndefined();
+    expect(server.used()).toBe(1);
   });
 
   it("two replicas, 50 at once spread over both, against 10: exactly 10 between them", async () => {
@@ -119,8 +160,8 @@ describe("Charger", () => {
 
   it("room one replica holds is given back when another wants it", async () => {
     const server = new Server({ virtualMachines: 4 });
-    const a = server.replica("a", { holdMs: 60_000 });
-    const b = server.replica("b", { holdMs: 60_000, waitMs: 3_000 });
+    const a = server.replica("a");
+    const b = server.replica("b", { waitMs: 3_000 });
     expect(await a.charger.charge(vm("a1"))).toBeUndefined();
     await sleep(20);
     expect(server.quota.status?.reservations?.find((r) => r.holder === "a")?.room.virtualMachines).toBe(1); // half of the 3 left

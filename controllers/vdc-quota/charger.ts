@@ -8,15 +8,18 @@
 // request is answered only once its charge (or the block it came from) is on the server.
 //
 // One loop per namespace does the writes, one at a time: batches, conversions of what blocks
-// admitted (those run while the block keeps admitting), and giving a block back — when it has
-// been idle for reservationHoldMs, or at once when another replica wants room. A request that
+// admitted (those run while the block keeps admitting), taking a block early (at start, or when
+// room is free again: before any request needs it, ADR 0050), and giving a block back — at once
+// when another replica wants room, or when the recount revoked it. Blocks are kept at rest with no
+// write: a block admits only while a read of the quota sent less than reservationValidityMs ago
+// showed it there and not revoked (one GET per held quota every confirmEveryMs). A request that
 // lacks room only because other replicas hold it says so in the ledger (`wants`) and waits up to
 // waitForRoomMs for it to be given back, judged again whenever the quota changes.
 import type { VDCQuota } from "../../src/api/index.ts";
 import { describeError, statusCode, type Logger } from "../../src/runtime/log.ts";
-import { isZero, zero, type Usage } from "../../src/fleet/quota.ts";
+import { fromLimits, isZero, plus, zero, type Usage } from "../../src/fleet/quota.ts";
 import type { ChargeRequest, Ledger } from "./ledger.ts";
-import { fitsRoom, minus, othersRoom, othersWant, ownReservation, reservationHoldMs, settle, sumOf, touches, waitForRoomMs, type Settle, type Settled } from "./reservation.ts";
+import { blockSize, confirmEveryMs, confirms, fitsRoom, limitedResources, minus, othersRoom, othersWant, ownReservation, reservationValidityMs, settle, sumOf, touches, validUntil, waitForRoomMs, type Settle, type Settled } from "./reservation.ts";
 
 /** Where quotas are read and their ledgers written. */
 export interface QuotaStore {
@@ -31,7 +34,10 @@ export interface QuotaStore {
 export interface ChargerOptions {
   /** This replica's name in status.reservations: unique per process start. */
   holder: string;
-  holdMs?: number;
+  /** How long a read or write that showed the block on the server lets it admit (reservationValidityMs). */
+  validityMs?: number;
+  /** How often the quota is read while a block is held (confirmEveryMs). */
+  confirmMs?: number;
   waitMs?: number;
   now?: () => Date;
   /** A monotonic clock (ms). */
@@ -54,11 +60,14 @@ interface Block {
   taken: ChargeRequest[];
   /** The quota's generation when written: a changed spec stops admissions from the block. */
   generation: number | undefined;
-  /** No admission from it after this (clock ms): the holder gives it back. */
-  until: number;
+  /** When the last read or write that showed the block standing on the server was sent (clock ms). */
+  confirmedAt: number;
   /** A write that replaces the block is on its way. */
   frozen: boolean;
-  timer?: NodeJS.Timeout;
+  /** A write of it failed or a read showed it gone or revoked: no admission from it; given back. */
+  lost: boolean;
+  /** A confirming read is on its way. */
+  reading: boolean;
 }
 
 const maxConflicts = 20;
@@ -75,8 +84,14 @@ export class Charger {
   private readonly store: QuotaStore;
   private readonly log: Logger;
   private readonly holder: string;
-  private readonly holdMs: number;
+  private readonly validityMs: number;
+  private readonly confirmMs: number;
   private readonly waitMs: number;
+  /** When a block was last taken early per quota (clock ms): at most one try a second. */
+  private readonly warmedAt = new Map<string, number>();
+  /** When this replica last gave a block back because another wanted room, per quota (clock ms). */
+  private readonly gaveBackAt = new Map<string, number>();
+  private confirmTimer: NodeJS.Timeout | undefined;
   private readonly now: () => Date;
   private readonly clock: () => number;
 
@@ -84,7 +99,8 @@ export class Charger {
     this.store = store;
     this.log = log;
     this.holder = options.holder;
-    this.holdMs = options.holdMs ?? reservationHoldMs;
+    this.validityMs = options.validityMs ?? reservationValidityMs;
+    this.confirmMs = options.confirmMs ?? confirmEveryMs;
     this.waitMs = options.waitMs ?? waitForRoomMs;
     this.now = options.now ?? (() => new Date());
     this.clock = options.clock ?? (() => performance.now());
@@ -101,10 +117,14 @@ export class Charger {
     });
   }
 
-  /** What a dry run would answer: the same judgement, nothing taken or written (this replica's own block counts as free). */
+  /**
+   * What a dry run would answer, nothing taken or written: judged against usage alone — the room
+   * replicas hold (this one's and others') is given back when a real request needs it.
+   */
   check(request: ChargeRequest): string | undefined {
-    for (const quota of this.store.list(request.namespace)) {
-      if (touches(quota, request.delta) === "none") continue;
+    for (const listed of this.store.list(request.namespace)) {
+      if (touches(listed, request.delta) === "none") continue;
+      const quota: VDCQuota = { ...listed, status: { ...listed.status, reservations: undefined } };
       const block = this.blocks.get(quotaKey(quota));
       const why = settle(quota, { holder: this.holder, taken: block?.taken ?? [], requests: [request], room: "none", wants: false, now: this.now() }).refusals[0];
       if (why) return why;
@@ -112,13 +132,56 @@ export class Charger {
     return undefined;
   }
 
-  /** The quota changed (cache): requests waiting for room are judged again; a block another replica wants is given back. */
+  /**
+   * The quota changed (cache): requests waiting for room are judged again; a block another replica
+   * wants, or the recount revoked, is given back; free room with no block here is taken early.
+   */
   quotaChanged(quota: VDCQuota): void {
     const namespace = quota.metadata.namespace ?? "";
     const block = this.blocks.get(quotaKey(quota));
-    const wanted = block !== undefined && othersWant(quota.status, this.holder);
+    const giveBack = block !== undefined && (othersWant(quota.status, this.holder) || ownReservation(quota.status, this.holder)?.revoked === true);
     if ((this.parked.get(namespace)?.length ?? 0) > 0) this.retry.add(namespace);
-    if (this.retry.has(namespace) || wanted) this.kick(namespace);
+    if (this.retry.has(namespace) || giveBack || this.warmDue(quota)) this.kick(namespace);
+  }
+
+  /** Stops the confirming reads (the process is shutting down). */
+  stop(): void {
+    if (this.confirmTimer) clearInterval(this.confirmTimer);
+    this.confirmTimer = undefined;
+  }
+
+  /** Whether this replica should take a block of the quota now, before any request needs it. */
+  private warmDue(quota: VDCQuota): boolean {
+    const key = quotaKey(quota);
+    if (this.blocks.has(key) || quota.status?.used === undefined || limitedResources(quota).length === 0) return false;
+    if (ownReservation(quota.status, this.holder) || othersWant(quota.status, this.holder)) return false;
+    // at most one try a second, and none while a burst elsewhere may still want the room this replica gave back
+    const last = this.warmedAt.get(key);
+    if (last !== undefined && this.clock() - last < 1_000) return false;
+    const gaveBack = this.gaveBackAt.get(key);
+    if (gaveBack !== undefined && this.clock() - gaveBack < this.waitMs) return false;
+    return !isZero(blockSize(quota, plus(fromLimits(quota.status.used), othersRoom(quota.status, this.holder))));
+  }
+
+  /** Whether the block is to be given back: lost, wanted by another replica, revoked, or the quota's spec changed. */
+  private givesBack(block: Block, quota: VDCQuota): boolean {
+    return block.lost || othersWant(quota.status, this.holder) || ownReservation(quota.status, this.holder)?.revoked === true || block.generation !== quota.metadata.generation;
+  }
+
+  /** Another replica wanted this replica's room: no new block for a while, then look again (the quota may not change meanwhile). */
+  private afterGivingBack(quota: VDCQuota): void {
+    const key = quotaKey(quota);
+    const namespace = quota.metadata.namespace ?? "";
+    this.gaveBackAt.set(key, this.clock());
+    setTimeout(() => {
+      const now = this.store.list(namespace).find((q) => quotaKey(q) === key);
+      if (now && this.warmDue(now)) this.kick(namespace);
+    }, this.waitMs + 10).unref();
+  }
+
+  /** Whether the block may admit now: confirmed recently, standing, not being replaced. */
+  private admits(block: Block): boolean {
+    return !block.frozen && !block.lost && this.clock() < validUntil(block.confirmedAt, this.validityMs);
   }
 
   /** Admits the request from this replica's blocks when it fits all of them (no write); false: it needs the batch. */
@@ -130,8 +193,8 @@ export class Charger {
       if (how === "none") continue;
       if (how === "perDriver") return false;
       const block = this.blocks.get(quotaKey(quota));
-      if (!block || block.frozen || block.generation !== quota.metadata.generation || this.clock() >= block.until) return false;
-      if (othersWant(quota.status, this.holder)) return false;
+      if (!block || !this.admits(block) || block.generation !== quota.metadata.generation) return false;
+      if (othersWant(quota.status, this.holder) || ownReservation(quota.status, this.holder)?.revoked === true) return false;
       if (!fitsRoom(quota, minus(block.room, sumOf(block.taken)), request.delta.total)) return false;
       from.push(block);
     }
@@ -172,9 +235,17 @@ export class Charger {
     for (const quota of quotas) {
       const block = this.blocks.get(quotaKey(quota));
       if (!block) continue;
-      const giveBack = this.clock() >= block.until || othersWant(quota.status, this.holder) || block.generation !== quota.metadata.generation;
-      if (giveBack) return () => this.writeBlock(namespace, quota, "give back");
+      if (this.givesBack(block, quota)) {
+        if (othersWant(quota.status, this.holder)) this.afterGivingBack(quota);
+        return () => this.writeBlock(namespace, quota, "give back");
+      }
       if (block.taken.length > 0) return () => this.writeBlock(namespace, quota, "convert");
+    }
+    // free room and no block here: take one before a request needs it
+    const cold = quotas.find((q) => this.warmDue(q));
+    if (cold) {
+      this.warmedAt.set(quotaKey(cold), this.clock());
+      return () => this.writeBlock(namespace, cold, "reserve");
     }
     // a want left on the server with nobody waiting any more: clear it
     const stale = quotas.find((q) => ownReservation(q.status, this.holder)?.wants === true);
@@ -205,21 +276,54 @@ export class Charger {
   /** After a write: the block is what was written (taken: what was admitted from it meanwhile). */
   private remember(quota: VDCQuota, room: Usage, sentAt: number, taken: ChargeRequest[]): void {
     const key = quotaKey(quota);
-    const old = this.blocks.get(key);
-    if (old?.timer) clearTimeout(old.timer);
-    if (room.virtualMachines + room.cpus + room.memory + room.storage === 0 && taken.length === 0) {
+    if (isZero(room) && taken.length === 0) {
       this.blocks.delete(key);
+      if (this.warmDue(quota)) this.kick(quota.metadata.namespace ?? ""); // room freed meanwhile: take a block again
       return;
     }
-    const namespace = quota.metadata.namespace ?? "";
-    const until = sentAt + this.holdMs;
-    const timer = setTimeout(() => this.kick(namespace), Math.max(0, until - this.clock()) + 5);
-    timer.unref();
-    this.blocks.set(key, { room, taken, generation: quota.metadata.generation, until, frozen: false, timer });
+    this.blocks.set(key, { room, taken, generation: quota.metadata.generation, confirmedAt: sentAt, frozen: false, lost: false, reading: false });
+    this.confirmTimer ??= setInterval(() => this.confirmAll(), this.confirmMs).unref();
+  }
+
+  /**
+   * Reads each quota this replica holds a block of (a read, never a write): a block standing on
+   * the server, not revoked, admits for the validity after the read was sent; one gone or revoked
+   * admits nothing more and is given back (what it admitted converted).
+   */
+  private confirmAll(): void {
+    if (this.blocks.size === 0) {
+      this.stop();
+      return;
+    }
+    for (const [key, block] of this.blocks) {
+      if (block.reading || block.lost) continue;
+      const [namespace = "", name = ""] = key.split("/");
+      if (this.running.has(namespace)) continue; // its writes confirm it meanwhile
+      block.reading = true;
+      const sentAt = this.clock();
+      this.store.read(namespace, name).then(
+        (quota) => {
+          block.reading = false;
+          if (this.blocks.get(key) !== block || this.running.has(namespace) || block.frozen) return; // replaced meanwhile: that write confirmed it
+          if (quota && confirms(quota.status, this.holder)) {
+            block.confirmedAt = Math.max(block.confirmedAt, sentAt);
+            if (othersWant(quota.status, this.holder)) this.kick(namespace);
+            return;
+          }
+          block.lost = true;
+          this.log.info("reservation found revoked or gone; giving it back", { quota: name });
+          this.kick(namespace);
+        },
+        (err: unknown) => {
+          block.reading = false; // not confirmed: it stops admitting when its validity runs out
+          this.log.debug("could not read the quota to confirm the reservation", { quota: name, error: describeError(err) });
+        },
+      );
+    }
   }
 
   /** Converts what the block admitted into charges (the block goes on admitting meanwhile), or gives the block back. */
-  private async writeBlock(namespace: string, quota: VDCQuota, what: "convert" | "give back"): Promise<void> {
+  private async writeBlock(namespace: string, quota: VDCQuota, what: "convert" | "give back" | "reserve"): Promise<void> {
     const key = quotaKey(quota);
     const block = this.blocks.get(key);
     const converting = block ? block.taken.length : 0;
@@ -229,7 +333,7 @@ export class Charger {
         holder: this.holder,
         taken: block ? block.taken.slice(0, converting) : [],
         requests: [],
-        room: what === "convert" && block ? { keep: minus(block.room, sumOf(block.taken.slice(0, converting))) } : "none",
+        room: what === "reserve" ? "grant" : what === "convert" && block ? { keep: minus(block.room, sumOf(block.taken.slice(0, converting))) } : "none",
         wants: this.wantsRoom(namespace, quota),
         now: this.now(),
       }));
@@ -238,12 +342,12 @@ export class Charger {
         this.drop(key);
         return;
       }
-      this.log.debug(what === "convert" ? "reservation converted into charges" : "reservation given back", { quota: quota.metadata.name, charges: converting });
+      this.log.debug(what === "convert" ? "reservation converted into charges" : what === "reserve" ? "reservation taken" : "reservation given back", { quota: quota.metadata.name, charges: converting, room: done.out.room.virtualMachines });
       if (done.written) this.remember(done.quota, done.out.room, done.sentAt, rest);
     } catch (err) {
       this.log.warn("could not write the quota's reservation", { quota: quota.metadata.name, error: describeError(err) });
-      // the block stays as it was (still on the server); a frozen one admits nothing more and is tried again when it expires
-      if (block) block.until = Math.min(block.until, this.clock());
+      // the block may or may not be on the server as written: it admits nothing more and is given back
+      if (block) block.lost = true;
       if (block) block.frozen = false;
       await new Promise((r) => setTimeout(r, 500).unref());
     }
@@ -255,8 +359,6 @@ export class Charger {
   }
 
   private drop(key: string): void {
-    const block = this.blocks.get(key);
-    if (block?.timer) clearTimeout(block.timer);
     this.blocks.delete(key);
   }
 

@@ -1,7 +1,7 @@
 // The VDCQuota controller: recounts a namespace's usage from its stored VMs and VApps within
 // seconds of any change, keeping the admission charges still on their way and releasing those of
-// creates that were admitted but never stored (ledger.ts), and the headroom reservations of webhook
-// replicas that are gone (reservation.ts). Its status write carries the
+// creates that were admitted but never stored (ledger.ts), and revokes the headroom reservations of
+// webhook replicas that keep room another replica needs, dropping them once safe (reservation.ts). Its status write carries the
 // resourceVersion it read (statusWrite "replace"), so it never undoes a charge the webhook made
 // meanwhile: on a conflict the pass runs again. Ready says whether usage is within the limits.
 import type { VDCQuotaStatus } from "../../src/api/index.ts";
@@ -16,7 +16,7 @@ import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { ControllerWithCaches, readOnlyCache } from "../../src/runtime/with-caches.ts";
 import { recount } from "./ledger.ts";
-import { expire, reservationHoldMs, type Sighting } from "./reservation.ts";
+import { reclaim, reservationValidityMs, revokeAfterMs, type Sighting } from "./reservation.ts";
 import { storedIn } from "./stored.ts";
 import { stalledWhen } from "../../src/runtime/readiness.ts";
 
@@ -49,21 +49,22 @@ export function vdcQuotaController(options: VdcQuotaControllerOptions = {}): Con
         for (const c of counted.released) {
           ctx.event("Normal", "ChargeReleased", `released the charge for ${c.kind} ${c.name} admitted at ${c.at}: it was never stored`);
         }
-        // a reservation unchanged for the hold plus the grace: its holder is gone (it gives its own back sooner)
+        // reservations are kept at rest; one another replica wants and its holder keeps is revoked, then dropped (ADR 0050)
         const key = `${namespace}/${ctx.object.metadata.name}`;
-        const held = expire(ctx.status.reservations ?? [], sightings.get(key) ?? new Map(), performance.now(), reservationHoldMs + graceMs);
-        if (held.kept.length > 0) {
-          ctx.status.reservations = held.kept;
-          sightings.set(key, held.seen);
-        } else {
-          delete ctx.status.reservations;
-          sightings.delete(key);
+        const dropAfterMs = reservationValidityMs + graceMs;
+        const held = reclaim(ctx.status.reservations ?? [], sightings.get(key) ?? new Map(), performance.now(), { revokeAfterMs, dropAfterMs });
+        if (held.kept.length > 0) ctx.status.reservations = held.kept;
+        else delete ctx.status.reservations;
+        if (held.seen.size > 0) sightings.set(key, held.seen);
+        else sightings.delete(key);
+        for (const r of held.revoked) {
+          ctx.event("Normal", "ReservationRevoked", `revoked the room webhook replica ${r.holder} holds (written at ${r.at}): another replica needs it and it was not given back within ${revokeAfterMs / 1000} s`);
         }
-        for (const r of held.expired) {
-          ctx.event("Normal", "ReservationReleased", `released the room webhook replica ${r.holder} held (written at ${r.at}): unchanged for ${Math.round((reservationHoldMs + graceMs) / 1000)} s, its replica is gone`);
+        for (const r of held.dropped) {
+          ctx.event("Normal", "ReservationReleased", `released the room webhook replica ${r.holder} held (written at ${r.at}): revoked ${Math.round(dropAfterMs / 1000)} s ago and not given back, its replica is gone`);
         }
         readiness(ctx, namespace);
-        // a charge still on its way, a reservation held: look again when it expires
+        // a charge still on its way, a reservation to revoke or drop: look again then
         const next = [counted.nextExpiryMs, held.nextMs].filter((ms): ms is number => ms !== undefined);
         return Promise.resolve(next.length > 0 ? { requeueAfterMs: Math.max(50, Math.min(...next) + 50) } : undefined);
       };

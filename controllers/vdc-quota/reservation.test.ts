@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { VDCQuota } from "../../src/api/index.ts";
 import { vmCharge } from "../../src/fleet/quota.ts";
 import type { ChargeRequest } from "./ledger.ts";
-import { blockSize, expire, othersRoom, settle, touches, type ReservationEntry } from "./reservation.ts";
+import { blockSize, confirms, othersRoom, reclaim, settle, touches, validUntil, type ReservationEntry } from "./reservation.ts";
 
 const now = new Date("2026-12-07T12:00:00.000Z");
 const zeroUsed = { virtualMachines: 0, cpus: 0, memory: "0", storage: "0" };
@@ -113,19 +113,63 @@ describe("block size and what a block covers", () => {
   });
 });
 
-describe("expire", () => {
-  it("drops a reservation seen unchanged for the limit by the recount's own clock, whatever its time says", () => {
-    const first = expire([held("a", 2, { at: "2020-01-01T00:00:00.000Z" })], new Map(), 1_000, 15_000);
-    expect(first.kept).toHaveLength(1);
-    expect(first.nextMs).toBe(15_000);
-    const later = expire([held("a", 2, { at: "2020-01-01T00:00:00.000Z" })], first.seen, 16_000, 15_000);
-    expect(later.expired.map((e) => e.holder)).toEqual(["a"]);
+describe("validity", () => {
+  it("a block admits until the validity after the read that confirmed it was sent", () => {
+    expect(validUntil(1_000, 5_000)).toBe(6_000);
   });
 
-  it("a rewritten reservation starts afresh", () => {
-    const first = expire([held("a", 2, { at: "t1" })], new Map(), 1_000, 15_000);
-    const rewritten = expire([held("a", 2, { at: "t2" })], first.seen, 16_000, 15_000);
-    expect(rewritten.kept).toHaveLength(1);
-    expect(rewritten.nextMs).toBe(15_000);
+  it("a read confirms a block present with room and not revoked; gone or revoked it does not", () => {
+    expect(confirms({ reservations: [held("a", 2)] }, "a")).toBe(true);
+    expect(confirms({ reservations: [held("a", 2, { revoked: true })] }, "a")).toBe(false);
+    expect(confirms({ reservations: [held("b", 2)] }, "a")).toBe(false);
+    expect(confirms(undefined, "a")).toBe(false);
+  });
+
+  it("a holder that writes over its revoked block gives it back, converting what it took", () => {
+    const q = quota({ virtualMachines: 10 }, { used: zeroUsed, reservations: [held("a", 4, { revoked: true })] });
+    const out = settle(q, { holder: "a", taken: [vm("x")], requests: [], room: { keep: { virtualMachines: 3, cpus: 0, memory: 0, storage: 0 } }, wants: false, now });
+    expect(out.room.virtualMachines).toBe(0);
+    expect(out.ledger.reservations).toBeUndefined();
+    expect(out.ledger.used).toMatchObject({ virtualMachines: 1 });
+    const grant = settle(q, { holder: "a", taken: [], requests: [vm("y")], room: "grant", wants: false, now });
+    expect(grant.ledger.reservations, "no new block over a revoked one in the same write").toBeUndefined();
+  });
+});
+
+describe("reclaim", () => {
+  const times = { revokeAfterMs: 1_000, dropAfterMs: 10_000 };
+  it("keeps blocks at rest however old, and watches none", () => {
+    const out = reclaim([held("a", 2, { at: "2020-01-01T00:00:00.000Z" })], new Map(), 1e9, times);
+    expect(out.kept).toEqual([held("a", 2, { at: "2020-01-01T00:00:00.000Z" })]);
+    expect([out.revoked, out.dropped, out.nextMs, out.seen.size]).toEqual([[], [], undefined, 0]);
+  });
+
+  it("revokes a block another replica wants once it stays as it is for the revoke time (by the recount's clock)", () => {
+    const entries = [held("a", 2), held("b", 0, { wants: true })];
+    const first = reclaim(entries, new Map(), 1_000, times);
+    expect(first.revoked).toEqual([]);
+    expect(first.nextMs).toBe(1_000);
+    const later = reclaim(entries, first.seen, 2_000, times);
+    expect(later.revoked.map((e) => e.holder)).toEqual(["a"]);
+    expect(later.kept).toEqual([held("a", 2, { revoked: true }), held("b", 0, { wants: true })]);
+    expect(later.nextMs).toBe(0);
+  });
+
+  it("a block given back or rewritten meanwhile starts afresh; the wanting replica's own entry is never revoked", () => {
+    const first = reclaim([held("a", 2, { at: "t1" }), held("b", 1, { wants: true })], new Map(), 1_000, times);
+    const rewritten = reclaim([held("a", 1, { at: "t2" }), held("b", 1, { wants: true })], first.seen, 2_500, times);
+    expect(rewritten.revoked).toEqual([]);
+    expect(rewritten.nextMs).toBe(1_000);
+  });
+
+  it("drops a revoked block the drop time after it first saw it revoked on the server, not after it wrote the revoke", () => {
+    const revoking = reclaim([held("a", 2), held("b", 0, { wants: true })], new Map([["a", { state: `${now.toISOString()}|false`, sinceMs: 0 }]]), 1_000, times);
+    expect(revoking.revoked).toHaveLength(1);
+    const seenRevoked = reclaim(revoking.kept, revoking.seen, 1_500, times); // the revoke now in the cache
+    expect(seenRevoked.dropped).toEqual([]);
+    expect(seenRevoked.nextMs).toBe(10_000);
+    const wantCleared = [held("a", 2, { revoked: true })]; // the waiting request gave up meanwhile: still dropped
+    expect(reclaim(wantCleared, seenRevoked.seen, 11_499, times).dropped).toEqual([]);
+    expect(reclaim(wantCleared, seenRevoked.seen, 11_500, times).dropped.map((e) => e.holder)).toEqual(["a"]);
   });
 });

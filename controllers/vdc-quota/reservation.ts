@@ -1,11 +1,12 @@
-// Headroom reservations (ADR 0049), as pure functions. A webhook replica holds a block of a quota's
-// room in status.reservations — written, with the resourceVersion it read, before anything is
-// admitted from it — and then admits requests that fit the block with no write of their own. What
-// it admitted is converted into per-object charges afterwards (the block shrinks by as much in the
-// same write). Every other replica counts the block as used, so the quota stays exact across
-// replicas; a block is given back when its holder is idle for reservationHoldMs, at once when
-// another replica says it wants room (`wants`), or — its holder dead — by the recount once it has
-// seen it unchanged for reservationHoldMs plus the charge grace.
+// Headroom reservations (ADR 0049, 0050), as pure functions. A webhook replica holds a block of a
+// quota's room in status.reservations — written, with the resourceVersion it read, before anything
+// is admitted from it — and then admits requests that fit the block with no write of their own.
+// What it admitted is converted into per-object charges afterwards (the block shrinks by as much in
+// the same write). Every other replica counts the block as used, so the quota stays exact across
+// replicas. Blocks are kept at rest (no write renews them): the holder admits from one only while a
+// read it *sent* recently showed it there and not revoked (validUntil). A block is given back at
+// once when another replica says it wants room (`wants`); a holder that does not (dead, cut off)
+// has it revoked by the recount, which drops it once the holder can no longer be admitting (reclaim).
 import type { VDCQuota, VDCQuotaStatus } from "../../src/api/index.ts";
 import { fromLimits, limitOf, plus, resources, toLimits, zero, type Charge, type Resource, type Usage } from "../../src/fleet/quota.ts";
 import { refusal, usedOf, type ChargeEntry, type ChargeRequest, type Ledger } from "./ledger.ts";
@@ -13,8 +14,15 @@ import { refusal, usedOf, type ChargeEntry, type ChargeRequest, type Ledger } fr
 export type ReservationEntry = NonNullable<VDCQuotaStatus["reservations"]>[number];
 export type LedgerWithRoom = Ledger & Pick<VDCQuotaStatus, "reservations">;
 
-/** A holder admits from its block for this long after its last write of it, then gives it back. */
-export const reservationHoldMs = 10_000;
+/**
+ * A holder admits from its block only until this long after it *sent* the last read or write that
+ * showed the block on the server, not revoked (its own monotonic clock).
+ */
+export const reservationValidityMs = 5_000;
+/** While it holds a block, the holder reads its quota this often (reads at rest; never a write). */
+export const confirmEveryMs = 1_500;
+/** The recount revokes a block another replica wants when its holder has not given it back for this long. */
+export const revokeAfterMs = 1_000;
 /** A request that lacks room another replica holds waits this long for it to be given back. */
 export const waitForRoomMs = 3_000;
 
@@ -45,6 +53,17 @@ export function sumOf(requests: readonly ChargeRequest[]): Usage {
 /** Whether `delta` fits `room` in every resource the quota limits. */
 export function fitsRoom(quota: VDCQuota, room: Usage, delta: Usage): boolean {
   return limitedResources(quota).every((r) => delta[r] <= room[r]);
+}
+
+/** Until when (holder's monotonic clock) a block may admit, confirmed by a read or write sent at `confirmedSentAt`. */
+export function validUntil(confirmedSentAt: number, validityMs: number): number {
+  return confirmedSentAt + validityMs;
+}
+
+/** What a read of the quota says about this holder's block: it stands (present, not revoked), or is gone / revoked. */
+export function confirms(status: VDCQuotaStatus | undefined, holder: string): boolean {
+  const mine = ownReservation(status, holder);
+  return mine !== undefined && mine.revoked !== true && !isZeroUsage(fromLimits(mine.room));
 }
 
 export function ownReservation(status: VDCQuotaStatus | undefined, holder: string): ReservationEntry | undefined {
@@ -164,7 +183,9 @@ function judge(quota: VDCQuota, book: Book, others: Usage, requests: readonly Ch
       continue;
     }
     const why = refusal(quota, counted(), r.delta, r.namespace);
-    refusals.push(why);
+    // the figures a user can check: what is surely used when that refuses too (room other replicas
+    // hold is given back on demand; converted charges the recount has not looked at may count twice)
+    refusals.push(why && (refusal(quota, book.surely(), r.delta, r.namespace) ?? refusal(quota, book.used, r.delta, r.namespace) ?? why));
     heldElsewhere.push(why !== undefined && refusal(quota, book.surely(), r.delta, r.namespace) === undefined);
     if (!why) book.add(r);
   }
@@ -174,7 +195,7 @@ function judge(quota: VDCQuota, book: Book, others: Usage, requests: readonly Ch
 /** This holder's block after the write. */
 function roomAfter(quota: VDCQuota, input: Settle, counted: Usage): Usage {
   const status = quota.status;
-  if (input.room === "none") return zero();
+  if (input.room === "none" || ownReservation(status, input.holder)?.revoked === true) return zero(); // a revoked block is given back
   if (input.room === "grant") return othersWant(status, input.holder) || status?.used === undefined ? zero() : blockSize(quota, counted);
   return ownReservation(status, input.holder) ? input.room.keep : zero(); // a block the server no longer has is gone
 }
@@ -202,41 +223,70 @@ export function settle(quota: VDCQuota, input: Settle): Settled {
   return { ledger: book.ledger(reservations), refusals, heldElsewhere, room, changed: book.grew || entryChanged };
 }
 
-/** When the recount first saw a reservation as it is now (its `at`), by its own monotonic clock. */
+/** When the recount first saw a reservation as it is now, by its own monotonic clock. */
 export interface Sighting {
-  at: string;
+  /** The entry's state: its `at`, revoked, and whether another replica wanted room. */
+  state: string;
   sinceMs: number;
 }
 
-export interface Expiry {
+export interface Reclaim {
+  /** The reservations to keep (those newly revoked carry `revoked: true`). */
   kept: ReservationEntry[];
-  expired: ReservationEntry[];
-  /** When the next kept one expires (ms from now), to look again then. */
+  /** Newly revoked: another replica wanted room and the holder did not give it back. */
+  revoked: ReservationEntry[];
+  /** Dropped: revoked long enough ago that the holder can no longer be admitting from them. */
+  dropped: ReservationEntry[];
+  /** When the next revoke or drop is due (ms from now), to look again then. */
   nextMs: number | undefined;
   /** The sightings to keep for next time. */
   seen: Map<string, Sighting>;
 }
 
+export interface ReclaimTimes {
+  /** A wanted block not given back for this long is revoked. */
+  revokeAfterMs: number;
+  /** A revoked block is dropped this long after the recount first saw it revoked: the holder's validity plus the charge grace. */
+  dropAfterMs: number;
+}
+
 /**
- * Reservations the recount drops: those it has seen unchanged for `limitMs` by its own clock. No
- * clock of another replica is compared: the holder stops admitting from a block reservationHoldMs
- * after it *sent* the write, which is before the recount can have seen it, so `limitMs` (the hold
- * plus the charge grace, for what was admitted last to be stored and seen) is a margin, whatever
- * the replicas' clocks say. A new recount process starts its sightings afresh: later, never earlier.
+ * What the recount does with the reservations (ADR 0050). At rest nothing: blocks are kept. When a
+ * replica wants room, a block of another replica (not itself waiting) that stays as it is for
+ * `revokeAfterMs` is marked revoked — a live holder gives its block back at once, so this is for a
+ * dead or cut-off one. A revoked block is dropped once the recount has seen it *revoked on the
+ * server* (in its cache: after the revoke was stored) for `dropAfterMs`: the holder admits only until
+ * the validity after it sent its last read, a read sent before the revoke was stored, so it stopped
+ * by then; the charge grace is for what it admitted last to be stored and seen. Only durations on
+ * this process's monotonic clock; a new recount process starts its sightings afresh (later, never
+ * earlier).
  */
-export function expire(entries: readonly ReservationEntry[], seen: ReadonlyMap<string, Sighting>, nowMs: number, limitMs: number): Expiry {
-  const out: Expiry = { kept: [], expired: [], nextMs: undefined, seen: new Map() };
+export function reclaim(entries: readonly ReservationEntry[], seen: ReadonlyMap<string, Sighting>, nowMs: number, times: ReclaimTimes): Reclaim {
+  const out: Reclaim = { kept: [], revoked: [], dropped: [], nextMs: undefined, seen: new Map() };
+  const wanting = new Set(entries.filter((e) => e.wants === true).map((e) => e.holder));
+  const due = (ms: number): void => void (out.nextMs = out.nextMs === undefined ? ms : Math.min(out.nextMs, ms));
   for (const e of entries) {
-    const before = seen.get(e.holder);
-    const sighting = before && before.at === e.at ? before : { at: e.at, sinceMs: nowMs };
-    const left = sighting.sinceMs + limitMs - nowMs;
-    if (left <= 0) {
-      out.expired.push(e);
+    const wanted = [...wanting].some((h) => h !== e.holder) && !wanting.has(e.holder) && !isZeroUsage(fromLimits(e.room));
+    if (!e.revoked && !wanted) {
+      out.kept.push(e); // at rest: kept, not watched
       continue;
     }
-    out.kept.push(e);
-    out.seen.set(e.holder, sighting);
-    out.nextMs = out.nextMs === undefined ? left : Math.min(out.nextMs, left);
+    const state = `${e.at}|${e.revoked === true}`;
+    const before = seen.get(e.holder);
+    const sighting = before && before.state === state ? before : { state, sinceMs: nowMs };
+    const left = sighting.sinceMs + (e.revoked ? times.dropAfterMs : times.revokeAfterMs) - nowMs;
+    if (left > 0) {
+      out.kept.push(e);
+      out.seen.set(e.holder, sighting);
+      due(left);
+    } else if (e.revoked) {
+      out.dropped.push(e);
+    } else {
+      // revoked now; its drop is timed from when the recount sees the revoke stored (next look)
+      out.kept.push({ ...e, revoked: true });
+      out.revoked.push(e);
+      due(0);
+    }
   }
   return out;
 }

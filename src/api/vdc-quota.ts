@@ -90,12 +90,13 @@ export const vdcQuotaStatus = z
               room: limits("Room held for admissions from this replica: counted as used by every other replica until it is converted into charges or given back."),
               at: z.string().max(64).describe("When the holder last wrote this reservation (RFC 3339, milliseconds, the holder's clock; informational)."),
               wants: z.boolean().optional().describe("The holder is waiting for room another replica holds: the others give theirs back."),
+              revoked: z.boolean().optional().describe("Taken back by the recount because another replica needs the room and the holder did not give it back: the holder admits nothing more from it, and the recount drops it once the holder can no longer be admitting (ADR 0050)."),
             })
             .describe("Room one webhook replica holds, to admit from without a write per request."),
         )
         .max(20)
         .optional()
-        .describe("Headroom reservations of the admission webhook's replicas (ADR 0049); released by their holder, or by the recount when unchanged for long."),
+        .describe("Headroom reservations of the admission webhook's replicas (ADR 0049); kept at rest; given back by their holder when another replica needs the room, or revoked and dropped by the recount when the holder does not (ADR 0050)."),
       "holder",
     ),
   })

@@ -2,7 +2,8 @@
 // create is its own `kubectl create -f` process, all spawned at once, through the real API server
 // calling the manager's real webhook over HTTPS. Exactly the limit is admitted, every other create
 // is refused saying what and how much, and status.used matches what is stored afterwards. The VMs
-// need no hypervisor: no VM controller runs here, so 50 creates cost only admission.
+// need no hypervisor: no VM controller runs here, so 50 creates cost only admission. At rest the
+// webhook keeps its block of room and nothing is written for 20 s.
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { kubectl, apply } from "../lifecycle/fixtures.ts";
 import { createAtOnce, quota, quotaScenario, quotaUntil, storedVms, vm, webhookInForce, type QuotaScenario } from "./fixtures.ts";
@@ -43,11 +44,17 @@ async function rounds(quotaName: string, hard: Record<string, number>, cpus: num
   const before = await version();
   await apply(s.admin, vm(namespace, "unrelated-touch", cpus)); // a change that wakes the recount…
   await kubectl(s.admin, ["delete", "virtualmachine.omnivisor.io", "unrelated-touch", "-n", namespace, "--wait=true"]); // …and its undoing
-  // at rest once the webhook has given back the room it reserved (idle for 10 s, ADR 0049)
-  await quotaUntil(s.admin, namespace, quotaName, "back to nothing used or reserved", (q) => q.used?.virtualMachines === 0 && q.charges === undefined && q.reservations === undefined);
+  // at rest the webhook keeps a block of the free room, ready for the next burst, and writes nothing
+  // to keep it (its reads confirm it, ADR 0050)
+  const rested = await quotaUntil(s.admin, namespace, quotaName, "back to nothing used, a block held", (q) => q.used?.virtualMachines === 0 && q.charges === undefined && (q.reservations ?? []).length === 1);
+  expect(rested.reservations?.[0]?.wants).toBeUndefined();
   const settledAt = await version();
-  await new Promise((r) => setTimeout(r, 3_000)); // three recount intervals
-  expect(await version(), "no write at rest").toBe(settledAt);
+  await new Promise((r) => setTimeout(r, 20_000)); // four validities of the block, twenty recount intervals
+  expect(await version(), "no write at rest while the block is held").toBe(settledAt);
+  // the block held all along still admits: the next create waits for no write and is exact
+  await apply(s.admin, vm(namespace, "after-rest", cpus));
+  expect(await storedVms(s.admin, namespace)).toEqual(["after-rest"]);
+  await kubectl(s.admin, ["delete", "virtualmachine.omnivisor.io", "after-rest", "-n", namespace, "--wait=true"]);
   expect(before).not.toBe(settledAt);
   await kubectl(s.admin, ["delete", "vdcquota", quotaName, "-n", namespace, "--wait=true"]);
 }

@@ -110,7 +110,7 @@ export interface QuotaStatus {
   used?: { virtualMachines?: number; cpus?: number; memory?: string; storage?: string };
   usedPerDriver?: { driver: string; used: { virtualMachines?: number; cpus?: number } }[];
   charges?: { uid: string; kind: string; name: string; at: string; fromReservation?: boolean }[];
-  reservations?: { holder: string; room: { virtualMachines?: number; cpus?: number }; at: string; wants?: boolean }[];
+  reservations?: { holder: string; room: { virtualMachines?: number; cpus?: number }; at: string; wants?: boolean; revoked?: boolean }[];
   conditions?: { type: string; status: string; reason: string; message?: string }[];
 }
 

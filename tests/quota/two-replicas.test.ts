@@ -4,14 +4,15 @@
 // reserved there (ADR 0049); only the resourceVersion on every write keeps them from admitting the
 // same room twice. 50 concurrent `kubectl create` against a quota of 10, three rounds: exactly 10
 // admitted each time, both replicas answered. Then the proxy sends everything to one replica at a
-// time: room one replica holds is given back when the other needs it, and the room a replica
-// held when it was killed comes back through the recount.
+// time: both hold a block before any create (ADR 0050); room one replica holds is given back when
+// the other needs it, and the room a replica held when it was killed is revoked by the recount when
+// the other needs it, then dropped once the dead replica can no longer be admitting from it.
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freePort } from "../../src/local/ports.ts";
 import { waitFor } from "../../src/local/wait.ts";
 import { apply, kubectl, type Operator } from "../lifecycle/fixtures.ts";
-import { createAtOnce, quota, quotaScenario, quotaUntil, readyz, startManagerProcess, storedVms, vm, webhookInForce, type QuotaScenario } from "./fixtures.ts";
+import { createAtOnce, quota, quotaScenario, quotaStatus, quotaUntil, readyz, startManagerProcess, storedVms, vm, webhookInForce, type QuotaScenario } from "./fixtures.ts";
 
 const namespace = "quota-replicas";
 let s: QuotaScenario;
@@ -101,51 +102,57 @@ describe("two replicas serving the webhook", () => {
     await kubectl(s.admin, ["delete", "vdcquota", "ten", "-n", namespace, "--wait=true"]);
   }, 300_000);
 
-  it("room one replica holds is given back when the other needs it", async () => {
-    await apply(s.admin, quota(namespace, "four", { virtualMachines: 4 }));
-    await quotaUntil(s.admin, namespace, "four", "the quota counted", (q) => q.used?.virtualMachines === 0);
-    routeTo(0);
-    expect((await create(["a-1"])).admitted).toEqual(["a-1"]);
-    // replica 0 charged a-1 and reserved half of the 3 left
-    const held = await quotaUntil(s.admin, namespace, "four", "replica 0's reservation", (q) => (q.reservations ?? []).some((r) => r.holder === holderOf(0)));
-    expect(held.reservations?.map((r) => [r.holder, r.room.virtualMachines])).toEqual([[holderOf(0), 1]]);
+  it("both replicas hold a block before any create; room one holds is given back when the other needs it", async () => {
+    await apply(s.admin, quota(namespace, "eight", { virtualMachines: 8 }));
+    // each replica takes a block as soon as the quota is counted: the first half of the 8, the other half of what is left
+    const warm = await quotaUntil(s.admin, namespace, "eight", "both replicas holding a block", (q) => q.used?.virtualMachines === 0 && (q.reservations ?? []).filter((r) => (r.room.virtualMachines ?? 0) > 0).length === 2);
+    expect(warm.reservations?.map((r) => r.room.virtualMachines).sort()).toEqual([2, 4]);
     routeTo(1);
     const waitedBefore = count(replicas[1]!, "waiting for room another replica holds");
-    // replica 1 needs all 3 left: 2 are free, 1 is in replica 0's block
-    const got = await create(["b-1", "b-2", "b-3"]);
-    expect(got.admitted).toEqual(["b-1", "b-2", "b-3"]);
+    // replica 1 needs all 8: its own block, the 2 nobody holds, and replica 0's block
+    const names = Array.from({ length: 8 }, (_, i) => `b-${i + 1}`);
+    const got = await create(names);
+    expect(got.admitted).toEqual([...names].sort());
     expect(count(replicas[1]!, "waiting for room another replica holds"), "replica 1 waited for the room").toBeGreaterThan(waitedBefore);
     expect(count(replicas[0]!, "reservation given back"), "replica 0 gave it back").toBeGreaterThan(0);
-    const over = await create(["b-4"]);
-    expect(over.refused[0]?.stderr).toContain(`namespace ${namespace} would use 5 VMs of 4 (VDCQuota four)`);
-    expect(await storedVms(s.admin, namespace)).toEqual(["a-1", "b-1", "b-2", "b-3"]);
+    const over = await create(["b-9"]);
+    expect(over.refused[0]?.stderr).toContain(`namespace ${namespace} would use 9 VMs of 8 (VDCQuota eight)`);
+    expect(await storedVms(s.admin, namespace)).toEqual([...names].sort());
     await kubectl(s.admin, ["delete", "virtualmachines.omnivisor.io", "--all", "-n", namespace, "--wait=true"]);
-    await quotaUntil(s.admin, namespace, "four", "usage released", (q) => q.used?.virtualMachines === 0 && q.charges === undefined && q.reservations === undefined);
-    await kubectl(s.admin, ["delete", "vdcquota", "four", "-n", namespace, "--wait=true"]);
+    await quotaUntil(s.admin, namespace, "eight", "usage released", (q) => q.used?.virtualMachines === 0 && q.charges === undefined);
+    await kubectl(s.admin, ["delete", "vdcquota", "eight", "-n", namespace, "--wait=true"]);
   }, 120_000);
 
-  it("the room a replica held when it was killed comes back through the recount", async () => {
-    // the replica that does not lead is killed: the leader's recount gives its room back
+  it("the room a replica held when it was killed is revoked when another needs it, and comes back", async () => {
+    // the replica that does not lead is killed: the leader's recount revokes its block, then drops it
     const leader = replicas.findIndex((r) => count(r, "became leader") > 0);
     expect(leader).toBeGreaterThanOrEqual(0);
     const victim = 1 - leader;
     await apply(s.admin, quota(namespace, "five", { virtualMachines: 5 }));
-    await quotaUntil(s.admin, namespace, "five", "the quota counted", (q) => q.used?.virtualMachines === 0);
+    await quotaUntil(s.admin, namespace, "five", "both replicas holding a block", (q) => q.used?.virtualMachines === 0 && (q.reservations ?? []).filter((r) => (r.room.virtualMachines ?? 0) > 0).length === 2);
     routeTo(victim);
     expect((await create(["x-1"])).admitted).toEqual(["x-1"]);
-    await quotaUntil(s.admin, namespace, "five", "the victim's reservation", (q) => (q.reservations ?? []).some((r) => r.holder === holderOf(victim) && r.room.virtualMachines === 2));
+    const before = await quotaUntil(s.admin, namespace, "five", "the victim holding room after x-1", (q) => q.used?.virtualMachines === 1 && q.charges === undefined && (q.reservations ?? []).some((r) => r.holder === holderOf(victim) && (r.room.virtualMachines ?? 0) > 0));
     replicas[victim]!.child.kill("SIGKILL");
     await replicas[victim]!.exited;
+    const dead = (await quotaStatus(s.admin, namespace, "five"))?.reservations?.find((r) => r.holder === holderOf(victim))?.room.virtualMachines ?? 0;
+    expect(dead, `the dead replica's block (status before: ${JSON.stringify(before)})`).toBeGreaterThan(0);
     routeTo(leader);
-    // 2 of the 4 left are free; the other 2 are in the dead replica's block
-    expect((await create(["y-1", "y-2"])).admitted).toEqual(["y-1", "y-2"]);
-    const refused = await create(["y-3"]);
+    // what the dead replica does not hold is admitted at once (the leader's own block counts as free to it)
+    const free = Array.from({ length: 4 - dead }, (_, i) => `y-${i + 1}`);
+    expect((await create(free)).admitted).toEqual(free);
+    // the next needs the dead replica's room: it waits 3 s, asking for it; the recount revokes the block meanwhile
+    const refused = await create(["z-1"]);
     expect(refused.refused[0]?.stderr).toContain(`namespace ${namespace} would use 6 VMs of 5 (VDCQuota five); part of that room is reserved by another replica of the webhook and was not given back within 3 s`);
-    await quotaUntil(s.admin, namespace, "five", "the dead replica's reservation released by the recount", (q) => (q.reservations ?? []).every((r) => r.holder !== holderOf(victim)));
+    const revoked = await kubectl(s.admin, ["get", "events", "-n", namespace, "--field-selector", "reason=ReservationRevoked", "-o", "jsonpath={.items[*].message}"]);
+    expect(revoked).toContain(`revoked the room webhook replica ${holderOf(victim)} holds`);
+    // dropped once the dead replica can no longer be admitting from it (the validity plus the grace after the revoke was stored)
+    await quotaUntil(s.admin, namespace, "five", "the dead replica's reservation dropped by the recount", (q) => (q.reservations ?? []).every((r) => r.holder !== holderOf(victim)));
     const events = await kubectl(s.admin, ["get", "events", "-n", namespace, "--field-selector", "reason=ReservationReleased", "-o", "jsonpath={.items[*].message}"]);
     expect(events).toContain(`released the room webhook replica ${holderOf(victim)} held`);
-    expect((await create(["y-3", "y-4"])).admitted).toEqual(["y-3", "y-4"]);
-    expect((await create(["y-5"])).refused[0]?.stderr).toContain(`namespace ${namespace} would use 6 VMs of 5 (VDCQuota five)`);
-    expect(await storedVms(s.admin, namespace)).toEqual(["x-1", "y-1", "y-2", "y-3", "y-4"]);
+    const rest = Array.from({ length: dead }, (_, i) => `z-${i + 1}`);
+    expect((await create(rest)).admitted).toEqual(rest);
+    expect((await create(["z-9"])).refused[0]?.stderr).toContain(`namespace ${namespace} would use 6 VMs of 5 (VDCQuota five)`);
+    expect(await storedVms(s.admin, namespace)).toEqual(["x-1", ...free, ...rest].sort());
   }, 180_000);
 });
