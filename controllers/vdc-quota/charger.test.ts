@@ -207,4 +207,29 @@ describe("Charger", () => {
     expect(charger.check(vm("y"))).toBeUndefined();
     expect(server.writes).toBe(writes);
   });
+
+  it("a dry run judges against usage alone: room other replicas hold is given back to a real request", async () => {
+    const server = new Server({ virtualMachines: 4 });
+    server.put({ ...server.quota, status: { ...server.quota.status, reservations: [{ holder: "b", room: { virtualMachines: 3, cpus: 0, memory: "0", storage: "0" }, at: "2026-12-07T00:00:00.000Z" }] } });
+    const { charger } = server.replica("a");
+    await sleep(10);
+    expect(charger.check(vm("y"))).toBeUndefined();
+  });
+
+  it("a replica that gave its block back to another takes none again for the wait, then does", async () => {
+    const server = new Server({ virtualMachines: 100 });
+    const a = server.replica("a", { waitMs: 300 });
+    const b = server.replica("b", { waitMs: 300 });
+    a.charger.quotaChanged(server.quota);
+    await sleep(30);
+    expect(server.quota.status?.reservations?.map((r) => [r.holder, r.room.virtualMachines])).toEqual([["a", 50], ["b", 25]]);
+    // b needs 60: its 25, the 25 nobody holds, and part of a's block, which a gives back
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => b.charger.charge(vm(`b${i}`))));
+    expect(admitted(answers)).toBe(60);
+    await sleep(50);
+    expect(server.quota.status?.reservations?.find((r) => r.holder === "a"), "a holds nothing right after").toBeUndefined();
+    await sleep(1_100); // the wait, and a second since its last early block
+    expect(server.used()).toBe(60);
+    expect(server.quota.status?.reservations?.find((r) => r.holder === "a")?.room.virtualMachines, "a takes a block again after the wait").toBeGreaterThan(0);
+  });
 });

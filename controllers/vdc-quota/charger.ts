@@ -71,6 +71,8 @@ interface Block {
 }
 
 const maxConflicts = 20;
+/** A block is taken early at most this often per quota. */
+const warmEveryMs = 1_000;
 const retryWaitingMs = 250;
 const quotaKey = (q: VDCQuota): string => `${q.metadata.namespace}/${q.metadata.name}`;
 
@@ -157,7 +159,7 @@ export class Charger {
     if (ownReservation(quota.status, this.holder) || othersWant(quota.status, this.holder)) return false;
     // at most one try a second, and none while a burst elsewhere may still want the room this replica gave back
     const last = this.warmedAt.get(key);
-    if (last !== undefined && this.clock() - last < 1_000) return false;
+    if (last !== undefined && this.clock() - last < warmEveryMs) return false;
     const gaveBack = this.gaveBackAt.get(key);
     if (gaveBack !== undefined && this.clock() - gaveBack < this.waitMs) return false;
     return !isZero(blockSize(quota, plus(fromLimits(quota.status.used), othersRoom(quota.status, this.holder))));
@@ -172,11 +174,13 @@ export class Charger {
   private afterGivingBack(quota: VDCQuota): void {
     const key = quotaKey(quota);
     const namespace = quota.metadata.namespace ?? "";
-    this.gaveBackAt.set(key, this.clock());
+    const now = this.clock();
+    this.gaveBackAt.set(key, now);
+    const delay = Math.max(this.waitMs, (this.warmedAt.get(key) ?? -Infinity) + warmEveryMs - now) + 10;
     setTimeout(() => {
-      const now = this.store.list(namespace).find((q) => quotaKey(q) === key);
-      if (now && this.warmDue(now)) this.kick(namespace);
-    }, this.waitMs + 10).unref();
+      const quota = this.store.list(namespace).find((q) => quotaKey(q) === key);
+      if (quota && this.warmDue(quota)) this.kick(namespace);
+    }, delay).unref();
   }
 
   /** Whether the block may admit now: confirmed recently, standing, not being replaced. */

@@ -113,6 +113,15 @@ describe("block size and what a block covers", () => {
   });
 });
 
+describe("refusal figures", () => {
+  it("a refusal that stands says what is surely used, not the sum with the room others hold", () => {
+    const q = quota({ virtualMachines: 10 }, { used: { ...zeroUsed, virtualMachines: 10 }, reservations: [held("b", 4)] });
+    const out = settle(q, { holder: "a", taken: [], requests: [vm("x")], room: "none", wants: false, now });
+    expect(out.refusals).toEqual(["namespace team-a would use 11 VMs of 10 (VDCQuota q)"]);
+    expect(out.heldElsewhere).toEqual([false]);
+  });
+});
+
 describe("validity", () => {
   it("a block admits until the validity after the read that confirmed it was sent", () => {
     expect(validUntil(1_000, 5_000)).toBe(6_000);
