@@ -90,6 +90,23 @@ describe("a DRSPolicy pass's decisions", () => {
     expect(conditionsOf(policy("Manual"), [{ pool: "gone", problem: "HostPool gone not found" }], {})).toEqual({ ready: { status: "False", reason: "PoolNotFound", message: "gone: HostPool gone not found" } });
   });
 
+  it("names the hosts left out (no live migration) in Ready, and the VMs held back in Imbalanced", () => {
+    const withSkips: DrsPlan = {
+      ...skewed,
+      skipped: [
+        { host: "d", reason: "Docker has no live migration" },
+        { vm: { namespace: "t", name: "c1" }, reason: "on d, which cannot live-migrate: Docker has no live migration" },
+        { vm: { namespace: "t", name: "v9" }, reason: "moving it would balance the pool best, but it cannot move: cooling down" },
+      ],
+    };
+    const status: DRSPolicyStatus = {};
+    decide(policy("Manual"), [{ pool: "p", plan: withSkips }], status, view());
+    const { ready, balanced } = conditionsOf(policy("Manual"), [{ pool: "p", plan: withSkips }], status);
+    expect(ready.message).toBe("Manual at level 3: 1 pool(s) evaluated every 60s; hosts left out: d (Docker has no live migration)");
+    expect(balanced!.message).toContain("held back: v9: moving it would balance the pool best, but it cannot move: cooling down");
+    expect(balanced!.message).not.toContain("c1");
+  });
+
   it("names its VMMigrations within 253 characters and differently on each pass", () => {
     const r = { id: "0123456789", virtualMachine: { namespace: "t", name: "v".repeat(253) }, fromHost: "a", toHost: "b" };
     const m = migrationFor(policy("Automatic"), "p", r, now);

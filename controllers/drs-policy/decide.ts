@@ -170,9 +170,12 @@ function changed(before: ReadonlyMap<string, StatusRecommendation>, listed: read
 /** Ready and Balanced, from the pools' outcomes and the figures just written. */
 export function conditionsOf(policy: PolicyObject, outcomes: readonly PoolOutcome[], status: DRSPolicyStatus): { ready: Condition; balanced?: Condition } {
   const problems = outcomes.filter((o) => o.problem !== undefined);
+  // hosts that cannot live-migrate are never a source or target: said once, here (it changes only with the hosts)
+  const leftOut = outcomes.flatMap((o) => o.plan?.skipped.filter((x) => x.host !== undefined && x.vm === undefined).map((x) => `${x.host!} (${x.reason})`) ?? []);
+  const hosts = leftOut.length === 0 ? "" : `; hosts left out: ${leftOut.slice(0, 5).join(", ")}${leftOut.length > 5 ? ` and ${leftOut.length - 5} more` : ""}`;
   const ready: Condition =
     problems.length === 0
-      ? { status: "True", reason: "Evaluated", message: `${policy.spec.mode} at level ${policy.spec.migrationThreshold}: ${outcomes.length} pool(s) evaluated every ${policy.spec.intervalSeconds}s` }
+      ? { status: "True", reason: "Evaluated", message: `${policy.spec.mode} at level ${policy.spec.migrationThreshold}: ${outcomes.length} pool(s) evaluated every ${policy.spec.intervalSeconds}s${hosts}` }
       : { status: "False", reason: problems.every((p) => p.problem!.startsWith("HostPool")) ? "PoolNotFound" : "NotEvaluated", message: problems.map((p) => `${p.pool}: ${p.problem}`).join("; ") };
   const planned = outcomes.filter((o) => o.plan !== undefined);
   if (planned.length === 0) return { ready };
@@ -183,9 +186,15 @@ export function conditionsOf(policy: PolicyObject, outcomes: readonly PoolOutcom
       : {
           status: "False",
           reason: "Imbalanced",
-          message: `${over.map((o) => o.pool).join(", ")} above the target ${status.targetImbalance} (imbalance ${status.imbalance}); ${status.recommendationCount ?? 0} recommendation(s), ${status.migrationsInProgress ?? 0} migration(s) in progress`,
+          message: `${over.map((o) => o.pool).join(", ")} above the target ${status.targetImbalance} (imbalance ${status.imbalance}); ${status.recommendationCount ?? 0} recommendation(s), ${status.migrationsInProgress ?? 0} migration(s) in progress${stuck(over)}`,
         };
   return { ready, balanced };
+}
+
+/** The VMs the planner would have moved but may not, with why (the first three). */
+function stuck(over: readonly PoolOutcome[]): string {
+  const vms = over.flatMap((o) => o.plan!.skipped.filter((x) => x.vm !== undefined && !x.reason.startsWith("on ")).map((x) => `${x.vm!.name}: ${x.reason}`));
+  return vms.length === 0 ? "" : `; held back: ${vms.slice(0, 3).join("; ")}${vms.length > 3 ? ` (and ${vms.length - 3} more)` : ""}`;
 }
 
 export interface Condition {
