@@ -23,7 +23,7 @@ import { sameJson } from "../../src/runtime/status.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
-import { applyAnnotation, conditionsOf, decide, drsPolicyLabel, type PolicyObject, type PoolOutcome } from "./decide.ts";
+import { applyAnnotation, conditionsOf, decide, drsPolicyLabel, drsPoolLabel, type PolicyObject, type PoolOutcome } from "./decide.ts";
 import { poolInput } from "./input.ts";
 import { staticMigrationRefusal } from "./migratable.ts";
 
@@ -39,6 +39,13 @@ type Ctx = ReconcileContext<DrsPolicyObject, DRSPolicyStatus>;
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 /** A VM this process asked to move counts as moving this long at most while the cache does not show its VMMigration. */
 const requestedForMs = 60_000;
+
+/** The policy as if it carried no apply annotation. */
+function withoutApply(policy: DrsPolicyObject): DrsPolicyObject {
+  const annotations = { ...policy.metadata.annotations };
+  delete annotations[applyAnnotation];
+  return { ...policy, metadata: { ...policy.metadata, annotations } };
+}
 
 /** The policy's Event for one of its moves that ended. */
 function moveEnded(m: VmMigrationObject): { type: "Normal" | "Warning"; reason: string; message: string } {
@@ -66,6 +73,8 @@ export function drsPolicyController(options: DrsPolicyControllerOptions): Contro
       const objects = deps.kc.makeApiClient(CustomObjectsApi);
       /** VM key → when this process asked to move it (until the cache shows the VMMigration). */
       const requested = new Map<string, { name: string; at: number }>();
+      /** Policy → the resourceVersion whose apply annotation this process acted on. */
+      const handled = new Map<string, string | undefined>();
 
       const registers = [deps.metrics.registry];
       const imbalance = new Gauge({ name: "omnivisor_drs_policy_imbalance", help: "A DRSPolicy's figure for each of its pools: the standard deviation of host load (the demand of the VMs on a host ÷ its capacity, CPU and memory; ADR 0046), as its last pass computed it.", labelNames: ["policy", "pool"], registers });
@@ -141,7 +150,9 @@ export function drsPolicyController(options: DrsPolicyControllerOptions): Contro
           }
         }
         const mine = migrations.list().filter((m) => m.metadata.labels?.[drsPolicyLabel] === name);
-        const decision = decide(policy, outcomes, ctx.status, { uidOf: (key) => vms.get(key)?.metadata.uid, migrations: mine, requested: new Set(requested.keys()), now });
+        // an apply annotation this process already acted on (the cache may not show its removal yet) is not read twice
+        const fresh = handled.get(name) === policy.metadata.resourceVersion ? withoutApply(policy) : policy;
+        const decision = decide(fresh, outcomes, ctx.status, { uidOf: (key) => vms.get(key)?.metadata.uid, migrations: mine, requested: new Set(requested.keys()), now });
         for (const m of decision.create) {
           const key = `${m.metadata.namespace ?? ""}/${m.spec.virtualMachine}`;
           try {
@@ -156,6 +167,7 @@ export function drsPolicyController(options: DrsPolicyControllerOptions): Contro
         }
         for (const e of decision.events) ctx.event(e.type, e.reason, e.message);
         if (decision.clearApply) {
+          handled.set(name, policy.metadata.resourceVersion);
           await objects.patchClusterCustomObject({ group: "omnivisor.io", version: "v1alpha1", plural: "drspolicies", name, body: { metadata: { annotations: { [applyAnnotation]: null } } }, fieldManager: "omnivisor-drs" }, mergePatch);
         }
         const { ready, balanced } = conditionsOf(policy, outcomes, ctx.status);
@@ -168,7 +180,7 @@ export function drsPolicyController(options: DrsPolicyControllerOptions): Contro
           keep.add(o.pool);
           imbalance.set({ policy: name, pool: o.pool }, o.plan.imbalance);
           target.set({ policy: name, pool: o.pool }, o.plan.targetImbalance);
-          pending.set({ policy: name, pool: o.pool }, o.plan.recommendations.length - decision.create.filter((m) => m.metadata.labels?.["omnivisor.io/drs-pool"] === o.pool).length);
+          pending.set({ policy: name, pool: o.pool }, o.plan.recommendations.length - decision.create.filter((m) => m.metadata.labels?.[drsPoolLabel] === o.pool).length);
         }
         forgetSeries(name, keep);
         evaluated.set({ policy: name }, now.getTime() / 1000);
@@ -184,6 +196,7 @@ export function drsPolicyController(options: DrsPolicyControllerOptions): Contro
       const all = (): void => controller.informer.keys().forEach((k) => coalesced.add(k));
       for (const cache of [hosts, pools, vms] as Informer<KubeObject>[]) cache.on({ added: all, updated: all, deleted: all });
       controller.informer.on({ deleted: (p) => {
+        handled.delete(p.metadata.name);
         coalesced.forget(p.metadata.name);
         forgetSeries(p.metadata.name, new Set());
       } });
