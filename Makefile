@@ -84,6 +84,10 @@ bench-provisioning: deps tools services ## provisioning: 1, 20 and 100 VMs appli
 bench-lookups: deps tools services ## per-VM lookup cost by uid at 10, 100 and 1,000 VMs on one host, every driver (bench/results/lookups.md)
 	node bench/lookups.ts --json bench/results/lookups.json --markdown bench/results/lookups.md
 
+.PHONY: bench-vm-usage
+bench-vm-usage: deps tools services ## one read of every VM's own usage (observeVmUsage) per driver on a host running 10 VMs (bench/results/vm-usage.md)
+	node bench/vm-usage.ts --json bench/results/vm-usage.json --markdown bench/results/vm-usage.md
+
 .PHONY: bench-migration
 bench-migration: deps tools services ## live migration: VMMigration vs virsh migrate --live --p2p between two private libvirtds, wall-time ratio and downtime (bench/results/migration.md)
 	node bench/migration.ts --json bench/results/migration.json --markdown bench/results/migration.md
@@ -105,6 +109,6 @@ bench-install: deps tools services ## Helm install on a one-node cluster: instal
 	node bench/install.ts --json bench/results/install.json --markdown bench/results/install.md
 
 .PHONY: bench
-bench: bench-drivers bench-provisioning bench-scale bench-lookups bench-migration bench-webhook bench-ha ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale, per-VM lookups, live migration vs virsh, quota webhook latency, HA failover (bench/results/)
+bench: bench-drivers bench-provisioning bench-scale bench-lookups bench-vm-usage bench-migration bench-webhook bench-ha ## all benchmarks: placement latency, driver lifecycle vs CLI, provisioning vs CLI, control-plane scale, per-VM lookups, per-VM usage reads, live migration vs virsh, quota webhook latency, HA failover (bench/results/)
 	node bench/placement.ts --json bench/results/placement.json
 	node bench/summary.ts

@@ -79,6 +79,14 @@ for (const l of lookups ?? []) {
 }
 if (!lookups) row("lookups", "", "not run");
 
+interface VmUsage { driver: string; vms: number; samples: number; p50Ms?: number; p95Ms?: number; note?: string }
+const vmUsage = read<VmUsage[]>("vm-usage.json");
+for (const u of vmUsage ?? []) {
+  if (u.p50Ms === undefined) row(`vm usage, ${u.driver}`, "", u.note ?? "not run");
+  else row(`vm usage, ${u.driver}`, `observeVmUsage p50 / p95 on ${u.vms} running VMs`, `${u.p50Ms} / ${u.p95Ms} ms${u.note ? ` (${u.note})` : ""}`);
+}
+if (!vmUsage) row("vm usage", "", "not run");
+
 interface Migration { ratio: number; ratioMin: number; ratioMax: number; downtimeMs: number | null; virshDowntimeMs: number | null; operatorMs: number | null; virshMs: number | null; rounds: unknown[]; targets: { ratio: number; downtimeMs: number } }
 const migration = read<Migration>("migration.json");
 if (migration) {
@@ -143,7 +151,7 @@ const markdown = [
   "# Benchmark summary",
   "",
   "Written by `node bench/summary.ts` (the last step of `make bench`) from the JSON results beside it.",
-  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [migration.md](migration.md), [webhook.md](webhook.md), [ha.md](ha.md), [chaos.md](chaos.md) (`make chaos`), [install.md](install.md) (`make bench-install`), placement.json.",
+  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [vm-usage.md](vm-usage.md), [migration.md](migration.md), [webhook.md](webhook.md), [ha.md](ha.md), [chaos.md](chaos.md) (`make chaos`), [install.md](install.md) (`make bench-install`), placement.json.",
   "",
   facts ? factsMarkdown(facts) : "",
   "",

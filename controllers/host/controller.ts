@@ -1,10 +1,12 @@
 // The Host controller: connects through the Host's driver with its Secret's credentials and
 // reports what the hypervisor says (capacity, version, VMs, unmanaged VMs) and what placement has
-// handed out (allocated) in status; live usage goes to metrics and memory (src/fleet/live-usage.ts,
-// ADR 0037), so an idle host's status does not change. A Host that cannot be reached is
-// Reachable=False with the reason, and retried with backoff; it recovers on its own once fixed.
+// handed out (allocated) in status; live usage — the host's, and each managed VM's own where the
+// driver reports it (observeVmUsage, ADR 0044) — goes to metrics and memory
+// (src/fleet/live-usage.ts, ADR 0037), so an idle host's status does not change. A Host that
+// cannot be reached is Reachable=False with the reason, and retried with backoff; it recovers on
+// its own once fixed.
 import { CustomObjectsApi } from "@kubernetes/client-node";
-import type { HostObservation, VmObservation } from "../../drivers/contract/index.ts";
+import type { HostObservation, VmObservation, VmUsageSample } from "../../drivers/contract/index.ts";
 import { statusCode } from "../../src/runtime/log.ts";
 import type { HostStatus } from "../../src/api/index.ts";
 import { Ready } from "../../src/runtime/conditions.ts";
@@ -16,7 +18,7 @@ import { isBeingDeleted } from "../../src/runtime/finalizers.ts";
 import { ResourceClient, type KubeObject } from "../../src/runtime/resource.ts";
 import { placedOnAnnotation } from "../../src/fleet/vm-markers.ts";
 import { observedHostStatus } from "./host-status.ts";
-import { LiveUsage, type SharedLiveUsage } from "../../src/fleet/live-usage.ts";
+import { demandsOf, LiveUsage, type SharedLiveUsage } from "../../src/fleet/live-usage.ts";
 import { poolMembers } from "../../src/fleet/membership.ts";
 import { hostPoolsType, hostsType, virtualMachinesType, vmMigrationsType, type HostObject, type HostPoolObject, type VmMigrationObject, type VmObject } from "../../src/fleet/kinds.ts";
 import { MovesByVm } from "../../src/fleet/moves.ts";
@@ -59,6 +61,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
       const live = options.liveUsage?.of(deps.metrics) ?? new LiveUsage(deps.metrics);
       const usage: UsageSink = {
         record: (host, observed) => live.record(host, pools.list().find((p) => poolMembers(p, [host]).length > 0)?.metadata.name ?? "", observed),
+        recordVms: (name, samples) => (samples === undefined ? live.noVmUsage(name) : live.recordVms(name, demandsOf(samples))),
         forget: (name) => live.forget(name),
       };
       const vmClient = new ResourceClient<VmObject>(deps.kc, virtualMachinesType);
@@ -192,7 +195,24 @@ interface HostPassEnv {
 /** Where each fresh observation's live usage goes (metrics and memory, not status). */
 interface UsageSink {
   record(host: HostObject, observed: HostObservation): void;
+  /** The host's managed VMs' own usage; undefined when its driver reports none (they count by allocation). */
+  recordVms(host: string, samples: readonly VmUsageSample[] | undefined): void;
   forget(host: string): void;
+}
+
+/**
+ * The VMs' own usage, asked beside the host observation. It never makes a host unreachable: a
+ * driver without per-VM stats, a host that has none (UnsupportedError) or a failed call leaves
+ * the host's VMs to count by their allocation until the next observation.
+ */
+async function vmUsageOf(session: { observeVmUsage?: () => Promise<VmUsageSample[]> }, log: Ctx["log"]): Promise<VmUsageSample[] | undefined> {
+  if (!session.observeVmUsage) return undefined;
+  try {
+    return await session.observeVmUsage();
+  } catch (err) {
+    log.debug("no per-VM usage this time", { error: String(err) });
+    return undefined;
+  }
 }
 
 async function reconcileHost(ctx: Ctx, env: HostPassEnv): Promise<ReconcileResult> {
@@ -204,10 +224,11 @@ async function reconcileHost(ctx: Ctx, env: HostPassEnv): Promise<ReconcileResul
   try {
     if (!observed) {
       const session = await sessions.refresh(host, ctx.signal);
-      const [hostObservation, vms] = await Promise.all([session.observeHost(), session.listVms()]);
+      const [hostObservation, vms, vmUsage] = await Promise.all([session.observeHost(), session.listVms(), vmUsageOf(session, ctx.log)]);
       observed = { host: hostObservation, vms };
       observations.record(host, observed);
       env.usage.record(host, hostObservation);
+      env.usage.recordVms(host.metadata.name, vmUsage);
     }
   } catch (err) {
     observations.forget(host.metadata.name);

@@ -16,10 +16,30 @@ type Move = VmMigrationObject & { status: { sourceHost: string; targetHost: stri
 const moving = (pass: VmPass, move: Move, message: string): void =>
   pass.ctx.setCondition({ type: "Migrating", status: "True", reason: "Migrating", message: `${message} (VMMigration ${move.metadata.name})` });
 
+/** The VMMigration's job runs (or is being cancelled) on the source: the VM stays there until it says otherwise. */
+const jobReasons = new Set(["Starting", "Migrating", "Cancelling"]);
+/** A move whose job says nothing for this long is looked at anyway (its controller may be gone). */
+const quietMoveMs = 30_000;
+
+/** The move's hypervisor job runs and its VMMigration spoke lately: nothing to look at yet. */
+export function jobRunning(move: Move, now = Date.now()): boolean {
+  const ready = move.status.conditions?.find((c) => c.type === "Ready");
+  if (!ready || !jobReasons.has(ready.reason)) return false;
+  const spoke = Math.max(Date.parse(ready.lastTransitionTime ?? "") || 0, Date.parse(move.status.progress?.observedAt ?? "") || 0);
+  return now - spoke < quietMoveMs;
+}
+
 /** One pass over a VM whose move has started from its current host. */
 export async function followMove(pass: VmPass, move: Move): Promise<ReconcileResult> {
   const { ctx, session, identity, env } = pass;
   const target = move.status.targetHost;
+  // While the job runs, the VM is not looked at: the VMMigration's progress writes wake this pass
+  // every 500 ms, and each look asks the source's hypervisor (domain XML, state) in the middle of
+  // the migration. The hand-over waits for the VMMigration to say the job ended (HandingOver).
+  if (jobRunning(move)) {
+    moving(pass, move, `moving from host ${pass.hostName} to host ${target}`);
+    return { requeueAfterMs: quietMoveMs };
+  }
   const atSource = await session.observeVm(identity);
   if (atSource) {
     // its power is left as it was: a guest being moved pauses, and is shut off on the source at

@@ -16,6 +16,7 @@ import { parallelTests } from "./parallel.ts";
 import { powerTests } from "./power.ts";
 import type { ConformanceTarget } from "./target.ts";
 import { twoWriterTests } from "./two-writers.ts";
+import { vmUsageTests } from "./vm-usage.ts";
 
 export type { ConformanceHooks, ConformanceTarget, DeviceValues } from "./target.ts";
 
@@ -88,5 +89,6 @@ export function describeDriverConformance(target: ConformanceTarget): void {
     twoWriterTests(ctx);
     migrationTests(ctx);
     deviceTests(ctx);
+    vmUsageTests(ctx);
   });
 }

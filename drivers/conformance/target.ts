@@ -20,6 +20,11 @@ export interface ConformanceTarget {
   hooks: ConformanceHooks;
   /** How many VMs the parallel test creates at once (default 20). */
   parallel?: number;
+  /**
+   * Why this host reports no per-VM usage (its session has no observeVmUsage, or that rejects as
+   * unsupported — libvirt's test driver); absent: it must report it.
+   */
+  noVmUsage?: string;
   /** How long an event or an outside change may take to show (default 20 s). */
   eventTimeoutMs?: number;
 }

@@ -207,6 +207,24 @@ export interface HostObservation {
   vms: { total: number; running: number; paused: number; stopped: number };
 }
 
+/**
+ * One managed VM's own live usage, as its hypervisor reports it (observeVmUsage). Moves all the
+ * time: it goes to memory and metrics, never into status (ADR 0037).
+ */
+export interface VmUsageSample {
+  /** The VM's uid (its identity); only managed VMs are reported. */
+  uid: string;
+  /**
+   * CPUs busy, in cores (0.5 = half of one core): averaged since this session's previous
+   * observeVmUsage, or the hypervisor's own recent rate where it keeps one (vim25 quickStats,
+   * Hyper-V CPUUsage, XenAPI VCPUs_utilisation). Undefined when there is no earlier sample to
+   * average from (the first call, or a VM that just started).
+   */
+  cpus?: number;
+  /** Memory the guest uses, in MiB, fractions kept for small containers (libvirt balloon.rss, container usage without page cache, vim25 guestMemoryUsage, ...). */
+  memoryMiB: number;
+}
+
 export interface Capabilities {
   pause: boolean;
   softPowerOff: boolean;
@@ -281,6 +299,14 @@ export interface Session {
   capabilities(): Capabilities;
   /** Capacity, live usage and VM counts. Never changes anything. */
   observeHost(): Promise<HostObservation>;
+  /**
+   * Every managed VM that runs (or is paused) on the host, with its own CPU and memory usage — in
+   * one request to the hypervisor (or one per VM where its API has no other way: Docker). Stopped
+   * and unmanaged VMs are not reported. Absent when the driver has no per-VM stats; rejects with
+   * UnsupportedError, saying why, when this host has none (libvirt's test driver). Never changes
+   * anything; the only state it keeps is the previous CPU counters, for the next average.
+   */
+  observeVmUsage?(): Promise<VmUsageSample[]>;
   /** Every VM on the host, managed (with identity) and unmanaged (without). */
   listVms(): Promise<VmObservation[]>;
   /** The VM carrying identity.uid (or, failing that, identity.externalId); undefined when absent. */

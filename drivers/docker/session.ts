@@ -21,6 +21,7 @@ import {
   type VmEvent,
   type VmIdentity,
   type VmObservation,
+  type VmUsageSample,
   type VmSpec,
 } from "../contract/index.ts";
 import { canAdopt } from "../contract/index.ts";
@@ -29,6 +30,7 @@ import { translateDockerError } from "./errors.ts";
 import { vmEvents } from "./events.ts";
 import { hostFromInfo, LocalUsage, type DockerInfo } from "./host.ts";
 import { observation, powerOf } from "./observe.ts";
+import { DockerVmUsage } from "./vm-usage.ts";
 
 /** How long setPower waits for a TrySoft stop before leaving it to dockerd. */
 const stopWaitMs = 2_000;
@@ -39,6 +41,7 @@ export class DockerSession implements Session {
   private readonly host: HostConnection;
   private readonly local: boolean;
   private readonly usage = new LocalUsage();
+  private readonly vmUsage = new DockerVmUsage();
   private readonly closed = new AbortController();
   private hostSize: { cpus: number; memoryMiB: number } | undefined;
 
@@ -62,6 +65,11 @@ export class DockerSession implements Session {
       host.usage = await this.usage.usage();
     }
     return host;
+  }
+
+  /** One list of the running managed containers, then one stats request each (Docker has no other way). */
+  observeVmUsage(): Promise<VmUsageSample[]> {
+    return this.vmUsage.observe(this.docker, (what, fn) => this.call(what, fn));
   }
 
   async listVms(): Promise<VmObservation[]> {

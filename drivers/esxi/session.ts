@@ -14,6 +14,7 @@ import {
   type VmEvent,
   type VmIdentity,
   type VmObservation,
+  type VmUsageSample,
   type VmSpec,
 } from "../contract/index.ts";
 import { canAdopt } from "../contract/index.ts";
@@ -27,6 +28,7 @@ import { waitTask, type PendingTask } from "./tasks.ts";
 import { bootOrderSpec, createSpec, esxMemoryMiB, resizeSpec } from "./vm-config.ts";
 import { directoryOf, modifiedAt, removeDirectory, vmxModified, vmxPath } from "./vm-files.ts";
 import { openWatch } from "./watch.ts";
+import { EsxiVmUsage } from "./vm-usage.ts";
 import type { VimClient } from "./vim25/client.ts";
 import { moRef, type MoRef } from "./vim25/encode.ts";
 import { VimFault } from "./vim25/faults.ts";
@@ -58,6 +60,7 @@ export class EsxiSession implements Session {
   readonly #closing = new AbortController();
   /** Lookups by uid through an index the PropertyCollector keeps current (one VM read per lookup). */
   readonly #lookups: VmLookups;
+  readonly #vmUsage = new EsxiVmUsage();
   #closed = false;
 
   private constructor(client: VimClient, inventory: Inventory, options: SessionOptions) {
@@ -93,6 +96,11 @@ export class EsxiSession implements Session {
 
   observeHost(): Promise<HostObservation> {
     return this.#guard("observe ESXi host", async () => readHost(this.#client, this.#inventory, await this.#readVms()));
+  }
+
+  /** One PropertyCollector read of every VM's quickStats (the host's own recent rates). */
+  observeVmUsage(): Promise<VmUsageSample[]> {
+    return this.#guard("read VM quickStats", () => this.#vmUsage.observe(this.#client, this.#inventory));
   }
 
   listVms(): Promise<VmObservation[]> {

@@ -18,6 +18,15 @@ export function observeVm(id: string): string {
   return `${preamble}${vm} | ${selectVm}\n${vm} | Get-VMNetworkAdapter | Select-Object -Property VMId,IPAddresses | ConvertTo-Json -Compress`;
 }
 
+/** Two JSON lines: the host's logical processors, then every VM's live CPUUsage and MemoryAssigned (absent when there is no VM). */
+export function vmUsage(): string {
+  return (
+    preamble +
+    "Get-VMHost | Select-Object -Property LogicalProcessorCount | ConvertTo-Json -Compress\n" +
+    "Get-VM | Select-Object -Property Id,Name,State,Notes,CPUUsage,MemoryAssigned | ConvertTo-Json -Compress"
+  );
+}
+
 /** Three JSON lines: the VM host, the operating system and the processors' load. */
 export function observeHost(): string {
   return (

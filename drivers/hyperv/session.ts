@@ -18,6 +18,7 @@ import {
   type VmEvent,
   type VmIdentity,
   type VmObservation,
+  type VmUsageSample,
   type VmSpec,
   type HostObservation,
   type DiskSpec,
@@ -28,6 +29,7 @@ import { type CpuJson, hostObservation, type OsJson, type VmHostJson } from "./h
 import { type AdapterJson, addressesByVm, createdAtMs, isPending, jsonList, notesWithIdentity, observation, pendingMark, vmId, type VmJson } from "./records.ts";
 import type { RemotePowerShell } from "./remote-powershell.ts";
 import * as scripts from "./scripts.ts";
+import { vmUsageFromOutput } from "./vm-usage.ts";
 import { VmLookups } from "./lookups.ts";
 import { ChangeFeed, poll, snapshot } from "./watch.ts";
 
@@ -107,6 +109,11 @@ export class HyperVSession implements Session {
     const [host, os, cpus] = out.split(/\r?\n/).filter((l) => l.trim() !== "");
     if (host === undefined || os === undefined) throw new RetryableError("hyperv: observe host: Get-VMHost printed nothing", { reason: "no-output" });
     return hostObservation(JSON.parse(host) as VmHostJson, JSON.parse(os) as OsJson, cpus === undefined ? [] : jsonList<CpuJson>(cpus), vms);
+  }
+
+  /** One script: the host's logical processors and every VM's CPUUsage and MemoryAssigned. */
+  async observeVmUsage(): Promise<VmUsageSample[]> {
+    return vmUsageFromOutput(await this.ps.run("read VM usage", scripts.vmUsage(), this.closed.signal));
   }
 
   async listVms(): Promise<VmObservation[]> {

@@ -58,9 +58,13 @@ export function destinationUri(target: MigrationTarget): string {
 }
 
 export async function migrateDomain(source: MigrationSource, identity: VmIdentity, target: MigrationTarget, flight: Flight): Promise<MigrationResult> {
-  const dest = await reach(source, target);
+  // The target's connection is opened while the source is looked at: both are on a move's path.
+  const [reached, lookup] = await Promise.allSettled([reach(source, target), findDomain(source.remote, identity)]);
+  if (reached.status === "rejected") throw reached.reason;
+  const dest = reached.value;
   try {
-    const found = await findDomain(source.remote, identity);
+    if (lookup.status === "rejected") throw lookup.reason;
+    const found = lookup.value;
     if (!found) {
       // Moved already (a retry after a crash, or a second caller): success, with what the target says.
       const there = await findDomain(dest, identity);

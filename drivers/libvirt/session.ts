@@ -17,6 +17,7 @@ import {
   type VmEvent,
   type VmIdentity,
   type VmObservation,
+  type VmUsageSample,
   type VmSpec,
 } from "../contract/index.ts";
 import { noCloudSeed } from "../cloud-init/nocloud.ts";
@@ -30,6 +31,7 @@ import { applyPower, Escalations } from "./power.ts";
 import { uuidToString } from "./rpc/protocol.ts";
 import { Flags, StorageFlags } from "./rpc/procedures.ts";
 import type { LibvirtRemote } from "./rpc/remote.ts";
+import { LibvirtVmUsage } from "./vm-usage.ts";
 import { defaultPoolPath, diskVolumeName, seedVolumeName, type HostStorage, type ImageUpload } from "./volumes.ts";
 
 export interface SessionSettings {
@@ -58,6 +60,7 @@ export class LibvirtSession implements Session {
   private readonly settings: SessionSettings;
   private readonly escalations = new Escalations();
   private readonly identities = new IdentityCache();
+  private readonly vmUsage = new LibvirtVmUsage();
   /** Creates in flight by uid: a second create of the same VM waits for the first (no double disks). */
   private readonly creating = new Map<string, Promise<VmObservation>>();
   /** Migrations in flight by uid: a second migrateVm joins the first, cancelMigration finds it. */
@@ -74,6 +77,10 @@ export class LibvirtSession implements Session {
 
   observeHost(): Promise<HostObservation> {
     return this.guard("observing the host", () => observeHost(this.remote, this.settings.host));
+  }
+
+  observeVmUsage(): Promise<VmUsageSample[]> {
+    return this.guard("reading domain stats", () => this.vmUsage.observe(this.remote, this.identities));
   }
 
   listVms(): Promise<VmObservation[]> {

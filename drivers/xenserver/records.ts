@@ -26,6 +26,8 @@ export interface VmRecord {
   affinity?: string;
   VBDs?: string[];
   VIFs?: string[];
+  /** VM_metrics (memory_actual, VCPUs_utilisation), which XAPI keeps for every VM. */
+  metrics?: string;
   /** VM_guest_metrics, reported by the guest tools; OpaqueRef:NULL without them. */
   guest_metrics?: string;
   /** What the VM is busy with: task ref → operation ("pool_migrate", "migrate_send", "clean_shutdown", …). */

@@ -28,6 +28,7 @@ import {
   type VmEvent,
   type VmIdentity,
   type VmObservation,
+  type VmUsageSample,
   type VmSpec,
 } from "../contract/index.ts";
 import { canAdopt } from "../contract/index.ts";
@@ -40,6 +41,7 @@ import { CreateClaims } from "./create-claim.ts";
 import { notFoundAsUndefined, VmLookups } from "./lookups.ts";
 import { holderOf, hostNamed, PoolView } from "./residency.ts";
 import { VmEventFeed } from "./watch.ts";
+import { vmUsage, type VmMetricsRecord } from "./vm-usage.ts";
 
 const defaultDeadlineSeconds = 30;
 const MiB = 1024 ** 2;
@@ -100,6 +102,16 @@ export class XenServerSession implements Session {
     return Object.values(records)
       .filter((vm) => isGuest(vm) && holderOf(vm, pool) === this.pool.self)
       .map((vm) => observation(vm, metrics[vm.guest_metrics ?? nullRef]?.networks));
+  }
+
+  /** Every managed guest on this host with its VM_metrics: VM.get_all_records and VM_metrics.get_all_records. */
+  async observeVmUsage(): Promise<VmUsageSample[]> {
+    const [records, metrics, pool] = await Promise.all([
+      this.records(),
+      this.client.call<Record<string, VmMetricsRecord>>("read VM metrics", "VM_metrics.get_all_records"),
+      this.pool.hosts(),
+    ]);
+    return vmUsage(Object.values(records), metrics, (vm) => holderOf(vm, pool) === this.pool.self);
   }
 
   async observeVm(identity: VmIdentity): Promise<VmObservation | undefined> {

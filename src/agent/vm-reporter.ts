@@ -21,6 +21,15 @@ const powerAfter: Partial<Record<VmEvent["type"], ObservedPower>> = {
   deleted: "Unknown",
 };
 
+/**
+ * A VM whose move has started (its controller says Migrating=True): when it leaves this host it
+ * has gone to the move's target, not away — drivers that learn of a move only by the VM missing
+ * from their list (Hyper-V, XenServer, polled) would otherwise report it Unknown mid-move.
+ */
+export function beingMoved(vm: VmObject): boolean {
+  return vm.status?.conditions?.some((c) => c.type === "Migrating" && c.status === "True") ?? false;
+}
+
 export class VmReporter {
   private readonly api: CustomObjectsApi;
   private readonly vms: Informer<VmObject>;
@@ -45,7 +54,7 @@ export class VmReporter {
     const power = powerAfter[event.type];
     if (power === undefined) return;
     const vm = this.find(event.identity?.uid, event.externalId);
-    if (vm) await this.report(vm, power);
+    if (vm && !(power === "Unknown" && beingMoved(vm))) await this.report(vm, power);
   }
 
   /**
@@ -65,6 +74,7 @@ export class VmReporter {
     for (const vm of this.vms.list()) {
       if (vm.status?.host !== this.host || vm.status.externalId === undefined || listed.has(vm.metadata.uid)) continue;
       if (vm.metadata.deletionTimestamp !== undefined) continue; // its controller is removing it
+      if (beingMoved(vm)) continue; // gone to its move's target; its controller records it there
       await this.report(vm, "Unknown");
     }
   }

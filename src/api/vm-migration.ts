@@ -59,7 +59,7 @@ export const vmMigrationStatus = z
     phase: z
       .enum(migrationPhases)
       .optional()
-      .describe("Pending (waiting for a slot within the limits), Scheduling (choosing the target), Running, then Succeeded, Failed or Cancelled."),
+      .describe("Pending (waiting for a slot within the limits), Scheduling (choosing the target: done from the caches in the pass that writes Running, so not normally seen), Running, then Succeeded, Failed or Cancelled."),
     sourceHost: objectName("Host the VM left (its host when the move started).").optional(),
     targetHost: objectName("Host the VM goes to: spec.targetHost, or placement's choice.").optional(),
     mode: z.enum(["Live", "Cold"]).optional().describe("How the VM moves: Live (the guest keeps running) or Cold (stopped, moved, started)."),

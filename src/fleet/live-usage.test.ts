@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { RuntimeMetrics } from "../runtime/metrics.ts";
 import type { HostObservation } from "../../drivers/contract/index.ts";
 import type { HostObject } from "./kinds.ts";
-import { LiveUsage } from "./live-usage.ts";
+import { demandsOf, LiveUsage } from "./live-usage.ts";
 
 const host: HostObject = { metadata: { name: "h1" }, spec: { datacenter: "dc1", driver: "libvirt", endpoint: "qemu:///system", maintenance: false, drainPolicy: "Migrate", cpuOvercommit: 1, memoryOvercommit: 1 } };
 const observed = (cpuPercent: number): HostObservation => ({ reachable: true, hypervisor: "QEMU", version: "7.2", capacity: { cpus: 4, memoryMiB: 8192 }, usage: { cpuPercent, memoryUsedMiB: 1024 }, vms: { total: 0, running: 0, paused: 0, stopped: 0 } });
@@ -43,5 +43,28 @@ describe("live usage", () => {
     live.forget("h1");
     expect(live.ofVm("u1")).toBeUndefined();
     expect(live.ofVm("u2")).toMatchObject({ host: "h2" });
+  });
+
+  it("the host's VM sums go to its gauges; a driver without per-VM usage (noVmUsage) drops them and its VMs, and so does forget", async () => {
+    const metrics = new RuntimeMetrics({ processMetrics: false });
+    const live = new LiveUsage(metrics);
+    const vmSeries = async (): Promise<string[]> => (await series(metrics)).filter((l) => l.startsWith("omnivisor_host_vms_"));
+    live.record(host, "p1", observed(20));
+    live.recordVms("h1", new Map([["u1", { cpus: 0.5, memoryMiB: 300 }], ["u2", { cpus: 0.25, memoryMiB: 100 }]]));
+    expect(await vmSeries()).toEqual([
+      'omnivisor_host_vms_cpu_usage_cores{host="h1",namespace="",pool="p1",datacenter="dc1"} 0.75',
+      'omnivisor_host_vms_memory_used_bytes{host="h1",namespace="",pool="p1",datacenter="dc1"} 419430400',
+    ]);
+    live.noVmUsage("h1");
+    expect(live.ofVm("u1")).toBeUndefined();
+    expect(await vmSeries()).toEqual([]);
+    live.recordVms("h1", new Map([["u1", { cpus: 1, memoryMiB: 64 }]]));
+    expect(await vmSeries()).toHaveLength(2);
+    live.forget("h1");
+    expect(await vmSeries()).toEqual([]);
+  });
+
+  it("demandsOf keeps the VMs with a CPU figure (a first sample has none: the VM counts by allocation until the next)", () => {
+    expect(demandsOf([{ uid: "u1", cpus: 0.1, memoryMiB: 50 }, { uid: "u2", memoryMiB: 80 }])).toEqual(new Map([["u1", { cpus: 0.1, memoryMiB: 50 }]]));
   });
 });

@@ -1,7 +1,7 @@
 // Hosts' live usage (CPU load, memory in use) as their hypervisors last reported it: in memory and
 // in the per-host gauges, never in status — it moves all the time, and status changes only when
 // the world does (ADR 0037). The Host controller records each observation; DRS reads it here.
-import type { HostObservation } from "../../drivers/contract/index.ts";
+import type { HostObservation, VmUsageSample } from "../../drivers/contract/index.ts";
 import type { Demand } from "../placement/drs/types.ts";
 import type { HostLabel, RuntimeMetrics } from "../runtime/metrics.ts";
 import type { HostObject } from "./kinds.ts";
@@ -18,12 +18,22 @@ export interface HostUsage {
 
 const MiB = 1024 * 1024;
 
-type Gauges = Pick<RuntimeMetrics, "hostCpuUsage" | "hostMemoryUsed" | "hostMemoryCapacity" | "hostCpuCapacity">;
+type Gauges = Pick<RuntimeMetrics, "hostCpuUsage" | "hostMemoryUsed" | "hostMemoryCapacity" | "hostCpuCapacity" | "hostVmsCpuUsage" | "hostVmsMemoryUsed">;
 
 /** A VM's own usage as its hypervisor last reported it (CPUs busy in cores, memory in use). */
 export interface VmUsage extends Demand {
   host: string;
   sampledAt: Date;
+}
+
+/**
+ * A driver's per-VM samples as demands by uid. A VM without a CPU figure yet (its first sample on
+ * this session) is left out: it counts by its allocation until the next observation has one.
+ */
+export function demandsOf(samples: readonly VmUsageSample[]): Map<string, Demand> {
+  const out = new Map<string, Demand>();
+  for (const s of samples) if (s.cpus !== undefined) out.set(s.uid, { cpus: s.cpus, memoryMiB: s.memoryMiB });
+  return out;
 }
 
 export class LiveUsage {
@@ -66,11 +76,31 @@ export class LiveUsage {
     return this.usage.get(host);
   }
 
-  /** Every managed VM's usage on `host` (by uid) from one report; VMs it no longer lists are dropped. */
+  /**
+   * Every managed VM's usage on `host` (by uid) from one report; VMs it no longer lists are
+   * dropped. The host's sums go to the per-host gauges (once record() has named its labels).
+   */
   recordVms(host: string, usage: ReadonlyMap<string, Demand>, at = new Date()): void {
-    for (const uid of this.vmsOfHost.get(host) ?? []) if (!usage.has(uid) && this.vms.get(uid)?.host === host) this.vms.delete(uid);
+    this.dropVms(host, usage);
     for (const [uid, d] of usage) this.vms.set(uid, { cpus: d.cpus, memoryMiB: d.memoryMiB, host, sampledAt: at });
     this.vmsOfHost.set(host, new Set(usage.keys()));
+    const labels = this.series.get(host);
+    if (!labels) return;
+    const sum = (f: (d: Demand) => number): number => [...usage.values()].reduce((a, d) => a + f(d), 0);
+    this.gauges.hostVmsCpuUsage.set(labels, sum((d) => d.cpus));
+    this.gauges.hostVmsMemoryUsed.set(labels, Math.round(sum((d) => d.memoryMiB) * MiB));
+  }
+
+  /** The host's driver reports no per-VM usage (or failed to this time): its VMs count by allocation, and its VM sums go. */
+  noVmUsage(host: string): void {
+    this.dropVms(host, new Map());
+    this.vmsOfHost.delete(host);
+    const labels = this.series.get(host);
+    if (labels) for (const gauge of [this.gauges.hostVmsCpuUsage, this.gauges.hostVmsMemoryUsed]) gauge.remove(labels);
+  }
+
+  private dropVms(host: string, keep: ReadonlyMap<string, Demand>): void {
+    for (const uid of this.vmsOfHost.get(host) ?? []) if (!keep.has(uid) && this.vms.get(uid)?.host === host) this.vms.delete(uid);
   }
 
   /** A VM's last usage (by uid); undefined when its driver reports none, or its host was lost since. */
@@ -80,7 +110,7 @@ export class LiveUsage {
 
   /** The host is gone or unreachable: its figures would be stale, so its series go too. */
   forget(host: string): void {
-    for (const uid of this.vmsOfHost.get(host) ?? []) if (this.vms.get(uid)?.host === host) this.vms.delete(uid);
+    this.dropVms(host, new Map());
     this.vmsOfHost.delete(host);
     const labels = this.series.get(host);
     this.usage.delete(host);
@@ -89,7 +119,8 @@ export class LiveUsage {
   }
 
   private removeSeries(labels: Record<HostLabel, string>): void {
-    for (const gauge of [this.gauges.hostCpuUsage, this.gauges.hostMemoryUsed, this.gauges.hostCpuCapacity, this.gauges.hostMemoryCapacity]) gauge.remove(labels);
+    const gauges = [this.gauges.hostCpuUsage, this.gauges.hostMemoryUsed, this.gauges.hostCpuCapacity, this.gauges.hostMemoryCapacity, this.gauges.hostVmsCpuUsage, this.gauges.hostVmsMemoryUsed];
+    for (const gauge of gauges) gauge.remove(labels);
   }
 }
 

@@ -22,6 +22,9 @@ export class RuntimeMetrics {
   readonly hostMemoryUsed: Gauge<HostLabel>;
   readonly hostMemoryCapacity: Gauge<HostLabel>;
   readonly hostCpuCapacity: Gauge<HostLabel>;
+  /** The sum of the host's managed VMs' own usage (observeVmUsage): what DRS weighs the host by. Per host, never per VM (ADR 0035). */
+  readonly hostVmsCpuUsage: Gauge<HostLabel>;
+  readonly hostVmsMemoryUsed: Gauge<HostLabel>;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -51,6 +54,18 @@ export class RuntimeMetrics {
     this.hostMemoryUsed = new Gauge({ name: "omnivisor_host_memory_used_bytes", help: "Memory in use on the host, as its hypervisor last reported it.", labelNames: hostLabels, registers });
     this.hostMemoryCapacity = new Gauge({ name: "omnivisor_host_memory_capacity_bytes", help: "Physical memory of the host.", labelNames: hostLabels, registers });
     this.hostCpuCapacity = new Gauge({ name: "omnivisor_host_cpu_capacity_cores", help: "Physical CPUs of the host.", labelNames: hostLabels, registers });
+    this.hostVmsCpuUsage = new Gauge({
+      name: "omnivisor_host_vms_cpu_usage_cores",
+      help: "CPUs busy in the host's managed VMs, summed, as its hypervisor last reported each VM's own usage (absent when the driver reports none).",
+      labelNames: hostLabels,
+      registers,
+    });
+    this.hostVmsMemoryUsed = new Gauge({
+      name: "omnivisor_host_vms_memory_used_bytes",
+      help: "Memory in use by the host's managed VMs, summed, as its hypervisor last reported each VM's own usage (absent when the driver reports none).",
+      labelNames: hostLabels,
+      registers,
+    });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 

@@ -64,6 +64,7 @@ for (const t of targets) {
     driver: () => driver,
     host: host(t.uri),
     prefix,
+    ...(t.uri.startsWith("test") ? { noVmUsage: "libvirt's test driver keeps no per-domain CPU time or balloon stats" } : {}),
     spec: () => ({ cpus: 1, memoryMiB: 64, disks: [{ name: "root", sizeGiB: 1 }], networks: [], console: true }),
     hooks: {
       createUnmanagedVm: (name) => virsh.runUnmanaged(name),

@@ -4,7 +4,8 @@
 //   given  the fleet converged (every VM Running) and settled
 //   when   nothing changes for a window (OMNIVISOR_IDLE_WINDOW_S, default 60 s)
 //   then   the API server's own counters (apiserver_request_total, by group and verb) show 0
-//          writes to omnivisor.io, and the usage gauges were refreshed (their values moved).
+//          writes to omnivisor.io, and the usage gauges were refreshed (their values moved);
+//          each host's VMs' own usage (observeVmUsage, ADR 0044) is summed in its gauges.
 // Own control plane (the shared one counts every other test's writes) and private daemons (the
 // shared ones see other sessions' VMs come and go: a real world change, and a write).
 import { randomBytes } from "node:crypto";
@@ -38,6 +39,12 @@ const vm = (name: string, spec: Record<string, unknown>) => ({ apiVersion: "omni
 /** omnivisor_host_cpu_usage_ratio and omnivisor_host_memory_used_bytes series of the operator. */
 async function usageSeries(): Promise<Map<string, number>> {
   const lines = (await operatorMetrics(operator!)).split("\n").filter((l) => /^omnivisor_host_(cpu_usage_ratio|memory_used_bytes)\{/.test(l));
+  return new Map(lines.map((l) => [l.slice(0, l.lastIndexOf(" ")), Number(l.slice(l.lastIndexOf(" ") + 1))]));
+}
+
+/** omnivisor_host_vms_* (the VMs' own usage, summed per host) of the operator, by series. */
+async function vmSums(): Promise<Map<string, number>> {
+  const lines = (await operatorMetrics(operator!)).split("\n").filter((l) => /^omnivisor_host_vms_(cpu_usage_cores|memory_used_bytes)\{/.test(l));
   return new Map(lines.map((l) => [l.slice(0, l.lastIndexOf(" ")), Number(l.slice(l.lastIndexOf(" ") + 1))]));
 }
 
@@ -106,6 +113,14 @@ describe("an idle fleet", () => {
     // both hosts report usage, and it was refreshed meanwhile
     for (const host of [kvm, docker]) expect([...usageAfter.keys()].filter((k) => k.includes(`host="${host}"`)), host).toHaveLength(2);
     expect([...usageAfter].some(([k, v]) => usageBefore.get(k) !== v), `usage moved: ${JSON.stringify([...usageBefore])} → ${JSON.stringify([...usageAfter])}`).toBe(true);
+    // each host's VMs' own usage: the QEMU guest and the two containers use memory; CPUs counted
+    const sums = await vmSums();
+    const sum = (metric: string, host: string): number | undefined => [...sums].find(([k]) => k.startsWith(`${metric}{`) && k.includes(`host="${host}"`))?.[1];
+    for (const h of [kvm, docker]) {
+      expect(sum("omnivisor_host_vms_memory_used_bytes", h), `${h}'s VMs' memory: ${JSON.stringify([...sums])}`).toBeGreaterThan(0);
+      expect(sum("omnivisor_host_vms_cpu_usage_cores", h), `${h}'s VMs' CPUs: ${JSON.stringify([...sums])}`).toBeGreaterThanOrEqual(0);
+    }
+    console.log(`VM usage sums: ${JSON.stringify([...sums])}`);
     // and status carries none of it
     const host = await getObject(admin(), "hosts.omnivisor.io", docker);
     expect(host?.status).not.toHaveProperty("usage");

@@ -6,7 +6,8 @@
 // Hyper-V's PowerShell, not behaviour on real hosts.
 //   given  a running VM on one Host of each pair
 //   when   a VMMigration asks for it on the other Host
-//   then   it Succeeds with status.host the target, its progress was in status while Running, and
+//   then   it Succeeds with status.host the target, its progress was in status while Running, the
+//          VM was seen Running at every poll (on the source, then the target), and
 //          the hypervisor holds exactly one copy, running on the target — for XenServer, where
 //          every session sees the whole pool, the VM in the pool resident on the target host.
 import { randomBytes } from "node:crypto";
@@ -90,7 +91,8 @@ afterAll(async () => {
 });
 
 /** Moves the kind's VM to the Host it is not on; returns its VMMigration's Running statuses, the final one, and the target. */
-async function move(kind: Kind): Promise<{ running: Obj[]; done: Obj; source: string; target: string }> {
+async function move(kind: Kind): Promise<{ running: Obj[]; done: Obj; source: string; target: string; vmStates: string[] }> {
+  const vmStates: string[] = [];
   const placed = await waitFor(`${kind} VM Running`, async () => {
     const got = await getObject(admin, "virtualmachines.omnivisor.io", kind, ns);
     return got?.status?.host !== undefined && got.status.powerState === "Running" && condition(got, "Ready")?.status === "True" ? got : undefined;
@@ -102,16 +104,22 @@ async function move(kind: Kind): Promise<{ running: Obj[]; done: Obj; source: st
   await apply(admin, migration(kind, target));
   const running: Obj[] = [];
   const done = await waitFor(`VMMigration ${kind}-move Succeeded`, async () => {
-    const m = await getObject(admin, "vmmigrations.omnivisor.io", `${kind}-move`, ns);
+    const [m, vm] = await Promise.all([getObject(admin, "vmmigrations.omnivisor.io", `${kind}-move`, ns), getObject(admin, "virtualmachines.omnivisor.io", kind, ns)]);
+    vmStates.push(`${String(vm?.status?.phase)}/${String(vm?.status?.powerState)} on ${String(vm?.status?.host)}`);
     if (m?.status?.phase === "Failed") throw new Error(`the ${kind} move failed: ${condition(m, "Ready")?.message ?? "?"}`);
     if (m?.status?.phase === "Running") running.push(m);
     return m?.status?.phase === "Succeeded" ? m : undefined;
   }, { timeoutMs: 60_000, intervalMs: 100, onTimeout: logs });
-  return { running, done, source, target };
+  return { running, done, source, target, vmStates };
 }
 
-function expectMoved(kind: Kind, { running, done, source, target }: Awaited<ReturnType<typeof move>>, vm: Obj | undefined): void {
+function expectMoved(kind: Kind, { running, done, source, target, vmStates }: Awaited<ReturnType<typeof move>>, vm: Obj | undefined): void {
   expect(done.status).toMatchObject({ sourceHost: source, targetHost: target, mode: "Live", phase: "Succeeded" });
+  // a live move: the VM is seen Running throughout, on the source and then on the target — never
+  // Unknown when it leaves the source (the status watcher of a polled driver sees it missing there)
+  const allowed = [`Running/Running on ${source}`, `Running/Running on ${target}`];
+  expect(vmStates.filter((s) => !allowed.includes(s)), `${kind}: the VM as seen at each poll: ${vmStates.join(", ")}`).toEqual([]);
+  expect(vmStates[0]).toBe(`Running/Running on ${source}`);
   const percents = running.map(progressOf).filter((p) => p !== undefined);
   expect(percents.some((p) => p > 0 && p < 100), `${kind}: progress while Running: ${percents.join(", ") || "none"} (${running.length} Running statuses)`).toBe(true);
   expect(vm?.status).toMatchObject({ host: target, driver: kind, powerState: "Running" });

@@ -103,6 +103,20 @@ describe("a real Prometheus scraping the operator", () => {
     const largest = Object.fromEntries([...byFamily].sort((a, b) => b[1] - a[1]).slice(0, 6));
     console.log(JSON.stringify({ scrape: { series: series.length, ours: ours.length, omnivisor: ours.filter((s) => s.name.startsWith("omnivisor_")).length, hosts: 3, vms: vms.items.length, largest } }));
     expect(ours.filter((s) => s.name === "omnivisor_host_cpu_usage_ratio" && s.labels.host?.startsWith(n.ns)).length).toBe(3);
+    // the VMs' own usage, summed per host (observeVmUsage): box-1, box-2 and shop-web run on the
+    // docker host; CPU from a VM's second sample on, so a poll (15 s) after they run
+    let vmSums = "";
+    await waitFor("the hosts' VM usage sums in Prometheus", async () => {
+      const now = await prometheus!.query(`{__name__=~"omnivisor_host_vms_.*", host=~"${n.ns}-.*"}`);
+      vmSums = JSON.stringify(now.map((r) => [r.metric.__name__, r.metric.host, r.value[1]]));
+      const of = (name: string, host: string): number | undefined => {
+        const found = now.find((r) => r.metric.__name__ === name && r.metric.host === host);
+        return found === undefined ? undefined : Number(found.value[1]);
+      };
+      const docker = (of("omnivisor_host_vms_memory_used_bytes", n.dockerHost) ?? 0) > 0 && (of("omnivisor_host_vms_cpu_usage_cores", n.dockerHost) ?? -1) >= 0;
+      return docker && of("omnivisor_host_vms_memory_used_bytes", n.libvirtHost) !== undefined ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 1_000, onTimeout: () => `VM usage sums: ${vmSums}\n${logs()}` });
+    console.log(JSON.stringify({ vmUsageSums: JSON.parse(vmSums) as unknown }));
   }, 180_000);
 
   it("when a container is moved live (refused: Docker) and then cold, then both moves are counted by outcome and OmnivisorMigrationFailed fires", async () => {

@@ -53,6 +53,7 @@ export const Proc = {
   CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY: 316,
   CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY: 317,
   DOMAIN_EVENT_CALLBACK_LIFECYCLE: 318,
+  CONNECT_GET_ALL_DOMAIN_STATS: 344,
   DOMAIN_DEFINE_XML_FLAGS: 350,
   DOMAIN_INTERFACE_ADDRESSES: 353,
 } as const;
@@ -107,6 +108,14 @@ export const Flags = {
   MIGRATE_UNSAFE: 512,
   MIGRATE_OFFLINE: 1024,
 } as const;
+
+/** virDomainStatsTypes: the groups CONNECT_GET_ALL_DOMAIN_STATS returns. */
+export const DomainStats = { State: 1, CpuTotal: 2, Balloon: 4 } as const;
+/**
+ * virConnectGetAllDomainStatsFlags: which domains (by state) CONNECT_GET_ALL_DOMAIN_STATS covers;
+ * NoWait: what can be had without waiting for a domain's job (a migration, a monitor call).
+ */
+export const DomainStatsFlags = { Running: 16, Paused: 32, NoWait: 1 << 29 } as const;
 
 /** virDomainJobType (DOMAIN_GET_JOB_STATS) */
 export const JobType = { None: 0, Bounded: 1, Unbounded: 2, Completed: 3, Failed: 4, Cancelled: 5 } as const;

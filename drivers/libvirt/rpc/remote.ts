@@ -466,6 +466,16 @@ export class LibvirtRemote {
     return { type, fields: new Map(r.array(readTypedParam).map((p) => [p.field, p.value])) };
   }
 
+  /**
+   * Stats of every domain the flags select (virConnectGetAllDomainStats), in one call: `stats`
+   * are DomainStats groups, `flags` DomainStatsFlags; each record is the domain and its fields
+   * ("cpu.time", "balloon.rss", ...). The doms<> argument is empty: all domains.
+   */
+  async getAllDomainStats(stats: number, flags: number): Promise<{ dom: DomainRef; fields: Map<string, TypedValue> }[]> {
+    const r = await this.calls().call(Proc.CONNECT_GET_ALL_DOMAIN_STATS, (w) => w.uint(0).uint(stats).uint(flags));
+    return r.array((x) => ({ dom: readDomainRef(x), fields: new Map(x.array(readTypedParam).map((p) => [p.field, p.value])) }));
+  }
+
   /** Aborts the domain's current job (a migration: the guest keeps running here). */
   async abortJob(dom: DomainRef): Promise<void> {
     await this.calls().call(Proc.DOMAIN_ABORT_JOB, (w) => writeDomainRef(w, dom));

@@ -1,4 +1,5 @@
-// FAKE WinRM — an in-memory Hyper-V host and the cmdlets the driver runs against it: Get-VM,
+// FAKE WinRM — an in-memory Hyper-V host and the cmdlets the driver runs against it: Get-VM
+// (with its live CPUUsage and MemoryAssigned),
 // New-VM, Set-VM, Start-VM, Stop-VM (-TurnOff / guest shutdown), Suspend-VM, Resume-VM,
 // Remove-VM, Move-VM (to a peer fake host, ./migration.ts), Get-VMHost, Get-CimInstance
 // (Win32_OperatingSystem, Win32_Processor, Msvm_MigrationJob), Invoke-CimMethod, Select-Object,
@@ -63,6 +64,8 @@ export class FakeHyperV {
   guestsIgnoreShutdown = false;
   /** Memory Windows itself uses. */
   private readonly hostUsedBytes = 2 * GiB;
+  /** Each VM's guest load per virtual processor (0..1), drawn when it is first seen up. */
+  private readonly guestLoad = new Map<string, number>();
 
   /** The host's disk files by path (lower case). */
   get files(): Map<string, FakeVhd> {
@@ -284,6 +287,21 @@ export class FakeHyperV {
     return now;
   }
 
+  /**
+   * Get-VM's live figures as Hyper-V reports them: CPUUsage, an integer percent of the host's
+   * logical processors (Msvm_SummaryInformation.ProcessorLoad), and MemoryAssigned, the bytes the
+   * VM holds now — both 0 unless it is up; a paused VM uses no CPU. Each running virtual
+   * processor of the fake idles at 2–12 % busy.
+   */
+  private liveFigures(vm: FakeVm): { CPUUsage: number; MemoryAssigned: number } {
+    const up = vm.State === VMState.Running || vm.State === VMState.Paused;
+    if (!up) return { CPUUsage: 0, MemoryAssigned: 0 };
+    let load = this.guestLoad.get(vm.Id);
+    if (load === undefined) this.guestLoad.set(vm.Id, (load = 0.02 + Math.random() * 0.1));
+    const cpuUsage = vm.State === VMState.Running ? Math.round(((load * vm.ProcessorCount) / this.cpus) * 100) : 0;
+    return { CPUUsage: cpuUsage, MemoryAssigned: vm.MemoryStartup };
+  }
+
   private select(item: PsValue, properties: PsValue | undefined): PsValue {
     const source = this.plain(item) as Record<string, PsValue>;
     const names = (Array.isArray(properties) ? properties : [properties]).map(String);
@@ -295,7 +313,7 @@ export class FakeHyperV {
     if (item instanceof JobRef) return { ...item.job };
     if (item instanceof VmRef) {
       const { NetworkAdapters: _adapters, DvdDrives: _dvds, BootOrder: _boot, ...vm } = item.vm;
-      return vm;
+      return { ...vm, ...this.liveFigures(item.vm) };
     }
     return item;
   }

@@ -1,5 +1,5 @@
 // FAKE XAPI — the object database of a fake XenServer host, with the event log event.from reads.
-// Written from the published XenAPI reference (classes pool, host, host_metrics, host_cpu, VM,
+// Written from the published XenAPI reference (classes pool, host, host_metrics, host_cpu, VM, VM_metrics,
 // task, event); it is a test double for the XenServer driver, not a XenServer.
 import { randomUUID } from "node:crypto";
 

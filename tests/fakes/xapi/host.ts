@@ -127,6 +127,7 @@ export function vmDefaults(fields: Record<string, unknown>): Record<string, unkn
     VBDs: [],
     VIFs: [],
     guest_metrics: "OpaqueRef:NULL",
+    metrics: "OpaqueRef:NULL",
     allowed_operations: [],
     current_operations: {},
     blocked_operations: {},

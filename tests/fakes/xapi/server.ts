@@ -301,7 +301,7 @@ export class FakeXapiServer {
       db.update(String(ref), { other_config: config });
     };
     table["network.get_by_name_label"] = ([name]) => db.all("network").filter(([, r]) => r["name_label"] === name).map(([ref]) => ref);
-    for (const cls of ["VM", "host", "host_metrics", "host_cpu", "pool", "task", "SR", "VDI", "VBD", "VIF", "network", "VM_guest_metrics"]) {
+    for (const cls of ["VM", "host", "host_metrics", "host_cpu", "pool", "task", "SR", "VDI", "VBD", "VIF", "network", "VM_guest_metrics", "VM_metrics"]) {
       table[`${cls}.get_all_records`] = () => Object.fromEntries(db.all(cls));
       table[`${cls}.get_all`] = () => db.all(cls).map(([ref]) => ref);
       table[`${cls}.get_record`] = ([ref]) => this.record(cls, ref);

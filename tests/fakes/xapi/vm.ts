@@ -63,13 +63,16 @@ export class FakeVms {
 
   /** A new halted VM (as the hypervisor's own tools would make it: no identity). */
   create(fields: XapiRecord): string {
-    return this.db.add("VM", vmDefaults(fields));
+    const ref = this.db.add("VM", vmDefaults(fields));
+    this.db.update(ref, { metrics: this.db.add("VM_metrics", haltedMetrics()) });
+    return ref;
   }
 
   clone(ref: unknown, name: unknown): string {
     const source = this.vm(ref);
     this.expectPower(ref, source, "Halted");
-    return this.db.add("VM", { ...structuredClone(source), uuid: undefined, name_label: String(name), other_config: { ...(source["other_config"] as object) } });
+    const metrics = this.db.add("VM_metrics", haltedMetrics());
+    return this.db.add("VM", { ...structuredClone(source), uuid: undefined, name_label: String(name), other_config: { ...(source["other_config"] as object) }, metrics });
   }
 
   /**
@@ -179,6 +182,7 @@ export class FakeVms {
     // VM.destroy takes the VM's VBDs and VIFs with it; its VDIs stay (the caller destroys them).
     for (const vbd of vm["VBDs"] as string[]) this.db.remove(vbd);
     for (const vif of vm["VIFs"] as string[]) this.db.remove(vif);
+    if (typeof vm["metrics"] === "string") this.db.remove(vm["metrics"]);
     this.db.remove(ref as string);
   }
 
@@ -296,6 +300,29 @@ export class FakeVms {
     this.db.update(ref, { guest_metrics: metrics });
   }
 
+  /**
+   * VM_metrics as XAPI keeps them: memory_actual (bytes the domain holds: its dynamic target once
+   * running, 0 halted) and VCPUs_utilisation (per VCPU, 0..1; a paused domain uses none). Each
+   * running VCPU of the fake idles at 2–12 % busy.
+   */
+  private vmMetrics(ref: string, state: PowerState): void {
+    const vm = this.db.get("VM", ref);
+    const metrics = vm?.["metrics"];
+    if (typeof metrics !== "string" || this.db.get("VM_metrics", metrics) === undefined) return;
+    const vcpus = Number(vm!["VCPUs_at_startup"]);
+    const up = state === "Running" || state === "Paused";
+    const utilisation: Record<string, number> = {};
+    if (up) for (let i = 0; i < vcpus; i++) utilisation[String(i)] = state === "Running" ? Math.round((0.02 + Math.random() * 0.1) * 1000) / 1000 : 0;
+    this.db.update(metrics, {
+      memory_actual: up ? Number(vm!["memory_dynamic_max"] ?? vm!["memory_static_max"]) : 0,
+      VCPUs_number: up ? vcpus : 0,
+      VCPUs_utilisation: utilisation,
+      state: state === "Running" ? ["running"] : state === "Paused" ? ["paused"] : [],
+      start_time: up ? new Date().toISOString() : new Date(0).toISOString(),
+      last_updated: new Date().toISOString(),
+    });
+  }
+
   private expectPower(ref: unknown, vm: XapiRecord, expected: PowerState): void {
     if (vm["power_state"] !== expected) throw new XapiFault("VM_BAD_POWER_STATE", [String(ref), lower(expected), lower(vm["power_state"])]);
   }
@@ -304,11 +331,17 @@ export class FakeVms {
   private setPower(ref: string, state: PowerState, host?: string): void {
     const running = state === "Running" || state === "Paused";
     this.guestMetrics(ref, running);
+    this.vmMetrics(ref, state);
     const vm = this.vm(ref);
     const wasUp = vm["power_state"] === "Running" || vm["power_state"] === "Paused";
     this.db.update(ref, { power_state: state, domid: running ? (wasUp ? vm["domid"] : 1 + Math.floor(Math.random() * 1000)) : -1 });
     this.reside(ref, running ? (host ?? String(vm["resident_on"])) : "OpaqueRef:NULL");
   }
+}
+
+/** A halted VM's VM_metrics (XAPI makes one with every VM). */
+function haltedMetrics(): XapiRecord {
+  return { memory_actual: 0, VCPUs_number: 0, VCPUs_utilisation: {}, state: [], start_time: new Date(0).toISOString(), last_updated: new Date().toISOString(), other_config: {} };
 }
 
 function lower(value: unknown): string {
