@@ -31,7 +31,7 @@ import { waitFor } from "../../src/local/wait.ts";
 import { imageUpload } from "../harness/image-upload.ts";
 import { startPrivateLibvirtd, type PrivateLibvirtd } from "../harness/private-libvirtd.ts";
 import { idleVmImage, requireLibvirt } from "../harness/services.ts";
-import { apply, condition, getObject, kubectl, startOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
+import { apply, condition, getObject, kubectl, operatorMetrics, startOperator, warnings, type Obj, type Operator } from "../lifecycle/fixtures.ts";
 
 const execute = promisify(execFile);
 const run = randomBytes(3).toString("hex");
@@ -239,6 +239,9 @@ describe("DRS balancing a skewed pool of three libvirt hosts", () => {
       return (s.recommendationCount ?? 0) > 0 ? s : undefined;
     }, { timeoutMs: 60_000, intervalMs: 500, onTimeout: logs });
     const recs = listed.recommendations!;
+    // where the VMs' demand came from: their own usage (drivers that report it) or their allocation
+    const usage = (await operatorMetrics(operator!)).split("\n").filter((l) => l.startsWith("omnivisor_host_vms_") && l.includes(names.a));
+    console.log(`host A's VMs as the driver reports them: ${usage.map((l) => l.replace(/\{.*\}/, "")).join("; ") || "no per-VM usage (demand = allocation)"}`);
     console.log(`Manual: imbalance ${listed.imbalance} (target ${listed.targetImbalance}), ${recs.length} recommendations: ${recs.map((r) => `${r.virtualMachine.name} ${r.fromHost.slice(-1)}→${r.toHost.slice(-1)} (${r.imbalanceAfter})`).join(", ")}`);
     expect(listed.imbalance!).toBeGreaterThan(listed.targetImbalance!);
     for (const r of recs) {
