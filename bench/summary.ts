@@ -1,5 +1,5 @@
 // bench/results/summary.md from the results the benchmarks wrote: one table across placement,
-// drivers, provisioning, scale, per-VM lookups, live migration, the quota webhook, `make chaos` and the Helm install, each measure beside its target (issue #8). A result file that
+// DRS planner, drivers, provisioning, scale, per-VM lookups, live migration, the quota webhook, `make chaos` and the Helm install, each measure beside its target (issue #8). A result file that
 // is missing shows as "not run", never as a number.
 //
 // Usage: node bench/summary.ts [--dir bench/results]
@@ -31,6 +31,11 @@ const row = (bench: string, measure: string, result: string, target = "", verdic
 const placement = read<Placement>("placement.json");
 if (placement) row(`placement (${placement.hosts} hosts × ${placement.vms} VMs)`, "p50 / p99 / max per decision", `${placement.p50Ms.toFixed(2)} / ${placement.p99Ms.toFixed(2)} / ${placement.maxMs.toFixed(1)} ms`, `p99 < ${placement.targetP99Ms} ms`, met(placement.p99Ms < placement.targetP99Ms));
 else row("placement", "", "not run");
+
+interface DrsPlanner { hosts: number; vms: number; p50Ms: number; p99Ms: number; maxMs: number; targetP99Ms: number; cpuP99Ms?: number; peakRssMiB: number }
+const drs = read<DrsPlanner>("drs-planner.json");
+if (drs) row(`DRS planner (${drs.hosts} hosts × ${drs.vms} VMs, level 3)`, "p50 / p99 / max per plan", `${drs.p50Ms} / ${drs.p99Ms} / ${drs.maxMs} ms`, `p99 < ${drs.targetP99Ms} ms`, met(drs.p99Ms < drs.targetP99Ms));
+else row("DRS planner", "", "not run");
 
 const drivers = read<DriverRow[]>("drivers.json");
 for (const d of drivers ?? []) row(`drivers, ${d.bench}, ${d.vms} VMs`, `define+start+stop+undefine, driver vs ${d.cli.way} (sequential / parallel)`, `${ms(d.driver.sequentialMs.total)} vs ${ms(d.cli.sequentialMs.total)} / ${ms(d.driver.parallelMs.total)} vs ${ms(d.cli.parallelMs.total)}`);
@@ -96,11 +101,12 @@ if (migration) {
   row(at, "downtime: VMMigration status.downtimeMs (virsh domjobinfo beside it)", `${dt(migration.downtimeMs)} (${dt(migration.virshDowntimeMs)})`, `< ${migration.targets.downtimeMs} ms`, met(migration.downtimeMs !== null && migration.downtimeMs < migration.targets.downtimeMs));
 } else row("migration", "", "not run");
 
-interface Webhook { creates: number; rounds: number; targetP99Ms: number; webhook: { p50Ms: number; p99Ms: number }; createWithWebhook: { p50Ms: number; p99Ms: number }; createBaseline: { p50Ms: number; p99Ms: number } }
+interface Webhook { creates: number; rounds: number; targetP99Ms: number; webhook: { p50Ms: number; p99Ms: number }; coldRounds?: number; cold?: { p50Ms: number; p99Ms: number }; createWithWebhook: { p50Ms: number; p99Ms: number }; createBaseline: { p50Ms: number; p99Ms: number } }
 const webhook = read<Webhook>("webhook.json");
 if (webhook) {
   const at = `quota webhook (${webhook.rounds} rounds × ${webhook.creates} concurrent creates)`;
   row(at, "webhook answer p50 / p99", `${webhook.webhook.p50Ms} / ${webhook.webhook.p99Ms} ms`, `p99 < ${webhook.targetP99Ms} ms`, met(webhook.webhook.p99Ms < webhook.targetP99Ms));
+  if (webhook.cold) row(`quota webhook (${webhook.coldRounds} cold bursts × ${webhook.creates}, after 10 s idle)`, "webhook answer p50 / p99", `${webhook.cold.p50Ms} / ${webhook.cold.p99Ms} ms`, `p99 < ${webhook.targetP99Ms} ms`, met(webhook.cold.p99Ms < webhook.targetP99Ms));
   row(at, "create p50 / p99: with the webhook vs without (baseline)", `${webhook.createWithWebhook.p50Ms} / ${webhook.createWithWebhook.p99Ms} ms vs ${webhook.createBaseline.p50Ms} / ${webhook.createBaseline.p99Ms} ms`);
 } else row("quota webhook", "", "not run");
 
@@ -151,7 +157,7 @@ const markdown = [
   "# Benchmark summary",
   "",
   "Written by `node bench/summary.ts` (the last step of `make bench`) from the JSON results beside it.",
-  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [vm-usage.md](vm-usage.md), [migration.md](migration.md), [webhook.md](webhook.md), [ha.md](ha.md), [chaos.md](chaos.md) (`make chaos`), [install.md](install.md) (`make bench-install`), placement.json.",
+  "Details: [provisioning.md](provisioning.md), [scale.md](scale.md), [drivers.md](drivers.md), [lookups.md](lookups.md), [vm-usage.md](vm-usage.md), [migration.md](migration.md), [webhook.md](webhook.md), [ha.md](ha.md), [chaos.md](chaos.md) (`make chaos`), [install.md](install.md) (`make bench-install`), [drs-planner.md](drs-planner.md), placement.json.",
   "",
   facts ? factsMarkdown(facts) : "",
   "",

@@ -6,7 +6,8 @@
 // placed, so a create costs admission and storage only) with a certificate from the control
 // plane's CA, and a ValidatingWebhookConfiguration (failurePolicy Fail) scoped by label to the
 // quota namespace. The quota there is large enough for every create to be admitted — each one is
-// charged, so every batch writes the quota's ledger: the costly path.
+// charged: from the room the webhook reserved in the quota (ADR 0049), converted into charges by
+// a write afterwards, or, when it has no reservation yet, by a write before the answer.
 //
 // Per round (--rounds, default 5, after one warm-up round per side): 50 creates sent at once over
 // HTTPS (one request each, as kubectl create would, minus kubectl's process start), timed from
@@ -15,9 +16,11 @@
 //   - webhook: the manager's own answer time per AdmissionReview (request read → answer written,
 //     from its debug log line "admission answered"), p50 / p99 / max — the figure held to p99 < 20 ms;
 //   - create with webhook vs baseline: each create's wall time, p50 / p99, and their difference
-//     (what the webhook adds as the API server sees it: its call, TLS, the charge's write).
+//     (what the webhook adds as the API server sees it: its call, TLS, the charge's write);
+//   - cold bursts (--cold-rounds, default 2): 50 creates after the webhook has given its
+//     reservation back (idle for the hold, 10 s), so the first write is waited for again.
 //
-// Usage: node bench/webhook.ts [--rounds 5] [--creates 50] [--json FILE] [--markdown FILE]
+// Usage: node bench/webhook.ts [--rounds 5] [--cold-rounds 2] [--creates 50] [--json FILE] [--markdown FILE]
 // (BENCH_KEEP_LOG=FILE keeps the manager's debug log: charge batches, conflicts, recounts.)
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -35,8 +38,9 @@ import { quotaWebhookConfiguration } from "../src/local/webhook-config.ts";
 import { webhookInForce } from "../tests/quota/fixtures.ts";
 import { factsMarkdown, runFacts } from "./run-facts.ts";
 
-const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" }, creates: { type: "string", default: "50" }, json: { type: "string" }, markdown: { type: "string" } } });
+const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" }, "cold-rounds": { type: "string", default: "2" }, creates: { type: "string", default: "50" }, json: { type: "string" }, markdown: { type: "string" } } });
 const rounds = Number(values.rounds);
+const coldRounds = Number(values["cold-rounds"]);
 const creates = Number(values.creates);
 const targetP99Ms = 20;
 const quotaNs = "bench-quota";
@@ -102,17 +106,20 @@ async function oneByOne(namespace: string, tag: string): Promise<number[]> {
 }
 
 /** The manager's charge batches (requests per batch, ms) and quota conflicts since line `from`. */
-function batches(from: number): { batches: number; meanRequests: number; meanMs: number; conflicts: number } {
+function batches(from: number): { batches: number; meanRequests: number; meanMs: number; conflicts: number; conversions: number; givenBack: number } {
   const lines = output.join("").split("\n").slice(from);
   const settled = lines.filter((l) => l.includes('"charge batch settled"')).map((l) => JSON.parse(l) as { requests: number; ms: number });
   const mean = (xs: number[]): number => Math.round((xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)) * 10) / 10;
-  return { batches: settled.length, meanRequests: mean(settled.map((b) => b.requests)), meanMs: mean(settled.map((b) => b.ms)), conflicts: lines.filter((l) => l.includes('"quota changed meanwhile')).length };
+  return { batches: settled.length, meanRequests: mean(settled.map((b) => b.requests)), meanMs: mean(settled.map((b) => b.ms)), conflicts: lines.filter((l) => l.includes('"quota changed meanwhile')).length, conversions: lines.filter((l) => l.includes('"reservation converted into charges"')).length, givenBack: lines.filter((l) => l.includes('"reservation given back"')).length };
 }
 const logLines = (): number => output.join("").split("\n").length;
 
 async function quotaUsed(): Promise<number | undefined> {
+  return (await quotaStatusNow())?.used?.virtualMachines;
+}
+async function quotaStatusNow(): Promise<{ used?: { virtualMachines?: number }; reservations?: unknown[] } | undefined> {
   const res = await kubeRequest(cp.admin, "GET", `/apis/omnivisor.io/v1alpha1/namespaces/${quotaNs}/vdcquotas/bench`);
-  return (JSON.parse(res.body) as { status?: { used?: { virtualMachines?: number } } }).status?.used?.virtualMachines;
+  return (JSON.parse(res.body) as { status?: { used?: { virtualMachines?: number }; reservations?: unknown[] } }).status;
 }
 
 let result: object | undefined;
@@ -156,12 +163,27 @@ try {
   const created = figures(withWebhook);
   const base = figures(baseline);
   const charging = batches(burstFrom);
+  // cold: the webhook has given its reservation back (idle for the hold), the first write is waited for again
+  const coldAnswers: number[] = [];
+  const coldPerRound: Figures[] = [];
+  for (let round = 1; round <= coldRounds; round++) {
+    await waitFor("the webhook to give its reservation back (idle)", async () => ((await quotaStatusNow())?.reservations === undefined ? true : undefined), { timeoutMs: 60_000, intervalMs: 250 });
+    const before = answers().length;
+    await burst(quotaNs, `cold${round}`);
+    coldPerRound.push(figures(answers().slice(before)));
+    coldAnswers.push(...answers().slice(before));
+    say(`cold round ${round}: webhook p50 ${coldPerRound.at(-1)!.p50Ms} / p99 ${coldPerRound.at(-1)!.p99Ms} ms`);
+  }
+  const cold = figures(coldAnswers);
   result = {
     facts,
     oneAtATime: { webhook: idleWebhook, createWithWebhook: idleWith, createBaseline: idleBaseline },
     charging,
     creates,
     rounds,
+    coldRounds,
+    cold,
+    coldPerRound,
     targetP99Ms,
     webhook,
     createWithWebhook: created,
@@ -186,7 +208,9 @@ try {
     `Target: webhook p99 < ${targetP99Ms} ms — ${webhook.p99Ms < targetP99Ms ? "met" : "**missed**"}. What the webhook adds to a create as the client sees it: p50 ${(result as { addedP50Ms: number }).addedP50Ms} ms, p99 ${(result as { addedP99Ms: number }).addedP99Ms} ms.`,
     "",
     `One create at a time (no load): webhook p50 ${idleWebhook.p50Ms} / p99 ${idleWebhook.p99Ms} ms; create p50 ${idleWith.p50Ms} ms with the webhook vs ${idleBaseline.p50Ms} ms without.`,
-    `Under the bursts the webhook settled ${charging.batches} charge batches of ${charging.meanRequests} requests on average, each ${charging.meanMs} ms (one resourceVersion-guarded write of the quota's ledger, plus a read and a second write after each of the ${charging.conflicts} conflicts): a request waits for the batch being written, then for its own.`,
+    `Under the bursts the webhook admitted from the room it had reserved in the quota (ADR 0049): ${charging.batches === 0 ? "no request found its room unreserved (no charge batch was waited for)" : `it settled ${charging.batches} charge batches of ${charging.meanRequests} requests on average, each ${charging.meanMs} ms (requests that found no room reserved wait for one resourceVersion-guarded write of the ledger)`}; it converted what its reservation admitted into charges in ${charging.conversions} writes that no request waited for, met ${charging.conflicts} conflicts and gave its reservation back ${charging.givenBack} times.`,
+    "",
+    `Cold bursts (${coldRounds}, after the webhook gave its reservation back, idle for the 10 s hold): webhook p50 ${cold.p50Ms} / p99 ${cold.p99Ms} / max ${cold.maxMs} ms over ${cold.samples} answers — the requests that arrive while the first reservation is written wait for that write.`,
     "",
     "| round | first | webhook p50 / p99 | create with webhook p50 / p99 | baseline p50 / p99 |",
     "| ---: | --- | ---: | ---: | ---: |",

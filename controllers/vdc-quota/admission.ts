@@ -1,8 +1,11 @@
 // The VDCQuota admission webhook (validating, path /validate-quota): creates and updates of
 // VirtualMachines and VApps are admitted only within every quota of their namespace, charged in
-// the quotas' ledgers before the answer (charger.ts). A VApp is charged for all its members at once,
+// the quotas' ledgers — or taken from room this replica already holds there — before the answer
+// (charger.ts, reservation.ts). A VApp is charged for all its members at once,
 // or refused whole; the VMs its controller then makes (<vapp>-<member>, owned by it, no bigger
 // than the member) are admitted without a second charge. Served on every replica.
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import type { VDCQuota } from "../../src/api/index.ts";
 import { vappsType, vdcQuotasType, type VAppObject, type VdcQuotaObject, type VmObject } from "../../src/fleet/kinds.ts";
@@ -90,7 +93,10 @@ export function quotaAdmission(): AdmissionRegistration {
           return out;
         },
       };
-      const charger = new Charger(store, log);
+      // unique per process start: a restarted replica never takes an old block for its own
+      const holder = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`.slice(-128);
+      const charger = new Charger(store, log.with({ holder }), { holder });
+      quotas.on({ added: (q) => charger.quotaChanged(latest(q as VDCQuota)), updated: (_old, q) => charger.quotaChanged(latest(q as VDCQuota)) });
       const vappOf: VAppLookup = async (namespace, name) => {
         const cached = vapps.get(`${namespace}/${name}`);
         if (cached) return cached;

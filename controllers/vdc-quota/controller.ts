@@ -1,6 +1,7 @@
 // The VDCQuota controller: recounts a namespace's usage from its stored VMs and VApps within
 // seconds of any change, keeping the admission charges still on their way and releasing those of
-// creates that were admitted but never stored (ledger.ts). Its status write carries the
+// creates that were admitted but never stored (ledger.ts), and the headroom reservations of webhook
+// replicas that are gone (reservation.ts). Its status write carries the
 // resourceVersion it read (statusWrite "replace"), so it never undoes a charge the webhook made
 // meanwhile: on a conflict the pass runs again. Ready says whether usage is within the limits.
 import type { VDCQuotaStatus } from "../../src/api/index.ts";
@@ -15,6 +16,7 @@ import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { ControllerWithCaches, readOnlyCache } from "../../src/runtime/with-caches.ts";
 import { recount } from "./ledger.ts";
+import { expire, reservationHoldMs, type Sighting } from "./reservation.ts";
 import { storedIn } from "./stored.ts";
 import { stalledWhen } from "../../src/runtime/readiness.ts";
 
@@ -37,6 +39,8 @@ export function vdcQuotaController(options: VdcQuotaControllerOptions = {}): Con
       const log = deps.log.with({ controller: "vdcquota" });
       const vms = readOnlyCache<VmObject>({ ...deps, log }, virtualMachinesType, deps.namespace);
       const vapps = readOnlyCache<VAppObject>({ ...deps, log }, vappsType, deps.namespace);
+      // when this process first saw each webhook replica's reservation as it is, per quota (ADR 0049)
+      const sightings = new Map<string, Map<string, Sighting>>();
       const reconcile = (ctx: Ctx): Promise<ReconcileResult | void> => {
         const namespace = ctx.object.metadata.namespace ?? "";
         const counted = recount(ctx.status, storedIn(namespace, vms.list(), vapps.list()), new Date(), graceMs);
@@ -45,9 +49,23 @@ export function vdcQuotaController(options: VdcQuotaControllerOptions = {}): Con
         for (const c of counted.released) {
           ctx.event("Normal", "ChargeReleased", `released the charge for ${c.kind} ${c.name} admitted at ${c.at}: it was never stored`);
         }
+        // a reservation unchanged for the hold plus the grace: its holder is gone (it gives its own back sooner)
+        const key = `${namespace}/${ctx.object.metadata.name}`;
+        const held = expire(ctx.status.reservations ?? [], sightings.get(key) ?? new Map(), performance.now(), reservationHoldMs + graceMs);
+        if (held.kept.length > 0) {
+          ctx.status.reservations = held.kept;
+          sightings.set(key, held.seen);
+        } else {
+          delete ctx.status.reservations;
+          sightings.delete(key);
+        }
+        for (const r of held.expired) {
+          ctx.event("Normal", "ReservationReleased", `released the room webhook replica ${r.holder} held (written at ${r.at}): unchanged for ${Math.round((reservationHoldMs + graceMs) / 1000)} s, its replica is gone`);
+        }
         readiness(ctx, namespace);
-        // a charge still on its way: look again when it expires
-        return Promise.resolve(counted.nextExpiryMs !== undefined ? { requeueAfterMs: Math.max(50, counted.nextExpiryMs + 50) } : undefined);
+        // a charge still on its way, a reservation held: look again when it expires
+        const next = [counted.nextExpiryMs, held.nextMs].filter((ms): ms is number => ms !== undefined);
+        return Promise.resolve(next.length > 0 ? { requeueAfterMs: Math.max(50, Math.min(...next) + 50) } : undefined);
       };
       const controller = new Controller<VdcQuotaObject, VDCQuotaStatus>(
         // the webhook's charges (status-only updates) are recounted at the coalesced pace, not at once
@@ -62,7 +80,10 @@ export function vdcQuotaController(options: VdcQuotaControllerOptions = {}): Con
       };
       controller.informer.on({
         updated: (old, q) => void (statusOnlyChange(old, q) && coalesced.add(`${q.metadata.namespace}/${q.metadata.name}`)),
-        deleted: (q) => coalesced.forget(`${q.metadata.namespace}/${q.metadata.name}`),
+        deleted: (q) => {
+          coalesced.forget(`${q.metadata.namespace}/${q.metadata.name}`);
+          sightings.delete(`${q.metadata.namespace}/${q.metadata.name}`);
+        },
       });
       for (const cache of [vms, vapps] as Informer<KubeObject>[]) cache.on({ added: touch, updated: (_old, o) => touch(o), deleted: touch });
       return new ControllerWithCaches(controller, [vms, vapps] as Informer<KubeObject>[]);

@@ -82,6 +82,13 @@ describe("recount", () => {
     expect(out.nextExpiryMs).toBe(4_000);
   });
 
+  it("a charge converted from a reservation is counted once and marked as looked at", () => {
+    const converted = { ...charged, charges: charged.charges?.map((c) => ({ ...c, fromReservation: true })) };
+    const out = recount(converted, stored("a"), new Date(now.getTime() + 1_000), 5_000);
+    expect(out.ledger.used).toMatchObject({ virtualMachines: 2 });
+    expect(out.ledger.charges).toEqual([expect.not.objectContaining({ fromReservation: true })]);
+  });
+
   it("releases a charge whose object never got stored once the grace has passed", () => {
     const out = recount(charged, stored("a"), new Date(now.getTime() + 5_000), 5_000);
     expect(out.ledger.used).toMatchObject({ virtualMachines: 1, cpus: 2 });

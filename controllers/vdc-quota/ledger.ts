@@ -117,7 +117,8 @@ export function recount(status: Ledger | undefined, stored: ReadonlyMap<string, 
       continue;
     }
     add(extra);
-    kept.push(entry);
+    const { fromReservation: _looked, ...counted } = entry; // counted once here: no longer possibly twice
+    kept.push(counted);
     const left = graceMs - age;
     nextExpiryMs = nextExpiryMs === undefined ? left : Math.min(nextExpiryMs, left);
   }

@@ -72,6 +72,7 @@ export const vdcQuotaStatus = z
                 .max(5)
                 .optional()
                 .describe("What the object uses per driver, where its driver is known."),
+              fromReservation: z.boolean().optional().describe("Admitted from a webhook replica's reservation and charged afterwards: the object may already be counted in used, until the recount has looked."),
             })
             .describe("A charge made at admission for an object the recount has not seen yet."),
         )
@@ -79,6 +80,23 @@ export const vdcQuotaStatus = z
         .optional()
         .describe("Charges made at admission for creates and updates not yet seen stored; released after a few seconds if they never are."),
       "uid",
+    ),
+    reservations: listMap(
+      z
+        .array(
+          z
+            .object({
+              holder: z.string().max(128).describe("The webhook replica holding the room (host, process, and a random part per start)."),
+              room: limits("Room held for admissions from this replica: counted as used by every other replica until it is converted into charges or given back."),
+              at: z.string().max(64).describe("When the holder last wrote this reservation (RFC 3339, milliseconds, the holder's clock; informational)."),
+              wants: z.boolean().optional().describe("The holder is waiting for room another replica holds: the others give theirs back."),
+            })
+            .describe("Room one webhook replica holds, to admit from without a write per request."),
+        )
+        .max(20)
+        .optional()
+        .describe("Headroom reservations of the admission webhook's replicas (ADR 0049); released by their holder, or by the recount when unchanged for long."),
+      "holder",
     ),
   })
   .describe("Observed state of the VDCQuota.");

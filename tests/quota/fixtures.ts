@@ -109,7 +109,8 @@ export function quota(namespace: string, name: string, hard: Record<string, unkn
 export interface QuotaStatus {
   used?: { virtualMachines?: number; cpus?: number; memory?: string; storage?: string };
   usedPerDriver?: { driver: string; used: { virtualMachines?: number; cpus?: number } }[];
-  charges?: { uid: string; kind: string; name: string; at: string }[];
+  charges?: { uid: string; kind: string; name: string; at: string; fromReservation?: boolean }[];
+  reservations?: { holder: string; room: { virtualMachines?: number; cpus?: number }; at: string; wants?: boolean }[];
   conditions?: { type: string; status: string; reason: string; message?: string }[];
 }
 

@@ -14,15 +14,21 @@ export class Planning {
   readonly recommendations: Recommendation[] = [];
   readonly skipped: Skipped[] = [];
   readonly maxMoves: number;
+  /** The pool's imbalance before any move. */
+  readonly start: number;
   /** (VM, host) pairs placement's own filter refused although the fast check allowed them. */
   readonly refused = new Set<number>();
   private readonly skippedVms = new Set<number>();
+  /** Undo logs: the committed moves (VM, host it left) and the VMs skipped, in order. */
+  private readonly made: { vm: number; from: number }[] = [];
+  private readonly skippedOrder: number[] = [];
 
   constructor(input: DrsInput) {
     this.pool = buildState(input);
     this.rules = new Rules(this.pool);
     this.moves = new Moves(this.pool, this.rules);
     this.maxMoves = input.maxMoves ?? Number.POSITIVE_INFINITY;
+    this.start = imbalance(this.pool);
   }
 
   get full(): boolean {
@@ -45,7 +51,9 @@ export class Planning {
     const before = imbalance(this.pool);
     const loads = (h: typeof from): [number, number] => [cpuLoad(h), memLoad(h)];
     const [fc, fm] = loads(from);
+    this.made.push({ vm: v.index, from: v.host });
     applyMove(this.pool, v.index, t);
+    v.moved = true;
     const after = imbalance(this.pool);
     const [fc2, fm2] = loads(from);
     const reason = why ?? `CPU+memory imbalance ${show(before)} → ${show(after)} (${from.host.name}: CPU ${pct(fc)} → ${pct(fc2)}, memory ${pct(fm)} → ${pct(fm2)})`;
@@ -54,10 +62,41 @@ export class Planning {
     return true;
   }
 
+  isSkipped(v: VmState): boolean {
+    return this.skippedVms.has(v.index);
+  }
+
   skipVm(v: VmState, reason: string): void {
     if (this.skippedVms.has(v.index)) return;
     this.skippedVms.add(v.index);
+    this.skippedOrder.push(v.index);
     const vm = v.vm.request.vm;
     this.skipped.push({ vm: { namespace: vm.namespace, name: vm.name }, reason });
   }
+
+  /** Where the plan stands now, to come back to (rollback). */
+  mark(): Mark {
+    return { made: this.made.length, recommendations: this.recommendations.length, skipped: this.skipped.length, skippedVms: this.skippedOrder.length };
+  }
+
+  /** Undoes every move and skip since the mark. */
+  rollback(m: Mark): void {
+    this.pool.orderStale = true;
+    while (this.made.length > m.made) {
+      const { vm, from } = this.made.pop()!;
+      applyMove(this.pool, vm, from);
+      this.pool.vms[vm]!.moved = false;
+    }
+    while (this.skippedOrder.length > m.skippedVms) this.skippedVms.delete(this.skippedOrder.pop()!);
+    this.recommendations.length = m.recommendations;
+    this.skipped.length = m.skipped;
+    this.refused.clear();
+  }
+}
+
+export interface Mark {
+  made: number;
+  recommendations: number;
+  skipped: number;
+  skippedVms: number;
 }

@@ -12,8 +12,10 @@ export function targetImbalance(threshold: MigrationThreshold): number {
   return Math.round(band * (5 - threshold) * 100) / 100;
 }
 
-/** A balancing move must lower the imbalance by at least this much (level 5's "any gain" without endless shuffles). */
-export const minGain = 0.001;
+/** A balancing move must lower the imbalance by at least this much, ÷ the number of hosts (one move shifts a σ over n hosts by about 1/n of what it does over one): level 5's "any gain" without endless shuffles. */
+export function minGain(hosts: number): number {
+  return 0.001 / Math.max(1, hosts);
+}
 
 /** Running sums of host loads over the hosts that take part in balancing. */
 export interface LoadSums {
@@ -32,25 +34,6 @@ function variance(n: number, sum: number, sum2: number): number {
 
 export function imbalanceOf(s: LoadSums): number {
   return Math.sqrt((variance(s.n, s.cpu, s.cpu2) + variance(s.n, s.mem, s.mem2)) / 2);
-}
-
-/** One host's loads before (cpu0, mem0) and after (cpu1, mem1) a move. */
-export interface LoadChange {
-  cpu0: number;
-  mem0: number;
-  cpu1: number;
-  mem1: number;
-}
-
-/** The imbalance once the source's and the target's loads change. */
-export function imbalanceAfter(s: LoadSums, from: LoadChange, to: LoadChange): number {
-  return imbalanceOf({
-    n: s.n,
-    cpu: s.cpu - from.cpu0 + from.cpu1 - to.cpu0 + to.cpu1,
-    cpu2: s.cpu2 - from.cpu0 ** 2 + from.cpu1 ** 2 - to.cpu0 ** 2 + to.cpu1 ** 2,
-    mem: s.mem - from.mem0 + from.mem1 - to.mem0 + to.mem1,
-    mem2: s.mem2 - from.mem0 ** 2 + from.mem1 ** 2 - to.mem0 ** 2 + to.mem1 ** 2,
-  });
 }
 
 /** Round for people (reasons) — the plan keeps full precision. */

@@ -2,9 +2,8 @@
 // host goes where it breaks nothing, and a host allocated beyond its allocatable (capacity ×
 // overcommit) sheds VMs until it is within it. Cheapest first (GiB moved), then the move that
 // leaves the pool most balanced, then by name.
-import { imbalanceAfter } from "./imbalance.ts";
 import type { Planning } from "./context.ts";
-import { cpuLoad, memLoad, type HostState, type VmState } from "./state.ts";
+import { byLoad, imbalanceIf as imbalanceOfMove, type HostState, type VmState } from "./state.ts";
 
 interface Fix {
   v: VmState;
@@ -24,15 +23,7 @@ const better = (a: Fix, b: Fix | undefined): boolean => {
 
 /** The pool's imbalance were `v` on host `t`. */
 export function imbalanceIf(p: Planning, v: VmState, t: number): number {
-  const from = p.pool.hosts[v.host]!;
-  const to = p.pool.hosts[t]!;
-  const s = p.pool.sums;
-  if (!from.active || !to.active) return Number.POSITIVE_INFINITY;
-  return imbalanceAfter(
-    s,
-    { cpu0: cpuLoad(from), mem0: memLoad(from), cpu1: cpuLoad(from, from.cpu - v.demandCpu), mem1: memLoad(from, from.mem - v.demandMem) },
-    { cpu0: cpuLoad(to), mem0: memLoad(to), cpu1: cpuLoad(to, to.cpu + v.demandCpu), mem1: memLoad(to, to.mem + v.demandMem) },
-  );
+  return imbalanceOfMove(p.pool, v, t);
 }
 
 /** By how much, in fractions of allocatable, the host is allocated beyond it (0 = within). */
@@ -42,40 +33,50 @@ export function overage(h: HostState, less = { cpus: 0, memoryMiB: 0, storageGiB
   return over(h.allocated.cpus - less.cpus, a.cpus) + over(h.allocated.memoryMiB - less.memoryMiB, a.memoryMiB) + over(h.allocated.storageGiB - less.storageGiB, a.storageGiB);
 }
 
+/** Up to this many active hosts, a mandatory move weighs every host; above, the idlest ones until this many take the VM. */
+const allHostsUpTo = 24;
+const enoughTargets = 16;
+
 function bestTarget(p: Planning, v: VmState, why: string, best: Fix | undefined): Fix | undefined {
-  for (const to of p.pool.hosts) {
-    if (!to.active || to.index === v.host || p.refused.has(p.pairKey(v, to.index))) continue;
+  // A VM that must join its group: only the hosts its group is on. Else the idlest hosts first.
+  const members = p.rules.memberHosts(v);
+  const order = members === undefined ? byLoad(p.pool) : [...members].sort((a, b) => a - b).map((i) => p.pool.hosts[i]!);
+  let found = 0;
+  for (const to of order) {
+    if (order.length > allHostsUpTo && found >= enoughTargets) break;
+    if (to.index === v.host || p.refused.has(p.pairKey(v, to.index)) || p.moves.check(v, to.index) !== undefined) continue;
+    found++;
     const fix: Fix = { v, to: to.index, cost: v.gib, after: imbalanceIf(p, v, to.index), why };
-    if (!better(fix, best)) continue;
-    if (p.moves.check(v, to.index) === undefined) best = fix;
+    if (better(fix, best)) best = fix;
   }
   return best;
 }
 
-function ruleFix(p: Planning): Fix | undefined {
-  let best: Fix | undefined;
-  for (const v of p.pool.vms) {
-    const from = p.pool.hosts[v.host]!;
-    if (v.moved || !from.active || !p.rules.hasRules(v)) continue;
-    const broken = p.rules.violations(v, from);
-    if (broken.length === 0) continue;
+/** The fix for the next VM (smallest first, then by name) that breaks a rule where it is and may move; each VM is looked at once. */
+function ruleFix(p: Planning, suspects: Set<number>, unfixed: number[]): Fix | undefined {
+  for (const i of suspects) {
+    suspects.delete(i);
+    const v = p.pool.vms[i]!;
+    const broken = p.rules.violation(v, p.pool.hosts[v.host]!);
+    if (broken === undefined || v.moved) continue;
     if (v.vm.cannotMove !== undefined) {
-      p.skipVm(v, `breaks a rule (${broken[0]}) but cannot move: ${v.vm.cannotMove}`);
+      unfixed.push(i); // another VM's move may fix it; else reportUnfixed says why
       continue;
     }
-    const fix = bestTarget(p, v, broken[0]!, undefined);
-    if (fix !== undefined && better(fix, best)) best = fix;
+    const fix = bestTarget(p, v, broken, undefined);
+    if (fix !== undefined) return fix;
+    unfixed.push(i);
   }
-  return best;
+  return undefined;
 }
 
 /** VMs still breaking a rule once the fixes are made: say so. */
-function reportUnfixed(p: Planning): void {
-  for (const v of p.pool.vms) {
-    const from = p.pool.hosts[v.host]!;
-    if (!from.active || !p.rules.hasRules(v)) continue;
-    const broken = p.rules.violations(v, from);
-    if (broken.length > 0) p.skipVm(v, `breaks a rule (${broken[0]}) and no host in the pool takes it without breaking another`);
+function reportUnfixed(p: Planning, unfixed: readonly number[]): void {
+  for (const i of unfixed) {
+    const v = p.pool.vms[i]!;
+    const broken = p.rules.violation(v, p.pool.hosts[v.host]!);
+    if (broken === undefined) continue;
+    p.skipVm(v, v.vm.cannotMove !== undefined ? `breaks a rule (${broken}) but cannot move: ${v.vm.cannotMove}` : `breaks a rule (${broken}) and no host in the pool takes it without breaking another`);
   }
 }
 
@@ -113,10 +114,14 @@ function overcommitFix(p: Planning): Fix | undefined {
 
 /** Adds the mandatory moves (priority 1) to the plan. */
 export function planMandatory(p: Planning): void {
+  // Moves never make a rule break (Moves.check), so only VMs breaking one now can need a fix.
+  const ruled = p.pool.vms.filter((v) => p.pool.hosts[v.host]!.active && p.rules.hasRules(v));
+  const suspects = new Set(ruled.sort((a, b) => a.gib - b.gib || a.index - b.index).map((v) => v.index));
+  const unfixed: number[] = [];
   while (!p.full) {
-    const fix = ruleFix(p) ?? overcommitFix(p);
+    const fix = ruleFix(p, suspects, unfixed) ?? overcommitFix(p);
     if (fix === undefined) {
-      reportUnfixed(p);
+      reportUnfixed(p, unfixed);
       return;
     }
     p.commit(fix.v, fix.to, 1, fix.why);

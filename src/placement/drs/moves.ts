@@ -4,7 +4,6 @@
 // move breaks no other VM's rule. `check` is the fast form used for every candidate; `confirm`
 // runs placement's own filter once on the move the planner picks.
 import { filter, free } from "../filter.ts";
-import { matches } from "../labels.ts";
 import type { HostCandidate, PlacementRequest } from "../types.ts";
 import type { Rules } from "./rules.ts";
 import { candidateView, type HostState, type PoolState, type VmState } from "./state.ts";
@@ -33,20 +32,22 @@ export class Moves {
     if (room !== undefined) return room;
     const fixed = this.fixedReason(v, to);
     if (fixed !== undefined) return fixed;
-    return this.rules.violations(v, to)[0] ?? this.rules.harmsOthers(v, this.pool.hosts[v.host]!, to);
+    return this.rules.violation(v, to, false) ?? this.rules.harmsOthers(v, this.pool.hosts[v.host]!, to);
   }
 
   /** Placement's own filter for the VM's request on the target as it is now (Host-topology rules; the others hold the same everywhere in a pool). */
   confirm(v: VmState, t: number): string | undefined {
     const to = this.pool.hosts[t]!;
     const from = this.pool.hosts[v.host]!;
-    const views: HostCandidate[] = [candidateView(this.pool, to), candidateView(this.pool, from)];
-    // A host holding a member of each affinity group, so filter knows the group exists.
     const request = this.request(v);
-    for (const term of request.affinity ?? []) {
-      const namespaces = term.namespaces ?? [request.vm.namespace];
-      const member = this.pool.vms.find((w) => w !== v && namespaces.includes(w.vm.request.vm.namespace) && matches(term.selector, w.vm.request.vm.labels));
-      if (member !== undefined && member.host !== t && member.host !== v.host) views.push(candidateView(this.pool, this.pool.hosts[member.host]!));
+    // Filter reads a host's VMs only for affinity: without rules, the hosts as they are suffice.
+    const ruled = (request.affinity?.length ?? 0) + (request.antiAffinity?.length ?? 0) > 0;
+    const view = (h: HostState): HostCandidate => (ruled ? candidateView(this.pool, h) : { ...h.host, allocated: { ...h.allocated } });
+    const views: HostCandidate[] = [view(to), view(from)];
+    // A host holding a member of each affinity group, so filter knows the group exists.
+    for (const [i] of (request.affinity ?? []).entries()) {
+      const elsewhere = [...(this.rules.memberHosts(v, i) ?? [])].filter((h) => h !== t && h !== v.host).sort((a, b) => a - b)[0];
+      if (elsewhere !== undefined) views.push(candidateView(this.pool, this.pool.hosts[elsewhere]!));
     }
     const result = filter(request, views);
     if (result.fits.some((h) => h.name === to.host.name)) return this.rules.harmsOthers(v, from, to);

@@ -2,26 +2,54 @@
 // Kubernetes, no drivers, no clock; the same input gives the same plan (ties broken by name).
 //
 // Load: per host, the demand of its VMs (live usage where known, else the allocation) ÷ its
-// allocatable, CPU and memory each. Imbalance: √((σ_cpu² + σ_mem²) / 2) over the hosts that can
-// take part (ready, not in maintenance, able to live-migrate).
+// allocatable, CPU and memory each. Imbalance: √((σ_cpu² + σ_mem²) / 2) over the hosts that take
+// part (ready, not in maintenance, able to live-migrate).
 //
-// The plan is built in bands, one per level: first the mandatory moves (priority 1: rule
-// violations, hosts allocated beyond their allocatable), then for level p = 2 … threshold the
-// greedy moves that bring the pool from above targetImbalance(p − 1) to targetImbalance(p), each
-// with priority p. So the plan at a threshold is the plan at the threshold below plus more moves:
-// levels 1 → 5 never give fewer, and every prefix is a valid sequence.
-import { planMandatory } from "./mandatory.ts";
-import { fixedCost, nextMove } from "./balance.ts";
+// A plan: first the mandatory moves (priority 1: rule violations, hosts allocated beyond their
+// allocatable), then the balancing moves that bring the pool to targetImbalance(threshold)
+// (balance.ts). Levels never give fewer moves than the level below, by construction: the plan for
+// level t is the direct search for t's target when that has at least as many moves as the plan
+// for t − 1, else the plan for t − 1 continued to t's target.
+import { fixedCost, planBand } from "./balance.ts";
 import { Planning } from "./context.ts";
 import { targetImbalance } from "./imbalance.ts";
-import { imbalance } from "./state.ts";
-import type { DrsInput, DrsPlan, MigrationThreshold } from "./types.ts";
+import { planMandatory } from "./mandatory.ts";
+import type { DrsInput, DrsPlan, Recommendation, Skipped } from "./types.ts";
 
 export { targetImbalance } from "./imbalance.ts";
 
+type Level = 2 | 3 | 4 | 5;
+
+/** The bands one after another, from where the one before stopped; the plan's moves and skips after them. */
+function bands(p: Planning, levels: readonly Level[], fixed: number): { recommendations: Recommendation[]; skipped: Skipped[] } {
+  for (const level of levels) {
+    if (p.full || !planBand(p, level, targetImbalance(level), fixed)) break;
+  }
+  return { recommendations: [...p.recommendations], skipped: [...p.skipped] };
+}
+
+/** A balancing move's priority: the level whose band of imbalance it starts in (2 above 0.15, 3 above 0.10, 4 above 0.05, else 5), never below an earlier move's. */
+function prioritise(recommendations: Recommendation[], start: number): void {
+  let floor: Recommendation["priority"] = 2;
+  let before = start;
+  for (const r of recommendations) {
+    if (r.priority !== 1) {
+      let band: Level = 5;
+      for (const level of [2, 3, 4] as const) {
+        if (before > targetImbalance(level)) {
+          band = level;
+          break;
+        }
+      }
+      floor = Math.max(floor, band) as Level;
+      r.priority = floor;
+    }
+    before = r.imbalanceAfter;
+  }
+}
+
 export function planBalance(input: DrsInput): DrsPlan {
   const p = new Planning(input);
-  const start = imbalance(p.pool);
   for (const h of p.pool.hosts) {
     if (h.host.cannotMigrate === undefined) continue;
     p.skipped.push({ host: h.host.name, reason: h.host.cannotMigrate });
@@ -29,15 +57,23 @@ export function planBalance(input: DrsInput): DrsPlan {
   }
   planMandatory(p);
   const fixed = fixedCost(p);
-  balancing: for (let level = 2; level <= input.threshold; level++) {
-    const target = targetImbalance(level as MigrationThreshold);
-    while (!p.full) {
-      const now = imbalance(p.pool);
-      if (now <= target) break;
-      const move = nextMove(p, now, target, fixed);
-      if (move === undefined) break balancing;
-      p.commit(move.v, move.to, level as 2 | 3 | 4 | 5, undefined);
+  const mandatory = p.mark();
+  let chain: Level[] = [];
+  let plan = bands(p, chain, fixed);
+  for (let l = 2; l <= input.threshold; l++) {
+    const level = l as Level;
+    p.rollback(mandatory);
+    const direct = bands(p, [level], fixed);
+    if (direct.recommendations.length >= plan.recommendations.length) {
+      plan = direct;
+      chain = [level];
+    } else {
+      // The direct search found fewer moves than the level below: continue that plan instead.
+      chain = [...chain, level];
+      p.rollback(mandatory);
+      plan = bands(p, chain, fixed);
     }
   }
-  return { imbalance: start, targetImbalance: targetImbalance(input.threshold), recommendations: p.recommendations, skipped: p.skipped };
+  prioritise(plan.recommendations, p.start);
+  return { imbalance: p.start, targetImbalance: targetImbalance(input.threshold), recommendations: plan.recommendations, skipped: plan.skipped };
 }
