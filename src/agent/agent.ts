@@ -7,6 +7,7 @@ import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Session } from "../../drivers/contract/index.ts";
 import { hostsType, virtualMachinesType, type HostObject, type VmObject } from "../fleet/kinds.ts";
 import { connectHost, Drivers, type HostSessions } from "../fleet/sessions.ts";
+import { hostConnection } from "../fleet/connection.ts";
 import { LibvirtDriver } from "../../drivers/libvirt/index.ts";
 import type { Informer } from "../runtime/informer.ts";
 import type { Logger } from "../runtime/log.ts";
@@ -67,10 +68,15 @@ export class Agent {
     const deps = { kc, log, identity, leaseNamespace, heartbeatIntervalMs, vms: this.vmCache };
     /** Per agent: it is being retired (the Host's spec changed, it went, the process stops). */
     const retiring = new Map<HostAgent, () => void>();
-    const retire = (agent: HostAgent | undefined): void => {
+    /** The Host each agent was started for (its connection settings, compared on restart). */
+    const startedFor = new Map<HostAgent, HostObject>();
+    const retire = (agent: HostAgent | undefined, next?: HostObject): void => {
       if (!agent) return;
-      retiring.get(agent)?.();
+      // a new endpoint or driver: the old session is no use to anyone, drop it as before
+      const was = startedFor.get(agent);
+      if (next === undefined || (was !== undefined && sameConnection(was, next))) retiring.get(agent)?.();
       retiring.delete(agent);
+      startedFor.delete(agent);
       void agent.close();
     };
     const stop = (name: string): void => {
@@ -82,13 +88,14 @@ export class Agent {
       if (!serves(scope, h)) return stop(name);
       const current = this.agents.get(name);
       if (current?.generation === h.metadata.generation) return;
-      retire(current);
+      retire(current, h);
       // a retired agent hands the shared session back; only one whose connection failed drops it
       // (a Host's spec change — maintenance, a label — must not cut a migration using the session)
       let retired = false;
       const connect = shared ? (host: HostObject, signal: AbortSignal) => borrowed(shared, host, signal, () => retired) : own;
       const agent = new HostAgent(h, { ...deps, connect });
       retiring.set(agent, () => (retired = true));
+      startedFor.set(agent, h);
       this.agents.set(name, agent);
     };
     if (this.ownCaches) this.vmCache.start();
@@ -103,6 +110,10 @@ export class Agent {
     this.agents.clear();
     if (this.ownCaches) await Promise.all([this.hostCache.shutdown(), this.vmCache.shutdown()]);
   }
+}
+
+function sameConnection(a: HostObject, b: HostObject): boolean {
+  return a.spec.driver === b.spec.driver && JSON.stringify(hostConnection(a)) === JSON.stringify(hostConnection(b));
 }
 
 /**
