@@ -114,6 +114,7 @@ interface Run {
 /** The greedy search from where the band starts (after `opening`); leaves the pool as it found it. */
 function run(p: Planning, b: Band, opening: readonly Change[]): Run {
   b.origin.clear();
+  b.width = undefined;
   for (const c of opening) place(p, b, c.v, c.to);
   let stuck = false;
   while (imbalance(p.pool) > b.target) {

@@ -16,6 +16,8 @@ export class Planning {
   readonly maxMoves: number;
   /** The pool's imbalance before any move. */
   readonly start: number;
+  /** The least CPU and the least memory any VM of the pool asks for: a host with less free takes no move. */
+  readonly smallest: { cpus: number; memoryMiB: number };
   /** (VM, host) pairs placement's own filter refused although the fast check allowed them. */
   readonly refused = new Set<number>();
   private readonly skippedVms = new Set<number>();
@@ -29,6 +31,13 @@ export class Planning {
     this.moves = new Moves(this.pool, this.rules);
     this.maxMoves = input.maxMoves ?? Number.POSITIVE_INFINITY;
     this.start = imbalance(this.pool);
+    let cpus = Number.POSITIVE_INFINITY;
+    let memoryMiB = Number.POSITIVE_INFINITY;
+    for (const v of this.pool.vms) {
+      cpus = Math.min(cpus, v.vm.request.vm.resources.cpus);
+      memoryMiB = Math.min(memoryMiB, v.vm.request.vm.resources.memoryMiB);
+    }
+    this.smallest = { cpus, memoryMiB };
   }
 
   get full(): boolean {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { planBalance, targetImbalance } from "./plan.ts";
 import { poolImbalance, replay } from "./replay.ts";
-import { drsHost, drsVm, poolOf, res, rng, shuffle, smallPool, type VmSpec } from "./synthetic.ts";
+import { drsHost, drsVm, largePool, poolOf, res, rng, shuffle, smallPool, type VmSpec } from "./synthetic.ts";
 import type { DrsInput, DrsPlan, MigrationThreshold } from "./types.ts";
 
 const levels: MigrationThreshold[] = [1, 2, 3, 4, 5];
@@ -117,6 +117,11 @@ describe("planBalance: balancing", () => {
     expect(plan.targetImbalance).toBe(0.1);
     expect(plan.recommendations.at(-1)!.imbalanceAfter).toBeLessThanOrEqual(0.1);
     expect(plan.recommendations.every((r) => r.from === "a" && r.priority >= 2 && r.priority <= 3)).toBe(true);
+    // Priority by the band of imbalance a move starts in: above 0.15 → 2, then 3 down to 0.10.
+    expect(plan.imbalance).toBeGreaterThan(0.15);
+    expect(plan.recommendations[0]!.priority).toBe(2);
+    const firstUnder = plan.recommendations.findIndex((r) => r.imbalanceAfter <= 0.15);
+    if (firstUnder >= 0 && firstUnder + 1 < plan.recommendations.length) expect(plan.recommendations[firstUnder + 1]!.priority).toBe(3);
     expect(plan.recommendations[0]!.reason).toMatch(/^CPU\+memory imbalance 0\.\d\d → 0\.\d\d \(a: CPU \d+% → \d+%, memory \d+% → \d+%\)$/);
     expectValid(input, plan);
   });
@@ -221,6 +226,19 @@ describe("planBalance: across levels and seeds", () => {
       const r = rng(seed);
       const shuffled = { ...input, hosts: shuffle([...input.hosts], r), vms: shuffle([...input.vms], r) };
       expect(planBalance(shuffled), `seed ${seed}`).toEqual(plan);
+    }
+  });
+
+  it("a larger pool (60 hosts, 1,200 VMs, rules, hosts out of play), where only the busiest and idlest hosts are candidates: valid at every step, at the target", { timeout: 120_000 }, () => {
+    const input = largePool(7, 60, 1200);
+    let before = -1;
+    for (const threshold of [1, 3, 4] as const) {
+      const plan = planBalance({ ...input, threshold });
+      expect(plan.recommendations.length).toBeGreaterThanOrEqual(before);
+      before = plan.recommendations.length;
+      expect(replay({ ...input, threshold }, plan).problems, `level ${threshold}`).toEqual([]);
+      if (threshold > 1) expect(plan.recommendations.at(-1)!.imbalanceAfter, `level ${threshold}`).toBeLessThanOrEqual(targetImbalance(threshold));
+      expect(plan.skipped).toEqual(expect.arrayContaining([{ host: "host-0003", reason: "docker has no live migration" }]));
     }
   });
 

@@ -9,7 +9,10 @@
 // allocatable), then the balancing moves that bring the pool to targetImbalance(threshold)
 // (balance.ts). Levels never give fewer moves than the level below, by construction: the plan for
 // level t is the direct search for t's target when that has at least as many moves as the plan
-// for t − 1, else the plan for t − 1 continued to t's target.
+// for t − 1, else the plan for t − 1 continued to t's target. A balancing move's priority (2–5)
+// is the level whose band of imbalance it starts in — above 0.15 → 2, above 0.10 → 3, above
+// 0.05 → 4, else 5 — never below an earlier move's and never above the threshold it was planned
+// for (every move of the plan is needed to reach that level's target).
 import { fixedCost, planBand } from "./balance.ts";
 import { Planning } from "./context.ts";
 import { targetImbalance } from "./imbalance.ts";
@@ -29,7 +32,7 @@ function bands(p: Planning, levels: readonly Level[], fixed: number): { recommen
 }
 
 /** A balancing move's priority: the level whose band of imbalance it starts in (2 above 0.15, 3 above 0.10, 4 above 0.05, else 5), never below an earlier move's. */
-function prioritise(recommendations: Recommendation[], start: number): void {
+function prioritise(recommendations: Recommendation[], start: number, threshold: number): void {
   let floor: Recommendation["priority"] = 2;
   let before = start;
   for (const r of recommendations) {
@@ -41,7 +44,7 @@ function prioritise(recommendations: Recommendation[], start: number): void {
           break;
         }
       }
-      floor = Math.max(floor, band) as Level;
+      floor = Math.min(Math.max(floor, band), threshold) as Level;
       r.priority = floor;
     }
     before = r.imbalanceAfter;
@@ -74,6 +77,6 @@ export function planBalance(input: DrsInput): DrsPlan {
       plan = bands(p, chain, fixed);
     }
   }
-  prioritise(plan.recommendations, p.start);
+  prioritise(plan.recommendations, p.start, input.threshold);
   return { imbalance: p.start, targetImbalance: targetImbalance(input.threshold), recommendations: plan.recommendations, skipped: plan.skipped };
 }

@@ -1,7 +1,7 @@
-// One step of a band's greedy search (see balance.ts): the next change, or the next two when two
-// are needed — the pool sits in a dip no single move climbs out of, or two moves finish the band
-// where the best single one does not. Looking two moves ahead is what keeps the plan near the
-// fewest moves (optimal.test.ts); it is bounded to the best few first moves.
+// One step of a band's greedy search (see balance.ts): the next change, or the next few when one
+// is not enough — the pool sits in a dip no single move climbs out of, or two moves finish the
+// band where the best single one does not. Looking ahead is what keeps the plan near the fewest
+// moves (optimal.test.ts); it is bounded to the best few first moves at each depth.
 import type { Planning } from "./context.ts";
 import { minGain } from "./imbalance.ts";
 import { imbalanceIf } from "./mandatory.ts";
@@ -10,6 +10,10 @@ import { applyMove, byLoad, imbalance, type HostState, type VmState } from "./st
 /** Up to this many active hosts, every host is a source and a target; above, the busiest and the idlest this many. */
 const allHostsUpTo = 24;
 const candidateHosts = 4;
+/** …widened ×4 at a time up to this many when the few have no move that gains. */
+const widest = 64;
+/** …for sources; targets stop at this many (the idlest are the best targets anyway). */
+const widestTargets = 8;
 /** First moves tried when looking two moves ahead. */
 const firstMoves = 12;
 const eps = 1e-12;
@@ -37,6 +41,8 @@ export interface Band {
   budget: number;
   /** Moves are made as found: a VM already moved stays where it went (no re-targets). */
   sequential?: boolean;
+  /** How many of the busiest and idlest hosts the last step needed (it starts there: once the few are done, they stay done). */
+  width?: number;
 }
 
 function rank(c: Change): number {
@@ -60,10 +66,29 @@ export function better(a: Change, b: Change | undefined): boolean {
 }
 
 /** Busiest hosts (sources) and idlest (targets) by their loads above the pool's mean, CPU and memory summed. */
-function candidateHostsOf(p: Planning): { sources: readonly HostState[]; targets: readonly HostState[] } {
+function candidateHostsOf(p: Planning, width: number): { sources: readonly HostState[]; targets: readonly HostState[] } {
   const order = byLoad(p.pool);
   if (order.length <= allHostsUpTo) return { sources: order, targets: order };
-  return { sources: order.slice(-candidateHosts).reverse(), targets: order.slice(0, candidateHosts) };
+  // Busiest hosts with a VM that may move; idlest hosts with room for the smallest VM.
+  const sources: HostState[] = [];
+  for (let i = order.length - 1; i >= 0 && sources.length < width; i--) if (hasMovable(p, order[i]!)) sources.push(order[i]!);
+  const targets: HostState[] = [];
+  const need = p.smallest;
+  for (let i = 0; i < order.length && targets.length < Math.min(width, widestTargets); i++) {
+    const h = order[i]!;
+    const a = h.host.allocatable;
+    const ha = h.host.haReserved;
+    if (a.cpus - h.allocated.cpus - (ha?.cpus ?? 0) >= need.cpus && a.memoryMiB - h.allocated.memoryMiB - (ha?.memoryMiB ?? 0) >= need.memoryMiB) targets.push(h);
+  }
+  return { sources, targets };
+}
+
+function hasMovable(p: Planning, h: HostState): boolean {
+  for (const i of h.vms) {
+    const v = p.pool.vms[i]!;
+    if (!v.moved && v.vm.cannotMove === undefined) return true;
+  }
+  return false;
 }
 
 function costOf(b: Band, v: VmState, to: number): number {
@@ -77,8 +102,8 @@ function costOf(b: Band, v: VmState, to: number): number {
  * object passed is reused from call to call: copy it to keep it (this runs for thousands of
  * candidates per step).
  */
-function eachChange(p: Planning, b: Band, now: number, visit: (c: Change) => void): void {
-  const { sources, targets } = candidateHostsOf(p);
+function eachChange(p: Planning, b: Band, now: number, visit: (c: Change) => void, width = candidateHosts): void {
+  const { sources, targets } = candidateHostsOf(p, width);
   const hosts = p.pool.hosts.length;
   const c: Change = { v: p.pool.vms[0]!, to: 0, after: 0, gain: 0, cost: 0, finishes: false, tie: 0 };
   const add = (v: VmState, to: HostState): void => {
@@ -175,15 +200,27 @@ export function nextChanges(p: Planning, b: Band): Change[] | undefined {
   let best: Change | undefined;
   let most = Number.NEGATIVE_INFINITY;
   const floor = minGain(p.pool.sums.n);
-  eachChange(p, b, now, (c) => {
-    most = Math.max(most, c.gain);
-    if (!(c.gain >= floor)) return;
-    if (c.v.vm.cannotMove !== undefined) {
-      if (!p.isSkipped(c.v) && allowed(p, c)) p.skipVm(c.v, `moving it would help balance the pool, but it cannot move: ${c.v.vm.cannotMove}`);
-    } else if (better(c, best) && allowed(p, c)) {
-      best = { ...c };
-    }
-  });
+  // The busiest and idlest few hosts first; only when none of their VMs can move, more of them.
+  let width = b.width ?? candidateHosts;
+  for (; best === undefined && width <= widest; width *= 4) {
+    eachChange(
+      p,
+      b,
+      now,
+      (c) => {
+        most = Math.max(most, c.gain);
+        if (!(c.gain >= floor)) return;
+        if (c.v.vm.cannotMove !== undefined) {
+          if (!p.isSkipped(c.v) && allowed(p, c)) p.skipVm(c.v, `moving it would help balance the pool, but it cannot move: ${c.v.vm.cannotMove}`);
+        } else if (better(c, best) && allowed(p, c)) {
+          best = { ...c };
+        }
+      },
+      width,
+    );
+    if (best !== undefined) b.width = width;
+    if (byLoad(p.pool).length <= Math.max(allHostsUpTo, width)) break; // every host was a source
+  }
   if (best !== undefined && (best.finishes || best.cost <= 0)) return [best];
   // Two moves may do what one cannot: when stuck, or when two of the biggest gains would finish.
   if (best === undefined || 2 * most >= now - b.target) {
@@ -191,6 +228,7 @@ export function nextChanges(p: Planning, b: Band): Change[] | undefined {
     if (pair !== undefined && (best === undefined || pair.joint.finishes)) return pair.moves;
   }
   if (best !== undefined) return [best];
-  // Stuck above a target: three moves may climb out where one or two cannot.
-  return b.target > 0 ? lookAhead(p, b, now, 3)?.moves : undefined;
+  // Stuck above a target: three or four moves may climb out where one or two cannot.
+  if (b.target <= 0) return undefined;
+  return (lookAhead(p, b, now, 3) ?? lookAhead(p, b, now, 4))?.moves;
 }
