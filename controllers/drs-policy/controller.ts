@@ -23,7 +23,7 @@ import { sameJson } from "../../src/runtime/status.ts";
 import type { ControllerRegistration } from "../../src/runtime/registry.ts";
 import type { KubeObject } from "../../src/runtime/resource.ts";
 import { ControllerWithCaches, clusterScoped, readOnlyCache } from "../../src/runtime/with-caches.ts";
-import { applyAnnotation, conditionsOf, decide, drsPolicyLabel, drsPoolLabel, type PolicyObject, type PoolOutcome } from "./decide.ts";
+import { applyAnnotation, conditionsOf, decide, drsPolicyLabel, drsPoolLabel, maxListed, type PolicyObject, type PoolOutcome } from "./decide.ts";
 import { poolInput } from "./input.ts";
 import { staticMigrationRefusal } from "./migratable.ts";
 
@@ -142,6 +142,8 @@ export function drsPolicyController(options: DrsPolicyControllerOptions): Contro
               migrationsOf: (key) => moves.of(key),
               demandOf: (uid) => live.ofVm(uid),
               threshold: policy.spec.migrationThreshold as MigrationThreshold,
+              // what status can list, plus what Automatic may start now
+              maxMoves: maxListed + policy.spec.maxConcurrentMigrations,
               now: now.getTime(),
             });
             outcomes.push({ pool: poolName, plan: planBalance(input) });

@@ -49,6 +49,8 @@ describe("a pool as the DRS planner sees it", () => {
       ["y", "b", undefined, undefined, "libvirt"],
     ]);
     expect(input.threshold).toBe(3);
+    expect(input.maxMoves).toBeUndefined();
+    expect(poolInput({ fleet: f, pool, cannotMigrate: () => undefined, migrationsOf: () => [], demandOf: () => undefined, threshold: 5, maxMoves: 258, now: 0 }).maxMoves).toBe(258);
   });
 
   it("given a VM on its way to another member, then it counts on the target and may not move", () => {

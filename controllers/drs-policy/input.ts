@@ -23,6 +23,8 @@ export interface PoolView {
   /** A VM's own usage (by uid) where its driver reports it. */
   demandOf(uid: string): Demand | undefined;
   threshold: MigrationThreshold;
+  /** A pass's budget of moves (status lists 256; nobody reads thousands, and it bounds the planner's work). */
+  maxMoves?: number;
   now: number;
 }
 
@@ -56,7 +58,7 @@ export function poolInput(view: PoolView): DrsInput {
       });
     }
   }
-  return { hosts, vms, threshold: view.threshold };
+  return { hosts, vms, threshold: view.threshold, ...(view.maxMoves !== undefined ? { maxMoves: view.maxMoves } : {}) };
 }
 
 /** Why DRS must not move this VM now; undefined when it may. */
