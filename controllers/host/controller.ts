@@ -18,7 +18,7 @@ import { isBeingDeleted } from "../../src/runtime/finalizers.ts";
 import { ResourceClient, type KubeObject } from "../../src/runtime/resource.ts";
 import { placedOnAnnotation } from "../../src/fleet/vm-markers.ts";
 import { observedHostStatus } from "./host-status.ts";
-import { demandsOf, LiveUsage } from "../../src/fleet/live-usage.ts";
+import { demandsOf, LiveUsage, type SharedLiveUsage } from "../../src/fleet/live-usage.ts";
 import { poolMembers } from "../../src/fleet/membership.ts";
 import { hostPoolsType, hostsType, virtualMachinesType, vmMigrationsType, type HostObject, type HostPoolObject, type VmMigrationObject, type VmObject } from "../../src/fleet/kinds.ts";
 import { MovesByVm } from "../../src/fleet/moves.ts";
@@ -41,6 +41,8 @@ export interface HostControllerOptions {
   sessions: HostSessions;
   /** How often a reachable host is observed again (usage, VMs appearing outside the operator). */
   pollIntervalMs?: number;
+  /** Where hosts' and VMs' live usage goes: the manager shares it with the DRSPolicy controller (default: this controller's own). */
+  liveUsage?: SharedLiveUsage;
 }
 
 type Ctx = ReconcileContext<HostObject, HostStatus>;
@@ -56,7 +58,7 @@ export function hostController(options: HostControllerOptions): ControllerRegist
       const placedOn = (name: string): VmObject[] => index.on(name);
       const observations = new Observations(poll);
       const pools = readOnlyCache<HostPoolObject>({ ...deps, log: deps.log.with({ controller: "host" }) }, hostPoolsType);
-      const live = new LiveUsage(deps.metrics);
+      const live = options.liveUsage?.of(deps.metrics) ?? new LiveUsage(deps.metrics);
       const usage: UsageSink = {
         record: (host, observed) => live.record(host, pools.list().find((p) => poolMembers(p, [host]).length > 0)?.metadata.name ?? "", observed),
         recordVms: (name, samples) => (samples === undefined ? live.noVmUsage(name) : live.recordVms(name, demandsOf(samples))),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { HostObject } from "../fleet/kinds.ts";
-import { serves, type AgentScope } from "./agent.ts";
+import type { Session } from "../../drivers/contract/index.ts";
+import { borrowed, serves, type AgentScope } from "./agent.ts";
 
 const host = (node?: string): HostObject => ({
   metadata: { name: "h" },
@@ -17,5 +18,27 @@ describe("which Hosts a status watcher serves", () => {
   ];
   it.each(cases)("$why", ({ scope, host, serves: expected }) => {
     expect(serves(scope, host)).toBe(expected);
+  });
+});
+
+describe("a shared session lent to a status watcher", () => {
+  const lend = () => {
+    const dropped: string[] = [];
+    const session = { close: () => Promise.resolve() } as unknown as Session;
+    const sessions = { session: () => Promise.resolve(session), dropIf: (name: string) => Promise.resolve(void dropped.push(name)) };
+    return { dropped, sessions };
+  };
+  it("given its connection failed, when the watcher closes it, then it is dropped so the next user reconnects", async () => {
+    const { dropped, sessions } = lend();
+    await (await borrowed(sessions, host(), AbortSignal.timeout(1000))).close();
+    expect(dropped).toEqual(["h"]);
+  });
+  it("given the watcher is retired (the Host's spec changed), when it closes it, then the session stays for the others (a migration using it goes on)", async () => {
+    const { dropped, sessions } = lend();
+    let retired = false;
+    const lent = await borrowed(sessions, host(), AbortSignal.timeout(1000), () => retired);
+    retired = true;
+    await lent.close();
+    expect(dropped).toEqual([]);
   });
 });

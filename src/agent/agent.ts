@@ -7,6 +7,7 @@ import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Session } from "../../drivers/contract/index.ts";
 import { hostsType, virtualMachinesType, type HostObject, type VmObject } from "../fleet/kinds.ts";
 import { connectHost, Drivers, type HostSessions } from "../fleet/sessions.ts";
+import { hostConnection } from "../fleet/connection.ts";
 import { LibvirtDriver } from "../../drivers/libvirt/index.ts";
 import type { Informer } from "../runtime/informer.ts";
 import type { Logger } from "../runtime/log.ts";
@@ -63,12 +64,23 @@ export class Agent {
     // ~5 s instead of the default ~25 s (HA suspects a host only once its heartbeat stops).
     const drivers = new Drivers({ libvirt: () => new LibvirtDriver({ keepalive: { intervalSeconds: 1, count: 5 } }) });
     const shared = this.options.sessions;
-    const connect = shared
-      ? (host: HostObject, signal: AbortSignal) => borrowed(shared, host, signal)
-      : (host: HostObject, signal: AbortSignal) => connectHost(drivers, secrets, host, signal, this.options.credentialsNamespaces);
-    const deps = { kc, log, identity, leaseNamespace, heartbeatIntervalMs, connect, vms: this.vmCache };
+    const own = (host: HostObject, signal: AbortSignal) => connectHost(drivers, secrets, host, signal, this.options.credentialsNamespaces);
+    const deps = { kc, log, identity, leaseNamespace, heartbeatIntervalMs, vms: this.vmCache };
+    /** Per agent: it is being retired (the Host's spec changed, it went, the process stops). */
+    const retiring = new Map<HostAgent, () => void>();
+    /** The Host each agent was started for (its connection settings, compared on restart). */
+    const startedFor = new Map<HostAgent, HostObject>();
+    const retire = (agent: HostAgent | undefined, next?: HostObject): void => {
+      if (!agent) return;
+      // a new endpoint or driver: the old session is no use to anyone, drop it as before
+      const was = startedFor.get(agent);
+      if (next === undefined || (was !== undefined && sameConnection(was, next))) retiring.get(agent)?.();
+      retiring.delete(agent);
+      startedFor.delete(agent);
+      void agent.close();
+    };
     const stop = (name: string): void => {
-      void this.agents.get(name)?.close();
+      retire(this.agents.get(name));
       this.agents.delete(name);
     };
     const start = (h: HostObject): void => {
@@ -76,8 +88,15 @@ export class Agent {
       if (!serves(scope, h)) return stop(name);
       const current = this.agents.get(name);
       if (current?.generation === h.metadata.generation) return;
-      void current?.close();
-      this.agents.set(name, new HostAgent(h, deps));
+      retire(current, h);
+      // a retired agent hands the shared session back; only one whose connection failed drops it
+      // (a Host's spec change — maintenance, a label — must not cut a migration using the session)
+      let retired = false;
+      const connect = shared ? (host: HostObject, signal: AbortSignal) => borrowed(shared, host, signal, () => retired) : own;
+      const agent = new HostAgent(h, { ...deps, connect });
+      retiring.set(agent, () => (retired = true));
+      startedFor.set(agent, h);
+      this.agents.set(name, agent);
     };
     if (this.ownCaches) this.vmCache.start();
     await this.vmCache.waitForSync();
@@ -85,22 +104,28 @@ export class Agent {
     if (this.ownCaches) this.hostCache.start();
     else for (const h of this.hostCache.list()) start(h);
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
+    for (const agent of this.agents.values()) retiring.get(agent)?.();
+    retiring.clear();
     await Promise.all([...this.agents.values()].map((a) => a.close()));
     this.agents.clear();
     if (this.ownCaches) await Promise.all([this.hostCache.shutdown(), this.vmCache.shutdown()]);
   }
 }
 
+function sameConnection(a: HostObject, b: HostObject): boolean {
+  return a.spec.driver === b.spec.driver && JSON.stringify(hostConnection(a)) === JSON.stringify(hostConnection(b));
+}
+
 /**
  * The process's shared session for a host, lent to a watcher: closing it drops it from the shared
  * set (the watcher closes after the connection failed, so the next user reconnects) — unless it
- * was already replaced.
+ * was already replaced, or the watcher is being retired (its session is fine: others keep using it).
  */
-async function borrowed(sessions: HostSessions, host: HostObject, signal: AbortSignal): Promise<Session> {
+export async function borrowed(sessions: Pick<HostSessions, "session" | "dropIf">, host: HostObject, signal: AbortSignal, retired: () => boolean = () => false): Promise<Session> {
   const session = await sessions.session(host, signal);
   return new Proxy(session, {
     get(target, prop, receiver) {
-      if (prop === "close") return () => sessions.dropIf(host.metadata.name, target);
+      if (prop === "close") return () => (retired() ? Promise.resolve() : sessions.dropIf(host.metadata.name, target));
       const value: unknown = Reflect.get(target, prop, receiver);
       return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },

@@ -22,6 +22,8 @@ import { vdcQuotaController } from "../../controllers/vdc-quota/controller.ts";
 import { quotaAdmission } from "../../controllers/vdc-quota/admission.ts";
 import type { WebhookOptions } from "../runtime/manager.ts";
 import { haPolicyController } from "../../controllers/ha-policy/controller.ts";
+import { drsPolicyController } from "../../controllers/drs-policy/controller.ts";
+import { SharedLiveUsage } from "../fleet/live-usage.ts";
 import { fleetMetrics } from "../metrics/fleet.ts";
 import { WebhookCertRotator } from "../runtime/webhook-cert-rotator.ts";
 
@@ -51,15 +53,18 @@ function omnivisorControllers(settings: ControllerSettings): ControllerRegistrat
   // the keepalive gives up (~30 s with libvirt's default 5 s × 5)
   const sessions = new HostSessions(new Drivers({ libvirt: () => new LibvirtDriver({ keepalive: { intervalSeconds: 1, count: 5 } }) }), settings.credentialsNamespaces);
   const { statusWatcher, migrationLimits, chargeGraceMs, credentialsNamespaces: _credentials, ...vmSettings } = settings;
+  // the Host controller records hosts' and VMs' live usage; DRS reads it
+  const liveUsage = new SharedLiveUsage();
   return [
     datacenterController(),
     hostPoolController(),
-    hostController({ sessions }),
+    hostController({ sessions, liveUsage }),
     virtualMachineController({ sessions, ...vmSettings }),
     vmMigrationController({ sessions, limits: migrationLimits }),
     vAppController(),
     vdcQuotaController({ chargeGraceMs }),
     haPolicyController({ heartbeatNamespace: settings.heartbeatNamespace, credentialsNamespaces: settings.credentialsNamespaces }),
+    drsPolicyController({ sessions, liveUsage }),
     fleetMetrics({ heartbeatNamespace: settings.heartbeatNamespace }),
     ...(statusWatcher ? [statusWatcherInManager({ sessions, leaseNamespace: settings.heartbeatNamespace, ...statusWatcher })] : []),
   ];

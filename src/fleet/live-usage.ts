@@ -123,3 +123,17 @@ export class LiveUsage {
     for (const gauge of gauges) gauge.remove(labels);
   }
 }
+
+/**
+ * One LiveUsage per manager, shared by the controllers that record it (Host) and read it (DRS):
+ * made on first use, with the gauges of the first caller's metrics (every controller of a manager
+ * has the same).
+ */
+export class SharedLiveUsage {
+  private live: LiveUsage | undefined;
+
+  of(gauges: Gauges): LiveUsage {
+    this.live ??= new LiveUsage(gauges);
+    return this.live;
+  }
+}

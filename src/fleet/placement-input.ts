@@ -41,10 +41,11 @@ const placedVm = (vm: VmObject): PlacedVm => ({ namespace: vm.metadata.namespace
 /**
  * Every Host as a candidate. Per host this is O(1) from the index plus this process's
  * reservations not yet in the cache; the list of VMs on a host (only affinity reads it) is built
- * when read.
+ * when read. `exclude`: the VM being placed, which counts nowhere.
  */
-export function candidates(fleet: Fleet, exclude: VmObject): HostCandidate[] {
-  const me = vmKey(exclude);
+export function candidates(fleet: Fleet, exclude?: VmObject): HostCandidate[] {
+  // no VM excluded (DRS: every VM counts where it is): a key no VM has
+  const me = exclude ? vmKey(exclude) : "";
   return fleet.hosts.map((host) => {
     const name = host.metadata.name;
     const allocated = fleet.placed.demand(name);

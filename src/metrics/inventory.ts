@@ -61,7 +61,7 @@ export const inventoryGauges: GaugeDefinition[] = [
       { name: `omnivisor_${scope}_memory_allocated_bytes`, help: `Memory of the VMs placed on ${of}.`, labelNames },
     ];
   }),
-  { name: "omnivisor_drs_imbalance", help: "Standard deviation, across the pool's Ready hosts, of each host's allocation (the larger of allocated/allocatable CPU and memory), 0-0.5. DRS is not built yet; this is the figure it will balance.", labelNames: ["pool", "datacenter"] },
+  { name: "omnivisor_drs_imbalance", help: "Standard deviation, across the pool's Ready hosts, of each host's allocation (the larger of allocated/allocatable CPU and memory), 0-0.5, for every pool. A DRSPolicy balances its own figure (live demand over allocatable, CPU and memory): omnivisor_drs_policy_imbalance.", labelNames: ["pool", "datacenter"] },
   { name: "omnivisor_virtual_machines_pending_oldest_seconds", help: "How long the namespace's longest-Pending VirtualMachine has been Pending (not placed on any host); 0 when none is.", labelNames: ["namespace"] },
   { name: "omnivisor_virtual_machines_unschedulable", help: "VirtualMachines whose Scheduled condition is False (no host fits, quota, HA reserve), by reason.", labelNames: ["namespace", "reason"] },
   { name: "omnivisor_virtual_machines_crash_looping", help: "VirtualMachines held in CrashLoopBackOff (their guest keeps stopping on its own).", labelNames: ["namespace"] },

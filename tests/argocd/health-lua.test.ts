@@ -27,9 +27,6 @@ const notCaptured: Record<string, string> = {
   "VDCQuota.Suspended": "a quota cannot be paused",
   "VMMigration.Suspended": "a move cannot be paused; a cancelled one is over (Degraded)",
   "HAPolicy.Suspended": "a policy cannot be paused",
-  "DRSPolicy.Healthy": "DRSPolicy has no controller yet (issue #26): only 'not observed yet' exists",
-  "DRSPolicy.Degraded": "DRSPolicy has no controller yet (issue #26)",
-  "DRSPolicy.Suspended": "DRSPolicy has no controller yet (issue #26); mode Manual will be Suspended once Ready",
 };
 
 async function health(obj: unknown): Promise<{ status: string; message: string }> {
