@@ -85,6 +85,12 @@ export function quotaAdmission(): AdmissionRegistration {
             throw err;
           }
         },
+        readAll: async () => {
+          const list = (deps.namespace
+            ? await api.listNamespacedCustomObject({ group, version, plural, namespace: deps.namespace })
+            : await api.listClusterCustomObject({ group, version, plural })) as { items: VDCQuota[] };
+          return list.items;
+        },
         writeLedger: async (quota, ledger) => {
           const { name, namespace, resourceVersion } = quota.metadata;
           const body = { apiVersion: apiVersionOf(vdcQuotasType), kind: vdcQuotasType.kind, metadata: { name, namespace, resourceVersion }, spec: quota.spec, status: { ...quota.status, ...ledger } };

@@ -59,10 +59,10 @@ function replica(servers: Server[], holder: string, options: Options = {}): { ch
   }
   const store: QuotaStore = {
     list: () => [...cached.values()],
-    read: (_ns, name) => {
-      const sv = server(name);
-      sv.reads++;
-      return sv.unreachable ? Promise.reject(new Error("connection refused")) : Promise.resolve(structuredClone(sv.quota));
+    read: (_ns, name) => Promise.resolve(structuredClone(server(name).quota)),
+    readAll: () => {
+      for (const sv of servers) sv.reads++;
+      return servers.some((sv) => sv.unreachable) ? Promise.reject(new Error("connection refused")) : Promise.resolve(servers.map((sv) => structuredClone(sv.quota)));
     },
     writeLedger: async (q: VDCQuota, ledger: Ledger) => {
       const sv = server(q.metadata.name);

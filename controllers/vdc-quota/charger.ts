@@ -12,7 +12,7 @@
 // room is free again: before any request needs it, ADR 0050), and giving a block back — at once
 // when another replica wants room, or when the recount revoked it. Blocks are kept at rest with no
 // write: a block admits only while a read of the quota sent less than reservationValidityMs ago
-// showed it there and not revoked (one GET per held quota every confirmEveryMs). A request that
+// showed it there and not revoked (one list of the quotas every confirmEveryMs). A request that
 // lacks room only because other replicas hold it says so in the ledger (`wants`) and waits up to
 // waitForRoomMs for it to be given back, judged again whenever the quota changes.
 import type { VDCQuota } from "../../src/api/index.ts";
@@ -27,6 +27,8 @@ export interface QuotaStore {
   list(namespace: string): VDCQuota[];
   /** One quota as the server has it now (undefined: deleted). */
   read(namespace: string, name: string): Promise<VDCQuota | undefined>;
+  /** Every quota this replica serves, as the server has it now (a consistent read: a list without resourceVersion). */
+  readAll(): Promise<VDCQuota[]>;
   /** Replaces the ledger of `quota` if it is still at quota's resourceVersion (409 otherwise). */
   writeLedger(quota: VDCQuota, ledger: Ledger): Promise<VDCQuota>;
 }
@@ -66,8 +68,6 @@ interface Block {
   frozen: boolean;
   /** A write of it failed or a read showed it gone or revoked: no admission from it; given back. */
   lost: boolean;
-  /** A confirming read is on its way. */
-  reading: boolean;
 }
 
 const maxConflicts = 20;
@@ -94,6 +94,8 @@ export class Charger {
   /** When this replica last gave a block back because another wanted room, per quota (clock ms). */
   private readonly gaveBackAt = new Map<string, number>();
   private confirmTimer: NodeJS.Timeout | undefined;
+  /** A confirming read is on its way. */
+  private confirming = false;
   private readonly now: () => Date;
   private readonly clock: () => number;
 
@@ -285,45 +287,50 @@ export class Charger {
       if (this.warmDue(quota)) this.kick(quota.metadata.namespace ?? ""); // room freed meanwhile: take a block again
       return;
     }
-    this.blocks.set(key, { room, taken, generation: quota.metadata.generation, confirmedAt: sentAt, frozen: false, lost: false, reading: false });
+    this.blocks.set(key, { room, taken, generation: quota.metadata.generation, confirmedAt: sentAt, frozen: false, lost: false });
     this.confirmTimer ??= setInterval(() => this.confirmAll(), this.confirmMs).unref();
   }
 
   /**
-   * Reads each quota this replica holds a block of (a read, never a write): a block standing on
-   * the server, not revoked, admits for the validity after the read was sent; one gone or revoked
-   * admits nothing more and is given back (what it admitted converted).
+   * One read of every quota (a consistent list, never a write) confirms the blocks this replica
+   * holds: one standing on the server, not revoked, admits for the validity after the read was
+   * sent; one gone or revoked admits nothing more and is given back (what it admitted converted).
+   * One request per interval however many quotas there are.
    */
   private confirmAll(): void {
     if (this.blocks.size === 0) {
       this.stop();
       return;
     }
-    for (const [key, block] of this.blocks) {
-      if (block.reading || block.lost) continue;
-      const [namespace = "", name = ""] = key.split("/");
-      if (this.running.has(namespace)) continue; // its writes confirm it meanwhile
-      block.reading = true;
-      const sentAt = this.clock();
-      this.store.read(namespace, name).then(
-        (quota) => {
-          block.reading = false;
-          if (this.blocks.get(key) !== block || this.running.has(namespace) || block.frozen) return; // replaced meanwhile: that write confirmed it
+    const namespaceOf = (key: string): string => key.slice(0, key.indexOf("/"));
+    // a namespace whose writes run meanwhile: those writes confirm its blocks
+    const idle = [...this.blocks.entries()].filter(([key, block]) => !block.lost && !this.running.has(namespaceOf(key)));
+    if (this.confirming || idle.length === 0) return;
+    this.confirming = true;
+    const sentAt = this.clock();
+    this.store.readAll().then(
+      (quotas) => {
+        this.confirming = false;
+        const byKey = new Map(quotas.map((q) => [quotaKey(q), q]));
+        for (const [key, block] of idle) {
+          const namespace = namespaceOf(key);
+          if (this.blocks.get(key) !== block || this.running.has(namespace) || block.frozen) continue; // replaced meanwhile: that write confirmed it
+          const quota = byKey.get(key);
           if (quota && confirms(quota.status, this.holder)) {
             block.confirmedAt = Math.max(block.confirmedAt, sentAt);
             if (othersWant(quota.status, this.holder)) this.kick(namespace);
-            return;
+            continue;
           }
           block.lost = true;
-          this.log.info("reservation found revoked or gone; giving it back", { quota: name });
+          this.log.info("reservation found revoked or gone; giving it back", { quota: key });
           this.kick(namespace);
-        },
-        (err: unknown) => {
-          block.reading = false; // not confirmed: it stops admitting when its validity runs out
-          this.log.debug("could not read the quota to confirm the reservation", { quota: name, error: describeError(err) });
-        },
-      );
-    }
+        }
+      },
+      (err: unknown) => {
+        this.confirming = false; // not confirmed: the blocks stop admitting when their validity runs out
+        this.log.debug("could not read the quotas to confirm the reservations", { error: describeError(err) });
+      },
+    );
   }
 
   /** Converts what the block admitted into charges (the block goes on admitting meanwhile), or gives the block back. */
