@@ -253,8 +253,7 @@ let virtType = "qemu";
 let opDomain = "";
 let baseDomain = "";
 try {
-  const { accelerator } = await requireLibvirt();
-  virtType = accelerator.startsWith("KVM") && !accelerator.includes("kvm_pvm") ? "kvm" : "qemu";
+  virtType = (await requireLibvirt()).virtType;
   await mkdir(sharedDir, { recursive: true });
   // libvirt refuses 127.0.0.1 as migration_host ("the address of the local machine"); another
   // loopback address keeps the migration stream on loopback. Port ranges other than the test's.

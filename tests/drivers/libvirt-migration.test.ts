@@ -40,9 +40,8 @@ let sa: LibvirtSession, sb: LibvirtSession, sc: LibvirtSession;
 let externalId = "";
 
 beforeAll(async () => {
-  const { accelerator } = await requireLibvirt();
+  const { virtType } = await requireLibvirt();
   // KVM where it boots a stock guest; on kvm_pvm it emulates one slower than TCG (ADR 0003).
-  const virtType = accelerator.startsWith("KVM") && !accelerator.includes("kvm_pvm") ? "kvm" : "qemu";
   await mkdir(diskDir, { recursive: true });
   // libvirt refuses 127.0.0.1 as migration_host ("the address of the local machine"), but any
   // other loopback address works; migration traffic must stay on loopback here.

@@ -175,8 +175,7 @@ async function spread(): Promise<string> {
 }
 
 beforeAll(async () => {
-  const { accelerator } = await requireLibvirt();
-  virtType = accelerator.startsWith("KVM") && !accelerator.includes("kvm_pvm") ? "kvm" : "qemu";
+  virtType = (await requireLibvirt()).virtType;
   cp = await ControlPlane.start({ controllerManager: false });
   await mkdir(diskDir, { recursive: true });
   // libvirt refuses 127.0.0.1 as migration_host; another loopback address keeps the stream local

@@ -49,9 +49,8 @@ async function vmSums(): Promise<Map<string, number>> {
 }
 
 beforeAll(async () => {
-  const { accelerator } = await requireLibvirt();
+  const { virtType } = await requireLibvirt();
   await requireDocker();
-  const virtType = accelerator.startsWith("KVM") && !accelerator.includes("kvm_pvm") ? "kvm" : "qemu";
   cp = await ControlPlane.start({ controllerManager: false });
   await mkdir(diskDir, { recursive: true });
   const port = await freePort();

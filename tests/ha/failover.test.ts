@@ -177,8 +177,7 @@ async function hostBack(name: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  const { accelerator } = await requireLibvirt();
-  virtType = accelerator.startsWith("KVM") && !accelerator.includes("kvm_pvm") ? "kvm" : "qemu";
+  virtType = (await requireLibvirt()).virtType;
   await mkdir(diskDir, { recursive: true });
   for (const name of [hostA, hostB]) {
     const port = await freePort();

@@ -62,8 +62,7 @@ async function allOn(name: string, what: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  const { accelerator } = await requireLibvirt();
-  const virtType = accelerator.startsWith("KVM") && !accelerator.includes("kvm_pvm") ? "kvm" : "qemu";
+  const { virtType } = await requireLibvirt();
   hosts = await startNamespacedHosts([hostA, hostB], diskDir, inject("server"));
   await kubectl(admin, ["create", "namespace", ns]);
   await apply(

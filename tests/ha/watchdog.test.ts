@@ -104,8 +104,7 @@ async function heartbeating(name: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  const { accelerator } = await requireLibvirt();
-  const virtType = accelerator.startsWith("KVM") && !accelerator.includes("kvm_pvm") ? "kvm" : "qemu";
+  const { virtType } = await requireLibvirt();
   hosts = await startNamespacedHosts([hostA, hostB], diskDir, inject("server"));
   await kubectl(admin, ["create", "namespace", ns]);
   await apply(

@@ -9,21 +9,10 @@ import { request as httpsRequest, createServer as createHttpsServer } from "node
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { rng as seeded } from "../../src/placement/drs/synthetic.ts";
 
 export type Mutation = "none" | "truncate" | "flip" | "empty" | "junk" | "cut" | "status" | "duplicate";
 const mutations: Mutation[] = ["truncate", "flip", "empty", "junk", "cut", "status", "duplicate"];
-
-/** A small seeded random source (mulberry32): the same seed, the same mutations. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface MutatingProxyOptions {
   /** Where requests go (http:// or https://; the upstream's certificate is not checked: a test fixture). */

@@ -23,7 +23,11 @@ export const libvirtUri = "qemu:///system";
 export const dockerSocket = "/var/run/docker.sock";
 export const vcsimUrl = `https://${process.env["VCSIM_ADDR"] ?? "127.0.0.1:8989"}/sdk`;
 
-export async function requireLibvirt(): Promise<{ accelerator: string }> {
+/**
+ * libvirtd answers, and how its domains run here: `virtType` kvm where /dev/kvm is full KVM, qemu
+ * (TCG) where it is kvm_pvm or unknown (ADR 0003).
+ */
+export async function requireLibvirt(): Promise<{ accelerator: string; virtType: "kvm" | "qemu" }> {
   await check("libvirtd (qemu:///system)", () => run("virsh", ["-c", libvirtUri, "version"]));
   let accelerator = "unknown";
   try {
@@ -31,7 +35,7 @@ export async function requireLibvirt(): Promise<{ accelerator: string }> {
   } catch {
     /* reported by host-services.sh; unknown when it was not run */
   }
-  return { accelerator };
+  return { accelerator, virtType: accelerator.startsWith("KVM") && !accelerator.includes("kvm_pvm") ? "kvm" : "qemu" };
 }
 
 export async function requireDocker(): Promise<void> {

@@ -139,8 +139,7 @@ function watch(name: string): Watch {
 const progressOf = (m: Obj): { percent?: number; memoryTotalBytes?: number } | undefined => (m.status as { progress?: { percent?: number; memoryTotalBytes?: number } } | undefined)?.progress;
 
 beforeAll(async () => {
-  const { accelerator } = await requireLibvirt();
-  virtType = accelerator.startsWith("KVM") && !accelerator.includes("kvm_pvm") ? "kvm" : "qemu";
+  virtType = (await requireLibvirt()).virtType;
   const image = tinyVmImage();
   await mkdir(diskDir, { recursive: true });
   // libvirt refuses 127.0.0.1 as migration_host ("the address of the local machine"); another

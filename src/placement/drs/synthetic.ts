@@ -3,7 +3,7 @@
 import type { AffinityTerm, Resources } from "../types.ts";
 import type { DrsHost, DrsInput, DrsVm, MigrationThreshold } from "./types.ts";
 
-/** mulberry32: a small deterministic PRNG, [0, 1). */
+/** mulberry32: a small deterministic PRNG, [0, 1). Also the mutating proxy's (tests/harness): a seed replays a failure. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
