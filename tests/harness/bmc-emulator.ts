@@ -124,7 +124,8 @@ export async function startIpmiEmulator(options: { libvirtUri: string; domain: s
       if (i > 100 || daemon.exitCode !== null) throw new Error(`virtualbmc's vbmcd did not answer on its control port ${controlPort}: ${await readFile(join(dir, "vbmcd.log"), "utf8").catch(() => "")}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    await vbmc(["add", options.domain, "--username", username, "--password", password, "--address", "127.0.0.1", "--port", String(port), "--libvirt-uri", options.libvirtUri]);
+    // `--password=…` in one word: a random password may start with "-", which argparse would take for an option
+    await vbmc(["add", options.domain, `--username=${username}`, `--password=${password}`, "--address", "127.0.0.1", "--port", String(port), "--libvirt-uri", options.libvirtUri]);
     await vbmc(["start", options.domain]);
     const address = `127.0.0.1:${port}`;
     // answering: a status read with the right credentials works
